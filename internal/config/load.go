@@ -1,0 +1,368 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads, expands, decodes, defaults and validates the config file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, path, os.LookupEnv)
+}
+
+// Parse decodes a YAML document into a validated Config. lookup resolves
+// ${VAR} references (os.LookupEnv in production). The returned error is an
+// Errors value listing every problem with its path and line.
+func Parse(data []byte, source string, lookup func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, errEOF) || strings.Contains(err.Error(), "EOF") {
+			root = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}}
+		} else {
+			return nil, yamlErrors(nil, "", err)
+		}
+	}
+	if len(root.Content) == 0 || (root.Content[0].Kind == yaml.ScalarNode && root.Content[0].Tag == "!!null") {
+		root.Content = []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}
+	}
+	l := &errorList{root: &root}
+	expandEnv(l, &root, "", lookup)
+	if len(l.errs) > 0 {
+		return nil, l.errs
+	}
+	cfg := &Config{}
+	if err := DecodeStrict(root.Content[0], cfg, ""); err != nil {
+		return nil, err
+	}
+	cfg.Root = &root
+	cfg.Source = source
+	cfg.setPaths()
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+var errEOF = errors.New("EOF")
+
+// setPaths records each plugin spec's YAML path so plugins can locate errors.
+func (c *Config) setPaths() {
+	for i := range c.Plugins {
+		c.Plugins[i].Path = fmt.Sprintf("plugins[%d]", i)
+	}
+	for ri, r := range c.Routes {
+		if r == nil {
+			continue
+		}
+		for i := range r.Plugins {
+			r.Plugins[i].Path = fmt.Sprintf("routes[%d].plugins[%d]", ri, i)
+		}
+	}
+}
+
+// Defaults for the safe edge limits; each is documented in the README.
+const (
+	DefaultListen                = ":8080"
+	DefaultAdminListen           = "127.0.0.1:9901"
+	DefaultMaxHeaderBytes        = 60 << 10
+	DefaultMaxHeaderCount        = 100
+	DefaultReadHeaderTimeout     = Duration(10e9)
+	DefaultBodyReadTimeout       = Duration(60e9)
+	DefaultIdleTimeout           = Duration(120e9)
+	DefaultMaxBodyBytes          = 10 << 20
+	DefaultMaxConnections        = 10000
+	DefaultShutdownGrace         = Duration(30e9)
+	DefaultConnectTimeout        = Duration(5e9)
+	DefaultResponseHeaderTimeout = Duration(30e9)
+	DefaultIdleConnTimeout       = Duration(90e9)
+	DefaultMaxIdleConnsPerTarget = 256
+)
+
+// ApplyDefaults fills every unset field with its documented default.
+func (c *Config) ApplyDefaults() {
+	s := &c.Server
+	if len(s.Listen) == 0 {
+		s.Listen = []Listener{{Addr: DefaultListen}}
+	}
+	for i := range s.Listen {
+		if s.Listen[i].MaxConnections == 0 {
+			s.Listen[i].MaxConnections = DefaultMaxConnections
+		}
+	}
+	lim := &s.Limits
+	setDefault(&lim.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setDefault(&lim.MaxHeaderCount, DefaultMaxHeaderCount)
+	setDefault(&lim.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDefault(&lim.BodyReadTimeout, DefaultBodyReadTimeout)
+	setDefault(&lim.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&lim.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&s.ShutdownGrace, DefaultShutdownGrace)
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = DefaultAdminListen
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Access.Output == "" {
+		c.Log.Access.Output = "stdout"
+	}
+	if c.Log.Access.Format == "" {
+		c.Log.Access.Format = "json"
+	}
+	for _, u := range c.Upstreams {
+		if u == nil {
+			continue
+		}
+		setDefault(&u.ConnectTimeout, DefaultConnectTimeout)
+		setDefault(&u.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+		setDefault(&u.IdleConnTimeout, DefaultIdleConnTimeout)
+		setDefault(&u.MaxIdleConnsPerTarget, DefaultMaxIdleConnsPerTarget)
+		for i := range u.Targets {
+			setDefault(&u.Targets[i].Weight, 1)
+		}
+	}
+	for _, r := range c.Routes {
+		if r == nil {
+			continue
+		}
+		if r.Respond != nil && r.Respond.Status == 0 {
+			r.Respond.Status = 200
+		}
+		if r.Redirect != nil && r.Redirect.Status == 0 {
+			r.Redirect.Status = 302
+		}
+	}
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+func sortStrings(s []string) { sort.Strings(s) }
+
+// Validate checks cross references and value ranges, returning every problem
+// found as Errors. Route matching syntax (templates, regexps) is checked again
+// by the router when the table is compiled.
+func (c *Config) Validate() error {
+	l := &errorList{root: c.Root}
+	seenAddr := map[string]bool{}
+	for i, ln := range c.Server.Listen {
+		p := fmt.Sprintf("server.listen[%d]", i)
+		if ln.Addr == "" {
+			l.add(p+".addr", "listen address is required (e.g. \":8080\")")
+		} else if _, port, ok := strings.Cut(ln.Addr, ":"); !ok || port == "" {
+			l.add(p+".addr", "listen address %q must be host:port", ln.Addr)
+		}
+		if seenAddr[ln.Addr] {
+			l.add(p+".addr", "listen address %q is used twice", ln.Addr)
+		}
+		seenAddr[ln.Addr] = true
+		if ln.TLS != nil {
+			if len(ln.TLS.Certificates) == 0 {
+				l.add(p+".tls.certificates", "at least one certificate is required")
+			}
+			for j, ct := range ln.TLS.Certificates {
+				cp := fmt.Sprintf("%s.tls.certificates[%d]", p, j)
+				if ct.CertFile == "" || ct.KeyFile == "" {
+					l.add(cp, "cert_file and key_file are both required")
+				}
+			}
+			switch ln.TLS.MinVersion {
+			case "", "1.2", "1.3":
+			default:
+				l.add(p+".tls.min_version", "min_version must be \"1.2\" or \"1.3\"")
+			}
+		}
+		if ln.MaxConnections < -1 {
+			l.add(p+".max_connections", "must be a positive number, or -1 for unlimited")
+		}
+	}
+	for i, tp := range c.Server.TrustedProxies {
+		if _, err := ParsePrefix(tp); err != nil {
+			l.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%v", err)
+		}
+	}
+	lim := c.Server.Limits
+	if lim.MaxHeaderBytes < 1024 {
+		l.add("server.limits.max_header_bytes", "must be at least 1KiB")
+	}
+	if lim.MaxHeaderCount < 1 {
+		l.add("server.limits.max_header_count", "must be at least 1")
+	}
+	if lim.MaxBodyBytes < -1 {
+		l.add("server.limits.max_body_bytes", "must be a size, or -1 for unlimited")
+	}
+	if c.Admin.Listen != "off" && !strings.Contains(c.Admin.Listen, ":") {
+		l.add("admin.listen", "admin address %q must be host:port or \"off\"", c.Admin.Listen)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		l.add("log.level", "level must be debug, info, warn or error")
+	}
+	switch c.Log.Access.Format {
+	case "json", "text":
+	default:
+		l.add("log.access.format", "format must be json or text")
+	}
+	for _, name := range sortedKeys(c.Upstreams) {
+		u := c.Upstreams[name]
+		p := "upstreams." + name
+		if u == nil || len(u.Targets) == 0 {
+			l.add(p, "upstream %q needs at least one target", name)
+			continue
+		}
+		for i, t := range u.Targets {
+			tp := fmt.Sprintf("%s.targets[%d]", p, i)
+			if err := checkTargetURL(t.URL); err != nil {
+				l.add(tp+".url", "%v", err)
+			}
+			if t.Weight < 0 {
+				l.add(tp+".weight", "weight must be positive")
+			}
+		}
+	}
+	names := map[string]int{}
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		if r == nil {
+			l.add(p, "route is empty")
+			continue
+		}
+		if r.Name == "" {
+			l.add(p+".name", "route name is required")
+		} else if j, dup := names[r.Name]; dup {
+			l.add(p+".name", "route name %q is already used by routes[%d]", r.Name, j)
+		} else {
+			names[r.Name] = i
+		}
+		c.validateRoute(l, p, r)
+	}
+	for i, ps := range c.Plugins {
+		if ps.Name == "" {
+			l.add(fmt.Sprintf("plugins[%d].name", i), "plugin name is required")
+		}
+	}
+	return l.err()
+}
+
+func (c *Config) validateRoute(l *errorList, p string, r *Route) {
+	m := r.Match
+	n := 0
+	for _, s := range []string{m.Path, m.PathPrefix, m.PathRegex} {
+		if s != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		l.add(p+".match", "use only one of path, path_prefix and path_regex")
+	}
+	if m.Path != "" && !strings.HasPrefix(m.Path, "/") {
+		l.add(p+".match.path", "path must start with /")
+	}
+	if m.PathPrefix != "" && !strings.HasPrefix(m.PathPrefix, "/") {
+		l.add(p+".match.path_prefix", "path_prefix must start with /")
+	}
+	for i, h := range m.Hosts {
+		if h == "" || strings.ContainsAny(h, "/ ") || (strings.Contains(h, "*") && !strings.HasPrefix(h, "*.")) || strings.Count(h, "*") > 1 {
+			l.add(fmt.Sprintf("%s.match.hosts[%d]", p, i), "host %q must be a name or a *.suffix wildcard", h)
+		}
+	}
+	for i, meth := range m.Methods {
+		if meth == "" || strings.ToUpper(meth) != meth || strings.ContainsAny(meth, " \t/") {
+			l.add(fmt.Sprintf("%s.match.methods[%d]", p, i), "method %q must be an upper-case token such as GET", meth)
+		}
+	}
+	actions := 0
+	if r.Upstream != "" {
+		actions++
+		if _, ok := c.Upstreams[r.Upstream]; !ok {
+			l.add(p+".upstream", "upstream %q is not defined (defined: %s)", r.Upstream, strings.Join(sortedKeys(c.Upstreams), ", "))
+		}
+	}
+	if r.Respond != nil {
+		actions++
+		if r.Respond.Status < 100 || r.Respond.Status > 599 {
+			l.add(p+".respond.status", "status must be between 100 and 599")
+		}
+	}
+	if r.Redirect != nil {
+		actions++
+		switch r.Redirect.Status {
+		case 301, 302, 303, 307, 308:
+		default:
+			l.add(p+".redirect.status", "redirect status must be 301, 302, 303, 307 or 308")
+		}
+		if r.Redirect.URL == "" && r.Redirect.Scheme == "" && r.Redirect.Host == "" && r.Redirect.Path == "" {
+			l.add(p+".redirect", "redirect needs url, or at least one of scheme, host, path")
+		}
+	}
+	if actions != 1 {
+		l.add(p, "route must have exactly one action: upstream, respond or redirect")
+	}
+	if rw := r.Rewrite; rw != nil {
+		if r.Upstream == "" {
+			l.add(p+".rewrite", "rewrite applies only to routes with an upstream")
+		}
+		if rw.StripPrefix != "" && rw.ReplacePrefix != nil {
+			l.add(p+".rewrite", "use only one of strip_prefix and replace_prefix")
+		}
+		if rw.ReplacePrefix != nil && m.PathPrefix == "" {
+			l.add(p+".rewrite.replace_prefix", "replace_prefix needs match.path_prefix")
+		}
+		if rw.Regex != nil {
+			if _, err := compileRegexp(rw.Regex.Pattern); err != nil {
+				l.add(p+".rewrite.regex.pattern", "%v", err)
+			}
+		}
+	}
+	if m.PathRegex != "" {
+		if _, err := compileRegexp(m.PathRegex); err != nil {
+			l.add(p+".match.path_regex", "%v", err)
+		}
+	}
+	for i, ps := range r.Plugins {
+		if ps.Name == "" {
+			l.add(fmt.Sprintf("%s.plugins[%d].name", p, i), "plugin name is required")
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// LocatedError wraps err (from a plugin or the router) with the line of path.
+func (c *Config) LocatedError(path string, err error) error {
+	var es Errors
+	if errors.As(err, &es) {
+		for i := range es {
+			if es[i].Line == 0 {
+				es[i].Line = LineOf(c.Root, es[i].Path)
+			}
+		}
+		return es
+	}
+	return Errors{{Path: path, Line: LineOf(c.Root, path), Msg: err.Error()}}
+}
+

@@ -1,0 +1,233 @@
+// Package config defines Portico's declarative configuration: the YAML schema as
+// plain Go data, strict loading with line-numbered errors, ${ENV} expansion,
+// defaults and validation. It holds no runtime behaviour; the gateway compiles a
+// validated Config into an immutable snapshot.
+package config
+
+import (
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole gateway configuration as read from one YAML file.
+type Config struct {
+	// Server configures the client-facing listeners and their limits.
+	Server Server `yaml:"server"`
+	// Admin configures the admin listener (health, readiness).
+	Admin Admin `yaml:"admin"`
+	// Log configures the access log and the process log level.
+	Log Log `yaml:"log"`
+	// Upstreams are named pools of backend targets that routes proxy to.
+	Upstreams map[string]*Upstream `yaml:"upstreams"`
+	// Routes are matched against every request; the most specific match wins.
+	Routes []*Route `yaml:"routes"`
+	// Plugins are global plugins, run for every route before the route's own
+	// plugins of the same phase. A route plugin with the same name replaces the
+	// global one for that route.
+	Plugins []PluginSpec `yaml:"plugins"`
+
+	// Root is the parsed YAML document the Config was decoded from; it lets
+	// later checks (plugins, cross references) report a line for a path.
+	Root *yaml.Node `yaml:"-"`
+	// Source names where the config came from (a file path or "embedded").
+	Source string `yaml:"-"`
+}
+
+// Server configures client-facing listeners.
+type Server struct {
+	// Listen lists the addresses to accept client traffic on. Default: ":8080".
+	Listen []Listener `yaml:"listen"`
+	// Limits bound what one client can make the gateway hold.
+	Limits Limits `yaml:"limits"`
+	// TrustedProxies are CIDRs (or single IPs) of peers whose X-Forwarded-*
+	// headers are believed. From any other peer those headers are replaced.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ShutdownGrace is how long SIGTERM waits for in-flight requests. Default 30s.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+}
+
+// Listener is one client-facing socket, plain or TLS.
+type Listener struct {
+	// Addr is host:port; ":8080" listens on every interface.
+	Addr string `yaml:"addr"`
+	// TLS, when set, terminates TLS here; the SNI name picks the certificate
+	// and ALPN offers HTTP/2 and HTTP/1.1.
+	TLS *TLS `yaml:"tls"`
+	// MaxConnections caps concurrently open client connections on this
+	// listener; further connections wait in the kernel backlog. Default 10000;
+	// 0 means the default, -1 means unlimited.
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// TLS configures TLS termination on a listener.
+type TLS struct {
+	// Certificates are tried by SNI name; the first one is the default.
+	Certificates []Certificate `yaml:"certificates"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version"`
+}
+
+// Certificate is a PEM certificate chain and its private key.
+type Certificate struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Limits are the safe edge defaults; every one can be overridden.
+type Limits struct {
+	// MaxHeaderBytes bounds the request line plus headers. Default 60KiB; 431 beyond.
+	MaxHeaderBytes Size `yaml:"max_header_bytes"`
+	// MaxHeaderCount bounds the number of request header fields. Default 100; 431 beyond.
+	MaxHeaderCount int `yaml:"max_header_count"`
+	// ReadHeaderTimeout bounds reading the request headers. Default 10s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// BodyReadTimeout bounds reading the whole request body. Default 60s.
+	BodyReadTimeout Duration `yaml:"body_read_timeout"`
+	// IdleTimeout closes idle keep-alive client connections. Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxBodyBytes bounds request bodies; 413 beyond. Default 10MiB; -1 unlimited.
+	MaxBodyBytes Size `yaml:"max_body_bytes"`
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	// Listen is the admin address. Default "127.0.0.1:9901"; "off" disables it.
+	Listen string `yaml:"listen"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level of the process log: debug, info (default), warn, error.
+	Level string `yaml:"level"`
+	// Access configures the per-request access log.
+	Access AccessLog `yaml:"access"`
+}
+
+// AccessLog configures the one-line-per-request access log.
+type AccessLog struct {
+	// Output is "stdout" (default), "stderr", "off" or a file path.
+	Output string `yaml:"output"`
+	// Format is "json" (default) or "text".
+	Format string `yaml:"format"`
+}
+
+// Upstream is a named pool of backend targets.
+type Upstream struct {
+	// Targets are the backends; requests are spread by weight.
+	Targets []Target `yaml:"targets"`
+	// ConnectTimeout bounds dialing a target. Default 5s.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// ResponseHeaderTimeout bounds waiting for the response headers once the
+	// request is written. Default 30s; 504 beyond.
+	ResponseHeaderTimeout Duration `yaml:"response_header_timeout"`
+	// IdleConnTimeout closes idle pooled connections. Default 90s.
+	IdleConnTimeout Duration `yaml:"idle_conn_timeout"`
+	// MaxIdleConnsPerTarget bounds the keep-alive pool per target. Default 256.
+	MaxIdleConnsPerTarget int `yaml:"max_idle_conns_per_target"`
+}
+
+// Target is one backend address.
+type Target struct {
+	// URL is scheme://host:port, optionally with a base path that is prefixed
+	// to every proxied path.
+	URL string `yaml:"url"`
+	// Weight is the relative share of requests. Default 1.
+	Weight int `yaml:"weight"`
+}
+
+// Route maps matching requests to exactly one action: an upstream, a direct
+// response or a redirect.
+type Route struct {
+	// Name identifies the route in logs and errors; it must be unique.
+	Name string `yaml:"name"`
+	// Priority breaks ties between equally specific routes; higher wins.
+	Priority int `yaml:"priority"`
+	// Match selects the requests this route handles.
+	Match Match `yaml:"match"`
+	// Upstream names the pool to proxy to.
+	Upstream string `yaml:"upstream"`
+	// Respond answers directly without an upstream.
+	Respond *Respond `yaml:"respond"`
+	// Redirect answers with a redirect.
+	Redirect *Redirect `yaml:"redirect"`
+	// Rewrite changes the path and Host header sent upstream.
+	Rewrite *Rewrite `yaml:"rewrite"`
+	// Timeout bounds the whole upstream exchange (headers and body) for this
+	// route. Default: none beyond the upstream's response-header timeout.
+	Timeout Duration `yaml:"timeout"`
+	// AllowEncodedSlash lets paths that contain encoded "/ \ NUL ; % ? #"
+	// (%2F, %5C, %00, %3B, %25, %3F, %23) reach this route; they are kept
+	// encoded. By default such requests get 400.
+	AllowEncodedSlash bool `yaml:"allow_encoded_slash"`
+	// Plugins run for this route only, after global plugins of the same phase.
+	Plugins []PluginSpec `yaml:"plugins"`
+}
+
+// Match is the set of conditions a request must meet; all given ones must hold.
+type Match struct {
+	// Hosts are exact names or "*.example.org" wildcards (one or more labels).
+	// Empty matches any host.
+	Hosts []string `yaml:"hosts"`
+	// Path matches exactly; "{name}" segments capture one segment and
+	// "{name...}" as the last segment captures the rest.
+	Path string `yaml:"path"`
+	// PathPrefix matches the path itself and anything below it, on segment
+	// boundaries ("/users" matches "/users" and "/users/1", not "/usersx").
+	PathPrefix string `yaml:"path_prefix"`
+	// PathRegex is an RE2 expression matched against the normalised path.
+	PathRegex string `yaml:"path_regex"`
+	// Methods, when set, restricts the HTTP methods.
+	Methods []string `yaml:"methods"`
+	// Headers must all be present with exactly these values.
+	Headers map[string]string `yaml:"headers"`
+	// Query parameters must all be present with exactly these values.
+	Query map[string]string `yaml:"query"`
+}
+
+// Respond is a direct response.
+type Respond struct {
+	Status  int               `yaml:"status"`
+	Body    string            `yaml:"body"`
+	Headers map[string]string `yaml:"headers"`
+}
+
+// Redirect answers with a Location header built from the request.
+type Redirect struct {
+	// URL, when set, is the full target; otherwise the request URL is kept with
+	// the Scheme, Host and Path given here replaced.
+	URL    string `yaml:"url"`
+	Scheme string `yaml:"scheme"`
+	Host   string `yaml:"host"`
+	Path   string `yaml:"path"`
+	// Status is 301, 302 (default), 303, 307 or 308.
+	Status int `yaml:"status"`
+	// DropQuery removes the query string from the target.
+	DropQuery bool `yaml:"drop_query"`
+}
+
+// Rewrite changes the request before it goes upstream.
+type Rewrite struct {
+	// StripPrefix removes this prefix from the path ("/users/1" → "/1").
+	StripPrefix string `yaml:"strip_prefix"`
+	// ReplacePrefix replaces the matched path_prefix with this value.
+	ReplacePrefix *string `yaml:"replace_prefix"`
+	// Regex rewrites the path with an RE2 expression and $1-style replacement.
+	Regex *RegexRewrite `yaml:"regex"`
+	// Host is the Host header policy: "preserve" (default: the client's),
+	// "upstream" (the target's host:port) or any literal host.
+	Host string `yaml:"host"`
+}
+
+// RegexRewrite rewrites the path with regexp.ReplaceAllString semantics.
+type RegexRewrite struct {
+	Pattern     string `yaml:"pattern"`
+	Replacement string `yaml:"replacement"`
+}
+
+// PluginSpec names a plugin and carries its still-undecoded configuration;
+// the plugin decodes it strictly into its own type at load time.
+type PluginSpec struct {
+	Name   string    `yaml:"name"`
+	Config yaml.Node `yaml:"config"`
+	// Path is the YAML path of this spec (e.g. "routes[2].plugins[0]"), set by Load.
+	Path string `yaml:"-"`
+}

@@ -1,0 +1,30 @@
+package observe
+
+import (
+	"net/http"
+	"strconv"
+)
+
+// WriteError sends the gateway's one error shape,
+// {"error": "...", "request_id": "..."}, with the given status. Every error
+// Portico itself generates (routing, proxy, plugins) goes through it.
+func WriteError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	id := ""
+	if rec := RecordOf(r); rec != nil {
+		id = rec.RequestID
+		rec.ErrorMsg = msg
+	}
+	b := make([]byte, 0, 48+len(msg)+len(id))
+	b = append(b, `{"error":`...)
+	b = strconv.AppendQuote(b, msg)
+	b = append(b, `,"request_id":`...)
+	b = strconv.AppendQuote(b, id)
+	b = append(b, "}\n"...)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Cache-Control", "no-store")
+	h.Del("Content-Encoding")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,96 @@
+// Package observe holds the per-request record shared by the proxy core,
+// plugins and the access log, plus request-ID helpers. It carries no policy.
+package observe
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"time"
+)
+
+// MaxParams is the number of path parameters a route template may capture.
+const MaxParams = 16
+
+// Param is one captured path parameter ("{id}" → Key "id").
+type Param struct {
+	Key, Value string
+}
+
+// Params is a fixed-capacity parameter list filled by the router without
+// allocating.
+type Params struct {
+	N   int
+	Arr [MaxParams]Param
+}
+
+// Get returns the value of the named parameter.
+func (p *Params) Get(key string) (string, bool) {
+	for i := 0; i < p.N; i++ {
+		if p.Arr[i].Key == key {
+			return p.Arr[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// Reset empties the list.
+func (p *Params) Reset() { p.N = 0 }
+
+// Add appends a parameter; it reports false when the list is full.
+func (p *Params) Add(k, v string) bool {
+	if p.N >= MaxParams {
+		return false
+	}
+	p.Arr[p.N] = Param{k, v}
+	p.N++
+	return true
+}
+
+// Record is the state of one request as it passes through the gateway: what
+// the router chose, who the client is, and what the upstream did. The gateway
+// allocates it from a pool and stores it in the request context once; it must
+// not be used after the request's handler returns.
+type Record struct {
+	Start     time.Time
+	RequestID string
+	// ClientIP is the real client address (trusted-proxy aware).
+	ClientIP netip.Addr
+	// Peer is the address of the TCP peer.
+	Peer netip.Addr
+	// TLS reports whether the client connection is TLS.
+	TLS bool
+	// Route is the name of the matched route ("" when none).
+	Route string
+	// Path is the normalised request path used for matching.
+	Path   string
+	Params Params
+
+	// Upstream is the target URL host that served the request, if any.
+	Upstream string
+	// UpstreamDuration is the time from sending the request upstream to
+	// receiving the response headers.
+	UpstreamDuration time.Duration
+	// Status and BytesOut are filled by the response writer wrapper.
+	Status   int
+	BytesIn  int64
+	BytesOut int64
+	// ErrorMsg is the message of a gateway-generated error, if any.
+	ErrorMsg string
+}
+
+// Reset clears the record for reuse.
+func (r *Record) Reset() { *r = Record{} }
+
+type recordKey struct{}
+
+// WithRecord returns a context carrying rec.
+func WithRecord(ctx context.Context, rec *Record) context.Context {
+	return context.WithValue(ctx, recordKey{}, rec)
+}
+
+// RecordOf returns the request's record, or nil outside the gateway.
+func RecordOf(r *http.Request) *Record {
+	rec, _ := r.Context().Value(recordKey{}).(*Record)
+	return rec
+}

@@ -1,0 +1,198 @@
+// Package plugin defines the contract every Portico plugin implements, the
+// name → constructor registry, and the chain builder that turns a route's
+// plugin list into one http.Handler.
+//
+// Lifecycle, once per route: New (no side effects) → strict decode of the YAML
+// config into the value New returned → Provision → Validate → Wrap. At request
+// time a plugin is a plain http.Handler wrapper; it reads only what it
+// precomputed. Cleanup runs when the snapshot that owns it is retired and must
+// tolerate a partial Provision.
+package plugin
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+
+	"github.com/portico-gw/portico/internal/config"
+)
+
+// Plugin is one configured instance of a plugin on one route.
+type Plugin interface {
+	// Provision prepares the instance (compile, parse keys, open clients).
+	Provision(ctx Context) error
+	// Wrap returns the handler that runs this plugin, then next.
+	Wrap(next http.Handler) http.Handler
+}
+
+// Validator is implemented by plugins that check their config after Provision.
+type Validator interface {
+	Validate() error
+}
+
+// Cleaner is implemented by plugins that hold resources (goroutines, clients).
+type Cleaner interface {
+	Cleanup() error
+}
+
+// Phase orders plugins on a route: requests pass the phases in ascending
+// order and responses come back through them in reverse.
+type Phase int
+
+// The documented phases. Within one phase, global plugins run before route
+// plugins, each in config order.
+const (
+	// PhaseInit runs first: request IDs, CORS preflight answers.
+	PhaseInit Phase = 100
+	// PhaseAccess authenticates and authorises.
+	PhaseAccess Phase = 200
+	// PhaseRateLimit applies rate limits and quotas.
+	PhaseRateLimit Phase = 300
+	// PhaseTransform rewrites requests and responses (headers, bodies).
+	PhaseTransform Phase = 400
+)
+
+// Spec registers a plugin kind under a name.
+type Spec struct {
+	// Name is what configs write in `name:`.
+	Name string
+	// Phase places every instance of this plugin in the chain.
+	Phase Phase
+	// New returns a zero instance ready for its config to be decoded into it.
+	New func() Plugin
+}
+
+// Context gives a plugin what it needs from the gateway during Provision
+// without importing it.
+type Context interface {
+	// Route is the name of the route the instance belongs to.
+	Route() string
+	// Path is the YAML path of the plugin's spec, for error messages.
+	Path() string
+	// Logger is the process logger, tagged with route and plugin.
+	Logger() *slog.Logger
+}
+
+var (
+	regMu    sync.RWMutex
+	registry = map[string]Spec{}
+)
+
+// Register adds a plugin kind; it is called from init functions only and
+// panics on a duplicate or incomplete Spec (a programming error).
+func Register(s Spec) {
+	if s.Name == "" || s.New == nil {
+		panic("plugin: Register needs Name and New")
+	}
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registry[s.Name]; dup {
+		panic("plugin: duplicate registration of " + s.Name)
+	}
+	registry[s.Name] = s
+}
+
+// Lookup returns the registered Spec for name.
+func Lookup(name string) (Spec, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	s, ok := registry[name]
+	return s, ok
+}
+
+// Names lists the registered plugin names, sorted.
+func Names() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Instance is a provisioned plugin with its place in the chain.
+type Instance struct {
+	Spec   Spec
+	Plugin Plugin
+	// Path is the YAML path of the spec the instance was built from.
+	Path string
+	// order keeps config order stable within a phase.
+	order int
+}
+
+// New builds one instance from a config spec: lookup, strict decode,
+// Provision, Validate. On error every partially built resource is cleaned up.
+func New(ps config.PluginSpec, ctx Context) (*Instance, error) {
+	spec, ok := Lookup(ps.Name)
+	if !ok {
+		return nil, config.Errors{{Path: ps.Path + ".name", Msg: fmt.Sprintf("unknown plugin %q (available: %v)", ps.Name, Names())}}
+	}
+	p := spec.New()
+	if err := config.DecodeStrict(&ps.Config, p, ps.Path+".config"); err != nil {
+		return nil, err
+	}
+	if err := p.Provision(ctx); err != nil {
+		cleanup(p)
+		return nil, config.Errors{{Path: ps.Path + ".config", Msg: err.Error()}}
+	}
+	if v, ok := p.(Validator); ok {
+		if err := v.Validate(); err != nil {
+			cleanup(p)
+			return nil, config.Errors{{Path: ps.Path + ".config", Msg: err.Error()}}
+		}
+	}
+	return &Instance{Spec: spec, Plugin: p, Path: ps.Path}, nil
+}
+
+func cleanup(p Plugin) {
+	if c, ok := p.(Cleaner); ok {
+		_ = c.Cleanup()
+	}
+}
+
+// Cleanup releases the instance's resources.
+func (in *Instance) Cleanup() { cleanup(in.Plugin) }
+
+// Merge combines global and route specs: a route spec replaces the global
+// spec of the same name, and the rest keep config order (globals first).
+func Merge(global, route []config.PluginSpec) []config.PluginSpec {
+	if len(route) == 0 {
+		return global
+	}
+	out := make([]config.PluginSpec, 0, len(global)+len(route))
+	for _, g := range global {
+		overridden := false
+		for _, r := range route {
+			if r.Name == g.Name {
+				overridden = true
+				break
+			}
+		}
+		if !overridden {
+			out = append(out, g)
+		}
+	}
+	return append(out, route...)
+}
+
+// Chain wraps terminal in the instances, ordered by phase then config order,
+// so the first instance of the lowest phase sees the request first.
+func Chain(instances []*Instance, terminal http.Handler) http.Handler {
+	sorted := make([]*Instance, len(instances))
+	copy(sorted, instances)
+	for i := range sorted {
+		sorted[i].order = i
+	}
+	sort.SliceStable(sorted, func(i, j int) bool {
+		return sorted[i].Spec.Phase < sorted[j].Spec.Phase
+	})
+	h := terminal
+	for i := len(sorted) - 1; i >= 0; i-- {
+		h = sorted[i].Plugin.Wrap(h)
+	}
+	return h
+}

@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 )
@@ -16,9 +17,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 	}
 	b := make([]byte, 0, 48+len(msg)+len(id))
 	b = append(b, `{"error":`...)
-	b = strconv.AppendQuote(b, msg)
+	b = appendJSONString(b, msg)
 	b = append(b, `,"request_id":`...)
-	b = strconv.AppendQuote(b, id)
+	b = appendJSONString(b, id)
 	b = append(b, "}\n"...)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -27,4 +28,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 	h.Del("Content-Encoding")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// appendJSONString appends s as a JSON string literal.
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
 }

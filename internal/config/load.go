@@ -365,4 +365,3 @@ func (c *Config) LocatedError(path string, err error) error {
 	}
 	return Errors{{Path: path, Line: LineOf(c.Root, path), Msg: err.Error()}}
 }
-

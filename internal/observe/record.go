@@ -58,6 +58,9 @@ type Record struct {
 	ClientIP netip.Addr
 	// Peer is the address of the TCP peer.
 	Peer netip.Addr
+	// TrustedPeer reports whether Peer is a trusted proxy, so its
+	// X-Forwarded-* headers are kept and appended to.
+	TrustedPeer bool
 	// TLS reports whether the client connection is TLS.
 	TLS bool
 	// Route is the name of the matched route ("" when none).
@@ -68,6 +71,8 @@ type Record struct {
 
 	// Upstream is the target URL host that served the request, if any.
 	Upstream string
+	// UpstreamStart is when the request was handed to the upstream transport.
+	UpstreamStart time.Time
 	// UpstreamDuration is the time from sending the request upstream to
 	// receiving the response headers.
 	UpstreamDuration time.Duration
@@ -77,6 +82,9 @@ type Record struct {
 	BytesOut int64
 	// ErrorMsg is the message of a gateway-generated error, if any.
 	ErrorMsg string
+	// BodyErr is the error the client's request body failed with, if any; it
+	// tells a client-side failure (413, 408, 499) from an upstream one.
+	BodyErr error
 }
 
 // Reset clears the record for reuse.

@@ -1,0 +1,98 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/portico-gw/portico/internal/admin"
+	"github.com/portico-gw/portico/internal/config"
+)
+
+// Gateway is a whole running Portico: the runtime, its client listeners and
+// the admin listener. The CLI and the end-to-end tests both drive it.
+type Gateway struct {
+	Runtime *Runtime
+	Server  *Server
+	logger  *slog.Logger
+
+	admin   *http.Server
+	adminLn net.Listener
+}
+
+// New returns a gateway that serves nothing until Start.
+func New(logger *slog.Logger) *Gateway {
+	rt := NewRuntime(logger)
+	return &Gateway{Runtime: rt, Server: NewServer(rt, logger), logger: logger}
+}
+
+// Start applies the first config (opening its listeners) and starts the
+// admin listener.
+func (g *Gateway) Start(cfg *config.Config) error {
+	if err := g.Runtime.Apply(cfg); err != nil {
+		return err
+	}
+	if cfg.Admin.Listen == "off" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin listen %s: %w", cfg.Admin.Listen, err)
+	}
+	g.adminLn = ln
+	g.admin = &http.Server{Handler: admin.Handler(g), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	go func() {
+		if err := g.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.logger.Error("admin listener failed", "error", err)
+		}
+	}()
+	g.logger.Info("admin listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// AdminAddr is the bound admin address ("" when off).
+func (g *Gateway) AdminAddr() string {
+	if g.adminLn == nil {
+		return ""
+	}
+	return g.adminLn.Addr().String()
+}
+
+// Ready reports whether a config is in force and its listeners are open.
+func (g *Gateway) Ready() bool {
+	s := g.Runtime.Current()
+	if s == nil {
+		return false
+	}
+	addrs := g.Server.Addrs()
+	for _, l := range s.cfg.Server.Listen {
+		if _, ok := addrs[l.Addr]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Info describes the config in force for the readiness endpoint.
+func (g *Gateway) Info() map[string]any {
+	s := g.Runtime.Current()
+	if s == nil {
+		return nil
+	}
+	return map[string]any{"config": s.cfg.Source, "routes": len(s.routes), "upstreams": len(s.pools)}
+}
+
+// Shutdown stops accepting, drains in-flight requests until ctx ends, then
+// releases every resource.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	err := g.Server.Shutdown(ctx)
+	if g.admin != nil {
+		_ = g.admin.Shutdown(ctx)
+	}
+	g.Runtime.Close()
+	return err
+}

@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/upstream"
+)
+
+// Runtime serves requests from the current Snapshot and replaces it on
+// Apply. It is the http.Handler of every client listener.
+type Runtime struct {
+	cur     atomic.Pointer[Snapshot]
+	builder *Builder
+	logger  *slog.Logger
+
+	applyMu sync.Mutex
+	// maxDrain bounds how long a retired snapshot waits for its in-flight
+	// requests (long-lived streams keep running; only cleanup waits).
+	maxDrain time.Duration
+	retiring sync.WaitGroup
+	// OnSwap, if set, is called with each newly published snapshot while the
+	// apply lock is held (the server uses it to reconcile listeners).
+	listeners *Server
+}
+
+// NewRuntime returns a runtime with no snapshot; Apply publishes the first.
+func NewRuntime(logger *slog.Logger) *Runtime {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	rt := &Runtime{logger: logger, maxDrain: 60 * time.Second}
+	rt.builder = &Builder{Registry: upstream.NewRegistry(), Logger: logger, Outputs: NewOutputs()}
+	return rt
+}
+
+// ErrNotReady is served as 503 before the first config is applied.
+var ErrNotReady = errors.New("no configuration loaded")
+
+// Current returns the snapshot in force, or nil before the first Apply.
+func (rt *Runtime) Current() *Snapshot { return rt.cur.Load() }
+
+// Registry exposes the shared transport registry (for tests and status).
+func (rt *Runtime) Registry() *upstream.Registry { return rt.builder.Registry }
+
+// Validate builds cfg without publishing it, reporting every error.
+func (rt *Runtime) Validate(cfg *config.Config) error {
+	s, err := rt.builder.Build(cfg)
+	if err != nil {
+		return err
+	}
+	s.release()
+	return nil
+}
+
+// Apply builds a snapshot from cfg and, when it builds, reconciles the
+// listeners and publishes it atomically. On any error the current snapshot
+// keeps serving and the error is returned.
+func (rt *Runtime) Apply(cfg *config.Config) error {
+	rt.applyMu.Lock()
+	defer rt.applyMu.Unlock()
+	s, err := rt.builder.Build(cfg)
+	if err != nil {
+		return err
+	}
+	if rt.listeners != nil {
+		if err := rt.listeners.reconcile(s); err != nil {
+			s.release()
+			return err
+		}
+	}
+	old := rt.cur.Swap(s)
+	if rt.listeners != nil {
+		rt.listeners.closeRemoved(s)
+	}
+	if old != nil {
+		rt.retiring.Add(1)
+		go rt.retire(old)
+	}
+	return nil
+}
+
+// retire waits for the old snapshot's in-flight requests (bounded by
+// maxDrain), then releases its resources.
+func (rt *Runtime) retire(s *Snapshot) {
+	defer rt.retiring.Done()
+	deadline := time.Now().Add(rt.maxDrain)
+	for s.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.release()
+}
+
+// WaitRetired blocks until every retired snapshot has been released.
+func (rt *Runtime) WaitRetired() { rt.retiring.Wait() }
+
+// ServeHTTP serves one request from exactly one snapshot.
+func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := rt.cur.Load()
+	if s == nil {
+		http.Error(w, `{"error":"no configuration loaded","request_id":""}`, http.StatusServiceUnavailable)
+		return
+	}
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
+	s.serve(w, r)
+}
+
+// Close releases the current snapshot; the runtime serves nothing afterwards.
+func (rt *Runtime) Close() {
+	rt.applyMu.Lock()
+	defer rt.applyMu.Unlock()
+	if s := rt.cur.Swap(nil); s != nil {
+		rt.retiring.Add(1)
+		go rt.retire(s)
+	}
+	rt.retiring.Wait()
+}

@@ -1,0 +1,166 @@
+package gateway
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/router"
+)
+
+// exchange is the pooled per-request state: the record plugins and the proxy
+// share, the response writer wrapper and the request body wrapper.
+type exchange struct {
+	rec  observe.Record
+	rw   responseWriter
+	body bodyReader
+}
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// serve runs one request against this snapshot, from header hygiene through
+// routing and the route's chain to the access log line.
+func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
+	x := exchanges.Get().(*exchange)
+	rec := &x.rec
+	rec.Start = time.Now()
+	s.identify(r, rec)
+	x.rw = responseWriter{w: w, rec: rec}
+	r = r.WithContext(observe.WithRecord(r.Context(), rec))
+	s.handle(&x.rw, r, x)
+	if rec.Status == 0 {
+		if x.rw.hijacked() {
+			rec.Status = http.StatusSwitchingProtocols
+		} else {
+			rec.Status = http.StatusOK
+		}
+	}
+	if s.accessLog != nil {
+		s.logAccess(r, rec)
+	}
+	x.body = bodyReader{}
+	x.rw = responseWriter{}
+	rec.Reset()
+	exchanges.Put(x)
+}
+
+// handle applies the edge limits, normalises and routes the request, and runs
+// the matched route.
+func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
+	rec := &x.rec
+	if n := headerCount(r.Header); n > s.limits.MaxHeaderCount {
+		observe.WriteError(w, r, http.StatusRequestHeaderFieldsTooLarge, "too many request header fields")
+		return
+	}
+	if max := int64(s.limits.MaxBodyBytes); max >= 0 && r.ContentLength > max {
+		observe.WriteError(w, r, http.StatusRequestEntityTooLarge, "request body too large")
+		return
+	}
+	path, encodedSpecial, err := router.NormalizePath(rawPath(r))
+	if err != nil {
+		observe.WriteError(w, r, http.StatusBadRequest, "invalid request path")
+		return
+	}
+	rec.Path = path
+	idx, ok := s.table.Match(r, router.NormalizeHost(r.Host), path, &rec.Params)
+	if !ok {
+		observe.WriteError(w, r, http.StatusNotFound, "no route matched")
+		return
+	}
+	rt := s.routes[idx]
+	rec.Route = rt.name
+	if encodedSpecial && !rt.allowEncoded {
+		observe.WriteError(w, r, http.StatusBadRequest, "encoded path separator or reserved character not allowed")
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		if max := int64(s.limits.MaxBodyBytes); max >= 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+		}
+		x.body = bodyReader{rc: r.Body, rec: rec}
+		r.Body = &x.body
+		if d := s.limits.BodyReadTimeout.D(); d > 0 && r.Header.Get("Upgrade") == "" && r.ProtoMajor == 1 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		}
+	}
+	rt.handler.ServeHTTP(w, r)
+}
+
+// identify fills the peer, the real client IP and the request ID.
+func (s *Snapshot) identify(r *http.Request, rec *observe.Record) {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		rec.Peer = ap.Addr().Unmap()
+	}
+	rec.ClientIP = rec.Peer
+	rec.TLS = r.TLS != nil
+	if rec.Peer.IsValid() && s.isTrusted(rec.Peer) {
+		rec.TrustedPeer = true
+		if ip, ok := s.clientFromXFF(r.Header["X-Forwarded-For"]); ok {
+			rec.ClientIP = ip
+		}
+	}
+	if id := r.Header["X-Request-Id"]; len(id) == 1 && observe.ValidRequestID(id[0]) {
+		rec.RequestID = id[0]
+	} else {
+		rec.RequestID = observe.NewRequestID()
+	}
+}
+
+func (s *Snapshot) isTrusted(a netip.Addr) bool {
+	for _, p := range s.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientFromXFF walks X-Forwarded-For from the right and returns the first
+// address that is not a trusted proxy: the closest one nobody trusted could
+// have forged.
+func (s *Snapshot) clientFromXFF(values []string) (netip.Addr, bool) {
+	for i := len(values) - 1; i >= 0; i-- {
+		v := values[i]
+		for v != "" {
+			j := strings.LastIndexByte(v, ',')
+			part := strings.TrimSpace(v[j+1:])
+			if j < 0 {
+				v = ""
+			} else {
+				v = v[:j]
+			}
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				return netip.Addr{}, false
+			}
+			a = a.Unmap()
+			if !s.isTrusted(a) {
+				return a, true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// rawPath returns the still-encoded request path from the request line.
+func rawPath(r *http.Request) string {
+	u := r.RequestURI
+	if u == "" || u[0] != '/' {
+		return r.URL.EscapedPath()
+	}
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}
+
+func headerCount(h http.Header) int {
+	n := 0
+	for _, v := range h {
+		n += len(v)
+	}
+	return n
+}

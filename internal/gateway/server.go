@@ -1,0 +1,242 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/portico-gw/portico/internal/config"
+)
+
+// Server owns the client listeners. Listeners are keyed by address and kept
+// across reloads, so established connections (keep-alive, WebSocket, SSE)
+// are never cut by a config change; certificates are read from the current
+// snapshot at each handshake.
+type Server struct {
+	rt     *Runtime
+	logger *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[string]*listener
+	errc      chan error
+	closed    bool
+}
+
+type listener struct {
+	spec  config.Listener
+	srv   *http.Server
+	ln    net.Listener
+	certs atomic.Pointer[certSet]
+}
+
+// NewServer attaches a listener set to rt; Apply on rt then opens, keeps or
+// closes listeners to match each config.
+func NewServer(rt *Runtime, logger *slog.Logger) *Server {
+	s := &Server{rt: rt, logger: logger, listeners: map[string]*listener{}, errc: make(chan error, 16)}
+	rt.listeners = s
+	return s
+}
+
+// Errors delivers fatal serve errors of listeners.
+func (s *Server) Errors() <-chan error { return s.errc }
+
+// Addrs returns the bound address of each configured listen address, so
+// ":0" listeners can be found.
+func (s *Server) Addrs() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for k, l := range s.listeners {
+		out[k] = l.ln.Addr().String()
+	}
+	return out
+}
+
+// reconcile opens listeners that snap needs and does not have yet. It runs
+// before the snapshot is published; on error, listeners it opened are closed.
+func (s *Server) reconcile(snap *Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("server is shut down")
+	}
+	var opened []*listener
+	for _, spec := range snap.cfg.Server.Listen {
+		if l, ok := s.listeners[spec.Addr]; ok {
+			if (l.spec.TLS == nil) != (spec.TLS == nil) {
+				for _, o := range opened {
+					o.ln.Close()
+					delete(s.listeners, o.spec.Addr)
+				}
+				return fmt.Errorf("listener %s: switching between TLS and plain text needs a restart", spec.Addr)
+			}
+			if spec.TLS != nil {
+				l.certs.Store(snap.certs[spec.Addr])
+			}
+			continue
+		}
+		l, err := s.open(spec, snap)
+		if err != nil {
+			for _, o := range opened {
+				o.ln.Close()
+				delete(s.listeners, o.spec.Addr)
+			}
+			return err
+		}
+		opened = append(opened, l)
+		s.listeners[spec.Addr] = l
+	}
+	for _, l := range opened {
+		go s.serve(l)
+	}
+	return nil
+}
+
+// closeRemoved gracefully shuts down listeners that snap no longer lists.
+func (s *Server) closeRemoved(snap *Snapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep := map[string]bool{}
+	for _, spec := range snap.cfg.Server.Listen {
+		keep[spec.Addr] = true
+	}
+	for addr, l := range s.listeners {
+		if !keep[addr] {
+			delete(s.listeners, addr)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), snap.cfg.Server.ShutdownGrace.D())
+				defer cancel()
+				_ = l.srv.Shutdown(ctx)
+			}()
+			s.logger.Info("listener closed", "addr", addr)
+		}
+	}
+}
+
+func (s *Server) open(spec config.Listener, snap *Snapshot) (*listener, error) {
+	lim := snap.cfg.Server.Limits
+	ln, err := net.Listen("tcp", spec.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", spec.Addr, err)
+	}
+	if spec.MaxConnections > 0 {
+		ln = newLimitListener(ln, spec.MaxConnections)
+	}
+	l := &listener{spec: spec, ln: ln}
+	l.srv = &http.Server{
+		Handler:           s.rt,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
+		IdleTimeout:       lim.IdleTimeout.D(),
+		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+	}
+	if spec.TLS != nil {
+		l.certs.Store(snap.certs[spec.Addr])
+		l.srv.TLSConfig = &tls.Config{
+			MinVersion: tlsMinVersion(spec.TLS.MinVersion),
+			NextProtos: []string{"h2", "http/1.1"},
+			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+				cs := l.certs.Load()
+				if cs == nil {
+					return nil, errors.New("no certificate")
+				}
+				return cs.pick(hello.ServerName), nil
+			},
+		}
+	}
+	s.logger.Info("listening", "addr", ln.Addr().String(), "tls", spec.TLS != nil)
+	return l, nil
+}
+
+func (s *Server) serve(l *listener) {
+	var err error
+	if l.spec.TLS != nil {
+		err = l.srv.ServeTLS(l.ln, "", "")
+	} else {
+		err = l.srv.Serve(l.ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		select {
+		case s.errc <- fmt.Errorf("listener %s: %w", l.spec.Addr, err):
+		default:
+		}
+	}
+}
+
+// Shutdown stops accepting, waits for in-flight requests up to ctx's
+// deadline, then closes what remains.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	ls := make([]*listener, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		ls = append(ls, l)
+	}
+	s.listeners = map[string]*listener{}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(ls))
+	for i, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.srv.Shutdown(ctx); err != nil {
+				errs[i] = err
+				_ = l.srv.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// limitListener caps concurrently open connections; Accept waits for a free
+// slot, leaving excess connections in the kernel backlog.
+type limitListener struct {
+	net.Listener
+	sem       chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newLimitListener(l net.Listener, n int) net.Listener {
+	return &limitListener{Listener: l, sem: make(chan struct{}, n), done: make(chan struct{})}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+

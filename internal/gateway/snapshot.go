@@ -1,0 +1,205 @@
+// Package gateway compiles a validated config into an immutable runtime
+// Snapshot (route table, plugin chains, upstream pools, listener specs) and
+// serves requests from whichever snapshot is current. Apply builds a new
+// snapshot completely, swaps it in with one atomic store, and retires the old
+// one once its in-flight requests have finished.
+package gateway
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/proxy"
+	"github.com/portico-gw/portico/internal/router"
+	"github.com/portico-gw/portico/internal/upstream"
+)
+
+// Snapshot is everything one request needs, compiled from one config. It is
+// never modified after Build returns.
+type Snapshot struct {
+	cfg       *config.Config
+	table     *router.Table
+	routes    []*route
+	pools     map[string]*upstream.Pool
+	trusted   []netip.Prefix
+	limits    config.Limits
+	accessLog *slog.Logger
+	certs     map[string]*certSet
+	instances []*plugin.Instance
+	reg       *upstream.Registry
+
+	inflight atomic.Int64
+}
+
+// route is a compiled route: its terminal wrapped in its plugin chain.
+type route struct {
+	name         string
+	handler      http.Handler
+	allowEncoded bool
+}
+
+// Config returns the config the snapshot was built from.
+func (s *Snapshot) Config() *config.Config { return s.cfg }
+
+// Routes reports the number of compiled routes.
+func (s *Snapshot) Routes() int { return len(s.routes) }
+
+// pluginCtx is the plugin.Context handed to plugins during Provision.
+type pluginCtx struct {
+	route, path string
+	logger      *slog.Logger
+}
+
+func (c pluginCtx) Route() string        { return c.route }
+func (c pluginCtx) Path() string         { return c.path }
+func (c pluginCtx) Logger() *slog.Logger { return c.logger }
+
+// Builder turns configs into snapshots; it owns the long-lived state that
+// snapshots share (transports, log outputs).
+type Builder struct {
+	Registry *upstream.Registry
+	Logger   *slog.Logger
+	Outputs  *Outputs
+}
+
+// Build compiles cfg. On error nothing it acquired stays acquired, and the
+// error lists every problem with its YAML path and line.
+func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
+	s := &Snapshot{cfg: cfg, limits: cfg.Server.Limits, pools: map[string]*upstream.Pool{}, reg: b.Registry}
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+	var errs config.Errors
+	collect := func(path string, e error) {
+		if le, ok := cfg.LocatedError(path, e).(config.Errors); ok {
+			errs = append(errs, le...)
+		}
+	}
+	for _, tp := range cfg.Server.TrustedProxies {
+		p, perr := config.ParsePrefix(tp)
+		if perr == nil {
+			s.trusted = append(s.trusted, p)
+		}
+	}
+	s.certs = map[string]*certSet{}
+	for i, ln := range cfg.Server.Listen {
+		if ln.TLS == nil {
+			continue
+		}
+		cs, cerr := loadCerts(ln.TLS, fmt.Sprintf("server.listen[%d].tls", i))
+		if cerr != nil {
+			collect(fmt.Sprintf("server.listen[%d].tls", i), cerr)
+			continue
+		}
+		s.certs[ln.Addr] = cs
+	}
+	if cfg.Log.Access.Output != "off" {
+		lg, lerr := b.Outputs.AccessLogger(cfg.Log.Access)
+		if lerr != nil {
+			collect("log.access.output", lerr)
+		}
+		s.accessLog = lg
+	}
+	for name, u := range cfg.Upstreams {
+		tr := b.Registry.Acquire(name, u)
+		p, perr := upstream.NewPool(name, u, tr)
+		if perr != nil {
+			b.Registry.Release(tr)
+			collect("upstreams."+name, perr)
+			continue
+		}
+		s.pools[name] = p
+	}
+	specs := make([]router.Spec, 0, len(cfg.Routes))
+	for i, rc := range cfg.Routes {
+		path := fmt.Sprintf("routes[%d]", i)
+		h, rerr := b.buildRoute(s, rc, path, cfg.Plugins)
+		if rerr != nil {
+			errs = append(errs, rerr.(config.Errors)...)
+			continue
+		}
+		s.routes = append(s.routes, &route{name: rc.Name, handler: h, allowEncoded: rc.AllowEncodedSlash})
+		specs = append(specs, router.Spec{Name: rc.Name, Priority: rc.Priority, Match: rc.Match, Index: len(s.routes) - 1})
+	}
+	if len(errs) == 0 {
+		t, terr := router.Build(specs)
+		if terr != nil {
+			collect("routes", terr)
+		}
+		s.table = t
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return s, nil
+}
+
+// buildRoute compiles one route's terminal and plugin chain.
+func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global []config.PluginSpec) (http.Handler, error) {
+	var errs config.Errors
+	fail := func(p string, e error) {
+		errs = append(errs, s.cfg.LocatedError(p, e).(config.Errors)...)
+	}
+	logger := b.Logger.With("route", rc.Name)
+	var terminal http.Handler
+	switch {
+	case rc.Respond != nil:
+		terminal = proxy.NewRespond(rc.Respond)
+	case rc.Redirect != nil:
+		terminal = proxy.NewRedirect(rc.Redirect)
+	default:
+		pool := s.pools[rc.Upstream]
+		if pool == nil {
+			fail(path+".upstream", fmt.Errorf("upstream %q is not available", rc.Upstream))
+			return nil, errs
+		}
+		rw, err := proxy.CompileRewrite(rc.Rewrite, rc.Match)
+		if err != nil {
+			fail(path+".rewrite", err)
+			return nil, errs
+		}
+		terminal = proxy.NewForwarder(pool, proxy.Options{Rewrite: rw, Timeout: rc.Timeout.D(), Logger: logger})
+	}
+	var insts []*plugin.Instance
+	for _, ps := range plugin.Merge(global, rc.Plugins) {
+		in, err := plugin.New(ps, pluginCtx{route: rc.Name, path: ps.Path, logger: logger.With("plugin", ps.Name)})
+		if err != nil {
+			fail(ps.Path, err)
+			continue
+		}
+		insts = append(insts, in)
+		s.instances = append(s.instances, in)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return plugin.Chain(insts, terminal), nil
+}
+
+// release gives back everything the snapshot acquired: plugin resources and
+// upstream transports.
+func (s *Snapshot) release() {
+	for _, in := range s.instances {
+		in.Cleanup()
+	}
+	for _, p := range s.pools {
+		s.reg.Release(p.Transport)
+	}
+	s.instances, s.pools = nil, nil
+}
+
+// certSet selects a certificate by SNI name.
+type certSet struct {
+	byName   map[string]*tls.Certificate
+	wildcard map[string]*tls.Certificate
+	def      *tls.Certificate
+}

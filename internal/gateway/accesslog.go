@@ -56,7 +56,6 @@ func (o *Outputs) AccessLogger(c config.AccessLog) (*slog.Logger, error) {
 	return slog.New(slog.NewJSONHandler(w, opts)), nil
 }
 
-
 // logAccess writes one structured line for a finished request.
 func (s *Snapshot) logAccess(r *http.Request, rec *observe.Record) {
 	client := ""
@@ -68,7 +67,7 @@ func (s *Snapshot) logAccess(r *http.Request, rec *observe.Record) {
 		slog.String("client_ip", client),
 		slog.String("method", r.Method),
 		slog.String("host", r.Host),
-		slog.String("path", r.URL.Path),
+		slog.String("path", rawPath(r)),
 		slog.String("route", rec.Route),
 		slog.String("upstream", rec.Upstream),
 		slog.Int("status", rec.Status),

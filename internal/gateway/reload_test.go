@@ -1,0 +1,442 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/testutil"
+)
+
+// versionConfig is a valid config whose /version route answers v and whose
+// /load route proxies to backend. The listener address is fixed by addr so a
+// reload keeps it.
+func versionConfig(addr, backend string, v int) string {
+	return fmt.Sprintf(`
+server:
+  listen: [{addr: "%s"}]
+admin: {listen: "off"}
+log: {access: {output: "off"}}
+upstreams:
+  b: {targets: [{url: "%s"}]}
+routes:
+  - name: version
+    match: {path: /version}
+    respond: {body: "%d"}
+  - name: load
+    match: {path_prefix: /load}
+    upstream: b
+  - name: ws
+    match: {path: /ws}
+    upstream: b
+  - name: extra-%d
+    match: {path: /extra/%d}
+    respond: {body: "extra"}
+plugins: [{name: request_id}]
+`, addr, backend, v, v, v)
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ln.Addr().String()
+	ln.Close()
+	return a
+}
+
+func get(t testing.TB, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestReloadUnderLoad rewrites the config 50 times, valid and invalid edits
+// alternating, under steady concurrent load: no request may fail, and the
+// last valid config must be the one in force (issue 2).
+func TestReloadUnderLoad(t *testing.T) {
+	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "portico.yaml")
+	if err := os.WriteFile(file, []byte(versionConfig(addr, backend.URL, 0)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gateway.New(testutil.Logger(t))
+	if err := g.Start(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer g.Shutdown(context.Background())
+	base := "http://" + addr
+
+	var ok, failed atomic.Int64
+	var firstFailure atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := testutil.Client()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, body := get(t, c, base+"/load/x")
+				if code == 200 && body == "ok" {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+					firstFailure.CompareAndSwap(nil, fmt.Sprintf("%d %s", code, body))
+				}
+			}
+		}()
+	}
+	rl := &gateway.Reloader{Path: file, Runtime: g.Runtime, Logger: testutil.Logger(t)}
+	lastValid := 0
+	rejected := 0
+	for i := 1; i <= 50; i++ {
+		time.Sleep(60 * time.Millisecond)
+		var content string
+		if i%2 == 0 {
+			content = versionConfig(addr, backend.URL, i)
+			lastValid = i
+		} else {
+			// Invalid: an unknown field and an undefined upstream.
+			content = versionConfig(addr, backend.URL, i) + "bogus: true\n"
+			content = strings.Replace(content, "upstream: b\n", "upstream: missing\n", 1)
+		}
+		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := rl.Reload(); (err != nil) != (i%2 == 1) {
+			t.Fatalf("reload %d: err = %v", i, err)
+		} else if err != nil {
+			rejected++
+			if !strings.Contains(err.Error(), "bogus") || !strings.Contains(err.Error(), "missing") {
+				t.Errorf("reload %d error lacks detail: %v", i, err)
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed during reloads; first: %v", failed.Load(), ok.Load()+failed.Load(), firstFailure.Load())
+	}
+	if ok.Load() < 500 {
+		t.Fatalf("only %d requests completed; load too low to prove anything", ok.Load())
+	}
+	if rejected != 25 {
+		t.Fatalf("rejected %d reloads, want 25", rejected)
+	}
+	if code, body := get(t, testutil.Client(), base+"/version"); code != 200 || body != fmt.Sprint(lastValid) {
+		t.Fatalf("/version = %d %q, want %d", code, body, lastValid)
+	}
+	t.Logf("%d requests served across 50 reloads, 0 failed", ok.Load())
+}
+
+// TestReloadOnFileChange checks the file watcher applies an edited file.
+func TestReloadOnFileChange(t *testing.T) {
+	t.Parallel()
+	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	addr := freeAddr(t)
+	file := filepath.Join(t.TempDir(), "portico.yaml")
+	os.WriteFile(file, []byte(versionConfig(addr, backend.URL, 1)), 0o644)
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gateway.New(testutil.Logger(t))
+	if err := g.Start(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer g.Shutdown(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rl := &gateway.Reloader{Path: file, Runtime: g.Runtime, Logger: testutil.Logger(t)}
+	go rl.Watch(ctx, 50*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+
+	// Replace the file the way editors do: write a temp file, rename over.
+	tmp := file + ".tmp"
+	os.WriteFile(tmp, []byte(versionConfig(addr, backend.URL, 2)), 0o644)
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
+	}
+	c := testutil.Client()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, body := get(t, c, "http://"+addr+"/version"); body == "2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("file change was not applied within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// An invalid edit keeps the running config.
+	os.WriteFile(file, []byte("routes: [oops"), 0o644)
+	time.Sleep(300 * time.Millisecond)
+	if _, body := get(t, c, "http://"+addr+"/version"); body != "2" {
+		t.Fatalf("after invalid edit /version = %q, want 2", body)
+	}
+}
+
+// TestLongLivedConnectionsSurviveReload keeps a WebSocket and an SSE stream
+// open across several reloads that change other routes (issue 2).
+func TestLongLivedConnectionsSurviveReload(t *testing.T) {
+	t.Parallel()
+	events := make(chan struct{})
+	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ws" {
+			c, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			for {
+				typ, msg, err := c.Read(r.Context())
+				if err != nil {
+					return
+				}
+				if err := c.Write(r.Context(), typ, msg); err != nil {
+					return
+				}
+			}
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		rc := http.NewResponseController(w)
+		for i := 0; ; i++ {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			if rc.Flush() != nil {
+				return
+			}
+			select {
+			case <-events:
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	addr := freeAddr(t)
+	g := gateway.New(testutil.Logger(t))
+	if err := g.Start(testutil.ParseConfig(t, versionConfig(addr, backend.URL, 0))); err != nil {
+		t.Fatal(err)
+	}
+	defer g.Shutdown(context.Background())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/load/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 64)
+	readEvent := func(want int) {
+		t.Helper()
+		n, err := resp.Body.Read(buf)
+		if err != nil || !strings.Contains(string(buf[:n]), fmt.Sprintf("data: %d", want)) {
+			t.Fatalf("SSE event %d: %q %v", want, buf[:n], err)
+		}
+	}
+	readEvent(0)
+	for i := 1; i <= 5; i++ {
+		if err := g.Runtime.Apply(testutil.ParseConfig(t, versionConfig(addr, backend.URL, i))); err != nil {
+			t.Fatal(err)
+		}
+		msg := fmt.Sprintf("after reload %d", i)
+		if err := ws.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			t.Fatalf("websocket write after reload %d: %v", i, err)
+		}
+		_, got, err := ws.Read(ctx)
+		if err != nil || string(got) != msg {
+			t.Fatalf("websocket echo after reload %d: %q %v", i, got, err)
+		}
+		events <- struct{}{}
+		readEvent(i)
+	}
+	if _, body := get(t, testutil.Client(), "http://"+addr+"/version"); body != "5" {
+		t.Fatalf("version = %q", body)
+	}
+}
+
+// TestGracefulShutdown drains an in-flight request and then refuses new
+// connections.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{})
+	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		time.Sleep(500 * time.Millisecond)
+		io.WriteString(w, "finished")
+	}))
+	addr := freeAddr(t)
+	g := gateway.New(testutil.Logger(t))
+	if err := g.Start(testutil.ParseConfig(t, versionConfig(addr, backend.URL, 0))); err != nil {
+		t.Fatal(err)
+	}
+	result := make(chan string, 1)
+	go func() {
+		code, body := get(t, testutil.Client(), "http://"+addr+"/load/slow")
+		result <- fmt.Sprint(code, " ", body)
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if got := <-result; got != "200 finished" {
+		t.Fatalf("in-flight request got %q", got)
+	}
+	if _, err := http.Get("http://" + addr + "/version"); err == nil {
+		t.Fatal("new request accepted after shutdown")
+	}
+}
+
+// routesConfig returns a config with n routes of mixed kinds.
+func routesConfig(addr, backend string, n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "server: {listen: [{addr: %q}]}\nadmin: {listen: \"off\"}\nlog: {access: {output: \"off\"}}\n", addr)
+	fmt.Fprintf(&b, "upstreams:\n  b: {targets: [{url: %q}]}\nroutes:\n", backend)
+	for i := 0; i < n; i++ {
+		switch i % 4 {
+		case 0:
+			fmt.Fprintf(&b, "  - {name: r%d, match: {path: /svc%d/users/{id}}, upstream: b}\n", i, i)
+		case 1:
+			fmt.Fprintf(&b, "  - {name: r%d, match: {path_prefix: /svc%d}, upstream: b, plugins: [{name: headers, config: {request: {set: {X-R: \"%d\"}}}}]}\n", i, i, i)
+		case 2:
+			fmt.Fprintf(&b, "  - {name: r%d, match: {path: /svc%d, methods: [GET]}, respond: {body: ok}}\n", i, i)
+		default:
+			fmt.Fprintf(&b, "  - {name: r%d, match: {hosts: [h%d.example.com], path_prefix: /}, upstream: b}\n", i, i)
+		}
+	}
+	b.WriteString("plugins: [{name: request_id}]\n")
+	return b.String()
+}
+
+// TestReloadDoesNotLeak applies a 1,000-route config 1,000 times and checks
+// that heap, goroutines and pooled transports return to their baseline.
+func TestReloadDoesNotLeak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long test")
+	}
+	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	addr := freeAddr(t)
+	cfg := testutil.ParseConfig(t, routesConfig(addr, backend.URL, 1000))
+	g := gateway.New(testutil.Logger(t))
+	if err := g.Start(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer g.Shutdown(context.Background())
+	measure := func() (uint64, int) {
+		g.Runtime.WaitRetired()
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc, runtime.NumGoroutine()
+	}
+	for i := 0; i < 20; i++ {
+		if err := g.Runtime.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heap0, gr0 := measure()
+	for i := 0; i < 1000; i++ {
+		if err := g.Runtime.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heap1, gr1 := measure()
+	t.Logf("heap %d KiB → %d KiB, goroutines %d → %d after 1000 reloads", heap0>>10, heap1>>10, gr0, gr1)
+	if heap1 > heap0+8<<20 {
+		t.Errorf("heap grew by %d KiB over 1000 reloads", (heap1-heap0)>>10)
+	}
+	if gr1 > gr0+5 {
+		t.Errorf("goroutines grew from %d to %d", gr0, gr1)
+	}
+	if n := g.Runtime.Registry().Len(); n != 1 {
+		t.Errorf("registry holds %d transports, want 1", n)
+	}
+	if code, _ := get(t, testutil.Client(), "http://"+addr+"/svc2"); code != 200 {
+		t.Errorf("route after reloads: %d", code)
+	}
+}
+
+// BenchmarkApply10000Routes measures building and swapping in a config of
+// 10,000 routes (the reload cost reported in the README).
+func BenchmarkApply10000Routes(b *testing.B) {
+	backend := testutil.Backend(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	addr := freeAddr(b)
+	cfg := testutil.ParseConfig(b, routesConfig(addr, backend.URL, 10000))
+	g := gateway.New(testutil.Logger(b))
+	if err := g.Start(cfg); err != nil {
+		b.Fatal(err)
+	}
+	defer g.Shutdown(context.Background())
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := g.Runtime.Apply(cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoadAndApply10000Routes includes reading and validating the YAML.
+func BenchmarkLoadAndApply10000Routes(b *testing.B) {
+	backend := testutil.Backend(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	addr := freeAddr(b)
+	yaml := routesConfig(addr, backend.URL, 10000)
+	g := gateway.New(testutil.Logger(b))
+	if err := g.Start(testutil.ParseConfig(b, yaml)); err != nil {
+		b.Fatal(err)
+	}
+	defer g.Shutdown(context.Background())
+	for b.Loop() {
+		cfg, err := config.Parse([]byte(yaml), "bench", os.LookupEnv)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := g.Runtime.Apply(cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

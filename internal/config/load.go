@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -41,16 +42,27 @@ func Parse(data []byte, source string, lookup func(string) (string, bool)) (*Con
 	if len(l.errs) > 0 {
 		return nil, l.errs
 	}
+	// Unknown fields and malformed values are collected first; the document
+	// is still decoded and validated so one run reports every problem.
+	checkNode(l, root.Content[0], reflect.TypeOf(Config{}), "")
 	cfg := &Config{}
-	if err := DecodeStrict(root.Content[0], cfg, ""); err != nil {
-		return nil, err
+	if err := root.Content[0].Decode(cfg); err != nil {
+		if len(l.errs) > 0 {
+			return nil, l.errs
+		}
+		return nil, yamlErrors(root.Content[0], "", err)
 	}
 	cfg.Root = &root
 	cfg.Source = source
 	cfg.setPaths()
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		var es Errors
+		errors.As(err, &es)
+		l.errs = append(l.errs, es...)
+	}
+	if len(l.errs) > 0 {
+		return nil, l.errs
 	}
 	return cfg, nil
 }

@@ -339,7 +339,7 @@ func routesConfig(addr, backend string, n int) string {
 	for i := 0; i < n; i++ {
 		switch i % 4 {
 		case 0:
-			fmt.Fprintf(&b, "  - {name: r%d, match: {path: /svc%d/users/{id}}, upstream: b}\n", i, i)
+			fmt.Fprintf(&b, "  - {name: r%d, match: {path: \"/svc%d/users/{id}\"}, upstream: b}\n", i, i)
 		case 1:
 			fmt.Fprintf(&b, "  - {name: r%d, match: {path_prefix: /svc%d}, upstream: b, plugins: [{name: headers, config: {request: {set: {X-R: \"%d\"}}}}]}\n", i, i, i)
 		case 2:

@@ -1,0 +1,399 @@
+package cors
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/plugin"
+)
+
+type testContext struct{}
+
+func (testContext) Route() string        { return "test" }
+func (testContext) Path() string         { return "routes[0].plugins[0]" }
+func (testContext) Logger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// build decodes src the way the gateway does and builds the instance.
+func build(t testing.TB, src string) (*plugin.Instance, error) {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatalf("bad test YAML: %v", err)
+	}
+	spec := config.PluginSpec{Name: "cors", Path: "routes[0].plugins[0]"}
+	if len(doc.Content) > 0 {
+		spec.Config = *doc.Content[0]
+	}
+	return plugin.New(spec, testContext{})
+}
+
+const (
+	exactCfg = `
+allow_origins: [https://app.example.com, "http://localhost:3000", "https://*.example.org"]
+allow_methods: [get, post]
+allow_headers: [Content-Type, X-Api-Key]
+expose_headers: [X-Total]
+max_age: 10m`
+	credsCfg = `
+allow_origins: ["https://app.example.com"]
+allow_credentials: true`
+	anyCfg      = `allow_origins: ["*"]`
+	anyCredsCfg = `{allow_origins: ["*"], allow_credentials: true, allow_methods: ["*"], allow_headers: ["*"]}`
+)
+
+func TestCORS(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc   string
+		config string
+		method string
+		hdr    map[string]string
+		// upstream is whether the request must reach the next handler.
+		upstream bool
+		status   int
+		want     map[string]string // "" means absent
+	}{
+		{
+			desc: "no origin passes through untouched", config: exactCfg, method: "GET",
+			upstream: true, status: 200,
+			want: map[string]string{hACAO: "upstream", hVary: "Accept-Encoding", hACEH: "X-Upstream"},
+		},
+		{
+			desc: "actual request from exact origin", config: exactCfg, method: "GET",
+			hdr:      map[string]string{"Origin": "https://app.example.com"},
+			upstream: true, status: 200,
+			want: map[string]string{hACAO: "https://app.example.com", hACEH: "X-Total", hVary: "Accept-Encoding, Origin", hACAC: "", hACAM: ""},
+		},
+		{
+			desc: "origin match ignores case", config: exactCfg, method: "GET",
+			hdr:      map[string]string{"Origin": "HTTPS://App.Example.com"},
+			upstream: true, status: 200,
+			want: map[string]string{hACAO: "HTTPS://App.Example.com"},
+		},
+		{
+			desc: "actual request from wildcard origin", config: exactCfg, method: "POST",
+			hdr:      map[string]string{"Origin": "https://a.b.example.org"},
+			upstream: true, status: 200,
+			want: map[string]string{hACAO: "https://a.b.example.org"},
+		},
+		{
+			desc: "wildcard does not match the apex", config: exactCfg, method: "GET",
+			hdr:      map[string]string{"Origin": "https://example.org"},
+			upstream: true, status: 200,
+			want: map[string]string{hACAO: "upstream"},
+		},
+		{
+			desc: "wildcard does not match a lookalike", config: exactCfg, method: "GET",
+			hdr:      map[string]string{"Origin": "https://evilexample.org"},
+			upstream: true, status: 200,
+			want: map[string]string{hACAO: "upstream"},
+		},
+		{
+			desc: "port must match", config: exactCfg, method: "GET",
+			hdr:      map[string]string{"Origin": "http://localhost:3001"},
+			upstream: true, status: 200,
+			want: map[string]string{hACAO: "upstream"},
+		},
+		{
+			desc: "disallowed origin passes through unchanged", config: exactCfg, method: "GET",
+			hdr:      map[string]string{"Origin": "https://evil.example.com"},
+			upstream: true, status: 200,
+			want: map[string]string{hACAO: "upstream", hVary: "Accept-Encoding", hACEH: "X-Upstream"},
+		},
+		{
+			desc: "preflight allowed", config: exactCfg, method: "OPTIONS",
+			hdr:    map[string]string{"Origin": "http://localhost:3000", hReqMeth: "POST", hReqHdrs: "content-type"},
+			status: 204,
+			want: map[string]string{
+				hACAO: "http://localhost:3000", hACAM: "GET, POST", hACAH: "Content-Type, X-Api-Key",
+				hMaxAge: "600", hVary: "Origin", hACAC: "",
+			},
+		},
+		{
+			desc: "preflight origin not allowed", config: exactCfg, method: "OPTIONS",
+			hdr:    map[string]string{"Origin": "https://evil.example.com", hReqMeth: "GET"},
+			status: 403,
+			want:   map[string]string{hACAO: "", "Content-Type": "application/json"},
+		},
+		{
+			desc: "preflight method not allowed", config: exactCfg, method: "OPTIONS",
+			hdr:    map[string]string{"Origin": "https://app.example.com", hReqMeth: "DELETE"},
+			status: 403,
+			want:   map[string]string{hACAO: "", "Content-Type": "application/json"},
+		},
+		{
+			desc: "OPTIONS without request method is an actual request", config: exactCfg, method: "OPTIONS",
+			hdr:      map[string]string{"Origin": "https://app.example.com"},
+			upstream: true, status: 200,
+			want: map[string]string{hACAO: "https://app.example.com", hACAM: ""},
+		},
+		{
+			desc: "default methods and reflected headers", config: credsCfg, method: "OPTIONS",
+			hdr:    map[string]string{"Origin": "https://app.example.com", hReqMeth: "PATCH", hReqHdrs: "x-a, x-b"},
+			status: 204,
+			want: map[string]string{
+				hACAO: "https://app.example.com", hACAC: "true", hACAM: "GET, HEAD, PUT, PATCH, POST, DELETE",
+				hACAH: "x-a, x-b", hMaxAge: "", hVary: "Origin, Access-Control-Request-Headers",
+			},
+		},
+		{
+			desc: "default methods exclude OPTIONS", config: credsCfg, method: "OPTIONS",
+			hdr:    map[string]string{"Origin": "https://app.example.com", hReqMeth: "OPTIONS"},
+			status: 403,
+		},
+		{
+			desc: "credentials on actual request", config: credsCfg, method: "GET",
+			hdr:      map[string]string{"Origin": "https://app.example.com"},
+			upstream: true, status: 200,
+			want: map[string]string{hACAO: "https://app.example.com", hACAC: "true", hACEH: ""},
+		},
+		{
+			desc: "any origin sends *", config: anyCfg, method: "GET",
+			hdr:      map[string]string{"Origin": "https://whoever.test"},
+			upstream: true, status: 200,
+			want: map[string]string{hACAO: "*", hVary: "Accept-Encoding", hACEH: ""},
+		},
+		{
+			desc: "any origin preflight", config: anyCfg, method: "OPTIONS",
+			hdr:    map[string]string{"Origin": "null", hReqMeth: "PUT"},
+			status: 204,
+			want:   map[string]string{hACAO: "*", hVary: "Access-Control-Request-Headers", hACAH: ""},
+		},
+		{
+			desc: "any origin with credentials echoes the origin", config: anyCredsCfg, method: "GET",
+			hdr:      map[string]string{"Origin": "https://whoever.test"},
+			upstream: true, status: 200,
+			want: map[string]string{hACAO: "https://whoever.test", hACAC: "true", hVary: "Accept-Encoding, Origin"},
+		},
+		{
+			desc: "any origin with credentials reflects method and headers", config: anyCredsCfg, method: "OPTIONS",
+			hdr:    map[string]string{"Origin": "https://whoever.test", hReqMeth: "PURGE", hReqHdrs: "X-Custom"},
+			status: 204,
+			want: map[string]string{
+				hACAO: "https://whoever.test", hACAC: "true", hACAM: "PURGE", hACAH: "X-Custom",
+				hVary: "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+			},
+		},
+		{
+			desc: "any origin with credentials refuses null", config: anyCredsCfg, method: "OPTIONS",
+			hdr:    map[string]string{"Origin": "null", hReqMeth: "GET"},
+			status: 403,
+		},
+		{
+			desc: "default port is normalised", config: `allow_origins: ["https://app.example.com:443"]`, method: "GET",
+			hdr:      map[string]string{"Origin": "https://app.example.com"},
+			upstream: true, status: 200,
+			want: map[string]string{hACAO: "https://app.example.com"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			in, err := build(t, tc.config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var reached atomic.Bool
+			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				reached.Store(true)
+				h := w.Header()
+				h.Set(hACAO, "upstream")
+				h.Set(hVary, "Accept-Encoding")
+				h.Set(hACEH, "X-Upstream")
+				w.WriteHeader(http.StatusOK)
+			}))
+			r := httptest.NewRequest(tc.method, "/", nil)
+			for k, v := range tc.hdr {
+				r.Header.Set(k, v)
+			}
+			r = r.WithContext(observe.WithRecord(r.Context(), &observe.Record{RequestID: "rid-1"}))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			res := w.Result()
+			if reached.Load() != tc.upstream {
+				t.Errorf("upstream reached = %v, want %v", reached.Load(), tc.upstream)
+			}
+			if res.StatusCode != tc.status {
+				t.Errorf("status = %d, want %d", res.StatusCode, tc.status)
+			}
+			for k, want := range tc.want {
+				got := strings.Join(res.Header.Values(k), ", ")
+				if got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+			if tc.status == http.StatusForbidden {
+				var body struct{ Error, RequestID string }
+				dec := json.NewDecoder(res.Body)
+				if err := dec.Decode(&body); err != nil || !strings.Contains(body.Error, "not allowed") {
+					t.Errorf("403 body: %+v, %v", body, err)
+				}
+			}
+		})
+	}
+}
+
+func TestStreaming(t *testing.T) {
+	t.Parallel()
+	in, err := build(t, credsCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	srv := httptest.NewServer(in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if err := rc.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Errorf("SetWriteDeadline through wrapper: %v", err)
+		}
+		_, _ = io.WriteString(w, "first\n")
+		if err := rc.Flush(); err != nil {
+			t.Errorf("Flush: %v", err)
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = io.WriteString(w, "second\n")
+	})))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("Origin", "https://app.example.com")
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if got := res.Header.Get(hACAO); got != "https://app.example.com" {
+		t.Errorf("%s = %q", hACAO, got)
+	}
+	if got := res.Header.Get(hACAC); got != "true" {
+		t.Errorf("%s = %q", hACAC, got)
+	}
+	br := bufio.NewReader(res.Body)
+	done := make(chan string, 1)
+	go func() {
+		line, _ := br.ReadString('\n')
+		done <- line
+	}()
+	select {
+	case line := <-done:
+		if line != "first\n" {
+			t.Errorf("first chunk = %q", line)
+		}
+	case <-time.After(5 * time.Second):
+		close(release)
+		t.Fatal("flushed chunk did not reach the client before the handler finished")
+	}
+	close(release)
+	rest, _ := io.ReadAll(br)
+	if string(rest) != "second\n" {
+		t.Errorf("rest = %q", rest)
+	}
+}
+
+func TestHandlerNeverWrites(t *testing.T) {
+	t.Parallel()
+	in, err := build(t, exactCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Origin", "https://app.example.com")
+	in.Plugin.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
+	if got := w.Result().Header.Get(hACAO); got != "https://app.example.com" {
+		t.Errorf("%s = %q", hACAO, got)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc   string
+		config string
+		want   []string
+	}{
+		{desc: "empty config", config: "", want: []string{"routes[0].plugins[0].config", "allow_origins: at least one origin"}},
+		{desc: "unknown field", config: "allow_origin: ['*']", want: []string{"config.allow_origin", "unknown field"}},
+		{desc: "origins not a list", config: "allow_origins: '*'", want: []string{"config.allow_origins", "expected a list"}},
+		{desc: "origin without scheme", config: "allow_origins: [app.example.com]", want: []string{"allow_origins[0]", "not an origin"}},
+		{desc: "origin with path", config: "allow_origins: ['*', 'https://a.example.com/x']", want: []string{"allow_origins[1]", "no path"}},
+		{desc: "wildcard in the middle", config: "allow_origins: ['https://api.*.example.com']", want: []string{"allow_origins[0]", "whole leading label"}},
+		{desc: "partial label wildcard", config: "allow_origins: ['https://*foo.example.com']", want: []string{"allow_origins[0]", "whole leading label"}},
+		{desc: "bare wildcard host", config: "allow_origins: ['https://*']", want: []string{"allow_origins[0]"}},
+		{desc: "wildcard scheme", config: "allow_origins: ['*://example.com']", want: []string{"allow_origins[0]", "invalid scheme"}},
+		{desc: "bad port", config: "allow_origins: ['https://example.com:99999']", want: []string{"allow_origins[0]", "invalid port"}},
+		{desc: "bad method", config: "{allow_origins: ['*'], allow_methods: ['GE T']}", want: []string{"allow_methods[0]", "not a valid method"}},
+		{desc: "bad allow header", config: "{allow_origins: ['*'], allow_headers: [ok, 'x:y']}", want: []string{"allow_headers[1]", "not a valid header name"}},
+		{desc: "bad expose header", config: "{allow_origins: ['*'], expose_headers: ['a b']}", want: []string{"expose_headers[0]", "not a valid header name"}},
+		{desc: "negative max_age", config: "{allow_origins: ['*'], max_age: -10m}", want: []string{"max_age", "must not be negative"}},
+		{desc: "malformed max_age", config: "{allow_origins: ['*'], max_age: soon}", want: []string{"config.max_age", "invalid duration"}},
+		{desc: "non-bool credentials", config: "{allow_origins: ['*'], allow_credentials: yes please}", want: []string{"config.allow_credentials", "true or false"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			_, err := build(t, tc.config)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkCORS(b *testing.B) {
+	for _, bc := range []struct {
+		desc, config, method string
+		hdr                  map[string]string
+	}{
+		{"no origin", exactCfg, "GET", nil},
+		{"actual exact", exactCfg, "GET", map[string]string{"Origin": "https://app.example.com"}},
+		{"actual wildcard", exactCfg, "GET", map[string]string{"Origin": "https://a.example.org"}},
+		{"actual any", anyCfg, "GET", map[string]string{"Origin": "https://a.test"}},
+		{"preflight", exactCfg, "OPTIONS", map[string]string{"Origin": "https://app.example.com", hReqMeth: "POST", hReqHdrs: "content-type"}},
+	} {
+		b.Run(bc.desc, func(b *testing.B) {
+			in, err := build(b, bc.config)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(http.StatusOK)
+			}))
+			r := httptest.NewRequest(bc.method, "/", nil)
+			for k, v := range bc.hdr {
+				r.Header.Set(k, v)
+			}
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				h.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}

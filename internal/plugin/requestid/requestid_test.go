@@ -1,0 +1,342 @@
+package requestid
+
+import (
+	"bufio"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/plugin"
+)
+
+type testContext struct{}
+
+func (testContext) Route() string        { return "test" }
+func (testContext) Path() string         { return "routes[0].plugins[0]" }
+func (testContext) Logger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// build decodes src the way the gateway does and builds the instance.
+func build(t testing.TB, src string) (*plugin.Instance, error) {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatalf("bad test YAML: %v", err)
+	}
+	spec := config.PluginSpec{Name: "request_id", Path: "routes[0].plugins[0]"}
+	if len(doc.Content) > 0 {
+		spec.Config = *doc.Content[0]
+	}
+	return plugin.New(spec, testContext{})
+}
+
+type seen struct {
+	recID  string
+	header http.Header
+}
+
+func TestRequestID(t *testing.T) {
+	t.Parallel()
+	const coreID = "core-id"
+	tests := []struct {
+		desc   string
+		config string
+		// record: whether the request carries a gateway record whose ID is
+		// coreID; the core mirrored it into X-Request-Id when set.
+		record bool
+		reqHdr map[string]string
+		// wantID: the exact ID expected; "new" means a freshly generated one.
+		wantID string
+		// wantHeader: the header the ID is expected under, upstream and echoed.
+		wantHeader string
+		noEcho     bool
+		// wantXRequestID: expected X-Request-Id on the upstream request when
+		// it differs from wantHeader ("" means not checked).
+		wantXRequestID string
+	}{
+		{
+			desc:       "defaults keep the core ID and echo it",
+			config:     "",
+			record:     true,
+			reqHdr:     map[string]string{"X-Request-Id": coreID},
+			wantID:     coreID,
+			wantHeader: "X-Request-Id",
+		},
+		{
+			desc:       "defaults without a record take a valid incoming ID",
+			config:     "echo: true",
+			reqHdr:     map[string]string{"X-Request-Id": "client-1"},
+			wantID:     "client-1",
+			wantHeader: "X-Request-Id",
+		},
+		{
+			desc:       "defaults without a record replace an invalid incoming ID",
+			config:     "",
+			reqHdr:     map[string]string{"X-Request-Id": "bad id"},
+			wantID:     "new",
+			wantHeader: "X-Request-Id",
+		},
+		{
+			desc:       "trust_incoming false overwrites the core ID",
+			config:     "trust_incoming: false",
+			record:     true,
+			reqHdr:     map[string]string{"X-Request-Id": coreID},
+			wantID:     "new",
+			wantHeader: "X-Request-Id",
+		},
+		{
+			desc:       "echo false",
+			config:     "echo: false",
+			record:     true,
+			reqHdr:     map[string]string{"X-Request-Id": coreID},
+			wantID:     coreID,
+			wantHeader: "X-Request-Id",
+			noEcho:     true,
+		},
+		{
+			desc:           "custom header read from the client",
+			config:         "header: x-correlation-id",
+			record:         true,
+			reqHdr:         map[string]string{"X-Request-Id": coreID, "X-Correlation-Id": "corr-7"},
+			wantID:         "corr-7",
+			wantHeader:     "X-Correlation-Id",
+			wantXRequestID: "corr-7",
+		},
+		{
+			desc:       "custom header missing generates",
+			config:     "header: X-Correlation-Id",
+			record:     true,
+			reqHdr:     map[string]string{"X-Request-Id": coreID},
+			wantID:     "new",
+			wantHeader: "X-Correlation-Id",
+		},
+		{
+			desc:       "custom header invalid generates",
+			config:     "header: X-Correlation-Id",
+			record:     true,
+			reqHdr:     map[string]string{"X-Correlation-Id": strings.Repeat("a", observe.MaxRequestIDLen+1)},
+			wantID:     "new",
+			wantHeader: "X-Correlation-Id",
+		},
+		{
+			desc:       "custom header without a record",
+			config:     "header: X-Correlation-Id",
+			reqHdr:     map[string]string{"X-Correlation-Id": "corr-8"},
+			wantID:     "corr-8",
+			wantHeader: "X-Correlation-Id",
+		},
+		{
+			desc:       "custom header, trust_incoming false",
+			config:     "{header: X-Correlation-Id, trust_incoming: false}",
+			record:     true,
+			reqHdr:     map[string]string{"X-Correlation-Id": "corr-9"},
+			wantID:     "new",
+			wantHeader: "X-Correlation-Id",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			in, err := build(t, tc.config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got seen
+			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if rec := observe.RecordOf(r); rec != nil {
+					got.recID = rec.RequestID
+				}
+				got.header = r.Header.Clone()
+				w.Header().Set(tc.wantHeader, "from-upstream")
+				w.WriteHeader(http.StatusOK)
+			}))
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			for k, v := range tc.reqHdr {
+				r.Header.Set(k, v)
+			}
+			var rec *observe.Record
+			if tc.record {
+				rec = &observe.Record{RequestID: coreID}
+				r = r.WithContext(observe.WithRecord(r.Context(), rec))
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+
+			id := got.header.Get(tc.wantHeader)
+			switch tc.wantID {
+			case "new":
+				if len(id) != 32 || id == coreID || id == tc.reqHdr[tc.wantHeader] {
+					t.Errorf("upstream %s = %q, want a fresh ID", tc.wantHeader, id)
+				}
+			default:
+				if id != tc.wantID {
+					t.Errorf("upstream %s = %q, want %q", tc.wantHeader, id, tc.wantID)
+				}
+			}
+			if vals := got.header.Values(tc.wantHeader); len(vals) != 1 {
+				t.Errorf("upstream %s has %d values, want 1", tc.wantHeader, len(vals))
+			}
+			if tc.record && got.recID != id {
+				t.Errorf("record ID = %q, want %q", got.recID, id)
+			}
+			if tc.wantXRequestID != "" {
+				if x := got.header.Get("X-Request-Id"); x != tc.wantXRequestID {
+					t.Errorf("upstream X-Request-Id = %q, want %q", x, tc.wantXRequestID)
+				}
+			}
+			echo := w.Result().Header.Values(tc.wantHeader)
+			switch {
+			case tc.noEcho:
+				if len(echo) != 1 || echo[0] != "from-upstream" {
+					t.Errorf("echo disabled: response %s = %q, want the upstream's value", tc.wantHeader, echo)
+				}
+			case len(echo) != 1 || echo[0] != id:
+				t.Errorf("response %s = %q, want [%q]", tc.wantHeader, echo, id)
+			}
+		})
+	}
+}
+
+func TestEchoWithoutWrite(t *testing.T) {
+	t.Parallel()
+	in, err := build(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	in.Plugin.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	if got := w.Result().Header.Get("X-Request-Id"); len(got) != 32 {
+		t.Errorf("X-Request-Id = %q, want a generated ID", got)
+	}
+}
+
+func TestStreaming(t *testing.T) {
+	t.Parallel()
+	in, err := build(t, "header: X-Trace-Id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	srv := httptest.NewServer(in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if err := rc.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Errorf("SetWriteDeadline through wrapper: %v", err)
+		}
+		_, _ = io.WriteString(w, "first\n")
+		if err := rc.Flush(); err != nil {
+			t.Errorf("Flush: %v", err)
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = io.WriteString(w, "second\n")
+	})))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("X-Trace-Id", "trace-42")
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if got := res.Header.Get("X-Trace-Id"); got != "trace-42" {
+		t.Errorf("X-Trace-Id = %q, want trace-42", got)
+	}
+	br := bufio.NewReader(res.Body)
+	done := make(chan string, 1)
+	go func() {
+		line, _ := br.ReadString('\n')
+		done <- line
+	}()
+	select {
+	case line := <-done:
+		if line != "first\n" {
+			t.Errorf("first chunk = %q", line)
+		}
+	case <-time.After(5 * time.Second):
+		close(release)
+		t.Fatal("flushed chunk did not reach the client before the handler finished")
+	}
+	close(release)
+	rest, _ := io.ReadAll(br)
+	if string(rest) != "second\n" {
+		t.Errorf("rest = %q", rest)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc   string
+		config string
+		want   []string
+	}{
+		{desc: "unknown field", config: "headers: X-A", want: []string{"routes[0].plugins[0].config.headers", "unknown field"}},
+		{desc: "invalid header name", config: "header: 'X Id'", want: []string{"config: header:", `"X Id" is not a valid header name`}},
+		{desc: "reserved header", config: "header: host", want: []string{"header:", "Host cannot carry"}},
+		{desc: "non-bool trust_incoming", config: "trust_incoming: maybe", want: []string{"config.trust_incoming", "true or false"}},
+		{desc: "non-bool echo", config: "echo: 1", want: []string{"config.echo", "true or false"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			_, err := build(t, tc.config)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkRequestID(b *testing.B) {
+	for _, bc := range []struct{ desc, config string }{
+		{"default", ""},
+		{"custom header", "header: X-Correlation-Id"},
+		{"no echo", "echo: false"},
+	} {
+		b.Run(bc.desc, func(b *testing.B) {
+			in, err := build(b, bc.config)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(http.StatusOK)
+			}))
+			const id = "0123456789abcdef0123456789abcdef"
+			rec := &observe.Record{}
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r = r.WithContext(observe.WithRecord(r.Context(), rec))
+			corr := []string{"corr-1"}
+			core := []string{id}
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				rec.RequestID = id
+				r.Header["X-Request-Id"] = core
+				r.Header["X-Correlation-Id"] = corr
+				clear(w.h)
+				h.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}

@@ -61,7 +61,7 @@ func freeAddr(t testing.TB) string {
 	return a
 }
 
-func get(t testing.TB, c *http.Client, url string) (int, string) {
+func fetch(t testing.TB, c *http.Client, url string) (int, string) {
 	t.Helper()
 	resp, err := c.Get(url)
 	if err != nil {
@@ -111,7 +111,7 @@ func TestReloadUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				code, body := get(t, c, base+"/load/x")
+				code, body := fetch(t, c, base+"/load/x")
 				if code == 200 && body == "ok" {
 					ok.Add(1)
 				} else {
@@ -159,7 +159,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if rejected != 25 {
 		t.Fatalf("rejected %d reloads, want 25", rejected)
 	}
-	if code, body := get(t, testutil.Client(), base+"/version"); code != 200 || body != fmt.Sprint(lastValid) {
+	if code, body := fetch(t, testutil.Client(), base+"/version"); code != 200 || body != fmt.Sprint(lastValid) {
 		t.Fatalf("/version = %d %q, want %d", code, body, lastValid)
 	}
 	t.Logf("%d requests served across 50 reloads, 0 failed", ok.Load())
@@ -196,7 +196,7 @@ func TestReloadOnFileChange(t *testing.T) {
 	c := testutil.Client()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, body := get(t, c, "http://"+addr+"/version"); body == "2" {
+		if _, body := fetch(t, c, "http://"+addr+"/version"); body == "2" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -207,7 +207,7 @@ func TestReloadOnFileChange(t *testing.T) {
 	// An invalid edit keeps the running config.
 	os.WriteFile(file, []byte("routes: [oops"), 0o644)
 	time.Sleep(300 * time.Millisecond)
-	if _, body := get(t, c, "http://"+addr+"/version"); body != "2" {
+	if _, body := fetch(t, c, "http://"+addr+"/version"); body != "2" {
 		t.Fatalf("after invalid edit /version = %q, want 2", body)
 	}
 }
@@ -292,7 +292,7 @@ func TestLongLivedConnectionsSurviveReload(t *testing.T) {
 		events <- struct{}{}
 		readEvent(i)
 	}
-	if _, body := get(t, testutil.Client(), "http://"+addr+"/version"); body != "5" {
+	if _, body := fetch(t, testutil.Client(), "http://"+addr+"/version"); body != "5" {
 		t.Fatalf("version = %q", body)
 	}
 }
@@ -314,7 +314,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	result := make(chan string, 1)
 	go func() {
-		code, body := get(t, testutil.Client(), "http://"+addr+"/load/slow")
+		code, body := fetch(t, testutil.Client(), "http://"+addr+"/load/slow")
 		result <- fmt.Sprint(code, " ", body)
 	}()
 	<-started
@@ -352,7 +352,7 @@ func routesConfig(addr, backend string, n int) string {
 	return b.String()
 }
 
-// TestReloadDoesNotLeak applies a 1,000-route config 1,000 times and checks
+// TestReloadDoesNotLeak applies a 250-route config 1,000 times and checks
 // that heap, goroutines and pooled transports return to their baseline.
 func TestReloadDoesNotLeak(t *testing.T) {
 	if testing.Short() {
@@ -360,7 +360,7 @@ func TestReloadDoesNotLeak(t *testing.T) {
 	}
 	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	addr := freeAddr(t)
-	cfg := testutil.ParseConfig(t, routesConfig(addr, backend.URL, 1000))
+	cfg := testutil.ParseConfig(t, routesConfig(addr, backend.URL, 250))
 	g := gateway.New(testutil.Logger(t))
 	if err := g.Start(cfg); err != nil {
 		t.Fatal(err)
@@ -396,7 +396,7 @@ func TestReloadDoesNotLeak(t *testing.T) {
 	if n := g.Runtime.Registry().Len(); n != 1 {
 		t.Errorf("registry holds %d transports, want 1", n)
 	}
-	if code, _ := get(t, testutil.Client(), "http://"+addr+"/svc2"); code != 200 {
+	if code, _ := fetch(t, testutil.Client(), "http://"+addr+"/svc2"); code != 200 {
 		t.Errorf("route after reloads: %d", code)
 	}
 }

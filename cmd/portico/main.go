@@ -91,6 +91,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	// Signals are caught from the start so an early SIGHUP cannot kill the
+	// process with the default action.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	cfg, file, embedded, err := loadConfig(*path)
 	if err != nil {
 		printErrors(stderr, "config", err)
@@ -125,8 +130,6 @@ func cmdRun(args []string, stderr io.Writer) int {
 			}
 		}()
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for {
 		select {
 		case err := <-g.Server.Errors():

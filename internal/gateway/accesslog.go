@@ -71,7 +71,7 @@ func (s *Snapshot) logAccess(r *http.Request, rec *observe.Record) {
 		slog.String("route", rec.Route),
 		slog.String("upstream", rec.Upstream),
 		slog.Int("status", rec.Status),
-		slog.Int64("bytes_in", rec.BytesIn),
+		slog.Int64("bytes_in", rec.BytesIn()),
 		slog.Int64("bytes_out", rec.BytesOut),
 		slog.Float64("duration_ms", msec(time.Since(rec.Start))),
 		slog.Float64("upstream_ms", msec(rec.UpstreamDuration)),

@@ -12,11 +12,10 @@ import (
 )
 
 // exchange is the pooled per-request state: the record plugins and the proxy
-// share, the response writer wrapper and the request body wrapper.
+// share, and the response writer wrapper.
 type exchange struct {
-	rec  observe.Record
-	rw   responseWriter
-	body bodyReader
+	rec observe.Record
+	rw  responseWriter
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -31,6 +30,9 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	x.rw = responseWriter{w: w, rec: rec}
 	r = r.WithContext(observe.WithRecord(r.Context(), rec))
 	s.handle(&x.rw, r, x)
+	if rec.Body != nil {
+		rec.Body.Detach()
+	}
 	if rec.Status == 0 {
 		if x.rw.hijacked() {
 			rec.Status = http.StatusSwitchingProtocols
@@ -41,7 +43,6 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	if s.accessLog != nil {
 		s.logAccess(r, rec)
 	}
-	x.body = bodyReader{}
 	x.rw = responseWriter{}
 	rec.Reset()
 	exchanges.Put(x)
@@ -80,11 +81,17 @@ func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
 		if max := int64(s.limits.MaxBodyBytes); max >= 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, max)
 		}
-		x.body = bodyReader{rc: r.Body, rec: rec}
-		r.Body = &x.body
-		if d := s.limits.BodyReadTimeout.D(); d > 0 && r.Header.Get("Upgrade") == "" && r.ProtoMajor == 1 {
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		var onDone func()
+		if d := s.limits.BodyReadTimeout.D(); d > 0 && r.ProtoMajor == 1 && r.Header.Get("Upgrade") == "" {
+			// The deadline covers reading the body only; it is lifted when
+			// the body ends so a long response is not cut by it.
+			rc := http.NewResponseController(w)
+			if rc.SetReadDeadline(time.Now().Add(d)) == nil {
+				onDone = func() { _ = rc.SetReadDeadline(time.Time{}) }
+			}
 		}
+		rec.Body = observe.NewBody(r.Body, onDone)
+		r.Body = rec.Body
 	}
 	rt.handler.ServeHTTP(w, r)
 }

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 
@@ -62,21 +60,3 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.w }
 
 func (w *responseWriter) hijacked() bool { return w.hijack }
-
-// bodyReader counts request body bytes and remembers the error the client's
-// body failed with, so the proxy can tell client faults from upstream ones.
-type bodyReader struct {
-	rc  io.ReadCloser
-	rec *observe.Record
-}
-
-func (b *bodyReader) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	b.rec.BytesIn += int64(n)
-	if err != nil && !errors.Is(err, io.EOF) && b.rec.BodyErr == nil {
-		b.rec.BodyErr = err
-	}
-	return n, err
-}
-
-func (b *bodyReader) Close() error { return b.rc.Close() }

@@ -78,13 +78,11 @@ type Record struct {
 	UpstreamDuration time.Duration
 	// Status and BytesOut are filled by the response writer wrapper.
 	Status   int
-	BytesIn  int64
 	BytesOut int64
+	// Body is the client's request body wrapper (nil without a body).
+	Body *Body
 	// ErrorMsg is the message of a gateway-generated error, if any.
 	ErrorMsg string
-	// BodyErr is the error the client's request body failed with, if any; it
-	// tells a client-side failure (413, 408, 499) from an upstream one.
-	BodyErr error
 }
 
 // Reset clears the record for reuse.
@@ -101,4 +99,20 @@ func WithRecord(ctx context.Context, rec *Record) context.Context {
 func RecordOf(r *http.Request) *Record {
 	rec, _ := r.Context().Value(recordKey{}).(*Record)
 	return rec
+}
+
+// BodyErr is the error the client's request body failed with, if any.
+func (r *Record) BodyErr() error {
+	if r.Body == nil {
+		return nil
+	}
+	return r.Body.Err()
+}
+
+// BytesIn is the number of request body bytes read.
+func (r *Record) BytesIn() int64 {
+	if r.Body == nil {
+		return 0
+	}
+	return r.Body.Bytes()
 }

@@ -21,11 +21,15 @@ const StatusClientClosed = 499
 func Classify(r *http.Request, err error) (int, string) {
 	rec := observe.RecordOf(r)
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) || (rec != nil && errors.As(rec.BodyErr, &mbe)) {
+	var bodyErr error
+	if rec != nil {
+		bodyErr = rec.BodyErr()
+	}
+	if errors.As(err, &mbe) || errors.As(bodyErr, &mbe) {
 		return http.StatusRequestEntityTooLarge, "request body too large"
 	}
-	if rec != nil && rec.BodyErr != nil {
-		if isTimeout(rec.BodyErr) {
+	if bodyErr != nil {
+		if isTimeout(bodyErr) {
 			return http.StatusRequestTimeout, "request body read timed out"
 		}
 		if r.Context().Err() == nil {

@@ -1,0 +1,69 @@
+package gateway_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/internal/testutil"
+)
+
+// TestBodyReadTimeout checks that body_read_timeout bounds reading a request
+// body (a stalled upload gets 408) but is lifted once the body is read, so a
+// response that streams for longer than the timeout is not cut.
+func TestBodyReadTimeout(t *testing.T) {
+	t.Parallel()
+	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			return
+		}
+		rc := http.NewResponseController(w)
+		for i := 0; i < 4; i++ {
+			fmt.Fprintf(w, "chunk %d after %d body bytes\n", i, n)
+			rc.Flush()
+			time.Sleep(250 * time.Millisecond)
+		}
+	}))
+	tg := testutil.StartGateway(t, fmt.Sprintf(`
+server:
+  listen: [{addr: "127.0.0.1:0"}]
+  limits: {body_read_timeout: 400ms}
+upstreams: {b: {targets: [{url: %q}]}}
+routes: [{name: r, match: {path_prefix: /}, upstream: b}]
+`, backend.URL))
+
+	t.Run("long response after body is not cut", func(t *testing.T) {
+		resp, err := testutil.Client().Post(tg.URL+"/up", "text/plain", strings.NewReader("hello"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || strings.Count(string(b), "chunk") != 4 {
+			t.Fatalf("streamed response cut: %q %v", b, err)
+		}
+	})
+	t.Run("stalled body gets 408", func(t *testing.T) {
+		c, err := net.Dial("tcp", strings.TrimPrefix(tg.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), `"request_id"`) {
+			t.Fatalf("stalled upload: %d %s", resp.StatusCode, body)
+		}
+	})
+}

@@ -33,6 +33,9 @@ func ParseConfig(t testing.TB, yaml string) *config.Config {
 	t.Helper()
 	c, err := config.Parse([]byte(yaml), "test", os.LookupEnv)
 	if err != nil {
+		if len(yaml) > 2000 {
+			yaml = yaml[:2000] + "\n[…]"
+		}
 		t.Fatalf("config: %v\n%s", err, yaml)
 	}
 	return c

@@ -133,7 +133,7 @@ func (s *Server) open(spec config.Listener, snap *Snapshot) (*listener, error) {
 		Handler:           s.rt,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
 		IdleTimeout:       lim.IdleTimeout.D(),
-		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
+		MaxHeaderBytes:    headerBytesSetting(int(lim.MaxHeaderBytes)),
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
 	if spec.TLS != nil {
@@ -238,4 +238,15 @@ func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// headerBytesSetting converts the configured header limit into
+// http.Server.MaxHeaderBytes, which the server exceeds by a fixed 4 KiB of
+// read-buffer slack; subtracting it makes the configured value the limit.
+func headerBytesSetting(limit int) int {
+	const slack = 4096
+	if limit > 2*slack {
+		return limit - slack
+	}
+	return limit / 2
 }

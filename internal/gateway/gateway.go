@@ -96,3 +96,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.Runtime.Close()
 	return err
 }
+
+// Interface guards.
+var (
+	_ admin.Controller = (*Gateway)(nil)
+	_ http.Handler     = (*Runtime)(nil)
+)

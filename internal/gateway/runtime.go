@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -24,8 +23,8 @@ type Runtime struct {
 	// requests (long-lived streams keep running; only cleanup waits).
 	maxDrain time.Duration
 	retiring sync.WaitGroup
-	// OnSwap, if set, is called with each newly published snapshot while the
-	// apply lock is held (the server uses it to reconcile listeners).
+	// listeners, when attached by NewServer, are reconciled with each new
+	// snapshot before it is published.
 	listeners *Server
 }
 
@@ -38,9 +37,6 @@ func NewRuntime(logger *slog.Logger) *Runtime {
 	rt.builder = &Builder{Registry: upstream.NewRegistry(), Logger: logger, Outputs: NewOutputs()}
 	return rt
 }
-
-// ErrNotReady is served as 503 before the first config is applied.
-var ErrNotReady = errors.New("no configuration loaded")
 
 // Current returns the snapshot in force, or nil before the first Apply.
 func (rt *Runtime) Current() *Snapshot { return rt.cur.Load() }

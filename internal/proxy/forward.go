@@ -119,3 +119,9 @@ func (s slogWriter) Write(p []byte) (int, error) {
 	s.l.Debug(string(p))
 	return len(p), nil
 }
+
+// Interface guards.
+var (
+	_ http.Handler = (*Forwarder)(nil)
+	_ Engine       = (*httputil.ReverseProxy)(nil)
+)

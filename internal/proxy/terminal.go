@@ -80,3 +80,9 @@ func (d *Redirect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(d.c.Status)
 }
+
+// Interface guards.
+var (
+	_ http.Handler = (*Respond)(nil)
+	_ http.Handler = (*Redirect)(nil)
+)

@@ -52,7 +52,7 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 // the matched route.
 func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
 	rec := &x.rec
-	if n := headerCount(r.Header); n > s.limits.MaxHeaderCount {
+	if n := headerCount(r); n > s.limits.MaxHeaderCount {
 		observe.WriteError(w, r, http.StatusRequestHeaderFieldsTooLarge, "too many request header fields")
 		return
 	}
@@ -164,10 +164,18 @@ func rawPath(r *http.Request) string {
 	return u
 }
 
-func headerCount(h http.Header) int {
+// headerCount counts the request's header fields as received, including
+// Host and Transfer-Encoding, which net/http moves out of r.Header.
+func headerCount(r *http.Request) int {
 	n := 0
-	for _, v := range h {
+	for _, v := range r.Header {
 		n += len(v)
+	}
+	if r.ProtoMajor == 1 && r.Host != "" {
+		n++
+	}
+	if len(r.TransferEncoding) > 0 {
+		n++
 	}
 	return n
 }

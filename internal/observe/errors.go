@@ -7,8 +7,9 @@ import (
 )
 
 // WriteError sends the gateway's one error shape,
-// {"error": "...", "request_id": "..."}, with the given status. Every error
-// Portico itself generates (routing, proxy, plugins) goes through it.
+// {"error": "...", "request_id": "..."}, with the given status and the ID also
+// in the X-Request-Id response header. Every error Portico itself generates
+// (routing, proxy, plugins) goes through it.
 func WriteError(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	id := ""
 	if rec := RecordOf(r); rec != nil {
@@ -25,6 +26,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Set("Cache-Control", "no-store")
+	if id != "" {
+		h.Set("X-Request-Id", id)
+	}
 	h.Del("Content-Encoding")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)

@@ -108,6 +108,14 @@ func (s *Snapshot) identify(r *http.Request, rec *observe.Record) {
 		if ip, ok := s.clientFromXFF(r.Header["X-Forwarded-For"]); ok {
 			rec.ClientIP = ip
 		}
+	} else {
+		// Identity headers from an untrusted peer are dropped before any
+		// plugin can read them; the proxy sets its own on the way out.
+		for _, h := range spoofable {
+			if _, ok := r.Header[h]; ok {
+				delete(r.Header, h)
+			}
+		}
 	}
 	if id := r.Header["X-Request-Id"]; len(id) == 1 && observe.ValidRequestID(id[0]) {
 		rec.RequestID = id[0]
@@ -115,6 +123,9 @@ func (s *Snapshot) identify(r *http.Request, rec *observe.Record) {
 		rec.RequestID = observe.NewRequestID()
 	}
 }
+
+// spoofable are the forwarding headers only a trusted proxy may set.
+var spoofable = [...]string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "X-Real-Ip"}
 
 func (s *Snapshot) isTrusted(a netip.Addr) bool {
 	for _, p := range s.trusted {

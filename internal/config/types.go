@@ -123,6 +123,129 @@ type Upstream struct {
 	IdleConnTimeout Duration `yaml:"idle_conn_timeout"`
 	// MaxIdleConnsPerTarget bounds the keep-alive pool per target. Default 256.
 	MaxIdleConnsPerTarget int `yaml:"max_idle_conns_per_target"`
+	// TLSHandshakeTimeout bounds the TLS handshake with a target. Default 10s.
+	TLSHandshakeTimeout Duration `yaml:"tls_handshake_timeout"`
+	// RequestTimeout bounds a whole exchange (all attempts, response body
+	// included) unless the route sets its own timeout. Default: none.
+	RequestTimeout Duration `yaml:"request_timeout"`
+
+	// Balancer is the selection policy: round_robin, weighted_round_robin
+	// (default), least_request, random, consistent_hash or ewma.
+	Balancer string `yaml:"balancer"`
+	// HashOn is the consistent_hash key.
+	HashOn *HashOn `yaml:"hash_on"`
+	// SlowStart ramps a recovered or new target's share up over this window.
+	SlowStart Duration `yaml:"slow_start"`
+	// DNSRefresh is how often target host names are re-resolved. Default 30s.
+	DNSRefresh Duration `yaml:"dns_refresh"`
+	// Protocol to speak to targets: "http1" (default), "http2" (HTTP/2 over
+	// TLS via ALPN, falling back to HTTP/1.1), "h2c" (HTTP/2 over plain TCP,
+	// prior knowledge; what gRPC backends need).
+	Protocol string `yaml:"protocol"`
+	// TLS configures https:// targets.
+	TLS *UpstreamTLS `yaml:"tls"`
+	// HealthCheck enables active health checks.
+	HealthCheck *HealthCheck `yaml:"health_check"`
+	// OutlierDetection configures passive health checks. Default: on.
+	OutlierDetection *OutlierDetection `yaml:"outlier_detection"`
+	// Retry configures retries; a route may override it. Default: one retry
+	// on connect failure for idempotent requests.
+	Retry *Retry `yaml:"retry"`
+	// Limits are the circuit-breaker thresholds.
+	Limits *UpstreamLimits `yaml:"limits"`
+	// DebugHeader adds X-Portico-Upstream (the target host:port) to responses.
+	DebugHeader bool `yaml:"debug_header"`
+}
+
+// HashOn selects the consistent-hash key; exactly one field is set.
+type HashOn struct {
+	Header   string `yaml:"header"`
+	Cookie   string `yaml:"cookie"`
+	ClientIP bool   `yaml:"client_ip"`
+	Path     bool   `yaml:"path"`
+}
+
+// UpstreamTLS configures TLS to https:// targets.
+type UpstreamTLS struct {
+	// CAFile is a PEM bundle to verify targets with; default: system roots.
+	CAFile string `yaml:"ca_file"`
+	// ServerName overrides the SNI and verification name.
+	ServerName string `yaml:"server_name"`
+	// CertFile/KeyFile are a client certificate for mutual TLS.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// InsecureSkipVerify disables verification (logged as a warning).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// HealthCheck configures active health checks.
+type HealthCheck struct {
+	// Type is "http" (default), "tcp" or "grpc" (grpc.health.v1).
+	Type string `yaml:"type"`
+	// Path is the HTTP path to GET. Default "/healthz".
+	Path string `yaml:"path"`
+	// Host is the Host header of HTTP checks; default the target's.
+	Host string `yaml:"host"`
+	// Service is the gRPC service name to check ("" = the server).
+	Service string `yaml:"service"`
+	// Interval between checks of one target. Default 5s.
+	Interval Duration `yaml:"interval"`
+	// Timeout of one check. Default 2s.
+	Timeout Duration `yaml:"timeout"`
+	// Jitter adds up to this much random delay to each interval. Default 10% of interval.
+	Jitter Duration `yaml:"jitter"`
+	// ExpectedStatuses are HTTP statuses that count as healthy. Default 200-399.
+	ExpectedStatuses []int `yaml:"expected_statuses"`
+	// HealthyThreshold consecutive successes mark a target healthy. Default 2.
+	HealthyThreshold int `yaml:"healthy_threshold"`
+	// UnhealthyThreshold consecutive failures mark it unhealthy. Default 3.
+	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
+}
+
+// OutlierDetection configures passive health checks (ejection).
+type OutlierDetection struct {
+	// Disabled turns passive checks off.
+	Disabled bool `yaml:"disabled"`
+	// ConsecutiveFailures (connect failures and 5xx) that eject a target. Default 5.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// BaseEjectionTime is the first ejection's length; each further one adds it again. Default 10s.
+	BaseEjectionTime Duration `yaml:"base_ejection_time"`
+	// MaxEjectionTime caps an ejection. Default 300s.
+	MaxEjectionTime Duration `yaml:"max_ejection_time"`
+	// MaxEjectionPercent of the pool that may be ejected at once. Default 50.
+	MaxEjectionPercent int `yaml:"max_ejection_percent"`
+}
+
+// Retry configures retries of failed attempts.
+type Retry struct {
+	// Attempts is the number of retries after the first try. Default 1; 0 disables.
+	Attempts *int `yaml:"attempts"`
+	// PerTryTimeout bounds each attempt up to the response headers. Default: none.
+	PerTryTimeout Duration `yaml:"per_try_timeout"`
+	// On lists what is retried: connect_failure, reset, timeout, and status
+	// codes such as 502, 503, 504. Default [connect_failure].
+	On []string `yaml:"on"`
+	// NonIdempotent allows retrying POST/PATCH and other non-idempotent methods.
+	NonIdempotent bool `yaml:"non_idempotent"`
+	// BufferBytes is how much request body is kept for replay; larger bodies
+	// are not retried. Default 64KiB.
+	BufferBytes Size `yaml:"buffer_bytes"`
+	// BudgetPercent caps retries in flight at this share of requests in flight. Default 20.
+	BudgetPercent int `yaml:"budget_percent"`
+	// MinRetryConcurrency retries are always allowed regardless of the budget. Default 3.
+	MinRetryConcurrency int `yaml:"min_retry_concurrency"`
+	// MaxRetryAfter is the longest Retry-After a retry waits for. Default 1s.
+	MaxRetryAfter Duration `yaml:"max_retry_after"`
+}
+
+// UpstreamLimits are circuit-breaker thresholds; beyond them requests get 503 at once.
+type UpstreamLimits struct {
+	// MaxRequests in flight to the whole upstream. Default 0 (unlimited).
+	MaxRequests int `yaml:"max_requests"`
+	// MaxPending requests waiting for a connection when MaxConnections are busy. Default 0 (unlimited).
+	MaxPending int `yaml:"max_pending"`
+	// MaxConnections per target. Default 0 (unlimited).
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Target is one backend address.
@@ -152,8 +275,10 @@ type Route struct {
 	// Rewrite changes the path and Host header sent upstream.
 	Rewrite *Rewrite `yaml:"rewrite"`
 	// Timeout bounds the whole upstream exchange (headers and body) for this
-	// route. Default: none beyond the upstream's response-header timeout.
+	// route. Default: the upstream's request_timeout.
 	Timeout Duration `yaml:"timeout"`
+	// Retry overrides the upstream's retry policy for this route.
+	Retry *Retry `yaml:"retry"`
 	// AllowEncodedSlash lets paths that contain encoded "/ \ NUL ; % ? #"
 	// (%2F, %5C, %00, %3B, %25, %3F, %23) reach this route; they are kept
 	// encoded. By default such requests get 400.

@@ -34,7 +34,7 @@ func NewRuntime(logger *slog.Logger) *Runtime {
 		logger = slog.Default()
 	}
 	rt := &Runtime{logger: logger, maxDrain: 60 * time.Second}
-	rt.builder = &Builder{Registry: upstream.NewRegistry(), Logger: logger, Outputs: NewOutputs()}
+	rt.builder = &Builder{Registry: upstream.NewRegistry(), States: upstream.NewStateRegistry(), Logger: logger, Outputs: NewOutputs()}
 	return rt
 }
 

@@ -64,6 +64,7 @@ func (c pluginCtx) Logger() *slog.Logger { return c.logger }
 // snapshots share (transports, log outputs).
 type Builder struct {
 	Registry *upstream.Registry
+	States   *upstream.StateRegistry
 	Logger   *slog.Logger
 	Outputs  *Outputs
 }
@@ -110,7 +111,7 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 	}
 	for name, u := range cfg.Upstreams {
 		tr := b.Registry.Acquire(name, u)
-		p, perr := upstream.NewPool(name, u, tr)
+		p, perr := upstream.NewPool(name, u, tr, b.States)
 		if perr != nil {
 			b.Registry.Release(tr)
 			collect("upstreams."+name, perr)
@@ -191,6 +192,7 @@ func (s *Snapshot) release() {
 		in.Cleanup()
 	}
 	for _, p := range s.pools {
+		p.Close()
 		s.reg.Release(p.Transport)
 	}
 	s.instances, s.pools = nil, nil

@@ -66,7 +66,8 @@ func NewForwarder(pool *upstream.Pool, o Options) *Forwarder {
 
 // ServeHTTP picks a target and forwards the request to it.
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t, err := f.pool.Pick()
+	flt := upstream.NewFilter(time.Now(), 0)
+	t, err := f.pool.Pick(r, &flt)
 	if err != nil {
 		WriteError(w, r, err)
 		return

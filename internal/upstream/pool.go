@@ -1,123 +1,106 @@
-// Package upstream holds pools of backend targets: target selection and the
-// per-pool HTTP transport with its keep-alive connection pool. Transports are
-// kept in a ref-counted Registry keyed by their settings so a config reload
-// that leaves an upstream unchanged keeps its warm connections.
+// Package upstream holds pools of backend targets: selection policies
+// (balancers), target health (active checks, passive outlier detection),
+// circuit-breaker limits, retry budgets and the per-pool HTTP transport. The
+// long-lived parts (transports, target state) are ref-counted in registries
+// keyed by identity, so a reload that keeps an upstream or a target keeps its
+// connections and health.
 package upstream
 
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
+	"time"
 
 	"github.com/portico-gw/portico/internal/config"
 )
 
-// ErrNoTarget is returned by Pick when the pool has no target to offer.
+// ErrNoTarget is returned by Pick when no target is available.
 var ErrNoTarget = errors.New("no upstream target available")
 
-// Target is one backend of a pool.
+// Target is one backend of a pool as the current snapshot sees it.
 type Target struct {
 	// URL is the parsed target URL (scheme, host, optional base path).
 	URL *url.URL
-	// BasePath is URL's path without a trailing slash ("" for none).
+	// BasePath is URL's escaped path without a trailing slash ("" for none).
 	BasePath string
 	// Weight is the relative share of requests.
 	Weight int
 	// Index is the target's position in its pool.
 	Index int
+	// State is the target's runtime state, shared across reloads.
+	State *TargetState
 }
 
-// Pool is a named set of targets and the transport that reaches them.
+// Pool is a named set of targets, the policy that picks among them and the
+// transport that reaches them.
 type Pool struct {
 	Name    string
 	Targets []*Target
 	// Transport carries requests to the targets (shared across reloads).
 	Transport *Transport
+	// Config is the upstream's validated configuration.
+	Config *config.Upstream
 
-	wheel []uint16
-	next  atomic.Uint64
+	balancer Balancer
+	states   *StateRegistry
 }
 
-// maxWheel bounds the precomputed weighted schedule.
-const maxWheel = 4096
-
-// NewPool builds a pool from config. The weighted schedule is precomputed
-// with smooth weighted round-robin so Pick is one atomic add and an index.
-func NewPool(name string, u *config.Upstream, tr *Transport) (*Pool, error) {
+// NewPool builds a pool from config, acquiring each target's state from
+// states (released by Close).
+func NewPool(name string, u *config.Upstream, tr *Transport, states *StateRegistry) (*Pool, error) {
 	if len(u.Targets) == 0 {
 		return nil, fmt.Errorf("upstream %q has no targets", name)
 	}
-	if len(u.Targets) > 65535 {
-		return nil, fmt.Errorf("upstream %q has too many targets", name)
-	}
-	p := &Pool{Name: name, Transport: tr}
-	weights := make([]int, len(u.Targets))
+	p := &Pool{Name: name, Transport: tr, Config: u, states: states}
 	for i, t := range u.Targets {
 		pu, err := url.Parse(t.URL)
 		if err != nil {
+			p.Close()
 			return nil, fmt.Errorf("upstream %q: target %q: %w", name, t.URL, err)
 		}
 		w := t.Weight
 		if w <= 0 {
 			w = 1
 		}
-		weights[i] = w
-		p.Targets = append(p.Targets, &Target{URL: pu, BasePath: strings.TrimSuffix(pu.EscapedPath(), "/"), Weight: w, Index: i})
+		p.Targets = append(p.Targets, &Target{
+			URL:      pu,
+			BasePath: strings.TrimSuffix(pu.EscapedPath(), "/"),
+			Weight:   w,
+			Index:    i,
+			State:    states.Acquire(name + "|" + t.URL),
+		})
 	}
-	p.wheel = smoothSchedule(weights)
+	b, err := newBalancer(u, p.Targets)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.balancer = b
 	return p, nil
 }
 
-// smoothSchedule returns nginx's smooth weighted round-robin sequence for
-// weights, reduced by their GCD and capped at maxWheel entries.
-func smoothSchedule(weights []int) []uint16 {
-	g := 0
-	for _, w := range weights {
-		g = gcd(g, w)
+// Pick chooses a target for r that f admits. When no target is available
+// it returns ErrNoTarget at once, so a dead pool answers 503 quickly.
+func (p *Pool) Pick(r *http.Request, f *Filter) (*Target, error) {
+	if t := p.balancer.Pick(p.Targets, r, f); t != nil {
+		return t, nil
 	}
-	total := 0
-	for i := range weights {
-		weights[i] /= g
-		total += weights[i]
-	}
-	for total > maxWheel {
-		total = 0
-		for i := range weights {
-			weights[i] = (weights[i] + 1) / 2
-			total += weights[i]
-		}
-	}
-	cur := make([]int, len(weights))
-	out := make([]uint16, 0, total)
-	for len(out) < total {
-		best := 0
-		for i, w := range weights {
-			cur[i] += w
-			if cur[i] > cur[best] {
-				best = i
-			}
-		}
-		cur[best] -= total
-		out = append(out, uint16(best))
-	}
-	return out
+	return nil, ErrNoTarget
 }
 
-func gcd(a, b int) int {
-	for b != 0 {
-		a, b = b, a%b
+// Close releases the pool's target states.
+func (p *Pool) Close() {
+	for _, t := range p.Targets {
+		if t.State != nil {
+			p.states.Release(t.State)
+			t.State = nil
+		}
 	}
-	return a
 }
 
-// Pick returns the next target in weighted round-robin order. It takes no
-// lock and does not allocate.
-func (p *Pool) Pick() (*Target, error) {
-	if len(p.Targets) == 0 {
-		return nil, ErrNoTarget
-	}
-	n := p.next.Add(1) - 1
-	return p.Targets[p.wheel[n%uint64(len(p.wheel))]], nil
-}
+// Now is the clock of the request path; tests may not replace it, but
+// time-dependent policies take explicit times so they can be driven directly.
+func Now() time.Time { return time.Now() }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -100,7 +101,26 @@ const (
 	DefaultResponseHeaderTimeout = Duration(30e9)
 	DefaultIdleConnTimeout       = Duration(90e9)
 	DefaultMaxIdleConnsPerTarget = 256
+	DefaultTLSHandshakeTimeout   = Duration(10e9)
+	DefaultDNSRefresh            = Duration(30e9)
 )
+
+// ApplyDefaults fills a retry policy's unset fields: one retry on connect
+// failure, 64KiB replay buffer, a 20% budget with at least 3 concurrent
+// retries, and Retry-After waits of at most 1s.
+func (r *Retry) ApplyDefaults() {
+	if r.Attempts == nil {
+		one := 1
+		r.Attempts = &one
+	}
+	if r.On == nil {
+		r.On = []string{"connect_failure"}
+	}
+	setDefault(&r.BufferBytes, 64<<10)
+	setDefault(&r.BudgetPercent, 20)
+	setDefault(&r.MinRetryConcurrency, 3)
+	setDefault(&r.MaxRetryAfter, Duration(1e9))
+}
 
 // ApplyDefaults fills every unset field with its documented default.
 func (c *Config) ApplyDefaults() {
@@ -141,9 +161,23 @@ func (c *Config) ApplyDefaults() {
 		setDefault(&u.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
 		setDefault(&u.IdleConnTimeout, DefaultIdleConnTimeout)
 		setDefault(&u.MaxIdleConnsPerTarget, DefaultMaxIdleConnsPerTarget)
+		setDefault(&u.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+		setDefault(&u.DNSRefresh, DefaultDNSRefresh)
 		for i := range u.Targets {
 			setDefault(&u.Targets[i].Weight, 1)
 		}
+		if u.OutlierDetection == nil {
+			u.OutlierDetection = &OutlierDetection{}
+		}
+		od := u.OutlierDetection
+		setDefault(&od.ConsecutiveFailures, 5)
+		setDefault(&od.BaseEjectionTime, Duration(10e9))
+		setDefault(&od.MaxEjectionTime, Duration(300e9))
+		setDefault(&od.MaxEjectionPercent, 50)
+		if u.Retry == nil {
+			u.Retry = &Retry{}
+		}
+		u.Retry.ApplyDefaults()
 	}
 	for _, r := range c.Routes {
 		if r == nil {
@@ -154,6 +188,9 @@ func (c *Config) ApplyDefaults() {
 		}
 		if r.Redirect != nil && r.Redirect.Status == 0 {
 			r.Redirect.Status = 302
+		}
+		if r.Retry != nil {
+			r.Retry.ApplyDefaults()
 		}
 	}
 }
@@ -239,6 +276,7 @@ func (c *Config) Validate() error {
 			l.add(p, "upstream %q needs at least one target", name)
 			continue
 		}
+		validateUpstream(l, p, u)
 		for i, t := range u.Targets {
 			tp := fmt.Sprintf("%s.targets[%d]", p, i)
 			if err := checkTargetURL(t.URL); err != nil {
@@ -352,6 +390,79 @@ func (c *Config) validateRoute(l *errorList, p string, r *Route) {
 		if ps.Name == "" {
 			l.add(fmt.Sprintf("%s.plugins[%d].name", p, i), "plugin name is required")
 		}
+	}
+	if r.Retry != nil {
+		validateRetry(l, p+".retry", r.Retry)
+	}
+}
+
+func validateUpstream(l *errorList, p string, u *Upstream) {
+	switch u.Protocol {
+	case "", "http1", "http2", "h2c":
+	default:
+		l.add(p+".protocol", "protocol must be http1, http2 or h2c")
+	}
+	if h := u.HashOn; h != nil {
+		n := 0
+		if h.Header != "" {
+			n++
+		}
+		if h.Cookie != "" {
+			n++
+		}
+		if h.ClientIP {
+			n++
+		}
+		if h.Path {
+			n++
+		}
+		if n != 1 {
+			l.add(p+".hash_on", "set exactly one of header, cookie, client_ip, path")
+		}
+		if u.Balancer != "consistent_hash" {
+			l.add(p+".hash_on", "hash_on only applies to balancer: consistent_hash")
+		}
+	} else if u.Balancer == "consistent_hash" {
+		l.add(p+".balancer", "consistent_hash needs hash_on (header, cookie, client_ip or path)")
+	}
+	if od := u.OutlierDetection; od != nil {
+		if od.ConsecutiveFailures < 1 {
+			l.add(p+".outlier_detection.consecutive_failures", "must be at least 1")
+		}
+		if od.MaxEjectionPercent < 0 || od.MaxEjectionPercent > 100 {
+			l.add(p+".outlier_detection.max_ejection_percent", "must be between 0 and 100")
+		}
+	}
+	if lim := u.Limits; lim != nil && (lim.MaxRequests < 0 || lim.MaxPending < 0 || lim.MaxConnections < 0) {
+		l.add(p+".limits", "limits must not be negative")
+	}
+	if u.Retry != nil {
+		validateRetry(l, p+".retry", u.Retry)
+	}
+	if t := u.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
+		l.add(p+".tls", "cert_file and key_file go together")
+	}
+}
+
+func validateRetry(l *errorList, p string, r *Retry) {
+	if r.Attempts != nil && (*r.Attempts < 0 || *r.Attempts > 10) {
+		l.add(p+".attempts", "attempts must be between 0 and 10")
+	}
+	for i, on := range r.On {
+		switch on {
+		case "connect_failure", "reset", "timeout":
+			continue
+		}
+		if code, err := strconv.Atoi(on); err == nil && code >= 400 && code <= 599 {
+			continue
+		}
+		l.add(fmt.Sprintf("%s.on[%d]", p, i), "retry condition %q must be connect_failure, reset, timeout or a status 400-599", on)
+	}
+	if r.BudgetPercent < 0 || r.BudgetPercent > 100 {
+		l.add(p+".budget_percent", "must be between 0 and 100")
+	}
+	if r.BufferBytes < 0 {
+		l.add(p+".buffer_bytes", "must not be negative")
 	}
 }
 

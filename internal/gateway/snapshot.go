@@ -110,7 +110,11 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 		s.accessLog = lg
 	}
 	for name, u := range cfg.Upstreams {
-		tr := b.Registry.Acquire(name, u)
+		tr, terr := b.Registry.Acquire(name, u, b.Logger)
+		if terr != nil {
+			collect("upstreams."+name, terr)
+			continue
+		}
 		p, perr := upstream.NewPool(name, u, tr, b.States)
 		if perr != nil {
 			b.Registry.Release(tr)
@@ -167,7 +171,7 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 			fail(path+".rewrite", err)
 			return nil, errs
 		}
-		terminal = proxy.NewForwarder(pool, proxy.Options{Rewrite: rw, Timeout: rc.Timeout.D(), Logger: logger})
+		terminal = proxy.NewForwarder(pool, proxy.Options{Rewrite: rw, Timeout: rc.Timeout.D(), Retry: rc.Retry, Logger: logger})
 	}
 	var insts []*plugin.Instance
 	for _, ps := range plugin.Merge(global, rc.Plugins) {

@@ -16,6 +16,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 		id = rec.RequestID
 		rec.ErrorMsg = msg
 	}
+	if IsGRPC(r) {
+		writeGRPCError(w, status, msg, id)
+		return
+	}
 	b := make([]byte, 0, 48+len(msg)+len(id))
 	b = append(b, `{"error":`...)
 	b = appendJSONString(b, msg)
@@ -38,4 +42,70 @@ func WriteError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 func appendJSONString(b []byte, s string) []byte {
 	q, _ := json.Marshal(s)
 	return append(b, q...)
+}
+
+// IsGRPC reports whether r is a gRPC call (Content-Type application/grpc…).
+func IsGRPC(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	return len(ct) >= 16 && ct[:16] == "application/grpc" && (len(ct) == 16 || ct[16] == '+' || ct[16] == ';')
+}
+
+// GRPCCode maps a gateway error status to the gRPC status code a gRPC
+// client expects (the mapping Envoy uses).
+func GRPCCode(status int) int {
+	switch status {
+	case http.StatusBadRequest:
+		return 13 // INTERNAL
+	case http.StatusUnauthorized:
+		return 16 // UNAUTHENTICATED
+	case http.StatusForbidden:
+		return 7 // PERMISSION_DENIED
+	case http.StatusNotFound:
+		return 12 // UNIMPLEMENTED
+	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
+		return 8 // RESOURCE_EXHAUSTED
+	case http.StatusGatewayTimeout, http.StatusRequestTimeout:
+		return 4 // DEADLINE_EXCEEDED
+	case http.StatusBadGateway, http.StatusServiceUnavailable:
+		return 14 // UNAVAILABLE
+	}
+	return 2 // UNKNOWN
+}
+
+// writeGRPCError answers a gRPC call with a Trailers-Only response: HTTP 200
+// with grpc-status and grpc-message in the headers, as gRPC clients expect
+// instead of an HTTP error page.
+func writeGRPCError(w http.ResponseWriter, status int, msg, id string) {
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Set("Content-Type", "application/grpc")
+	h.Set("Grpc-Status", strconv.Itoa(GRPCCode(status)))
+	h.Set("Grpc-Message", grpcEncode(msg))
+	if id != "" {
+		h.Set("X-Request-Id", id)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// grpcEncode percent-encodes a grpc-message value as the gRPC spec requires.
+func grpcEncode(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c <= 0x7E && c != '%' {
+			if b != nil {
+				b = append(b, c)
+			}
+			continue
+		}
+		if b == nil {
+			b = append(make([]byte, 0, len(s)+8), s[:i]...)
+		}
+		b = append(b, '%', hex[c>>4], hex[c&15])
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
 }

@@ -16,8 +16,9 @@ const StatusClientClosed = 499
 
 // Classify is the one place that maps a forwarding error to a status and a
 // client-safe message: a request body over the limit → 413, a client that
-// stalled its body → 408, a client that went away → 499, no target → 503,
-// an upstream timeout → 504, anything else from the transport → 502.
+// stalled its body → 408, a client that went away → 499, no target or an
+// open circuit breaker → 503, an upstream timeout → 504, anything else from
+// the transport → 502.
 func Classify(r *http.Request, err error) (int, string) {
 	rec := observe.RecordOf(r)
 	var mbe *http.MaxBytesError
@@ -42,6 +43,8 @@ func Classify(r *http.Request, err error) (int, string) {
 	switch {
 	case errors.Is(err, upstream.ErrNoTarget):
 		return http.StatusServiceUnavailable, "no upstream target available"
+	case errors.Is(err, upstream.ErrOverloaded):
+		return http.StatusServiceUnavailable, "upstream overloaded"
 	case isTimeout(err):
 		return http.StatusGatewayTimeout, "upstream timed out"
 	case errors.Is(err, syscall.ECONNREFUSED):

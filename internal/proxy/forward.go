@@ -1,8 +1,10 @@
-// Package proxy is the data-plane forwarder: it sends a request to one target
-// of an upstream pool through a swappable Engine (by default the standard
-// library's httputil.ReverseProxy), applies the route's path and Host
-// rewrite, sets the forwarding headers, and maps every failure to one JSON
-// error through a single status table.
+// Package proxy is the data-plane forwarder: it sends a request to an
+// upstream pool through a swappable Engine (by default the standard
+// library's httputil.ReverseProxy), with an attempt loop underneath that
+// picks a target per attempt, retries within a budget and reports outcomes
+// for passive health. It applies the route's path and Host rewrite, sets the
+// forwarding headers, and maps every failure to one JSON (or gRPC) error
+// through a single status table.
 package proxy
 
 import (
@@ -13,24 +15,26 @@ import (
 	"net/http/httputil"
 	"time"
 
+	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
-// Engine forwards one request to the target it was built for and streams the
-// response back. It is the seam where a specialised HTTP/1.1 engine can
-// replace httputil.ReverseProxy.
+// Engine forwards a request through the RoundTripper it was built with and
+// streams the response back (bodies, flushes, trailers, upgrades). It is the
+// seam where a specialised HTTP/1.1 engine can replace httputil.ReverseProxy.
 type Engine interface {
 	http.Handler
 }
 
-// EngineFactory builds the engine for one target of a route.
-type EngineFactory func(t *upstream.Target, tr http.RoundTripper, rw *Rewrite, logger *slog.Logger) Engine
+// EngineFactory builds the engine of one route. rt performs the attempts
+// (target choice, retries); rw prepares the outbound request.
+type EngineFactory func(rw *Rewrite, rt http.RoundTripper, logger *slog.Logger) Engine
 
 // Forwarder is the terminal handler of a route that proxies to an upstream.
 type Forwarder struct {
 	pool    *upstream.Pool
-	engines []Engine
+	engine  Engine
 	timeout time.Duration
 }
 
@@ -38,11 +42,13 @@ type Forwarder struct {
 type Options struct {
 	// Rewrite is the compiled path/Host rewrite (nil: none).
 	Rewrite *Rewrite
-	// Timeout bounds the whole upstream exchange; 0 means none.
+	// Timeout bounds the whole exchange; 0 means the upstream's request_timeout.
 	Timeout time.Duration
+	// Retry overrides the upstream's retry policy (route-level retry).
+	Retry *config.Retry
 	// Logger receives transport errors at debug level.
 	Logger *slog.Logger
-	// Engine builds per-target engines; nil selects the httputil engine.
+	// Engine builds the engine; nil selects the httputil engine.
 	Engine EngineFactory
 }
 
@@ -57,44 +63,45 @@ func NewForwarder(pool *upstream.Pool, o Options) *Forwarder {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	f := &Forwarder{pool: pool, timeout: o.Timeout}
-	for _, t := range pool.Targets {
-		f.engines = append(f.engines, o.Engine(t, pool.Transport, o.Rewrite, o.Logger))
+	if o.Timeout == 0 {
+		o.Timeout = pool.Config.RequestTimeout.D()
 	}
-	return f
+	rc := o.Retry
+	if rc == nil {
+		rc = pool.Config.Retry
+	}
+	at := &attempts{pool: pool, rt: pool.Transport, retry: compileRetry(rc), debugHeader: pool.Config.DebugHeader}
+	return &Forwarder{pool: pool, engine: o.Engine(o.Rewrite, at, o.Logger), timeout: o.Timeout}
 }
 
-// ServeHTTP picks a target and forwards the request to it.
+// ServeHTTP admits the request under the pool's circuit breaker and
+// forwards it.
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	flt := upstream.NewFilter(time.Now(), 0)
-	t, err := f.pool.Pick(r, &flt)
-	if err != nil {
-		WriteError(w, r, err)
+	if !f.pool.Begin() {
+		WriteError(w, r, upstream.ErrOverloaded)
 		return
 	}
-	if rec := observe.RecordOf(r); rec != nil {
-		rec.Upstream = t.URL.Host
-	}
+	defer f.pool.End()
 	if f.timeout > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
-	f.engines[t.Index].ServeHTTP(w, r)
+	f.engine.ServeHTTP(w, r)
 }
 
-// NewReverseProxyEngine returns the standard-library engine for target t.
-func NewReverseProxyEngine(t *upstream.Target, tr http.RoundTripper, rw *Rewrite, logger *slog.Logger) Engine {
+// NewReverseProxyEngine returns the standard-library engine.
+func NewReverseProxyEngine(rw *Rewrite, rt http.RoundTripper, logger *slog.Logger) Engine {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			rec := observe.RecordOf(pr.In)
-			rw.apply(pr, t, rec)
+			rw.apply(pr, rec)
 			setForwarded(pr, rec)
 			if rec != nil {
 				rec.UpstreamStart = time.Now()
 			}
 		},
-		Transport: tr,
+		Transport: rt,
 		ModifyResponse: func(resp *http.Response) error {
 			if rec := observe.RecordOf(resp.Request); rec != nil && !rec.UpstreamStart.IsZero() {
 				rec.UpstreamDuration = time.Since(rec.UpstreamStart)
@@ -105,7 +112,7 @@ func NewReverseProxyEngine(t *upstream.Target, tr http.RoundTripper, rw *Rewrite
 			if rec := observe.RecordOf(r); rec != nil && !rec.UpstreamStart.IsZero() {
 				rec.UpstreamDuration = time.Since(rec.UpstreamStart)
 			}
-			logger.Debug("upstream error", "target", t.URL.Host, "error", err)
+			logger.Debug("upstream error", "error", err)
 			WriteError(w, r, err)
 		},
 		BufferPool: bufferPool{},

@@ -9,7 +9,6 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
-	"github.com/portico-gw/portico/internal/upstream"
 )
 
 // Host header policies for Rewrite.HostPolicy.
@@ -111,9 +110,9 @@ func (rw *Rewrite) Path(p string) string {
 	return p
 }
 
-// apply points the outbound request at target t with the rewritten path and
-// the configured Host header.
-func (rw *Rewrite) apply(pr *httputil.ProxyRequest, t *upstream.Target, rec *observe.Record) {
+// apply sets the outbound request's path (before any target base path,
+// which the attempt loop prefixes per target) and Host header.
+func (rw *Rewrite) apply(pr *httputil.ProxyRequest, rec *observe.Record) {
 	out := pr.Out
 	var p string
 	if rec != nil && rec.Path != "" {
@@ -121,10 +120,7 @@ func (rw *Rewrite) apply(pr *httputil.ProxyRequest, t *upstream.Target, rec *obs
 	} else {
 		p = pr.In.URL.EscapedPath()
 	}
-	p = t.BasePath + rw.Path(p)
-	out.URL.Scheme = t.URL.Scheme
-	out.URL.Host = t.URL.Host
-	setEscapedPath(out.URL, p)
+	setEscapedPath(out.URL, rw.Path(p))
 	switch rw.HostPolicy {
 	case HostPreserve:
 		out.Host = pr.In.Host

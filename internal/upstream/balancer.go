@@ -70,9 +70,9 @@ type Filter struct {
 	// balancer may call Admit to thin their traffic.
 	SlowStart time.Duration
 	tried     [maxTried / 64]uint64
-	// IgnoreHealth admits unavailable targets too (panic mode: every
-	// target is down and the pool is configured to try anyway).
-	IgnoreHealth bool
+	// MaxInflight, when positive, excludes targets with this many requests
+	// in flight (the per-target circuit-breaker limit).
+	MaxInflight int64
 }
 
 // NewFilter returns a filter for a pick at now.
@@ -85,7 +85,10 @@ func (f *Filter) OK(t *Target) bool {
 	if t.Index < maxTried && f.tried[t.Index/64]&(1<<(t.Index%64)) != 0 {
 		return false
 	}
-	return f.IgnoreHealth || t.State.Available(f.Now)
+	if f.MaxInflight > 0 && t.State.Inflight() >= f.MaxInflight {
+		return false
+	}
+	return t.State.Available(f.Now)
 }
 
 // MarkTried excludes t from later picks of the same request.

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/portico-gw/portico/internal/config"
 )
@@ -46,6 +45,9 @@ type Pool struct {
 
 	balancer Balancer
 	states   *StateRegistry
+	state    *PoolState
+	outlier  outlier
+	limits   limits
 }
 
 // NewPool builds a pool from config, acquiring each target's state from
@@ -54,7 +56,16 @@ func NewPool(name string, u *config.Upstream, tr *Transport, states *StateRegist
 	if len(u.Targets) == 0 {
 		return nil, fmt.Errorf("upstream %q has no targets", name)
 	}
-	p := &Pool{Name: name, Transport: tr, Config: u, states: states}
+	p := &Pool{Name: name, Transport: tr, Config: u, states: states, state: states.AcquirePool(name)}
+	if od := u.OutlierDetection; od != nil && !od.Disabled {
+		p.outlier = outlier{enabled: true, consecutive: int32(od.ConsecutiveFailures), base: od.BaseEjectionTime.D(), max: od.MaxEjectionTime.D(), maxPercent: od.MaxEjectionPercent}
+	}
+	if l := u.Limits; l != nil {
+		p.limits.maxRequests = int64(l.MaxRequests)
+		if l.MaxConnections > 0 {
+			p.limits.maxPerTarget = int64(l.MaxConnections + l.MaxPending)
+		}
+	}
 	for i, t := range u.Targets {
 		pu, err := url.Parse(t.URL)
 		if err != nil {
@@ -91,8 +102,12 @@ func (p *Pool) Pick(r *http.Request, f *Filter) (*Target, error) {
 	return nil, ErrNoTarget
 }
 
-// Close releases the pool's target states.
+// Close releases the pool's target and pool states.
 func (p *Pool) Close() {
+	if p.state != nil {
+		p.states.ReleasePool(p.state)
+		p.state = nil
+	}
 	for _, t := range p.Targets {
 		if t.State != nil {
 			p.states.Release(t.State)
@@ -100,7 +115,3 @@ func (p *Pool) Close() {
 		}
 	}
 }
-
-// Now is the clock of the request path; tests may not replace it, but
-// time-dependent policies take explicit times so they can be driven directly.
-func Now() time.Time { return time.Now() }

@@ -144,8 +144,9 @@ func (s *TargetState) Latency() float64 { return math.Float64frombits(s.ewmaBits
 // StateRegistry keeps TargetStates alive across snapshots, ref-counted by the
 // pools that use them.
 type StateRegistry struct {
-	mu sync.Mutex
-	m  map[string]*TargetState
+	mu    sync.Mutex
+	m     map[string]*TargetState
+	pools map[string]*PoolState
 }
 
 // NewStateRegistry returns an empty registry.
@@ -179,4 +180,55 @@ func (g *StateRegistry) Len() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.m)
+}
+
+// PoolState is the long-lived, pool-wide runtime state: requests and
+// retries in flight, for circuit breaking and the retry budget. Like
+// TargetState it survives reloads of an unchanged upstream name.
+type PoolState struct {
+	key       string
+	active    atomic.Int64
+	retries   atomic.Int64
+	ejected   atomic.Int64
+	refs      int
+	overload  atomic.Int64
+	budgetHit atomic.Int64
+}
+
+// Active is the number of requests in flight to the pool.
+func (s *PoolState) Active() int64 { return s.active.Load() }
+
+// Retries is the number of retries in flight.
+func (s *PoolState) Retries() int64 { return s.retries.Load() }
+
+// Overloaded counts requests refused by the circuit breaker.
+func (s *PoolState) Overloaded() int64 { return s.overload.Load() }
+
+// BudgetExhausted counts retries refused by the retry budget.
+func (s *PoolState) BudgetExhausted() int64 { return s.budgetHit.Load() }
+
+// AcquirePool returns the pool-wide state for name, creating it.
+func (g *StateRegistry) AcquirePool(name string) *PoolState {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.pools == nil {
+		g.pools = map[string]*PoolState{}
+	}
+	s, ok := g.pools[name]
+	if !ok {
+		s = &PoolState{key: name}
+		g.pools[name] = s
+	}
+	s.refs++
+	return s
+}
+
+// ReleasePool drops one reference to a pool state.
+func (g *StateRegistry) ReleasePool(s *PoolState) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s.refs--
+	if s.refs <= 0 {
+		delete(g.pools, s.key)
+	}
 }

@@ -52,6 +52,10 @@ type Listener struct {
 	// TLS, when set, terminates TLS here; the SNI name picks the certificate
 	// and ALPN offers HTTP/2 and HTTP/1.1.
 	TLS *TLS `yaml:"tls"`
+	// H2C accepts HTTP/2 with prior knowledge on a plain-text listener (what
+	// gRPC clients speak without TLS). Default true; TLS listeners always
+	// offer HTTP/2 through ALPN.
+	H2C *bool `yaml:"h2c"`
 	// MaxConnections caps concurrently open client connections on this
 	// listener; further connections wait in the kernel backlog. Default 10000;
 	// 0 means the default, -1 means unlimited.

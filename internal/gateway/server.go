@@ -136,6 +136,13 @@ func (s *Server) open(spec config.Listener, snap *Snapshot) (*listener, error) {
 		MaxHeaderBytes:    headerBytesSetting(int(lim.MaxHeaderBytes)),
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
+	l.srv.Protocols = new(http.Protocols)
+	l.srv.Protocols.SetHTTP1(true)
+	if spec.TLS != nil {
+		l.srv.Protocols.SetHTTP2(true)
+	} else if spec.H2C == nil || *spec.H2C {
+		l.srv.Protocols.SetUnencryptedHTTP2(true)
+	}
 	if spec.TLS != nil {
 		l.certs.Store(snap.certs[spec.Addr])
 		l.srv.TLSConfig = &tls.Config{

@@ -70,6 +70,7 @@ func (rt *Runtime) Apply(cfg *config.Config) error {
 			return err
 		}
 	}
+	s.start()
 	old := rt.cur.Swap(s)
 	if rt.listeners != nil {
 		rt.listeners.closeRemoved(s)

@@ -7,6 +7,7 @@ package gateway
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -33,6 +34,7 @@ type Snapshot struct {
 	certs     map[string]*certSet
 	instances []*plugin.Instance
 	reg       *upstream.Registry
+	checkers  []*upstream.HealthChecker
 
 	inflight atomic.Int64
 }
@@ -112,7 +114,12 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 	for name, u := range cfg.Upstreams {
 		tr, terr := b.Registry.Acquire(name, u, b.Logger)
 		if terr != nil {
-			collect("upstreams."+name, terr)
+			var fe *upstream.FieldError
+			if errors.As(terr, &fe) {
+				collect("upstreams."+name+"."+fe.Field, fe.Err)
+			} else {
+				collect("upstreams."+name, terr)
+			}
 			continue
 		}
 		p, perr := upstream.NewPool(name, u, tr, b.States)
@@ -122,6 +129,14 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 			continue
 		}
 		s.pools[name] = p
+		if u.HealthCheck != nil {
+			hc, herr := upstream.NewHealthChecker(p, u.HealthCheck, &http.Client{Transport: tr.Transport}, b.Logger.With("upstream", name))
+			if herr != nil {
+				collect("upstreams."+name+".health_check", herr)
+				continue
+			}
+			s.checkers = append(s.checkers, hc)
+		}
 	}
 	specs := make([]router.Spec, 0, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
@@ -145,6 +160,14 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 		return nil, errs
 	}
 	return s, nil
+}
+
+// start begins the snapshot's background work (active health checks); it
+// runs once the snapshot is about to be published.
+func (s *Snapshot) start() {
+	for _, hc := range s.checkers {
+		hc.Start()
+	}
 }
 
 // buildRoute compiles one route's terminal and plugin chain.
@@ -192,6 +215,10 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 // release gives back everything the snapshot acquired: plugin resources and
 // upstream transports.
 func (s *Snapshot) release() {
+	for _, hc := range s.checkers {
+		hc.Stop()
+	}
+	s.checkers = nil
 	for _, in := range s.instances {
 		in.Cleanup()
 	}

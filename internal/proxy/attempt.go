@@ -126,7 +126,12 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	mayResend := pol.nonIdempotent || idempotent(req.Method)
 	path, rawPath := req.URL.Path, req.URL.RawPath
-	f := a.pool.NewFilter(time.Now())
+	// The filter lives in a pool: passed to the balancer interface it
+	// would otherwise escape to the heap on every request.
+	fp := filters.Get().(*upstream.Filter)
+	defer filters.Put(fp)
+	f := fp
+	*f = a.pool.NewFilter(time.Now())
 	heldRetry := false
 	defer func() {
 		if heldRetry {
@@ -134,11 +139,11 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}()
 	for attempt := 0; ; attempt++ {
-		t, err := a.pool.Pick(req, &f)
+		t, err := a.pool.Pick(req, f)
 		if err != nil && attempt > 0 {
 			// Every target has been tried: retry on one already tried.
-			f = a.pool.NewFilter(time.Now())
-			t, err = a.pool.Pick(req, &f)
+			*f = a.pool.NewFilter(time.Now())
+			t, err = a.pool.Pick(req, f)
 		}
 		if err != nil {
 			return nil, err
@@ -218,7 +223,7 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 				if cancel != nil {
 					cancel()
 				}
-				if wait > 0 && !a.otherTargetAvailable(req, &f) {
+				if wait > 0 && !a.otherTargetAvailable(req, f) {
 					if !sleepCtx(req.Context(), wait) {
 						return nil, req.Context().Err()
 					}
@@ -244,14 +249,16 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+var filters = sync.Pool{New: func() any { return new(upstream.Filter) }}
+
 // errPerTryTimeout is returned when the last attempt ran out of its
 // per-try timeout; it maps to 504.
 var errPerTryTimeout = &perTryTimeout{"upstream per-try timeout"}
 
 type perTryTimeout struct{ msg string }
 
-func (e *perTryTimeout) Error() string { return e.msg }
-func (e *perTryTimeout) Timeout() bool { return true }
+func (e *perTryTimeout) Error() string   { return e.msg }
+func (e *perTryTimeout) Timeout() bool   { return true }
 func (e *perTryTimeout) Temporary() bool { return true }
 
 // shouldRetry applies the retry conditions. A connect failure is retried for

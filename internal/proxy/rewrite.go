@@ -90,6 +90,11 @@ func (rw *Rewrite) Path(p string) string {
 	switch {
 	case rw.StripPrefix != "":
 		p, _ = trimSegmentPrefix(p, rw.StripPrefix)
+	case rw.Replace && rw.ReplaceFrom == "":
+		// The matched prefix is "/": every path is below it.
+		if rw.ReplaceTo != "" {
+			p = rw.ReplaceTo + p
+		}
 	case rw.Replace:
 		if rest, ok := trimSegmentPrefix(p, rw.ReplaceFrom); ok {
 			if rest == "/" && !strings.HasSuffix(p, "/") {

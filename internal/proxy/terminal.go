@@ -55,7 +55,12 @@ func (d *Redirect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d.c.URL != "" {
 		loc = d.c.URL
 		if !d.c.DropQuery && r.URL.RawQuery != "" && !strings.Contains(loc, "?") {
-			loc += "?" + r.URL.RawQuery
+			// The query goes before any fragment of the configured URL.
+			if i := strings.IndexByte(loc, '#'); i >= 0 {
+				loc = loc[:i] + "?" + r.URL.RawQuery + loc[i:]
+			} else {
+				loc += "?" + r.URL.RawQuery
+			}
 		}
 	} else {
 		u := url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}

@@ -55,7 +55,7 @@ func smoothSchedule(weights []int) []uint16 {
 		weights[i] /= g
 		total += weights[i]
 	}
-	for total > maxWheel {
+	for total > maxWheel && total > len(weights) {
 		total = 0
 		for i := range weights {
 			weights[i] = (weights[i] + 1) / 2

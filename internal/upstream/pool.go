@@ -56,6 +56,9 @@ func NewPool(name string, u *config.Upstream, tr *Transport, states *StateRegist
 	if len(u.Targets) == 0 {
 		return nil, fmt.Errorf("upstream %q has no targets", name)
 	}
+	if len(u.Targets) > 65535 {
+		return nil, fmt.Errorf("upstream %q has more than 65535 targets", name)
+	}
 	p := &Pool{Name: name, Transport: tr, Config: u, states: states, state: states.AcquirePool(name)}
 	if od := u.OutlierDetection; od != nil && !od.Disabled {
 		p.outlier = outlier{enabled: true, consecutive: int32(od.ConsecutiveFailures), base: od.BaseEjectionTime.D(), max: od.MaxEjectionTime.D(), maxPercent: od.MaxEjectionPercent}
@@ -93,11 +96,21 @@ func NewPool(name string, u *config.Upstream, tr *Transport, states *StateRegist
 	return p, nil
 }
 
-// Pick chooses a target for r that f admits. When no target is available
-// it returns ErrNoTarget at once, so a dead pool answers 503 quickly.
+// Pick chooses a target for r that f admits. When none is admissible it
+// fails at once, so a dead or saturated pool answers 503 quickly:
+// ErrOverloaded when healthy targets exist but are at their in-flight
+// limit, ErrNoTarget otherwise.
 func (p *Pool) Pick(r *http.Request, f *Filter) (*Target, error) {
 	if t := p.balancer.Pick(p.Targets, r, f); t != nil {
 		return t, nil
+	}
+	if f.MaxInflight > 0 {
+		for _, t := range p.Targets {
+			if t.State.Available(f.Now) && t.State.Inflight() >= f.MaxInflight {
+				p.state.overload.Add(1)
+				return nil, ErrOverloaded
+			}
+		}
 	}
 	return nil, ErrNoTarget
 }

@@ -107,7 +107,10 @@ func (r *resolver) DialContext(ctx context.Context, network, addr string) (net.C
 			break
 		}
 	}
-	return nil, fmt.Errorf("dial %s (%s): %w", addr, host, errors.Join(errs...))
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	return nil, fmt.Errorf("dial %s: %w", addr, errors.Join(errs...))
 }
 
 // addrs returns the cache entry of host with current (or, when a refresh

@@ -213,8 +213,11 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 			heldRetry = false
 		}
 		if attempt < retries && req.Context().Err() == nil && a.shouldRetry(kind, resp, mayResend) && (body == nil || body.rewindable()) {
-			if wait, ok := a.retryAfter(t, resp, now); ok && a.pool.AcquireRetry(pol.budgetPercent, pol.minConcurrency) {
-				heldRetry = true
+			// A retry after a connect failure is outside the budget: the
+			// failed attempt never reached a backend, so the retry adds no
+			// load to the pool.
+			if wait, ok := a.retryAfter(t, resp, now); ok && (kind == failConnect || a.pool.AcquireRetry(pol.budgetPercent, pol.minConcurrency)) {
+				heldRetry = kind != failConnect
 				if resp != nil {
 					_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 					resp.Body.Close()

@@ -32,6 +32,15 @@ func newWRR(_ *config.Upstream, ts []*Target) (Balancer, error) {
 }
 
 func (b *wrr) Pick(ts []*Target, _ *http.Request, f *Filter) *Target {
+	for try := 0; ; try++ {
+		t := b.pickOnce(ts, f)
+		if admitSlowStart(f, t, try) {
+			return t
+		}
+	}
+}
+
+func (b *wrr) pickOnce(ts []*Target, f *Filter) *Target {
 	n := b.next.Add(1) - 1
 	w := uint64(len(b.wheel))
 	for i := uint64(0); i < w; i++ {

@@ -90,7 +90,7 @@ func NewPool(name string, u *config.Upstream, tr *Transport, states *StateRegist
 	b, err := newBalancer(u, p.Targets)
 	if err != nil {
 		p.Close()
-		return nil, err
+		return nil, fmt.Errorf("upstream %q: %w", name, err)
 	}
 	p.balancer = b
 	return p, nil

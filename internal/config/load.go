@@ -237,6 +237,9 @@ func (c *Config) Validate() error {
 				l.add(p+".tls.min_version", "min_version must be \"1.2\" or \"1.3\"")
 			}
 		}
+		if ln.HTTP3 && ln.TLS == nil {
+			l.add(p+".http3", "http3 needs tls on the listener")
+		}
 		if ln.MaxConnections < -1 {
 			l.add(p+".max_connections", "must be a positive number, or -1 for unlimited")
 		}

@@ -52,6 +52,9 @@ type Listener struct {
 	// TLS, when set, terminates TLS here; the SNI name picks the certificate
 	// and ALPN offers HTTP/2 and HTTP/1.1.
 	TLS *TLS `yaml:"tls"`
+	// HTTP3 also serves HTTP/3 (QUIC) on the same port over UDP; TLS
+	// listeners only. TCP responses then advertise it with Alt-Svc.
+	HTTP3 bool `yaml:"http3"`
 	// H2C accepts HTTP/2 with prior knowledge on a plain-text listener (what
 	// gRPC clients speak without TLS). Default true; TLS listeners always
 	// offer HTTP/2 through ALPN.

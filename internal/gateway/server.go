@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/quic-go/quic-go/http3"
+
 	"github.com/portico-gw/portico/internal/config"
 )
 
@@ -33,6 +35,27 @@ type listener struct {
 	srv   *http.Server
 	ln    net.Listener
 	certs atomic.Pointer[certSet]
+	// h3 serves HTTP/3 on pc (UDP) when the listener enables it.
+	h3 *http3.Server
+	pc net.PacketConn
+}
+
+// close closes the listener's sockets at once.
+func (l *listener) close() {
+	l.ln.Close()
+	if l.pc != nil {
+		l.h3.Close()
+		l.pc.Close()
+	}
+}
+
+// shutdown drains the listener's servers until ctx ends.
+func (l *listener) shutdown(ctx context.Context) error {
+	var err error
+	if l.h3 != nil {
+		err = l.h3.Shutdown(ctx)
+	}
+	return errors.Join(l.srv.Shutdown(ctx), err)
 }
 
 // NewServer attaches a listener set to rt; Apply on rt then opens, keeps or
@@ -71,7 +94,7 @@ func (s *Server) reconcile(snap *Snapshot) error {
 		if l, ok := s.listeners[spec.Addr]; ok {
 			if (l.spec.TLS == nil) != (spec.TLS == nil) {
 				for _, o := range opened {
-					o.ln.Close()
+					o.close()
 					delete(s.listeners, o.spec.Addr)
 				}
 				return fmt.Errorf("listener %s: switching between TLS and plain text needs a restart", spec.Addr)
@@ -84,7 +107,7 @@ func (s *Server) reconcile(snap *Snapshot) error {
 		l, err := s.open(spec, snap)
 		if err != nil {
 			for _, o := range opened {
-				o.ln.Close()
+				o.close()
 				delete(s.listeners, o.spec.Addr)
 			}
 			return err
@@ -112,7 +135,7 @@ func (s *Server) closeRemoved(snap *Snapshot) {
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), snap.cfg.Server.ShutdownGrace.D())
 				defer cancel()
-				_ = l.srv.Shutdown(ctx)
+				_ = l.shutdown(ctx)
 			}()
 			s.logger.Info("listener closed", "addr", addr)
 		}
@@ -157,11 +180,49 @@ func (s *Server) open(spec config.Listener, snap *Snapshot) (*listener, error) {
 			},
 		}
 	}
-	s.logger.Info("listening", "addr", ln.Addr().String(), "tls", spec.TLS != nil)
+	if spec.HTTP3 {
+		if err := s.openHTTP3(l, lim); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	s.logger.Info("listening", "addr", ln.Addr().String(), "tls", spec.TLS != nil, "http3", spec.HTTP3)
 	return l, nil
 }
 
+// openHTTP3 binds UDP on the TCP listener's port and prepares an HTTP/3
+// server with the same handler and certificates; TCP responses advertise it
+// through Alt-Svc.
+func (s *Server) openHTTP3(l *listener, lim config.Limits) error {
+	pc, err := net.ListenPacket("udp", l.ln.Addr().String())
+	if err != nil {
+		return fmt.Errorf("listen %s (udp, http3): %w", l.spec.Addr, err)
+	}
+	l.pc = pc
+	l.h3 = &http3.Server{
+		Handler:        s.rt,
+		TLSConfig:      http3.ConfigureTLSConfig(l.srv.TLSConfig.Clone()),
+		MaxHeaderBytes: int(lim.MaxHeaderBytes),
+		IdleTimeout:    lim.IdleTimeout.D(),
+		Logger:         s.logger,
+	}
+	altSvc := []string{fmt.Sprintf(`h3=":%d"; ma=86400`, pc.LocalAddr().(*net.UDPAddr).Port)}
+	rt := s.rt
+	l.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Alt-Svc"] = altSvc
+		rt.ServeHTTP(w, r)
+	})
+	return nil
+}
+
 func (s *Server) serve(l *listener) {
+	if l.h3 != nil {
+		go func() {
+			if err := l.h3.Serve(l.pc); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				s.logger.Debug("http3 listener stopped", "addr", l.spec.Addr, "error", err)
+			}
+		}()
+	}
 	var err error
 	if l.spec.TLS != nil {
 		err = l.srv.ServeTLS(l.ln, "", "")
@@ -193,9 +254,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := l.srv.Shutdown(ctx); err != nil {
+			if err := l.shutdown(ctx); err != nil {
 				errs[i] = err
 				_ = l.srv.Close()
+				if l.h3 != nil {
+					_ = l.h3.Close()
+				}
 			}
 		}()
 	}

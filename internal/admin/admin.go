@@ -6,6 +6,8 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/portico-gw/portico/internal/observe"
 )
 
 // Controller is what the admin API needs from the running gateway.
@@ -33,7 +35,10 @@ func Handler(c Controller) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, body)
 	})
-	for _, path := range []string{"/healthz", "/readyz"} {
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"counters": observe.DefaultStats.Snapshot()})
+	})
+	for _, path := range []string{"/healthz", "/readyz", "/stats"} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", "GET, HEAD")
 			writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method not allowed"})

@@ -20,6 +20,9 @@ type Config struct {
 	Upstreams map[string]*Upstream `yaml:"upstreams"`
 	// Routes are matched against every request; the most specific match wins.
 	Routes []*Route `yaml:"routes"`
+	// Consumers are the API clients the auth plugins know, with their
+	// credentials.
+	Consumers []*Consumer `yaml:"consumers"`
 	// Plugins are global plugins, run for every route before the route's own
 	// plugins of the same phase. A route plugin with the same name replaces the
 	// global one for that route.
@@ -362,4 +365,57 @@ type PluginSpec struct {
 	Config yaml.Node `yaml:"config"`
 	// Path is the YAML path of this spec (e.g. "routes[2].plugins[0]"), set by Load.
 	Path string `yaml:"-"`
+}
+
+// Consumer is an API client: a name, groups for access control, metadata,
+// and credentials of each kind. Secrets may be given as ${ENV} references
+// and, for API keys and passwords, as hashes.
+type Consumer struct {
+	// Name identifies the consumer (X-Consumer-Username); unique.
+	Name string `yaml:"name"`
+	// ID is sent upstream as X-Consumer-Id; default: the name.
+	ID string `yaml:"id"`
+	// Groups are matched by the acl plugin and sent as X-Consumer-Groups.
+	Groups []string `yaml:"groups"`
+	// Metadata is free-form data about the consumer.
+	Metadata map[string]string `yaml:"metadata"`
+	// Credentials by kind.
+	Credentials Credentials `yaml:"credentials"`
+}
+
+// Credentials of one consumer, by kind.
+type Credentials struct {
+	KeyAuth   []KeyCredential   `yaml:"key_auth"`
+	BasicAuth []BasicCredential `yaml:"basic_auth"`
+	HMACAuth  []HMACCredential  `yaml:"hmac_auth"`
+	MTLS      []MTLSCredential  `yaml:"mtls"`
+}
+
+// KeyCredential is an API key, given in clear (usually "${ENV}") or as the
+// hex SHA-256 of the key.
+type KeyCredential struct {
+	Key       string `yaml:"key"`
+	KeySHA256 string `yaml:"key_sha256"`
+}
+
+// BasicCredential is a username with a password in clear (usually
+// "${ENV}") or as a bcrypt ($2a$/$2b$/$2y$) or argon2id ($argon2id$) hash.
+type BasicCredential struct {
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordHash string `yaml:"password_hash"`
+}
+
+// HMACCredential is a shared secret for signed requests.
+type HMACCredential struct {
+	KeyID  string `yaml:"key_id"`
+	Secret string `yaml:"secret"`
+}
+
+// MTLSCredential maps a verified client certificate to the consumer by its
+// subject DN (RFC 2253 form, e.g. "CN=alice,O=Example") or a SAN (DNS name,
+// e-mail, URI).
+type MTLSCredential struct {
+	Subject string `yaml:"subject"`
+	SAN     string `yaml:"san"`
 }

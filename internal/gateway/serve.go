@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/plugin/auth"
 	"github.com/portico-gw/portico/internal/router"
 )
 
@@ -117,12 +118,28 @@ func (s *Snapshot) identify(r *http.Request, rec *observe.Record) {
 			}
 		}
 	}
+	// Identity headers are only ever set by auth plugins: a client's are
+	// removed before any plugin runs, so an identity cannot be forged.
+	for k := range r.Header {
+		if len(k) > 2 && k[0] == 'X' && k[1] == '-' && identityHeaders[k] {
+			delete(r.Header, k)
+		}
+	}
 	if id := r.Header["X-Request-Id"]; len(id) == 1 && observe.ValidRequestID(id[0]) {
 		rec.RequestID = id[0]
 	} else {
 		rec.RequestID = observe.NewRequestID()
 	}
 }
+
+// identityHeaders are the canonical names of auth.IdentityHeaders.
+var identityHeaders = func() map[string]bool {
+	m := map[string]bool{}
+	for _, h := range auth.IdentityHeaders {
+		m[http.CanonicalHeaderKey(h)] = true
+	}
+	return m
+}()
 
 // spoofable are the forwarding headers only a trusted proxy may set.
 var spoofable = [...]string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "X-Real-Ip"}

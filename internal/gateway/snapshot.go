@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/router"
@@ -35,6 +36,7 @@ type Snapshot struct {
 	instances []*plugin.Instance
 	reg       *upstream.Registry
 	checkers  []*upstream.HealthChecker
+	consumers consumer.Store
 
 	inflight atomic.Int64
 }
@@ -56,11 +58,14 @@ func (s *Snapshot) Routes() int { return len(s.routes) }
 type pluginCtx struct {
 	route, path string
 	logger      *slog.Logger
+	snap        *Snapshot
 }
 
-func (c pluginCtx) Route() string        { return c.route }
-func (c pluginCtx) Path() string         { return c.path }
-func (c pluginCtx) Logger() *slog.Logger { return c.logger }
+func (c pluginCtx) Route() string                  { return c.route }
+func (c pluginCtx) Path() string                   { return c.path }
+func (c pluginCtx) Logger() *slog.Logger           { return c.logger }
+func (c pluginCtx) Consumers() consumer.Store      { return c.snap.consumers }
+func (c pluginCtx) TrustedProxies() []netip.Prefix { return c.snap.trusted }
 
 // Builder turns configs into snapshots; it owns the long-lived state that
 // snapshots share (transports, log outputs).
@@ -92,6 +97,12 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 			s.trusted = append(s.trusted, p)
 		}
 	}
+	cs, cerr := consumer.NewStore(cfg.Consumers)
+	if cerr != nil {
+		collect("consumers", cerr)
+		cs, _ = consumer.NewStore(nil)
+	}
+	s.consumers = cs
 	s.certs = map[string]*certSet{}
 	for i, ln := range cfg.Server.Listen {
 		if ln.TLS == nil {
@@ -198,7 +209,7 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 	}
 	var insts []*plugin.Instance
 	for _, ps := range plugin.Merge(global, rc.Plugins) {
-		in, err := plugin.New(ps, pluginCtx{route: rc.Name, path: ps.Path, logger: logger.With("plugin", ps.Name)})
+		in, err := plugin.New(ps, pluginCtx{route: rc.Name, path: ps.Path, logger: logger.With("plugin", ps.Name), snap: s})
 		if err != nil {
 			fail(ps.Path, err)
 			continue

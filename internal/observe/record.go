@@ -4,6 +4,8 @@ package observe
 
 import (
 	"context"
+
+	"github.com/portico-gw/portico/internal/consumer"
 	"net/http"
 	"net/netip"
 	"time"
@@ -63,6 +65,11 @@ type Record struct {
 	TrustedPeer bool
 	// TLS reports whether the client connection is TLS.
 	TLS bool
+	// Consumer is the authenticated client, set by auth plugins (nil when
+	// no auth plugin has authenticated the request).
+	Consumer *consumer.Consumer
+	// AuthBy names the plugin that authenticated the consumer.
+	AuthBy string
 	// Route is the name of the matched route ("" when none).
 	Route string
 	// Path is the normalised request path used for matching.

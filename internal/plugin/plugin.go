@@ -13,10 +13,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sort"
 	"sync"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/consumer"
 )
 
 // Plugin is one configured instance of a plugin on one route.
@@ -73,6 +75,10 @@ type Context interface {
 	Path() string
 	// Logger is the process logger, tagged with route and plugin.
 	Logger() *slog.Logger
+	// Consumers is the consumer store of the config being built.
+	Consumers() consumer.Store
+	// TrustedProxies are the CIDRs whose forwarding headers are believed.
+	TrustedProxies() []netip.Prefix
 }
 
 var (
@@ -196,3 +202,40 @@ func Chain(instances []*Instance, terminal http.Handler) http.Handler {
 	}
 	return h
 }
+
+// StaticContext is a plain Context with fixed values, for tools and tests
+// that build plugins outside the gateway. Its zero value works: no
+// consumers, no trusted proxies, a discarding logger.
+type StaticContext struct {
+	RouteName   string
+	SpecPath    string
+	Log         *slog.Logger
+	Store       consumer.Store
+	TrustedNets []netip.Prefix
+}
+
+// Route returns RouteName.
+func (c StaticContext) Route() string { return c.RouteName }
+
+// Path returns SpecPath.
+func (c StaticContext) Path() string { return c.SpecPath }
+
+// Logger returns Log, or a logger that discards everything.
+func (c StaticContext) Logger() *slog.Logger {
+	if c.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Log
+}
+
+// Consumers returns Store, or an empty store.
+func (c StaticContext) Consumers() consumer.Store {
+	if c.Store == nil {
+		s, _ := consumer.NewStore(nil)
+		return s
+	}
+	return c.Store
+}
+
+// TrustedProxies returns TrustedNets.
+func (c StaticContext) TrustedProxies() []netip.Prefix { return c.TrustedNets }

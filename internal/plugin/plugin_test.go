@@ -18,7 +18,10 @@ import (
 )
 
 // testCtx is a minimal provisioning Context.
-type testCtx struct{ route, path string }
+type testCtx struct {
+	StaticContext
+	route, path string
+}
 
 func (c testCtx) Route() string        { return c.route }
 func (c testCtx) Path() string         { return c.path }

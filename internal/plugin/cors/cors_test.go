@@ -19,7 +19,7 @@ import (
 	"github.com/portico-gw/portico/internal/plugin"
 )
 
-type testContext struct{}
+type testContext struct{ plugin.StaticContext }
 
 func (testContext) Route() string        { return "test" }
 func (testContext) Path() string         { return "routes[0].plugins[0]" }

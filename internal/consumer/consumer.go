@@ -1,0 +1,280 @@
+// Package consumer holds the API clients the gateway knows and looks them up
+// by credential. The Store interface lets a later admin API manage consumers
+// at runtime; the in-memory Store built from config is immutable and safe
+// for concurrent use. Secrets are kept only as digests or hashes, never in
+// the clear, and never appear in errors.
+package consumer
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/portico-gw/portico/internal/config"
+)
+
+// Consumer is an API client known to the gateway.
+type Consumer struct {
+	// Name identifies the consumer (sent as X-Consumer-Username).
+	Name string
+	// ID is sent upstream as X-Consumer-Id.
+	ID string
+	// Groups are used by the acl plugin and sent as X-Consumer-Groups.
+	Groups []string
+	// GroupsHeader is Groups joined with ", ", precomputed.
+	GroupsHeader string
+	// Metadata is free-form data about the consumer.
+	Metadata map[string]string
+	// Anonymous marks the fallback consumer of an auth plugin's
+	// `anonymous` option (it is never a real client).
+	Anonymous bool
+}
+
+// InGroup reports whether the consumer belongs to group g.
+func (c *Consumer) InGroup(g string) bool {
+	for _, x := range c.Groups {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
+
+// BasicSecret is a stored password: a SHA-256 digest of a clear password
+// from config, or a bcrypt/argon2id hash.
+type BasicSecret struct {
+	// Digest is SHA-256 of the clear password (nil when Hash is set).
+	Digest []byte
+	// Hash is a bcrypt ("$2…") or argon2id ("$argon2id$…") hash.
+	Hash string
+}
+
+// Store finds consumers by name and by credential.
+type Store interface {
+	// ByName returns the consumer with this name (or ID).
+	ByName(name string) (*Consumer, bool)
+	// ByAPIKey returns the owner of an API key. The lookup is keyed by the
+	// key's SHA-256, so its timing does not depend on how much of a key
+	// matches a stored one.
+	ByAPIKey(key string) (*Consumer, bool)
+	// BasicSecrets returns the consumer and stored passwords for a username.
+	BasicSecrets(username string) (*Consumer, []BasicSecret, bool)
+	// HMACSecret returns the consumer and shared secret for a key ID.
+	HMACSecret(keyID string) (*Consumer, []byte, bool)
+	// ByCertificate returns the consumer mapped to a certificate subject DN
+	// or one of its SANs.
+	ByCertificate(subject string, sans []string) (*Consumer, bool)
+	// Len is the number of consumers.
+	Len() int
+}
+
+// DigestKey is the SHA-256 of an API key, the form keys are indexed by.
+func DigestKey(key string) [32]byte { return sha256.Sum256([]byte(key)) }
+
+// EqualDigest compares two digests in constant time.
+func EqualDigest(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
+
+type basicEntry struct {
+	c       *Consumer
+	secrets []BasicSecret
+}
+
+type hmacEntry struct {
+	c      *Consumer
+	secret []byte
+}
+
+// memStore is the immutable Store built from config.
+type memStore struct {
+	byName map[string]*Consumer
+	keys   map[[32]byte]*Consumer
+	basic  map[string]*basicEntry
+	hmac   map[string]hmacEntry
+	certs  map[string]*Consumer
+	n      int
+}
+
+// NewStore builds the in-memory store from config, validating every
+// credential; errors name the consumer's YAML path but never a secret.
+func NewStore(cs []*config.Consumer) (Store, error) {
+	s := &memStore{
+		byName: map[string]*Consumer{},
+		keys:   map[[32]byte]*Consumer{},
+		basic:  map[string]*basicEntry{},
+		hmac:   map[string]hmacEntry{},
+		certs:  map[string]*Consumer{},
+	}
+	var errs config.Errors
+	add := func(path, format string, args ...any) {
+		errs = append(errs, config.Error{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	for i, cc := range cs {
+		p := fmt.Sprintf("consumers[%d]", i)
+		if cc == nil || cc.Name == "" {
+			add(p+".name", "consumer name is required")
+			continue
+		}
+		c := &Consumer{Name: cc.Name, ID: cc.ID, Groups: cc.Groups, Metadata: cc.Metadata}
+		if c.ID == "" {
+			c.ID = c.Name
+		}
+		c.GroupsHeader = strings.Join(c.Groups, ", ")
+		if _, dup := s.byName[c.Name]; dup {
+			add(p+".name", "consumer %q is defined twice", c.Name)
+			continue
+		}
+		if o, dup := s.byName[c.ID]; dup && o != c {
+			add(p+".id", "consumer id %q is already used", c.ID)
+			continue
+		}
+		s.byName[c.Name] = c
+		s.byName[c.ID] = c
+		s.n++
+		cr := cc.Credentials
+		for j, k := range cr.KeyAuth {
+			kp := fmt.Sprintf("%s.credentials.key_auth[%d]", p, j)
+			var d [32]byte
+			switch {
+			case k.Key != "" && k.KeySHA256 != "":
+				add(kp, "set key or key_sha256, not both")
+				continue
+			case k.Key != "":
+				if len(k.Key) < 8 {
+					add(kp+".key", "API key is too short (at least 8 characters)")
+					continue
+				}
+				d = DigestKey(k.Key)
+			case k.KeySHA256 != "":
+				b, err := hex.DecodeString(k.KeySHA256)
+				if err != nil || len(b) != 32 {
+					add(kp+".key_sha256", "must be 64 hex digits (the SHA-256 of the key)")
+					continue
+				}
+				copy(d[:], b)
+			default:
+				add(kp, "key or key_sha256 is required")
+				continue
+			}
+			if o, dup := s.keys[d]; dup {
+				add(kp, "this API key is already assigned to consumer %q", o.Name)
+				continue
+			}
+			s.keys[d] = c
+		}
+		for j, b := range cr.BasicAuth {
+			bp := fmt.Sprintf("%s.credentials.basic_auth[%d]", p, j)
+			if b.Username == "" || strings.Contains(b.Username, ":") {
+				add(bp+".username", "username is required and must not contain ':'")
+				continue
+			}
+			var sec BasicSecret
+			switch {
+			case b.Password != "" && b.PasswordHash != "":
+				add(bp, "set password or password_hash, not both")
+				continue
+			case b.Password != "":
+				d := sha256.Sum256([]byte(b.Password))
+				sec.Digest = d[:]
+			case strings.HasPrefix(b.PasswordHash, "$2a$") || strings.HasPrefix(b.PasswordHash, "$2b$") || strings.HasPrefix(b.PasswordHash, "$2y$") || strings.HasPrefix(b.PasswordHash, "$argon2id$"):
+				sec.Hash = b.PasswordHash
+			case b.PasswordHash != "":
+				add(bp+".password_hash", "unsupported hash: use bcrypt ($2b$…) or argon2id ($argon2id$…)")
+				continue
+			default:
+				add(bp, "password or password_hash is required")
+				continue
+			}
+			e := s.basic[b.Username]
+			if e == nil {
+				e = &basicEntry{c: c}
+				s.basic[b.Username] = e
+			} else if e.c != c {
+				add(bp+".username", "username %q already belongs to consumer %q", b.Username, e.c.Name)
+				continue
+			}
+			e.secrets = append(e.secrets, sec)
+		}
+		for j, h := range cr.HMACAuth {
+			hp := fmt.Sprintf("%s.credentials.hmac_auth[%d]", p, j)
+			if h.KeyID == "" {
+				add(hp+".key_id", "key_id is required")
+				continue
+			}
+			if len(h.Secret) < 16 {
+				add(hp+".secret", "secret is required and must be at least 16 characters")
+				continue
+			}
+			if _, dup := s.hmac[h.KeyID]; dup {
+				add(hp+".key_id", "key_id %q is already used", h.KeyID)
+				continue
+			}
+			s.hmac[h.KeyID] = hmacEntry{c: c, secret: []byte(h.Secret)}
+		}
+		for j, m := range cr.MTLS {
+			mp := fmt.Sprintf("%s.credentials.mtls[%d]", p, j)
+			key := ""
+			switch {
+			case m.Subject != "" && m.SAN == "":
+				key = "subject:" + m.Subject
+			case m.SAN != "" && m.Subject == "":
+				key = "san:" + m.SAN
+			default:
+				add(mp, "set exactly one of subject and san")
+				continue
+			}
+			if o, dup := s.certs[key]; dup {
+				add(mp, "certificate identity already maps to consumer %q", o.Name)
+				continue
+			}
+			s.certs[key] = c
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return s, nil
+}
+
+func (s *memStore) ByName(name string) (*Consumer, bool) {
+	c, ok := s.byName[name]
+	return c, ok
+}
+
+func (s *memStore) ByAPIKey(key string) (*Consumer, bool) {
+	c, ok := s.keys[DigestKey(key)]
+	return c, ok
+}
+
+func (s *memStore) BasicSecrets(username string) (*Consumer, []BasicSecret, bool) {
+	e, ok := s.basic[username]
+	if !ok {
+		return nil, nil, false
+	}
+	return e.c, e.secrets, true
+}
+
+func (s *memStore) HMACSecret(keyID string) (*Consumer, []byte, bool) {
+	e, ok := s.hmac[keyID]
+	return e.c, e.secret, ok
+}
+
+func (s *memStore) ByCertificate(subject string, sans []string) (*Consumer, bool) {
+	if c, ok := s.certs["subject:"+subject]; ok {
+		return c, true
+	}
+	for _, san := range sans {
+		if c, ok := s.certs["san:"+san]; ok {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+func (s *memStore) Len() int { return s.n }
+
+// ErrUnknownConsumer is returned when a plugin names a consumer that does
+// not exist (e.g. its `anonymous` option).
+var ErrUnknownConsumer = errors.New("unknown consumer")

@@ -82,12 +82,54 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.pool.End()
-	if f.timeout > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
+	timeout := f.timeout
+	if d, ok := grpcTimeout(r); ok && (timeout == 0 || d < timeout) {
+		// The gateway's own deadline fires before the backend's, so an
+		// expired gRPC deadline is answered as DEADLINE_EXCEEDED.
+		timeout = d
+	}
+	if timeout > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
 	f.engine.ServeHTTP(w, r)
+}
+
+// grpcTimeout parses the grpc-timeout header of a gRPC call: up to 8 digits
+// and a unit (H, M, S, m, u, n).
+func grpcTimeout(r *http.Request) (time.Duration, bool) {
+	v := r.Header["Grpc-Timeout"]
+	if len(v) != 1 || len(v[0]) < 2 || len(v[0]) > 9 {
+		return 0, false
+	}
+	s := v[0]
+	var n int64
+	for i := 0; i < len(s)-1; i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	var unit time.Duration
+	switch s[len(s)-1] {
+	case 'H':
+		unit = time.Hour
+	case 'M':
+		unit = time.Minute
+	case 'S':
+		unit = time.Second
+	case 'm':
+		unit = time.Millisecond
+	case 'u':
+		unit = time.Microsecond
+	case 'n':
+		unit = time.Nanosecond
+	default:
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
 }
 
 // NewReverseProxyEngine returns the standard-library engine.

@@ -231,6 +231,14 @@ func (c *Config) Validate() error {
 					l.add(cp, "cert_file and key_file are both required")
 				}
 			}
+			switch ln.TLS.ClientAuth {
+			case "", "request", "require":
+			default:
+				l.add(p+".tls.client_auth", "client_auth must be request or require")
+			}
+			if ln.TLS.ClientAuth != "" && ln.TLS.ClientCAFile == "" {
+				l.add(p+".tls.client_auth", "client_auth needs client_ca_file")
+			}
 			switch ln.TLS.MinVersion {
 			case "", "1.2", "1.3":
 			default:

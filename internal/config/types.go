@@ -74,6 +74,13 @@ type TLS struct {
 	Certificates []Certificate `yaml:"certificates"`
 	// MinVersion is "1.2" (default) or "1.3".
 	MinVersion string `yaml:"min_version"`
+	// ClientCAFile is a PEM bundle of CAs that sign client certificates
+	// (mutual TLS; the mtls plugin maps them to consumers).
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth is "request" (default with client_ca_file: a certificate is
+	// asked for and verified if given; routes enforce it with the mtls
+	// plugin) or "require" (the handshake fails without a valid one).
+	ClientAuth string `yaml:"client_auth"`
 }
 
 // Certificate is a PEM certificate chain and its private key.

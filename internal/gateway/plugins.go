@@ -3,7 +3,11 @@ package gateway
 // Every bundled plugin registers itself in init; importing them here makes
 // them available to every config the gateway builds.
 import (
+	_ "github.com/portico-gw/portico/internal/plugin/acl"
+	_ "github.com/portico-gw/portico/internal/plugin/auth/mtls"
 	_ "github.com/portico-gw/portico/internal/plugin/cors"
 	_ "github.com/portico-gw/portico/internal/plugin/headers"
+	_ "github.com/portico-gw/portico/internal/plugin/iprestriction"
 	_ "github.com/portico-gw/portico/internal/plugin/requestid"
+	_ "github.com/portico-gw/portico/internal/plugin/sizelimit"
 )

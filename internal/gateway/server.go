@@ -178,6 +178,12 @@ func (s *Server) open(spec config.Listener, snap *Snapshot) (*listener, error) {
 				}
 				return cs.pick(hello.ServerName), nil
 			},
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				if cs := l.certs.Load(); cs != nil {
+					return cs.conf, nil
+				}
+				return nil, nil
+			},
 		}
 	}
 	if spec.HTTP3 {

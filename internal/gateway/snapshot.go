@@ -240,9 +240,12 @@ func (s *Snapshot) release() {
 	s.instances, s.pools = nil, nil
 }
 
-// certSet selects a certificate by SNI name.
+// certSet selects a certificate by SNI name and holds the listener's TLS
+// settings of one snapshot (client CAs included), so a reload changes them
+// for new handshakes without reopening the listener.
 type certSet struct {
 	byName   map[string]*tls.Certificate
 	wildcard map[string]*tls.Certificate
 	def      *tls.Certificate
+	conf     *tls.Config
 }

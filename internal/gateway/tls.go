@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -40,6 +41,26 @@ func loadCerts(t *config.TLS, base string) (*certSet, error) {
 			} else if _, ok := cs.byName[n]; !ok {
 				cs.byName[n] = cp
 			}
+		}
+	}
+	cs.conf = &tls.Config{
+		MinVersion:     tlsMinVersion(t.MinVersion),
+		NextProtos:     []string{"h2", "http/1.1"},
+		GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return cs.pick(h.ServerName), nil },
+	}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, config.Errors{{Path: base + ".client_ca_file", Msg: fmt.Sprintf("cannot read: %v", err)}}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, config.Errors{{Path: base + ".client_ca_file", Msg: "no PEM certificates found"}}
+		}
+		cs.conf.ClientCAs = pool
+		cs.conf.ClientAuth = tls.VerifyClientCertIfGiven
+		if t.ClientAuth == "require" {
+			cs.conf.ClientAuth = tls.RequireAndVerifyClientCert
 		}
 	}
 	return cs, nil

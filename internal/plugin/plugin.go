@@ -50,6 +50,9 @@ const (
 	PhaseInit Phase = 100
 	// PhaseAccess authenticates and authorises.
 	PhaseAccess Phase = 200
+	// PhaseAuthorize decides on the authenticated identity (acl); it runs
+	// after every authentication plugin.
+	PhaseAuthorize Phase = 250
 	// PhaseRateLimit applies rate limits and quotas.
 	PhaseRateLimit Phase = 300
 	// PhaseTransform rewrites requests and responses (headers, bodies).

@@ -1,0 +1,160 @@
+// Package redisclient builds Redis clients from Portico's config: a single
+// server, a Redis Cluster, or a Sentinel-managed primary, with bounded
+// timeouts so a slow Redis cannot stall requests. Clients are shared by
+// address and settings and reference-counted, so every plugin instance and
+// every snapshot that uses the same Redis shares one connection pool.
+package redisclient
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portico-gw/portico/internal/config"
+)
+
+// Config selects and tunes a Redis deployment. Exactly one of Addr, Cluster
+// and Sentinel.Addrs is set.
+type Config struct {
+	// Addr is host:port of a single server.
+	Addr string `yaml:"addr"`
+	// Cluster lists seed addresses of a Redis Cluster.
+	Cluster []string `yaml:"cluster"`
+	// Sentinel names the master and lists sentinel addresses.
+	Sentinel *Sentinel `yaml:"sentinel"`
+	// Username and Password authenticate (usually "${ENV}").
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// DB selects the database (single server and sentinel only).
+	DB int `yaml:"db"`
+	// TLS enables TLS to Redis.
+	TLS bool `yaml:"tls"`
+	// Timeout bounds dialing and each command. Default 100ms.
+	Timeout config.Duration `yaml:"timeout"`
+	// PoolSize is the maximum connections per node. Default 10 per CPU.
+	PoolSize int `yaml:"pool_size"`
+	// KeyPrefix is prepended to every key Portico writes. Default "portico:".
+	KeyPrefix string `yaml:"key_prefix"`
+}
+
+// Sentinel configures a Sentinel-managed deployment.
+type Sentinel struct {
+	MasterName string   `yaml:"master_name"`
+	Addrs      []string `yaml:"addrs"`
+	Password   string   `yaml:"password"`
+}
+
+// Validate checks the config and fills defaults.
+func (c *Config) Validate() error {
+	n := 0
+	if c.Addr != "" {
+		n++
+	}
+	if len(c.Cluster) > 0 {
+		n++
+	}
+	if c.Sentinel != nil {
+		n++
+		if c.Sentinel.MasterName == "" || len(c.Sentinel.Addrs) == 0 {
+			return errors.New("redis.sentinel needs master_name and addrs")
+		}
+	}
+	if n != 1 {
+		return errors.New("redis: set exactly one of addr, cluster, sentinel")
+	}
+	if c.Timeout == 0 {
+		c.Timeout = config.Duration(100 * time.Millisecond)
+	}
+	if c.Timeout < 0 {
+		return errors.New("redis.timeout must be positive")
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "portico:"
+	}
+	return nil
+}
+
+func (c *Config) key() string {
+	s := []string{c.Addr, strings.Join(c.Cluster, ","), c.Username, c.Password, fmt.Sprint(c.DB, c.TLS, c.Timeout, c.PoolSize)}
+	if c.Sentinel != nil {
+		addrs := append([]string(nil), c.Sentinel.Addrs...)
+		sort.Strings(addrs)
+		s = append(s, c.Sentinel.MasterName, strings.Join(addrs, ","), c.Sentinel.Password)
+	}
+	return strings.Join(s, "|")
+}
+
+// Client is a shared Redis client.
+type Client struct {
+	redis.UniversalClient
+	// Prefix is the configured key prefix.
+	Prefix string
+	key    string
+	refs   int
+}
+
+var (
+	mu      sync.Mutex
+	clients = map[string]*Client{}
+)
+
+// Acquire returns the shared client for c (validated first); every Acquire
+// must be matched by Release, which closes the client with the last user.
+func Acquire(c *Config) (*Client, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	k := c.key()
+	mu.Lock()
+	defer mu.Unlock()
+	if cl, ok := clients[k]; ok {
+		cl.refs++
+		return cl, nil
+	}
+	t := c.Timeout.D()
+	opts := &redis.UniversalOptions{
+		Username:        c.Username,
+		Password:        c.Password,
+		DB:              c.DB,
+		DialTimeout:     t,
+		ReadTimeout:     t,
+		WriteTimeout:    t,
+		PoolTimeout:     t,
+		PoolSize:        c.PoolSize,
+		MaxRetries:      -1,
+		DisableIdentity: true,
+	}
+	switch {
+	case c.Addr != "":
+		opts.Addrs = []string{c.Addr}
+	case len(c.Cluster) > 0:
+		opts.Addrs = c.Cluster
+		opts.IsClusterMode = true
+	default:
+		opts.Addrs = c.Sentinel.Addrs
+		opts.MasterName = c.Sentinel.MasterName
+		opts.SentinelPassword = c.Sentinel.Password
+	}
+	if c.TLS {
+		opts.TLSConfig = tlsConfig()
+	}
+	cl := &Client{UniversalClient: redis.NewUniversalClient(opts), Prefix: c.KeyPrefix, key: k, refs: 1}
+	clients[k] = cl
+	return cl, nil
+}
+
+// Release drops one reference; the last one closes the client.
+func Release(cl *Client) {
+	mu.Lock()
+	defer mu.Unlock()
+	cl.refs--
+	if cl.refs <= 0 {
+		delete(clients, cl.key)
+		_ = cl.Close()
+	}
+}

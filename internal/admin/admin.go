@@ -35,6 +35,7 @@ func Handler(c Controller) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, body)
 	})
+	mux.Handle("GET /metrics", observe.DefaultMetrics.Handler())
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"counters": observe.DefaultStats.Snapshot()})
 	})

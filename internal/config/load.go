@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"bytes"
 	"errors"
 	"fmt"
@@ -55,6 +57,8 @@ func Parse(data []byte, source string, lookup func(string) (string, bool)) (*Con
 	}
 	cfg.Root = &root
 	cfg.Source = source
+	sum := sha256.Sum256(data)
+	cfg.Hash = hex.EncodeToString(sum[:])
 	cfg.setPaths()
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {

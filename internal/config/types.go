@@ -33,6 +33,8 @@ type Config struct {
 	Root *yaml.Node `yaml:"-"`
 	// Source names where the config came from (a file path or "embedded").
 	Source string `yaml:"-"`
+	// Hash is the hex SHA-256 of the source document, identifying a revision.
+	Hash string `yaml:"-"`
 }
 
 // Server configures client-facing listeners.

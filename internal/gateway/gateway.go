@@ -27,6 +27,7 @@ type Gateway struct {
 // New returns a gateway that serves nothing until Start.
 func New(logger *slog.Logger) *Gateway {
 	rt := NewRuntime(logger)
+	reportUpstreams(rt)
 	return &Gateway{Runtime: rt, Server: NewServer(rt, logger), logger: logger}
 }
 

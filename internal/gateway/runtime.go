@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -62,14 +63,17 @@ func (rt *Runtime) Apply(cfg *config.Config) error {
 	defer rt.applyMu.Unlock()
 	s, err := rt.builder.Build(cfg)
 	if err != nil {
+		observe.DefaultMetrics.Reload(false, "")
 		return err
 	}
 	if rt.listeners != nil {
 		if err := rt.listeners.reconcile(s); err != nil {
 			s.release()
+			observe.DefaultMetrics.Reload(false, "")
 			return err
 		}
 	}
+	observe.DefaultMetrics.Reload(true, cfg.Hash)
 	s.start()
 	old := rt.cur.Swap(s)
 	if rt.listeners != nil {

@@ -15,8 +15,9 @@ import (
 // exchange is the pooled per-request state: the record plugins and the proxy
 // share, and the response writer wrapper.
 type exchange struct {
-	rec observe.Record
-	rw  responseWriter
+	rec   observe.Record
+	rw    responseWriter
+	route *route
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -27,6 +28,8 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	x := exchanges.Get().(*exchange)
 	rec := &x.rec
 	rec.Start = time.Now()
+	inflight := observe.DefaultMetrics.InFlight()
+	inflight.Inc()
 	s.identify(r, rec)
 	x.rw = responseWriter{w: w, rec: rec}
 	r = r.WithContext(observe.WithRecord(r.Context(), rec))
@@ -41,10 +44,17 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 			rec.Status = http.StatusOK
 		}
 	}
+	inflight.Dec()
+	if x.route != nil {
+		x.route.metrics.Observe(rec, r.Method)
+	} else {
+		s.unrouted.Observe(rec, r.Method)
+	}
 	if s.accessLog != nil {
 		s.logAccess(r, rec)
 	}
 	x.rw = responseWriter{}
+	x.route = nil
 	rec.Reset()
 	exchanges.Put(x)
 }
@@ -74,6 +84,7 @@ func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
 	}
 	rt := s.routes[idx]
 	rec.Route = rt.name
+	x.route = rt
 	if encodedSpecial && !rt.allowEncoded {
 		observe.WriteError(w, r, http.StatusBadRequest, "encoded path separator or reserved character not allowed")
 		return

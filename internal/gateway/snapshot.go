@@ -16,6 +16,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/router"
@@ -33,6 +34,8 @@ type Snapshot struct {
 	limits    config.Limits
 	accessLog *slog.Logger
 	certs     map[string]*certSet
+	// unrouted holds the metrics of requests that matched no route.
+	unrouted *observe.RouteMetrics
 	instances []*plugin.Instance
 	reg       *upstream.Registry
 	checkers  []*upstream.HealthChecker
@@ -46,6 +49,7 @@ type route struct {
 	name         string
 	handler      http.Handler
 	allowEncoded bool
+	metrics      *observe.RouteMetrics
 }
 
 // Config returns the config the snapshot was built from.
@@ -79,7 +83,8 @@ type Builder struct {
 // Build compiles cfg. On error nothing it acquired stays acquired, and the
 // error lists every problem with its YAML path and line.
 func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
-	s := &Snapshot{cfg: cfg, limits: cfg.Server.Limits, pools: map[string]*upstream.Pool{}, reg: b.Registry}
+	s := &Snapshot{cfg: cfg, limits: cfg.Server.Limits, pools: map[string]*upstream.Pool{}, reg: b.Registry,
+		unrouted: observe.DefaultMetrics.Route("", "")}
 	defer func() {
 		if err != nil {
 			s.release()
@@ -157,7 +162,8 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 			errs = append(errs, rerr.(config.Errors)...)
 			continue
 		}
-		s.routes = append(s.routes, &route{name: rc.Name, handler: h, allowEncoded: rc.AllowEncodedSlash})
+		s.routes = append(s.routes, &route{name: rc.Name, handler: h, allowEncoded: rc.AllowEncodedSlash,
+			metrics: observe.DefaultMetrics.Route(rc.Name, rc.Upstream)})
 		specs = append(specs, router.Spec{Name: rc.Name, Priority: rc.Priority, Match: rc.Match, Index: len(s.routes) - 1})
 	}
 	if len(errs) == 0 {

@@ -218,6 +218,9 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 			// load to the pool.
 			if wait, ok := a.retryAfter(t, resp, now); ok && (kind == failConnect || a.pool.AcquireRetry(pol.budgetPercent, pol.minConcurrency)) {
 				heldRetry = kind != failConnect
+				if kind == failConnect {
+					a.pool.CountRetry()
+				}
 				if resp != nil {
 					_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 					resp.Body.Close()

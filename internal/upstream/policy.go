@@ -76,8 +76,13 @@ func (p *Pool) AcquireRetry(percent, minConcurrency int) bool {
 		p.state.budgetHit.Add(1)
 		return false
 	}
+	p.state.retriesTotal.Add(1)
 	return true
 }
+
+// CountRetry records a retry made outside the budget (after a connect
+// failure).
+func (p *Pool) CountRetry() { p.state.retriesTotal.Add(1) }
 
 // ReleaseRetry returns a retry reserved by AcquireRetry.
 func (p *Pool) ReleaseRetry() { p.state.retries.Add(-1) }

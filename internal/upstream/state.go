@@ -21,6 +21,8 @@ type TargetState struct {
 	ejectedUntil atomic.Int64
 	// ejections counts consecutive ejections, for the growing back-off.
 	ejections atomic.Int32
+	// ejectionsTotal counts every ejection, for metrics.
+	ejectionsTotal atomic.Int64
 	// consecFailures counts consecutive failed requests (connect errors, 5xx).
 	consecFailures atomic.Int32
 	// notBefore (unix nanos) is set from an upstream's Retry-After.
@@ -34,6 +36,9 @@ type TargetState struct {
 
 	refs int
 }
+
+// EjectionsTotal is how many times the target has been ejected.
+func (s *TargetState) EjectionsTotal() int64 { return s.ejectionsTotal.Load() }
 
 // Inflight is the number of requests currently sent to the target.
 func (s *TargetState) Inflight() int64 { return s.inflight.Load() }
@@ -66,6 +71,7 @@ func (s *TargetState) Available(now int64) bool {
 // Eject takes the target out of rotation until now + backoff(ejections).
 func (s *TargetState) Eject(now time.Time, base, max time.Duration) time.Duration {
 	n := s.ejections.Add(1)
+	s.ejectionsTotal.Add(1)
 	d := base * time.Duration(n)
 	if max > 0 && d > max {
 		d = max
@@ -186,13 +192,14 @@ func (g *StateRegistry) Len() int {
 // retries in flight, for circuit breaking and the retry budget. Like
 // TargetState it survives reloads of an unchanged upstream name.
 type PoolState struct {
-	key       string
-	active    atomic.Int64
-	retries   atomic.Int64
-	ejected   atomic.Int64
-	refs      int
-	overload  atomic.Int64
-	budgetHit atomic.Int64
+	key     string
+	active  atomic.Int64
+	retries atomic.Int64
+	// retriesTotal counts every retry made, for metrics.
+	retriesTotal atomic.Int64
+	refs         int
+	overload     atomic.Int64
+	budgetHit    atomic.Int64
 }
 
 // Active is the number of requests in flight to the pool.
@@ -200,6 +207,9 @@ func (s *PoolState) Active() int64 { return s.active.Load() }
 
 // Retries is the number of retries in flight.
 func (s *PoolState) Retries() int64 { return s.retries.Load() }
+
+// RetriesTotal counts every retry made.
+func (s *PoolState) RetriesTotal() int64 { return s.retriesTotal.Load() }
 
 // Overloaded counts requests refused by the circuit breaker.
 func (s *PoolState) Overloaded() int64 { return s.overload.Load() }

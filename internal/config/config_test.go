@@ -228,3 +228,27 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeStrictInline checks that fields of an embedded struct tagged
+// `yaml:",inline"` are known keys (auth plugins embed their shared options).
+func TestDecodeStrictInline(t *testing.T) {
+	t.Parallel()
+	type shared struct {
+		Anonymous string `yaml:"anonymous"`
+	}
+	type plug struct {
+		shared `yaml:",inline"`
+		Realm  string `yaml:"realm"`
+	}
+	c, err := Parse([]byte("routes:\n  - name: a\n    respond: {}\n    plugins:\n      - name: p\n        config: {anonymous: guest, realm: r}\n"), "t", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p plug
+	if err := DecodeStrict(&c.Routes[0].Plugins[0].Config, &p, "x"); err != nil {
+		t.Fatalf("inline field rejected: %v", err)
+	}
+	if p.Anonymous != "guest" || p.Realm != "r" {
+		t.Fatalf("decoded %+v", p)
+	}
+}

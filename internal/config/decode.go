@@ -110,11 +110,20 @@ func joinPath(base, key string) string {
 	return base + "." + key
 }
 
+// yamlFields maps YAML keys to struct fields, including the fields of
+// embedded structs tagged `yaml:",inline"`.
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	m := make(map[string]reflect.StructField, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		parts := strings.Split(f.Tag.Get("yaml"), ",")
+		tag := parts[0]
+		if len(parts) > 1 && parts[1] == "inline" && f.Type.Kind() == reflect.Struct && (f.IsExported() || f.Anonymous) {
+			for k, v := range yamlFields(f.Type) {
+				m[k] = v
+			}
+			continue
+		}
 		if tag == "-" || !f.IsExported() {
 			continue
 		}

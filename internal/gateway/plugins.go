@@ -4,7 +4,10 @@ package gateway
 // them available to every config the gateway builds.
 import (
 	_ "github.com/portico-gw/portico/internal/plugin/acl"
+	_ "github.com/portico-gw/portico/internal/plugin/auth/forwardauth"
+	_ "github.com/portico-gw/portico/internal/plugin/auth/introspection"
 	_ "github.com/portico-gw/portico/internal/plugin/auth/mtls"
+	_ "github.com/portico-gw/portico/internal/plugin/auth/oidclogin"
 	_ "github.com/portico-gw/portico/internal/plugin/cors"
 	_ "github.com/portico-gw/portico/internal/plugin/headers"
 	_ "github.com/portico-gw/portico/internal/plugin/iprestriction"

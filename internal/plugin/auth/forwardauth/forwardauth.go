@@ -1,0 +1,549 @@
+// Package forwardauth implements the "forward_auth" plugin: every request is
+// first described to an external authorization service over HTTP (like
+// Traefik's ForwardAuth, nginx auth_request or Envoy's HTTP ext_authz), and
+// that service's answer decides what happens to it.
+//
+//   - 2xx: the request is allowed. The response headers named in
+//     copy_response_headers are copied onto the upstream request, and the
+//     consumer_header response header, if configured, identifies the
+//     consumer.
+//   - 3xx, 4xx: the request is refused with the service's own status, body
+//     (at most 64KiB) and WWW-Authenticate, Location, Set-Cookie and
+//     Content-Type headers, so login redirects and challenges reach the
+//     client. With `anonymous`, a 401 or 3xx lets the request continue as
+//     the anonymous consumer instead.
+//   - 5xx, timeout, unreachable: by default the request is refused with 503
+//     "authorization service unavailable" (fail closed); with
+//     failure_mode_allow it continues unauthenticated.
+//
+// Envoy's ext_authz answers 403 when the service fails; this plugin answers
+// 503 instead, so a broken authorization service is not mistaken for a
+// refusal and clients may retry.
+package forwardauth
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/auth"
+)
+
+// Name is the plugin name used in configs.
+const Name = "forward_auth"
+
+// Defaults of the optional settings.
+const (
+	DefaultMethod       = http.MethodGet
+	DefaultTimeout      = 2 * time.Second
+	DefaultMaxBodyBytes = 64 << 10
+)
+
+// DefaultForwardHeaders are the request headers sent to the authorization
+// service when forward_headers is not set.
+var DefaultForwardHeaders = []string{"Authorization", "Cookie"}
+
+// maxDenyBody bounds the body of a refusal relayed to the client.
+const maxDenyBody = 64 << 10
+
+// HeaderBodyPartial is sent to the authorization service, with the value
+// "true", when forward_body sent only the first max_body_bytes of a larger
+// body.
+const HeaderBodyPartial = "X-Forwarded-Body-Partial"
+
+// relayedHeaders are the authorization service's response headers passed to
+// the client with a refusal or redirect.
+var relayedHeaders = []string{"Www-Authenticate", "Location", "Set-Cookie", "Content-Type"}
+
+// alwaysSent are the request headers the plugin always sets on the call to
+// the authorization service.
+var alwaysSent = []string{
+	"X-Forwarded-Method", "X-Forwarded-Uri", "X-Forwarded-Host",
+	"X-Forwarded-Proto", "X-Forwarded-For", "X-Request-Id",
+}
+
+func init() {
+	plugin.Register(plugin.Spec{
+		Name:  Name,
+		Phase: plugin.PhaseAccess,
+		New:   func() plugin.Plugin { return new(ForwardAuth) },
+	})
+}
+
+// ForwardAuth is the configuration of one "forward_auth" plugin instance.
+type ForwardAuth struct {
+	// Anonymous names a configured consumer that a request this plugin
+	// cannot authenticate continues as, instead of being refused.
+	Anonymous string `yaml:"anonymous"`
+
+	// URL is the authorization service's endpoint (http or https). Required.
+	URL string `yaml:"url"`
+	// Method of the call to the service. Default GET.
+	Method string `yaml:"method"`
+	// Timeout bounds the whole call. Default 2s.
+	Timeout config.Duration `yaml:"timeout"`
+	// ForwardHeaders are the client request headers sent to the service.
+	// Default [Authorization, Cookie]; [] sends none.
+	ForwardHeaders []string `yaml:"forward_headers"`
+	// ForwardBody sends the first max_body_bytes of the request body to the
+	// service; the whole body still reaches the upstream. Default false.
+	ForwardBody bool `yaml:"forward_body"`
+	// MaxBodyBytes bounds the body sent with forward_body. Default 64KiB.
+	MaxBodyBytes config.Size `yaml:"max_body_bytes"`
+	// CopyResponseHeaders are copied from an allowing response onto the
+	// upstream request. They are always removed from the client's request
+	// first, so a client cannot supply them.
+	CopyResponseHeaders []string `yaml:"copy_response_headers"`
+	// ConsumerHeader names a header of an allowing response that holds the
+	// consumer's name or ID. A configured consumer with that name is used;
+	// any other name becomes a consumer of that name.
+	ConsumerHeader string `yaml:"consumer_header"`
+	// FailureModeAllow lets requests through, unauthenticated, when the
+	// service fails (unreachable, timeout, 5xx). Default false: 503.
+	FailureModeAllow bool `yaml:"failure_mode_allow"`
+
+	base           auth.Base
+	endpoint       string
+	forward        []string
+	copyHeaders    []string
+	consumerHeader string
+	maxBody        int64
+	client         *http.Client
+	transport      *http.Transport
+	consumers      consumer.Store
+	log            *slog.Logger
+	successes      *observe.Counter
+	failures       map[string]*observe.Counter
+}
+
+// Provision checks the configuration, fills defaults and creates the HTTP
+// client used to call the service.
+func (p *ForwardAuth) Provision(ctx plugin.Context) error {
+	p.base.Anonymous = p.Anonymous
+	if err := p.base.Setup(ctx, Name, "redirect", "denied"); err != nil {
+		return err
+	}
+	p.log = ctx.Logger()
+	p.consumers = ctx.Consumers()
+	p.successes = observe.DefaultStats.Counter("portico_auth_success_total", fmt.Sprintf("plugin=%q", Name))
+	p.failures = map[string]*observe.Counter{}
+	for _, r := range []string{"invalid", "forbidden", "redirect", "denied", "error"} {
+		p.failures[r] = observe.DefaultStats.Counter("portico_auth_failures_total", fmt.Sprintf("plugin=%q,reason=%q", Name, r))
+	}
+
+	var errs []error
+	u, err := url.Parse(p.URL)
+	switch {
+	case p.URL == "":
+		errs = append(errs, errors.New("url is required"))
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		errs = append(errs, fmt.Errorf("url: %q is not an http or https URL", p.URL))
+	default:
+		p.endpoint = u.String()
+	}
+	if p.Method == "" {
+		p.Method = DefaultMethod
+	}
+	if !validToken(p.Method) {
+		errs = append(errs, fmt.Errorf("method: %q is not a valid HTTP method", p.Method))
+	}
+	p.Method = strings.ToUpper(p.Method)
+	timeout := p.Timeout.D()
+	switch {
+	case timeout == 0:
+		timeout = DefaultTimeout
+	case timeout < 0:
+		errs = append(errs, errors.New("timeout must be positive"))
+	}
+	switch {
+	case p.MaxBodyBytes == 0:
+		p.maxBody = DefaultMaxBodyBytes
+	case p.MaxBodyBytes < 0:
+		errs = append(errs, errors.New("max_body_bytes must be positive"))
+	default:
+		p.maxBody = int64(p.MaxBodyBytes)
+	}
+
+	fwd := p.ForwardHeaders
+	if fwd == nil {
+		fwd = DefaultForwardHeaders
+	}
+	seen := map[string]bool{}
+	for i, h := range fwd {
+		c := http.CanonicalHeaderKey(h)
+		switch {
+		case !validToken(h):
+			errs = append(errs, fmt.Errorf("forward_headers[%d]: %q is not a valid header name", i, h))
+		case framing[c]:
+			errs = append(errs, fmt.Errorf("forward_headers[%d]: %s is managed by the HTTP layer and cannot be forwarded", i, c))
+		case isAlwaysSent(c):
+			errs = append(errs, fmt.Errorf("forward_headers[%d]: %s is always sent", i, c))
+		case seen[c]:
+			errs = append(errs, fmt.Errorf("forward_headers[%d]: %s is listed twice", i, c))
+		default:
+			seen[c] = true
+			p.forward = append(p.forward, c)
+		}
+	}
+	seen = map[string]bool{}
+	for i, h := range p.CopyResponseHeaders {
+		c := http.CanonicalHeaderKey(h)
+		switch {
+		case !validToken(h):
+			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %q is not a valid header name", i, h))
+		case framing[c] || identity[c]:
+			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %s cannot be copied onto the request", i, c))
+		case seen[c]:
+			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %s is listed twice", i, c))
+		default:
+			seen[c] = true
+			p.copyHeaders = append(p.copyHeaders, c)
+		}
+	}
+	if p.ConsumerHeader != "" {
+		if !validToken(p.ConsumerHeader) {
+			errs = append(errs, fmt.Errorf("consumer_header: %q is not a valid header name", p.ConsumerHeader))
+		}
+		p.consumerHeader = http.CanonicalHeaderKey(p.ConsumerHeader)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	t.IdleConnTimeout = 90 * time.Second
+	p.transport = t
+	p.client = &http.Client{
+		Transport: t,
+		Timeout:   timeout,
+		// A redirect from the service is its answer, relayed to the client.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return nil
+}
+
+// Cleanup closes the idle connections to the authorization service.
+func (p *ForwardAuth) Cleanup() error {
+	if p.transport != nil {
+		p.transport.CloseIdleConnections()
+	}
+	return nil
+}
+
+// framing are headers owned by the HTTP layer.
+var framing = map[string]bool{
+	"Host": true, "Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
+	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Content-Length": true, "Expect": true,
+}
+
+// identity are the headers the auth base sets from the consumer.
+var identity = func() map[string]bool {
+	m := map[string]bool{}
+	for _, h := range auth.IdentityHeaders {
+		m[http.CanonicalHeaderKey(h)] = true
+	}
+	return m
+}()
+
+func isAlwaysSent(h string) bool {
+	for _, a := range alwaysSent {
+		if a == h {
+			return true
+		}
+	}
+	return false
+}
+
+// Wrap returns the handler that asks the authorization service, then calls
+// next if it allows the request.
+func (p *ForwardAuth) Wrap(next http.Handler) http.Handler {
+	return &handler{p: p, next: next}
+}
+
+type handler struct {
+	p    *ForwardAuth
+	next http.Handler
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := h.p
+	for _, name := range p.copyHeaders {
+		delete(r.Header, name)
+	}
+	areq, status, msg := p.authRequest(r)
+	if areq == nil {
+		observe.WriteError(w, r, status, msg)
+		return
+	}
+	resp, err := p.client.Do(areq)
+	if err != nil {
+		if r.Context().Err() == nil {
+			p.log.Warn("authorization service call failed", "plugin", Name, "url", p.endpoint, "error", err)
+		}
+		h.fail(w, r)
+		return
+	}
+	defer resp.Body.Close()
+	switch code := resp.StatusCode; {
+	case code >= 200 && code < 300:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDenyBody))
+		h.allow(w, r, resp.Header)
+	case code >= 500:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDenyBody))
+		p.log.Warn("authorization service failed", "plugin", Name, "url", p.endpoint, "status", code)
+		h.fail(w, r)
+	case code == http.StatusUnauthorized || (code >= 300 && code < 400):
+		if p.Anonymous != "" {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDenyBody))
+			p.base.Unauthenticated(w, r, h.next, "", "invalid")
+			return
+		}
+		reason := "invalid"
+		if code < 400 {
+			reason = "redirect"
+		}
+		p.relay(w, r, resp, reason)
+	case code == http.StatusForbidden:
+		p.relay(w, r, resp, "forbidden")
+	case code >= 400:
+		p.relay(w, r, resp, "denied")
+	default:
+		// 1xx cannot end an exchange; treat it as a broken service.
+		p.log.Warn("authorization service answered with an unexpected status", "plugin", Name, "url", p.endpoint, "status", code)
+		h.fail(w, r)
+	}
+}
+
+// authRequest builds the call to the authorization service. On failure it
+// returns nil with the status and message to answer the client with.
+func (p *ForwardAuth) authRequest(r *http.Request) (*http.Request, int, string) {
+	var body io.Reader
+	partial := false
+	if p.ForwardBody && r.Body != nil && r.Body != http.NoBody {
+		buf, err := io.ReadAll(io.LimitReader(r.Body, p.maxBody+1))
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				return nil, http.StatusRequestEntityTooLarge, "request body too large"
+			}
+			return nil, http.StatusBadRequest, "request body could not be read"
+		}
+		// The upstream still gets the whole body: what was read, then the
+		// rest.
+		r.Body = &restoredBody{Reader: io.MultiReader(bytes.NewReader(buf), r.Body), Closer: r.Body}
+		if int64(len(buf)) > p.maxBody {
+			buf, partial = buf[:p.maxBody], true
+		}
+		body = bytes.NewReader(buf)
+	}
+	areq, err := http.NewRequestWithContext(r.Context(), p.Method, p.endpoint, body)
+	if err != nil {
+		p.log.Error("building authorization request", "plugin", Name, "error", err)
+		return nil, http.StatusInternalServerError, "internal error"
+	}
+	out := areq.Header
+	for _, name := range p.forward {
+		if v := r.Header[name]; len(v) > 0 {
+			out[name] = append([]string(nil), v...)
+		}
+	}
+	if body != nil {
+		if ct := r.Header["Content-Type"]; len(ct) > 0 {
+			out["Content-Type"] = append([]string(nil), ct...)
+		}
+		if partial {
+			out.Set(HeaderBodyPartial, "true")
+		}
+	}
+	setForwarded(out, r)
+	return areq, 0, ""
+}
+
+// setForwarded describes the client's request in X-Forwarded-* headers. The
+// client's own X-Forwarded-Host and -Proto are believed only from a trusted
+// proxy (the gateway drops them from anyone else before plugins run).
+func setForwarded(out http.Header, r *http.Request) {
+	rec := observe.RecordOf(r)
+	out.Set("X-Forwarded-Method", r.Method)
+	out.Set("X-Forwarded-Uri", r.URL.RequestURI())
+
+	host := r.Host
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	clientIP := ""
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		clientIP = h
+	}
+	requestID := r.Header.Get("X-Request-Id")
+	if rec != nil {
+		if rec.TLS {
+			proto = "https"
+		} else {
+			proto = "http"
+		}
+		if rec.TrustedPeer {
+			if v := r.Header.Get("X-Forwarded-Host"); v != "" {
+				host = firstValue(v)
+			}
+			if v := r.Header.Get("X-Forwarded-Proto"); v != "" {
+				proto = firstValue(v)
+			}
+		}
+		if rec.ClientIP.IsValid() {
+			clientIP = rec.ClientIP.String()
+		}
+		requestID = rec.RequestID
+	}
+	out.Set("X-Forwarded-Host", host)
+	out.Set("X-Forwarded-Proto", proto)
+	if clientIP != "" {
+		out.Set("X-Forwarded-For", clientIP)
+	}
+	if requestID != "" {
+		out.Set("X-Request-Id", requestID)
+	}
+}
+
+// firstValue returns the first element of a comma-separated list: the
+// value set by the proxy closest to the client.
+func firstValue(v string) string {
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	return strings.TrimSpace(v)
+}
+
+// allow passes the request on after a 2xx from the service.
+func (h *handler) allow(w http.ResponseWriter, r *http.Request, rh http.Header) {
+	p := h.p
+	for _, name := range p.copyHeaders {
+		if v := rh[name]; len(v) > 0 {
+			r.Header[name] = v
+		}
+	}
+	name := ""
+	if p.consumerHeader != "" {
+		name = strings.TrimSpace(rh.Get(p.consumerHeader))
+	}
+	if name == "" || !validValue(name) {
+		// Allowed but not identified: no consumer is recorded.
+		p.successes.Inc()
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	c, ok := p.consumers.ByName(name)
+	if !ok {
+		c = &consumer.Consumer{Name: name, ID: name}
+	}
+	p.base.Authenticated(r, c, "")
+	h.next.ServeHTTP(w, r)
+}
+
+// fail handles a failed call to the service.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request) {
+	if h.p.FailureModeAllow {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	h.p.failures["error"].Inc()
+	observe.WriteError(w, r, http.StatusServiceUnavailable, "authorization service unavailable")
+}
+
+// relay answers the client with the service's refusal or redirect.
+func (p *ForwardAuth) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, reason string) {
+	p.failures[reason].Inc()
+	status := resp.StatusCode
+	msg := "forbidden"
+	if status == http.StatusUnauthorized || status < 400 {
+		msg = "unauthorized"
+	}
+	if observe.IsGRPC(r) {
+		// A gRPC client understands only a gRPC status.
+		if status < 400 {
+			status = http.StatusUnauthorized
+		}
+		observe.WriteError(w, r, status, msg)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDenyBody))
+	if err != nil {
+		body = nil
+	}
+	wh := w.Header()
+	for _, name := range relayedHeaders {
+		if v := resp.Header[name]; len(v) > 0 {
+			wh[name] = v
+		}
+	}
+	if len(body) == 0 && status >= 400 {
+		// Nothing to relay: the gateway's own error body, with the
+		// service's challenge and cookies kept.
+		wh.Del("Content-Type")
+		observe.WriteError(w, r, status, msg)
+		return
+	}
+	wh.Set("Content-Length", strconv.Itoa(len(body)))
+	wh.Set("Cache-Control", "no-store")
+	wh.Del("Content-Encoding")
+	if rec := observe.RecordOf(r); rec != nil {
+		rec.ErrorMsg = msg
+		if rec.RequestID != "" {
+			wh.Set("X-Request-Id", rec.RequestID)
+		}
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// restoredBody replays the part of the client's body read for the
+// authorization service, then the rest; Close closes the client's body.
+type restoredBody struct {
+	io.Reader
+	io.Closer
+}
+
+// validToken reports whether s is an RFC 9110 token (a header name or a
+// method).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validValue reports whether s can be sent as a header value.
+func validValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+var _ plugin.Plugin = (*ForwardAuth)(nil)

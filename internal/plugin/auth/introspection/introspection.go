@@ -1,0 +1,717 @@
+// Package introspection implements the "oauth2_introspection" plugin: it
+// accepts opaque OAuth 2.0 bearer tokens by asking the authorization
+// server's token introspection endpoint (RFC 7662) whether they are active.
+//
+// The token is read from "Authorization: Bearer <token>" only. Results are
+// cached in memory, keyed by the SHA-256 of the token (the token itself is
+// never stored): an active token until min(now+cache_ttl, exp), an inactive
+// one for negative_cache_ttl. Concurrent requests carrying the same uncached
+// token share one introspection call. When the endpoint cannot be reached,
+// answers with a status other than 200 or with a malformed body, the request
+// is refused (fail closed) and nothing is cached.
+package introspection
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/auth"
+)
+
+// Name is the plugin name used in configs.
+const Name = "oauth2_introspection"
+
+// Defaults of the optional settings.
+const (
+	DefaultTokenTypeHint    = "access_token"
+	DefaultTimeout          = 3 * time.Second
+	DefaultCacheTTL         = 5 * time.Minute
+	DefaultNegativeCacheTTL = 10 * time.Second
+	DefaultCacheMaxEntries  = 10000
+)
+
+// maxResponseBytes bounds the introspection response read into memory.
+const maxResponseBytes = 1 << 20
+
+// maxTokenBytes bounds the bearer tokens sent to the endpoint.
+const maxTokenBytes = 8 << 10
+
+// Challenges sent in WWW-Authenticate (RFC 6750 §3): no error code when the
+// request carries no token, invalid_token when the token is refused.
+const (
+	challengeMissing = `Bearer realm="portico"`
+	challengeInvalid = `Bearer realm="portico", error="invalid_token"`
+)
+
+func init() {
+	plugin.Register(plugin.Spec{
+		Name:  Name,
+		Phase: plugin.PhaseAccess,
+		New:   func() plugin.Plugin { return new(Introspection) },
+	})
+}
+
+// Introspection is the configuration of one "oauth2_introspection" plugin
+// instance.
+type Introspection struct {
+	// Anonymous names a configured consumer that a request this plugin
+	// cannot authenticate continues as, instead of being refused.
+	Anonymous string `yaml:"anonymous"`
+
+	// IntrospectionURL is the RFC 7662 endpoint (http or https). Required.
+	IntrospectionURL string `yaml:"introspection_url"`
+	// ClientID and ClientSecret authenticate the gateway to the endpoint
+	// with HTTP Basic (usually given as ${ENV} references).
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// ClientAuth is "basic" (default; client_id and client_secret are
+	// required) or "none" (the endpoint is called without credentials).
+	ClientAuth string `yaml:"client_auth"`
+	// TokenTypeHint is sent as token_type_hint. Default "access_token".
+	TokenTypeHint string `yaml:"token_type_hint"`
+	// Timeout bounds one introspection call. Default 3s.
+	Timeout config.Duration `yaml:"timeout"`
+	// CacheTTL is the longest an active result is cached; it is also cut at
+	// the token's exp. Default 5m; negative disables caching of active
+	// results.
+	CacheTTL config.Duration `yaml:"cache_ttl"`
+	// NegativeCacheTTL is how long an inactive result is cached. Default
+	// 10s; negative disables caching of inactive results.
+	NegativeCacheTTL config.Duration `yaml:"negative_cache_ttl"`
+	// CacheMaxEntries bounds the number of cached results. Default 10000.
+	CacheMaxEntries int `yaml:"cache_max_entries"`
+	// RequiredScopes must all be in the token's space-separated scope, or
+	// the request is refused with 403.
+	RequiredScopes []string `yaml:"required_scopes"`
+	// ConsumerClaim, when set, names the response member whose value must
+	// be the name or ID of a configured consumer. When empty, the request
+	// is identified as a consumer built from the token: ID sub (or
+	// client_id), name username (or the ID).
+	ConsumerClaim string `yaml:"consumer_claim"`
+	// ClaimsToHeaders copies response members (claim → header name) onto
+	// the upstream request. These headers are always removed from the
+	// client's request first.
+	ClaimsToHeaders map[string]string `yaml:"claims_to_headers"`
+
+	base      auth.Base
+	endpoint  string
+	basicAuth string
+	client    *http.Client
+	transport *http.Transport
+	log       *slog.Logger
+	consumers consumer.Store
+	timeout   time.Duration
+	posTTL    time.Duration
+	negTTL    time.Duration
+	// stripHeaders are the canonical claims_to_headers header names.
+	stripHeaders []string
+	claimHeaders []claimHeader
+	cache        *cache
+	flight       flightGroup
+	// now is the clock; tests replace it.
+	now func() time.Time
+}
+
+type claimHeader struct{ claim, header string }
+
+// Provision checks the configuration, fills defaults and creates the HTTP
+// client used to call the endpoint.
+func (p *Introspection) Provision(ctx plugin.Context) error {
+	p.base.Anonymous = p.Anonymous
+	if err := p.base.Setup(ctx, Name, "unknown_consumer", "insufficient_scope"); err != nil {
+		return err
+	}
+	p.log = ctx.Logger()
+	p.consumers = ctx.Consumers()
+	if p.now == nil {
+		p.now = time.Now
+	}
+	var errs []error
+	u, err := url.Parse(p.IntrospectionURL)
+	switch {
+	case p.IntrospectionURL == "":
+		errs = append(errs, errors.New("introspection_url is required"))
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		errs = append(errs, fmt.Errorf("introspection_url: %q is not an http or https URL", p.IntrospectionURL))
+	case u.User != nil:
+		errs = append(errs, errors.New("introspection_url: give credentials in client_id and client_secret, not in the URL"))
+	default:
+		p.endpoint = u.String()
+	}
+	switch p.ClientAuth {
+	case "", "basic":
+		if p.ClientID == "" || p.ClientSecret == "" {
+			errs = append(errs, errors.New("client_id and client_secret are required (or set client_auth: none)"))
+		} else {
+			// RFC 6749 §2.3.1: both parts are form-encoded before Basic.
+			p.basicAuth = "Basic " + base64Encode(url.QueryEscape(p.ClientID)+":"+url.QueryEscape(p.ClientSecret))
+		}
+	case "none":
+		if p.ClientSecret != "" {
+			errs = append(errs, errors.New("client_secret is set but client_auth is none"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("client_auth: %q is not one of basic, none", p.ClientAuth))
+	}
+	if p.TokenTypeHint == "" {
+		p.TokenTypeHint = DefaultTokenTypeHint
+	}
+	p.timeout = durationOr(p.Timeout, DefaultTimeout)
+	if p.timeout < 0 {
+		errs = append(errs, errors.New("timeout must be positive"))
+	}
+	p.posTTL = durationOr(p.CacheTTL, DefaultCacheTTL)
+	p.negTTL = durationOr(p.NegativeCacheTTL, DefaultNegativeCacheTTL)
+	switch {
+	case p.CacheMaxEntries == 0:
+		p.CacheMaxEntries = DefaultCacheMaxEntries
+	case p.CacheMaxEntries < 0:
+		errs = append(errs, errors.New("cache_max_entries must be positive"))
+	}
+	for i, s := range p.RequiredScopes {
+		if s == "" || strings.ContainsAny(s, " \t\"\\") {
+			errs = append(errs, fmt.Errorf("required_scopes[%d]: %q is not a valid scope", i, s))
+		}
+	}
+	seen := map[string]string{}
+	for _, claim := range sortedKeys(p.ClaimsToHeaders) {
+		h := p.ClaimsToHeaders[claim]
+		c := http.CanonicalHeaderKey(h)
+		switch {
+		case claim == "":
+			errs = append(errs, errors.New("claims_to_headers: empty claim name"))
+		case !validHeaderName(h):
+			errs = append(errs, fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h))
+		case reserved[c]:
+			errs = append(errs, fmt.Errorf("claims_to_headers.%s: %s cannot be set by this plugin", claim, c))
+		case seen[c] != "":
+			errs = append(errs, fmt.Errorf("claims_to_headers: %q and %q both map to %s", seen[c], claim, c))
+		default:
+			seen[c] = claim
+			p.stripHeaders = append(p.stripHeaders, c)
+			p.claimHeaders = append(p.claimHeaders, claimHeader{claim: claim, header: c})
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	p.cache = newCache(p.CacheMaxEntries)
+	p.transport = newTransport()
+	p.client = &http.Client{
+		Transport: p.transport,
+		Timeout:   p.timeout,
+		// The endpoint must answer itself; a redirect is an error.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return nil
+}
+
+// Cleanup closes the idle connections to the endpoint.
+func (p *Introspection) Cleanup() error {
+	if p.transport != nil {
+		p.transport.CloseIdleConnections()
+	}
+	return nil
+}
+
+// reserved are headers claims_to_headers may not write: message framing,
+// routing, the credential itself and the identity headers the auth base
+// sets.
+var reserved = map[string]bool{
+	"Host": true, "Authorization": true, "Connection": true, "Keep-Alive": true,
+	"Proxy-Connection": true, "Te": true, "Trailer": true, "Transfer-Encoding": true,
+	"Upgrade": true, "Content-Length": true, "Content-Type": true, "Cookie": true,
+	auth.HeaderConsumerID: true, auth.HeaderConsumerUsername: true,
+	auth.HeaderConsumerGroups: true, auth.HeaderAnonymous: true,
+	auth.HeaderCredential: true, auth.HeaderAuthenticatedBy: true,
+}
+
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	t.IdleConnTimeout = 90 * time.Second
+	return t
+}
+
+func durationOr(d config.Duration, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d.D()
+}
+
+// Wrap returns the handler that authenticates requests, then calls next.
+func (p *Introspection) Wrap(next http.Handler) http.Handler {
+	return &handler{p: p, next: next}
+}
+
+type handler struct {
+	p    *Introspection
+	next http.Handler
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := h.p
+	for _, name := range p.stripHeaders {
+		delete(r.Header, name)
+	}
+	token, ok := bearerToken(r.Header)
+	if !ok {
+		p.base.Unauthenticated(w, r, h.next, challengeMissing, "missing")
+		return
+	}
+	if token == "" {
+		p.base.Unauthenticated(w, r, h.next, challengeInvalid, "invalid")
+		return
+	}
+	res, err := p.lookup(r.Context(), token)
+	if err != nil {
+		if r.Context().Err() == nil {
+			p.log.Warn("token introspection failed", "plugin", Name, "endpoint", p.endpoint, "error", err)
+		}
+		p.base.Unauthenticated(w, r, h.next, challengeInvalid, "error")
+		return
+	}
+	switch {
+	case !res.active:
+		p.base.Unauthenticated(w, r, h.next, challengeInvalid, "invalid")
+		return
+	case res.consumer == nil:
+		p.base.Unauthenticated(w, r, h.next, challengeInvalid, "unknown_consumer")
+		return
+	case !res.scopeOK:
+		w.Header().Set("WWW-Authenticate", p.scopeChallenge())
+		p.base.Forbidden(w, r, "insufficient_scope")
+		return
+	}
+	for _, hv := range res.headers {
+		r.Header[hv.name] = hv.value
+	}
+	p.base.Authenticated(r, res.consumer, res.credential)
+	h.next.ServeHTTP(w, r)
+}
+
+func (p *Introspection) scopeChallenge() string {
+	return `Bearer realm="portico", error="insufficient_scope", scope="` + strings.Join(p.RequiredScopes, " ") + `"`
+}
+
+// bearerToken returns the token of the request's single "Authorization:
+// Bearer" header. ok is false when there is no bearer credential at all; an
+// empty token with ok true means a malformed one.
+func bearerToken(h http.Header) (token string, ok bool) {
+	vals := h["Authorization"]
+	if len(vals) == 0 {
+		return "", false
+	}
+	v := vals[0]
+	if len(v) < 7 || !strings.EqualFold(v[:7], "bearer ") {
+		return "", false
+	}
+	if len(vals) > 1 {
+		return "", true
+	}
+	t := strings.TrimLeft(v[7:], " ")
+	if t == "" || len(t) > maxTokenBytes {
+		return "", true
+	}
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; c <= ' ' || c >= 0x7f {
+			return "", true
+		}
+	}
+	return t, true
+}
+
+// result is the outcome of introspecting one token, precomputed so that a
+// cache hit costs a map lookup.
+type result struct {
+	active     bool
+	scopeOK    bool
+	consumer   *consumer.Consumer
+	credential string
+	headers    []headerValue
+	expires    time.Time
+}
+
+type headerValue struct {
+	name  string
+	value []string
+}
+
+// lookup returns the cached result for token or introspects it, sharing
+// one call among concurrent requests for the same token.
+func (p *Introspection) lookup(ctx context.Context, token string) (*result, error) {
+	key := sha256.Sum256([]byte(token))
+	if res, ok := p.cache.get(key, p.now()); ok {
+		return res, nil
+	}
+	c, leader := p.flight.join(key)
+	if leader {
+		// A call that finished between the cache miss and join has already
+		// stored its result.
+		if res, ok := p.cache.get(key, p.now()); ok {
+			p.flight.done(key, c, res, nil)
+			return res, nil
+		}
+		// The call is detached from the first request's cancellation: the
+		// other requests waiting for it must not fail because that one
+		// went away.
+		res, err := p.introspect(context.WithoutCancel(ctx), token)
+		if err == nil {
+			p.store(key, res)
+		}
+		p.flight.done(key, c, res, err)
+	}
+	select {
+	case <-c.ready:
+		return c.res, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// store caches res for as long as its kind allows.
+func (p *Introspection) store(key [32]byte, res *result) {
+	ttl := p.negTTL
+	if res.active {
+		ttl = p.posTTL
+	}
+	if ttl <= 0 {
+		return
+	}
+	now := p.now()
+	exp := now.Add(ttl)
+	if res.active && !res.expires.IsZero() && res.expires.Before(exp) {
+		exp = res.expires
+	}
+	p.cache.put(key, res, exp, now)
+}
+
+// introspect calls the endpoint for token.
+func (p *Introspection) introspect(ctx context.Context, token string) (*result, error) {
+	form := url.Values{"token": {token}}
+	if p.TokenTypeHint != "" {
+		form.Set("token_type_hint", p.TokenTypeHint)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if p.basicAuth != "" {
+		req.Header.Set("Authorization", p.basicAuth)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		// The error text of a failed request names the URL but not the body,
+		// so the token does not reach the log.
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
+		return nil, fmt.Errorf("endpoint answered %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading response: %w", err)
+	}
+	if len(body) > maxResponseBytes {
+		return nil, errors.New("response is too large")
+	}
+	return p.parse(body)
+}
+
+// parse turns an introspection response into a result.
+func (p *Introspection) parse(body []byte) (*result, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var claims map[string]any
+	if err := dec.Decode(&claims); err != nil || claims == nil {
+		return nil, errors.New("response is not a JSON object")
+	}
+	if dec.More() {
+		return nil, errors.New("response has data after the JSON object")
+	}
+	res := &result{}
+	a, ok := claims["active"]
+	if !ok {
+		return nil, errors.New(`response has no "active" member`)
+	}
+	active, ok := a.(bool)
+	if !ok {
+		return nil, errors.New(`response member "active" is not a boolean`)
+	}
+	if !active {
+		return res, nil
+	}
+	now := p.now()
+	if exp, ok := numericDate(claims["exp"]); ok {
+		if !now.Before(exp) {
+			return res, nil
+		}
+		res.expires = exp
+	}
+	if nbf, ok := numericDate(claims["nbf"]); ok && now.Before(nbf) {
+		return res, nil
+	}
+	res.active = true
+
+	sub, _ := claims["sub"].(string)
+	clientID, _ := claims["client_id"].(string)
+	username, _ := claims["username"].(string)
+	res.credential = clientID
+	if p.ConsumerClaim != "" {
+		if name, ok := claims[p.ConsumerClaim].(string); ok && name != "" {
+			if c, ok := p.consumers.ByName(name); ok {
+				res.consumer = c
+			}
+		}
+	} else {
+		id := sub
+		if id == "" {
+			id = clientID
+		}
+		if id == "" {
+			id = username
+		}
+		if id != "" {
+			name := username
+			if name == "" {
+				name = id
+			}
+			res.consumer = &consumer.Consumer{ID: id, Name: name}
+		}
+	}
+
+	scope, _ := claims["scope"].(string)
+	res.scopeOK = hasScopes(scope, p.RequiredScopes)
+
+	for _, ch := range p.claimHeaders {
+		if v, ok := headerValueOf(claims[ch.claim]); ok {
+			res.headers = append(res.headers, headerValue{name: ch.header, value: []string{v}[:1:1]})
+		}
+	}
+	return res, nil
+}
+
+// numericDate reads a JSON NumericDate (seconds since the epoch).
+func numericDate(v any) (time.Time, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return time.Time{}, false
+	}
+	if i, err := n.Int64(); err == nil {
+		return time.Unix(i, 0), true
+	}
+	f, err := n.Float64()
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, 0).Add(time.Duration(f * float64(time.Second))), true
+}
+
+// hasScopes reports whether the space-separated scope holds every required
+// scope.
+func hasScopes(scope string, required []string) bool {
+	if len(required) == 0 {
+		return true
+	}
+	have := strings.Fields(scope)
+	for _, r := range required {
+		if !slices.Contains(have, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// headerValueOf renders a claim as a header value: strings as they are,
+// numbers and booleans in JSON form, lists of scalars joined with ", ",
+// objects as JSON. A value that cannot be sent in a header is dropped.
+func headerValueOf(v any) (string, bool) {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		return "", false
+	case string:
+		s = x
+	case json.Number:
+		s = x.String()
+	case bool:
+		s = strconv.FormatBool(x)
+	case []any:
+		parts := make([]string, 0, len(x))
+		for _, e := range x {
+			switch e.(type) {
+			case []any, map[string]any, nil:
+				return "", false
+			}
+			ps, ok := headerValueOf(e)
+			if !ok {
+				return "", false
+			}
+			parts = append(parts, ps)
+		}
+		s = strings.Join(parts, ", ")
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return "", false
+		}
+		s = string(b)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// cache holds introspection results by token digest, bounded in size.
+type cache struct {
+	mu        sync.Mutex
+	max       int
+	m         map[[32]byte]cacheEntry
+	lastSweep time.Time
+}
+
+type cacheEntry struct {
+	res     *result
+	expires time.Time
+}
+
+func newCache(max int) *cache {
+	return &cache{max: max, m: make(map[[32]byte]cacheEntry)}
+}
+
+func (c *cache) get(key [32]byte, now time.Time) (*result, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(e.expires) {
+		delete(c.m, key)
+		return nil, false
+	}
+	return e.res, true
+}
+
+// put stores res until expires. A full cache first drops expired entries
+// (at most once a second), then an arbitrary entry.
+func (c *cache) put(key [32]byte, res *result, expires, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
+		if now.Sub(c.lastSweep) >= time.Second {
+			c.lastSweep = now
+			for k, e := range c.m {
+				if !e.expires.After(now) {
+					delete(c.m, k)
+				}
+			}
+		}
+		for k := range c.m {
+			if len(c.m) < c.max {
+				break
+			}
+			delete(c.m, k)
+		}
+	}
+	c.m[key] = cacheEntry{res: res, expires: expires}
+}
+
+func (c *cache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+// flightGroup lets concurrent lookups of one token share a single call.
+type flightGroup struct {
+	mu sync.Mutex
+	m  map[[32]byte]*call
+}
+
+type call struct {
+	ready chan struct{}
+	res   *result
+	err   error
+}
+
+// join returns the call in flight for key, or starts one; leader is true
+// for the caller that must make the call and then call done.
+func (g *flightGroup) join(key [32]byte) (c *call, leader bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c, ok := g.m[key]; ok {
+		return c, false
+	}
+	if g.m == nil {
+		g.m = make(map[[32]byte]*call)
+	}
+	c = &call{ready: make(chan struct{})}
+	g.m[key] = c
+	return c, true
+}
+
+// done publishes the outcome of c to its waiters.
+func (g *flightGroup) done(key [32]byte, c *call, res *result, err error) {
+	c.res, c.err = res, err
+	g.mu.Lock()
+	delete(g.m, key)
+	g.mu.Unlock()
+	close(c.ready)
+}
+
+var _ plugin.Plugin = (*Introspection)(nil)
+
+func base64Encode(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -4,8 +4,12 @@ package gateway
 // them available to every config the gateway builds.
 import (
 	_ "github.com/portico-gw/portico/internal/plugin/acl"
+	_ "github.com/portico-gw/portico/internal/plugin/auth/basicauth"
 	_ "github.com/portico-gw/portico/internal/plugin/auth/forwardauth"
+	_ "github.com/portico-gw/portico/internal/plugin/auth/hmacauth"
 	_ "github.com/portico-gw/portico/internal/plugin/auth/introspection"
+	_ "github.com/portico-gw/portico/internal/plugin/auth/jwt"
+	_ "github.com/portico-gw/portico/internal/plugin/auth/keyauth"
 	_ "github.com/portico-gw/portico/internal/plugin/auth/mtls"
 	_ "github.com/portico-gw/portico/internal/plugin/auth/oidclogin"
 	_ "github.com/portico-gw/portico/internal/plugin/cors"

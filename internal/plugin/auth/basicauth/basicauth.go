@@ -1,0 +1,359 @@
+// Package basicauth implements the "basic_auth" plugin: HTTP Basic
+// authentication (RFC 7617) against the consumer store's usernames.
+//
+// A password given in clear in config is stored as its SHA-256 digest and
+// checked by comparing digests in constant time. bcrypt and argon2id hashes
+// are deliberately slow to check, which costs latency and lets a client
+// burn CPU, so successful checks against them are remembered in a bounded
+// in-memory cache (cache_ttl, cache_size) keyed by a salted SHA-256 of
+// "username:password"; failures are never cached. An unknown username still
+// costs a digest comparison, so timing does not tell known usernames with
+// clear passwords from unknown ones; a username with a hashed password is
+// slower to refuse than an unknown one by the cost of the hash.
+package basicauth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/auth"
+)
+
+// Name is the plugin's name in configs.
+const Name = "basic_auth"
+
+// Defaults.
+const (
+	DefaultRealm     = "portico"
+	DefaultCacheTTL  = 60 * time.Second
+	DefaultCacheSize = 10_000
+)
+
+func init() {
+	plugin.Register(plugin.Spec{
+		Name:  Name,
+		Phase: plugin.PhaseAccess,
+		New:   func() plugin.Plugin { return new(BasicAuth) },
+	})
+}
+
+// BasicAuth is the configuration of one "basic_auth" instance.
+type BasicAuth struct {
+	// Anonymous names the consumer a request continues as when it carries
+	// no valid credentials, instead of being refused.
+	Anonymous string `yaml:"anonymous"`
+	// Realm is sent in the WWW-Authenticate challenge. Default "portico".
+	Realm string `yaml:"realm"`
+	// HideCredentials removes the Authorization header before the request
+	// is passed on. Default true.
+	HideCredentials *bool `yaml:"hide_credentials"`
+	// CacheTTL is how long a successful bcrypt/argon2id check is
+	// remembered. Default 60s; 0 disables the cache.
+	CacheTTL *config.Duration `yaml:"cache_ttl"`
+	// CacheSize bounds the number of remembered checks. Default 10000.
+	CacheSize int `yaml:"cache_size"`
+
+	base      auth.Base
+	store     consumer.Store
+	challenge string
+	hide      bool
+	cache     *verifiedCache
+	// now is the clock, replaceable in tests.
+	now func() time.Time
+	// slowChecks counts bcrypt/argon2id comparisons actually run.
+	slowChecks atomic.Int64
+}
+
+// Provision applies defaults and resolves the anonymous consumer.
+func (p *BasicAuth) Provision(ctx plugin.Context) error {
+	if p.Realm == "" {
+		p.Realm = DefaultRealm
+	}
+	ttl := DefaultCacheTTL
+	if p.CacheTTL != nil {
+		ttl = p.CacheTTL.D()
+	}
+	if p.CacheSize == 0 {
+		p.CacheSize = DefaultCacheSize
+	}
+	if ttl > 0 && p.CacheSize > 0 {
+		c, err := newVerifiedCache(ttl, p.CacheSize)
+		if err != nil {
+			return err
+		}
+		p.cache = c
+	}
+	p.hide = p.HideCredentials == nil || *p.HideCredentials
+	p.challenge = `Basic realm="` + p.Realm + `", charset="UTF-8"`
+	p.now = time.Now
+	p.store = ctx.Consumers()
+	p.base.Anonymous = p.Anonymous
+	return p.base.Setup(ctx, Name)
+}
+
+// Validate checks the realm and the cache settings.
+func (p *BasicAuth) Validate() error {
+	var errs []error
+	for i := 0; i < len(p.Realm); i++ {
+		if c := p.Realm[i]; c < 0x20 || c == 0x7f || c == '"' || c == '\\' {
+			errs = append(errs, errors.New(`realm: must not contain quotes, backslashes or control characters`))
+			break
+		}
+	}
+	if p.CacheTTL != nil && p.CacheTTL.D() < 0 {
+		errs = append(errs, errors.New("cache_ttl: must not be negative"))
+	}
+	if p.CacheSize < 0 {
+		errs = append(errs, errors.New("cache_size: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Wrap returns the handler that authenticates the request, then runs next.
+func (p *BasicAuth) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, found, ok := parseBasic(r.Header.Get("Authorization"))
+		if !found {
+			p.base.Unauthenticated(w, r, next, p.challenge, "missing")
+			return
+		}
+		if p.hide {
+			r.Header.Del("Authorization")
+		}
+		if !ok {
+			p.base.Unauthenticated(w, r, next, p.challenge, "invalid")
+			return
+		}
+		c, ok := p.verify(user, pass)
+		if !ok {
+			p.base.Unauthenticated(w, r, next, p.challenge, "invalid")
+			return
+		}
+		p.base.Authenticated(r, c, user)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// dummyDigest is compared against when the username is unknown.
+var dummyDigest = sha256.Sum256([]byte("portico basic_auth: no such user"))
+
+// verify checks the password of user and returns its consumer.
+func (p *BasicAuth) verify(user, pass string) (*consumer.Consumer, bool) {
+	digest := sha256.Sum256([]byte(pass))
+	c, secrets, known := p.store.BasicSecrets(user)
+	if !known {
+		subtle.ConstantTimeCompare(digest[:], dummyDigest[:])
+		return nil, false
+	}
+	match := 0
+	hashed := false
+	for _, s := range secrets {
+		if s.Hash == "" {
+			match |= subtle.ConstantTimeCompare(digest[:], s.Digest)
+		} else {
+			hashed = true
+		}
+	}
+	if match == 1 {
+		return c, true
+	}
+	if !hashed {
+		return nil, false
+	}
+	var ck cacheKey
+	if p.cache != nil {
+		ck = p.cache.key(user, pass)
+		if p.cache.get(ck, p.now()) {
+			return c, true
+		}
+	}
+	for _, s := range secrets {
+		if s.Hash == "" {
+			continue
+		}
+		p.slowChecks.Add(1)
+		if checkHash(s.Hash, pass) {
+			if p.cache != nil {
+				p.cache.put(ck, p.now())
+			}
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+// parseBasic parses an Authorization header value. found reports whether it
+// uses the Basic scheme at all; ok whether it is well formed: strict
+// standard base64 of "user:password" with a non-empty user.
+func parseBasic(h string) (user, pass string, found, ok bool) {
+	const scheme = "basic"
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", "", false, false
+	}
+	if len(h) == len(scheme) {
+		return "", "", true, false
+	}
+	if h[len(scheme)] != ' ' {
+		return "", "", false, false
+	}
+	enc := strings.TrimLeft(h[len(scheme):], " ")
+	dec, err := base64.StdEncoding.Strict().DecodeString(enc)
+	if err != nil {
+		return "", "", true, false
+	}
+	user, pass, colon := strings.Cut(string(dec), ":")
+	if !colon || user == "" {
+		return "", "", true, false
+	}
+	return user, pass, true, true
+}
+
+// checkHash reports whether pass matches a bcrypt or argon2id hash.
+func checkHash(hash, pass string) bool {
+	if strings.HasPrefix(hash, "$argon2id$") {
+		return checkArgon2id(hash, pass)
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pass)) == nil
+}
+
+// Limits on argon2id parameters read from a stored hash, so a mistyped hash
+// cannot make every check allocate gigabytes or run for minutes.
+const (
+	maxArgonMemoryKiB = 4 << 20 // 4 GiB
+	maxArgonTime      = 64
+	maxArgonKeyLen    = 1024
+)
+
+// checkArgon2id verifies pass against a PHC string
+// $argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<hash>, salt and hash
+// in unpadded standard base64.
+func checkArgon2id(phc, pass string) bool {
+	parts := strings.Split(phc, "$")
+	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, hash
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v=19" {
+		return false
+	}
+	var m, t, par uint64
+	seen := 0
+	for kv := range strings.SplitSeq(parts[3], ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return false
+		}
+		switch k {
+		case "m":
+			m, seen = n, seen|1
+		case "t":
+			t, seen = n, seen|2
+		case "p":
+			par, seen = n, seen|4
+		default:
+			return false
+		}
+	}
+	if seen != 7 || t == 0 || t > maxArgonTime || par == 0 || par > 255 || m < 8*par || m > maxArgonMemoryKiB {
+		return false
+	}
+	salt, err := b64(parts[4])
+	if err != nil || len(salt) < 8 {
+		return false
+	}
+	want, err := b64(parts[5])
+	if err != nil || len(want) < 16 || len(want) > maxArgonKeyLen {
+		return false
+	}
+	got := argon2.IDKey([]byte(pass), salt, uint32(t), uint32(m), uint8(par), uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// b64 decodes PHC base64 (unpadded; padding is tolerated).
+func b64(s string) ([]byte, error) {
+	return base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
+}
+
+// cacheKey identifies one verified username and password.
+type cacheKey [sha256.Size]byte
+
+// verifiedCache remembers successful slow-hash checks until they expire.
+// When full, expired entries are dropped first, then arbitrary ones.
+type verifiedCache struct {
+	ttl  time.Duration
+	max  int
+	salt [32]byte
+
+	mu      sync.RWMutex
+	entries map[cacheKey]int64 // expiry, Unix nanoseconds
+}
+
+func newVerifiedCache(ttl time.Duration, max int) (*verifiedCache, error) {
+	c := &verifiedCache{ttl: ttl, max: max, entries: make(map[cacheKey]int64)}
+	if _, err := rand.Read(c.salt[:]); err != nil {
+		return nil, fmt.Errorf("cache salt: %w", err)
+	}
+	return c, nil
+}
+
+// key is SHA-256 over a per-instance random salt and "user:pass", so the
+// cache holds nothing a memory dump could be brute-forced against offline
+// with precomputed tables.
+func (c *verifiedCache) key(user, pass string) cacheKey {
+	h := sha256.New()
+	h.Write(c.salt[:])
+	h.Write([]byte(user))
+	h.Write([]byte{':'})
+	h.Write([]byte(pass))
+	var k cacheKey
+	h.Sum(k[:0])
+	return k
+}
+
+func (c *verifiedCache) get(k cacheKey, now time.Time) bool {
+	c.mu.RLock()
+	exp, ok := c.entries[k]
+	c.mu.RUnlock()
+	return ok && now.UnixNano() < exp
+}
+
+func (c *verifiedCache) put(k cacheKey, now time.Time) {
+	t := now.UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[k]; !ok && len(c.entries) >= c.max {
+		for ek, exp := range c.entries {
+			if exp <= t {
+				delete(c.entries, ek)
+			}
+		}
+		for ek := range c.entries {
+			if len(c.entries) < c.max {
+				break
+			}
+			delete(c.entries, ek)
+		}
+	}
+	c.entries[k] = t + int64(c.ttl)
+}
+
+// len is the number of entries, expired ones included.
+func (c *verifiedCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
+}

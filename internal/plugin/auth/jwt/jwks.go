@@ -1,0 +1,281 @@
+package jwt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxDocBytes bounds a JWKS or discovery document.
+const maxDocBytes = 1 << 20
+
+// remote keeps the keys of a JWKS URL (given, or found through OIDC
+// discovery) fresh: a background refresher, rate-limited refreshes when a
+// token names an unknown kid, one fetch at a time shared by every caller,
+// and stale-if-error with a bounded age.
+type remote struct {
+	// issuer, when set, is discovered to find jwksURL.
+	issuer  string
+	jwksURL string
+
+	client      *http.Client
+	static      []*key
+	algs        []string
+	refresh     time.Duration
+	minInterval time.Duration
+	staleTTL    time.Duration
+	log         *slog.Logger
+
+	state atomic.Pointer[remoteState]
+
+	mu       sync.Mutex
+	inflight *fetchCall
+	// lastKidFetch is when an unknown kid last started a fetch.
+	lastKidFetch time.Time
+	closed       bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// remoteState is the last successfully fetched key set, merged with the
+// static keys.
+type remoteState struct {
+	set     *keySet
+	fetched time.Time
+}
+
+// fetchCall is one fetch; every caller that joins it waits on done.
+type fetchCall struct {
+	done chan struct{}
+	err  error
+}
+
+func newRemote(issuer, jwksURL string, client *http.Client, static []*key, algs []string, refresh, minInterval, staleTTL time.Duration, log *slog.Logger) *remote {
+	r := &remote{
+		issuer: strings.TrimSuffix(issuer, "/"), jwksURL: jwksURL,
+		client: client, static: static, algs: algs,
+		refresh: refresh, minInterval: minInterval, staleTTL: staleTTL, log: log,
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r
+}
+
+// start fetches once, synchronously (a failure is logged, not returned:
+// the refresher keeps trying), then starts the background refresher.
+func (r *remote) start() {
+	if c := r.do(false); c != nil {
+		<-c.done
+		if c.err != nil {
+			r.log.Warn("jwt: initial JWKS fetch failed; tokens signed by remote keys are refused until a fetch succeeds", "error", c.err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.wg.Add(1)
+	go r.loop()
+}
+
+// stop ends the refresher and waits for every fetch to return.
+func (r *remote) stop() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.cancel()
+	r.wg.Wait()
+	r.client.CloseIdleConnections()
+}
+
+// current returns the keys to verify with: the last fetched keys merged
+// with the static ones while they are younger than staleTTL, else the
+// static keys alone (fail closed for remote keys).
+func (r *remote) current(static *keySet) *keySet {
+	st := r.state.Load()
+	if st == nil || time.Since(st.fetched) > r.staleTTL {
+		return static
+	}
+	return st.set
+}
+
+// refreshForKid refetches because a token named an unknown kid, at most
+// once per minInterval; concurrent callers share one fetch. It waits for
+// the fetch (or ctx) and reports whether a fetch happened.
+func (r *remote) refreshForKid(ctx context.Context) bool {
+	c := r.do(true)
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+	}
+	return true
+}
+
+// do joins the fetch in flight or starts one. A kid-triggered fetch is
+// refused (nil) within minInterval of the previous kid-triggered one.
+func (r *remote) do(forKid bool) *fetchCall {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.inflight; c != nil {
+		return c
+	}
+	if r.closed {
+		return nil
+	}
+	if forKid {
+		now := time.Now()
+		if !r.lastKidFetch.IsZero() && now.Sub(r.lastKidFetch) < r.minInterval {
+			return nil
+		}
+		r.lastKidFetch = now
+	}
+	c := &fetchCall{done: make(chan struct{})}
+	r.inflight = c
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		c.err = r.load(r.ctx)
+		r.mu.Lock()
+		r.inflight = nil
+		r.mu.Unlock()
+		close(c.done)
+	}()
+	return c
+}
+
+// loop refreshes every refresh interval (±10% jitter); after a failure it
+// retries sooner, backing off from one second up to the refresh interval.
+func (r *remote) loop() {
+	defer r.wg.Done()
+	failures := 0
+	for {
+		var d time.Duration
+		if failures > 0 || r.state.Load() == nil {
+			d = time.Second << min(failures, 10)
+			d = min(d, r.refresh)
+		} else {
+			j := int64(r.refresh / 10)
+			d = r.refresh
+			if j > 0 {
+				d += time.Duration(rand.Int64N(2*j+1) - j)
+			}
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-r.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		c := r.do(false)
+		if c == nil {
+			return
+		}
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-c.done:
+		}
+		if c.err != nil {
+			failures++
+			st := r.state.Load()
+			if st != nil && time.Since(st.fetched) > r.staleTTL {
+				r.log.Warn("jwt: JWKS refresh failed and the cached keys are past jwks_stale_ttl; remote keys are refused", "error", c.err)
+			} else {
+				r.log.Warn("jwt: JWKS refresh failed; keeping the cached keys", "error", c.err)
+			}
+		} else {
+			failures = 0
+		}
+	}
+}
+
+// load fetches the key set (after discovery when needed) and installs it.
+// Only one load runs at a time (see do).
+func (r *remote) load(ctx context.Context) error {
+	if r.jwksURL == "" {
+		u, err := r.discover(ctx)
+		if err != nil {
+			return err
+		}
+		r.jwksURL = u
+	}
+	body, err := r.get(ctx, r.jwksURL)
+	if err != nil {
+		return err
+	}
+	keys, skipped, err := parseJWKS(body, "jwks_url", false)
+	if err != nil {
+		return err
+	}
+	for _, s := range skipped {
+		r.log.Debug("jwt: JWKS key skipped", "reason", s)
+	}
+	all := make([]*key, 0, len(r.static)+len(keys))
+	all = append(append(all, r.static...), keys...)
+	r.state.Store(&remoteState{set: newKeySet(all, r.algs), fetched: time.Now()})
+	r.log.Debug("jwt: JWKS loaded", "url", r.jwksURL, "keys", len(keys))
+	return nil
+}
+
+// discover reads {issuer}/.well-known/openid-configuration for jwks_uri.
+func (r *remote) discover(ctx context.Context) (string, error) {
+	body, err := r.get(ctx, r.issuer+"/.well-known/openid-configuration")
+	if err != nil {
+		return "", err
+	}
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return "", fmt.Errorf("OIDC discovery: %v", err)
+	}
+	if strings.TrimSuffix(doc.Issuer, "/") != r.issuer {
+		return "", fmt.Errorf("OIDC discovery: document names issuer %q, expected %q", doc.Issuer, r.issuer)
+	}
+	if !strings.HasPrefix(doc.JWKSURI, "https://") && !strings.HasPrefix(doc.JWKSURI, "http://") {
+		return "", errors.New("OIDC discovery: jwks_uri is missing or not an http(s) URL")
+	}
+	return doc.JWKSURI, nil
+}
+
+// get fetches url and returns a body of at most maxDocBytes.
+func (r *remote) get(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxDocBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %v", url, err)
+	}
+	if len(b) > maxDocBytes {
+		return nil, fmt.Errorf("GET %s: document larger than %d bytes", url, maxDocBytes)
+	}
+	return b, nil
+}

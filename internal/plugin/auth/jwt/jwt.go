@@ -1,0 +1,785 @@
+// Package jwt implements the "jwt" authentication plugin: it verifies a
+// JSON Web Token (JWS compact serialisation) taken from the Authorization
+// header, a cookie or a query parameter, checks its claims, maps it to a
+// consumer and forwards selected claims upstream as headers.
+//
+// Algorithm safety: the token's "alg" header never chooses how it is
+// verified. The algorithm must be listed in `algorithms`, and a key is only
+// used with algorithms of its own type (HMAC secrets with HS*, RSA keys with
+// RS*/PS*, EC keys with the ES* of their curve, Ed25519 keys with EdDSA) and
+// only with the "alg" a JWK declares. "none" is never accepted, and public
+// key material is never used as an HMAC secret, so an HS256 token signed
+// with an RSA public key is refused. Tokens with a "crit" header are
+// refused; "jku", "x5u" and embedded "jwk" headers are ignored.
+//
+// Failures answer 401 with `WWW-Authenticate: Bearer realm="…"` (plus
+// error="invalid_token" when a token was presented); a valid token missing
+// a required scope answers 403 with error="insufficient_scope". Why a token
+// failed is logged at debug level only.
+package jwt
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	gojwt "github.com/golang-jwt/jwt/v5"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/auth"
+)
+
+func init() {
+	plugin.Register(plugin.Spec{
+		Name:  "jwt",
+		Phase: plugin.PhaseAccess,
+		New:   func() plugin.Plugin { return new(JWT) },
+	})
+}
+
+// Defaults.
+const (
+	DefaultLeeway             = 30 * time.Second
+	DefaultJWKSRefresh        = 5 * time.Minute
+	DefaultJWKSMinRefresh     = 30 * time.Second
+	DefaultJWKSStaleTTL       = time.Hour
+	DefaultJWKSTimeout        = 5 * time.Second
+	DefaultRealm              = "portico"
+	defaultHeader             = "Authorization"
+	failureReasonExpired      = "expired"
+	failureReasonUnknown      = "unknown_consumer"
+	failureReasonClaims       = "claims"
+	failureReasonInsufficient = "insufficient_scope"
+)
+
+// JWT is the configuration of one "jwt" plugin instance.
+type JWT struct {
+	// Base provides `anonymous`: the consumer to continue as when no valid
+	// token is presented, instead of answering 401.
+	auth.Base `yaml:",inline"`
+
+	// Algorithms lists the accepted signature algorithms (required): HS256,
+	// HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384,
+	// ES512, EdDSA.
+	Algorithms []string `yaml:"algorithms"`
+
+	// Secret is the HMAC secret for HS* tokens, usually "${ENV_VAR}"; at
+	// least 32 bytes.
+	Secret string `yaml:"secret"`
+	// SecretBase64 decodes Secret as base64 (standard or URL alphabet,
+	// padded or not).
+	SecretBase64 bool `yaml:"secret_base64"`
+	// PublicKeys are inline PEM public keys or certificates (RSA, EC,
+	// Ed25519).
+	PublicKeys []string `yaml:"public_keys"`
+	// KeyFiles are files holding PEM public keys or certificates, read at
+	// provision.
+	KeyFiles []string `yaml:"key_files"`
+	// JWKS is an inline JWK Set (JSON); "oct" keys are HMAC secrets.
+	JWKS string `yaml:"jwks"`
+	// JWKSURL is fetched for a JWK Set and kept fresh (see JWKSRefresh).
+	// Symmetric keys from it are ignored.
+	JWKSURL string `yaml:"jwks_url"`
+	// OIDCIssuer is an OpenID Connect issuer: its discovery document gives
+	// the JWKS URL, and it is the default `issuer`.
+	OIDCIssuer string `yaml:"oidc_issuer"`
+	// JWKSRefresh is how often the JWKS is refetched (±10% jitter).
+	// Default 5m.
+	JWKSRefresh config.Duration `yaml:"jwks_refresh"`
+	// JWKSMinRefreshInterval is the least time between two fetches caused
+	// by tokens with an unknown kid. Default 30s.
+	JWKSMinRefreshInterval *config.Duration `yaml:"jwks_min_refresh_interval"`
+	// JWKSStaleTTL is how long fetched keys stay usable after their last
+	// successful fetch while refreshes fail; then they are dropped (fail
+	// closed). Default 1h; at least jwks_refresh.
+	JWKSStaleTTL config.Duration `yaml:"jwks_stale_ttl"`
+	// JWKSTimeout bounds each discovery or JWKS request. Default 5s.
+	JWKSTimeout config.Duration `yaml:"jwks_timeout"`
+
+	// Issuer, when set, must equal the token's iss.
+	Issuer string `yaml:"issuer"`
+	// Issuers lists accepted iss values (merged with Issuer).
+	Issuers []string `yaml:"issuers"`
+	// Audiences: the token's aud must contain at least one of them.
+	Audiences []string `yaml:"audiences"`
+	// Leeway is the clock skew allowed for exp, nbf and iat. Default 30s.
+	Leeway *config.Duration `yaml:"leeway"`
+	// RequireExp refuses tokens without exp. Default true.
+	RequireExp *bool `yaml:"require_exp"`
+	// RequiredClaims maps a claim to the value it must have: a string claim
+	// must equal it, a list claim must contain it (numbers and booleans
+	// compare in their JSON form). A mismatch is an invalid token (401).
+	RequiredClaims map[string]string `yaml:"required_claims"`
+	// RequiredScopes must all be in the token's scope (space-separated
+	// string) or scp (list or space-separated string) claim; otherwise 403.
+	RequiredScopes []string `yaml:"required_scopes"`
+
+	// Header carries the token. Default Authorization, where the value must
+	// be "Bearer <token>"; in another header a "Bearer " prefix is optional.
+	Header string `yaml:"header"`
+	// Cookie, when set, is a cookie carrying the token (tried after the
+	// header).
+	Cookie string `yaml:"cookie"`
+	// Query, when set, is a query parameter carrying the token (tried after
+	// the header and cookie).
+	Query string `yaml:"query"`
+	// StripQuery removes the Query parameter from every request before it
+	// is proxied. Default true.
+	StripQuery *bool `yaml:"strip_query"`
+
+	// ConsumerClaim names the claim (e.g. sub, client_id) whose value must
+	// name a consumer (by name or id). Unset: the identity is a consumer
+	// synthesised from sub.
+	ConsumerClaim string `yaml:"consumer_claim"`
+	// AllowUnknownConsumers accepts a ConsumerClaim value that names no
+	// consumer, as a synthesised consumer with that name.
+	AllowUnknownConsumers bool `yaml:"allow_unknown_consumers"`
+	// GroupsClaim gives a synthesised consumer its groups (a list, or a
+	// space- or comma-separated string).
+	GroupsClaim string `yaml:"groups_claim"`
+	// ClaimsToHeaders maps a claim to an upstream request header. These
+	// headers are always removed from the client's request first; non-string
+	// claims are sent JSON-encoded.
+	ClaimsToHeaders map[string]string `yaml:"claims_to_headers"`
+	// Realm is the realm in WWW-Authenticate. Default "portico".
+	Realm string `yaml:"realm"`
+
+	log          *slog.Logger
+	consumers    consumer.Store
+	algs         []string
+	static       *keySet
+	remote       *remote
+	parser       *gojwt.Parser
+	keyfunc      gojwt.Keyfunc
+	fallbackKey  gojwt.Keyfunc
+	issuers      []string
+	header       string
+	bearerOnly   bool
+	stripQuery   bool
+	claimHeaders []claimHeader
+	chMissing    string
+	chInvalid    string
+	chScope      string
+}
+
+type claimHeader struct{ claim, header string }
+
+// fields is JWT without methods, for decoding.
+type fields JWT
+
+// UnmarshalYAML decodes the config strictly, with `anonymous` (from the
+// embedded auth.Base) accepted as a key of its own.
+func (p *JWT) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return errors.New("expected a mapping")
+	}
+	rest := *n
+	rest.Content = nil
+	anon := ""
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Value == "anonymous" {
+			if v.Kind != yaml.ScalarNode {
+				return fmt.Errorf("anonymous: expected a string")
+			}
+			anon = v.Value
+			continue
+		}
+		rest.Content = append(rest.Content, k, v)
+	}
+	if err := config.DecodeStrict(&rest, (*fields)(p), ""); err != nil {
+		// The embedded Base is listed as "base"; its key is "anonymous".
+		return errors.New(strings.Replace(err.Error(), "(known: algorithms, allow_unknown_consumers, audiences, base, ", "(known: algorithms, allow_unknown_consumers, anonymous, audiences, ", 1))
+	}
+	p.Anonymous = anon
+	return nil
+}
+
+// Provision checks the config, parses every static key, and starts the
+// JWKS refresher when a JWKS URL or OIDC issuer is configured. The first
+// remote fetch happens here; its failure is logged, not fatal: remote keys
+// are then refused until a background retry succeeds.
+func (p *JWT) Provision(ctx plugin.Context) error {
+	p.log = ctx.Logger()
+	p.consumers = ctx.Consumers()
+	if err := p.Setup(ctx, "jwt", failureReasonExpired, failureReasonUnknown, failureReasonClaims, failureReasonInsufficient); err != nil {
+		return err
+	}
+	if len(p.Algorithms) == 0 {
+		return errors.New("algorithms: list at least one algorithm")
+	}
+	for _, a := range p.Algorithms {
+		if _, ok := knownAlgs[a]; !ok {
+			return fmt.Errorf("algorithms: unsupported algorithm %q (supported: %s)", a, strings.Join(sortedAlgs(), ", "))
+		}
+		if !slices.Contains(p.algs, a) {
+			p.algs = append(p.algs, a)
+		}
+	}
+	if p.JWKSURL != "" && p.OIDCIssuer != "" {
+		return errors.New("set jwks_url or oidc_issuer, not both")
+	}
+	if p.Secret == "" && len(p.PublicKeys) == 0 && len(p.KeyFiles) == 0 && p.JWKS == "" && p.JWKSURL == "" && p.OIDCIssuer == "" {
+		return errors.New("no key source: set secret, public_keys, key_files, jwks, jwks_url or oidc_issuer")
+	}
+	if p.AllowUnknownConsumers && p.ConsumerClaim == "" {
+		return errors.New("allow_unknown_consumers needs consumer_claim")
+	}
+	if p.SecretBase64 && p.Secret == "" {
+		return errors.New("secret_base64 is set but secret is empty")
+	}
+
+	// Static keys.
+	var keys []*key
+	if p.Secret != "" {
+		sec := []byte(p.Secret)
+		if p.SecretBase64 {
+			var err error
+			if sec, err = decodeBase64(p.Secret); err != nil {
+				return errors.New("secret: not valid base64")
+			}
+		}
+		k, err := newKey(sec, "", "", "secret")
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k)
+	}
+	for i, s := range p.PublicKeys {
+		ks, err := parsePEM([]byte(s), fmt.Sprintf("public_keys[%d]", i))
+		if err != nil {
+			return err
+		}
+		keys = append(keys, ks...)
+	}
+	for i, f := range p.KeyFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("key_files[%d]: %v", i, err)
+		}
+		ks, err := parsePEM(b, fmt.Sprintf("key_files[%d] (%s)", i, f))
+		if err != nil {
+			return err
+		}
+		keys = append(keys, ks...)
+	}
+	if p.JWKS != "" {
+		ks, skipped, err := parseJWKS([]byte(p.JWKS), "jwks", true)
+		if err != nil {
+			return err
+		}
+		if len(skipped) > 0 {
+			return fmt.Errorf("jwks: %s", strings.Join(skipped, "; "))
+		}
+		keys = append(keys, ks...)
+	}
+	for _, k := range keys {
+		if !slices.ContainsFunc(p.algs, k.compatible) {
+			return fmt.Errorf("%s: the key cannot verify any of the allowed algorithms %v", k.src, p.algs)
+		}
+	}
+	p.static = newKeySet(keys, p.algs)
+
+	// Claims.
+	p.issuers = nil
+	for _, iss := range append([]string{p.Issuer}, p.Issuers...) {
+		if iss != "" && !slices.Contains(p.issuers, iss) {
+			p.issuers = append(p.issuers, iss)
+		}
+	}
+	if len(p.issuers) == 0 && p.OIDCIssuer != "" {
+		p.issuers = []string{p.OIDCIssuer}
+	}
+	leeway := DefaultLeeway
+	if p.Leeway != nil {
+		leeway = p.Leeway.D()
+		if leeway < 0 {
+			return errors.New("leeway: must not be negative")
+		}
+	}
+	opts := []gojwt.ParserOption{
+		gojwt.WithValidMethods(p.algs),
+		gojwt.WithLeeway(leeway),
+		gojwt.WithIssuedAt(),
+	}
+	if p.RequireExp == nil || *p.RequireExp {
+		opts = append(opts, gojwt.WithExpirationRequired())
+	}
+	if len(p.Audiences) > 0 {
+		opts = append(opts, gojwt.WithAudience(p.Audiences...))
+	}
+	p.parser = gojwt.NewParser(opts...)
+	p.keyfunc = p.lookupKey
+	p.fallbackKey = p.lookupKeyNoRefresh
+
+	// Token sources.
+	p.header = http.CanonicalHeaderKey(p.Header)
+	if p.header == "" {
+		p.header = defaultHeader
+	}
+	p.bearerOnly = p.header == defaultHeader
+	p.stripQuery = p.Query != "" && (p.StripQuery == nil || *p.StripQuery)
+
+	// Upstream headers.
+	identity := map[string]bool{}
+	for _, h := range auth.IdentityHeaders {
+		identity[http.CanonicalHeaderKey(h)] = true
+	}
+	for claim, h := range p.ClaimsToHeaders {
+		ch := http.CanonicalHeaderKey(h)
+		switch {
+		case claim == "":
+			return errors.New("claims_to_headers: empty claim name")
+		case !validHeaderName(h):
+			return fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h)
+		case identity[ch] || ch == "Host" || ch == p.header:
+			return fmt.Errorf("claims_to_headers.%s: header %q is reserved", claim, h)
+		}
+		p.claimHeaders = append(p.claimHeaders, claimHeader{claim, ch})
+	}
+	sort.Slice(p.claimHeaders, func(i, j int) bool { return p.claimHeaders[i].claim < p.claimHeaders[j].claim })
+
+	realm := p.Realm
+	if realm == "" {
+		realm = DefaultRealm
+	}
+	realm = strconv.Quote(realm)
+	p.chMissing = "Bearer realm=" + realm
+	p.chInvalid = p.chMissing + `, error="invalid_token"`
+	p.chScope = p.chMissing + `, error="insufficient_scope"`
+	if len(p.RequiredScopes) > 0 {
+		p.chScope += `, scope=` + strconv.Quote(strings.Join(p.RequiredScopes, " "))
+	}
+
+	// Remote keys.
+	if p.JWKSURL != "" || p.OIDCIssuer != "" {
+		for _, u := range []string{p.JWKSURL, p.OIDCIssuer} {
+			if u == "" {
+				continue
+			}
+			pu, err := url.Parse(u)
+			if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+				return fmt.Errorf("%q is not an http(s) URL", u)
+			}
+		}
+		refresh := durationOr(p.JWKSRefresh, DefaultJWKSRefresh)
+		stale := durationOr(p.JWKSStaleTTL, DefaultJWKSStaleTTL)
+		timeout := durationOr(p.JWKSTimeout, DefaultJWKSTimeout)
+		minInterval := DefaultJWKSMinRefresh
+		if p.JWKSMinRefreshInterval != nil {
+			minInterval = p.JWKSMinRefreshInterval.D()
+		}
+		switch {
+		case refresh <= 0 || timeout <= 0 || minInterval < 0:
+			return errors.New("jwks_refresh and jwks_timeout must be positive, jwks_min_refresh_interval not negative")
+		case stale < refresh:
+			return fmt.Errorf("jwks_stale_ttl (%s) must be at least jwks_refresh (%s)", stale, refresh)
+		}
+		p.remote = newRemote(p.OIDCIssuer, p.JWKSURL, &http.Client{Timeout: timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}, keys, p.algs, refresh, minInterval, stale, p.log)
+		p.remote.start()
+	}
+	return nil
+}
+
+// Cleanup stops the JWKS refresher; it tolerates a partial Provision.
+func (p *JWT) Cleanup() error {
+	if p.remote != nil {
+		p.remote.stop()
+	}
+	return nil
+}
+
+func durationOr(d config.Duration, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d.D()
+}
+
+func sortedAlgs() []string {
+	out := make([]string, 0, len(knownAlgs))
+	for a := range knownAlgs {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func decodeBase64(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("invalid base64")
+}
+
+// keys returns the key set in force.
+func (p *JWT) keys() *keySet {
+	if p.remote == nil {
+		return p.static
+	}
+	return p.remote.current(p.static)
+}
+
+// lookupKey is the jwt.Keyfunc: candidates are chosen by kid and by the
+// algorithm's compatibility with each key's type, never by alg alone. An
+// unknown kid with a JWKS source reports errUnknownKid so the caller can
+// refresh.
+func (p *JWT) lookupKey(t *gojwt.Token) (any, error) {
+	return p.pick(t, p.remote != nil)
+}
+
+// lookupKeyNoRefresh is lookupKey after a refresh attempt: an unknown kid
+// falls back to the keys without kid.
+func (p *JWT) lookupKeyNoRefresh(t *gojwt.Token) (any, error) {
+	return p.pick(t, false)
+}
+
+func (p *JWT) pick(t *gojwt.Token, unknownIsError bool) (any, error) {
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errCrit
+	}
+	alg := t.Method.Alg()
+	if _, ok := knownAlgs[alg]; !ok || !slices.Contains(p.algs, alg) {
+		return nil, errNoKey
+	}
+	kid, _ := t.Header["kid"].(string)
+	c, known := p.keys().lookup(kid, alg)
+	if !known && unknownIsError {
+		return nil, errUnknownKid
+	}
+	if c == nil {
+		return nil, errNoKey
+	}
+	return c, nil
+}
+
+// verify parses and verifies raw and checks its claims.
+func (p *JWT) verify(r *http.Request, raw string) (gojwt.MapClaims, string, error) {
+	claims := gojwt.MapClaims{}
+	tok, err := p.parser.ParseWithClaims(raw, claims, p.keyfunc)
+	if err != nil && errors.Is(err, errUnknownKid) {
+		p.remote.refreshForKid(r.Context())
+		claims = gojwt.MapClaims{}
+		tok, err = p.parser.ParseWithClaims(raw, claims, p.fallbackKey)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if len(p.issuers) > 0 {
+		iss, _ := claims["iss"].(string)
+		if !slices.Contains(p.issuers, iss) {
+			return nil, "", fmt.Errorf("%w: issuer not accepted", errClaims)
+		}
+	}
+	for c, want := range p.RequiredClaims {
+		if !claimHas(claims[c], want) {
+			return nil, "", fmt.Errorf("%w: required claim %q does not match", errClaims, c)
+		}
+	}
+	kid, _ := tok.Header["kid"].(string)
+	return claims, kid, nil
+}
+
+// claimHas reports whether a claim equals want, or is a list containing it.
+func claimHas(v any, want string) bool {
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			if scalarString(e) == want {
+				return true
+			}
+		}
+		return false
+	case nil:
+		return false
+	default:
+		return scalarString(x) == want
+	}
+}
+
+// scalarString renders a string, number or boolean claim; other values
+// render as a string no config value can equal.
+func scalarString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case json.Number:
+		return x.String()
+	}
+	return "\x00"
+}
+
+// hasScopes reports whether every required scope is in scope or scp.
+func (p *JWT) hasScopes(claims gojwt.MapClaims) bool {
+	for _, want := range p.RequiredScopes {
+		if !containsScope(claims["scope"], want) && !containsScope(claims["scp"], want) {
+			return false
+		}
+	}
+	return true
+}
+
+func containsScope(v any, want string) bool {
+	switch x := v.(type) {
+	case string:
+		for x != "" {
+			var f string
+			f, x, _ = strings.Cut(x, " ")
+			if f == want {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if s, ok := e.(string); ok && s == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// token returns the token from the header, the cookie or the query, in
+// that order.
+func (p *JWT) token(r *http.Request) string {
+	if v := r.Header.Get(p.header); v != "" {
+		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+			if t := strings.TrimSpace(v[7:]); t != "" {
+				return t
+			}
+		} else if !p.bearerOnly {
+			return strings.TrimSpace(v)
+		}
+	}
+	if p.Cookie != "" {
+		if c, err := r.Cookie(p.Cookie); err == nil && c.Value != "" {
+			return c.Value
+		}
+	}
+	if p.Query != "" && r.URL.RawQuery != "" {
+		if t := queryValue(r.URL.RawQuery, p.Query); t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+// queryValue returns the first value of name in a raw query.
+func queryValue(raw, name string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k == name || (strings.ContainsAny(k, "%+") && unescape(k) == name) {
+			return unescape(v)
+		}
+	}
+	return ""
+}
+
+func unescape(s string) string {
+	if !strings.ContainsAny(s, "%+") {
+		return s
+	}
+	u, err := url.QueryUnescape(s)
+	if err != nil {
+		return ""
+	}
+	return u
+}
+
+// stripParam removes every occurrence of name from a raw query, keeping the
+// rest as sent.
+func stripParam(raw, name string) (string, bool) {
+	var b strings.Builder
+	found := false
+	rest := raw
+	for rest != "" {
+		var kv string
+		kv, rest, _ = strings.Cut(rest, "&")
+		k, _, _ := strings.Cut(kv, "=")
+		if k == name || (strings.ContainsAny(k, "%+") && unescape(k) == name) {
+			found = true
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(kv)
+	}
+	if !found {
+		return raw, false
+	}
+	return b.String(), true
+}
+
+// Wrap returns the authenticating handler.
+func (p *JWT) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := range p.claimHeaders {
+			delete(r.Header, p.claimHeaders[i].header)
+		}
+		raw := p.token(r)
+		if p.stripQuery && r.URL.RawQuery != "" {
+			if q, ok := stripParam(r.URL.RawQuery, p.Query); ok {
+				r.URL.RawQuery = q
+			}
+		}
+		if raw == "" {
+			p.Unauthenticated(w, r, next, p.chMissing, "missing")
+			return
+		}
+		claims, kid, err := p.verify(r, raw)
+		if err != nil {
+			reason := "invalid"
+			switch {
+			case errors.Is(err, gojwt.ErrTokenExpired):
+				reason = failureReasonExpired
+			case errors.Is(err, gojwt.ErrTokenInvalidClaims) || errors.Is(err, errClaims):
+				reason = failureReasonClaims
+			}
+			if p.log.Enabled(r.Context(), slog.LevelDebug) {
+				p.log.Debug("jwt: token refused", "reason", reason, "error", err)
+			}
+			p.Unauthenticated(w, r, next, p.chInvalid, reason)
+			return
+		}
+		c, ok := p.identify(claims)
+		if !ok {
+			if p.log.Enabled(r.Context(), slog.LevelDebug) {
+				p.log.Debug("jwt: token names no known consumer", "claim", p.ConsumerClaim)
+			}
+			p.Unauthenticated(w, r, next, p.chInvalid, failureReasonUnknown)
+			return
+		}
+		if !p.hasScopes(claims) {
+			if p.log.Enabled(r.Context(), slog.LevelDebug) {
+				p.log.Debug("jwt: token lacks a required scope", "consumer", c.Name)
+			}
+			w.Header().Set("WWW-Authenticate", p.chScope)
+			p.Forbidden(w, r, failureReasonInsufficient)
+			return
+		}
+		for i := range p.claimHeaders {
+			ch := &p.claimHeaders[i]
+			if v, ok := headerValue(claims[ch.claim]); ok {
+				r.Header[ch.header] = []string{v}
+			}
+		}
+		p.Authenticated(r, c, kid)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// identify maps verified claims to a consumer.
+func (p *JWT) identify(claims gojwt.MapClaims) (*consumer.Consumer, bool) {
+	claim := p.ConsumerClaim
+	if claim == "" {
+		claim = "sub"
+	}
+	name, _ := claims[claim].(string)
+	if name == "" {
+		return nil, false
+	}
+	if p.ConsumerClaim != "" {
+		if c, ok := p.consumers.ByName(name); ok {
+			return c, true
+		}
+		if !p.AllowUnknownConsumers {
+			return nil, false
+		}
+	}
+	c := &consumer.Consumer{Name: name, ID: name}
+	if p.GroupsClaim != "" {
+		c.Groups = groupsOf(claims[p.GroupsClaim])
+		c.GroupsHeader = strings.Join(c.Groups, ", ")
+	}
+	return c, true
+}
+
+// groupsOf reads a list claim or a space- or comma-separated string.
+func groupsOf(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case string:
+		for _, g := range strings.FieldsFunc(x, func(r rune) bool { return r == ' ' || r == ',' }) {
+			out = append(out, g)
+		}
+	case []any:
+		for _, e := range x {
+			if s, ok := e.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	for _, g := range out {
+		if !validHeaderValue(g) {
+			return nil
+		}
+	}
+	return out
+}
+
+// headerValue renders a claim for a header: strings as they are, anything
+// else JSON-encoded; values a header cannot carry are dropped.
+func headerValue(v any) (string, bool) {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		return "", false
+	case string:
+		s = x
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return "", false
+		}
+		s = string(b)
+	}
+	if !validHeaderValue(s) {
+		return "", false
+	}
+	return s, true
+}
+
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}

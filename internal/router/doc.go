@@ -34,6 +34,9 @@
 //     ".." leaves a trailing slash ("/a/b/.." is "/a/").
 //   - Any other trailing slash is kept: "/users/" and "/users" are different
 //     paths.
+//   - A dot segment carrying a path parameter ("..;", ".;x", also encoded
+//     as "%2e%2e;") is rejected: servlet containers strip the parameter and
+//     would resolve it as "..".
 //
 // A path that is already canonical is returned as is, without allocating.
 //

@@ -102,6 +102,9 @@ func NormalizePath(raw string) (path string, encodedSpecial bool, err error) {
 			if !segOK(raw[segStart:i], false) {
 				normal = false
 			}
+			if dotParam(raw[segStart:i]) {
+				return "", false, errDotParam
+			}
 			segStart = i + 1
 		case clsPct:
 			if i+2 >= len(raw) {
@@ -126,6 +129,9 @@ func NormalizePath(raw string) (path string, encodedSpecial bool, err error) {
 			return "", false, badByte(c)
 		}
 	}
+	if dotParam(raw[segStart:]) {
+		return "", false, errDotParam
+	}
 	if normal && segOK(raw[segStart:], true) {
 		return raw, encodedSpecial, nil
 	}
@@ -134,6 +140,16 @@ func NormalizePath(raw string) (path string, encodedSpecial bool, err error) {
 		return "", false, err
 	}
 	return path, hasSpecial(path), nil
+}
+
+// errDotParam rejects a dot segment carrying a path parameter ("..;x" or
+// ".;"): some backends (Tomcat, Jetty) strip the parameter and then treat the
+// segment as "..", which would climb out of the route the gateway matched.
+var errDotParam = fmt.Errorf("%w: dot segment with a path parameter", ErrInvalidPath)
+
+// dotParam reports whether seg is "." or ".." followed by ";".
+func dotParam(seg string) bool {
+	return strings.HasPrefix(seg, "..;") || strings.HasPrefix(seg, ".;")
 }
 
 // segOK reports whether a segment may appear as is in a canonical path: no
@@ -175,6 +191,9 @@ func normalizeSlow(raw string) (string, error) {
 		buf, err = appendSegment(buf, raw[i:end])
 		if err != nil {
 			return "", err
+		}
+		if dotParam(string(buf[start+1:])) {
+			return "", errDotParam
 		}
 		switch s := buf[start+1:]; string(s) {
 		case "", ".":

@@ -269,3 +269,21 @@ func escapeStart(p string, i int) bool {
 	}
 	return false
 }
+
+// TestNormalizePathDotParam: dot segments with path parameters are refused,
+// in raw and encoded forms, while other segments with ';' stay literal.
+func TestNormalizePathDotParam(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in  string
+		bad bool
+	}{
+		{"/a/..;/b", true}, {"/a/..;x/b", true}, {"/a/.;/b", true}, {"/a/%2e%2e;/b", true}, {"/..;", true},
+		{"/a/b;c", false}, {"/a/x..;/b", false}, {"/a/...;/b", false},
+	} {
+		_, _, err := NormalizePath(tc.in)
+		if (err != nil) != tc.bad {
+			t.Errorf("NormalizePath(%q) error = %v, want error %v", tc.in, err, tc.bad)
+		}
+	}
+}

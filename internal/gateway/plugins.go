@@ -12,9 +12,11 @@ import (
 	_ "github.com/portico-gw/portico/internal/plugin/auth/keyauth"
 	_ "github.com/portico-gw/portico/internal/plugin/auth/mtls"
 	_ "github.com/portico-gw/portico/internal/plugin/auth/oidclogin"
+	_ "github.com/portico-gw/portico/internal/plugin/concurrency"
 	_ "github.com/portico-gw/portico/internal/plugin/cors"
 	_ "github.com/portico-gw/portico/internal/plugin/headers"
 	_ "github.com/portico-gw/portico/internal/plugin/iprestriction"
+	_ "github.com/portico-gw/portico/internal/plugin/quota"
 	_ "github.com/portico-gw/portico/internal/plugin/requestid"
 	_ "github.com/portico-gw/portico/internal/plugin/sizelimit"
 )

@@ -1,0 +1,445 @@
+// Package concurrency implements the "concurrency_limit" plugin, which caps
+// the number of requests in flight per key (consumer, client IP, route or a
+// request header) on one gateway node.
+//
+// A request takes a slot before it is passed on and gives it back when the
+// downstream handler returns, so for a streamed response the slot is held for
+// the whole stream. A request that finds every slot of its key taken either
+// waits in a bounded per-key queue for at most queue_timeout or, with no
+// queue, is refused at once with 429 and Retry-After: 1.
+//
+// The counts are local to the node: N gateway nodes admit up to N×max
+// requests per key in total. Per-key state lives in a sharded map and a key
+// with nothing in flight and no one waiting is removed, so memory follows the
+// number of keys active right now, not the number ever seen.
+package concurrency
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/plugin"
+)
+
+// Name is the plugin's name in configs.
+const Name = "concurrency_limit"
+
+// DefaultMaxQueue is the per-key queue length when max_queue is not set.
+const DefaultMaxQueue = 100
+
+func init() {
+	plugin.Register(plugin.Spec{
+		Name:  Name,
+		Phase: plugin.PhaseRateLimit,
+		New:   func() plugin.Plugin { return new(Concurrency) },
+	})
+}
+
+// Concurrency is the configuration of one "concurrency_limit" instance.
+type Concurrency struct {
+	// Max is the number of requests per key allowed in flight at once.
+	Max int `yaml:"max"`
+	// Key selects what requests are counted by: "consumer" (the default: the
+	// authenticated consumer's ID, else the client IP), "ip", "route" or
+	// "header:<Name>" (the header's value, else the client IP).
+	Key string `yaml:"key"`
+	// QueueTimeout is how long a request waits for a slot; 0 (the default)
+	// refuses it at once.
+	QueueTimeout config.Duration `yaml:"queue_timeout"`
+	// MaxQueue is the number of requests per key allowed to wait; beyond it
+	// requests are refused at once. Default 100.
+	MaxQueue *int `yaml:"max_queue"`
+
+	kind    keyKind
+	header  string
+	route   string
+	lim     *limiter
+	full    *observe.Counter
+	timeout *observe.Counter
+}
+
+// keyKind is what a request's key is made of.
+type keyKind uint8
+
+const (
+	kindConsumer keyKind = iota + 1
+	kindIP
+	kindRoute
+	kindHeader
+)
+
+// Provision parses the key and attaches the instance to its limiter.
+func (p *Concurrency) Provision(ctx plugin.Context) error {
+	if err := p.parseKey(); err != nil {
+		return err
+	}
+	if p.MaxQueue == nil {
+		n := DefaultMaxQueue
+		p.MaxQueue = &n
+	}
+	if p.Max < 1 {
+		return errors.New("max: must be at least 1")
+	}
+	if p.QueueTimeout < 0 {
+		return errors.New("queue_timeout: must not be negative")
+	}
+	if *p.MaxQueue < 0 {
+		return errors.New("max_queue: must not be negative")
+	}
+	p.route = ctx.Route()
+	p.lim = acquireLimiter(p.route, p.Key, p.Max, *p.MaxQueue, p.QueueTimeout.D())
+	labels := fmt.Sprintf("route=%q,reason=", p.route)
+	p.full = observe.DefaultStats.Counter("portico_concurrency_rejected_total", labels+`"queue_full"`)
+	p.timeout = observe.DefaultStats.Counter("portico_concurrency_rejected_total", labels+`"queue_timeout"`)
+	return nil
+}
+
+func (p *Concurrency) parseKey() error {
+	switch k := p.Key; {
+	case k == "" || k == "consumer":
+		p.Key, p.kind = "consumer", kindConsumer
+	case k == "ip":
+		p.kind = kindIP
+	case k == "route":
+		p.kind = kindRoute
+	case strings.HasPrefix(k, "header:"):
+		name := strings.TrimSpace(k[len("header:"):])
+		if !validName(name) {
+			return fmt.Errorf("key: %q is not a valid header name", name)
+		}
+		p.kind, p.header = kindHeader, http.CanonicalHeaderKey(name)
+		p.Key = "header:" + p.header
+	default:
+		return fmt.Errorf("key: %q is not one of consumer, ip, route, header:<Name>", k)
+	}
+	return nil
+}
+
+// validName reports whether s is an RFC 7230 token.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Cleanup detaches the instance from its limiter.
+func (p *Concurrency) Cleanup() error {
+	if p.lim != nil {
+		releaseLimiter(p.lim)
+		p.lim = nil
+	}
+	return nil
+}
+
+// Wrap returns the handler that holds a slot around next.
+func (p *Concurrency) Wrap(next http.Handler) http.Handler {
+	return &handler{p: p, lim: p.lim, next: next}
+}
+
+type handler struct {
+	p    *Concurrency
+	lim  *limiter
+	next http.Handler
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := observe.RecordOf(r)
+	k := h.p.keyOf(r, rec)
+	s, res := h.lim.acquire(r.Context().Done(), k)
+	switch res {
+	case granted:
+		defer h.lim.release(s)
+		h.next.ServeHTTP(w, r)
+	case canceled:
+		// The client went away while queued: nobody reads an answer.
+		if rec != nil {
+			rec.Status, rec.ErrorMsg = 499, "client closed request"
+		}
+	default:
+		if res == queueFull {
+			h.p.full.Inc()
+		} else {
+			h.p.timeout.Inc()
+		}
+		w.Header().Set("Retry-After", "1")
+		observe.WriteError(w, r, http.StatusTooManyRequests, "too many concurrent requests")
+	}
+}
+
+// keyOf returns the key r is counted under.
+func (p *Concurrency) keyOf(r *http.Request, rec *observe.Record) lkey {
+	switch p.kind {
+	case kindRoute:
+		return lkey{kind: kindRoute}
+	case kindConsumer:
+		if rec != nil && rec.Consumer != nil && !rec.Consumer.Anonymous {
+			return lkey{kind: kindConsumer, s: rec.Consumer.ID}
+		}
+	case kindHeader:
+		if v := r.Header.Get(p.header); v != "" {
+			return lkey{kind: kindHeader, s: v}
+		}
+	}
+	return lkey{kind: kindIP, ip: clientIP(r, rec)}
+}
+
+// clientIP is the record's client address, or the TCP peer outside the
+// gateway.
+func clientIP(r *http.Request, rec *observe.Record) netip.Addr {
+	if rec != nil {
+		return rec.ClientIP
+	}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// lkey identifies one counted party. Client addresses are kept as
+// netip.Addr so that keying by IP needs no string.
+type lkey struct {
+	kind keyKind
+	s    string
+	ip   netip.Addr
+}
+
+const numShards = 32
+
+var seed = maphash.MakeSeed()
+
+func (k *lkey) shard() uint64 {
+	var h uint64
+	if k.kind == kindIP {
+		b := k.ip.As16()
+		h = maphash.Bytes(seed, b[:])
+	} else {
+		h = maphash.String(seed, k.s)
+	}
+	return (h ^ uint64(k.kind)*0x9e3779b97f4a7c15) % numShards
+}
+
+// result is the outcome of acquire.
+type result uint8
+
+const (
+	granted result = iota
+	queueFull
+	queueTimeout
+	canceled
+)
+
+// limiter holds the per-key counts of every instance with the same route and
+// settings, so a reload that leaves them unchanged keeps counting the
+// requests already in flight.
+type limiter struct {
+	max, maxQueue int
+	queueTimeout  time.Duration
+	regKey        string
+	refs          int // guarded by regMu
+	shards        [numShards]shard
+}
+
+type shard struct {
+	mu sync.Mutex
+	m  map[lkey]*entry
+	_  [48]byte // pads the shard to a cache line
+}
+
+// entry is one key's state; it exists while inflight > 0 or someone waits.
+type entry struct {
+	key        lkey
+	inflight   int
+	nwait      int
+	head, tail *waiter
+}
+
+// waiter is a queued request. A releasing request hands its slot over by
+// setting granted and signalling ch, without decrementing inflight.
+type waiter struct {
+	ch         chan struct{}
+	granted    bool
+	prev, next *waiter
+}
+
+func (e *entry) push(w *waiter) {
+	w.prev = e.tail
+	if e.tail != nil {
+		e.tail.next = w
+	} else {
+		e.head = w
+	}
+	e.tail = w
+	e.nwait++
+}
+
+func (e *entry) remove(w *waiter) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		e.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		e.tail = w.prev
+	}
+	w.prev, w.next = nil, nil
+	e.nwait--
+}
+
+var entryPool = sync.Pool{New: func() any { return new(entry) }}
+
+// slot is a held slot, returned by acquire and given back to release.
+type slot struct {
+	sh *shard
+	e  *entry
+}
+
+// acquire takes a slot for k, waiting in k's queue if the limiter allows
+// it; done is the request's cancellation channel.
+func (l *limiter) acquire(done <-chan struct{}, k lkey) (slot, result) {
+	sh := &l.shards[k.shard()]
+	sh.mu.Lock()
+	e := sh.m[k]
+	if e == nil {
+		e = entryPool.Get().(*entry)
+		e.key = k
+		sh.m[k] = e
+	}
+	if e.inflight < l.max && e.head == nil {
+		e.inflight++
+		sh.mu.Unlock()
+		return slot{sh, e}, granted
+	}
+	if l.queueTimeout <= 0 || e.nwait >= l.maxQueue {
+		sh.mu.Unlock()
+		return slot{}, queueFull
+	}
+	w := &waiter{ch: make(chan struct{}, 1)}
+	e.push(w)
+	sh.mu.Unlock()
+
+	t := time.NewTimer(l.queueTimeout)
+	defer t.Stop()
+	res := queueTimeout
+	select {
+	case <-w.ch:
+		return slot{sh, e}, granted
+	case <-t.C:
+	case <-done:
+		res = canceled
+	}
+	sh.mu.Lock()
+	if w.granted {
+		// The slot was handed over just as the wait ended.
+		sh.mu.Unlock()
+		if res == canceled {
+			l.release(slot{sh, e})
+			return slot{}, canceled
+		}
+		return slot{sh, e}, granted
+	}
+	e.remove(w)
+	l.dropIfIdle(sh, e)
+	sh.mu.Unlock()
+	return slot{}, res
+}
+
+// release gives a slot back: to the first waiter if there is one, else to
+// the pool of free slots.
+func (l *limiter) release(s slot) {
+	s.sh.mu.Lock()
+	e := s.e
+	if w := e.head; w != nil {
+		e.remove(w)
+		w.granted = true
+		w.ch <- struct{}{}
+	} else {
+		e.inflight--
+		l.dropIfIdle(s.sh, e)
+	}
+	s.sh.mu.Unlock()
+}
+
+// dropIfIdle removes e from the map when nothing uses it; sh.mu is held.
+func (l *limiter) dropIfIdle(sh *shard, e *entry) {
+	if e.inflight > 0 || e.head != nil {
+		return
+	}
+	delete(sh.m, e.key)
+	*e = entry{}
+	entryPool.Put(e)
+}
+
+// keys is the number of keys with state, for tests.
+func (l *limiter) keys() int {
+	n := 0
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// stateOf reports k's in-flight and waiting counts, for tests.
+func (l *limiter) stateOf(k lkey) (inflight, waiting int) {
+	sh := &l.shards[k.shard()]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e := sh.m[k]; e != nil {
+		return e.inflight, e.nwait
+	}
+	return 0, 0
+}
+
+var (
+	regMu    sync.Mutex
+	limiters = map[string]*limiter{}
+)
+
+// acquireLimiter returns the shared limiter for a route and settings.
+func acquireLimiter(route, key string, max, maxQueue int, queueTimeout time.Duration) *limiter {
+	rk := fmt.Sprintf("%q|%s|%d|%d|%d", route, key, max, maxQueue, queueTimeout)
+	regMu.Lock()
+	defer regMu.Unlock()
+	if l, ok := limiters[rk]; ok {
+		l.refs++
+		return l
+	}
+	l := &limiter{max: max, maxQueue: maxQueue, queueTimeout: queueTimeout, regKey: rk, refs: 1}
+	for i := range l.shards {
+		l.shards[i].m = map[lkey]*entry{}
+	}
+	limiters[rk] = l
+	return l
+}
+
+// releaseLimiter drops one reference. Requests still in flight keep using
+// the limiter after the last reference is gone; only its registration ends.
+func releaseLimiter(l *limiter) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	l.refs--
+	if l.refs <= 0 && limiters[l.regKey] == l {
+		delete(limiters, l.regKey)
+	}
+}
+
+var _ plugin.Plugin = (*Concurrency)(nil)

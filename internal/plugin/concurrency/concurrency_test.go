@@ -1,0 +1,660 @@
+package concurrency
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/plugin"
+)
+
+// build decodes src the way the gateway does and builds an instance on a
+// route named after the test, so tests never share a limiter.
+func build(t testing.TB, src string) (*Concurrency, error) {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatalf("bad test YAML: %v", err)
+	}
+	spec := config.PluginSpec{Name: Name, Path: "routes[0].plugins[0]"}
+	if len(doc.Content) > 0 {
+		spec.Config = *doc.Content[0]
+	}
+	in, err := plugin.New(spec, plugin.StaticContext{RouteName: t.Name(), SpecPath: spec.Path})
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(in.Cleanup)
+	return in.Plugin.(*Concurrency), nil
+}
+
+func mustBuild(t testing.TB, src string) *Concurrency {
+	t.Helper()
+	p, err := build(t, src)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	return p
+}
+
+// request returns a request from ip, optionally authenticated as consumer
+// id, carrying a gateway record.
+func request(ctx context.Context, ip, id string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	rec := &observe.Record{ClientIP: netip.MustParseAddr(ip), Route: "r", RequestID: "req-1"}
+	if id != "" {
+		rec.Consumer = &consumer.Consumer{Name: id, ID: id}
+	}
+	return r.WithContext(observe.WithRecord(ctx, rec))
+}
+
+// waitFor polls cond until it holds or the test has waited too long.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// gate is a terminal handler that blocks every request until released.
+type gate struct {
+	in      atomic.Int32
+	release chan struct{}
+}
+
+func newGate() *gate { return &gate{release: make(chan struct{})} }
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.in.Add(1)
+	<-g.release
+	w.WriteHeader(http.StatusOK)
+}
+
+// serve runs h for r in the background and returns the recorder once done.
+func serve(h http.Handler, r *http.Request) <-chan *httptest.ResponseRecorder {
+	ch := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, r)
+		ch <- rr
+	}()
+	return ch
+}
+
+func recv(t *testing.T, ch <-chan *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+	t.Helper()
+	select {
+	case rr := <-ch:
+		return rr
+	case <-time.After(10 * time.Second):
+		t.Fatal("request did not finish")
+		return nil
+	}
+}
+
+func check429(t *testing.T, rr *httptest.ResponseRecorder) {
+	t.Helper()
+	if rr.Code != http.StatusTooManyRequests {
+		t.Fatalf("status %d, want 429", rr.Code)
+	}
+	if got := rr.Header().Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After %q, want 1", got)
+	}
+	var body struct{ Error, RequestID string }
+	if err := json.Unmarshal(rr.Body.Bytes(), &body); err != nil || body.Error == "" {
+		t.Errorf("body %q is not the JSON error shape: %v", rr.Body.String(), err)
+	}
+	if ct := rr.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		src, wantErr string
+	}{
+		{`{}`, "max"},
+		{`{max: 0}`, "max"},
+		{`{max: 1, key: user}`, "key"},
+		{`{max: 1, key: "header:"}`, "header name"},
+		{`{max: 1, key: "header:Bad Name"}`, "header name"},
+		{`{max: 1, queue_timeout: -1s}`, "queue_timeout"},
+		{`{max: 1, max_queue: -1}`, "max_queue"},
+		{`{max: 1, bogus: 1}`, "unknown field"},
+		{`{max: 1}`, ""},
+		{`{max: 3, key: ip, queue_timeout: 2s, max_queue: 0}`, ""},
+		{`{max: 3, key: route}`, ""},
+		{`{max: 3, key: "header:x-user"}`, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src, func(t *testing.T) {
+			p, err := build(t, tc.src)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if *p.MaxQueue < 0 || p.kind == 0 {
+					t.Errorf("defaults not filled: %+v", p)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want one mentioning %q", err, tc.wantErr)
+			}
+		})
+	}
+	p := mustBuild(t, `{max: 2}`)
+	if p.Key != "consumer" || *p.MaxQueue != DefaultMaxQueue || p.QueueTimeout != 0 {
+		t.Errorf("defaults: key %q max_queue %d queue_timeout %v", p.Key, *p.MaxQueue, p.QueueTimeout)
+	}
+	if p := mustBuild(t, `{max: 2, key: "header:x-user"}`); p.header != "X-User" {
+		t.Errorf("header %q, want canonical X-User", p.header)
+	}
+}
+
+// TestBound drives 50 concurrent requests through max 5 with a queue long
+// enough for all of them and checks the peak seen by the terminal handler.
+func TestBound(t *testing.T) {
+	t.Parallel()
+	const max, n = 5, 50
+	p := mustBuild(t, `{max: 5, key: ip, queue_timeout: 30s}`)
+	var cur, peak atomic.Int32
+	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := cur.Add(1)
+		for {
+			old := peak.Load()
+			if c <= old || peak.CompareAndSwap(old, c) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		cur.Add(-1)
+	}))
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			rr := httptest.NewRecorder()
+			h.ServeHTTP(rr, request(context.Background(), "192.0.2.1", ""))
+			codes[i] = rr.Code
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("request %d: status %d", i, c)
+		}
+	}
+	if got := peak.Load(); got != max {
+		t.Errorf("peak concurrency %d, want exactly %d", got, max)
+	}
+	if k := p.lim.keys(); k != 0 {
+		t.Errorf("%d keys left after the load", k)
+	}
+}
+
+// TestBoundRejecting checks the bound without a queue: the excess is refused
+// and no more than max requests are ever inside.
+func TestBoundRejecting(t *testing.T) {
+	t.Parallel()
+	p := mustBuild(t, `{max: 3}`)
+	var cur, peak, ok, refused atomic.Int32
+	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := cur.Add(1)
+		for {
+			old := peak.Load()
+			if c <= old || peak.CompareAndSwap(old, c) {
+				break
+			}
+		}
+		time.Sleep(time.Millisecond)
+		cur.Add(-1)
+	}))
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 20; j++ {
+				rr := httptest.NewRecorder()
+				h.ServeHTTP(rr, request(context.Background(), "192.0.2.1", "alice"))
+				switch rr.Code {
+				case http.StatusOK:
+					ok.Add(1)
+				case http.StatusTooManyRequests:
+					refused.Add(1)
+				default:
+					t.Errorf("status %d", rr.Code)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := peak.Load(); got > 3 || got < 1 {
+		t.Errorf("peak concurrency %d, want 1..3", got)
+	}
+	if ok.Load() == 0 || ok.Load()+refused.Load() != 1000 {
+		t.Errorf("ok %d refused %d", ok.Load(), refused.Load())
+	}
+	if k := p.lim.keys(); k != 0 {
+		t.Errorf("%d keys left after the load", k)
+	}
+}
+
+func TestRejectAtOnce(t *testing.T) {
+	t.Parallel()
+	p := mustBuild(t, `{max: 1}`)
+	g := newGate()
+	h := p.Wrap(g)
+	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	waitFor(t, "first request inside", func() bool { return g.in.Load() == 1 })
+	start := time.Now()
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, request(context.Background(), "192.0.2.1", "alice"))
+	check429(t, rr)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("refusal took %v", d)
+	}
+	close(g.release)
+	if rr := recv(t, first); rr.Code != http.StatusOK {
+		t.Errorf("first: %d", rr.Code)
+	}
+}
+
+func TestQueueProceeds(t *testing.T) {
+	t.Parallel()
+	p := mustBuild(t, `{max: 1, queue_timeout: 30s}`)
+	g := newGate()
+	h := p.Wrap(g)
+	k := lkey{kind: kindConsumer, s: "alice"}
+	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	waitFor(t, "first request inside", func() bool { return g.in.Load() == 1 })
+	second := serve(h, request(context.Background(), "192.0.2.2", "alice"))
+	waitFor(t, "second request queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
+	if g.in.Load() != 1 {
+		t.Fatal("queued request reached the handler")
+	}
+	g.release <- struct{}{} // lets exactly one request finish
+	if rr := recv(t, first); rr.Code != http.StatusOK {
+		t.Fatalf("first: %d", rr.Code)
+	}
+	waitFor(t, "second request inside", func() bool { return g.in.Load() == 2 })
+	if in, w := p.lim.stateOf(k); in != 1 || w != 0 {
+		t.Errorf("state inflight %d waiting %d, want 1 0", in, w)
+	}
+	close(g.release)
+	if rr := recv(t, second); rr.Code != http.StatusOK {
+		t.Fatalf("second: %d", rr.Code)
+	}
+	if n := p.lim.keys(); n != 0 {
+		t.Errorf("%d keys left", n)
+	}
+}
+
+func TestQueueFIFO(t *testing.T) {
+	t.Parallel()
+	p := mustBuild(t, `{max: 1, key: ip, queue_timeout: 30s}`)
+	var order []string
+	var mu sync.Mutex
+	hold := make(chan struct{})
+	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-N")
+		if id == "0" {
+			<-hold
+		}
+		mu.Lock()
+		order = append(order, id)
+		mu.Unlock()
+	}))
+	k := lkey{kind: kindIP, ip: netip.MustParseAddr("192.0.2.1")}
+	var done []<-chan *httptest.ResponseRecorder
+	for i, id := range []string{"0", "1", "2", "3"} {
+		r := request(context.Background(), "192.0.2.1", "")
+		r.Header.Set("X-N", id)
+		done = append(done, serve(h, r))
+		if i == 0 {
+			waitFor(t, "first inside", func() bool { in, _ := p.lim.stateOf(k); return in == 1 })
+		} else {
+			waitFor(t, "queued", func() bool { _, w := p.lim.stateOf(k); return w == i })
+		}
+	}
+	close(hold)
+	for _, ch := range done {
+		recv(t, ch)
+	}
+	if got := strings.Join(order, ","); got != "0,1,2,3" {
+		t.Errorf("order %s, want 0,1,2,3", got)
+	}
+}
+
+func TestQueueTimeout(t *testing.T) {
+	t.Parallel()
+	p := mustBuild(t, `{max: 1, queue_timeout: 150ms}`)
+	g := newGate()
+	h := p.Wrap(g)
+	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	waitFor(t, "first request inside", func() bool { return g.in.Load() == 1 })
+	start := time.Now()
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, request(context.Background(), "192.0.2.1", "alice"))
+	d := time.Since(start)
+	check429(t, rr)
+	if d < 150*time.Millisecond || d > 5*time.Second {
+		t.Errorf("timed out after %v, want about 150ms", d)
+	}
+	if in, w := p.lim.stateOf(lkey{kind: kindConsumer, s: "alice"}); in != 1 || w != 0 {
+		t.Errorf("state inflight %d waiting %d, want 1 0", in, w)
+	}
+	close(g.release)
+	recv(t, first)
+	if n := p.lim.keys(); n != 0 {
+		t.Errorf("%d keys left", n)
+	}
+}
+
+func TestQueueFull(t *testing.T) {
+	t.Parallel()
+	p := mustBuild(t, `{max: 1, queue_timeout: 30s, max_queue: 1}`)
+	g := newGate()
+	h := p.Wrap(g)
+	k := lkey{kind: kindConsumer, s: "alice"}
+	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	waitFor(t, "first inside", func() bool { return g.in.Load() == 1 })
+	second := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	waitFor(t, "second queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
+	start := time.Now()
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, request(context.Background(), "192.0.2.1", "alice"))
+	check429(t, rr)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("a full queue refused after %v, want at once", d)
+	}
+	close(g.release)
+	recv(t, first)
+	recv(t, second)
+}
+
+func TestCancelWhileQueued(t *testing.T) {
+	t.Parallel()
+	p := mustBuild(t, `{max: 1, queue_timeout: 30s, max_queue: 1}`)
+	g := newGate()
+	h := p.Wrap(g)
+	k := lkey{kind: kindConsumer, s: "alice"}
+	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	waitFor(t, "first inside", func() bool { return g.in.Load() == 1 })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	r := request(ctx, "192.0.2.1", "alice")
+	second := serve(h, r)
+	waitFor(t, "second queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
+	cancel()
+	rr := recv(t, second)
+	if rec := observe.RecordOf(r); rec.Status != 499 {
+		t.Errorf("record status %d, want 499", rec.Status)
+	}
+	if rr.Body.Len() != 0 {
+		t.Errorf("a departed client got a body: %q", rr.Body.String())
+	}
+	if in, w := p.lim.stateOf(k); in != 1 || w != 0 {
+		t.Fatalf("after cancel: inflight %d waiting %d, want 1 0", in, w)
+	}
+	// The freed queue position is usable: the next request waits instead of
+	// being refused, and gets the slot when the first finishes.
+	third := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	waitFor(t, "third queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
+	g.release <- struct{}{}
+	recv(t, first)
+	waitFor(t, "third inside", func() bool { return g.in.Load() == 2 })
+	close(g.release)
+	if rr := recv(t, third); rr.Code != http.StatusOK {
+		t.Errorf("third: %d", rr.Code)
+	}
+	if g.in.Load() != 2 {
+		t.Errorf("%d requests reached the handler, want 2", g.in.Load())
+	}
+	if n := p.lim.keys(); n != 0 {
+		t.Errorf("%d keys left", n)
+	}
+}
+
+func TestKeysIsolated(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		key          string
+		same, others []func() *http.Request
+	}{
+		{
+			key: "consumer",
+			same: []func() *http.Request{
+				func() *http.Request { return request(context.Background(), "192.0.2.9", "alice") },
+			},
+			others: []func() *http.Request{
+				func() *http.Request { return request(context.Background(), "192.0.2.1", "bob") },
+				// Unauthenticated: counted by client IP.
+				func() *http.Request { return request(context.Background(), "192.0.2.1", "") },
+			},
+		},
+		{
+			key: "ip",
+			same: []func() *http.Request{
+				func() *http.Request { return request(context.Background(), "192.0.2.1", "bob") },
+			},
+			others: []func() *http.Request{
+				func() *http.Request { return request(context.Background(), "192.0.2.2", "alice") },
+				func() *http.Request { return request(context.Background(), "2001:db8::1", "alice") },
+			},
+		},
+		{
+			key: "header:X-Tenant",
+			same: []func() *http.Request{
+				func() *http.Request {
+					r := request(context.Background(), "192.0.2.7", "bob")
+					r.Header.Set("X-Tenant", "t1")
+					return r
+				},
+			},
+			others: []func() *http.Request{
+				func() *http.Request {
+					r := request(context.Background(), "192.0.2.1", "alice")
+					r.Header.Set("X-Tenant", "t2")
+					return r
+				},
+				// No header: counted by client IP.
+				func() *http.Request { return request(context.Background(), "192.0.2.1", "alice") },
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.key, func(t *testing.T) {
+			p := mustBuild(t, `{max: 1, key: "`+tc.key+`"}`)
+			g := newGate()
+			h := p.Wrap(g)
+			r := request(context.Background(), "192.0.2.1", "alice")
+			r.Header.Set("X-Tenant", "t1")
+			held := serve(h, r)
+			waitFor(t, "first inside", func() bool { return g.in.Load() == 1 })
+			for i, mk := range tc.same {
+				rr := httptest.NewRecorder()
+				h.ServeHTTP(rr, mk())
+				if rr.Code != http.StatusTooManyRequests {
+					t.Errorf("same key %d: status %d, want 429", i, rr.Code)
+				}
+			}
+			var others []<-chan *httptest.ResponseRecorder
+			for i, mk := range tc.others {
+				others = append(others, serve(h, mk()))
+				waitFor(t, "other key inside", func() bool { return g.in.Load() == int32(i+2) })
+			}
+			close(g.release)
+			recv(t, held)
+			for _, ch := range others {
+				if rr := recv(t, ch); rr.Code != http.StatusOK {
+					t.Errorf("other key: %d", rr.Code)
+				}
+			}
+			if n := p.lim.keys(); n != 0 {
+				t.Errorf("%d keys left", n)
+			}
+		})
+	}
+}
+
+func TestRouteKey(t *testing.T) {
+	t.Parallel()
+	p := mustBuild(t, `{max: 1, key: route}`)
+	g := newGate()
+	h := p.Wrap(g)
+	held := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	waitFor(t, "first inside", func() bool { return g.in.Load() == 1 })
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, request(context.Background(), "198.51.100.1", "bob"))
+	check429(t, rr)
+	close(g.release)
+	recv(t, held)
+}
+
+// TestNoKeyLeak sends many requests with distinct keys, some refused, some
+// timed out, some cancelled, and checks that no per-key state remains.
+func TestNoKeyLeak(t *testing.T) {
+	t.Parallel()
+	p := mustBuild(t, `{max: 2, key: "header:X-User", queue_timeout: 5ms, max_queue: 2}`)
+	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(len(r.Header.Get("X-User"))%3) * time.Millisecond)
+	}))
+	var wg sync.WaitGroup
+	for g := 0; g < 20; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%4)*time.Millisecond)
+				if i%4 == 3 {
+					cancel()
+					ctx, cancel = context.WithCancel(context.Background())
+				}
+				r := request(ctx, "192.0.2.1", "")
+				r.Header.Set("X-User", "user-"+string(rune('a'+(g*7+i)%26)))
+				h.ServeHTTP(httptest.NewRecorder(), r)
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if n := p.lim.keys(); n != 0 {
+		t.Errorf("%d keys left after the load", n)
+	}
+}
+
+// TestPanicReleases checks that a handler that panics (as the proxy does with
+// http.ErrAbortHandler) gives its slot back.
+func TestPanicReleases(t *testing.T) {
+	t.Parallel()
+	p := mustBuild(t, `{max: 1}`)
+	h := p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }))
+	func() {
+		defer func() { _ = recover() }()
+		h.ServeHTTP(httptest.NewRecorder(), request(context.Background(), "192.0.2.1", "alice"))
+	}()
+	if n := p.lim.keys(); n != 0 {
+		t.Errorf("%d keys left after a panic", n)
+	}
+}
+
+// TestReloadKeepsCounts checks that an instance built for the same route and
+// settings (a reload) shares the counts of requests already in flight.
+func TestReloadKeepsCounts(t *testing.T) {
+	t.Parallel()
+	old := mustBuild(t, `{max: 1}`)
+	g := newGate()
+	held := serve(old.Wrap(g), request(context.Background(), "192.0.2.1", "alice"))
+	waitFor(t, "first inside", func() bool { return g.in.Load() == 1 })
+	cur := mustBuild(t, `{max: 1}`)
+	_ = old.Cleanup()
+	rr := httptest.NewRecorder()
+	cur.Wrap(g).ServeHTTP(rr, request(context.Background(), "192.0.2.1", "alice"))
+	check429(t, rr)
+	changed := mustBuild(t, `{max: 2}`)
+	if changed.lim == cur.lim {
+		t.Error("changed settings share the limiter")
+	}
+	close(g.release)
+	recv(t, held)
+}
+
+func TestOutsideGateway(t *testing.T) {
+	t.Parallel()
+	p := mustBuild(t, `{max: 1}`)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	rr := httptest.NewRecorder()
+	p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(rr, r)
+	if rr.Code != http.StatusOK {
+		t.Errorf("status %d", rr.Code)
+	}
+}
+
+func BenchmarkAcquireRelease(b *testing.B) {
+	p := mustBuild(b, `{max: 10}`)
+	k := lkey{kind: kindConsumer, s: "alice"}
+	b.ReportAllocs()
+	for b.Loop() {
+		s, res := p.lim.acquire(nil, k)
+		if res != granted {
+			b.Fatal("not granted")
+		}
+		p.lim.release(s)
+	}
+}
+
+func BenchmarkHandler(b *testing.B) {
+	for _, key := range []string{"consumer", "ip"} {
+		b.Run(key, func(b *testing.B) {
+			p := mustBuild(b, `{max: 10, key: `+key+`}`)
+			h := p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			r := request(context.Background(), "192.0.2.1", "alice")
+			var w http.ResponseWriter = httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// BenchmarkHandlerParallel spreads requests over many consumers, so shards
+// are contended only as real traffic would contend them.
+func BenchmarkHandlerParallel(b *testing.B) {
+	p := mustBuild(b, `{max: 10}`)
+	h := p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	var next atomic.Int32
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		id := "consumer-" + string(rune('a'+next.Add(1)%26))
+		r := request(context.Background(), "192.0.2.1", id)
+		var w http.ResponseWriter = httptest.NewRecorder()
+		for pb.Next() {
+			h.ServeHTTP(w, r)
+		}
+	})
+}

@@ -1,0 +1,308 @@
+// Package quota implements the "quota" plugin: a number of requests each
+// consumer may make per calendar day or month, counted in Redis so that every
+// gateway node shares the counts and they survive gateway restarts.
+//
+// A period starts at local midnight (day) or at 00:00 on the 1st (month) in
+// the consumer's time zone, taken from the consumer's metadata when present
+// and from the plugin's time_zone otherwise. Each request of a consumer runs
+// one Lua script on the key <prefix>quota:<route>:<consumer id>:<period start
+// yyyy-mm-dd>: it counts the request unless the quota is already used up and,
+// when it creates the key, sets it to expire one day after the period ends.
+// The expiry is sent as a TTL computed from the gateway's clock rather than
+// as an absolute time, so a Redis server whose clock is off cannot expire
+// counts early. Requests refused by the quota are not counted. Redis failures either let requests through
+// (fail_open, the default) or refuse them with 503 (fail_closed), in both
+// cases within redis.timeout.
+package quota
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	_ "time/tzdata" // zone names work on hosts without a zoneinfo database
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/redisclient"
+)
+
+// Name is the plugin's name in configs.
+const Name = "quota"
+
+// Response headers sent with every counted request and every refusal.
+const (
+	HeaderLimit     = "X-Quota-Limit"
+	HeaderRemaining = "X-Quota-Remaining"
+	HeaderReset     = "X-Quota-Reset"
+)
+
+func init() {
+	plugin.Register(plugin.Spec{
+		Name:  Name,
+		Phase: plugin.PhaseRateLimit,
+		New:   func() plugin.Plugin { return new(Quota) },
+	})
+}
+
+// Quota is the configuration of one "quota" instance.
+type Quota struct {
+	// Limit is the number of requests per consumer per period.
+	Limit int64 `yaml:"limit"`
+	// Period is "day" or "month".
+	Period string `yaml:"period"`
+	// Redis is where the counts are kept (required).
+	Redis *redisclient.Config `yaml:"redis"`
+	// TimeZone is the IANA zone periods are aligned to for consumers without
+	// one in their metadata. Default "UTC".
+	TimeZone string `yaml:"time_zone"`
+	// TimeZoneMetadataKey is the consumer metadata key holding the
+	// consumer's own zone. Default "time_zone".
+	TimeZoneMetadataKey string `yaml:"time_zone_metadata_key"`
+	// QuotaLimitMetadataKey is the consumer metadata key holding a
+	// per-consumer limit that replaces Limit. Default "quota".
+	QuotaLimitMetadataKey string `yaml:"quota_limit_metadata_key"`
+	// OnAnonymous decides for requests without an authenticated consumer:
+	// "deny" (the default, 403) or "allow" (passed on, not counted).
+	OnAnonymous string `yaml:"on_anonymous"`
+	// OnRedisError decides when Redis fails or is too slow: "fail_open"
+	// (the default, the request passes uncounted) or "fail_closed" (503).
+	OnRedisError string `yaml:"on_redis_error"`
+
+	month      bool
+	loc        *time.Location
+	allowAnon  bool
+	failClosed bool
+	timeout    time.Duration
+	keyBase    string // <prefix>quota:<route>:
+	client     *redisclient.Client
+	log        *slog.Logger
+	errors     *observe.Counter
+	refused    *observe.Counter
+	zones      zoneCache
+	lastWarn   atomic.Int64
+	// now is the clock; tests replace it.
+	now func() time.Time
+}
+
+// Provision parses the settings and opens the shared Redis client. It does
+// not contact Redis: a Redis that is down at start-up is handled per request
+// like any other Redis failure.
+func (p *Quota) Provision(ctx plugin.Context) error {
+	p.log = ctx.Logger()
+	if p.now == nil {
+		p.now = time.Now
+	}
+	switch p.Period {
+	case "day":
+	case "month":
+		p.month = true
+	case "":
+		return errors.New("period: required (day or month)")
+	default:
+		return fmt.Errorf("period: %q is not day or month", p.Period)
+	}
+	if p.Limit < 1 {
+		return errors.New("limit: required, at least 1")
+	}
+	if p.TimeZone == "" {
+		p.TimeZone = "UTC"
+	}
+	loc, err := time.LoadLocation(p.TimeZone)
+	if err != nil {
+		return fmt.Errorf("time_zone: unknown zone %q", p.TimeZone)
+	}
+	p.loc = loc
+	if p.TimeZoneMetadataKey == "" {
+		p.TimeZoneMetadataKey = "time_zone"
+	}
+	if p.QuotaLimitMetadataKey == "" {
+		p.QuotaLimitMetadataKey = "quota"
+	}
+	switch p.OnAnonymous {
+	case "", "deny":
+		p.OnAnonymous = "deny"
+	case "allow":
+		p.allowAnon = true
+	default:
+		return fmt.Errorf("on_anonymous: %q is not allow or deny", p.OnAnonymous)
+	}
+	switch p.OnRedisError {
+	case "", "fail_open":
+		p.OnRedisError = "fail_open"
+	case "fail_closed":
+		p.failClosed = true
+	default:
+		return fmt.Errorf("on_redis_error: %q is not fail_open or fail_closed", p.OnRedisError)
+	}
+	if p.Redis == nil {
+		return errors.New("redis: required")
+	}
+	cl, err := redisclient.Acquire(p.Redis)
+	if err != nil {
+		return err
+	}
+	p.client = cl
+	p.timeout = p.Redis.Timeout.D()
+	p.keyBase = cl.Prefix + "quota:" + ctx.Route() + ":"
+	route := fmt.Sprintf("route=%q", ctx.Route())
+	p.errors = observe.DefaultStats.Counter("portico_quota_redis_errors_total", route)
+	p.refused = observe.DefaultStats.Counter("portico_quota_refused_total", route)
+	return nil
+}
+
+// Cleanup releases the Redis client.
+func (p *Quota) Cleanup() error {
+	if p.client != nil {
+		redisclient.Release(p.client)
+		p.client = nil
+	}
+	return nil
+}
+
+// script counts one request against KEYS[1] unless ARGV[2] requests are
+// already counted, and makes a new key expire in ARGV[1] seconds. It returns
+// the count including this request, or ARGV[2]+1 when refused.
+var script = redis.NewScript(`
+local limit = tonumber(ARGV[2])
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= limit then
+	return limit + 1
+end
+n = redis.call('INCR', KEYS[1])
+if n == 1 then
+	redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return n
+`)
+
+// period returns the bounds of the period that contains now in loc.
+func (p *Quota) period(now time.Time, loc *time.Location) (start, end time.Time) {
+	t := now.In(loc)
+	y, m, d := t.Date()
+	if p.month {
+		return time.Date(y, m, 1, 0, 0, 0, 0, loc), time.Date(y, m+1, 1, 0, 0, 0, 0, loc)
+	}
+	return time.Date(y, m, d, 0, 0, 0, 0, loc), time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+}
+
+// Wrap returns the handler that counts each request against its consumer.
+func (p *Quota) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := observe.RecordOf(r)
+		if rec == nil || rec.Consumer == nil || rec.Consumer.Anonymous {
+			if p.allowAnon {
+				next.ServeHTTP(w, r)
+				return
+			}
+			observe.WriteError(w, r, http.StatusForbidden, "quota requires an authenticated consumer")
+			return
+		}
+		c := rec.Consumer
+		limit := p.Limit
+		if v, ok := c.Metadata[p.QuotaLimitMetadataKey]; ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+				limit = n
+			}
+		}
+		loc := p.loc
+		if name := c.Metadata[p.TimeZoneMetadataKey]; name != "" {
+			if l := p.zones.get(name, p.log); l != nil {
+				loc = l
+			}
+		}
+		now := p.now()
+		start, end := p.period(now, loc)
+		key := p.keyBase + c.ID + ":" + start.Format(time.DateOnly)
+		left := ceilSeconds(end.Sub(now))
+		ttl := left + 86400
+
+		ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
+		n, err := script.Run(ctx, p.client, []string{key}, ttl, limit).Int64()
+		cancel()
+		if err != nil {
+			if r.Context().Err() != nil {
+				rec.Status, rec.ErrorMsg = 499, "client closed request"
+				return
+			}
+			p.errors.Inc()
+			p.warn(err)
+			if p.failClosed {
+				observe.WriteError(w, r, http.StatusServiceUnavailable, "quota unavailable")
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		reset := strconv.FormatInt(left, 10)
+		h := w.Header()
+		h.Set(HeaderLimit, strconv.FormatInt(limit, 10))
+		h.Set(HeaderRemaining, strconv.FormatInt(max(limit-n, 0), 10))
+		h.Set(HeaderReset, reset)
+		if n > limit {
+			p.refused.Inc()
+			h.Set("Retry-After", reset)
+			observe.WriteError(w, r, http.StatusTooManyRequests, "quota exceeded")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ceilSeconds rounds d up to whole seconds, at least 1.
+func ceilSeconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
+
+// warn logs a Redis failure at most once a second.
+func (p *Quota) warn(err error) {
+	now := time.Now().UnixNano()
+	last := p.lastWarn.Load()
+	if now-last < int64(time.Second) || !p.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	action := "passing requests uncounted"
+	if p.failClosed {
+		action = "refusing requests with 503"
+	}
+	p.log.Warn("quota: redis unavailable, "+action, "error", err)
+}
+
+// maxZones bounds the zone cache; names beyond it are loaded per request.
+const maxZones = 1024
+
+// zoneCache maps the zone names found in consumer metadata to locations. An
+// unknown name maps to nil and is logged once.
+type zoneCache struct {
+	m sync.Map // string → *time.Location (nil: unknown)
+	n atomic.Int32
+}
+
+func (z *zoneCache) get(name string, log *slog.Logger) *time.Location {
+	if v, ok := z.m.Load(name); ok {
+		return v.(*time.Location)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		loc = nil
+	}
+	if z.n.Load() < maxZones {
+		if _, loaded := z.m.LoadOrStore(name, loc); !loaded {
+			z.n.Add(1)
+			if loc == nil {
+				log.Warn("quota: unknown time zone in consumer metadata; using the plugin's", "time_zone", name)
+			}
+		}
+	}
+	return loc
+}
+
+var _ plugin.Plugin = (*Quota)(nil)

@@ -1,125 +1,19 @@
 package testutil
 
 import (
-	"bufio"
-	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/portico-gw/portico/internal/testutil/testredis"
 )
 
-// Redis is a real redis-server started for one test on 127.0.0.1.
-type Redis struct {
-	// Addr is host:port.
-	Addr string
-	t    testing.TB
-	cmd  *exec.Cmd
-	port int
-	dir  string
-}
+// Redis is a real redis-server started for one test (see testredis).
+type Redis = testredis.Redis
 
-// RequireBinary returns the path of a program the tests need. Missing, it
-// fails the test under CI (CI=true) and skips it elsewhere, with a message
-// saying how to install it (scripts/test.sh installs it).
+// StartRedis starts redis-server on a free loopback port for one test.
+func StartRedis(t testing.TB) *Redis { return testredis.Start(t) }
+
+// RequireBinary returns the path of a program the tests need; missing, it
+// fails the test under CI and skips it elsewhere.
 func RequireBinary(t testing.TB, name, debianPackage string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	msg := fmt.Sprintf("%s not found: apt-get install -y %s (scripts/test.sh installs it)", name, debianPackage)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// StartRedis starts redis-server on a free loopback port without
-// persistence; it is stopped when the test ends.
-func StartRedis(t testing.TB) *Redis {
-	t.Helper()
-	bin := RequireBinary(t, "redis-server", "redis-server")
-	r := &Redis{t: t, dir: t.TempDir()}
-	for attempt := 0; attempt < 5; attempt++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.port = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if err := r.start(bin); err == nil {
-			t.Cleanup(r.Stop)
-			return r
-		}
-	}
-	t.Fatal("redis-server did not start")
-	return nil
-}
-
-func (r *Redis) start(bin string) error {
-	r.Addr = fmt.Sprintf("127.0.0.1:%d", r.port)
-	cmd := exec.Command(bin, "--port", fmt.Sprint(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", r.dir, "--protected-mode", "no")
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		signalled := false
-		for sc.Scan() {
-			if !signalled && strings.Contains(sc.Text(), "Ready to accept connections") {
-				close(ready)
-				signalled = true
-			}
-		}
-		if !signalled {
-			close(ready)
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-	}
-	if c, err := net.DialTimeout("tcp", r.Addr, time.Second); err == nil {
-		c.Close()
-		r.cmd = cmd
-		return nil
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	return fmt.Errorf("redis-server on %s did not come up", r.Addr)
-}
-
-// Stop kills the server (a crash, from the clients' point of view).
-func (r *Redis) Stop() {
-	if r.cmd == nil {
-		return
-	}
-	r.cmd.Process.Signal(syscall.SIGKILL)
-	r.cmd.Wait()
-	r.cmd = nil
-}
-
-// Restart starts the server again on the same port (empty: no persistence).
-func (r *Redis) Restart() {
-	r.t.Helper()
-	bin := RequireBinary(r.t, "redis-server", "redis-server")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for ctx.Err() == nil {
-		if err := r.start(bin); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	r.t.Fatalf("redis-server did not restart on %s", r.Addr)
+	return testredis.RequireBinary(t, name, debianPackage)
 }

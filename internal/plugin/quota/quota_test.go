@@ -20,7 +20,7 @@ import (
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
-	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/testredis"
 )
 
 // clock is a settable time source.
@@ -169,7 +169,7 @@ func TestConfig(t *testing.T) {
 
 func TestLimitExact(t *testing.T) {
 	t.Parallel()
-	rs := testutil.StartRedis(t)
+	rs := testredis.Start(t)
 	clk := &clock{t: utc(2026, 3, 10, 12, 0, 0)}
 	h := mustBuild(t, `{limit: 5, period: day, redis: `+redisCfg(rs.Addr)+`}`, clk)
 	alice := cons("alice", nil)
@@ -207,7 +207,7 @@ func TestLimitExact(t *testing.T) {
 
 func TestSharedBetweenNodes(t *testing.T) {
 	t.Parallel()
-	rs := testutil.StartRedis(t)
+	rs := testredis.Start(t)
 	clk := &clock{t: utc(2026, 3, 10, 12, 0, 0)}
 	// Different pool sizes give each "node" its own Redis client.
 	a := mustBuild(t, fmt.Sprintf(`{limit: 5, period: day, redis: {addr: %q, pool_size: 3}}`, rs.Addr), clk)
@@ -226,7 +226,7 @@ func TestSharedBetweenNodes(t *testing.T) {
 
 func TestConcurrentExact(t *testing.T) {
 	t.Parallel()
-	rs := testutil.StartRedis(t)
+	rs := testredis.Start(t)
 	clk := &clock{t: utc(2026, 3, 10, 12, 0, 0)}
 	h := mustBuild(t, `{limit: 30, period: day, redis: {addr: "`+rs.Addr+`", timeout: 5s}}`, clk)
 	alice := cons("alice", nil)
@@ -253,7 +253,7 @@ func TestConcurrentExact(t *testing.T) {
 
 func TestConsumerTimeZone(t *testing.T) {
 	t.Parallel()
-	rs := testutil.StartRedis(t)
+	rs := testredis.Start(t)
 	// 14:59:50 UTC is 23:59:50 in Tokyo (UTC+9, no DST).
 	clk := &clock{t: utc(2026, 3, 10, 14, 59, 50)}
 	h := mustBuild(t, `{limit: 2, period: day, redis: `+redisCfg(rs.Addr)+`}`, clk)
@@ -291,7 +291,7 @@ func TestConsumerTimeZone(t *testing.T) {
 
 func TestPluginTimeZoneAndMetadataKey(t *testing.T) {
 	t.Parallel()
-	rs := testutil.StartRedis(t)
+	rs := testredis.Start(t)
 	// 2026-03-29 is the day Paris moves to summer time: 23 hours long.
 	clk := &clock{t: utc(2026, 3, 28, 23, 0, 0)} // 00:00 in Paris (UTC+1)
 	h := mustBuild(t, `{limit: 3, period: day, time_zone: Europe/Paris, time_zone_metadata_key: tz,
@@ -306,7 +306,7 @@ func TestPluginTimeZoneAndMetadataKey(t *testing.T) {
 
 func TestMonth(t *testing.T) {
 	t.Parallel()
-	rs := testutil.StartRedis(t)
+	rs := testredis.Start(t)
 	c := rdb(t, rs.Addr)
 	ctx := context.Background()
 	clk := &clock{t: utc(2028, 2, 29, 23, 59, 59)} // 2028 is a leap year
@@ -348,7 +348,7 @@ func TestMonth(t *testing.T) {
 
 func TestLimitOverride(t *testing.T) {
 	t.Parallel()
-	rs := testutil.StartRedis(t)
+	rs := testredis.Start(t)
 	clk := &clock{t: utc(2026, 3, 10, 12, 0, 0)}
 	h := mustBuild(t, `{limit: 5, period: day, redis: `+redisCfg(rs.Addr)+`}`, clk)
 	vip := cons("vip", map[string]string{"quota": "2"})
@@ -366,7 +366,7 @@ func TestLimitOverride(t *testing.T) {
 
 func TestAnonymous(t *testing.T) {
 	t.Parallel()
-	rs := testutil.StartRedis(t)
+	rs := testredis.Start(t)
 	deny := mustBuild(t, `{limit: 5, period: day, redis: `+redisCfg(rs.Addr)+`}`, nil)
 	rr := do(deny, nil)
 	expect(t, rr, http.StatusForbidden, "", "", "", "")
@@ -388,7 +388,7 @@ func TestAnonymous(t *testing.T) {
 
 func TestRedisDown(t *testing.T) {
 	t.Parallel()
-	rs := testutil.StartRedis(t)
+	rs := testredis.Start(t)
 	clk := &clock{t: utc(2026, 3, 10, 12, 0, 0)}
 	const timeout = 200 * time.Millisecond
 	cfg := fmt.Sprintf(`redis: {addr: %q, timeout: 200ms}`, rs.Addr)

@@ -17,6 +17,7 @@ import (
 	_ "github.com/portico-gw/portico/internal/plugin/headers"
 	_ "github.com/portico-gw/portico/internal/plugin/iprestriction"
 	_ "github.com/portico-gw/portico/internal/plugin/quota"
+	_ "github.com/portico-gw/portico/internal/plugin/ratelimit"
 	_ "github.com/portico-gw/portico/internal/plugin/requestid"
 	_ "github.com/portico-gw/portico/internal/plugin/sizelimit"
 )

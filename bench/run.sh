@@ -2,27 +2,33 @@
 # Portico load-test harness: measures nginx, Caddy, the standard library's
 # httputil.ReverseProxy and Portico (without and with access log) in front of
 # the same 100-byte backend, one at a time, and writes a markdown table to
-# bench/results/latest.md and bench/results/YYYY-MM-DD.md.
+# bench/results/latest.md and bench/results/YYYY-MM-DD.md. Two more runs add
+# their own tables: "h2" (clients speaking HTTP/2 without TLS, h2load, to
+# nginx, Caddy, an h2c httputil.ReverseProxy and Portico) and "grpc" (unary
+# gRPC calls, bench/grpcload, to a gRPC backend directly, through Portico and
+# through nginx).
 #
-# Usage: bench/run.sh [--duration 10s] [--only nginx,caddy,httputil,portico,portico-log]
+# Usage: bench/run.sh [--duration 10s] [--only nginx,caddy,httputil,portico,portico-log,h2,grpc]
 #
 # See bench/README.md for the methodology. All traffic stays on 127.0.0.1; every
 # load run is bounded in time and every process started here is stopped on exit.
 set -euo pipefail
 
-ALL_PROXIES="nginx,caddy,httputil,portico,portico-log"
+ALL_PROXIES="nginx,caddy,httputil,portico,portico-log,h2,grpc"
 
 usage() {
 	cat <<EOF
 Usage: bench/run.sh [--duration 10s] [--only LIST]
 
-  --duration D   length of each measured wrk run (seconds: "10s", "10" or "1m"); default \$DURATION or 10s
+  --duration D   length of each measured run (wrk, h2load, grpcload; seconds:
+                 "10s", "10" or "1m"); default \$DURATION or 10s
   --only LIST    comma-separated proxies to measure, from: $ALL_PROXIES
-                 (default: all)
+                 (default: all). "h2" is the HTTP/2 (h2c) table, "grpc" the
+                 gRPC unary table; the others are HTTP/1.1 rows.
 
 Environment:
-  BENCH_PORT_BASE  first of six consecutive 127.0.0.1 ports to use (default 28080)
-  BENCH_KEEP_TMP   set to 1 to keep the temp dir (configs, logs, wrk output)
+  BENCH_PORT_BASE  first of thirteen consecutive 127.0.0.1 ports to use (default 28080)
+  BENCH_KEEP_TMP   set to 1 to keep the temp dir (configs, logs, load tool output)
 EOF
 }
 
@@ -73,7 +79,39 @@ declare -A PORT=(
 	[httputil]=$((PORT_BASE + 3))
 	[portico]=$((PORT_BASE + 4))
 	[portico-log]=$((PORT_BASE + 5))
+	[h2:nginx]=$((PORT_BASE + 6))
+	[h2:caddy]=$((PORT_BASE + 7))
+	[h2:httputil]=$((PORT_BASE + 8))
+	[h2:portico]=$((PORT_BASE + 9))
+	[grpc:portico]=$((PORT_BASE + 11))
+	[grpc:nginx]=$((PORT_BASE + 12))
 )
+GRPC_BACKEND_PORT=$((PORT_BASE + 10))
+PORT[grpc:direct]=$GRPC_BACKEND_PORT
+
+# Rows of the HTTP/2 and gRPC tables, in order.
+H2_ROWS=(nginx caddy httputil portico)
+GRPC_ROWS=(direct portico nginx)
+# h2load: connections, streams in flight per connection.
+H2_CONNS=16
+H2_STREAMS=10
+# grpcload: closed-loop workers (calls in flight) and connections.
+GRPC_WORKERS=64
+GRPC_CONNS=4
+
+# selected NAME: true if NAME was selected with --only (or by default).
+selected() {
+	local p
+	for p in "${SELECTED[@]}"; do
+		[ "$p" != "$1" ] || return 0
+	done
+	return 1
+}
+# HTTP/1.1 rows selected, in order.
+HTTP1_SELECTED=()
+for p in "${SELECTED[@]}"; do
+	case "$p" in h2 | grpc) ;; *) HTTP1_SELECTED+=("$p") ;; esac
+done
 
 THREADS=1
 CONNS=64
@@ -100,6 +138,7 @@ find_nginx() {
 install_deps() {
 	local need=()
 	command -v wrk >/dev/null 2>&1 || need+=(wrk)
+	command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
 	command -v caddy >/dev/null 2>&1 || need+=(caddy)
 	command -v curl >/dev/null 2>&1 || need+=(curl)
 	command -v taskset >/dev/null 2>&1 || need+=(util-linux)
@@ -251,7 +290,7 @@ log "building Go programs"
 
 PORTICO_BUILD_ERR=""
 for p in "${SELECTED[@]}"; do
-	case "$p" in portico | portico-log) want_portico=1 ;; esac
+	case "$p" in portico | portico-log | h2 | grpc) want_portico=1 ;; esac
 done
 if [ "${want_portico:-0}" = 1 ]; then
 	if ! (cd "$ROOT" && timeout 600 go build -o "$TMP/portico" ./cmd/portico) >"$TMP/portico-build.log" 2>&1; then
@@ -260,24 +299,39 @@ if [ "${want_portico:-0}" = 1 ]; then
 	fi
 fi
 
-# ---------------------------------------------------------------------------
-# Backend
+# The gRPC programs import google.golang.org/grpc: a failure to build them
+# turns the gRPC rows into SKIPPED ones.
+GRPC_BUILD_ERR=""
+if selected grpc; then
+	for prog in grpcbackend grpcload; do
+		if ! (cd "$ROOT" && timeout 600 go build -o "$TMP/$prog" "./bench/$prog") >"$TMP/$prog-build.log" 2>&1; then
+			GRPC_BUILD_ERR="go build ./bench/$prog failed: $(grep -m 1 -v -e '^#' -e '^[[:space:]]*$' "$TMP/$prog-build.log" | tr '|\t' '/ ' | cut -c1-160 || true)"
+			log "$GRPC_BUILD_ERR"
+			break
+		fi
+	done
+fi
 
-if port_busy "$BACKEND_PORT"; then
-	echo "run.sh: 127.0.0.1:$BACKEND_PORT is already in use (set BENCH_PORT_BASE)" >&2
-	exit 1
-fi
-log "starting backend on 127.0.0.1:$BACKEND_PORT (cpu $LOAD_CPU)"
-GOMAXPROCS=1 taskset -c "$LOAD_CPU" "$TMP/backend" -addr "127.0.0.1:$BACKEND_PORT" >"$TMP/backend.log" 2>&1 &
-BACKEND_PID=$!
-PIDS+=("$BACKEND_PID")
-if ! wait_http "$BACKEND_PID" "http://127.0.0.1:$BACKEND_PORT/"; then
-	echo "run.sh: backend did not start: $(last_log "$TMP/backend.log")" >&2
-	exit 1
-fi
-if [ "$(check_body "http://127.0.0.1:$BACKEND_PORT/")" != ok ]; then
-	echo "run.sh: backend: $(check_body "http://127.0.0.1:$BACKEND_PORT/")" >&2
-	exit 1
+# ---------------------------------------------------------------------------
+# Backend (for the HTTP/1.1 and HTTP/2 rows; the gRPC run starts its own)
+
+if [ ${#HTTP1_SELECTED[@]} -gt 0 ] || selected h2; then
+	if port_busy "$BACKEND_PORT"; then
+		echo "run.sh: 127.0.0.1:$BACKEND_PORT is already in use (set BENCH_PORT_BASE)" >&2
+		exit 1
+	fi
+	log "starting backend on 127.0.0.1:$BACKEND_PORT (cpu $LOAD_CPU)"
+	GOMAXPROCS=1 taskset -c "$LOAD_CPU" "$TMP/backend" -addr "127.0.0.1:$BACKEND_PORT" >"$TMP/backend.log" 2>&1 &
+	BACKEND_PID=$!
+	PIDS+=("$BACKEND_PID")
+	if ! wait_http "$BACKEND_PID" "http://127.0.0.1:$BACKEND_PORT/"; then
+		echo "run.sh: backend did not start: $(last_log "$TMP/backend.log")" >&2
+		exit 1
+	fi
+	if [ "$(check_body "http://127.0.0.1:$BACKEND_PORT/")" != ok ]; then
+		echo "run.sh: backend: $(check_body "http://127.0.0.1:$BACKEND_PORT/")" >&2
+		exit 1
+	fi
 fi
 
 # ---------------------------------------------------------------------------
@@ -286,8 +340,11 @@ fi
 # time is summed, found after start-up), RSS_PID and LOG_FILE; it returns
 # non-zero with SKIP_REASON set when the proxy cannot be started.
 
-start_nginx() {
-	local port="$1" dir="$TMP/nginx"
+# start_nginx_with DIR: writes DIR/nginx.conf, one worker and no access log,
+# with the upstream and server blocks read from stdin inside its http block,
+# and starts nginx on it.
+start_nginx_with() {
+	local dir="$1"
 	[ -n "$NGINX" ] || { SKIP_REASON="nginx is not installed"; return 1; }
 	mkdir -p "$dir/logs"
 	{
@@ -306,6 +363,18 @@ http {
     fastcgi_temp_path $dir/fastcgi;
     uwsgi_temp_path $dir/uwsgi;
     scgi_temp_path $dir/scgi;
+EOF
+		cat
+		echo "}"
+	} >"$dir/nginx.conf"
+	LOG_FILE="$dir/logs/error.log"
+	taskset -c "$PROXY_CPU" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" -g 'daemon off;' >"$dir/stdout.log" 2>&1 &
+	PROXY_PID=$!
+}
+
+start_nginx() {
+	local port="$1"
+	start_nginx_with "$TMP/nginx" <<EOF
     upstream backend {
         server 127.0.0.1:$BACKEND_PORT;
         keepalive 64;
@@ -318,12 +387,7 @@ http {
             proxy_set_header Connection "";
         }
     }
-}
 EOF
-	} >"$dir/nginx.conf"
-	LOG_FILE="$dir/logs/error.log"
-	taskset -c "$PROXY_CPU" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" -g 'daemon off;' >"$dir/stdout.log" 2>&1 &
-	PROXY_PID=$!
 }
 
 # After start-up: nginx's CPU is master + workers, its RSS the worker's.
@@ -417,6 +481,26 @@ run_wrk() {
 	return "$rc"
 }
 
+# core_use NAME PROXY_BUSY PROXY_TOTAL LOAD_BUSY LOAD_TOTAL OWN: core use over
+# a measured run (clock-tick deltas from /proc/stat and the proxy's own CPU
+# time), as "core 0 N% busy (proxy N%, other N%), core 1 N% busy; ". The
+# proxy's share of its core shows whether anything else ran there; a load core
+# near 100% means the load tool and the backend, not the proxy, bounded req/s.
+# Warns when other processes used more than 10% of the proxy's core.
+core_use() {
+	local name="$1" out
+	out="$(awk -v pb="$2" -v pt="$3" -v lb="$4" -v lt="$5" -v own="$6" \
+		-v pc="$PROXY_CPU" -v lc="$LOAD_CPU" 'BEGIN {
+			if (pt < 1) pt = 1; if (lt < 1) lt = 1
+			other = 100 * (pb - own) / pt; if (other < 0) other = 0
+			printf "core %s %.0f%% busy (proxy %.0f%%, other %.0f%%), core %s %.0f%% busy; ", pc, 100 * pb / pt, 100 * own / pt, other, lc, 100 * lb / lt
+		}')"
+	if [[ "$out" =~ other\ ([0-9]+)% ]] && [ "${BASH_REMATCH[1]}" -gt 10 ]; then
+		log "$name: warning: other processes used ${BASH_REMATCH[1]}% of core $PROXY_CPU during the run; latency and req/s are disturbed"
+	fi
+	printf '%s' "$out"
+}
+
 measure() {
 	local name="$1" port="${PORT[$1]}" url cpu0 cpu1 wrk_out requests body status extra
 	local pb0 pt0 lb0 lt0 pb1 pt1 lb1 lt1
@@ -481,18 +565,7 @@ measure() {
 	CPU_US[$name]="$(awk -v d=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')"
 	RSS_MIB[$name]="$(awk -v k="$(hwm_kib "$RSS_PID")" 'BEGIN {printf "%.1f", k / 1024}')"
 
-	# Core use over the measured run: the proxy's share of its core shows
-	# whether anything else ran there; a load core near 100% means wrk and
-	# the backend, not the proxy, bounded req/s.
-	extra="$(awk -v pb=$((pb1 - pb0)) -v pt=$((pt1 - pt0)) -v lb=$((lb1 - lb0)) -v lt=$((lt1 - lt0)) -v own=$((cpu1 - cpu0)) \
-		-v pc="$PROXY_CPU" -v lc="$LOAD_CPU" 'BEGIN {
-			if (pt < 1) pt = 1; if (lt < 1) lt = 1
-			other = 100 * (pb - own) / pt; if (other < 0) other = 0
-			printf "core %s %.0f%% busy (proxy %.0f%%, other %.0f%%), core %s %.0f%% busy; ", pc, 100 * pb / pt, 100 * own / pt, other, lc, 100 * lb / lt
-		}')"
-	if [[ "$extra" =~ other\ ([0-9]+)% ]] && [ "${BASH_REMATCH[1]}" -gt 10 ]; then
-		log "$name: warning: other processes used ${BASH_REMATCH[1]}% of core $PROXY_CPU during the run; latency and req/s are disturbed"
-	fi
+	extra="$(core_use "$name" $((pb1 - pb0)) $((pt1 - pt0)) $((lb1 - lb0)) $((lt1 - lt0)) $((cpu1 - cpu0)))"
 	if grep -q 'Socket errors' "$wrk_out"; then
 		extra+="wrk $(grep 'Socket errors' "$wrk_out" | sed 's/^[[:space:]]*//'); "
 	fi
@@ -508,11 +581,373 @@ measure() {
 	log "$name: ${RPS[$name]} req/s, p50 ${P50[$name]}, p99 ${P99[$name]}, ${CPU_US[$name]} µs CPU/req, ${RSS_MIB[$name]} MiB"
 }
 
+# ---------------------------------------------------------------------------
+# HTTP/2 (h2c) and gRPC runs. Their rows are keyed "h2:NAME" and "grpc:NAME"
+# in the result arrays. Each start_h2_* / start_grpc_* function starts one
+# proxy like the start_* functions above.
+
+start_h2_nginx() {
+	local port="$1"
+	# keepalive_requests: nginx closes an HTTP/2 connection after this many
+	# requests (default 1000); raised so that the client connections last the
+	# whole run, as they do with the other proxies.
+	start_nginx_with "$TMP/nginx-h2" <<EOF
+    upstream backend {
+        server 127.0.0.1:$BACKEND_PORT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$port http2;
+        keepalive_requests 1000000;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+EOF
+}
+
+start_h2_caddy() {
+	local port="$1" dir="$TMP/caddy-h2"
+	command -v caddy >/dev/null 2>&1 || { SKIP_REASON="caddy is not installed"; return 1; }
+	mkdir -p "$dir"
+	cat >"$dir/Caddyfile" <<EOF
+{
+	admin off
+	auto_https off
+	servers {
+		protocols h1 h2c
+	}
+	log {
+		output discard
+	}
+}
+
+:$port {
+	bind 127.0.0.1
+	reverse_proxy 127.0.0.1:$BACKEND_PORT {
+		transport http {
+			keepalive 90s
+			keepalive_idle_conns_per_host 256
+		}
+	}
+}
+EOF
+	LOG_FILE="$dir/caddy.log"
+	HOME="$dir" XDG_DATA_HOME="$dir/data" XDG_CONFIG_HOME="$dir/config" GOMAXPROCS=1 \
+		taskset -c "$PROXY_CPU" caddy run --config "$dir/Caddyfile" --adapter caddyfile >"$LOG_FILE" 2>&1 &
+	PROXY_PID=$!
+}
+
+start_h2_httputil() {
+	local port="$1"
+	LOG_FILE="$TMP/httputil-h2.log"
+	GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$TMP/httputilproxy" -h2c -addr "127.0.0.1:$port" \
+		-upstream "http://127.0.0.1:$BACKEND_PORT" >"$LOG_FILE" 2>&1 &
+	PROXY_PID=$!
+}
+
+# Portico's plain listener accepts h2c by default: the HTTP/1.1 config as is.
+start_h2_portico() { start_portico_variant "$1" portico-h2 off; }
+
+start_grpc_nginx() {
+	local port="$1"
+	start_nginx_with "$TMP/nginx-grpc" <<EOF
+    upstream grpc_backend {
+        server 127.0.0.1:$GRPC_BACKEND_PORT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$port http2;
+        keepalive_requests 1000000;
+        location / {
+            grpc_pass grpc://grpc_backend;
+        }
+    }
+EOF
+}
+
+# portico_grpc_config PORT FILE: bench/portico.yaml with this run's listener,
+# the gRPC backend as the upstream's target, "protocol: h2c" on the upstream
+# and the route's path_prefix narrowed to the gRPC service.
+portico_grpc_config() {
+	sed -e "s#127\.0\.0\.1:28084#127.0.0.1:$1#" \
+		-e "s#http://127\.0\.0\.1:28080#http://127.0.0.1:$GRPC_BACKEND_PORT#" \
+		-e "s#^\([[:space:]]*path_prefix:\)[[:space:]]*/[[:space:]]*\$#\1 /grpc.testing.TestService/#" \
+		-e "s#^\([[:space:]]*\)targets:[[:space:]]*\$#\1protocol: h2c\n&#" \
+		"$BENCH_DIR/portico.yaml" >"$2"
+	grep -q "127.0.0.1:$1" "$2" && grep -q "http://127.0.0.1:$GRPC_BACKEND_PORT" "$2" &&
+		grep -q 'path_prefix: /grpc.testing.TestService/' "$2" && grep -q 'protocol: h2c' "$2"
+}
+
+start_grpc_portico() {
+	local port="$1"
+	[ -z "$PORTICO_BUILD_ERR" ] || { SKIP_REASON="$PORTICO_BUILD_ERR"; return 1; }
+	if ! portico_grpc_config "$port" "$TMP/portico-grpc.yaml"; then
+		SKIP_REASON="could not derive the gRPC config from bench/portico.yaml (listener, target, route or upstream not found)"
+		return 1
+	fi
+	LOG_FILE="$TMP/portico-grpc.log"
+	GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$TMP/portico" run --config "$TMP/portico-grpc.yaml" >"$LOG_FILE" 2>&1 &
+	PROXY_PID=$!
+}
+
+# wait_port PID PORT: wait up to 10 s for 127.0.0.1:PORT to accept connections
+# while PID lives.
+wait_port() {
+	local pid="$1" port="$2" i
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		port_busy "$port" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# check_h2 PORT: prints "ok" when GET / over h2c (prior knowledge) answers 200
+# with the backend's body, retrying for up to 5 s; else what was wrong.
+check_h2() {
+	local url="http://127.0.0.1:$1/" got size i
+	curl -V 2>/dev/null | grep -q 'HTTP2' || { echo "curl has no HTTP/2 support"; return; }
+	for i in $(seq 10); do
+		got="$(curl -s --http2-prior-knowledge -o "$TMP/body" --max-time 3 -w '%{http_code} HTTP/%{http_version}' "$url" || true)"
+		size="$(stat -c %s "$TMP/body" 2>/dev/null || echo 0)"
+		if [ "$got" = "200 HTTP/2" ] && [ "$size" = "$BODY_BYTES" ]; then
+			echo ok
+			return
+		fi
+		sleep 0.5
+	done
+	echo "h2c GET / answered ${got:-nothing} with a ${size}-byte body, want 200 HTTP/2 with $BODY_BYTES bytes"
+}
+
+# check_grpc PORT: prints "ok" when one UnaryCall succeeds (retrying for up to
+# 5 s); else the error.
+check_grpc() {
+	local err
+	if err="$(timeout 20 "$TMP/grpcload" -addr "127.0.0.1:$1" -check -wait 5s 2>&1)"; then
+		echo ok
+	else
+		printf 'UnaryCall failed: %s' "$(printf '%s' "${err:-timed out}" | tail -n 1 | sed 's/^grpcload: //' | tr '|\t' '/ ' | cut -c1-200)"
+	fi
+}
+
+# load_h2 PORT OUT / load_grpc PORT OUT: start the bounded load run in the
+# background on the load core; LOAD_PID is what to wait for.
+load_h2() {
+	timeout $((WARMUP_S + DUR_S + 30)) taskset -c "$LOAD_CPU" \
+		h2load -t "$THREADS" -c "$H2_CONNS" -m "$H2_STREAMS" -D "$DUR_S" --warm-up-time "$WARMUP_S" \
+		"http://127.0.0.1:$1/" >"$2" 2>&1 &
+	LOAD_PID=$!
+}
+
+load_grpc() {
+	GOMAXPROCS=1 timeout $((WARMUP_S + DUR_S + 30)) taskset -c "$LOAD_CPU" \
+		"$TMP/grpcload" -addr "127.0.0.1:$1" -workers "$GRPC_WORKERS" -conns "$GRPC_CONNS" \
+		-warmup "${WARMUP_S}s" -duration "${DUR_S}s" >"$2" 2>"$2.err" &
+	LOAD_PID=$!
+}
+
+declare -A MEAN SD LMIN LMAX
+
+# parse_h2 KEY OUT STATUS: h2load's results into the row's arrays; REQUESTS
+# and LOAD_NOTE for the per-run line. Fails with SKIP_REASON if it failed.
+parse_h2() {
+	local key="$1" out="$2" status="$3" ok fail err codes
+	ok="$(awk '/^requests: / {for (i = 1; i < NF; i++) if ($(i + 1) ~ /^succeeded/) {print $i; exit}}' "$out")"
+	if [ "$status" -ne 0 ] || [ -z "$ok" ] || [ "$ok" -eq 0 ]; then
+		SKIP_REASON="h2load failed (exit $status): $(last_log "$out")"
+		return 1
+	fi
+	REQUESTS="$ok"
+	RPS[$key]="$(awk '/^finished in / {for (i = 1; i < NF; i++) if ($(i + 1) ~ /^req\/s/) {printf "%.0f", $i; exit}}' "$out")"
+	read -r LMIN[$key] LMAX[$key] MEAN[$key] SD[$key] <<<"$(awk '/^time for request:/ {print $4, $5, $6, $7; exit}' "$out")"
+	fail="$(awk '/^requests: / {for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) {print $i; exit}}' "$out")"
+	err="$(awk '/^requests: / {for (i = 1; i < NF; i++) if ($(i + 1) ~ /^errored/) {print $i; exit}}' "$out")"
+	codes="$(sed -n 's/^status codes: //p' "$out" | head -n 1)"
+	LOAD_NOTE=""
+	if [ "${fail:-0}" != 0 ] || [ "${err:-0}" != 0 ]; then
+		LOAD_NOTE="h2load: ${fail:-0} failed, ${err:-0} errored; "
+	fi
+	if [[ "$codes" =~ ([1-9][0-9]*)\ [345]xx ]]; then
+		LOAD_NOTE+="status codes: $codes; "
+	fi
+}
+
+# json_num FILE KEY: a number from grpcload's JSON line.
+json_num() {
+	grep -o "\"$2\":[-0-9.e+]*" "$1" 2>/dev/null | head -n 1 | cut -d: -f2
+}
+
+parse_grpc() {
+	local key="$1" out="$2" status="$3" n errs first
+	n="$(json_num "$out" requests)"
+	errs="$(json_num "$out" errors)"
+	first="$(sed -n 's/.*"first_error":"\(\([^"\\]\|\\.\)*\)".*/\1/p' "$out" 2>/dev/null | head -n 1 | sed 's/\\"/"/g' | tr '|\t' '/ ' | cut -c1-160 || true)"
+	if [ "$status" -ne 0 ] || [ -z "$n" ] || [ "$n" -eq 0 ]; then
+		if [ -n "$first" ]; then
+			SKIP_REASON="grpcload: no successful call (${errs:-?} errors, first: $first)"
+		else
+			SKIP_REASON="grpcload failed (exit $status): $(last_log "$out.err")"
+		fi
+		return 1
+	fi
+	REQUESTS="$n"
+	RPS[$key]="$(awk -v v="$(json_num "$out" rps)" 'BEGIN {printf "%.0f", v}')"
+	P50[$key]="$(awk -v v="$(json_num "$out" p50_ms)" 'BEGIN {printf "%.2fms", v}')"
+	P99[$key]="$(awk -v v="$(json_num "$out" p99_ms)" 'BEGIN {printf "%.2fms", v}')"
+	LOAD_NOTE=""
+	if [ "${errs:-0}" != 0 ]; then
+		LOAD_NOTE="$errs failed calls (first: $first); "
+	fi
+}
+
+# measure_load KEY START CHECK LOAD PARSE: one row of the HTTP/2 or gRPC
+# table. START PORT starts the proxy (or is "-": the load goes to the
+# backend directly and only req/s and latency are reported); CHECK PORT
+# prints "ok" when the proxy forwards correctly; LOAD PORT OUT starts the
+# load tool, which warms up for WARMUP_S and then measures for DUR_S; PARSE
+# KEY OUT STATUS reads its results. CPU time and core use are sampled from
+# the end of the warm-up to the end of the load run.
+measure_load() {
+	local key="$1" start="$2" check="$3" load="$4" parse="$5" port="${PORT[$1]}"
+	local out res status=0 cpu0=0 cpu1=0 extra pb0 pt0 lb0 lt0 pb1 pt1 lb1 lt1
+	SKIP_REASON="" PROXY_PID="" CPU_PIDS=() RSS_PID="" LOG_FILE="" LOAD_PID="" REQUESTS="" LOAD_NOTE=""
+	if [ "$start" != - ]; then
+		log "$key: 127.0.0.1:$port (cpu $PROXY_CPU)"
+		if port_busy "$port"; then
+			SKIP[$key]="127.0.0.1:$port is already in use"
+			return
+		fi
+		if ! "$start" "$port"; then
+			SKIP[$key]="$SKIP_REASON"
+			return
+		fi
+		PIDS+=("$PROXY_PID")
+		if ! wait_port "$PROXY_PID" "$port"; then
+			if kill -0 "$PROXY_PID" 2>/dev/null; then
+				SKIP[$key]="not listening on 127.0.0.1:$port within 10 s: $(last_log "$LOG_FILE")"
+			else
+				SKIP[$key]="exited at start-up: $(last_log "$LOG_FILE")"
+			fi
+			stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
+			return
+		fi
+	else
+		log "$key: 127.0.0.1:$port (no proxy)"
+	fi
+	res="$("$check" "$port")"
+	if [ "$res" != ok ]; then
+		if [ -n "$PROXY_PID" ] && ! kill -0 "$PROXY_PID" 2>/dev/null; then
+			res="exited: $(last_log "$LOG_FILE")"
+		elif [ -n "$LOG_FILE" ] && [ -s "$LOG_FILE" ]; then
+			res+=" (log: $(last_log "$LOG_FILE"))"
+		fi
+		SKIP[$key]="$res"
+		if [ -n "$PROXY_PID" ]; then stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"; fi
+		return
+	fi
+	if [ -n "$PROXY_PID" ]; then
+		case "$key" in
+		*:nginx) nginx_pids ;;
+		*) CPU_PIDS=("$PROXY_PID"); RSS_PID="$PROXY_PID" ;;
+		esac
+	fi
+
+	log "$key: ${WARMUP_S}s warm-up, measuring ${DUR_S}s"
+	out="$TMP/${key/:/-}-load.txt"
+	"$load" "$port" "$out"
+	PIDS+=("$LOAD_PID")
+	sleep "$WARMUP_S"
+	read -r pb0 pt0 <<<"$(core_ticks "$PROXY_CPU")"
+	read -r lb0 lt0 <<<"$(core_ticks "$LOAD_CPU")"
+	if [ -n "$PROXY_PID" ]; then cpu0="$(cpu_ticks "${CPU_PIDS[@]}")"; fi
+	wait "$LOAD_PID" || status=$?
+	forget_pid "$LOAD_PID"
+	if [ -n "$PROXY_PID" ]; then cpu1="$(cpu_ticks "${CPU_PIDS[@]}")"; fi
+	read -r pb1 pt1 <<<"$(core_ticks "$PROXY_CPU")"
+	read -r lb1 lt1 <<<"$(core_ticks "$LOAD_CPU")"
+
+	if [ -n "$PROXY_PID" ] && ! kill -0 "$PROXY_PID" 2>/dev/null; then
+		SKIP[$key]="exited during the load run: $(last_log "$LOG_FILE")"
+		wait "$PROXY_PID" 2>/dev/null || true
+		forget_pid "$PROXY_PID"
+		return
+	fi
+	if ! "$parse" "$key" "$out" "$status"; then
+		SKIP[$key]="$SKIP_REASON"
+		if [ -n "$PROXY_PID" ]; then stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"; fi
+		return
+	fi
+	if [ -n "$PROXY_PID" ]; then
+		CPU_US[$key]="$(awk -v d=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$REQUESTS" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')"
+		RSS_MIB[$key]="$(awk -v k="$(hwm_kib "$RSS_PID")" 'BEGIN {printf "%.1f", k / 1024}')"
+		extra="$(core_use "$key" $((pb1 - pb0)) $((pt1 - pt0)) $((lb1 - lb0)) $((lt1 - lt0)) $((cpu1 - cpu0)))"
+		stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
+	else
+		extra="$(awk -v pb=$((pb1 - pb0)) -v pt=$((pt1 - pt0)) -v lb=$((lb1 - lb0)) -v lt=$((lt1 - lt0)) \
+			-v pc="$PROXY_CPU" -v lc="$LOAD_CPU" 'BEGIN {
+				if (pt < 1) pt = 1; if (lt < 1) lt = 1
+				printf "core %s %.0f%% busy (no proxy), core %s %.0f%% busy; ", pc, 100 * pb / pt, lc, 100 * lb / lt
+			}')"
+	fi
+	extra+="$LOAD_NOTE"
+	NOTE[$key]="$REQUESTS requests in ${DUR_S}s; ${extra%; }"
+	log "$key: ${RPS[$key]} req/s${CPU_US[$key]:+, ${CPU_US[$key]} µs CPU/req, ${RSS_MIB[$key]} MiB}"
+}
+
+measure_h2() {
+	local row
+	for row in "${H2_ROWS[@]}"; do
+		if ! command -v h2load >/dev/null 2>&1; then
+			SKIP[h2:$row]="h2load is not installed (Debian package nghttp2-client)"
+		else
+			measure_load "h2:$row" "start_h2_$row" check_h2 load_h2 parse_h2
+		fi
+		[ -z "${SKIP[h2:$row]:-}" ] || log "h2:$row: SKIPPED: ${SKIP[h2:$row]}"
+	done
+}
+
+measure_grpc() {
+	local row pid="" reason=""
+	if [ -n "$GRPC_BUILD_ERR" ]; then
+		reason="$GRPC_BUILD_ERR"
+	elif port_busy "$GRPC_BACKEND_PORT"; then
+		reason="127.0.0.1:$GRPC_BACKEND_PORT (gRPC backend) is already in use"
+	else
+		log "starting gRPC backend on 127.0.0.1:$GRPC_BACKEND_PORT (cpu $LOAD_CPU)"
+		GOMAXPROCS=1 taskset -c "$LOAD_CPU" "$TMP/grpcbackend" -addr "127.0.0.1:$GRPC_BACKEND_PORT" >"$TMP/grpcbackend.log" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		if ! wait_port "$pid" "$GRPC_BACKEND_PORT"; then
+			reason="gRPC backend did not start: $(last_log "$TMP/grpcbackend.log")"
+		fi
+	fi
+	for row in "${GRPC_ROWS[@]}"; do
+		if [ -n "$reason" ]; then
+			SKIP[grpc:$row]="$reason"
+		elif [ "$row" = direct ]; then
+			measure_load grpc:direct - check_grpc load_grpc parse_grpc
+		else
+			measure_load "grpc:$row" "start_grpc_$row" check_grpc load_grpc parse_grpc
+		fi
+		[ -z "${SKIP[grpc:$row]:-}" ] || log "grpc:$row: SKIPPED: ${SKIP[grpc:$row]}"
+	done
+	if [ -n "$pid" ]; then stop_pid "$pid"; forget_pid "$pid"; fi
+}
+
 LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 START_TS="$(date +%s)"
 for p in "${SELECTED[@]}"; do
-	measure "$p"
-	[ -z "${SKIP[$p]:-}" ] || log "$p: SKIPPED: ${SKIP[$p]}"
+	case "$p" in
+	h2) measure_h2 ;;
+	grpc) measure_grpc ;;
+	*)
+		measure "$p"
+		[ -z "${SKIP[$p]:-}" ] || log "$p: SKIPPED: ${SKIP[$p]}"
+		;;
+	esac
 done
 
 # ---------------------------------------------------------------------------
@@ -532,7 +967,7 @@ table() {
 	local p
 	echo "| proxy | req/s | p50 | p99 | CPU µs/req | peak RSS MiB | CPU vs nginx | CPU vs httputil |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-	for p in "${SELECTED[@]}"; do
+	for p in "${HTTP1_SELECTED[@]}"; do
 		if [ -n "${SKIP[$p]:-}" ]; then
 			echo "| $p | SKIPPED: $(printf '%s' "${SKIP[$p]}" | tr '|\n' '/ ') | | | | | | |"
 		else
@@ -541,14 +976,86 @@ table() {
 	done
 }
 
+# skip_cell KEY: the SKIPPED text of a row, safe for a table cell.
+skip_cell() {
+	printf 'SKIPPED: %s' "$(printf '%s' "${SKIP[$1]}" | tr '|\n' '/ ')"
+}
+
+h2_table() {
+	local r k
+	echo "| proxy | req/s | mean | sd | min | max | CPU µs/req | peak RSS MiB | CPU vs nginx | CPU vs httputil |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for r in "${H2_ROWS[@]}"; do
+		k="h2:$r"
+		if [ -n "${SKIP[$k]:-}" ]; then
+			echo "| $r | $(skip_cell "$k") | | | | | | | | |"
+		else
+			echo "| $r | ${RPS[$k]} | ${MEAN[$k]} | ${SD[$k]} | ${LMIN[$k]} | ${LMAX[$k]} | ${CPU_US[$k]} | ${RSS_MIB[$k]} | $(ratio "$k" h2:nginx) | $(ratio "$k" h2:httputil) |"
+		fi
+	done
+}
+
+grpc_table() {
+	local r k
+	echo "| proxy | req/s | p50 | p99 | CPU µs/req | peak RSS MiB | CPU vs nginx |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	for r in "${GRPC_ROWS[@]}"; do
+		k="grpc:$r"
+		if [ -n "${SKIP[$k]:-}" ]; then
+			echo "| $r | $(skip_cell "$k") | | | | | |"
+		elif [ "$r" = direct ]; then
+			echo "| direct (no proxy) | ${RPS[$k]} | ${P50[$k]} | ${P99[$k]} | — | — | — |"
+		else
+			echo "| $r | ${RPS[$k]} | ${P50[$k]} | ${P99[$k]} | ${CPU_US[$k]} | ${RSS_MIB[$k]} | $(ratio "$k" grpc:nginx) |"
+		fi
+	done
+}
+
+# runs PREFIX ROW...: the per-run lines of the rows that were measured.
+runs() {
+	local prefix="$1" r
+	shift
+	echo "Runs:"
+	for r in "$@"; do
+		if [ -z "${SKIP[$prefix$r]:-}" ] && [ -n "${NOTE[$prefix$r]:-}" ]; then echo "- $r: ${NOTE[$prefix$r]}"; fi
+	done
+}
+
+all_tables() {
+	if [ ${#HTTP1_SELECTED[@]} -gt 0 ]; then
+		table
+		echo
+	fi
+	if selected h2; then
+		echo "HTTP/2 (h2c):"
+		echo
+		h2_table
+		echo
+	fi
+	if selected grpc; then
+		echo "gRPC unary:"
+		echo
+		grpc_table
+		echo
+	fi
+}
+
 CPU_MODEL="$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 MEM_GIB="$(awk '/^MemTotal:/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)"
 WRK_CMD="taskset -c $LOAD_CPU wrk -t$THREADS -c$CONNS -d${DUR_S}s --latency http://127.0.0.1:PORT/"
+H2LOAD_CMD="taskset -c $LOAD_CPU h2load -t $THREADS -c $H2_CONNS -m $H2_STREAMS -D $DUR_S --warm-up-time $WARMUP_S http://127.0.0.1:PORT/"
+GRPCLOAD_CMD="GOMAXPROCS=1 taskset -c $LOAD_CPU grpcload -addr 127.0.0.1:PORT -workers $GRPC_WORKERS -conns $GRPC_CONNS -warmup ${WARMUP_S}s -duration ${DUR_S}s"
 versions() {
 	echo "- go: $(go version | awk '{print $3}')"
 	if [ -n "$NGINX" ]; then echo "- nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"; fi
 	if command -v caddy >/dev/null 2>&1; then echo "- caddy: $(caddy version 2>/dev/null | awk '{print $1}')"; fi
 	echo "- wrk: $(wrk -v 2>&1 | head -n 1 | awk '{print $2}')"
+	if selected h2 && command -v h2load >/dev/null 2>&1; then
+		echo "- h2load: $(h2load --version 2>&1 | head -n 1 | awk '{print $2}')"
+	fi
+	if selected grpc; then
+		echo "- grpc-go: $(cd "$ROOT" && go list -m -f '{{.Version}}' google.golang.org/grpc 2>/dev/null || echo unknown)"
+	fi
 	local rev
 	if rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"; then
 		if [ -n "$(GIT_OPTIONAL_LOCKS=0 git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | head -n 1)" ]; then
@@ -564,19 +1071,55 @@ REPORT="$TMP/report.md"
 	echo
 	echo "Machine: $NCPU CPUs ($CPU_MODEL), ${MEM_GIB} GiB RAM, Linux $(uname -r); load average at start: $LOADAVG_START."
 	echo
-	echo "Load: \`$WRK_CMD\` after a ${WARMUP_S} s warm-up run with the same flags."
-	echo "The proxy under test runs alone on core $PROXY_CPU (\`taskset -c $PROXY_CPU\`, one worker / GOMAXPROCS=1);"
-	echo "wrk and the backend (Go net/http, $BODY_BYTES-byte responses, GOMAXPROCS=1) share core $LOAD_CPU."
-	echo "CPU µs/req is the proxy's utime+stime (from /proc/PID/stat, nginx master + worker) over the measured run"
-	echo "divided by the requests wrk completed; peak RSS is VmHWM (nginx: the worker)."
-	echo
-	table
-	echo
-	echo "Runs:"
-	for p in "${SELECTED[@]}"; do
-		if [ -z "${SKIP[$p]:-}" ]; then echo "- $p: ${NOTE[$p]}"; fi
-	done
-	echo
+	if [ ${#HTTP1_SELECTED[@]} -gt 0 ]; then
+		echo "Load: \`$WRK_CMD\` after a ${WARMUP_S} s warm-up run with the same flags."
+		echo "The proxy under test runs alone on core $PROXY_CPU (\`taskset -c $PROXY_CPU\`, one worker / GOMAXPROCS=1);"
+		echo "wrk and the backend (Go net/http, $BODY_BYTES-byte responses, GOMAXPROCS=1) share core $LOAD_CPU."
+		echo "CPU µs/req is the proxy's utime+stime (from /proc/PID/stat, nginx master + worker) over the measured run"
+		echo "divided by the requests wrk completed; peak RSS is VmHWM (nginx: the worker)."
+		echo
+		table
+		echo
+		echo "Runs:"
+		for p in "${HTTP1_SELECTED[@]}"; do
+			if [ -z "${SKIP[$p]:-}" ]; then echo "- $p: ${NOTE[$p]}"; fi
+		done
+		echo
+	fi
+	if selected h2; then
+		echo "## HTTP/2 (h2c)"
+		echo
+		echo "Load: \`$H2LOAD_CMD\` (HTTP/2 with prior knowledge, no TLS;"
+		echo "$H2_CONNS connections × $H2_STREAMS concurrent streams), measured after its own ${WARMUP_S} s warm-up."
+		echo "Each proxy accepts h2c on a plain listener and forwards over HTTP/1.1 with keep-alive to the same"
+		echo "$BODY_BYTES-byte backend. The proxy runs alone on core $PROXY_CPU (one worker / GOMAXPROCS=1); h2load and"
+		echo "the backend share core $LOAD_CPU. httputil here is \`bench/httputilproxy -h2c\`."
+		echo "mean, sd, min and max are h2load's \"time for request\". CPU µs/req is the proxy's utime+stime (nginx"
+		echo "master + worker) over the measured period divided by the requests h2load reports as succeeded;"
+		echo "peak RSS is VmHWM (nginx: the worker)."
+		echo
+		h2_table
+		echo
+		runs h2: "${H2_ROWS[@]}"
+		echo
+	fi
+	if selected grpc; then
+		echo "## gRPC unary"
+		echo
+		echo "Load: \`$GRPCLOAD_CMD\`: $GRPC_WORKERS closed-loop workers over $GRPC_CONNS"
+		echo "HTTP/2 connections calling grpc.testing.TestService/UnaryCall with a $BODY_BYTES-byte payload, measured after a"
+		echo "${WARMUP_S} s warm-up. The backend (\`bench/grpcbackend\`, grpc-go, echoes the payload, GOMAXPROCS=1) shares"
+		echo "core $LOAD_CPU with the client; the proxy runs alone on core $PROXY_CPU. direct: the client calls the backend itself."
+		echo "portico: plain h2c listener, upstream \`protocol: h2c\`, route \`path_prefix: /grpc.testing.TestService/\`."
+		echo "nginx: \`grpc_pass\` on an \`http2\` listener, upstream keepalive 64. p50/p99 are grpcload's"
+		echo "per-call latencies. CPU µs/req is the proxy's utime+stime (nginx master + worker) over the measured"
+		echo "period divided by the successful calls; peak RSS is VmHWM (nginx: the worker)."
+		echo
+		grpc_table
+		echo
+		runs grpc: "${GRPC_ROWS[@]}"
+		echo
+	fi
 	echo "Versions:"
 	versions
 } >"$REPORT"
@@ -586,6 +1129,5 @@ cp "$REPORT" "$RESULTS_DIR/latest.md"
 cp "$REPORT" "$RESULTS_DIR/$(date -u +%Y-%m-%d).md"
 
 echo
-table
-echo
+all_tables
 log "took $(($(date +%s) - START_TS)) s of load; report: $RESULTS_DIR/latest.md"

@@ -186,6 +186,12 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 			firedMu.Lock()
 			perTryFired = fired
 			firedMu.Unlock()
+			if perTryFired && err == nil {
+				// The timer fired just as the headers arrived: the attempt's
+				// context is cancelled, so its body cannot be read.
+				resp.Body.Close()
+				resp, err = nil, errPerTryTimeout
+			}
 		}
 		if rec != nil {
 			rec.Upstream = t.URL.Host

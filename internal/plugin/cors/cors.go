@@ -482,9 +482,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw := writerPool.Get().(*responseWriter)
-	rw.ResponseWriter, rw.c, rw.acao, rw.done = w, c, c.allowOrigin(ov), false
+	rw.c, rw.acao = c, c.allowOrigin(ov)
+	rw.Reset(w, rw)
 	h.next.ServeHTTP(rw, r)
-	rw.before()
+	rw.Finish()
 	*rw = responseWriter{}
 	writerPool.Put(rw)
 }
@@ -583,45 +584,12 @@ var writerPool = sync.Pool{New: func() any { return new(responseWriter) }}
 // responseWriter adds the CORS headers just before the response headers are
 // written. It is recycled when ServeHTTP returns.
 type responseWriter struct {
-	http.ResponseWriter
+	plugin.HeaderWriter
 	c    *CORS
 	acao []string
-	done bool
 }
 
-func (w *responseWriter) before() {
-	if !w.done {
-		w.done = true
-		w.c.decorate(w.ResponseWriter.Header(), w.acao)
-	}
-}
-
-// WriteHeader adds the CORS headers before the final (non-1xx) status is
-// written.
-func (w *responseWriter) WriteHeader(code int) {
-	if code >= 200 || code == http.StatusSwitchingProtocols || code < 100 {
-		w.before()
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Write adds the CORS headers if the headers are not sent yet.
-func (w *responseWriter) Write(b []byte) (int, error) {
-	w.before()
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush sends buffered data to the client.
-func (w *responseWriter) Flush() { _ = w.FlushError() }
-
-// FlushError sends buffered data to the client and reports failures; it is
-// what http.ResponseController.Flush calls.
-func (w *responseWriter) FlushError() error {
-	w.before()
-	return http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Unwrap returns the wrapped writer for http.ResponseController.
-func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+// BeforeHeaders adds the CORS headers.
+func (w *responseWriter) BeforeHeaders(h http.Header) { w.c.decorate(h, w.acao) }
 
 var _ plugin.Plugin = (*CORS)(nil)

@@ -355,11 +355,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw := writerPool.Get().(*responseWriter)
-	rw.ResponseWriter, rw.ops, rw.r, rw.done = w, &p.resp, r, false
+	rw.ops, rw.r = &p.resp, r
+	rw.Reset(w, rw)
 	h.next.ServeHTTP(rw, r)
 	// A handler that never wrote still gets an implicit 200 from the server
 	// with the header map as it is now.
-	rw.before()
+	rw.Finish()
 	*rw = responseWriter{}
 	writerPool.Put(rw)
 }
@@ -378,50 +379,18 @@ var writerPool = sync.Pool{New: func() any { return new(responseWriter) }}
 // responseWriter applies the response operations once, just before the
 // response headers are written. It is recycled when ServeHTTP returns.
 type responseWriter struct {
-	http.ResponseWriter
-	ops  *ops
-	r    *http.Request
-	done bool
+	plugin.HeaderWriter
+	ops *ops
+	r   *http.Request
 }
 
-func (w *responseWriter) before() {
-	if w.done {
-		return
-	}
-	w.done = true
+// BeforeHeaders applies the response operations.
+func (w *responseWriter) BeforeHeaders(h http.Header) {
 	id := ""
 	if w.ops.dynamic {
 		id = requestID(w.r)
 	}
-	w.ops.apply(w.ResponseWriter.Header(), id)
+	w.ops.apply(h, id)
 }
-
-// WriteHeader applies the response operations before the final (non-1xx)
-// status is written.
-func (w *responseWriter) WriteHeader(code int) {
-	if code >= 200 || code == http.StatusSwitchingProtocols || code < 100 {
-		w.before()
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Write applies the response operations if the headers are not sent yet.
-func (w *responseWriter) Write(b []byte) (int, error) {
-	w.before()
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush sends buffered data to the client.
-func (w *responseWriter) Flush() { _ = w.FlushError() }
-
-// FlushError sends buffered data to the client and reports failures; it is
-// what http.ResponseController.Flush calls.
-func (w *responseWriter) FlushError() error {
-	w.before()
-	return http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Unwrap returns the wrapped writer for http.ResponseController.
-func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 var _ plugin.Plugin = (*Headers)(nil)

@@ -150,9 +150,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		vals = vals[1:2:2]
 	}
 	rw := writerPool.Get().(*responseWriter)
-	rw.ResponseWriter, rw.name, rw.value, rw.done = w, p.header, vals, false
+	rw.name, rw.value = p.header, vals
+	rw.Reset(w, rw)
 	h.next.ServeHTTP(rw, r)
-	rw.before()
+	rw.Finish()
 	*rw = responseWriter{}
 	writerPool.Put(rw)
 }
@@ -163,44 +164,12 @@ var writerPool = sync.Pool{New: func() any { return new(responseWriter) }}
 // written, replacing any value the upstream sent under the same name. It is
 // recycled when ServeHTTP returns.
 type responseWriter struct {
-	http.ResponseWriter
+	plugin.HeaderWriter
 	name  string
 	value []string
-	done  bool
 }
 
-func (w *responseWriter) before() {
-	if !w.done {
-		w.done = true
-		w.ResponseWriter.Header()[w.name] = w.value
-	}
-}
-
-// WriteHeader sets the ID before the final (non-1xx) status is written.
-func (w *responseWriter) WriteHeader(code int) {
-	if code >= 200 || code == http.StatusSwitchingProtocols || code < 100 {
-		w.before()
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Write sets the ID if the headers are not sent yet.
-func (w *responseWriter) Write(b []byte) (int, error) {
-	w.before()
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush sends buffered data to the client.
-func (w *responseWriter) Flush() { _ = w.FlushError() }
-
-// FlushError sends buffered data to the client and reports failures; it is
-// what http.ResponseController.Flush calls.
-func (w *responseWriter) FlushError() error {
-	w.before()
-	return http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Unwrap returns the wrapped writer for http.ResponseController.
-func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+// BeforeHeaders sets the ID.
+func (w *responseWriter) BeforeHeaders(h http.Header) { h[w.name] = w.value }
 
 var _ plugin.Plugin = (*RequestID)(nil)

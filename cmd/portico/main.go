@@ -33,6 +33,8 @@ Usage:
   portico validate --config FILE    check a config; prints every error with its line
   portico version                   print the version
   portico echo [--addr ADDR]        run the echo backend (default 127.0.0.1:9001)
+  portico routes [--admin URL] [--token T]     list the running routes (admin API)
+  portico upstreams [--admin URL] [--token T]  show upstream target health (admin API)
 `
 
 func main() {
@@ -54,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "echo":
 		return cmdEcho(args[1:], stderr)
+	case "routes":
+		return cmdRoutes(args[1:], stdout, stderr)
+	case "upstreams":
+		return cmdUpstreams(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -112,6 +118,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		}
 	}
 	g := gateway.New(logger)
+	g.ConfigFile, g.BuildVersion = file, version
 	if err := g.Start(cfg); err != nil {
 		printErrors(stderr, "start", err)
 		_ = g.Shutdown(context.Background())
@@ -123,7 +130,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	defer cancel()
 	var rl *gateway.Reloader
 	if file != "" {
-		rl = &gateway.Reloader{Path: file, Runtime: g.Runtime, Logger: logger}
+		rl = g.NewReloader(file)
 		go func() {
 			if err := rl.Watch(ctx, 200*time.Millisecond); err != nil {
 				logger.Warn("config file watching unavailable; reload with SIGHUP", "error", err)

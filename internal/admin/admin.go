@@ -1,16 +1,28 @@
-// Package admin serves the admin listener: liveness and readiness now, the
-// config and status API later. It depends on the small Controller interface
-// rather than on the gateway, which satisfies it.
+// Package admin serves the admin listener: liveness and readiness, metrics,
+// and the JSON config and status API (read the running config, routes,
+// upstream health and consumers; create, replace and delete routes,
+// upstreams, consumers and global plugins). It depends on the small
+// Controller and Manager interfaces rather than on the gateway, which
+// satisfies them.
 package admin
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strings"
+	"time"
 
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portico-gw/portico/internal/admin/dashboard"
+	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
 )
 
-// Controller is what the admin API needs from the running gateway.
+// Controller is what the health endpoints need from the running gateway.
 type Controller interface {
 	// Ready reports whether a config is loaded and the listeners are up.
 	Ready() bool
@@ -18,9 +30,150 @@ type Controller interface {
 	Info() map[string]any
 }
 
+// Manager is what the config API needs on top of Controller. When the
+// Controller given to Handler implements it, the API endpoints are served.
+type Manager interface {
+	Controller
+	// RunningConfig returns the config in force, or nil before the first.
+	RunningConfig() *config.Config
+	// TargetStatus reports the runtime state of one target of an upstream.
+	TargetStatus(upstream, url string) TargetStatus
+	// Update changes the config: under one lock it checks that ifMatch is
+	// the running revision (else *PreconditionFailedError), lets edit change
+	// a copy of the running config's unexpanded document, then loads and
+	// applies the result exactly like a file reload (config.Errors on
+	// failure, nothing changed) and, when persisting, writes it back to the
+	// config file (*PersistError on failure, after rolling back). It
+	// returns the new revision.
+	Update(ifMatch string, edit EditFunc) (revision string, err error)
+	// Version describes the build and the process.
+	Version() VersionInfo
+}
+
+// EditFunc changes doc, a copy of the running config's YAML document
+// before ${ENV} expansion; cur is the running config it was loaded as.
+type EditFunc func(doc *yaml.Node, cur *config.Config) error
+
+// TargetStatus is the runtime state of one upstream target.
+type TargetStatus struct {
+	Healthy        bool  `json:"healthy"`
+	Ejected        bool  `json:"ejected"`
+	Available      bool  `json:"available"`
+	InFlight       int64 `json:"in_flight"`
+	EjectionsTotal int64 `json:"ejections_total"`
+}
+
+// VersionInfo describes the running build.
+type VersionInfo struct {
+	Version string
+	Started time.Time
+}
+
+// PreconditionFailedError is returned by Update when If-Match does not name
+// the running revision.
+type PreconditionFailedError struct{ Current string }
+
+func (e *PreconditionFailedError) Error() string {
+	return "the config has changed: the running revision is " + e.Current
+}
+
+// ConflictError is returned by Update when the change cannot be made
+// safely, e.g. the config file was edited on disk and not yet loaded.
+type ConflictError struct{ Msg string }
+
+func (e *ConflictError) Error() string { return e.Msg }
+
+// PersistError is returned by Update when the new config was applied but
+// could not be written back to the config file; the previous config is
+// back in force.
+type PersistError struct{ Err error }
+
+func (e *PersistError) Error() string {
+	return "config applied but not saved (rolled back): " + e.Err.Error()
+}
+
+func (e *PersistError) Unwrap() error { return e.Err }
+
+// NotFoundError is returned by an edit when the named object does not exist.
+type NotFoundError struct{ Kind, Name string }
+
+func (e *NotFoundError) Error() string { return e.Kind + " " + quote(e.Name) + " not found" }
+
+// maxBody bounds a write request's JSON body.
+const maxBody = 1 << 20
+
+// endpoint is one API route of the admin mux; the table is also what the
+// OpenAPI test checks against the document.
+type endpoint struct {
+	method, path string
+	// public endpoints need no token.
+	public bool
+	// write endpoints need If-Match.
+	write bool
+	read  func(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config)
+	edit  func(r *http.Request) (EditFunc, error)
+}
+
+// apiEndpoints lists the config API, served when the controller is a Manager.
+func apiEndpoints() []endpoint {
+	return []endpoint{
+		{method: "GET", path: "/config", read: getConfig},
+		{method: "GET", path: "/routes", read: getRoutes},
+		{method: "GET", path: "/routes/{name}", read: getRoute},
+		{method: "PUT", path: "/routes/{name}", write: true, edit: putRoute},
+		{method: "DELETE", path: "/routes/{name}", write: true, edit: deleteRoute},
+		{method: "GET", path: "/upstreams", read: getUpstreams},
+		{method: "GET", path: "/upstreams/{name}", read: getUpstream},
+		{method: "PUT", path: "/upstreams/{name}", write: true, edit: putUpstream},
+		{method: "DELETE", path: "/upstreams/{name}", write: true, edit: deleteUpstream},
+		{method: "GET", path: "/consumers", read: getConsumers},
+		{method: "GET", path: "/consumers/{name}", read: getConsumer},
+		{method: "PUT", path: "/consumers/{name}", write: true, edit: putConsumer},
+		{method: "DELETE", path: "/consumers/{name}", write: true, edit: deleteConsumer},
+		{method: "GET", path: "/plugins", read: getPlugins},
+		{method: "PUT", path: "/plugins", write: true, edit: putPlugins},
+		{method: "GET", path: "/version", read: getVersion},
+	}
+}
+
+// baseEndpoints are served for every controller; documented in the
+// OpenAPI document like the API.
+var baseEndpoints = []endpoint{
+	{method: "GET", path: "/healthz", public: true},
+	{method: "GET", path: "/readyz", public: true},
+	{method: "GET", path: "/metrics"},
+	{method: "GET", path: "/stats"},
+	{method: "GET", path: "/openapi.json", public: true},
+	{method: "GET", path: dashboard.Prefix, public: true},
+}
+
 // Handler returns the admin HTTP handler.
 func Handler(c Controller) http.Handler {
-	mux := http.NewServeMux()
+	mux, _ := newMux(c)
+	return mux
+}
+
+// routeMux is a ServeMux that remembers the endpoint patterns registered
+// on it (not the 405 and 404 fallbacks), so a test can check each one is
+// documented.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+// newMux builds the admin mux and lists its endpoint patterns.
+func newMux(c Controller) (http.Handler, []string) {
+	m, _ := c.(Manager)
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
@@ -35,25 +188,160 @@ func Handler(c Controller) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, body)
 	})
-	mux.Handle("GET /metrics", observe.DefaultMetrics.Handler())
-	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"counters": observe.DefaultStats.Snapshot()})
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-cache")
+		_, _ = w.Write(openAPI)
 	})
-	for _, path := range []string{"/healthz", "/readyz", "/stats"} {
-		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", "GET, HEAD")
+	protect := func(h http.Handler) http.Handler { return h }
+	if m != nil {
+		protect = func(h http.Handler) http.Handler { return authorize(m, h) }
+	}
+	mux.Handle("GET /metrics", protect(observe.DefaultMetrics.Handler()))
+	mux.Handle("GET /stats", protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"counters": observe.DefaultStats.Snapshot()})
+	})))
+	allowed := map[string][]string{"/healthz": {"GET", "HEAD"}, "/readyz": {"GET", "HEAD"}, "/stats": {"GET", "HEAD"}}
+	if m != nil {
+		for _, e := range apiEndpoints() {
+			mux.Handle(e.method+" "+e.path, protect(apiHandler(m, e)))
+			allowed[e.path] = append(allowed[e.path], e.method)
+			if e.method == "GET" {
+				allowed[e.path] = append(allowed[e.path], "HEAD")
+			}
+		}
+	}
+	// The dashboard's static files hold no data (the page calls the API
+	// with the token the user enters), so they are served without one.
+	mux.Handle(dashboard.Prefix, dashboard.Handler())
+	for path, methods := range allowed {
+		allow := strings.Join(methods, ", ")
+		mux.ServeMux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
 			writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method not allowed"})
 		})
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.ServeMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found"})
 	})
-	return mux
+	return mux, mux.patterns
 }
+
+// authorize requires "Authorization: Bearer <admin.token>" when the running
+// config sets a token. The token is read per request, so a reload rotates it.
+func authorize(m Manager, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cfg := m.RunningConfig()
+		if cfg != nil && cfg.Admin.Token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			// Comparing digests keeps the comparison constant-time in the
+			// token's length too.
+			want := sha256.Sum256([]byte(cfg.Admin.Token))
+			have := sha256.Sum256([]byte(strings.TrimSpace(got)))
+			if !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="portico-admin"`)
+				writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "unauthorized: send Authorization: Bearer <admin token>"})
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// apiHandler serves one API endpoint: reads render the running config,
+// writes check If-Match and go through Manager.Update.
+func apiHandler(m Manager, e endpoint) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cfg := m.RunningConfig()
+		if cfg == nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "no configuration loaded"})
+			return
+		}
+		setETag(w, cfg.Hash)
+		if !e.write {
+			e.read(w, r, m, cfg)
+			return
+		}
+		ifMatch := r.Header.Get("If-Match")
+		if ifMatch == "" {
+			writeJSON(w, http.StatusPreconditionRequired, map[string]any{
+				"error": "If-Match is required: send the revision from the ETag of a GET", "revision": cfg.Hash})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		edit, err := e.edit(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		rev, err := m.Update(parseETag(ifMatch), edit)
+		if err != nil {
+			if cur := m.RunningConfig(); cur != nil {
+				setETag(w, cur.Hash)
+			}
+			writeError(w, err)
+			return
+		}
+		setETag(w, rev)
+		writeJSON(w, http.StatusOK, map[string]any{"status": "applied", "revision": rev})
+	})
+}
+
+// errorView is one located config error in a 400 response.
+type errorView struct {
+	Path    string `json:"path"`
+	Line    int    `json:"line,omitempty"`
+	Message string `json:"message"`
+}
+
+// writeError maps Update and edit errors to their status codes.
+func writeError(w http.ResponseWriter, err error) {
+	var (
+		es  config.Errors
+		pf  *PreconditionFailedError
+		cf  *ConflictError
+		nf  *NotFoundError
+		pe  *PersistError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &pf):
+		writeJSON(w, http.StatusPreconditionFailed, map[string]any{"error": "precondition failed: the config has changed since that revision", "revision": pf.Current})
+	case errors.As(err, &es):
+		out := make([]errorView, len(es))
+		for i, e := range es {
+			out[i] = errorView{Path: e.Path, Line: e.Line, Message: e.Msg}
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid config; nothing was changed", "errors": out})
+	case errors.As(err, &nf):
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": nf.Error()})
+	case errors.As(err, &cf):
+		writeJSON(w, http.StatusConflict, map[string]any{"error": cf.Msg})
+	case errors.As(err, &mbe):
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": "request body is too large"})
+	case errors.As(err, &pe):
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": pe.Error()})
+	default:
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": err.Error()})
+	}
+}
+
+func setETag(w http.ResponseWriter, rev string) { w.Header().Set("ETag", `"`+rev+`"`) }
+
+// parseETag strips the quotes (and a weak prefix) from an If-Match value.
+func parseETag(v string) string {
+	v = strings.TrimSpace(v)
+	v = strings.TrimPrefix(v, "W/")
+	return strings.Trim(v, `"`)
+}
+
+func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }

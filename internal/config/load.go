@@ -1,11 +1,13 @@
 package config
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"bytes"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"sort"
@@ -41,6 +43,7 @@ func Parse(data []byte, source string, lookup func(string) (string, bool)) (*Con
 		root.Content = []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}
 	}
 	l := &errorList{root: &root}
+	raw := CloneNode(&root)
 	expandEnv(l, &root, "", lookup)
 	if len(l.errs) > 0 {
 		return nil, l.errs
@@ -56,6 +59,7 @@ func Parse(data []byte, source string, lookup func(string) (string, bool)) (*Con
 		return nil, yamlErrors(root.Content[0], "", err)
 	}
 	cfg.Root = &root
+	cfg.RawRoot = raw
 	cfg.Source = source
 	sum := sha256.Sum256(data)
 	cfg.Hash = hex.EncodeToString(sum[:])
@@ -156,6 +160,21 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Log.Access.Format == "" {
 		c.Log.Access.Format = "json"
+	}
+	if t := c.Tracing; t != nil {
+		setDefault(&t.Exporter, "none")
+		switch t.Exporter {
+		case "otlp_http":
+			setDefault(&t.Endpoint, "localhost:4318")
+		case "otlp_grpc":
+			setDefault(&t.Endpoint, "localhost:4317")
+		}
+		setDefault(&t.Sampler, "parent_ratio")
+		if t.Ratio == nil {
+			one := 1.0
+			t.Ratio = &one
+		}
+		setDefault(&t.ServiceName, "portico")
 	}
 	for _, u := range c.Upstreams {
 		if u == nil {
@@ -273,6 +292,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Admin.Listen != "off" && !strings.Contains(c.Admin.Listen, ":") {
 		l.add("admin.listen", "admin address %q must be host:port or \"off\"", c.Admin.Listen)
+	} else if c.Admin.Listen != "off" && c.Admin.Token == "" && !IsLoopback(c.Admin.Listen) {
+		l.add("admin.token", "admin.token is required when admin.listen is not a loopback address")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -283,6 +304,9 @@ func (c *Config) Validate() error {
 	case "json", "text":
 	default:
 		l.add("log.access.format", "format must be json or text")
+	}
+	if t := c.Tracing; t != nil {
+		validateTracing(l, t)
 	}
 	for _, name := range sortedKeys(c.Upstreams) {
 		u := c.Upstreams[name]
@@ -459,6 +483,26 @@ func validateUpstream(l *errorList, p string, u *Upstream) {
 	}
 }
 
+func validateTracing(l *errorList, t *Tracing) {
+	switch t.Exporter {
+	case "none":
+	case "otlp_http", "otlp_grpc":
+		if host, port, err := net.SplitHostPort(t.Endpoint); err != nil || host == "" || port == "" || strings.Contains(t.Endpoint, "/") {
+			l.add("tracing.endpoint", "endpoint %q must be host:port", t.Endpoint)
+		}
+	default:
+		l.add("tracing.exporter", "exporter must be otlp_http, otlp_grpc or none")
+	}
+	switch t.Sampler {
+	case "always", "never", "ratio", "parent_ratio":
+	default:
+		l.add("tracing.sampler", "sampler must be always, never, ratio or parent_ratio")
+	}
+	if r := *t.Ratio; !(r >= 0 && r <= 1) {
+		l.add("tracing.ratio", "ratio must be between 0 and 1")
+	}
+}
+
 func validateRetry(l *errorList, p string, r *Retry) {
 	if r.Attempts != nil && (*r.Attempts < 0 || *r.Attempts > 10) {
 		l.add(p+".attempts", "attempts must be between 0 and 10")
@@ -502,4 +546,19 @@ func (c *Config) LocatedError(path string, err error) error {
 		return es
 	}
 	return Errors{{Path: path, Line: LineOf(c.Root, path), Msg: err.Error()}}
+}
+
+// IsLoopback reports whether a host:port listen address binds only a
+// loopback interface ("localhost", 127.0.0.0/8 or ::1). An empty host binds
+// every interface and is not loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -27,10 +27,16 @@ type Config struct {
 	// plugins of the same phase. A route plugin with the same name replaces the
 	// global one for that route.
 	Plugins []PluginSpec `yaml:"plugins"`
+	// Tracing configures OpenTelemetry tracing; absent or exporter "none"
+	// turns it off.
+	Tracing *Tracing `yaml:"tracing"`
 
 	// Root is the parsed YAML document the Config was decoded from; it lets
 	// later checks (plugins, cross references) report a line for a path.
 	Root *yaml.Node `yaml:"-"`
+	// RawRoot is a copy of the document before ${ENV} expansion: what the
+	// admin API edits and writes back, so secrets stay out of the file.
+	RawRoot *yaml.Node `yaml:"-"`
 	// Source names where the config came from (a file path or "embedded").
 	Source string `yaml:"-"`
 	// Hash is the hex SHA-256 of the source document, identifying a revision.
@@ -107,10 +113,18 @@ type Limits struct {
 	MaxBodyBytes Size `yaml:"max_body_bytes"`
 }
 
-// Admin configures the admin listener.
+// Admin configures the admin listener and its API.
 type Admin struct {
 	// Listen is the admin address. Default "127.0.0.1:9901"; "off" disables it.
 	Listen string `yaml:"listen"`
+	// Token, when set, is the bearer token every admin endpoint except
+	// /healthz, /readyz and /openapi.json requires (usually
+	// "${PORTICO_ADMIN_TOKEN}"). It is required when Listen is not a
+	// loopback address.
+	Token string `yaml:"token"`
+	// Persist writes successful admin API changes back to the config file.
+	// Default true when the gateway runs from a file.
+	Persist *bool `yaml:"persist"`
 }
 
 // Log configures logging.
@@ -127,6 +141,28 @@ type AccessLog struct {
 	Output string `yaml:"output"`
 	// Format is "json" (default) or "text".
 	Format string `yaml:"format"`
+}
+
+// Tracing configures OpenTelemetry tracing: a server span per request and a
+// client span per upstream attempt, exported over OTLP.
+type Tracing struct {
+	// Exporter is "otlp_http", "otlp_grpc" or "none" (default: tracing off).
+	Exporter string `yaml:"exporter"`
+	// Endpoint is the collector's host:port. Default "localhost:4318" for
+	// otlp_http, "localhost:4317" for otlp_grpc.
+	Endpoint string `yaml:"endpoint"`
+	// Insecure sends spans in plain text instead of TLS.
+	Insecure bool `yaml:"insecure"`
+	// Sampler is "always", "never", "ratio" (a share of traces by trace ID)
+	// or "parent_ratio" (default: follow the incoming traceparent's sampled
+	// flag, else ratio).
+	Sampler string `yaml:"sampler"`
+	// Ratio is the share of traces sampled, 0 to 1. Default 1.
+	Ratio *float64 `yaml:"ratio"`
+	// ServiceName is the service.name resource attribute. Default "portico".
+	ServiceName string `yaml:"service_name"`
+	// Headers are sent with every export request (e.g. authorization).
+	Headers map[string]string `yaml:"headers"`
 }
 
 // Upstream is a named pool of backend targets.

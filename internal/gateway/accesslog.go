@@ -56,13 +56,14 @@ func (o *Outputs) AccessLogger(c config.AccessLog) (*slog.Logger, error) {
 	return slog.New(slog.NewJSONHandler(w, opts)), nil
 }
 
-// logAccess writes one structured line for a finished request.
+// logAccess writes one structured line for a finished request; trace_id and
+// span_id are added when the request is traced.
 func (s *Snapshot) logAccess(r *http.Request, rec *observe.Record) {
 	client := ""
 	if rec.ClientIP.IsValid() {
 		client = rec.ClientIP.String()
 	}
-	s.accessLog.LogAttrs(context.Background(), slog.LevelInfo, "",
+	attrs := [...]slog.Attr{
 		slog.String("request_id", rec.RequestID),
 		slog.String("client_ip", client),
 		slog.String("method", r.Method),
@@ -76,7 +77,16 @@ func (s *Snapshot) logAccess(r *http.Request, rec *observe.Record) {
 		slog.Float64("duration_ms", msec(time.Since(rec.Start))),
 		slog.Float64("upstream_ms", msec(rec.UpstreamDuration)),
 		slog.String("error", rec.ErrorMsg),
-	)
+		{}, {}, // trace_id, span_id
+	}
+	n := len(attrs) - 2
+	if rec.Trace.On() {
+		sc := rec.Trace.SpanContext()
+		attrs[n] = slog.String("trace_id", sc.TraceID().String())
+		attrs[n+1] = slog.String("span_id", sc.SpanID().String())
+		n += 2
+	}
+	s.accessLog.LogAttrs(context.Background(), slog.LevelInfo, "", attrs[:n]...)
 }
 
 func msec(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -20,8 +20,15 @@ type Gateway struct {
 	Server  *Server
 	logger  *slog.Logger
 
+	// ConfigFile is the file the config was loaded from ("" for none);
+	// admin API changes are written back to it when admin.persist allows.
+	ConfigFile string
+	// BuildVersion is reported by the admin API's /version.
+	BuildVersion string
+
 	admin   *http.Server
 	adminLn net.Listener
+	adm     adminState
 }
 
 // New returns a gateway that serves nothing until Start.
@@ -34,6 +41,7 @@ func New(logger *slog.Logger) *Gateway {
 // Start applies the first config (opening its listeners) and starts the
 // admin listener.
 func (g *Gateway) Start(cfg *config.Config) error {
+	g.adm.started = time.Now()
 	if err := g.Runtime.Apply(cfg); err != nil {
 		return err
 	}

@@ -2,8 +2,12 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -20,12 +24,49 @@ type Reloader struct {
 	Logger  *slog.Logger
 	// OnResult, if set, is called after each attempt (nil error on success).
 	OnResult func(error)
+	// Lock, if set, is held during each attempt; the admin API shares it so
+	// its writes and reloads never interleave.
+	Lock sync.Locker
 }
 
 // Reload performs one reload attempt now.
 func (rl *Reloader) Reload() error {
+	if rl.Lock != nil {
+		rl.Lock.Lock()
+		defer rl.Lock.Unlock()
+	}
+	return rl.reload(nil)
+}
+
+// reloadIfChanged reloads unless the file holds exactly the running
+// revision, as it does after the admin API wrote its change back.
+func (rl *Reloader) reloadIfChanged() {
+	if rl.Lock != nil {
+		rl.Lock.Lock()
+		defer rl.Lock.Unlock()
+	}
+	data, err := os.ReadFile(rl.Path)
+	if err == nil {
+		if s := rl.Runtime.Current(); s != nil {
+			if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) == s.cfg.Hash {
+				rl.Logger.Debug("config file unchanged; nothing to reload", "file", rl.Path)
+				return
+			}
+		}
+	}
+	_ = rl.reload(data)
+}
+
+// reload applies data (read from the file when nil).
+func (rl *Reloader) reload(data []byte) error {
 	start := time.Now()
-	cfg, err := config.Load(rl.Path)
+	var cfg *config.Config
+	var err error
+	if data == nil {
+		cfg, err = config.Load(rl.Path)
+	} else {
+		cfg, err = config.Parse(data, rl.Path, os.LookupEnv)
+	}
 	if err == nil {
 		err = rl.Runtime.Apply(cfg)
 	}
@@ -82,7 +123,7 @@ func (rl *Reloader) Watch(ctx context.Context, debounce time.Duration) error {
 			fire = timer.C
 		case <-fire:
 			fire = nil
-			_ = rl.Reload()
+			rl.reloadIfChanged()
 		case err, ok := <-w.Errors:
 			if !ok {
 				return nil

@@ -32,7 +32,11 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	inflight.Inc()
 	s.identify(r, rec)
 	x.rw = responseWriter{w: w, rec: rec}
-	r = r.WithContext(observe.WithRecord(r.Context(), rec))
+	ctx := observe.WithRecord(r.Context(), rec)
+	if s.tracer != nil {
+		ctx, rec.Trace = s.tracer.StartServer(ctx, r, rec.ClientIP, rec.Peer, rec.RequestID)
+	}
+	r = r.WithContext(ctx)
 	s.handle(&x.rw, r, x)
 	if rec.Body != nil {
 		rec.Body.Detach()
@@ -45,6 +49,9 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	inflight.Dec()
+	if rec.Trace.On() {
+		s.endTrace(r, rec)
+	}
 	if x.route != nil {
 		x.route.metrics.Observe(rec, r.Method)
 	} else {
@@ -57,6 +64,19 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	x.route = nil
 	rec.Reset()
 	exchanges.Put(x)
+}
+
+// endTrace ends the request's server span.
+func (s *Snapshot) endTrace(r *http.Request, rec *observe.Record) {
+	consumer := ""
+	if rec.Consumer != nil {
+		consumer = rec.Consumer.Name
+	}
+	path := rec.Path
+	if path == "" {
+		path = rawPath(r)
+	}
+	rec.Trace.EndServer(r.Method, rec.Route, path, rec.Status, consumer, rec.ErrorMsg)
 }
 
 // handle applies the edge limits, normalises and routes the request, and runs

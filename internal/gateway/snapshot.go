@@ -17,6 +17,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/observe/tracing"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/router"
@@ -35,11 +36,15 @@ type Snapshot struct {
 	accessLog *slog.Logger
 	certs     map[string]*certSet
 	// unrouted holds the metrics of requests that matched no route.
-	unrouted *observe.RouteMetrics
+	unrouted  *observe.RouteMetrics
 	instances []*plugin.Instance
 	reg       *upstream.Registry
 	checkers  []*upstream.HealthChecker
 	consumers consumer.Store
+	// tracer is the snapshot's tracer provider (nil when tracing is off).
+	// Each snapshot owns its own: a reload builds a new one and release
+	// flushes and shuts the old one down.
+	tracer *tracing.Provider
 
 	inflight atomic.Int64
 }
@@ -127,6 +132,11 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 		}
 		s.accessLog = lg
 	}
+	tp, terr := tracing.New(cfg.Tracing, b.Logger)
+	if terr != nil {
+		collect("tracing", terr)
+	}
+	s.tracer = tp
 	for name, u := range cfg.Upstreams {
 		tr, terr := b.Registry.Acquire(name, u, b.Logger)
 		if terr != nil {
@@ -244,6 +254,8 @@ func (s *Snapshot) release() {
 		s.reg.Release(p.Transport)
 	}
 	s.instances, s.pools = nil, nil
+	s.tracer.Close()
+	s.tracer = nil
 }
 
 // certSet selects a certificate by SNI name and holds the listener's TLS

@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/observe/tracing"
 	"net/http"
 	"net/netip"
 	"time"
@@ -90,6 +91,9 @@ type Record struct {
 	Body *Body
 	// ErrorMsg is the message of a gateway-generated error, if any.
 	ErrorMsg string
+	// Trace is the request's tracing state (the zero value when tracing is
+	// off).
+	Trace tracing.Request
 }
 
 // Reset clears the record for reuse.

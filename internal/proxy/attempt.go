@@ -13,6 +13,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/observe/tracing"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -176,6 +177,13 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 				cancel()
 			})
 		}
+		// Each attempt is a client span under the request's server span;
+		// the backend receives the attempt span's traceparent.
+		traced := rec != nil && rec.Trace.On()
+		var span tracing.Attempt
+		if traced {
+			span = rec.Trace.StartAttempt(req.Context(), a.pool.Name, t.URL.Host, attempt+1, out.Header)
+		}
 		t.State.Begin()
 		start := time.Now()
 		resp, err := a.rt.RoundTrip(out)
@@ -192,6 +200,9 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 				resp.Body.Close()
 				resp, err = nil, errPerTryTimeout
 			}
+		}
+		if traced {
+			endAttemptSpan(span, resp, err, perTryFired)
 		}
 		if rec != nil {
 			rec.Upstream = t.URL.Host
@@ -262,6 +273,19 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 var filters = sync.Pool{New: func() any { return new(upstream.Filter) }}
+
+// endAttemptSpan records an attempt's response status or transport error.
+// The span covers the attempt up to the response headers.
+func endAttemptSpan(span tracing.Attempt, resp *http.Response, err error, perTryFired bool) {
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+	}
+	if err != nil && perTryFired {
+		err = errPerTryTimeout
+	}
+	span.End(status, err)
+}
 
 // errPerTryTimeout is returned when the last attempt ran out of its
 // per-try timeout; it maps to 504.

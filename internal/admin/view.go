@@ -1,0 +1,317 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/plugin"
+)
+
+// Redacted replaces every secret value in admin API responses.
+const Redacted = "REDACTED"
+
+// secretKeys are the config keys whose values are never returned, wherever
+// they appear inside a plugin config (and in the admin and consumer
+// sections): the keys of jwt, oidc, introspection and redis secrets.
+var secretKeys = map[string]bool{"secret": true, "password": true, "client_secret": true, "cookie_secret": true, "token": true}
+
+// toGeneric renders a config value (a struct with yaml tags) as plain JSON
+// data with the YAML field names; null fields are left out.
+func toGeneric(v any) any {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return map[string]any{"error": err.Error()}
+	}
+	var out any
+	if err := yaml.Unmarshal(b, &out); err != nil {
+		return map[string]any{"error": err.Error()}
+	}
+	return jsonable(out)
+}
+
+// jsonable converts decoded YAML into values encoding/json accepts and
+// drops null map entries.
+func jsonable(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if e == nil {
+				delete(x, k)
+				continue
+			}
+			x[k] = jsonable(e)
+		}
+		return x
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			if e != nil {
+				m[fmt.Sprint(k)] = jsonable(e)
+			}
+		}
+		return m
+	case []any:
+		for i := range x {
+			x[i] = jsonable(x[i])
+		}
+		return x
+	}
+	return v
+}
+
+// redactKeys replaces the values of secret-named keys anywhere below v.
+func redactKeys(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if secretKeys[strings.ToLower(k)] && e != nil && e != "" {
+				x[k] = Redacted
+				continue
+			}
+			redactKeys(e)
+		}
+	case []any:
+		for _, e := range x {
+			redactKeys(e)
+		}
+	}
+}
+
+// redactPluginList redacts the config of each plugin spec in a list.
+func redactPluginList(v any) {
+	list, _ := v.([]any)
+	for _, p := range list {
+		if m, ok := p.(map[string]any); ok {
+			redactKeys(m["config"])
+		}
+	}
+}
+
+// redactCredentials replaces a consumer's clear secrets; hashes stay.
+func redactCredentials(consumer any) {
+	c, _ := consumer.(map[string]any)
+	creds, _ := c["credentials"].(map[string]any)
+	for kind, field := range map[string]string{"key_auth": "key", "basic_auth": "password", "hmac_auth": "secret"} {
+		list, _ := creds[kind].([]any)
+		for _, e := range list {
+			if m, ok := e.(map[string]any); ok && m[field] != nil && m[field] != "" {
+				m[field] = Redacted
+			}
+		}
+	}
+}
+
+// configView is the whole running config with every secret redacted.
+func configView(cfg *config.Config) map[string]any {
+	doc, _ := toGeneric(cfg).(map[string]any)
+	if doc == nil {
+		doc = map[string]any{}
+	}
+	if a, ok := doc["admin"].(map[string]any); ok {
+		redactKeys(a)
+	}
+	if t, ok := doc["tracing"].(map[string]any); ok {
+		if h, ok := t["headers"].(map[string]any); ok {
+			for k := range h {
+				h[k] = Redacted
+			}
+		}
+		redactKeys(t)
+	}
+	redactPluginList(doc["plugins"])
+	if routes, ok := doc["routes"].([]any); ok {
+		for _, r := range routes {
+			if m, ok := r.(map[string]any); ok {
+				redactPluginList(m["plugins"])
+			}
+		}
+	}
+	if cs, ok := doc["consumers"].([]any); ok {
+		for _, c := range cs {
+			redactCredentials(c)
+			if m, ok := c.(map[string]any); ok {
+				redactKeys(m["credentials"])
+			}
+		}
+	}
+	return doc
+}
+
+// routeView is one route in config form (secrets in plugin configs redacted).
+func routeView(r *config.Route) map[string]any {
+	m, _ := toGeneric(r).(map[string]any)
+	if m == nil {
+		m = map[string]any{"name": r.Name}
+	}
+	redactPluginList(m["plugins"])
+	return m
+}
+
+func getConfig(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
+	writeJSON(w, http.StatusOK, map[string]any{"revision": cfg.Hash, "source": cfg.Source, "config": configView(cfg)})
+}
+
+func getRoutes(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
+	out := make([]map[string]any, 0, len(cfg.Routes))
+	for _, rt := range cfg.Routes {
+		if rt != nil {
+			out = append(out, routeView(rt))
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revision": cfg.Hash, "routes": out})
+}
+
+func getRoute(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
+	name := r.PathValue("name")
+	for _, rt := range cfg.Routes {
+		if rt != nil && rt.Name == name {
+			writeJSON(w, http.StatusOK, routeView(rt))
+			return
+		}
+	}
+	writeError(w, &NotFoundError{Kind: "route", Name: name})
+}
+
+// targetView is one upstream target with its runtime state.
+type targetView struct {
+	URL    string `json:"url"`
+	Weight int    `json:"weight"`
+	TargetStatus
+}
+
+// upstreamView is one upstream: its config and its targets' state.
+type upstreamView struct {
+	Name     string         `json:"name"`
+	Balancer string         `json:"balancer"`
+	Targets  []targetView   `json:"targets"`
+	Config   map[string]any `json:"config"`
+}
+
+func newUpstreamView(m Manager, name string, u *config.Upstream) upstreamView {
+	v := upstreamView{Name: name, Balancer: u.Balancer, Targets: []targetView{}}
+	if v.Balancer == "" {
+		v.Balancer = "weighted_round_robin"
+	}
+	for _, t := range u.Targets {
+		v.Targets = append(v.Targets, targetView{URL: t.URL, Weight: t.Weight, TargetStatus: m.TargetStatus(name, t.URL)})
+	}
+	v.Config, _ = toGeneric(u).(map[string]any)
+	redactKeys(v.Config)
+	return v
+}
+
+func getUpstreams(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
+	names := make([]string, 0, len(cfg.Upstreams))
+	for n, u := range cfg.Upstreams {
+		if u != nil {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	out := make([]upstreamView, 0, len(names))
+	for _, n := range names {
+		out = append(out, newUpstreamView(m, n, cfg.Upstreams[n]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revision": cfg.Hash, "upstreams": out})
+}
+
+func getUpstream(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
+	name := r.PathValue("name")
+	u := cfg.Upstreams[name]
+	if u == nil {
+		writeError(w, &NotFoundError{Kind: "upstream", Name: name})
+		return
+	}
+	writeJSON(w, http.StatusOK, newUpstreamView(m, name, u))
+}
+
+// consumerView is a consumer without secrets: credential kinds are counted.
+type consumerView struct {
+	Name        string            `json:"name"`
+	ID          string            `json:"id"`
+	Groups      []string          `json:"groups"`
+	Metadata    map[string]string `json:"metadata"`
+	Credentials map[string]int    `json:"credentials"`
+}
+
+func newConsumerView(c *config.Consumer) consumerView {
+	v := consumerView{Name: c.Name, ID: c.ID, Groups: c.Groups, Metadata: c.Metadata, Credentials: map[string]int{}}
+	if v.ID == "" {
+		v.ID = c.Name
+	}
+	if v.Groups == nil {
+		v.Groups = []string{}
+	}
+	if v.Metadata == nil {
+		v.Metadata = map[string]string{}
+	}
+	cr := c.Credentials
+	for kind, n := range map[string]int{"key_auth": len(cr.KeyAuth), "basic_auth": len(cr.BasicAuth), "hmac_auth": len(cr.HMACAuth), "mtls": len(cr.MTLS)} {
+		if n > 0 {
+			v.Credentials[kind] = n
+		}
+	}
+	return v
+}
+
+func getConsumers(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
+	out := make([]consumerView, 0, len(cfg.Consumers))
+	for _, c := range cfg.Consumers {
+		if c != nil {
+			out = append(out, newConsumerView(c))
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revision": cfg.Hash, "consumers": out})
+}
+
+func getConsumer(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
+	name := r.PathValue("name")
+	for _, c := range cfg.Consumers {
+		if c != nil && c.Name == name {
+			writeJSON(w, http.StatusOK, newConsumerView(c))
+			return
+		}
+	}
+	writeError(w, &NotFoundError{Kind: "consumer", Name: name})
+}
+
+// pluginKind is one registered plugin.
+type pluginKind struct {
+	Name  string `json:"name"`
+	Phase int    `json:"phase"`
+}
+
+func getPlugins(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
+	kinds := []pluginKind{}
+	for _, n := range plugin.Names() {
+		s, _ := plugin.Lookup(n)
+		kinds = append(kinds, pluginKind{Name: n, Phase: int(s.Phase)})
+	}
+	global, _ := toGeneric(cfg.Plugins).([]any)
+	if global == nil {
+		global = []any{}
+	}
+	redactPluginList(global)
+	writeJSON(w, http.StatusOK, map[string]any{"revision": cfg.Hash, "registered": kinds, "global": global})
+}
+
+func getVersion(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
+	v := m.Version()
+	up := time.Since(v.Started)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"version":        v.Version,
+		"go_version":     runtime.Version(),
+		"started_at":     v.Started.UTC().Format(time.RFC3339),
+		"uptime":         up.Truncate(time.Second).String(),
+		"uptime_seconds": int64(up.Seconds()),
+		"revision":       cfg.Hash,
+		"config_source":  cfg.Source,
+	})
+}

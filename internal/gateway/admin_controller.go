@@ -1,0 +1,141 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/portico-gw/portico/internal/admin"
+	"github.com/portico-gw/portico/internal/config"
+)
+
+// adminState is the gateway's side of the admin API.
+type adminState struct {
+	// mu serialises admin API writes with each other and with file
+	// reloads, so a revision check and the apply that follows it are one
+	// step.
+	mu      sync.Mutex
+	started time.Time
+}
+
+// RunningConfig returns the config in force, or nil before the first.
+func (g *Gateway) RunningConfig() *config.Config {
+	s := g.Runtime.Current()
+	if s == nil {
+		return nil
+	}
+	return s.cfg
+}
+
+// TargetStatus reports one target's health, ejection and load from the
+// long-lived state shared by every snapshot that has the target.
+func (g *Gateway) TargetStatus(upstream, url string) admin.TargetStatus {
+	states := g.Runtime.builder.States
+	st := states.Acquire(upstream + "|" + url)
+	defer states.Release(st)
+	now := time.Now().UnixNano()
+	return admin.TargetStatus{
+		Healthy:        st.Healthy(),
+		Ejected:        st.Ejected(now),
+		Available:      st.Available(now),
+		InFlight:       st.Inflight(),
+		EjectionsTotal: st.EjectionsTotal(),
+	}
+}
+
+// Version describes the build and when the gateway started.
+func (g *Gateway) Version() admin.VersionInfo {
+	v := g.BuildVersion
+	if v == "" {
+		v = "dev"
+	}
+	return admin.VersionInfo{Version: v, Started: g.adm.started}
+}
+
+// persistTo is the file admin changes are written back to ("" for none).
+func (g *Gateway) persistTo(cfg *config.Config) string {
+	if g.ConfigFile == "" || (cfg.Admin.Persist != nil && !*cfg.Admin.Persist) {
+		return ""
+	}
+	return g.ConfigFile
+}
+
+// Update implements admin.Manager: check the revision, edit a copy of the
+// unexpanded document, load and apply it like a file reload, then persist
+// it (rolling back when the file cannot be written).
+func (g *Gateway) Update(ifMatch string, edit admin.EditFunc) (string, error) {
+	g.adm.mu.Lock()
+	defer g.adm.mu.Unlock()
+	old := g.RunningConfig()
+	if old == nil {
+		return "", errors.New("no configuration loaded")
+	}
+	if ifMatch != old.Hash {
+		return "", &admin.PreconditionFailedError{Current: old.Hash}
+	}
+	if old.RawRoot == nil {
+		return "", &admin.ConflictError{Msg: "the running config has no source document to edit"}
+	}
+	file := g.persistTo(old)
+	if file != "" {
+		// Never overwrite edits made on disk that are not in force (an
+		// invalid file, or one whose reload is still pending).
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", &admin.ConflictError{Msg: fmt.Sprintf("cannot read the config file: %v", err)}
+		}
+		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != old.Hash {
+			return "", &admin.ConflictError{Msg: "the config file " + file + " was changed on disk and is not the running config; fix or reload it first"}
+		}
+	}
+	doc := config.CloneNode(old.RawRoot)
+	if err := edit(doc, old); err != nil {
+		return "", err
+	}
+	data, err := config.MarshalDocument(doc)
+	if err != nil {
+		return "", err
+	}
+	source := old.Source
+	if file != "" {
+		source = file
+	}
+	cfg, err := config.Parse(data, source, os.LookupEnv)
+	if err != nil {
+		return "", err
+	}
+	if err := g.Runtime.Apply(cfg); err != nil {
+		return "", err
+	}
+	if file != "" {
+		if err := config.WriteFileAtomic(file, data); err != nil {
+			if rerr := g.Runtime.Apply(old); rerr != nil {
+				g.adminLogger().Error("admin: rolling back after a failed save also failed", "error", rerr)
+			}
+			g.adminLogger().Error("admin: config change rolled back: could not save it", "file", file, "error", err)
+			return "", &admin.PersistError{Err: err}
+		}
+	}
+	g.adminLogger().Info("admin: config changed", "revision", cfg.Hash, "persisted", file != "")
+	return cfg.Hash, nil
+}
+
+// NewReloader returns a Reloader for the gateway's config file that takes
+// turns with admin API writes, so the two never interleave.
+func (g *Gateway) NewReloader(path string) *Reloader {
+	return &Reloader{Path: path, Runtime: g.Runtime, Logger: g.adminLogger(), Lock: &g.adm.mu}
+}
+
+func (g *Gateway) adminLogger() *slog.Logger {
+	if g.logger == nil {
+		return slog.Default()
+	}
+	return g.logger
+}
+
+var _ admin.Manager = (*Gateway)(nil)

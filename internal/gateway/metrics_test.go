@@ -87,7 +87,16 @@ routes:
   - {name: m-ok, match: {path_prefix: /ok}, upstream: mu}
   - {name: m-dead, match: {path_prefix: /dead}, upstream: mdead}
   - {name: m-hello, match: {path: /hello}, respond: {body: hi}}
+  - name: m-limited
+    match: {path: /limited}
+    respond: {body: ok}
+    plugins: [{name: rate_limit, config: {key: [route], limits: [{rate: 1, per: 1h}]}}]
+  - name: m-keyed
+    match: {path: /keyed}
+    respond: {body: ok}
+    plugins: [{name: key_auth}]
 `, up.url, dead))
+	before := scrape(t, tg.AdminURL)
 	c := testutil.Client()
 	send := func(method, path string, n int) {
 		for i := 0; i < n; i++ {
@@ -105,6 +114,8 @@ routes:
 	send("GET", "/dead/x", 2)
 	send("GET", "/hello", 4)
 	send("BREW", "/hello", 1)
+	send("GET", "/limited", 3)
+	send("GET", "/keyed", 2)
 
 	ms := scrape(t, tg.AdminURL)
 	checks := []struct {
@@ -130,6 +141,19 @@ routes:
 		if got := value(ms, tc.name, tc.labels...); got != tc.want {
 			t.Errorf("%s: %s%v = %v, want %v", tc.desc, tc.name, tc.labels, got, tc.want)
 		}
+	}
+	delta := func(name string, labels ...string) float64 {
+		b := value(before, name, labels...)
+		if b < 0 {
+			b = 0
+		}
+		return value(ms, name, labels...) - b
+	}
+	if d := delta("portico_ratelimit_rejected_total", "route", "m-limited", "reason", "limit"); d != 2 {
+		t.Errorf("rate-limit rejections = %v, want 2", d)
+	}
+	if d := delta("portico_auth_failures_total", "plugin", "key_auth", "reason", "missing"); d != 2 {
+		t.Errorf("key_auth failures (missing) = %v, want 2", d)
 	}
 	if value(ms, "portico_config_reloads_total", "result", "success") < 1 || len(ms["portico_config_info"]) != 1 {
 		t.Errorf("config reload metrics missing: %v %v", ms["portico_config_reloads_total"], ms["portico_config_info"])

@@ -52,6 +52,10 @@ const (
 // ErrorsMetric counts Redis errors and timeouts of rate_limit instances.
 const ErrorsMetric = "portico_ratelimit_redis_errors_total"
 
+// RejectedMetric counts requests refused by rate_limit, by reason: "limit"
+// (429) or "unavailable" (503 with on_redis_error: fail_closed).
+const RejectedMetric = "portico_ratelimit_rejected_total"
+
 func init() {
 	plugin.Register(plugin.Spec{
 		Name:  "rate_limit",
@@ -123,6 +127,8 @@ type RateLimit struct {
 	leaseTTL    time.Duration
 	downUntil   atomic.Int64
 	errCount    *observe.Counter
+	limited     *observe.Counter
+	unavailable *observe.Counter
 	stop        chan struct{}
 	done        []chan struct{}
 	cleanOnce   sync.Once
@@ -158,6 +164,8 @@ func (p *RateLimit) Provision(ctx plugin.Context) error {
 		return err
 	}
 	p.route = ctx.Route()
+	p.limited = observe.DefaultStats.Counter(RejectedMetric, `route="`+p.route+`",reason="limit"`)
+	p.unavailable = observe.DefaultStats.Counter(RejectedMetric, `route="`+p.route+`",reason="unavailable"`)
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -429,12 +437,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	case statusClosed:
+		p.unavailable.Inc()
 		observe.WriteError(w, r, http.StatusServiceUnavailable, "rate limiter unavailable")
 		return
 	}
 	p.writeHeaders(w.Header(), &d)
 	if !d.allowed {
 		w.Header()["Retry-After"] = []string{strconv.FormatInt(ceilSeconds(d.retry), 10)}
+		p.limited.Inc()
 		observe.WriteError(w, r, http.StatusTooManyRequests, "rate limit exceeded")
 		return
 	}

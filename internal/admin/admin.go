@@ -48,6 +48,17 @@ type Manager interface {
 	Update(ifMatch string, edit EditFunc) (revision string, err error)
 	// Version describes the build and the process.
 	Version() VersionInfo
+	// History lists the most recent applied config revisions, oldest first.
+	History() []Revision
+}
+
+// Revision is one applied config, for the revision history.
+type Revision struct {
+	Revision  string    `json:"revision"`
+	AppliedAt time.Time `json:"applied_at"`
+	Source    string    `json:"source"`
+	Routes    int       `json:"routes"`
+	Upstreams int       `json:"upstreams"`
 }
 
 // EditFunc changes doc, a copy of the running config's YAML document
@@ -133,6 +144,7 @@ func apiEndpoints() []endpoint {
 		{method: "GET", path: "/plugins", read: getPlugins},
 		{method: "PUT", path: "/plugins", write: true, edit: putPlugins},
 		{method: "GET", path: "/version", read: getVersion},
+		{method: "GET", path: "/config/history", read: getHistory},
 	}
 }
 

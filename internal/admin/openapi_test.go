@@ -33,6 +33,7 @@ func (f *fakeManager) TargetStatus(string, string) TargetStatus {
 }
 
 func (f *fakeManager) Version() VersionInfo { return VersionInfo{Version: "test"} }
+func (f *fakeManager) History() []Revision  { return nil }
 
 func (f *fakeManager) Update(ifMatch string, edit EditFunc) (string, error) {
 	f.mu.Lock()

@@ -315,3 +315,8 @@ func getVersion(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.C
 		"config_source":  cfg.Source,
 	})
 }
+
+// getHistory lists the recent config revisions, oldest first.
+func getHistory(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
+	writeJSON(w, http.StatusOK, map[string]any{"history": m.History()})
+}

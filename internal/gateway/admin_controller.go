@@ -139,3 +139,14 @@ func (g *Gateway) adminLogger() *slog.Logger {
 }
 
 var _ admin.Manager = (*Gateway)(nil)
+
+// History lists the most recent applied config revisions, oldest first.
+func (g *Gateway) History() []admin.Revision {
+	g.Runtime.applyMu.Lock()
+	defer g.Runtime.applyMu.Unlock()
+	out := make([]admin.Revision, len(g.Runtime.history))
+	for i, h := range g.Runtime.history {
+		out[i] = admin.Revision{Revision: h.hash, AppliedAt: h.at, Source: h.source, Routes: h.routes, Upstreams: h.upstreams}
+	}
+	return out
+}

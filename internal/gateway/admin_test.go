@@ -782,3 +782,34 @@ func TestAdminWriteDoesNotTriggerReload(t *testing.T) {
 		t.Fatalf("/w = %d %q", s, body)
 	}
 }
+
+// TestAdminConfigHistory: every applied revision is listed, oldest first.
+func TestAdminConfigHistory(t *testing.T) {
+	t.Parallel()
+	tg := testutil.StartGateway(t, `
+server: {listen: [{addr: "127.0.0.1:0"}]}
+routes: [{name: a, match: {path: /a}, respond: {}}]
+`)
+	cfg2 := testutil.ParseConfig(t, "server: {listen: [{addr: \"127.0.0.1:0\"}]}\nadmin: {listen: \"127.0.0.1:0\"}\nlog: {access: {output: \"off\"}}\nroutes: [{name: a, match: {path: /a}, respond: {}}, {name: b, match: {path: /b}, respond: {}}]\n")
+	cfg2.Server.Listen = tg.Runtime.Current().Config().Server.Listen
+	if err := tg.Runtime.Apply(cfg2); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(tg.AdminURL + "/config/history")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		History []struct {
+			Revision string `json:"revision"`
+			Routes   int    `json:"routes"`
+		} `json:"history"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if len(body.History) != 2 || body.History[0].Routes != 1 || body.History[1].Routes != 2 || body.History[1].Revision != cfg2.Hash {
+		t.Fatalf("history = %+v", body.History)
+	}
+}

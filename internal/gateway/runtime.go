@@ -27,6 +27,8 @@ type Runtime struct {
 	// listeners, when attached by NewServer, are reconciled with each new
 	// snapshot before it is published.
 	listeners *Server
+	// history holds the last applied revisions, oldest first (applyMu).
+	history []revision
 }
 
 // NewRuntime returns a runtime with no snapshot; Apply publishes the first.
@@ -74,6 +76,7 @@ func (rt *Runtime) Apply(cfg *config.Config) error {
 		}
 	}
 	observe.DefaultMetrics.Reload(true, cfg.Hash)
+	rt.record(cfg)
 	s.start()
 	old := rt.cur.Swap(s)
 	if rt.listeners != nil {
@@ -121,4 +124,22 @@ func (rt *Runtime) Close() {
 		go rt.retire(s)
 	}
 	rt.retiring.Wait()
+}
+
+// historySize is how many applied revisions the runtime remembers.
+const historySize = 50
+
+// revision is one applied config, for the admin history.
+type revision struct {
+	hash, source      string
+	at                time.Time
+	routes, upstreams int
+}
+
+// record remembers an applied config (called with applyMu held).
+func (rt *Runtime) record(cfg *config.Config) {
+	rt.history = append(rt.history, revision{hash: cfg.Hash, source: cfg.Source, at: time.Now(), routes: len(cfg.Routes), upstreams: len(cfg.Upstreams)})
+	if len(rt.history) > historySize {
+		rt.history = append(rt.history[:0], rt.history[len(rt.history)-historySize:]...)
+	}
 }

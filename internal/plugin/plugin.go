@@ -17,6 +17,8 @@ import (
 	"sort"
 	"sync"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 )
@@ -242,3 +244,18 @@ func (c StaticContext) Consumers() consumer.Store {
 
 // TrustedProxies returns TrustedNets.
 func (c StaticContext) TrustedProxies() []netip.Prefix { return c.TrustedNets }
+
+// NewFromYAML builds one instance of the named plugin from the YAML text of
+// its config section, exactly as the gateway builds it from a config file.
+// Tools and tests use it; ctx.Path() locates errors.
+func NewFromYAML(name, src string, ctx Context) (*Instance, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		return nil, fmt.Errorf("plugin %s: config is not valid YAML: %w", name, err)
+	}
+	spec := config.PluginSpec{Name: name, Path: ctx.Path()}
+	if len(doc.Content) > 0 {
+		spec.Config = *doc.Content[0]
+	}
+	return New(spec, ctx)
+}

@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 )
@@ -26,15 +23,7 @@ func (testContext) Logger() *slog.Logger { return slog.New(slog.DiscardHandler) 
 // build decodes src the way the gateway does and builds the instance.
 func build(t testing.TB, src string) (*plugin.Instance, error) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatalf("bad test YAML: %v", err)
-	}
-	spec := config.PluginSpec{Name: "request_id", Path: "routes[0].plugins[0]"}
-	if len(doc.Content) > 0 {
-		spec.Config = *doc.Content[0]
-	}
-	return plugin.New(spec, testContext{})
+	return plugin.NewFromYAML("request_id", src, testContext{})
 }
 
 type seen struct {

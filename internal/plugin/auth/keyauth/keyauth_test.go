@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/plugin"
@@ -43,15 +41,7 @@ func testStore(t testing.TB) consumer.Store {
 // build decodes src the way the gateway does and builds the instance.
 func build(t testing.TB, src string, store consumer.Store) (*plugin.Instance, error) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatalf("bad test YAML: %v", err)
-	}
-	spec := config.PluginSpec{Name: Name, Path: "routes[0].plugins[0]"}
-	if len(doc.Content) > 0 {
-		spec.Config = *doc.Content[0]
-	}
-	return plugin.New(spec, plugin.StaticContext{RouteName: "test", Store: store})
+	return plugin.NewFromYAML(Name, src, plugin.StaticContext{RouteName: "test", SpecPath: "routes[0].plugins[0]", Store: store})
 }
 
 func mustBuild(t testing.TB, src string, store consumer.Store) http.Handler {

@@ -137,7 +137,12 @@ func (p *fakeIdP) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	challenge := q.Get("code_challenge")
 	if p.corruptChallenge {
-		challenge = "x" + challenge[1:]
+		// Change the first character (to something it is not).
+		if challenge[0] == 'x' {
+			challenge = "y" + challenge[1:]
+		} else {
+			challenge = "x" + challenge[1:]
+		}
 	}
 	code := randomString()
 	p.mu.Lock()

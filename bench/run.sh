@@ -6,15 +6,16 @@
 # their own tables: "h2" (clients speaking HTTP/2 without TLS, h2load, to
 # nginx, Caddy, an h2c httputil.ReverseProxy and Portico) and "grpc" (unary
 # gRPC calls, bench/grpcload, to a gRPC backend directly, through Portico and
-# through nginx).
+# through nginx). A third, "features", measures what Portico's plugins (jwt,
+# key_auth, rate_limit with a local or a Redis backend) add to the plain route.
 #
-# Usage: bench/run.sh [--duration 10s] [--only nginx,caddy,httputil,portico,portico-log,h2,grpc]
+# Usage: bench/run.sh [--duration 10s] [--only nginx,caddy,httputil,portico,portico-log,h2,grpc,features]
 #
 # See bench/README.md for the methodology. All traffic stays on 127.0.0.1; every
 # load run is bounded in time and every process started here is stopped on exit.
 set -euo pipefail
 
-ALL_PROXIES="nginx,caddy,httputil,portico,portico-log,h2,grpc"
+ALL_PROXIES="nginx,caddy,httputil,portico,portico-log,h2,grpc,features"
 
 usage() {
 	cat <<EOF
@@ -24,10 +25,12 @@ Usage: bench/run.sh [--duration 10s] [--only LIST]
                  "10s", "10" or "1m"); default \$DURATION or 10s
   --only LIST    comma-separated proxies to measure, from: $ALL_PROXIES
                  (default: all). "h2" is the HTTP/2 (h2c) table, "grpc" the
-                 gRPC unary table; the others are HTTP/1.1 rows.
+                 gRPC unary table, "features" the plugin-cost table (run
+                 alone, it adds or replaces its section in the existing
+                 report); the others are HTTP/1.1 rows.
 
 Environment:
-  BENCH_PORT_BASE  first of thirteen consecutive 127.0.0.1 ports to use (default 28080)
+  BENCH_PORT_BASE  first of fifteen consecutive 127.0.0.1 ports to use (default 28080)
   BENCH_KEEP_TMP   set to 1 to keep the temp dir (configs, logs, load tool output)
 EOF
 }
@@ -85,7 +88,9 @@ declare -A PORT=(
 	[h2:portico]=$((PORT_BASE + 9))
 	[grpc:portico]=$((PORT_BASE + 11))
 	[grpc:nginx]=$((PORT_BASE + 12))
+	[features]=$((PORT_BASE + 13))
 )
+FEATURES_REDIS_PORT=$((PORT_BASE + 14))
 GRPC_BACKEND_PORT=$((PORT_BASE + 10))
 PORT[grpc:direct]=$GRPC_BACKEND_PORT
 
@@ -110,7 +115,7 @@ selected() {
 # HTTP/1.1 rows selected, in order.
 HTTP1_SELECTED=()
 for p in "${SELECTED[@]}"; do
-	case "$p" in h2 | grpc) ;; *) HTTP1_SELECTED+=("$p") ;; esac
+	case "$p" in h2 | grpc | features) ;; *) HTTP1_SELECTED+=("$p") ;; esac
 done
 
 THREADS=1
@@ -143,6 +148,10 @@ install_deps() {
 	command -v curl >/dev/null 2>&1 || need+=(curl)
 	command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 	command -v pgrep >/dev/null 2>&1 || need+=(procps)
+	if selected features; then
+		command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+		command -v openssl >/dev/null 2>&1 || need+=(openssl)
+	fi
 	if [ -z "$(find_nginx)" ]; then
 		if apt-cache show nginx-light >/dev/null 2>&1; then
 			need+=(nginx-light)
@@ -290,7 +299,7 @@ log "building Go programs"
 
 PORTICO_BUILD_ERR=""
 for p in "${SELECTED[@]}"; do
-	case "$p" in portico | portico-log | h2 | grpc) want_portico=1 ;; esac
+	case "$p" in portico | portico-log | h2 | grpc | features) want_portico=1 ;; esac
 done
 if [ "${want_portico:-0}" = 1 ]; then
 	if ! (cd "$ROOT" && timeout 600 go build -o "$TMP/portico" ./cmd/portico) >"$TMP/portico-build.log" 2>&1; then
@@ -312,10 +321,20 @@ if selected grpc; then
 	done
 fi
 
+# bench/mintjwt signs the RS256 token of the plugin table; without it that row
+# is SKIPPED.
+MINTJWT_BUILD_ERR=""
+if selected features; then
+	if ! (cd "$ROOT" && timeout 600 go build -o "$TMP/mintjwt" ./bench/mintjwt) >"$TMP/mintjwt-build.log" 2>&1; then
+		MINTJWT_BUILD_ERR="go build ./bench/mintjwt failed: $(grep -m 1 -v -e '^#' -e '^[[:space:]]*$' "$TMP/mintjwt-build.log" | tr '|\t' '/ ' | cut -c1-160 || true)"
+		log "$MINTJWT_BUILD_ERR"
+	fi
+fi
+
 # ---------------------------------------------------------------------------
 # Backend (for the HTTP/1.1 and HTTP/2 rows; the gRPC run starts its own)
 
-if [ ${#HTTP1_SELECTED[@]} -gt 0 ] || selected h2; then
+if [ ${#HTTP1_SELECTED[@]} -gt 0 ] || selected h2 || selected features; then
 	if port_busy "$BACKEND_PORT"; then
 		echo "run.sh: 127.0.0.1:$BACKEND_PORT is already in use (set BENCH_PORT_BASE)" >&2
 		exit 1
@@ -937,12 +956,332 @@ measure_grpc() {
 	if [ -n "$pid" ]; then stop_pid "$pid"; forget_pid "$pid"; fi
 }
 
+# ---------------------------------------------------------------------------
+# Plugin-cost table ("features"): the bench route of portico.yaml, measured
+# like the HTTP/1.1 rows, once as is (plain) and once per plugin setup, each
+# with its own generated config. Rows are keyed "feat:NAME".
+
+FEATURE_ROWS=(plain jwt-hs256 jwt-rs256 key_auth rate_limit-local rate_limit-redis-exact rate_limit-redis-lease)
+# HS256: a fixed token for this secret, issuer, audience and scope, valid until 2100.
+FEAT_HS256_SECRET="portico-bench-hs256-secret-0123456789abcdef"
+FEAT_HS256_TOKEN="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJwb3J0aWNvLWJlbmNoIiwiYXVkIjoiYmVuY2giLCJzdWIiOiJiZW5jaC11c2VyIiwic2NvcGUiOiJyZWFkIiwiaWF0IjoxNzY0MDAwMDAwLCJleHAiOjQxMDI0NDQ4MDB9.T_8wdxF-EAn5uTTkDstOsJSdjyQkdM3ze4lY8h4Jfas"
+FEAT_ISSUER="portico-bench"
+FEAT_AUDIENCE="bench"
+FEAT_SCOPE="read"
+# key_auth: the key wrk sends, and how many other consumers the config holds.
+FEAT_API_KEY="portico-bench-api-key-0123456789"
+FEAT_EXTRA_CONSUMERS=10000
+# rate_limit: a limit no run can reach, so every request is decided and
+# allowed. 1,000,000 per second is the highest rate the plugin accepts (at
+# most one request per microsecond).
+FEAT_RATE=1000000
+# Redis timeout: above the default 100 ms, so that a burst of other load on
+# the machine (a stalled core) does not turn into timeouts, during which
+# fail_closed would answer 503 without a decision.
+FEAT_REDIS_TIMEOUT=1s
+FEAT_DIR="$TMP/features"
+FEAT_RS256_TOKEN=""
+FEAT_RS256_ERR=""
+REDIS_PID=""
+REDIS_VERSION=""
+declare -A FEAT_REDIS_US FEAT_REDIS_CMDS FEAT_DPS FEAT_NON2XX
+
+# feature_route_plugins ROW: the route's plugins for ROW (YAML under the
+# route, indented), empty for plain.
+feature_route_plugins() {
+	case "$1" in
+	plain) ;;
+	jwt-hs256)
+		cat <<YAML
+    plugins:
+      - name: jwt
+        config:
+          algorithms: [HS256]
+          secret: $FEAT_HS256_SECRET
+          issuer: $FEAT_ISSUER
+          audiences: [$FEAT_AUDIENCE]
+          required_scopes: [$FEAT_SCOPE]
+YAML
+		;;
+	jwt-rs256)
+		cat <<YAML
+    plugins:
+      - name: jwt
+        config:
+          algorithms: [RS256]
+          key_files: [$FEAT_DIR/pub.pem]
+          issuer: $FEAT_ISSUER
+          audiences: [$FEAT_AUDIENCE]
+          required_scopes: [$FEAT_SCOPE]
+YAML
+		;;
+	key_auth)
+		cat <<YAML
+    plugins:
+      - name: key_auth
+        config:
+          header_names: [X-API-Key]
+YAML
+		;;
+	rate_limit-local)
+		cat <<YAML
+    plugins:
+      - name: rate_limit
+        config:
+          key: [ip]
+          limits: [{rate: $FEAT_RATE, per: 1s}]
+          backend: local
+YAML
+		;;
+	rate_limit-redis-exact | rate_limit-redis-lease)
+		cat <<YAML
+    plugins:
+      - name: rate_limit
+        config:
+          key: [ip]
+          limits: [{rate: $FEAT_RATE, per: 1s}]
+          backend: redis
+          redis: {addr: 127.0.0.1:$FEATURES_REDIS_PORT, timeout: $FEAT_REDIS_TIMEOUT}
+          redis_mode: ${1#rate_limit-redis-}
+          on_redis_error: fail_closed
+YAML
+		;;
+	esac
+}
+
+# feature_config ROW PORT FILE: portico_config plus ROW's route plugins (after
+# the route's "upstream: backend") and, for key_auth, the consumers.
+feature_config() {
+	local row="$1" port="$2" file="$3"
+	portico_config "$port" off "$file.base" || return 1
+	feature_route_plugins "$row" >"$file.plugins"
+	if [ -s "$file.plugins" ]; then
+		sed -e "/^    upstream: backend[[:space:]]*\$/r $file.plugins" "$file.base" >"$file"
+		grep -q "^    plugins:" "$file" || return 1
+	else
+		cp "$file.base" "$file"
+	fi
+	if [ "$row" = key_auth ]; then
+		cat "$FEAT_DIR/consumers.yaml" >>"$file"
+	fi
+	rm -f "$file.base" "$file.plugins"
+}
+
+# feature_setup: the RS256 key pair and token, the key_auth consumers.
+feature_setup() {
+	local i
+	mkdir -p "$FEAT_DIR"
+	if [ -n "$MINTJWT_BUILD_ERR" ]; then
+		FEAT_RS256_ERR="$MINTJWT_BUILD_ERR"
+	elif ! command -v openssl >/dev/null 2>&1; then
+		FEAT_RS256_ERR="openssl is not installed"
+	elif ! openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$FEAT_DIR/priv.pem" >"$FEAT_DIR/openssl.log" 2>&1 ||
+		! openssl pkey -in "$FEAT_DIR/priv.pem" -pubout -out "$FEAT_DIR/pub.pem" >>"$FEAT_DIR/openssl.log" 2>&1; then
+		FEAT_RS256_ERR="openssl could not generate the RSA key pair: $(last_log "$FEAT_DIR/openssl.log")"
+	elif ! FEAT_RS256_TOKEN="$("$TMP/mintjwt" -alg RS256 -key "$FEAT_DIR/priv.pem" -iss "$FEAT_ISSUER" \
+		-aud "$FEAT_AUDIENCE" -scope "$FEAT_SCOPE" 2>"$FEAT_DIR/mintjwt.log")" || [ -z "$FEAT_RS256_TOKEN" ]; then
+		FEAT_RS256_ERR="mintjwt failed: $(last_log "$FEAT_DIR/mintjwt.log")"
+	fi
+	{
+		echo "consumers:"
+		printf '  - name: bench\n    credentials:\n      key_auth:\n        - key: %s\n' "$FEAT_API_KEY"
+		for ((i = 1; i <= FEAT_EXTRA_CONSUMERS; i++)); do
+			printf '  - name: consumer-%05d\n    credentials:\n      key_auth:\n        - key: portico-bench-other-key-%05d\n' "$i" "$i"
+		done
+	} >"$FEAT_DIR/consumers.yaml"
+}
+
+# feature_headers ROW: sets FEAT_HDR, the request header ROW needs, for curl
+# and wrk ("-H" "Name: value"), or () for none.
+feature_headers() {
+	FEAT_HDR=()
+	case "$1" in
+	jwt-hs256) FEAT_HDR=(-H "Authorization: Bearer $FEAT_HS256_TOKEN") ;;
+	jwt-rs256) FEAT_HDR=(-H "Authorization: Bearer $FEAT_RS256_TOKEN") ;;
+	key_auth) FEAT_HDR=(-H "X-API-Key: $FEAT_API_KEY") ;;
+	esac
+}
+
+# redis_cmd ARGS...: one redis-cli command to the harness's Redis.
+redis_cmd() {
+	timeout 5 redis-cli -h 127.0.0.1 -p "$FEATURES_REDIS_PORT" "$@" 2>/dev/null
+}
+
+# redis_script_calls: how many EVAL/EVALSHA calls Redis has served (the
+# commands the scripts run inside are not counted), or empty.
+redis_script_calls() {
+	command -v redis-cli >/dev/null 2>&1 || return 0
+	redis_cmd info commandstats | tr -d '\r' | awk -F'[:=,]' '
+		$1 ~ /^cmdstat_eval(sha)?(_ro)?$/ {n += $3}
+		/^# Commandstats/ {ok = 1}
+		END {if (ok) print n + 0}'
+}
+
+# start_redis: a redis-server without persistence on the load core; sets
+# REDIS_PID, or REDIS_ERR when it could not start.
+start_redis() {
+	local i
+	REDIS_ERR=""
+	command -v redis-server >/dev/null 2>&1 || { REDIS_ERR="redis-server is not installed"; return 1; }
+	if port_busy "$FEATURES_REDIS_PORT"; then
+		REDIS_ERR="127.0.0.1:$FEATURES_REDIS_PORT (Redis) is already in use"
+		return 1
+	fi
+	log "starting redis-server on 127.0.0.1:$FEATURES_REDIS_PORT (cpu $LOAD_CPU)"
+	taskset -c "$LOAD_CPU" redis-server --port "$FEATURES_REDIS_PORT" --bind 127.0.0.1 \
+		--save '' --appendonly no --dir "$FEAT_DIR" >"$FEAT_DIR/redis.log" 2>&1 &
+	REDIS_PID=$!
+	PIDS+=("$REDIS_PID")
+	for i in $(seq 100); do
+		kill -0 "$REDIS_PID" 2>/dev/null || break
+		if port_busy "$FEATURES_REDIS_PORT"; then
+			REDIS_VERSION="$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
+			return 0
+		fi
+		sleep 0.1
+	done
+	REDIS_ERR="redis-server did not start: $(last_log "$FEAT_DIR/redis.log")"
+	stop_pid "$REDIS_PID"; forget_pid "$REDIS_PID"
+	REDIS_PID=""
+	return 1
+}
+
+# check_feature URL: like check_body, with the row's FEAT_HDR.
+check_feature() {
+	local url="$1" code size
+	rm -f "$TMP/body"
+	code="$(curl -s "${FEAT_HDR[@]}" -o "$TMP/body" --max-time 3 -w '%{http_code}' "$url" || true)"
+	size="$(stat -c %s "$TMP/body" 2>/dev/null || echo 0)"
+	if [ "$code" = 200 ] && [ "$size" = "$BODY_BYTES" ]; then
+		echo ok
+	else
+		echo "answered ${code:-nothing} with a ${size}-byte body, want 200 with $BODY_BYTES bytes"
+	fi
+}
+
+# measure_feature ROW: one row of the plugin table, as measure() does for the
+# HTTP/1.1 rows, with the row's config and request header; for the Redis rows
+# also Redis's CPU time and commands over the measured run.
+measure_feature() {
+	local row="$1" key="feat:$1" port="${PORT[features]}" url cfg body status=0 requests extra
+	local cpu0 cpu1 r0=0 r1=0 c0="" c1="" pb0 pt0 lb0 lt0 pb1 pt1 lb1 lt1 non2xx wrk_out
+	url="http://127.0.0.1:$port/"
+	cfg="$FEAT_DIR/portico-$row.yaml"
+	PROXY_PID="" LOG_FILE="$FEAT_DIR/portico-$row.log"
+	log "$key: 127.0.0.1:$port (cpu $PROXY_CPU)"
+	[ -z "$PORTICO_BUILD_ERR" ] || { SKIP[$key]="$PORTICO_BUILD_ERR"; return; }
+	if [ "$row" = jwt-rs256 ] && [ -n "$FEAT_RS256_ERR" ]; then SKIP[$key]="$FEAT_RS256_ERR"; return; fi
+	if port_busy "$port"; then SKIP[$key]="127.0.0.1:$port is already in use"; return; fi
+	if ! feature_config "$row" "$port" "$cfg"; then
+		SKIP[$key]="could not derive the config from bench/portico.yaml (route \"upstream: backend\" not found)"
+		return
+	fi
+	feature_headers "$row"
+	if [ -n "$REDIS_PID" ]; then redis_cmd flushall >/dev/null || true; fi
+	GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$TMP/portico" run --config "$cfg" >"$LOG_FILE" 2>&1 &
+	PROXY_PID=$!
+	PIDS+=("$PROXY_PID")
+	if ! wait_port "$PROXY_PID" "$port"; then
+		if kill -0 "$PROXY_PID" 2>/dev/null; then
+			SKIP[$key]="not listening on 127.0.0.1:$port within 10 s: $(last_log "$LOG_FILE")"
+		else
+			SKIP[$key]="exited at start-up: $(last_log "$LOG_FILE")"
+		fi
+		stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
+		return
+	fi
+	body="$(check_feature "$url")"
+	if [ "$body" != ok ]; then
+		SKIP[$key]="$body"
+		stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
+		return
+	fi
+
+	log "$key: warm-up ${WARMUP_S}s"
+	run_wrk "$FEAT_DIR/$row-warmup.txt" $((WARMUP_S + 30)) -t"$THREADS" -c"$CONNS" -d"${WARMUP_S}s" "${FEAT_HDR[@]}" "$url" || true
+
+	log "$key: measuring ${DUR_S}s"
+	wrk_out="$FEAT_DIR/$row-wrk.txt"
+	if [ -n "$REDIS_PID" ]; then c0="$(redis_script_calls)"; r0="$(cpu_ticks "$REDIS_PID")"; fi
+	read -r pb0 pt0 <<<"$(core_ticks "$PROXY_CPU")"
+	read -r lb0 lt0 <<<"$(core_ticks "$LOAD_CPU")"
+	cpu0="$(cpu_ticks "$PROXY_PID")"
+	run_wrk "$wrk_out" $((DUR_S + 30)) -t"$THREADS" -c"$CONNS" -d"${DUR_S}s" --latency "${FEAT_HDR[@]}" "$url" || status=$?
+	cpu1="$(cpu_ticks "$PROXY_PID")"
+	read -r pb1 pt1 <<<"$(core_ticks "$PROXY_CPU")"
+	read -r lb1 lt1 <<<"$(core_ticks "$LOAD_CPU")"
+	if [ -n "$REDIS_PID" ]; then r1="$(cpu_ticks "$REDIS_PID")"; c1="$(redis_script_calls)"; fi
+
+	if ! kill -0 "$PROXY_PID" 2>/dev/null; then
+		SKIP[$key]="exited during the load run: $(last_log "$LOG_FILE")"
+		wait "$PROXY_PID" 2>/dev/null || true
+		forget_pid "$PROXY_PID"
+		return
+	fi
+	requests="$(awk '/ requests in / {print $1; exit}' "$wrk_out")"
+	if [ "$status" -ne 0 ] || [ -z "$requests" ] || [ "$requests" -eq 0 ]; then
+		SKIP[$key]="wrk failed (exit $status): $(last_log "$wrk_out")"
+		stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
+		return
+	fi
+	RPS[$key]="$(awk '/^Requests\/sec:/ {printf "%.0f", $2; exit}' "$wrk_out")"
+	P50[$key]="$(latency_of "$wrk_out" 50)"
+	P99[$key]="$(latency_of "$wrk_out" 99)"
+	CPU_US[$key]="$(awk -v d=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')"
+	RSS_MIB[$key]="$(awk -v k="$(hwm_kib "$PROXY_PID")" 'BEGIN {printf "%.1f", k / 1024}')"
+	non2xx="$(awk '/Non-2xx or 3xx responses:/ {print $NF; exit}' "$wrk_out")"
+	FEAT_NON2XX[$key]="${non2xx:-0}"
+
+	extra="$(core_use "$key" $((pb1 - pb0)) $((pt1 - pt0)) $((lb1 - lb0)) $((lt1 - lt0)) $((cpu1 - cpu0)))"
+	if [ -n "$REDIS_PID" ]; then
+		FEAT_REDIS_US[$key]="$(awk -v d=$((r1 - r0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')"
+		FEAT_DPS[$key]="$(awk -v p="${CPU_US[$key]}" -v r="${FEAT_REDIS_US[$key]}" 'BEGIN {if (p + r > 0) printf "%.0f", 1e6 / (p + r)}')"
+		if [ -n "$c0" ] && [ -n "$c1" ]; then
+			FEAT_REDIS_CMDS[$key]="$(awk -v d=$((c1 - c0)) -v n="$requests" 'BEGIN {printf "%.3f", d / n}')"
+		fi
+		extra+="redis-server $((r1 - r0)) ticks of CPU (core $LOAD_CPU)${c1:+, $((c1 - c0)) script calls}; "
+	fi
+	if grep -q 'Socket errors' "$wrk_out"; then
+		extra+="wrk $(grep 'Socket errors' "$wrk_out" | sed 's/^[[:space:]]*//'); "
+	fi
+	if [ -n "$non2xx" ]; then
+		extra+="$(grep 'Non-2xx or 3xx' "$wrk_out" | sed 's/^[[:space:]]*//'); "
+	fi
+	NOTE[$key]="$requests requests in ${DUR_S}s; ${extra%; }"
+
+	stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
+	log "$key: ${RPS[$key]} req/s, p50 ${P50[$key]}, p99 ${P99[$key]}, ${CPU_US[$key]} µs CPU/req, ${RSS_MIB[$key]} MiB${FEAT_REDIS_US[$key]:+, Redis ${FEAT_REDIS_US[$key]} µs CPU/req}"
+}
+
+measure_features() {
+	local row
+	REDIS_ERR=""
+	feature_setup
+	for row in "${FEATURE_ROWS[@]}"; do
+		case "$row" in
+		rate_limit-redis-*)
+			if [ -z "$REDIS_PID" ] && [ -z "$REDIS_ERR" ]; then start_redis || log "$REDIS_ERR"; fi
+			if [ -n "$REDIS_ERR" ]; then
+				SKIP[feat:$row]="$REDIS_ERR"
+				log "feat:$row: SKIPPED: ${SKIP[feat:$row]}"
+				continue
+			fi
+			;;
+		esac
+		measure_feature "$row"
+		[ -z "${SKIP[feat:$row]:-}" ] || log "feat:$row: SKIPPED: ${SKIP[feat:$row]}"
+	done
+	if [ -n "$REDIS_PID" ]; then stop_pid "$REDIS_PID"; forget_pid "$REDIS_PID"; REDIS_PID=""; fi
+}
+
+
 LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 START_TS="$(date +%s)"
 for p in "${SELECTED[@]}"; do
 	case "$p" in
 	h2) measure_h2 ;;
 	grpc) measure_grpc ;;
+	features) measure_features ;;
 	*)
 		measure "$p"
 		[ -z "${SKIP[$p]:-}" ] || log "$p: SKIPPED: ${SKIP[$p]}"
@@ -1038,6 +1377,109 @@ all_tables() {
 		grpc_table
 		echo
 	fi
+	if selected features; then
+		echo "Plugins: cost over the plain route:"
+		echo
+		features_table
+		echo
+	fi
+}
+
+# to_ms LATENCY: a wrk latency ("850.00us", "1.23ms", "1.02s") in ms.
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		if (v ~ /us$/) {sub(/us$/, "", v); printf "%.4f", v / 1000}
+		else if (v ~ /ms$/) {sub(/ms$/, "", v); printf "%.4f", v}
+		else if (v ~ /m$/) {sub(/m$/, "", v); printf "%.4f", v * 60000}
+		else if (v ~ /s$/) {sub(/s$/, "", v); printf "%.4f", v * 1000}
+	}'
+}
+
+# feature_note ROW: the notes cell of a measured row.
+feature_note() {
+	local k="feat:$1" n=""
+	case "$1" in
+	plain) n="baseline: catch-all route, global request_id" ;;
+	jwt-hs256) n="HS256, iss + aud + scope checked" ;;
+	jwt-rs256) n="RS256 (2048-bit key from key_files), iss + aud + scope checked" ;;
+	key_auth) n="key in X-API-Key; $((FEAT_EXTRA_CONSUMERS + 1)) consumers configured" ;;
+	rate_limit-local) n="key [ip], one limit, local GCRA" ;;
+	rate_limit-redis-*)
+		n="Redis ${FEAT_REDIS_US[$k]:-?} µs CPU/req${FEAT_REDIS_CMDS[$k]:+, ${FEAT_REDIS_CMDS[$k]} script calls/req}; ${FEAT_DPS[$k]:-?} decisions/s per core"
+		;;
+	esac
+	if [ "${FEAT_NON2XX[$k]:-0}" != 0 ]; then
+		n+="; ${FEAT_NON2XX[$k]} non-2xx responses: not every request was decided, the figures are not valid"
+	fi
+	printf '%s' "$n"
+}
+
+features_table() {
+	local r k dcpu dp99 base_p99=""
+	echo "| config | req/s | p50 | p99 | CPU µs/req | Δ CPU µs vs plain | Δ p99 vs plain | peak RSS MiB | notes |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+	if [ -z "${SKIP[feat:plain]:-}" ] && [ -n "${P99[feat:plain]:-}" ]; then base_p99="$(to_ms "${P99[feat:plain]}")"; fi
+	for r in "${FEATURE_ROWS[@]}"; do
+		k="feat:$r"
+		if [ -n "${SKIP[$k]:-}" ]; then
+			echo "| $r | $(skip_cell "$k") | | | | | | | |"
+			continue
+		fi
+		[ -n "${CPU_US[$k]:-}" ] || continue
+		if [ "$r" = plain ]; then
+			dcpu="—" dp99="—"
+		elif [ -n "${CPU_US[feat:plain]:-}" ] && [ -n "$base_p99" ]; then
+			dcpu="$(awk -v a="${CPU_US[$k]}" -v b="${CPU_US[feat:plain]}" 'BEGIN {printf "%+.1f", a - b}')"
+			dp99="$(awk -v a="$(to_ms "${P99[$k]}")" -v b="$base_p99" 'BEGIN {printf "%+.2fms", a - b}')"
+		else
+			dcpu="n/a" dp99="n/a"
+		fi
+		echo "| $r | ${RPS[$k]} | ${P50[$k]} | ${P99[$k]} | ${CPU_US[$k]} | $dcpu | $dp99 | ${RSS_MIB[$k]} | $(feature_note "$r") |"
+	done
+}
+
+# features_section [STANDALONE]: the "## Plugins" section of the report. With
+# STANDALONE (a features-only run added to an existing report) it also gives
+# its own date, load average and versions.
+features_section() {
+	echo "## Plugins: cost over the plain route"
+	echo
+	if [ -n "${1:-}" ]; then
+		echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start: $LOADAVG_START;"
+		echo "go $(go version | awk '{print $3}'), wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}')$(portico_rev | sed 's/^/, portico /')${REDIS_VERSION:+, redis-server $REDIS_VERSION}."
+		echo
+	fi
+	echo "Load: \`$WRK_CMD\` after a ${WARMUP_S} s warm-up run with the same flags,"
+	echo "plus the row's credential header (\`-H\`); the same cores, backend and CPU accounting as the HTTP/1.1 table."
+	echo "Each row is Portico with the bench config (\`portico.yaml\`: catch-all route, global request_id) and one"
+	echo "plugin added to the route: jwt (\`Authorization: Bearer\`, a valid token: HS256 with a fixed token, RS256 with a"
+	echo "2048-bit key pair generated for the run and a token signed for it), key_auth (\`X-API-Key\`, one matching consumer"
+	echo "among $((FEAT_EXTRA_CONSUMERS + 1))), rate_limit with \`key: [ip]\` and \`limits: [{rate: $FEAT_RATE, per: 1s}]\` (never reached: every"
+	echo "request is decided and allowed) on the local backend or on Redis (\`redis_mode: exact\`, one script call per"
+	echo "request; \`lease\`, tokens leased in batches; \`timeout: $FEAT_REDIS_TIMEOUT\`; \`on_redis_error: fail_closed\`, so a failed Redis call would"
+	echo "be a 503, not a skipped decision). redis-server (no persistence) runs on core $LOAD_CPU with wrk and the backend."
+	echo "Δ columns: the row minus the plain row of this table. Redis rows: Redis's utime+stime over the measured run"
+	echo "per request, Redis script calls (EVALSHA) per request, and decisions/s per core = 1e6 / (Portico + Redis CPU µs/req)."
+	echo
+	features_table
+	echo
+	runs feat: "${FEATURE_ROWS[@]}"
+	echo
+}
+
+# splice_features FILE SECTION: FILE with its "## Plugins" section (if any)
+# replaced by SECTION, placed before the "Versions:" list (or at the end).
+splice_features() {
+	local file="$1" section="$2"
+	awk -v sec="$section" '
+		function put(  l) { while ((getline l < sec) > 0) print l; close(sec); done = 1 }
+		/^## Plugins: cost over the plain route/ { skip = 1; next }
+		skip && (/^## / || /^Versions:/) { skip = 0 }
+		skip { next }
+		/^Versions:/ && !done { put() }
+		{ print }
+		END { if (!done) { print ""; put() } }
+	' "$file" >"$file.tmp" && mv "$file.tmp" "$file"
 }
 
 CPU_MODEL="$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
@@ -1056,12 +1498,25 @@ versions() {
 	if selected grpc; then
 		echo "- grpc-go: $(cd "$ROOT" && go list -m -f '{{.Version}}' google.golang.org/grpc 2>/dev/null || echo unknown)"
 	fi
+	if selected features && [ -n "$REDIS_VERSION" ]; then echo "- redis-server: $REDIS_VERSION"; fi
 	local rev
 	if rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"; then
 		if [ -n "$(GIT_OPTIONAL_LOCKS=0 git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | head -n 1)" ]; then
 			rev+=" with local changes"
 		fi
 		echo "- portico: $rev"
+	fi
+}
+
+# portico_rev: the short commit of the tree measured ("abc1234 with local
+# changes"), or nothing outside git.
+portico_rev() {
+	local rev
+	if rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"; then
+		if [ -n "$(GIT_OPTIONAL_LOCKS=0 git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | head -n 1)" ]; then
+			rev+=" with local changes"
+		fi
+		echo "$rev"
 	fi
 }
 
@@ -1120,13 +1575,29 @@ REPORT="$TMP/report.md"
 		runs grpc: "${GRPC_ROWS[@]}"
 		echo
 	fi
+	if selected features; then
+		features_section
+	fi
 	echo "Versions:"
 	versions
 } >"$REPORT"
 
 mkdir -p "$RESULTS_DIR"
-cp "$REPORT" "$RESULTS_DIR/latest.md"
-cp "$REPORT" "$RESULTS_DIR/$(date -u +%Y-%m-%d).md"
+if [ "$ONLY" = features ]; then
+	# Only the plugin table was measured: add its section to the reports
+	# already there (replacing an older one) rather than replacing them.
+	features_section standalone >"$TMP/features-section.md"
+	for f in "$RESULTS_DIR/latest.md" "$RESULTS_DIR/$(date -u +%Y-%m-%d).md"; do
+		if [ -s "$f" ] && grep -q '^Versions:' "$f"; then
+			splice_features "$f" "$TMP/features-section.md"
+		else
+			cp "$REPORT" "$f"
+		fi
+	done
+else
+	cp "$REPORT" "$RESULTS_DIR/latest.md"
+	cp "$REPORT" "$RESULTS_DIR/$(date -u +%Y-%m-%d).md"
+fi
 
 echo
 all_tables

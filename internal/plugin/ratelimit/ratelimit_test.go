@@ -390,15 +390,23 @@ func TestMemoryBound(t *testing.T) {
 	if n := p.local.size(); n != 0 {
 		t.Fatalf("%d idle keys left after the sweep", n)
 	}
-	// Lazy expiry: a full shard drops its idle keys on insert.
-	for i := range 1000 {
+	// Lazy expiry: a full shard drops its idle keys on insert. Fill the
+	// shard the fresh key hashes to, so the insert finds it full.
+	r.Header.Set("X-Key", "fresh")
+	target := hashKey(p.seed, p.parts, r, nil, "") % numShards
+	sh := &p.local.shards[target]
+	for i := 0; len(sh.m) < p.local.perShard && i < 1000000; i++ {
 		r.Header.Set("X-Key", itoa(i))
-		p.decide(r, nil)
+		if hashKey(p.seed, p.parts, r, nil, "")%numShards == target {
+			p.decide(r, nil)
+		}
+	}
+	if len(sh.m) != p.local.perShard {
+		t.Fatalf("could not fill the shard: %d keys", len(sh.m))
 	}
 	clk.advance(30 * time.Second)
 	r.Header.Set("X-Key", "fresh")
 	p.decide(r, nil)
-	sh := &p.local.shards[hashKey(p.seed, p.parts, r, nil, "")%numShards]
 	if n := len(sh.m); n != 1 {
 		t.Fatalf("shard holds %d keys after inserting into it with every other key idle, want 1", n)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -160,5 +161,51 @@ routes:
 	}
 	if len(ms["go_goroutines"]) == 0 || len(ms["process_resident_memory_bytes"]) == 0 {
 		t.Error("Go runtime and process metrics missing")
+	}
+}
+
+// TestAbortedStreamIsCounted: a client that goes away in the middle of a
+// streamed response still leaves the in-flight gauge at zero and the
+// request counted.
+func TestAbortedStreamIsCounted(t *testing.T) {
+	stream := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		rc := http.NewResponseController(w)
+		for i := 0; i < 200; i++ {
+			if _, err := fmt.Fprintf(w, "data: %d\n\n", i); err != nil {
+				return
+			}
+			rc.Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}))
+	tg := testutil.StartGateway(t, fmt.Sprintf(`
+server: {listen: [{addr: "127.0.0.1:0"}]}
+upstreams: {s: {targets: [{url: %q}]}}
+routes: [{name: m-stream, match: {path: /s}, upstream: s}]
+`, stream.URL))
+	resp, err := http.Get(tg.URL + "/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if _, err := resp.Body.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // the client goes away mid-stream
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ms := scrape(t, tg.AdminURL)
+		if value(ms, "portico_requests_in_flight") == 0 && value(ms, "portico_requests_total", "route", "m-stream") == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("in flight %v, requests %v after the client left", value(ms, "portico_requests_in_flight"), value(ms, "portico_requests_total", "route", "m-stream"))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -37,7 +37,20 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 		ctx, rec.Trace = s.tracer.StartServer(ctx, r, rec.ClientIP, rec.Peer, rec.RequestID)
 	}
 	r = r.WithContext(ctx)
+	defer s.finish(x, r, inflight)
 	s.handle(&x.rw, r, x)
+}
+
+// finish records and logs a finished request and recycles its state. It
+// runs deferred, so a handler that aborts the response (the proxy panics
+// with http.ErrAbortHandler when the client goes away mid-stream) is still
+// counted and logged; the panic then continues to net/http.
+func (s *Snapshot) finish(x *exchange, r *http.Request, inflight interface{ Dec() }) {
+	p := recover()
+	rec := &x.rec
+	if p != nil && rec.ErrorMsg == "" {
+		rec.ErrorMsg = "response aborted"
+	}
 	if rec.Body != nil {
 		rec.Body.Detach()
 	}
@@ -64,6 +77,9 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	x.route = nil
 	rec.Reset()
 	exchanges.Put(x)
+	if p != nil {
+		panic(p)
+	}
 }
 
 // endTrace ends the request's server span.

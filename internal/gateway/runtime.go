@@ -107,7 +107,7 @@ func (rt *Runtime) WaitRetired() { rt.retiring.Wait() }
 func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := rt.cur.Load()
 	if s == nil {
-		http.Error(w, `{"error":"no configuration loaded","request_id":""}`, http.StatusServiceUnavailable)
+		observe.WriteError(w, r, http.StatusServiceUnavailable, "no configuration loaded")
 		return
 	}
 	s.inflight.Add(1)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -33,7 +34,7 @@ func Parse(data []byte, source string, lookup func(string) (string, bool)) (*Con
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, errEOF) || strings.Contains(err.Error(), "EOF") {
+		if errors.Is(err, io.EOF) {
 			root = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}}
 		} else {
 			return nil, yamlErrors(nil, "", err)
@@ -75,8 +76,6 @@ func Parse(data []byte, source string, lookup func(string) (string, bool)) (*Con
 	}
 	return cfg, nil
 }
-
-var errEOF = errors.New("EOF")
 
 // setPaths records each plugin spec's YAML path so plugins can locate errors.
 func (c *Config) setPaths() {

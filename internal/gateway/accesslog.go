@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -15,13 +16,76 @@ import (
 )
 
 // Outputs keeps access-log destinations open across reloads, one per path.
+// Lines are buffered and written out every flushInterval (or when the
+// buffer fills), so a busy gateway does not pay a write system call per
+// request; Close flushes what is left.
 type Outputs struct {
 	mu    sync.Mutex
-	files map[string]io.Writer
+	files map[string]*bufferedOutput
 }
 
 // NewOutputs returns an empty set of outputs.
-func NewOutputs() *Outputs { return &Outputs{files: map[string]io.Writer{}} }
+func NewOutputs() *Outputs { return &Outputs{files: map[string]*bufferedOutput{}} }
+
+// flushInterval bounds how long an access-log line may wait in the buffer.
+const flushInterval = 200 * time.Millisecond
+
+// bufferedOutput is a buffered writer flushed by a background ticker.
+type bufferedOutput struct {
+	mu   sync.Mutex
+	w    *bufio.Writer
+	dst  io.Writer
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newBufferedOutput(dst io.Writer) *bufferedOutput {
+	b := &bufferedOutput{w: bufio.NewWriterSize(dst, 64<<10), dst: dst, stop: make(chan struct{}), done: make(chan struct{})}
+	go b.loop()
+	return b
+}
+
+// Write buffers one record (slog handlers write each record in one call).
+func (b *bufferedOutput) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.w.Write(p)
+}
+
+func (b *bufferedOutput) flush() {
+	b.mu.Lock()
+	_ = b.w.Flush()
+	b.mu.Unlock()
+}
+
+func (b *bufferedOutput) loop() {
+	defer close(b.done)
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			b.flush()
+		case <-b.stop:
+			b.flush()
+			return
+		}
+	}
+}
+
+// Close flushes every output and stops the flushers.
+func (o *Outputs) Close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for name, b := range o.files {
+		close(b.stop)
+		<-b.done
+		if f, ok := b.dst.(*os.File); ok && f != os.Stdout && f != os.Stderr {
+			_ = f.Close()
+		}
+		delete(o.files, name)
+	}
+}
 
 // AccessLogger returns an slog logger writing access lines to the configured
 // output in the configured format.
@@ -30,18 +94,20 @@ func (o *Outputs) AccessLogger(c config.AccessLog) (*slog.Logger, error) {
 	defer o.mu.Unlock()
 	w, ok := o.files[c.Output]
 	if !ok {
+		var dst io.Writer
 		switch c.Output {
 		case "stdout":
-			w = os.Stdout
+			dst = os.Stdout
 		case "stderr":
-			w = os.Stderr
+			dst = os.Stderr
 		default:
 			f, err := os.OpenFile(c.Output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 			if err != nil {
 				return nil, fmt.Errorf("cannot open access log: %v", err)
 			}
-			w = f
+			dst = f
 		}
+		w = newBufferedOutput(dst)
 		o.files[c.Output] = w
 	}
 	opts := &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {

@@ -124,6 +124,7 @@ func (rt *Runtime) Close() {
 		go rt.retire(s)
 	}
 	rt.retiring.Wait()
+	rt.builder.Outputs.Close()
 }
 
 // historySize is how many applied revisions the runtime remembers.

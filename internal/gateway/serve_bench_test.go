@@ -42,3 +42,23 @@ func BenchmarkServeRespond(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkServeRespondAccessLog is BenchmarkServeRespond with the JSON
+// access log written to a file.
+func BenchmarkServeRespondAccessLog(b *testing.B) {
+	rt := gateway.NewRuntime(testutil.Logger(b))
+	yaml := routesConfig("127.0.0.1:0", "http://127.0.0.1:1", 10)
+	yaml = strings.Replace(yaml, `log: {access: {output: "off"}}`, `log: {access: {output: "`+b.TempDir()+`/access.log"}}`, 1)
+	if err := rt.Apply(testutil.ParseConfig(b, yaml)); err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close()
+	r := httptest.NewRequest("GET", "/svc2", nil)
+	r.RemoteAddr = "10.1.2.3:4567"
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		rt.ServeHTTP(w, r)
+	}
+}

@@ -258,3 +258,33 @@ func TestCleanupStopsRefresher(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRemoteKeysShared: instances with the same key settings (the routes of
+// a config, and the same routes after a reload) share one key set: one
+// initial fetch, and the refresher lives until the last instance is
+// cleaned up.
+func TestRemoteKeysShared(t *testing.T) {
+	k1 := newECKey(t)
+	srv := newJWKSServer(t, jwk(k1.pub, "k1", "ES256"))
+	cfg := jwksCfg(srv.URL+"/jwks", "jwks_min_refresh_interval", "1h")
+	a, err := build(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := build(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches for two instances with the same settings, want 1", n)
+	}
+	a.Cleanup()
+	hb := b.Plugin.(*JWT).Wrap(http.HandlerFunc(upstream))
+	if w := call(hb, sign(t, "ES256", k1, "k1", claims(nil))); w.Code != 200 {
+		t.Fatalf("second instance after the first was cleaned up: status %d", w.Code)
+	}
+	b.Cleanup()
+	if b.Plugin.(*JWT).remote.ctx.Err() == nil {
+		t.Fatal("refresher still running after the last instance was cleaned up")
+	}
+}

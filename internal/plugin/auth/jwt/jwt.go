@@ -162,6 +162,7 @@ type JWT struct {
 	algs         []string
 	static       *keySet
 	remote       *remote
+	remoteKey    string
 	parser       *gojwt.Parser
 	keyfunc      gojwt.Keyfunc
 	fallbackKey  gojwt.Keyfunc
@@ -388,16 +389,19 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 		case stale < refresh:
 			return fmt.Errorf("jwks_stale_ttl (%s) must be at least jwks_refresh (%s)", stale, refresh)
 		}
-		p.remote = newRemote(p.OIDCIssuer, p.JWKSURL, &http.Client{Timeout: timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}, keys, p.algs, refresh, minInterval, stale, p.log)
-		p.remote.start()
+		p.remoteKey = remoteKey(p.OIDCIssuer, p.JWKSURL, keys, p.algs, refresh, minInterval, stale, timeout)
+		p.remote = acquireRemote(p.remoteKey, func() *remote {
+			return newRemote(p.OIDCIssuer, p.JWKSURL, &http.Client{Timeout: timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}, keys, p.algs, refresh, minInterval, stale, p.log)
+		})
 	}
 	return nil
 }
 
 // Cleanup stops the JWKS refresher; it tolerates a partial Provision.
 func (p *JWT) Cleanup() error {
-	if p.remote != nil {
-		p.remote.stop()
+	if p.remote != nil && p.remoteKey != "" {
+		releaseRemote(p.remoteKey)
+		p.remoteKey = ""
 	}
 	return nil
 }

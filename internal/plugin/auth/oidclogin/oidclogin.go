@@ -294,7 +294,9 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 
 	p.transport = http.DefaultTransport.(*http.Transport).Clone()
 	p.client = &http.Client{Transport: p.transport, Timeout: p.Timeout.D()}
-	if _, err := p.discover(); err != nil {
+	// Discovery at load time is bounded tighter than requests to the
+	// provider, so an unreachable provider cannot stall a config reload.
+	if _, err := p.discoverWithin(min(p.Timeout.D(), provisionDiscoveryTimeout)); err != nil {
 		p.log.Warn("oidc_login: provider discovery failed; retrying on demand, logins answer 503 until it succeeds",
 			"issuer", p.Issuer, "error", err)
 	}
@@ -385,9 +387,15 @@ func (p *OIDCLogin) check() error {
 	return errors.Join(errs...)
 }
 
+// provisionDiscoveryTimeout bounds discovery while a config is loaded.
+const provisionDiscoveryTimeout = 2 * time.Second
+
 // discover fetches the discovery document once.
-func (p *OIDCLogin) discover() (*idp, error) {
-	ctx, cancel := context.WithTimeout(p.clientContext(context.Background()), p.Timeout.D())
+func (p *OIDCLogin) discover() (*idp, error) { return p.discoverWithin(p.Timeout.D()) }
+
+// discoverWithin fetches the discovery document once, within d.
+func (p *OIDCLogin) discoverWithin(limit time.Duration) (*idp, error) {
+	ctx, cancel := context.WithTimeout(p.clientContext(context.Background()), limit)
 	defer cancel()
 	p.lastDiscover = time.Now()
 	prov, err := oidc.NewProvider(ctx, p.Issuer)

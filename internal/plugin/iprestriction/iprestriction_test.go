@@ -1,0 +1,48 @@
+package iprestriction
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+
+	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/plugin"
+)
+
+// TestIPRestriction: the record's client IP decides; deny wins over allow.
+func TestIPRestriction(t *testing.T) {
+	t.Parallel()
+	in, err := plugin.NewFromYAML("ip_restriction", `{allow: ["10.0.0.0/8", "2001:db8::/32"], deny: ["10.9.0.0/16"]}`,
+		plugin.StaticContext{RouteName: "r", SpecPath: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	for _, tc := range []struct {
+		ip     string
+		status int
+	}{
+		{"10.1.2.3", 204}, {"10.9.1.1", 403}, {"192.168.1.1", 403}, {"2001:db8::1", 204}, {"2001:db9::1", 403},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r = r.WithContext(observe.WithRecord(r.Context(), &observe.Record{RequestID: "t", ClientIP: netip.MustParseAddr(tc.ip)}))
+		// A forged header changes nothing: only the record's client IP counts.
+		r.Header.Set("X-Forwarded-For", "10.1.2.3")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.ip, w.Code, tc.status)
+		}
+	}
+}
+
+// TestIPRestrictionConfigErrors: bad CIDRs and empty lists are refused.
+func TestIPRestrictionConfigErrors(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{"{}", "{allow: [nonsense]}", "{deny: ['10.0.0.0/33']}"} {
+		if _, err := plugin.NewFromYAML("ip_restriction", src, plugin.StaticContext{SpecPath: "p"}); err == nil {
+			t.Errorf("config %s accepted", src)
+		}
+	}
+}

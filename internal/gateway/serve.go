@@ -160,9 +160,7 @@ func (s *Snapshot) identify(r *http.Request, rec *observe.Record) {
 		// Identity headers from an untrusted peer are dropped before any
 		// plugin can read them; the proxy sets its own on the way out.
 		for _, h := range spoofable {
-			if _, ok := r.Header[h]; ok {
-				delete(r.Header, h)
-			}
+			delete(r.Header, h)
 		}
 	}
 	// Identity headers are only ever set by auth plugins: a client's are

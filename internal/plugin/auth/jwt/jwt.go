@@ -726,9 +726,7 @@ func groupsOf(v any) []string {
 	var out []string
 	switch x := v.(type) {
 	case string:
-		for _, g := range strings.FieldsFunc(x, func(r rune) bool { return r == ' ' || r == ',' }) {
-			out = append(out, g)
-		}
+		out = append(out, strings.FieldsFunc(x, func(r rune) bool { return r == ' ' || r == ',' })...)
 	case []any:
 		for _, e := range x {
 			if s, ok := e.(string); ok && s != "" {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs Portico's whole test suite: vet, unit and end-to-end tests under the
-# race detector, and the fuzzers' seed corpora. Installs what the tests need
+# Runs Portico's whole test suite: vet, staticcheck, unit and end-to-end tests
+# under the race detector, and the fuzzers' seed corpora. Installs what the tests need
 # on a fresh Debian machine first. Usage: scripts/test.sh [go test flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,9 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+echo "== staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 echo "== go test -race (unit, end-to-end, fuzz seed corpora)"
 go test -race -count=1 -timeout 20m "$@" ./...

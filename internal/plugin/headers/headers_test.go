@@ -1,7 +1,6 @@
 package headers
 
 import (
-	"bufio"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,10 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
 type testContext struct{ plugin.StaticContext }
@@ -244,51 +243,8 @@ func TestStreaming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	release := make(chan struct{})
-	srv := httptest.NewServer(in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		if err := rc.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
-			t.Errorf("SetWriteDeadline through wrapper: %v", err)
-		}
-		_, _ = io.WriteString(w, "first\n")
-		if err := rc.Flush(); err != nil {
-			t.Errorf("Flush: %v", err)
-		}
-		select {
-		case <-release:
-		case <-r.Context().Done():
-			return
-		}
-		_, _ = io.WriteString(w, "second\n")
-	})))
-	defer srv.Close()
-	res, err := srv.Client().Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if got := res.Header.Get("X-Stream"); got != "yes" {
+	if got := plugintest.Streaming(t, in.Plugin.Wrap, nil).Get("X-Stream"); got != "yes" {
 		t.Errorf("X-Stream = %q, want yes", got)
-	}
-	br := bufio.NewReader(res.Body)
-	done := make(chan string, 1)
-	go func() {
-		line, _ := br.ReadString('\n')
-		done <- line
-	}()
-	select {
-	case line := <-done:
-		if line != "first\n" {
-			t.Errorf("first chunk = %q", line)
-		}
-	case <-time.After(5 * time.Second):
-		close(release)
-		t.Fatal("flushed chunk did not reach the client before the handler finished")
-	}
-	close(release)
-	rest, _ := io.ReadAll(br)
-	if string(rest) != "second\n" {
-		t.Errorf("rest = %q", rest)
 	}
 }
 

@@ -1,17 +1,15 @@
 package requestid
 
 import (
-	"bufio"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
 type testContext struct{ plugin.StaticContext }
@@ -212,53 +210,9 @@ func TestStreaming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	release := make(chan struct{})
-	srv := httptest.NewServer(in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		if err := rc.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
-			t.Errorf("SetWriteDeadline through wrapper: %v", err)
-		}
-		_, _ = io.WriteString(w, "first\n")
-		if err := rc.Flush(); err != nil {
-			t.Errorf("Flush: %v", err)
-		}
-		select {
-		case <-release:
-		case <-r.Context().Done():
-			return
-		}
-		_, _ = io.WriteString(w, "second\n")
-	})))
-	defer srv.Close()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
-	req.Header.Set("X-Trace-Id", "trace-42")
-	res, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if got := res.Header.Get("X-Trace-Id"); got != "trace-42" {
+	h := plugintest.Streaming(t, in.Plugin.Wrap, func(r *http.Request) { r.Header.Set("X-Trace-Id", "trace-42") })
+	if got := h.Get("X-Trace-Id"); got != "trace-42" {
 		t.Errorf("X-Trace-Id = %q, want trace-42", got)
-	}
-	br := bufio.NewReader(res.Body)
-	done := make(chan string, 1)
-	go func() {
-		line, _ := br.ReadString('\n')
-		done <- line
-	}()
-	select {
-	case line := <-done:
-		if line != "first\n" {
-			t.Errorf("first chunk = %q", line)
-		}
-	case <-time.After(5 * time.Second):
-		close(release)
-		t.Fatal("flushed chunk did not reach the client before the handler finished")
-	}
-	close(release)
-	rest, _ := io.ReadAll(br)
-	if string(rest) != "second\n" {
-		t.Errorf("rest = %q", rest)
 	}
 }
 

@@ -222,17 +222,8 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 		return errors.Join(errs...)
 	}
 
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 256
-	t.MaxIdleConnsPerHost = 64
-	t.IdleConnTimeout = 90 * time.Second
-	p.transport = t
-	p.client = &http.Client{
-		Transport: t,
-		Timeout:   timeout,
-		// A redirect from the service is its answer, relayed to the client.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// A redirect from the service is its answer, relayed to the client.
+	p.client, p.transport = auth.NewServiceClient(timeout)
 	return nil
 }
 

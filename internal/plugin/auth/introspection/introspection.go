@@ -213,13 +213,9 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 		return errors.Join(errs...)
 	}
 	p.cache = newCache(p.CacheMaxEntries)
-	p.transport = newTransport()
-	p.client = &http.Client{
-		Transport: p.transport,
-		Timeout:   p.timeout,
-		// The endpoint must answer itself; a redirect is an error.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// The endpoint must answer itself; a redirect comes back as a non-200
+	// answer and fails closed.
+	p.client, p.transport = auth.NewServiceClient(p.timeout)
 	return nil
 }
 
@@ -241,14 +237,6 @@ var reserved = map[string]bool{
 	auth.HeaderConsumerID: true, auth.HeaderConsumerUsername: true,
 	auth.HeaderConsumerGroups: true, auth.HeaderAnonymous: true,
 	auth.HeaderCredential: true, auth.HeaderAuthenticatedBy: true,
-}
-
-func newTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 256
-	t.MaxIdleConnsPerHost = 64
-	t.IdleConnTimeout = 90 * time.Second
-	return t
 }
 
 func durationOr(d config.Duration, def time.Duration) time.Duration {

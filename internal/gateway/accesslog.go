@@ -129,6 +129,10 @@ func (s *Snapshot) logAccess(r *http.Request, rec *observe.Record) {
 	if rec.ClientIP.IsValid() {
 		client = rec.ClientIP.String()
 	}
+	consumer := ""
+	if rec.Consumer != nil {
+		consumer = rec.Consumer.Name
+	}
 	attrs := [...]slog.Attr{
 		slog.String("request_id", rec.RequestID),
 		slog.String("client_ip", client),
@@ -143,6 +147,8 @@ func (s *Snapshot) logAccess(r *http.Request, rec *observe.Record) {
 		slog.Float64("duration_ms", msec(time.Since(rec.Start))),
 		slog.Float64("upstream_ms", msec(rec.UpstreamDuration)),
 		slog.String("error", rec.ErrorMsg),
+		slog.String("consumer", consumer),
+		slog.String("auth_failure", rec.AuthFailure),
 		{}, {}, // trace_id, span_id
 	}
 	n := len(attrs) - 2

@@ -1,9 +1,11 @@
 package observe
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var requestIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -463,4 +466,26 @@ func TestBodyConcurrentDetach(t *testing.T) {
 			t.Fatalf("Bytes = %d", b.Bytes())
 		}
 	}
+}
+
+func TestDependencyWarnerLimitsLines(t *testing.T) {
+	var buf bytes.Buffer
+	d := NewDependencyWarner(slog.New(slog.NewJSONHandler(&buf, nil)), time.Hour)
+	for i := 0; i < 5; i++ {
+		d.Warn("redis", "rate limit backend failed", errors.New("dial tcp: refused"))
+	}
+	d.Warn("jwks", "key set fetch failed", nil)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want one line per key, got %d: %s", len(lines), buf.String())
+	}
+	var first map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if first["level"] != "WARN" || first["dependency"] != "redis" || first["error"] != "dial tcp: refused" {
+		t.Fatalf("line = %v", first)
+	}
+	var nilWarner *DependencyWarner
+	nilWarner.Warn("x", "y", nil) // must not panic
 }

@@ -71,6 +71,10 @@ type Record struct {
 	Consumer *consumer.Consumer
 	// AuthBy names the plugin that authenticated the consumer.
 	AuthBy string
+	// AuthFailure is why an auth plugin refused the request ("expired",
+	// "bad_signature", "unknown_consumer", "multiple"…): a reason code for
+	// the access log, never a secret. Empty when no plugin refused it.
+	AuthFailure string
 	// Route is the name of the matched route ("" when none).
 	Route string
 	// Path is the normalised request path used for matching.

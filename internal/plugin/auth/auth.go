@@ -68,7 +68,7 @@ func (b *Base) Setup(ctx plugin.Context, pluginName string, reasons ...string) e
 		b.anon = &anon
 	}
 	b.failures = map[string]*observe.Counter{}
-	for _, r := range append(reasons, "missing", "invalid", "forbidden", "error") {
+	for _, r := range append(reasons, "missing", "invalid", "forbidden", "error", ReasonMultiple) {
 		b.failures[r] = observe.DefaultStats.Counter("portico_auth_failures_total", fmt.Sprintf("plugin=%q,reason=%q", pluginName, r))
 	}
 	b.successes = observe.DefaultStats.Counter("portico_auth_success_total", fmt.Sprintf("plugin=%q", pluginName))
@@ -135,7 +135,7 @@ func (b *Base) Unauthenticated(w http.ResponseWriter, r *http.Request, next http
 		next.ServeHTTP(w, r)
 		return
 	}
-	b.count(reason)
+	b.count(r, reason)
 	if challenge != "" {
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
@@ -144,11 +144,29 @@ func (b *Base) Unauthenticated(w http.ResponseWriter, r *http.Request, next http
 
 // Forbidden answers 403 for an authenticated request that is not allowed.
 func (b *Base) Forbidden(w http.ResponseWriter, r *http.Request, reason string) {
-	b.count(reason)
+	b.count(r, reason)
 	observe.WriteError(w, r, http.StatusForbidden, "forbidden")
 }
 
-func (b *Base) count(reason string) {
+// ReasonMultiple is the failure reason for a request that carries more
+// than one credential of a plugin's kind.
+const ReasonMultiple = "multiple"
+
+// Ambiguous answers 400 for a request carrying more than one credential of
+// this plugin's kind (two Authorization headers, a key in both header and
+// query…). Which one the plugin checked and which one the upstream reads
+// could differ, so such a request is refused even with `anonymous` set.
+func (b *Base) Ambiguous(w http.ResponseWriter, r *http.Request) {
+	b.count(r, ReasonMultiple)
+	observe.WriteError(w, r, http.StatusBadRequest, "more than one credential")
+}
+
+// count counts a failure under reason and records the reason on the
+// request for the access log.
+func (b *Base) count(r *http.Request, reason string) {
+	if rec := observe.RecordOf(r); rec != nil {
+		rec.AuthFailure = reason
+	}
 	if c, ok := b.failures[reason]; ok {
 		c.Inc()
 	} else if c, ok := b.failures["invalid"]; ok {

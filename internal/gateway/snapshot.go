@@ -33,6 +33,8 @@ type Snapshot struct {
 	pools     map[string]*upstream.Pool
 	trusted   []netip.Prefix
 	limits    config.Limits
+	// pathParams is server.path_params.
+	pathParams router.PathParamMode
 	accessLog *slog.Logger
 	certs     map[string]*certSet
 	// unrouted holds the metrics of requests that matched no route.
@@ -90,6 +92,9 @@ type Builder struct {
 func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 	s := &Snapshot{cfg: cfg, limits: cfg.Server.Limits, pools: map[string]*upstream.Pool{}, reg: b.Registry,
 		unrouted: observe.DefaultMetrics.Route("", "")}
+	if s.pathParams, err = router.ParsePathParamMode(cfg.Server.PathParams); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			s.release()

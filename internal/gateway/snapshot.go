@@ -27,16 +27,14 @@ import (
 // Snapshot is everything one request needs, compiled from one config. It is
 // never modified after Build returns.
 type Snapshot struct {
-	cfg     *config.Config
-	table   *router.Table
-	routes  []*route
-	pools   map[string]*upstream.Pool
-	trusted []netip.Prefix
-	limits  config.Limits
-	// pathParams is server.path_params.
-	pathParams router.PathParamMode
-	accessLog  *slog.Logger
-	certs      map[string]*certSet
+	cfg       *config.Config
+	table     *router.Table
+	routes    []*route
+	pools     map[string]*upstream.Pool
+	trusted   []netip.Prefix
+	limits    config.Limits
+	accessLog *slog.Logger
+	certs     map[string]*certSet
 	// unrouted holds the metrics of requests that matched no route.
 	unrouted  *observe.RouteMetrics
 	instances []*plugin.Instance
@@ -49,6 +47,9 @@ type Snapshot struct {
 	tracer *tracing.Provider
 
 	inflight atomic.Int64
+
+	// pathParams is server.path_params.
+	pathParams router.PathParamMode
 }
 
 // route is a compiled route: its terminal wrapped in its plugin chain.

@@ -152,3 +152,38 @@ func TestQuotedEnvMarshal(t *testing.T) {
 		t.Errorf("marshalled = %s", out)
 	}
 }
+
+func TestEdgeLimitSettings(t *testing.T) {
+	t.Parallel()
+	c, err := Parse([]byte("server: {listen: [{addr: \":8080\"}]}\n"), "test", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Limits.MaxURIBytes != 8<<10 || c.Server.PathParams != "reject" {
+		t.Errorf("defaults: max_uri_bytes %d, path_params %q", c.Server.Limits.MaxURIBytes, c.Server.PathParams)
+	}
+	c, err = Parse([]byte("server: {path_params: strip, limits: {max_uri_bytes: 16KiB}}\n"), "test", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Limits.MaxURIBytes != 16<<10 || c.Server.PathParams != "strip" {
+		t.Errorf("set: max_uri_bytes %d, path_params %q", c.Server.Limits.MaxURIBytes, c.Server.PathParams)
+	}
+	for doc, want := range map[string]string{
+		"server: {path_params: drop}\n":               "server.path_params: path_params must be reject, strip or allow",
+		"server: {limits: {max_uri_bytes: 100}}\n":    "server.limits.max_uri_bytes: must be at least 256 bytes",
+		"server: {limits: {max_uri_bytes: -1}}\n":     "server.limits.max_uri_bytes: must be at least 256 bytes",
+		"server: {limits: {max_uri_bytes: \"1k\"}}\n": "",
+	} {
+		_, err := Parse([]byte(doc), "test", env(nil))
+		if want == "" {
+			if err != nil {
+				t.Errorf("%q: %v", doc, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", doc, err, want)
+		}
+	}
+}

@@ -293,9 +293,11 @@ func headerSize(r *http.Request) (fields, bytes int) {
 	return fields, bytes
 }
 
-// headError answers a request whose head breaks a limit. On HTTP/1 the
-// connection is closed after the response: net/http half-closes it and
-// drains what the client still sends, so the client reads the whole answer.
+// headError answers a request whose head breaks a limit, with a
+// Content-Length. On HTTP/1 the connection is closed after the response;
+// when a large unread body is still arriving, net/http half-closes it first
+// (the listener wrapper passes CloseWrite on) so the client reads the whole
+// answer instead of a reset.
 func headError(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	if r.ProtoMajor == 1 {
 		w.Header().Set("Connection", "close")

@@ -86,21 +86,77 @@ func checkNode(l *errorList, n *yaml.Node, t reflect.Type, path string) {
 		} else if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
 			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: "expected a mapping"})
 		}
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		if n.Kind != yaml.ScalarNode {
-			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: "expected an integer"})
-		} else if _, err := strconv.ParseInt(n.Value, 0, 64); err != nil && n.Tag != "!!null" {
-			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: fmt.Sprintf("expected an integer, got %q", n.Value)})
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Int16, reflect.Int8,
+		reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Uint16, reflect.Uint8:
+		if !checkScalar(n, "!!int") {
+			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: scalarMsg(n, "an integer")})
+			return
+		}
+		if n.Tag == "!!int" {
+			var err error
+			if t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64 {
+				_, err = strconv.ParseUint(n.Value, 0, t.Bits())
+			} else {
+				_, err = strconv.ParseInt(n.Value, 0, t.Bits())
+			}
+			if err != nil {
+				l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: fmt.Sprintf("integer %s is out of range", n.Value)})
+			}
+		}
+	case reflect.Float64, reflect.Float32:
+		if !checkScalar(n, "!!float", "!!int") {
+			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: scalarMsg(n, "a number")})
 		}
 	case reflect.Bool:
-		if n.Kind != yaml.ScalarNode || (n.Tag != "!!bool" && n.Tag != "!!null") {
-			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: fmt.Sprintf("expected true or false, got %q", n.Value)})
+		if !checkScalar(n, "!!bool") {
+			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: scalarMsg(n, "true or false")})
 		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: "expected a string"})
 		}
 	}
+}
+
+// checkScalar reports whether n is a scalar the YAML decoder will accept for
+// a field whose value must carry one of tags (or be null). A quoted scalar
+// that held a ${VAR} reference (see expandEnv) is re-tagged here from its
+// expanded value, so "${PORT}" decodes as the field's type; a quoted literal
+// such as "50" stays a string and is rejected.
+func checkScalar(n *yaml.Node, tags ...string) bool {
+	if n.Kind != yaml.ScalarNode {
+		return false
+	}
+	if n.Tag == "!!null" {
+		return true
+	}
+	if n.Tag == envStrTag {
+		rt := resolveTag(n.Value)
+		for _, t := range tags {
+			if rt == t {
+				n.Tag = rt
+				return true
+			}
+		}
+		return false
+	}
+	for _, t := range tags {
+		if n.Tag == t {
+			return true
+		}
+	}
+	return false
+}
+
+// scalarMsg describes why n is not a valid value of the wanted kind.
+func scalarMsg(n *yaml.Node, want string) string {
+	if n.Kind != yaml.ScalarNode {
+		return "expected " + want
+	}
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 && n.Tag == "!!str" && resolveTag(n.Value) != "!!str" {
+		return fmt.Sprintf("expected %s, got the quoted string %q (remove the quotes)", want, n.Value)
+	}
+	return fmt.Sprintf("expected %s, got %q", want, n.Value)
 }
 
 func joinPath(base, key string) string {
@@ -159,7 +215,7 @@ func yamlErrors(root *yaml.Node, base string, err error) error {
 		m = strings.TrimPrefix(m, "yaml: ")
 		if sm := yamlLineRE.FindStringSubmatch(m); sm != nil {
 			line, _ := strconv.Atoi(sm[1])
-			out = append(out, Error{Path: joinPath(base, pathAtLine(root, line)), Line: line, Msg: sm[2]})
+			out = append(out, Error{Path: joinPath(base, pathAtLine(root, line, errValue(sm[2]))), Line: line, Msg: sm[2]})
 			continue
 		}
 		out = append(out, Error{Path: base, Msg: m})
@@ -167,16 +223,66 @@ func yamlErrors(root *yaml.Node, base string, err error) error {
 	return out
 }
 
-// pathAtLine finds the path of the first mapping key or sequence item on line.
-func pathAtLine(n *yaml.Node, line int) string {
+var errValueRE = regexp.MustCompile("^cannot unmarshal \\S+ `([^`]*)`")
+
+// errValue returns the value a YAML type error quotes ("cannot unmarshal
+// !!str `50` into int"), which the library cuts to 7 bytes and "..." when
+// long, or "" when the message quotes none.
+func errValue(msg string) string {
+	if sm := errValueRE.FindStringSubmatch(msg); sm != nil {
+		return sm[1]
+	}
+	return ""
+}
+
+// pathAtLine finds the path of the value on line that a YAML error is about.
+// Several keys share a line in a flow mapping ({addr: x, max_connections: y}),
+// so the scalar whose value the error quotes is preferred; without one, the
+// first mapping key or sequence item on the line is used.
+func pathAtLine(n *yaml.Node, line int, value string) string {
 	if n == nil {
 		return ""
 	}
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
+	if value != "" {
+		if p, ok := findValue(n, line, value, ""); ok {
+			return p
+		}
+	}
 	p, _ := findLine(n, line, "")
 	return p
+}
+
+// findValue finds the path of the first scalar on line whose value is value
+// (or starts with it, when the quoted value was cut to "abcdefg...").
+func findValue(n *yaml.Node, line int, value, path string) (string, bool) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if p, ok := findValue(n.Content[i+1], line, value, joinPath(path, n.Content[i].Value)); ok {
+				return p, true
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if p, ok := findValue(c, line, value, fmt.Sprintf("%s[%d]", path, i)); ok {
+				return p, true
+			}
+		}
+	case yaml.ScalarNode:
+		if n.Line != line {
+			return "", false
+		}
+		if n.Value == value {
+			return path, true
+		}
+		if cut, ok := strings.CutSuffix(value, "..."); ok && len(n.Value) > 10 && strings.HasPrefix(n.Value, cut) {
+			return path, true
+		}
+	}
+	return "", false
 }
 
 func findLine(n *yaml.Node, line int, path string) (string, bool) {
@@ -212,6 +318,12 @@ func findLine(n *yaml.Node, line int, path string) (string, bool) {
 	return "", false
 }
 
+// envStrTag marks a quoted scalar that held a ${VAR} reference until
+// checkNode, which knows the field's type, gives it its final tag. It is a
+// string tag to the YAML library, so the value decodes as a string (its value
+// unchanged) wherever checkNode has not re-tagged it.
+const envStrTag = "tag:yaml.org,2002:str"
+
 var envRE = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
 // expandEnv replaces ${VAR} and ${VAR:-default} in every scalar value with the
@@ -235,10 +347,12 @@ func expandEnv(l *errorList, n *yaml.Node, path string, lookup func(string) (str
 		if !strings.Contains(n.Value, "$") {
 			return
 		}
+		expanded := false
 		n.Value = envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
 			if m == "$$" {
 				return "$"
 			}
+			expanded = true
 			sm := envRE.FindStringSubmatch(m)
 			if v, ok := lookup(sm[1]); ok && v != "" {
 				return v
@@ -251,6 +365,10 @@ func expandEnv(l *errorList, n *yaml.Node, path string, lookup func(string) (str
 		})
 		if n.Style == 0 {
 			n.Tag = resolveTag(n.Value)
+		} else if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 && n.Tag == "!!str" && expanded {
+			// Quoting is how a reference is written inside a flow mapping,
+			// not a type: checkNode decodes the value as the field's type.
+			n.Tag = envStrTag
 		}
 	}
 }

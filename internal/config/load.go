@@ -98,6 +98,8 @@ const (
 	DefaultAdminListen           = "127.0.0.1:9901"
 	DefaultMaxHeaderBytes        = 60 << 10
 	DefaultMaxHeaderCount        = 100
+	DefaultMaxURIBytes           = 8 << 10
+	DefaultPathParams            = "reject"
 	DefaultReadHeaderTimeout     = Duration(10e9)
 	DefaultBodyReadTimeout       = Duration(60e9)
 	DefaultIdleTimeout           = Duration(120e9)
@@ -143,6 +145,8 @@ func (c *Config) ApplyDefaults() {
 	lim := &s.Limits
 	setDefault(&lim.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	setDefault(&lim.MaxHeaderCount, DefaultMaxHeaderCount)
+	setDefault(&lim.MaxURIBytes, DefaultMaxURIBytes)
+	setDefault(&s.PathParams, DefaultPathParams)
 	setDefault(&lim.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDefault(&lim.BodyReadTimeout, DefaultBodyReadTimeout)
 	setDefault(&lim.IdleTimeout, DefaultIdleTimeout)
@@ -285,6 +289,14 @@ func (c *Config) Validate() error {
 	}
 	if lim.MaxHeaderCount < 1 {
 		l.add("server.limits.max_header_count", "must be at least 1")
+	}
+	if lim.MaxURIBytes < 256 {
+		l.add("server.limits.max_uri_bytes", "must be at least 256 bytes")
+	}
+	switch c.Server.PathParams {
+	case "reject", "strip", "allow":
+	default:
+		l.add("server.path_params", "path_params must be reject, strip or allow")
 	}
 	if lim.MaxBodyBytes < -1 {
 		l.add("server.limits.max_body_bytes", "must be a size, or -1 for unlimited")

@@ -54,6 +54,13 @@ type Server struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// ShutdownGrace is how long SIGTERM waits for in-flight requests. Default 30s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// PathParams decides what happens to a request whose path has a
+	// parameter in a segment ("/admin;x=1/secret", also "%3B"), which
+	// servlet-style backends strip while the routes see another path:
+	// "reject" (default) answers 400; "strip" removes the parameters from
+	// every segment before routing and forwards the stripped path; "allow"
+	// routes and forwards the path as received.
+	PathParams string `yaml:"path_params"`
 }
 
 // Listener is one client-facing socket, plain or TLS.
@@ -99,10 +106,17 @@ type Certificate struct {
 
 // Limits are the safe edge defaults; every one can be overridden.
 type Limits struct {
-	// MaxHeaderBytes bounds the request line plus headers. Default 60KiB; 431 beyond.
+	// MaxHeaderBytes bounds the request line plus headers. Default 60KiB; 431
+	// beyond (a JSON error with Connection: close). A head more than 4KiB over
+	// the limit is cut off while it is read, with a plain-text 431.
 	MaxHeaderBytes Size `yaml:"max_header_bytes"`
-	// MaxHeaderCount bounds the number of request header fields. Default 100; 431 beyond.
+	// MaxHeaderCount bounds the number of request header fields, counting
+	// every field received (also those the gateway drops, such as
+	// X-Forwarded-For from an untrusted peer). Default 100; 431 beyond.
 	MaxHeaderCount int `yaml:"max_header_count"`
+	// MaxURIBytes bounds the request target (path and query). Default 8KiB;
+	// 414 beyond. A target too long for max_header_bytes gets 431.
+	MaxURIBytes Size `yaml:"max_uri_bytes"`
 	// ReadHeaderTimeout bounds reading the request headers. Default 10s.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	// BodyReadTimeout bounds reading the whole request body. Default 60s.

@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"math"
 	"net/http"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +21,9 @@ type exchange struct {
 	rec   observe.Record
 	rw    responseWriter
 	route *route
+	// fields and headBytes measure the request head as received, before
+	// identify drops any header.
+	fields, headBytes int
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -30,6 +36,7 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	rec.Start = time.Now()
 	inflight := observe.DefaultMetrics.InFlight()
 	inflight.Inc()
+	x.fields, x.headBytes = headerSize(r)
 	s.identify(r, rec)
 	x.rw = responseWriter{w: w, rec: rec}
 	ctx := observe.WithRecord(r.Context(), rec)
@@ -99,23 +106,46 @@ func (s *Snapshot) endTrace(r *http.Request, rec *observe.Record) {
 // the matched route.
 func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
 	rec := &x.rec
-	if n := headerCount(r); n > s.limits.MaxHeaderCount {
-		observe.WriteError(w, r, http.StatusRequestHeaderFieldsTooLarge, "too many request header fields")
+	if len(r.RequestURI) > int(s.limits.MaxURIBytes) {
+		headError(w, r, http.StatusRequestURITooLong, "request target too long")
+		return
+	}
+	if x.fields > s.limits.MaxHeaderCount {
+		headError(w, r, http.StatusRequestHeaderFieldsTooLarge, "too many request header fields")
+		return
+	}
+	if x.headBytes > int(s.limits.MaxHeaderBytes) {
+		headError(w, r, http.StatusRequestHeaderFieldsTooLarge, "request header too large")
 		return
 	}
 	if max := int64(s.limits.MaxBodyBytes); max >= 0 && r.ContentLength > max {
 		observe.WriteError(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 		return
 	}
+	if q := r.URL.RawQuery; q != "" && len(q) >= maxQueryParams && tooManyParams(q) {
+		observe.WriteError(w, r, http.StatusBadRequest, "too many query parameters")
+		return
+	}
 	path, encodedSpecial, err := router.NormalizePath(rawPath(r))
+	if err == nil {
+		path, encodedSpecial, err = router.ApplyPathParams(path, encodedSpecial, s.pathParams)
+		if err == router.ErrPathParam {
+			observe.WriteError(w, r, http.StatusBadRequest, "path parameters (\";\") are not allowed")
+			return
+		}
+	}
 	if err != nil {
 		observe.WriteError(w, r, http.StatusBadRequest, "invalid request path")
 		return
 	}
 	rec.Path = path
-	idx, ok := s.table.Match(r, router.NormalizeHost(r.Host), path, &rec.Params)
-	if !ok {
+	idx, res := s.table.MatchRequest(r, router.NormalizeHost(r.Host), path, &rec.Params)
+	switch res {
+	case router.NoMatch:
 		observe.WriteError(w, r, http.StatusNotFound, "no route matched")
+		return
+	case router.Ambiguous:
+		observe.WriteError(w, r, http.StatusBadRequest, "ambiguous request: a header or query parameter a route matches on is repeated or malformed")
 		return
 	}
 	rt := s.routes[idx]
@@ -237,18 +267,65 @@ func rawPath(r *http.Request) string {
 	return u
 }
 
-// headerCount counts the request's header fields as received, including
-// Host and Transfer-Encoding, which net/http moves out of r.Header.
-func headerCount(r *http.Request) int {
-	n := 0
-	for _, v := range r.Header {
-		n += len(v)
+// headerSize counts the request's header fields as received, including
+// Host and Transfer-Encoding, which net/http moves out of r.Header, and the
+// size of the head: the request line plus each field as "Name: value\r\n".
+// It must run before any header is removed.
+func headerSize(r *http.Request) (fields, bytes int) {
+	bytes = len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2 + 2
+	for k, vs := range r.Header {
+		fields += len(vs)
+		for _, v := range vs {
+			bytes += len(k) + 2 + len(v) + 2
+		}
 	}
 	if r.ProtoMajor == 1 && r.Host != "" {
-		n++
+		fields++
+		bytes += len("Host: \r\n") + len(r.Host)
 	}
 	if len(r.TransferEncoding) > 0 {
-		n++
+		fields++
+		bytes += len("Transfer-Encoding: \r\n")
+		for _, te := range r.TransferEncoding {
+			bytes += len(te) + 2
+		}
+	}
+	return fields, bytes
+}
+
+// headError answers a request whose head breaks a limit, with a
+// Content-Length. On HTTP/1 the connection is closed after the response;
+// when a large unread body is still arriving, net/http half-closes it first
+// (the listener wrapper passes CloseWrite on) so the client reads the whole
+// answer instead of a reset.
+func headError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+	observe.WriteError(w, r, status, msg)
+}
+
+// maxQueryParams is url.ParseQuery's limit on query parameters (10000, or
+// GODEBUG urlmaxqueryparams; 0 there means no limit). A longer query is
+// rejected: plugins reading r.URL.Query() would see none of it, and the
+// standard reverse proxy would drop it.
+var maxQueryParams = func() int {
+	n := 10000
+	for _, kv := range strings.Split(os.Getenv("GODEBUG"), ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(kv), "urlmaxqueryparams="); ok {
+			if m, err := strconv.Atoi(v); err == nil && m >= 0 {
+				n = m - 1 // a custom limit is exclusive
+				if m == 0 {
+					n = math.MaxInt
+				}
+			}
+		}
 	}
 	return n
+}()
+
+// tooManyParams reports whether url.ParseQuery would refuse q for its number
+// of parameters.
+func tooManyParams(q string) bool {
+	return strings.Count(q, "&")+1 > maxQueryParams
 }

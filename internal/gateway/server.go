@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -156,7 +157,7 @@ func (s *Server) open(spec config.Listener, snap *Snapshot) (*listener, error) {
 		Handler:           s.rt,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
 		IdleTimeout:       lim.IdleTimeout.D(),
-		MaxHeaderBytes:    headerBytesSetting(int(lim.MaxHeaderBytes)),
+		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
 	l.srv.Protocols = new(http.Protocols)
@@ -317,13 +318,40 @@ func (c *limitConn) Close() error {
 	return err
 }
 
-// headerBytesSetting converts the configured header limit into
-// http.Server.MaxHeaderBytes, which the server exceeds by a fixed 4 KiB of
-// read-buffer slack; subtracting it makes the configured value the limit.
-func headerBytesSetting(limit int) int {
-	const slack = 4096
-	if limit > 2*slack {
-		return limit - slack
+// The methods below pass on what net/http and io.Copy look for on a
+// *net.TCPConn. CloseWrite matters most: net/http half-closes a connection
+// after an error such as 431 or 413 and reads on for a moment, so the client
+// reads the whole response; without it the close resets the connection and
+// the client may lose the response.
+
+// CloseWrite shuts down the writing side of the TCP connection.
+func (c *limitConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
 	}
-	return limit / 2
+	return errors.ErrUnsupported
+}
+
+// CloseRead shuts down the reading side of the TCP connection.
+func (c *limitConn) CloseRead() error {
+	if cr, ok := c.Conn.(interface{ CloseRead() error }); ok {
+		return cr.CloseRead()
+	}
+	return errors.ErrUnsupported
+}
+
+// ReadFrom lets the connection use sendfile or splice when it can.
+func (c *limitConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+// WriteTo lets the connection use splice when it can.
+func (c *limitConn) WriteTo(w io.Writer) (int64, error) {
+	if wt, ok := c.Conn.(io.WriterTo); ok {
+		return wt.WriteTo(w)
+	}
+	return io.Copy(w, struct{ io.Reader }{c.Conn})
 }

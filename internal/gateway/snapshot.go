@@ -47,6 +47,9 @@ type Snapshot struct {
 	tracer *tracing.Provider
 
 	inflight atomic.Int64
+
+	// pathParams is server.path_params.
+	pathParams router.PathParamMode
 }
 
 // route is a compiled route: its terminal wrapped in its plugin chain.
@@ -90,6 +93,9 @@ type Builder struct {
 func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 	s := &Snapshot{cfg: cfg, limits: cfg.Server.Limits, pools: map[string]*upstream.Pool{}, reg: b.Registry,
 		unrouted: observe.DefaultMetrics.Route("", "")}
+	if s.pathParams, err = router.ParsePathParamMode(cfg.Server.PathParams); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			s.release()

@@ -136,6 +136,10 @@ func grpcTimeout(r *http.Request) (time.Duration, bool) {
 func NewReverseProxyEngine(rw *Rewrite, rt http.RoundTripper, logger *slog.Logger) Engine {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			// The query goes out byte for byte, as the router saw it:
+			// ReverseProxy re-encodes one holding ";" or a malformed escape
+			// and drops one with more parameters than url.ParseQuery takes.
+			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 			rec := observe.RecordOf(pr.In)
 			rw.apply(pr, rec)
 			setForwarded(pr, rec)

@@ -98,4 +98,19 @@
 //     query decoding ("+" is a space). As with url.Values.Get, the first
 //     occurrence of a key decides, and pairs that url.ParseQuery would skip
 //     (bad escapes, a ";") are skipped.
+//
+// Those are the rules of Match. The gateway uses MatchRequest, which does
+// not guess what a backend will make of a repeated or malformed part: when
+// a candidate route examined before the winner (or the winner) matches on a
+// header the request repeats, or on a query parameter while the query holds
+// that name twice (also in another ASCII case, or once encoded), a ";" or a
+// malformed escape, the request is Ambiguous and is answered 400.
+//
+// # Path parameters
+//
+// A ";" in a segment starts a path parameter for servlet containers and
+// similar backends ("/admin;x=1/secret" is "/admin/secret" to them).
+// ApplyPathParams applies the server.path_params policy to a normalised path
+// before matching: reject (400), strip (every parameter is removed and the
+// stripped path is what is routed and forwarded) or allow.
 package router

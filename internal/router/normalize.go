@@ -288,3 +288,65 @@ func NormalizeHost(h string) string {
 	}
 	return h
 }
+
+// PathParamMode is the policy for path parameters (";" in a segment).
+type PathParamMode uint8
+
+const (
+	// PathParamsReject answers a path with a parameter with 400.
+	PathParamsReject PathParamMode = iota
+	// PathParamsStrip removes the parameters from every segment.
+	PathParamsStrip
+	// PathParamsAllow keeps them as part of their segment.
+	PathParamsAllow
+)
+
+// ParsePathParamMode parses the server.path_params setting.
+func ParsePathParamMode(s string) (PathParamMode, error) {
+	switch s {
+	case "", "reject":
+		return PathParamsReject, nil
+	case "strip":
+		return PathParamsStrip, nil
+	case "allow":
+		return PathParamsAllow, nil
+	}
+	return 0, fmt.Errorf("path_params %q must be reject, strip or allow", s)
+}
+
+// ErrPathParam is returned by ApplyPathParams for a path it rejects.
+var ErrPathParam = fmt.Errorf("%w: path parameter", ErrInvalidPath)
+
+// ApplyPathParams applies mode to path, a result of NormalizePath, and its
+// encodedSpecial flag. Servlet containers and similar backends drop ";..."
+// from each segment ("/admin;x=1/secret" is "/admin/secret" to them), so a
+// route on "/admin" would not see what the backend serves. Reject fails on
+// a raw ";" or an encoded "%3B"; Strip removes ";" and what follows it up to
+// the end of every segment and normalises the result again, and still fails
+// on "%3B" (some backends decode before they strip); Allow returns path
+// unchanged. A path without ";" or "%3B" is returned without copying.
+func ApplyPathParams(path string, encodedSpecial bool, mode PathParamMode) (string, bool, error) {
+	if mode == PathParamsAllow {
+		return path, encodedSpecial, nil
+	}
+	encoded := encodedSpecial && strings.Contains(path, "%3B")
+	raw := strings.IndexByte(path, ';') >= 0
+	if !raw && !encoded {
+		return path, encodedSpecial, nil
+	}
+	if mode == PathParamsReject || encoded {
+		return "", false, ErrPathParam
+	}
+	b := make([]byte, 0, len(path))
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if c != ';' {
+			b = append(b, c)
+			continue
+		}
+		for i+1 < len(path) && path[i+1] != '/' {
+			i++
+		}
+	}
+	return NormalizePath(string(b))
+}

@@ -182,6 +182,9 @@ func FuzzNormalizePath(f *testing.F) {
 	for _, tc := range normCases {
 		f.Add(tc.in)
 	}
+	for _, s := range pathParamSeeds {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		out, special, err := NormalizePath(raw)
 		if err != nil {

@@ -78,17 +78,56 @@ func (t *Table) Len() int {
 	return t.n
 }
 
+// Result is the outcome of MatchRequest.
+type Result uint8
+
+const (
+	// NoMatch: no route's conditions hold.
+	NoMatch Result = iota
+	// Matched: the returned index is the route.
+	Matched
+	// Ambiguous: a candidate route matches on a header or query parameter
+	// that the request carries in a form a backend may read differently
+	// (see the package documentation); the request must be rejected.
+	Ambiguous
+)
+
 // Match finds the route for r following the package's precedence rules and
 // returns its Index. host must come from NormalizeHost and path from
 // NormalizePath; the method, headers and query are read from r. params is
-// reset and then receives the captured template parameters.
+// reset and then receives the captured template parameters. Match reads a
+// repeated header or query parameter by its first value; the gateway uses
+// MatchRequest, which rejects such requests instead.
 func (t *Table) Match(r *http.Request, host, path string, params *observe.Params) (index int, ok bool) {
+	return t.match(r, host, path, params, nil)
+}
+
+// MatchRequest is Match with strict conditions: when a candidate route
+// examined before the winner (or the winner itself) matches on a header
+// that the request repeats, or on a query parameter while the query repeats
+// that name (ASCII case-insensitively), holds a malformed escape or a ";",
+// the result is Ambiguous. Otherwise it agrees with Match.
+func (t *Table) MatchRequest(r *http.Request, host, path string, params *observe.Params) (int, Result) {
+	amb := false
+	idx, ok := t.match(r, host, path, params, &amb)
+	switch {
+	case amb:
+		params.Reset()
+		return -1, Ambiguous
+	case ok:
+		return idx, Matched
+	}
+	return -1, NoMatch
+}
+
+// match implements Match (amb nil) and MatchRequest (amb not nil).
+func (t *Table) match(r *http.Request, host, path string, params *observe.Params, amb *bool) (index int, ok bool) {
 	params.Reset()
 	if t == nil || len(path) == 0 || path[0] != '/' {
 		return -1, false
 	}
 	if b := t.exact[host]; b != nil {
-		if rt := b.match(r, path, params); rt != nil {
+		if rt := b.match(r, path, params, amb); rt != nil {
 			return rt.index, true
 		}
 	}
@@ -101,22 +140,22 @@ func (t *Table) Match(r *http.Request, host, path string, params *observe.Params
 				break // an empty label never matches a wildcard
 			}
 			if b := t.wild[host[i+1:]]; b != nil {
-				if rt := b.match(r, path, params); rt != nil {
+				if rt := b.match(r, path, params, amb); rt != nil {
 					return rt.index, true
 				}
 			}
 		}
 	}
 	if t.any != nil {
-		if rt := t.any.match(r, path, params); rt != nil {
+		if rt := t.any.match(r, path, params, amb); rt != nil {
 			return rt.index, true
 		}
 	}
 	return -1, false
 }
 
-func (b *bucket) match(r *http.Request, path string, params *observe.Params) *route {
-	if rt := b.root.matchPath(r, path, 0, 0, params); rt != nil {
+func (b *bucket) match(r *http.Request, path string, params *observe.Params, amb *bool) *route {
+	if rt := b.root.matchPath(r, path, 0, 0, params, amb); rt != nil {
 		params.N = len(rt.params)
 		for i, name := range rt.params {
 			params.Arr[i].Key = name
@@ -140,20 +179,20 @@ func (b *bucket) match(r *http.Request, path string, params *observe.Params) *ro
 	for ; n != nil; n = n.parent {
 		if more {
 			for _, rt := range n.prefixSl {
-				if rt.conds(r) {
+				if rt.conds(r, amb) {
 					return rt
 				}
 			}
 		}
 		for _, rt := range n.prefix {
-			if rt.conds(r) {
+			if rt.conds(r, amb) {
 				return rt
 			}
 		}
 		more = true
 	}
 	for _, rt := range b.regex {
-		if rt.re.MatchString(path) && rt.conds(r) {
+		if rt.re.MatchString(path) && rt.conds(r, amb) {
 			return rt
 		}
 	}
@@ -188,10 +227,10 @@ func (n *node) child(seg string) *node {
 // children before the parameter child before rest routes, and returns the
 // first route whose conditions hold. k is the number of values captured so far
 // in params.Arr.
-func (n *node) matchPath(r *http.Request, path string, pos, k int, params *observe.Params) *route {
+func (n *node) matchPath(r *http.Request, path string, pos, k int, params *observe.Params, amb *bool) *route {
 	if pos == len(path) {
 		for _, rt := range n.exact {
-			if rt.conds(r) {
+			if rt.conds(r, amb) {
 				return rt
 			}
 		}
@@ -199,19 +238,19 @@ func (n *node) matchPath(r *http.Request, path string, pos, k int, params *obser
 	}
 	seg, end := nextSegment(path, pos)
 	if c := n.child(seg); c != nil {
-		if rt := c.matchPath(r, path, end, k, params); rt != nil {
+		if rt := c.matchPath(r, path, end, k, params, amb); rt != nil {
 			return rt
 		}
 	}
 	if n.param != nil && seg != "" && k < observe.MaxParams {
 		params.Arr[k].Value = seg
-		if rt := n.param.matchPath(r, path, end, k+1, params); rt != nil {
+		if rt := n.param.matchPath(r, path, end, k+1, params, amb); rt != nil {
 			return rt
 		}
 	}
 	if len(n.rest) > 0 && pos+1 < len(path) && k < observe.MaxParams {
 		for _, rt := range n.rest {
-			if rt.conds(r) {
+			if rt.conds(r, amb) {
 				params.Arr[k].Value = path[pos+1:]
 				return rt
 			}
@@ -220,8 +259,10 @@ func (n *node) matchPath(r *http.Request, path string, pos, k int, params *obser
 	return nil
 }
 
-// conds reports whether the method, header and query conditions hold.
-func (rt *route) conds(r *http.Request) bool {
+// conds reports whether the method, header and query conditions hold. With
+// amb not nil they are strict: a condition on a repeated header or on an
+// ambiguous query sets *amb and fails.
+func (rt *route) conds(r *http.Request, amb *bool) bool {
 	if len(rt.methods) > 0 {
 		ok := false
 		for _, m := range rt.methods {
@@ -236,6 +277,10 @@ func (rt *route) conds(r *http.Request) bool {
 	}
 	for _, h := range rt.headers {
 		vs := r.Header[h.key]
+		if amb != nil && len(vs) > 1 {
+			*amb = true
+			return false
+		}
 		if len(vs) == 0 || vs[0] != h.value {
 			return false
 		}
@@ -246,12 +291,104 @@ func (rt *route) conds(r *http.Request) bool {
 			raw = r.URL.RawQuery
 		}
 		for _, q := range rt.query {
-			if !queryHas(raw, q.key, q.value) {
+			if amb != nil {
+				ok, ambiguous := queryOnly(raw, q.key, q.value)
+				if ambiguous {
+					*amb = true
+					return false
+				}
+				if !ok {
+					return false
+				}
+			} else if !queryHas(raw, q.key, q.value) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// queryOnly reports whether key occurs in the raw query exactly once with
+// the given value. ambiguous is true when backends may read the query
+// differently from the router: key occurs more than once (also in another
+// ASCII case, which some frameworks merge), or the query holds a ";" (a
+// separator for some) or a malformed escape (decoded leniently by some).
+func queryOnly(raw, key, value string) (ok, ambiguous bool) {
+	if strings.IndexByte(raw, ';') >= 0 {
+		return false, true
+	}
+	seen := false
+	for raw != "" {
+		var pair string
+		if i := strings.IndexByte(raw, '&'); i >= 0 {
+			pair, raw = raw[:i], raw[i+1:]
+		} else {
+			pair, raw = raw, ""
+		}
+		k, v := pair, ""
+		if i := strings.IndexByte(pair, '='); i >= 0 {
+			k, v = pair[:i], pair[i+1:]
+		}
+		keq, kfold, kvalid := queryKeyEqual(k, key)
+		veq, vvalid := queryEqual(v, value)
+		if !kvalid || !vvalid {
+			return false, true
+		}
+		if !kfold {
+			continue
+		}
+		if seen {
+			return false, true
+		}
+		seen = true
+		ok = keq && veq
+	}
+	return ok, false
+}
+
+// queryKeyEqual decodes the query key enc on the fly and compares it with
+// want, exactly (eq) and ASCII case-insensitively (fold).
+func queryKeyEqual(enc, want string) (eq, fold, valid bool) {
+	eq, fold = true, true
+	j := 0
+	for i := 0; i < len(enc); i++ {
+		c := enc[i]
+		switch c {
+		case '+':
+			c = ' '
+		case '%':
+			if i+2 >= len(enc) {
+				return false, false, false
+			}
+			hi, _, ok1 := unhex(enc[i+1])
+			lo, _, ok2 := unhex(enc[i+2])
+			if !ok1 || !ok2 {
+				return false, false, false
+			}
+			c = hi<<4 | lo
+			i += 2
+		}
+		if j >= len(want) {
+			eq, fold = false, false
+		} else if w := want[j]; w != c {
+			eq = false
+			if lower(w) != lower(c) {
+				fold = false
+			}
+		}
+		j++
+	}
+	if j != len(want) {
+		eq, fold = false, false
+	}
+	return eq, fold, true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
 }
 
 // queryHas reports whether the first valid occurrence of key in the raw query

@@ -138,6 +138,7 @@ func NewReverseProxyEngine(rw *Rewrite, rt http.RoundTripper, logger *slog.Logge
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			rec := observe.RecordOf(pr.In)
 			rw.apply(pr, rec)
+			dropH2CUpgrade(pr.Out.Header)
 			setForwarded(pr, rec)
 			if rec != nil {
 				rec.UpstreamStart = time.Now()

@@ -17,6 +17,9 @@ type exchange struct {
 	rec   observe.Record
 	rw    responseWriter
 	route *route
+	// headers is the number of request header fields as received, counted
+	// before the arrival hygiene removes any.
+	headers int
 	// reject, when set, is the 400 message for a request refused on
 	// arrival (header hygiene).
 	reject string
@@ -32,6 +35,7 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	rec.Start = time.Now()
 	inflight := observe.DefaultMetrics.InFlight()
 	inflight.Inc()
+	x.headers = headerCount(r)
 	x.reject = s.identify(r, rec)
 	x.rw = responseWriter{w: w, rec: rec}
 	ctx := observe.WithRecord(r.Context(), rec)
@@ -102,12 +106,12 @@ func (s *Snapshot) endTrace(r *http.Request, rec *observe.Record) {
 // the matched route.
 func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
 	rec := &x.rec
-	if x.reject != "" {
-		observe.WriteError(w, r, http.StatusBadRequest, x.reject)
+	if x.headers > s.limits.MaxHeaderCount {
+		observe.WriteError(w, r, http.StatusRequestHeaderFieldsTooLarge, "too many request header fields")
 		return
 	}
-	if n := headerCount(r); n > s.limits.MaxHeaderCount {
-		observe.WriteError(w, r, http.StatusRequestHeaderFieldsTooLarge, "too many request header fields")
+	if x.reject != "" {
+		observe.WriteError(w, r, http.StatusBadRequest, x.reject)
 		return
 	}
 	if max := int64(s.limits.MaxBodyBytes); max >= 0 && r.ContentLength > max {

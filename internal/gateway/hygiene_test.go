@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/httpx"
 )
 
@@ -163,5 +164,30 @@ func TestFilterUpgrade(t *testing.T) {
 	}
 	if len(compileUpgrades(nil)) != 1 || len(compileUpgrades([]string{})) != 0 {
 		t.Errorf("compileUpgrades defaults wrong")
+	}
+}
+
+// TestHygieneAllocs: the arrival cleanup of a typical request allocates
+// nothing.
+func TestHygieneAllocs(t *testing.T) {
+	e := newEdgePolicy(config.Server{}, nil, nil)
+	src := http.Header{
+		"Connection": {"keep-alive"}, "Te": {"trailers"}, "Accept": {"*/*"}, "User-Agent": {"x"},
+		"X-Forwarded-For": {"1.2.3.4"}, "Authorization": {"Bearer x"},
+	}
+	h := http.Header{}
+	allocs := testing.AllocsPerRun(100, func() {
+		clear(h)
+		for k, v := range src {
+			h[k] = v
+		}
+		cleanHopByHop(h)
+		e.stripHeaders(h, false)
+	})
+	if allocs > 0 {
+		t.Errorf("arrival cleanup allocates %.1f times per request", allocs)
+	}
+	if _, ok := h["X-Forwarded-For"]; ok || h.Get("Te") != "trailers" || h.Get("Accept") != "*/*" {
+		t.Errorf("cleanup result %v", h)
 	}
 }

@@ -388,6 +388,15 @@ func (c *Config) validateRoute(l *errorList, p string, r *Route) {
 			l.add(fmt.Sprintf("%s.match.methods[%d]", p, i), "method %q must be an upper-case token such as GET", meth)
 		}
 	}
+	for i, up := range r.Upgrades {
+		name, _, _ := strings.Cut(up, "/")
+		switch {
+		case !validUpgradeName(name):
+			l.add(fmt.Sprintf("%s.upgrades[%d]", p, i), "upgrade protocol %q must be a protocol name such as websocket", up)
+		case strings.EqualFold(name, "h2c"):
+			l.add(fmt.Sprintf("%s.upgrades[%d]", p, i), "h2c upgrades are never forwarded (they would tunnel past every route and plugin)")
+		}
+	}
 	actions := 0
 	if r.Upstream != "" {
 		actions++
@@ -572,4 +581,20 @@ func IsLoopback(addr string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+// validUpgradeName reports whether s is an RFC 9110 token (a protocol name in
+// an Upgrade header).
+func validUpgradeName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
 }

@@ -9,18 +9,26 @@ import (
 )
 
 // ParsePrefix parses a CIDR or a single IP address (as a /32 or /128).
+// IPv4-mapped IPv6 forms are returned as IPv4 ("::ffff:10.0.0.1" is
+// 10.0.0.1/32, "::ffff:10.0.0.0/104" is 10.0.0.0/8), because client
+// addresses are always compared in their unmapped form.
 func ParsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
-		if err != nil {
+		if err != nil || p.Addr().Zone() != "" {
 			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
 		}
-		return p.Masked(), nil
+		p = p.Masked()
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		return p, nil
 	}
 	a, err := netip.ParseAddr(s)
-	if err != nil {
+	if err != nil || a.Zone() != "" {
 		return netip.Prefix{}, fmt.Errorf("invalid IP or CIDR %q", s)
 	}
+	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 

@@ -52,6 +52,23 @@ type Server struct {
 	// TrustedProxies are CIDRs (or single IPs) of peers whose X-Forwarded-*
 	// headers are believed. From any other peer those headers are replaced.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// UnderscoresInHeaders lets request header fields whose names contain
+	// "_" through. Default false: they are dropped on arrival, because many
+	// backends read "X_User" as "X-User" (nginx's underscores_in_headers
+	// off). The underscore form of an identity or injected header name, of
+	// a forwarding header from an untrusted peer and of an X-Portico-* name
+	// is always dropped.
+	UnderscoresInHeaders bool `yaml:"underscores_in_headers"`
+	// MethodOverride applies X-HTTP-Method-Override, X-HTTP-Method,
+	// X-Method-Override or a "_method" query parameter to POST requests on
+	// arrival, before routing, so route matching, plugins (acl) and the
+	// upstream all see the overridden method (GET, HEAD, PUT, PATCH, DELETE
+	// or OPTIONS; anything else, or two different values, is 400). The
+	// override headers are removed; the query string is left as sent.
+	// Default false: the override headers are removed from every request,
+	// and a request with a "_method" query parameter is refused with 400.
+	// With it on, "_method" on a method other than POST is refused too.
+	MethodOverride bool `yaml:"method_override"`
 	// ShutdownGrace is how long SIGTERM waits for in-flight requests. Default 30s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// PathParams decides what happens to a request whose path has a
@@ -352,6 +369,13 @@ type Route struct {
 	// (%2F, %5C, %00, %3B, %25, %3F, %23) reach this route; they are kept
 	// encoded. By default such requests get 400.
 	AllowEncodedSlash bool `yaml:"allow_encoded_slash"`
+	// Upgrades lists the protocols a client may switch to with an HTTP/1.1
+	// Upgrade on this route (protocol names as in the Upgrade header,
+	// compared case-insensitively). Default ["websocket"]; [] allows none.
+	// "h2c" is never allowed. A request asking for any other protocol is
+	// forwarded as a plain request without Upgrade, HTTP2-Settings and the
+	// Connection header.
+	Upgrades []string `yaml:"upgrades"`
 	// Plugins run for this route only, after global plugins of the same phase.
 	Plugins []PluginSpec `yaml:"plugins"`
 }

@@ -433,7 +433,8 @@ server: {listen: [{addr: "127.0.0.1:0"}]}
 upstreams:
   up: {targets: [{url: "{{BE}}"}]}
 routes:
-  - {name: up, match: {path_prefix: /}, upstream: up}
+  # Protocols other than WebSocket are forwarded only when the route lists them.
+  - {name: up, match: {path_prefix: /}, upstream: up, upgrades: [websocket, foo]}
 `, map[string]string{"BE": be.URL})
 
 	c, err := net.Dial("tcp", e2eHostPort(tg.URL))

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/observe"
-	"github.com/portico-gw/portico/internal/plugin/auth"
 	"github.com/portico-gw/portico/internal/router"
 )
 
@@ -24,6 +23,9 @@ type exchange struct {
 	// fields and headBytes measure the request head as received, before
 	// identify drops any header.
 	fields, headBytes int
+	// reject, when set, is the 400 message for a request refused on
+	// arrival (header hygiene).
+	reject string
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -37,7 +39,7 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	inflight := observe.DefaultMetrics.InFlight()
 	inflight.Inc()
 	x.fields, x.headBytes = headerSize(r)
-	s.identify(r, rec)
+	x.reject = s.identify(r, rec)
 	x.rw = responseWriter{w: w, rec: rec}
 	ctx := observe.WithRecord(r.Context(), rec)
 	if s.tracer != nil {
@@ -82,6 +84,7 @@ func (s *Snapshot) finish(x *exchange, r *http.Request, inflight interface{ Dec(
 	}
 	x.rw = responseWriter{}
 	x.route = nil
+	x.reject = ""
 	rec.Reset()
 	exchanges.Put(x)
 	if p != nil {
@@ -116,6 +119,10 @@ func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
 	}
 	if x.headBytes > int(s.limits.MaxHeaderBytes) {
 		headError(w, r, http.StatusRequestHeaderFieldsTooLarge, "request header too large")
+		return
+	}
+	if x.reject != "" {
+		observe.WriteError(w, r, http.StatusBadRequest, x.reject)
 		return
 	}
 	if max := int64(s.limits.MaxBodyBytes); max >= 0 && r.ContentLength > max {
@@ -155,6 +162,9 @@ func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
 		observe.WriteError(w, r, http.StatusBadRequest, "encoded path separator or reserved character not allowed")
 		return
 	}
+	if _, ok := r.Header["Upgrade"]; ok {
+		rt.filterUpgrade(r.Header)
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		if max := int64(s.limits.MaxBodyBytes); max >= 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, max)
@@ -174,50 +184,44 @@ func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
 	rt.handler.ServeHTTP(w, r)
 }
 
-// identify fills the peer, the real client IP and the request ID.
-func (s *Snapshot) identify(r *http.Request, rec *observe.Record) {
+// identify fills the peer, the real client IP and the request ID, and
+// applies the arrival header hygiene before any plugin runs: hop-by-hop and
+// Connection-named fields, headers a client may not set, method overrides.
+// It returns a message when the request must be refused with 400.
+func (s *Snapshot) identify(r *http.Request, rec *observe.Record) (reject string) {
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		rec.Peer = ap.Addr().Unmap()
 	}
 	rec.ClientIP = rec.Peer
 	rec.TLS = r.TLS != nil
-	if rec.Peer.IsValid() && s.isTrusted(rec.Peer) {
+	cleanHopByHop(r.Header)
+	trusted := rec.Peer.IsValid() && s.isTrusted(rec.Peer)
+	if trusted {
 		rec.TrustedPeer = true
-		if ip, ok := s.clientFromXFF(r.Header["X-Forwarded-For"]); ok {
+		ip, ok, bad := s.clientFromXFF(r.Header["X-Forwarded-For"])
+		switch {
+		case bad:
+			// Fail closed: an element we cannot read must not leave the
+			// trusted proxy itself (often allow-listed) as the client.
+			reject = "invalid X-Forwarded-For"
+		case ok:
 			rec.ClientIP = ip
 		}
-	} else {
-		// Identity headers from an untrusted peer are dropped before any
-		// plugin can read them; the proxy sets its own on the way out.
-		for _, h := range spoofable {
-			delete(r.Header, h)
-		}
 	}
-	// Identity headers are only ever set by auth plugins: a client's are
-	// removed before any plugin runs, so an identity cannot be forged.
-	for k := range r.Header {
-		if len(k) > 2 && k[0] == 'X' && k[1] == '-' && identityHeaders[k] {
-			delete(r.Header, k)
-		}
+	if msg := s.edge.overrideMethod(r); msg != "" && reject == "" {
+		reject = msg
 	}
+	// Identity and injected headers are only ever set by plugins, and
+	// forwarding headers only by trusted proxies: a client's are removed
+	// before any plugin runs.
+	s.edge.stripHeaders(r.Header, trusted)
 	if id := r.Header["X-Request-Id"]; len(id) == 1 && observe.ValidRequestID(id[0]) {
 		rec.RequestID = id[0]
 	} else {
 		rec.RequestID = observe.NewRequestID()
 	}
+	return reject
 }
-
-// identityHeaders are the canonical names of auth.IdentityHeaders.
-var identityHeaders = func() map[string]bool {
-	m := map[string]bool{}
-	for _, h := range auth.IdentityHeaders {
-		m[http.CanonicalHeaderKey(h)] = true
-	}
-	return m
-}()
-
-// spoofable are the forwarding headers only a trusted proxy may set.
-var spoofable = [...]string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "X-Real-Ip"}
 
 func (s *Snapshot) isTrusted(a netip.Addr) bool {
 	for _, p := range s.trusted {
@@ -230,29 +234,32 @@ func (s *Snapshot) isTrusted(a netip.Addr) bool {
 
 // clientFromXFF walks X-Forwarded-For from the right and returns the first
 // address that is not a trusted proxy: the closest one nobody trusted could
-// have forged.
-func (s *Snapshot) clientFromXFF(values []string) (netip.Addr, bool) {
+// have forged. bad reports an element before that one that is not an
+// address (see parseForwardedAddr); empty elements are skipped.
+func (s *Snapshot) clientFromXFF(values []string) (ip netip.Addr, ok, bad bool) {
 	for i := len(values) - 1; i >= 0; i-- {
 		v := values[i]
 		for v != "" {
 			j := strings.LastIndexByte(v, ',')
-			part := strings.TrimSpace(v[j+1:])
+			part := strings.Trim(v[j+1:], " \t")
 			if j < 0 {
 				v = ""
 			} else {
 				v = v[:j]
 			}
-			a, err := netip.ParseAddr(part)
-			if err != nil {
-				return netip.Addr{}, false
+			if part == "" {
+				continue
 			}
-			a = a.Unmap()
+			a, valid := parseForwardedAddr(part)
+			if !valid {
+				return netip.Addr{}, false, true
+			}
 			if !s.isTrusted(a) {
-				return a, true
+				return a, true, false
 			}
 		}
 	}
-	return netip.Addr{}, false
+	return netip.Addr{}, false, false
 }
 
 // rawPath returns the still-encoded request path from the request line.

@@ -27,11 +27,13 @@ import (
 // Snapshot is everything one request needs, compiled from one config. It is
 // never modified after Build returns.
 type Snapshot struct {
-	cfg       *config.Config
-	table     *router.Table
-	routes    []*route
-	pools     map[string]*upstream.Pool
-	trusted   []netip.Prefix
+	cfg     *config.Config
+	table   *router.Table
+	routes  []*route
+	pools   map[string]*upstream.Pool
+	trusted []netip.Prefix
+	// edge is the arrival header policy (see hygiene.go).
+	edge      edgePolicy
 	limits    config.Limits
 	accessLog *slog.Logger
 	certs     map[string]*certSet
@@ -58,6 +60,8 @@ type route struct {
 	handler      http.Handler
 	allowEncoded bool
 	metrics      *observe.RouteMetrics
+	// upgrades are the lower-case Upgrade protocol names the route allows.
+	upgrades []string
 }
 
 // Config returns the config the snapshot was built from.
@@ -179,9 +183,10 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 			continue
 		}
 		s.routes = append(s.routes, &route{name: rc.Name, handler: h, allowEncoded: rc.AllowEncodedSlash,
-			metrics: observe.DefaultMetrics.Route(rc.Name, rc.Upstream)})
+			metrics: observe.DefaultMetrics.Route(rc.Name, rc.Upstream), upgrades: compileUpgrades(rc.Upgrades)})
 		specs = append(specs, router.Spec{Name: rc.Name, Priority: rc.Priority, Match: rc.Match, Index: len(s.routes) - 1})
 	}
+	s.edge = newEdgePolicy(cfg.Server, s.instances, b.Logger)
 	if len(errs) == 0 {
 		t, terr := router.Build(specs)
 		if terr != nil {

@@ -41,6 +41,17 @@ type Cleaner interface {
 	Cleanup() error
 }
 
+// HeaderInjector is implemented by plugins that write identity-bearing
+// headers onto the upstream request (claims_to_headers, headers copied from
+// an authorization service). The gateway collects the names of every
+// instance in a config at load time and removes them, and their "_"
+// spellings, from every client request on every route before any plugin
+// runs, so a client cannot supply them on a route where the plugin is not
+// configured. Names are returned in canonical form.
+type HeaderInjector interface {
+	InjectedHeaders() []string
+}
+
 // Phase orders plugins on a route: requests pass the phases in ascending
 // order and responses come back through them in reverse.
 type Phase int

@@ -142,6 +142,7 @@ func NewReverseProxyEngine(rw *Rewrite, rt http.RoundTripper, logger *slog.Logge
 			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 			rec := observe.RecordOf(pr.In)
 			rw.apply(pr, rec)
+			dropH2CUpgrade(pr.Out.Header)
 			setForwarded(pr, rec)
 			if rec != nil {
 				rec.UpstreamStart = time.Now()

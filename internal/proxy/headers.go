@@ -1,10 +1,24 @@
 package proxy
 
 import (
+	"net/http"
 	"net/http/httputil"
 
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 )
+
+// dropH2CUpgrade is the proxy's own guard against h2c upgrades (the gateway
+// already removes them on arrival): an h2c upgrade answered with 101 would
+// turn the connection into an HTTP/2 tunnel past every route and plugin.
+// The outbound request goes on as a plain request.
+func dropH2CUpgrade(out http.Header) {
+	delete(out, "Http2-Settings")
+	if up := out["Upgrade"]; len(up) > 0 && httpx.HasToken(up, "h2c") {
+		delete(out, "Upgrade")
+		delete(out, "Connection")
+	}
+}
 
 // setForwarded writes X-Forwarded-For/-Proto/-Host and X-Request-Id on the
 // outbound request. The httputil engine has already removed the client's

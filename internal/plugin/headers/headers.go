@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 )
@@ -198,18 +199,16 @@ func (p *Headers) Validate() error {
 	return errors.Join(errs...)
 }
 
-// managed are headers the HTTP layer owns; changing them would break message
-// framing or connection handling.
-var managed = map[string]bool{
-	"Connection":        true,
-	"Keep-Alive":        true,
-	"Proxy-Connection":  true,
-	"Te":                true,
-	"Trailer":           true,
-	"Transfer-Encoding": true,
-	"Upgrade":           true,
-	"Content-Length":    true,
-}
+// managed are headers the HTTP layer owns (the shared hop-by-hop set plus
+// Content-Length); changing them would break message framing or connection
+// handling.
+var managed = func() map[string]bool {
+	m := map[string]bool{"Content-Length": true}
+	for _, h := range httpx.HopByHop {
+		m[h] = true
+	}
+	return m
+}()
 
 func validateOps(errs []error, side string, o *Ops, request bool) []error {
 	seen := map[string]string{}

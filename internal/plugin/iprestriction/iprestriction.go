@@ -22,6 +22,8 @@ func init() {
 // allow; with an allow list, addresses outside it are refused.
 type IPRestriction struct {
 	// Allow lists CIDRs or addresses that may pass (empty: all not denied).
+	// IPv4-mapped IPv6 forms ("::ffff:10.0.0.0/104") match the IPv4
+	// addresses they map.
 	Allow []string `yaml:"allow"`
 	// Deny lists CIDRs or addresses that may not pass.
 	Deny []string `yaml:"deny"`
@@ -72,7 +74,7 @@ func (p *IPRestriction) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var ip netip.Addr
 		if rec := observe.RecordOf(r); rec != nil {
-			ip = rec.ClientIP
+			ip = rec.ClientIP.Unmap()
 		} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 			ip = ap.Addr().Unmap()
 		}

@@ -46,3 +46,30 @@ func TestIPRestrictionConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestIPRestrictionMapped (issue 9 item 12): IPv4-mapped IPv6 addresses and
+// CIDRs match their IPv4 forms, whichever form the client address has.
+func TestIPRestrictionMapped(t *testing.T) {
+	t.Parallel()
+	in, err := plugin.NewFromYAML("ip_restriction", `{allow: ["::ffff:10.0.0.0/104", "::ffff:192.0.2.1"], deny: ["::ffff:10.9.0.0/112"]}`,
+		plugin.StaticContext{RouteName: "r", SpecPath: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	for _, tc := range []struct {
+		ip     string
+		status int
+	}{
+		{"10.1.2.3", 204}, {"::ffff:10.1.2.3", 204}, {"192.0.2.1", 204}, {"::ffff:192.0.2.1", 204},
+		{"192.0.2.2", 403}, {"11.0.0.1", 403}, {"10.9.0.1", 403}, {"::ffff:10.9.0.1", 403}, {"::1", 403},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r = r.WithContext(observe.WithRecord(r.Context(), &observe.Record{RequestID: "t", ClientIP: netip.MustParseAddr(tc.ip)}))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.ip, w.Code, tc.status)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 )
@@ -61,12 +62,9 @@ func (p *RequestID) Provision(plugin.Context) error {
 	return nil
 }
 
-// reserved are headers whose values the HTTP layer or the proxy owns.
-var reserved = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
-	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
-	"Host": true, "Content-Type": true,
-}
+// reserved are headers whose values the HTTP layer or the proxy owns, with
+// the shared hop-by-hop set (httpx.HopByHop).
+var reserved = map[string]bool{"Content-Length": true, "Host": true, "Content-Type": true}
 
 // Validate checks the header name.
 func (p *RequestID) Validate() error {
@@ -78,7 +76,7 @@ func (p *RequestID) Validate() error {
 			return fmt.Errorf("header: %q is not a valid header name (letters, digits and !#$%%&'*+-.^_`|~ only)", p.Header)
 		}
 	}
-	if c := http.CanonicalHeaderKey(p.Header); reserved[c] {
+	if c := http.CanonicalHeaderKey(p.Header); reserved[c] || httpx.IsHopByHop(c) {
 		return fmt.Errorf("header: %s cannot carry the request ID", c)
 	}
 	return nil

@@ -703,3 +703,15 @@ func validHeaderName(s string) bool {
 	}
 	return true
 }
+
+// InjectedHeaders lists the claims_to_headers names, which the gateway
+// strips from client requests on every route.
+func (p *Introspection) InjectedHeaders() []string {
+	out := make([]string, len(p.claimHeaders))
+	for i, ch := range p.claimHeaders {
+		out[i] = ch.header
+	}
+	return out
+}
+
+var _ plugin.HeaderInjector = (*Introspection)(nil)

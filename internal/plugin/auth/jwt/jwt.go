@@ -785,3 +785,15 @@ func validHeaderName(s string) bool {
 	}
 	return true
 }
+
+// InjectedHeaders lists the claims_to_headers names, which the gateway
+// strips from client requests on every route.
+func (p *JWT) InjectedHeaders() []string {
+	out := make([]string, len(p.claimHeaders))
+	for i, ch := range p.claimHeaders {
+		out[i] = ch.header
+	}
+	return out
+}
+
+var _ plugin.HeaderInjector = (*JWT)(nil)

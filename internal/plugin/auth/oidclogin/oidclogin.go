@@ -999,3 +999,15 @@ func sortedKeys(m map[string]string) []string {
 
 var _ plugin.Plugin = (*OIDCLogin)(nil)
 var _ plugin.Cleaner = (*OIDCLogin)(nil)
+
+// InjectedHeaders lists the claims_to_headers names, which the gateway
+// strips from client requests on every route.
+func (p *OIDCLogin) InjectedHeaders() []string {
+	out := make([]string, len(p.claimHeaders))
+	for i, ch := range p.claimHeaders {
+		out[i] = ch.header
+	}
+	return out
+}
+
+var _ plugin.HeaderInjector = (*OIDCLogin)(nil)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -37,7 +38,8 @@ func NewRuntime(logger *slog.Logger) *Runtime {
 		logger = slog.Default()
 	}
 	rt := &Runtime{logger: logger, maxDrain: 60 * time.Second}
-	rt.builder = &Builder{Registry: upstream.NewRegistry(), States: upstream.NewStateRegistry(), Logger: logger, Outputs: NewOutputs()}
+	rt.builder = &Builder{Registry: upstream.NewRegistry(), States: upstream.NewStateRegistry(), Logger: logger, Outputs: NewOutputs(),
+		Shared: plugin.NewSharedPool()}
 	return rt
 }
 

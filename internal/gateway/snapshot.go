@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -75,6 +76,7 @@ type pluginCtx struct {
 	route, path string
 	logger      *slog.Logger
 	snap        *Snapshot
+	shared      *plugin.SharedPool
 }
 
 func (c pluginCtx) Route() string                  { return c.route }
@@ -82,6 +84,12 @@ func (c pluginCtx) Path() string                   { return c.path }
 func (c pluginCtx) Logger() *slog.Logger           { return c.logger }
 func (c pluginCtx) Consumers() consumer.Store      { return c.snap.consumers }
 func (c pluginCtx) TrustedProxies() []netip.Prefix { return c.snap.trusted }
+func (c pluginCtx) Shared(key string, create func() (io.Closer, error)) (any, func(), error) {
+	if c.shared == nil {
+		return plugin.StaticContext{}.Shared(key, create)
+	}
+	return c.shared.Shared(key, create)
+}
 
 // Builder turns configs into snapshots; it owns the long-lived state that
 // snapshots share (transports, log outputs).
@@ -90,6 +98,9 @@ type Builder struct {
 	States   *upstream.StateRegistry
 	Logger   *slog.Logger
 	Outputs  *Outputs
+	// Shared holds the values plugins share across routes and reloads
+	// (plugin.Context.Shared).
+	Shared *plugin.SharedPool
 }
 
 // Build compiles cfg. On error nothing it acquired stays acquired, and the
@@ -236,7 +247,7 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 	}
 	var insts []*plugin.Instance
 	for _, ps := range plugin.Merge(global, rc.Plugins) {
-		in, err := plugin.New(ps, pluginCtx{route: rc.Name, path: ps.Path, logger: logger.With("plugin", ps.Name), snap: s})
+		in, err := plugin.New(ps, pluginCtx{route: rc.Name, path: ps.Path, logger: logger.With("plugin", ps.Name), snap: s, shared: b.Shared})
 		if err != nil {
 			fail(ps.Path, err)
 			continue

@@ -11,6 +11,7 @@ package plugin
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -95,6 +96,11 @@ type Context interface {
 	Consumers() consumer.Store
 	// TrustedProxies are the CIDRs whose forwarding headers are believed.
 	TrustedProxies() []netip.Prefix
+	// Shared returns the value the gateway holds under key for every
+	// plugin instance, across routes and reloads, creating it with create
+	// when nobody holds one (see SharedPool). The plugin calls release
+	// once, from Cleanup.
+	Shared(key string, create func() (io.Closer, error)) (value any, release func(), err error)
 }
 
 var (
@@ -221,13 +227,17 @@ func Chain(instances []*Instance, terminal http.Handler) http.Handler {
 
 // StaticContext is a plain Context with fixed values, for tools and tests
 // that build plugins outside the gateway. Its zero value works: no
-// consumers, no trusted proxies, a discarding logger.
+// consumers, no trusted proxies, a discarding logger, and nothing shared
+// (each Shared call creates a value of its own) unless Pool is set.
 type StaticContext struct {
 	RouteName   string
 	SpecPath    string
 	Log         *slog.Logger
 	Store       consumer.Store
 	TrustedNets []netip.Prefix
+	// Pool, when set, is where Shared values live, so instances built
+	// with contexts holding the same pool share them.
+	Pool *SharedPool
 }
 
 // Route returns RouteName.
@@ -255,6 +265,20 @@ func (c StaticContext) Consumers() consumer.Store {
 
 // TrustedProxies returns TrustedNets.
 func (c StaticContext) TrustedProxies() []netip.Prefix { return c.TrustedNets }
+
+// Shared uses Pool, or without one creates an unshared value that release
+// closes.
+func (c StaticContext) Shared(key string, create func() (io.Closer, error)) (any, func(), error) {
+	if c.Pool != nil {
+		return c.Pool.Shared(key, create)
+	}
+	v, err := create()
+	if err != nil {
+		return nil, nil, err
+	}
+	var once sync.Once
+	return v, func() { once.Do(func() { _ = v.Close() }) }, nil
+}
 
 // NewFromYAML builds one instance of the named plugin from the YAML text of
 // its config section, exactly as the gateway builds it from a config file.

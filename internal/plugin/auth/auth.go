@@ -161,6 +161,11 @@ func (b *Base) Ambiguous(w http.ResponseWriter, r *http.Request) {
 	observe.WriteError(w, r, http.StatusBadRequest, "more than one credential")
 }
 
+// Refused counts a failure under reason and records it for the access log,
+// for a request the plugin answers itself with another status (429 when
+// checks are throttled, 503 when a dependency is down…).
+func (b *Base) Refused(r *http.Request, reason string) { b.count(r, reason) }
+
 // count counts a failure under reason and records the reason on the
 // request for the access log.
 func (b *Base) count(r *http.Request, reason string) {

@@ -6,10 +6,18 @@
 // are deliberately slow to check, which costs latency and lets a client
 // burn CPU, so successful checks against them are remembered in a bounded
 // in-memory cache (cache_ttl, cache_size) keyed by a salted SHA-256 of
-// "username:password"; failures are never cached. An unknown username still
-// costs a digest comparison, so timing does not tell known usernames with
-// clear passwords from unknown ones; a username with a hashed password is
-// slower to refuse than an unknown one by the cost of the hash.
+// "username:password". Failed checks are remembered too (failure_cache_ttl,
+// same bound), so a repeated wrong password is refused without hashing
+// again, and the hash checks themselves are bounded: at most
+// max_hash_checks_per_user run at once for one username and at most
+// max_hash_checks in all; a request beyond either is answered 429 with
+// Retry-After, without hashing. An unknown username still costs a digest
+// comparison, so timing does not tell known usernames with clear passwords
+// from unknown ones; a username with a hashed password is slower to refuse
+// than an unknown one by the cost of the hash.
+//
+// A request carrying more than one Authorization header is refused with
+// 400 before any check.
 package basicauth
 
 import (
@@ -20,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +40,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
 )
@@ -43,6 +53,23 @@ const (
 	DefaultRealm     = "portico"
 	DefaultCacheTTL  = 60 * time.Second
 	DefaultCacheSize = 10_000
+	// DefaultFailureCacheTTL is how long a failed slow check is remembered.
+	DefaultFailureCacheTTL = 60 * time.Second
+	// DefaultMaxHashChecksPerUser bounds concurrent slow checks of one
+	// username.
+	DefaultMaxHashChecksPerUser = 2
+)
+
+// DefaultMaxHashChecks bounds concurrent slow checks of one instance:
+// the number of CPUs, at least 2.
+func DefaultMaxHashChecks() int { return max(2, runtime.GOMAXPROCS(0)) }
+
+// Failure reasons, counted and written to the access log as auth_failure.
+const (
+	reasonMalformed   = "malformed"
+	reasonUnknownUser = "unknown_consumer"
+	reasonBadPassword = "bad_password"
+	reasonThrottled   = "throttled"
 )
 
 func init() {
@@ -66,16 +93,34 @@ type BasicAuth struct {
 	// CacheTTL is how long a successful bcrypt/argon2id check is
 	// remembered. Default 60s; 0 disables the cache.
 	CacheTTL *config.Duration `yaml:"cache_ttl"`
-	// CacheSize bounds the number of remembered checks. Default 10000.
+	// CacheSize bounds the number of remembered checks, successful and
+	// failed each. Default 10000.
 	CacheSize int `yaml:"cache_size"`
+	// FailureCacheTTL is how long a failed bcrypt/argon2id check of a
+	// username and password is remembered, so the same wrong password is
+	// refused without hashing again. Default 60s; 0 disables.
+	FailureCacheTTL *config.Duration `yaml:"failure_cache_ttl"`
+	// MaxHashChecksPerUser bounds the bcrypt/argon2id checks running at
+	// once for one username; a request beyond it is answered 429 without
+	// hashing. Default 2.
+	MaxHashChecksPerUser int `yaml:"max_hash_checks_per_user"`
+	// MaxHashChecks bounds the bcrypt/argon2id checks running at once in
+	// this plugin instance; a request beyond it is answered 429 without
+	// hashing. Default the number of CPUs (at least 2).
+	MaxHashChecks int `yaml:"max_hash_checks"`
 
 	base      auth.Base
 	store     consumer.Store
 	challenge string
 	hide      bool
 	cache     *verifiedCache
+	failed    *verifiedCache
+	salt      [32]byte
+	limits    hashLimiter
 	// now is the clock, replaceable in tests.
 	now func() time.Time
+	// checkHash runs one slow check; replaceable in tests.
+	checkHash func(hash, pass string) bool
 	// slowChecks counts bcrypt/argon2id comparisons actually run.
 	slowChecks atomic.Int64
 }
@@ -92,19 +137,33 @@ func (p *BasicAuth) Provision(ctx plugin.Context) error {
 	if p.CacheSize == 0 {
 		p.CacheSize = DefaultCacheSize
 	}
-	if ttl > 0 && p.CacheSize > 0 {
-		c, err := newVerifiedCache(ttl, p.CacheSize)
-		if err != nil {
-			return err
-		}
-		p.cache = c
+	if _, err := rand.Read(p.salt[:]); err != nil {
+		return fmt.Errorf("cache salt: %w", err)
 	}
+	if ttl > 0 && p.CacheSize > 0 {
+		p.cache = newVerifiedCache(ttl, p.CacheSize)
+	}
+	fttl := DefaultFailureCacheTTL
+	if p.FailureCacheTTL != nil {
+		fttl = p.FailureCacheTTL.D()
+	}
+	if fttl > 0 && p.CacheSize > 0 {
+		p.failed = newVerifiedCache(fttl, p.CacheSize)
+	}
+	if p.MaxHashChecksPerUser == 0 {
+		p.MaxHashChecksPerUser = DefaultMaxHashChecksPerUser
+	}
+	if p.MaxHashChecks == 0 {
+		p.MaxHashChecks = DefaultMaxHashChecks()
+	}
+	p.limits = hashLimiter{perUser: p.MaxHashChecksPerUser, total: int64(p.MaxHashChecks), users: map[string]int{}}
+	p.checkHash = checkHash
 	p.hide = p.HideCredentials == nil || *p.HideCredentials
 	p.challenge = `Basic realm="` + p.Realm + `", charset="UTF-8"`
 	p.now = time.Now
 	p.store = ctx.Consumers()
 	p.base.Anonymous = p.Anonymous
-	return p.base.Setup(ctx, Name)
+	return p.base.Setup(ctx, Name, reasonMalformed, reasonUnknownUser, reasonBadPassword, reasonThrottled)
 }
 
 // Validate checks the realm and the cache settings.
@@ -122,13 +181,31 @@ func (p *BasicAuth) Validate() error {
 	if p.CacheSize < 0 {
 		errs = append(errs, errors.New("cache_size: must not be negative"))
 	}
+	if p.FailureCacheTTL != nil && p.FailureCacheTTL.D() < 0 {
+		errs = append(errs, errors.New("failure_cache_ttl: must not be negative"))
+	}
+	if p.MaxHashChecksPerUser < 0 {
+		errs = append(errs, errors.New("max_hash_checks_per_user: must be positive"))
+	}
+	if p.MaxHashChecks < 0 {
+		errs = append(errs, errors.New("max_hash_checks: must be positive"))
+	}
 	return errors.Join(errs...)
 }
 
 // Wrap returns the handler that authenticates the request, then runs next.
 func (p *BasicAuth) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, pass, found, ok := parseBasic(r.Header.Get("Authorization"))
+		authz := r.Header["Authorization"]
+		if len(authz) > 1 {
+			p.base.Ambiguous(w, r)
+			return
+		}
+		var user, pass string
+		found, ok := false, false
+		if len(authz) == 1 {
+			user, pass, found, ok = parseBasic(authz[0])
+		}
 		if !found {
 			p.base.Unauthenticated(w, r, next, p.challenge, "missing")
 			return
@@ -137,12 +214,19 @@ func (p *BasicAuth) Wrap(next http.Handler) http.Handler {
 			r.Header.Del("Authorization")
 		}
 		if !ok {
-			p.base.Unauthenticated(w, r, next, p.challenge, "invalid")
+			p.base.Unauthenticated(w, r, next, p.challenge, reasonMalformed)
 			return
 		}
-		c, ok := p.verify(user, pass)
-		if !ok {
-			p.base.Unauthenticated(w, r, next, p.challenge, "invalid")
+		c, reason := p.verify(user, pass)
+		switch reason {
+		case "":
+		case reasonThrottled:
+			p.base.Refused(r, reason)
+			w.Header().Set("Retry-After", "1")
+			observe.WriteError(w, r, http.StatusTooManyRequests, "too many password checks")
+			return
+		default:
+			p.base.Unauthenticated(w, r, next, p.challenge, reason)
 			return
 		}
 		p.base.Authenticated(r, c, user)
@@ -153,13 +237,14 @@ func (p *BasicAuth) Wrap(next http.Handler) http.Handler {
 // dummyDigest is compared against when the username is unknown.
 var dummyDigest = sha256.Sum256([]byte("portico basic_auth: no such user"))
 
-// verify checks the password of user and returns its consumer.
-func (p *BasicAuth) verify(user, pass string) (*consumer.Consumer, bool) {
+// verify checks the password of user and returns its consumer, or the
+// failure reason.
+func (p *BasicAuth) verify(user, pass string) (*consumer.Consumer, string) {
 	digest := sha256.Sum256([]byte(pass))
 	c, secrets, known := p.store.BasicSecrets(user)
 	if !known {
 		subtle.ConstantTimeCompare(digest[:], dummyDigest[:])
-		return nil, false
+		return nil, reasonUnknownUser
 	}
 	match := 0
 	hashed := false
@@ -171,31 +256,88 @@ func (p *BasicAuth) verify(user, pass string) (*consumer.Consumer, bool) {
 		}
 	}
 	if match == 1 {
-		return c, true
+		return c, ""
 	}
 	if !hashed {
-		return nil, false
+		return nil, reasonBadPassword
 	}
 	var ck cacheKey
-	if p.cache != nil {
-		ck = p.cache.key(user, pass)
-		if p.cache.get(ck, p.now()) {
-			return c, true
-		}
+	if p.cache != nil || p.failed != nil {
+		ck = p.key(user, pass)
 	}
+	if p.cache != nil && p.cache.get(ck, p.now()) {
+		return c, ""
+	}
+	if p.failed != nil && p.failed.get(ck, p.now()) {
+		return nil, reasonBadPassword
+	}
+	if !p.limits.acquire(user) {
+		return nil, reasonThrottled
+	}
+	defer p.limits.release(user)
 	for _, s := range secrets {
 		if s.Hash == "" {
 			continue
 		}
 		p.slowChecks.Add(1)
-		if checkHash(s.Hash, pass) {
+		if p.checkHash(s.Hash, pass) {
 			if p.cache != nil {
 				p.cache.put(ck, p.now())
 			}
-			return c, true
+			return c, ""
 		}
 	}
-	return nil, false
+	if p.failed != nil {
+		p.failed.put(ck, p.now())
+	}
+	return nil, reasonBadPassword
+}
+
+// hashLimiter bounds the slow checks running at once, per username and in
+// all. Only usernames with a hashed password reach it, so its map is
+// bounded by the consumer store.
+type hashLimiter struct {
+	perUser int
+	total   int64
+	running atomic.Int64
+	// peak is the most checks seen running at once (for tests).
+	peak atomic.Int64
+
+	mu    sync.Mutex
+	users map[string]int
+}
+
+// acquire takes a slot for user, or reports false when user or the
+// instance is at its bound.
+func (l *hashLimiter) acquire(user string) bool {
+	n := l.running.Add(1)
+	if n > l.total {
+		l.running.Add(-1)
+		return false
+	}
+	l.mu.Lock()
+	if l.users[user] >= l.perUser {
+		l.mu.Unlock()
+		l.running.Add(-1)
+		return false
+	}
+	l.users[user]++
+	l.mu.Unlock()
+	for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
+	}
+	return true
+}
+
+// release gives back user's slot.
+func (l *hashLimiter) release(user string) {
+	l.mu.Lock()
+	if l.users[user] <= 1 {
+		delete(l.users, user)
+	} else {
+		l.users[user]--
+	}
+	l.mu.Unlock()
+	l.running.Add(-1)
 }
 
 // parseBasic parses an Authorization header value. found reports whether it
@@ -291,31 +433,27 @@ func b64(s string) ([]byte, error) {
 // cacheKey identifies one verified username and password.
 type cacheKey [sha256.Size]byte
 
-// verifiedCache remembers successful slow-hash checks until they expire.
-// When full, expired entries are dropped first, then arbitrary ones.
+// verifiedCache remembers slow-hash checks (successful ones, or failed
+// ones) until they expire. When full, expired entries are dropped first,
+// then arbitrary ones.
 type verifiedCache struct {
-	ttl  time.Duration
-	max  int
-	salt [32]byte
+	ttl time.Duration
+	max int
 
 	mu      sync.RWMutex
 	entries map[cacheKey]int64 // expiry, Unix nanoseconds
 }
 
-func newVerifiedCache(ttl time.Duration, max int) (*verifiedCache, error) {
-	c := &verifiedCache{ttl: ttl, max: max, entries: make(map[cacheKey]int64)}
-	if _, err := rand.Read(c.salt[:]); err != nil {
-		return nil, fmt.Errorf("cache salt: %w", err)
-	}
-	return c, nil
+func newVerifiedCache(ttl time.Duration, max int) *verifiedCache {
+	return &verifiedCache{ttl: ttl, max: max, entries: make(map[cacheKey]int64)}
 }
 
 // key is SHA-256 over a per-instance random salt and "user:pass", so the
-// cache holds nothing a memory dump could be brute-forced against offline
+// caches hold nothing a memory dump could be brute-forced against offline
 // with precomputed tables.
-func (c *verifiedCache) key(user, pass string) cacheKey {
+func (p *BasicAuth) key(user, pass string) cacheKey {
 	h := sha256.New()
-	h.Write(c.salt[:])
+	h.Write(p.salt[:])
 	h.Write([]byte(user))
 	h.Write([]byte{':'})
 	h.Write([]byte(pass))

@@ -19,6 +19,14 @@
 // Envoy's ext_authz answers 403 when the service fails; this plugin answers
 // 503 instead, so a broken authorization service is not mistaken for a
 // refusal and clients may retry.
+//
+// The service is told about the request the gateway routes, not the raw
+// request line: X-Forwarded-Uri carries the normalised path the router
+// matched (dot segments resolved, duplicate slashes merged, unreserved
+// percent-escapes decoded), which is also what the upstream receives before
+// any route rewrite, followed by the query string as received. A request
+// with more than one Authorization header is refused with 400 before the
+// service is called.
 package forwardauth
 
 import (
@@ -125,23 +133,27 @@ type ForwardAuth struct {
 	consumers      consumer.Store
 	log            *slog.Logger
 	successes      *observe.Counter
-	failures       map[string]*observe.Counter
 }
+
+// Failure reasons, counted and written to the access log as auth_failure.
+const (
+	reasonUnauthorized = "unauthorized"
+	reasonRedirect     = "redirect"
+	reasonForbidden    = "forbidden"
+	reasonDenied       = "denied"
+	reasonError        = "error"
+)
 
 // Provision checks the configuration, fills defaults and creates the HTTP
 // client used to call the service.
 func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 	p.base.Anonymous = p.Anonymous
-	if err := p.base.Setup(ctx, Name, "redirect", "denied"); err != nil {
+	if err := p.base.Setup(ctx, Name, reasonUnauthorized, reasonRedirect, reasonDenied); err != nil {
 		return err
 	}
 	p.log = ctx.Logger()
 	p.consumers = ctx.Consumers()
 	p.successes = observe.DefaultStats.Counter("portico_auth_success_total", fmt.Sprintf("plugin=%q", Name))
-	p.failures = map[string]*observe.Counter{}
-	for _, r := range []string{"invalid", "forbidden", "redirect", "denied", "error"} {
-		p.failures[r] = observe.DefaultStats.Counter("portico_auth_failures_total", fmt.Sprintf("plugin=%q,reason=%q", Name, r))
-	}
 
 	var errs []error
 	u, err := url.Parse(p.URL)
@@ -273,6 +285,10 @@ type handler struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := h.p
+	if len(r.Header["Authorization"]) > 1 {
+		p.base.Ambiguous(w, r)
+		return
+	}
 	for _, name := range p.copyHeaders {
 		delete(r.Header, name)
 	}
@@ -301,18 +317,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case code == http.StatusUnauthorized || (code >= 300 && code < 400):
 		if p.Anonymous != "" {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDenyBody))
-			p.base.Unauthenticated(w, r, h.next, "", "invalid")
+			p.base.Unauthenticated(w, r, h.next, "", reasonUnauthorized)
 			return
 		}
-		reason := "invalid"
+		reason := reasonUnauthorized
 		if code < 400 {
-			reason = "redirect"
+			reason = reasonRedirect
 		}
 		p.relay(w, r, resp, reason)
 	case code == http.StatusForbidden:
-		p.relay(w, r, resp, "forbidden")
+		p.relay(w, r, resp, reasonForbidden)
 	case code >= 400:
-		p.relay(w, r, resp, "denied")
+		p.relay(w, r, resp, reasonDenied)
 	default:
 		// 1xx cannot end an exchange; treat it as a broken service.
 		p.log.Warn("authorization service answered with an unexpected status", "plugin", Name, "url", p.endpoint, "status", code)
@@ -370,7 +386,7 @@ func (p *ForwardAuth) authRequest(r *http.Request) (*http.Request, int, string) 
 func setForwarded(out http.Header, r *http.Request) {
 	rec := observe.RecordOf(r)
 	out.Set("X-Forwarded-Method", r.Method)
-	out.Set("X-Forwarded-Uri", r.URL.RequestURI())
+	out.Set("X-Forwarded-Uri", forwardedURI(r, rec))
 
 	host := r.Host
 	proto := "http"
@@ -409,6 +425,22 @@ func setForwarded(out http.Header, r *http.Request) {
 	if requestID != "" {
 		out.Set("X-Request-Id", requestID)
 	}
+}
+
+// forwardedURI is the path the gateway routed (the normalised path the
+// router matched, which the upstream also receives) with the query as
+// received; outside the gateway, the request's own URI.
+func forwardedURI(r *http.Request, rec *observe.Record) string {
+	if rec == nil || rec.Path == "" {
+		return r.URL.RequestURI()
+	}
+	if q := r.URL.RawQuery; q != "" {
+		return rec.Path + "?" + q
+	}
+	if r.URL.ForceQuery {
+		return rec.Path + "?"
+	}
+	return rec.Path
 }
 
 // firstValue returns the first element of a comma-separated list: the
@@ -452,13 +484,13 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	h.p.failures["error"].Inc()
+	h.p.base.Refused(r, reasonError)
 	observe.WriteError(w, r, http.StatusServiceUnavailable, "authorization service unavailable")
 }
 
 // relay answers the client with the service's refusal or redirect.
 func (p *ForwardAuth) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, reason string) {
-	p.failures[reason].Inc()
+	p.base.Refused(r, reason)
 	status := resp.StatusCode
 	msg := "forbidden"
 	if status == http.StatusUnauthorized || status < 400 {

@@ -24,24 +24,43 @@
 // and signature were not accepted before. Accepted signatures are
 // remembered until their date leaves the clock-skew window, so a captured
 // request cannot be replayed while its date is still acceptable.
+//
+// The replay cache is keyed by the key ID and the signature, which is a
+// MAC over everything signed, so unsigned additions (an extra header, a
+// re-encoded signature, unknown Authorization parameters) cannot make a
+// replay look new. It is one cache for the whole process, shared by every
+// hmac_auth instance on every route and kept across reloads (it lives in
+// the gateway's shared pool, plugin.Context.Shared), so a request accepted
+// on one route is a replay on every other route and after a reload. With
+// `redis` set, accepted signatures are also recorded in Redis (SET NX with
+// the rest of the window as TTL), so gateway nodes sharing that Redis share
+// the protection; when Redis cannot answer, on_redis_error decides.
+//
+// A request carrying more than one Authorization header is refused with
+// 400 before any check: which one this plugin verified and which one the
+// upstream reads could differ.
 package hmacauth
 
 import (
 	"bytes"
 	"container/heap"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"hash/maphash"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -49,6 +68,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
+	"github.com/portico-gw/portico/internal/redisclient"
 )
 
 // Name is the plugin's name in configs.
@@ -102,8 +122,18 @@ type HMACAuth struct {
 	// MaxBodyBytes bounds the body read to check the digest; 413 beyond.
 	// Default 1MiB.
 	MaxBodyBytes config.Size `yaml:"max_body_bytes"`
-	// ReplayCacheSize bounds the remembered signatures. Default 100000.
+	// ReplayCacheSize bounds the remembered signatures. The replay cache is
+	// shared by every hmac_auth instance in the process and holds the
+	// largest size any of them sets. Default 100000.
 	ReplayCacheSize int `yaml:"replay_cache_size"`
+	// Redis, when set, also records accepted signatures in Redis, so
+	// gateway nodes sharing it refuse each other's replays. Its timeout
+	// (default 100ms) bounds each check.
+	Redis *redisclient.Config `yaml:"redis"`
+	// OnRedisError is what happens when Redis cannot answer: "fail_closed"
+	// (default: 503, the request is not accepted) or "local" (accept on
+	// the in-process replay cache alone).
+	OnRedisError string `yaml:"on_redis_error"`
 
 	base      auth.Base
 	store     consumer.Store
@@ -113,9 +143,30 @@ type HMACAuth struct {
 	skew      time.Duration
 	challenge string
 	replays   *replayCache
+	release   func()
+	client    *redisclient.Client
+	redisTTO  time.Duration
+	warn      *observe.DependencyWarner
 	// now is the clock, replaceable in tests.
 	now func() time.Time
 }
+
+// Failure reasons, counted and written to the access log as auth_failure.
+const (
+	reasonMalformed   = "malformed"
+	reasonAlgorithm   = "unsupported_algorithm"
+	reasonUnsigned    = "unsigned_header"
+	reasonBadDate     = "bad_date"
+	reasonClockSkew   = "clock_skew"
+	reasonUnknownKey  = "unknown_key"
+	reasonSignature   = "bad_signature"
+	reasonDigest      = "bad_digest"
+	reasonReplay      = "replay"
+	reasonUnavailable = "unavailable"
+)
+
+// replayPoolKey names the process-wide replay cache in the shared pool.
+const replayPoolKey = Name + "/replay"
 
 // Provision applies defaults and resolves the anonymous consumer.
 func (p *HMACAuth) Provision(ctx plugin.Context) error {
@@ -146,8 +197,32 @@ func (p *HMACAuth) Provision(ctx plugin.Context) error {
 	if p.ReplayCacheSize == 0 {
 		p.ReplayCacheSize = DefaultReplayCacheSize
 	}
-	if p.ReplayCacheSize > 0 {
-		p.replays = newReplayCache(p.ReplayCacheSize)
+	if p.OnRedisError == "" {
+		p.OnRedisError = "fail_closed"
+	}
+	if p.ReplayCacheSize > 0 && p.skew >= 0 {
+		v, release, err := ctx.Shared(replayPoolKey, func() (io.Closer, error) {
+			return newReplayCache(p.ReplayCacheSize), nil
+		})
+		if err != nil {
+			return err
+		}
+		p.release = release
+		p.replays = v.(*replayCache)
+		p.replays.grow(p.ReplayCacheSize)
+		p.replays.widen(p.skew)
+	}
+	if p.Redis != nil {
+		if err := p.Redis.Validate(); err != nil {
+			return err
+		}
+		cl, err := redisclient.Acquire(p.Redis)
+		if err != nil {
+			return err
+		}
+		p.client = cl
+		p.redisTTO = p.Redis.Timeout.D()
+		p.warn = observe.NewDependencyWarner(ctx.Logger(), 0)
 	}
 	hint := slices.Clone(p.required)
 	if p.digest && !slices.Contains(hint, "digest") {
@@ -157,7 +232,22 @@ func (p *HMACAuth) Provision(ctx plugin.Context) error {
 	p.now = time.Now
 	p.store = ctx.Consumers()
 	p.base.Anonymous = p.Anonymous
-	return p.base.Setup(ctx, Name, "expired", "replay")
+	return p.base.Setup(ctx, Name, reasonMalformed, reasonAlgorithm, reasonUnsigned, reasonBadDate,
+		reasonClockSkew, reasonUnknownKey, reasonSignature, reasonDigest, reasonReplay, reasonUnavailable)
+}
+
+// Cleanup gives back the shared replay cache and the Redis client; it
+// tolerates a partial Provision.
+func (p *HMACAuth) Cleanup() error {
+	if p.release != nil {
+		p.release()
+		p.release = nil
+	}
+	if p.client != nil {
+		redisclient.Release(p.client)
+		p.client = nil
+	}
+	return nil
 }
 
 // Validate checks the configured algorithms, headers and limits.
@@ -185,23 +275,41 @@ func (p *HMACAuth) Validate() error {
 	if p.ReplayCacheSize < 0 {
 		errs = append(errs, errors.New("replay_cache_size: must be positive"))
 	}
+	switch p.OnRedisError {
+	case "fail_closed", "local":
+	default:
+		errs = append(errs, fmt.Errorf("on_redis_error: %q is not fail_closed or local", p.OnRedisError))
+	}
 	return errors.Join(errs...)
 }
 
 // Wrap returns the handler that authenticates the request, then runs next.
 func (p *HMACAuth) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sp, found, ok := parseAuthorization(r.Header.Get("Authorization"))
+		authz := r.Header["Authorization"]
+		if len(authz) > 1 {
+			p.base.Ambiguous(w, r)
+			return
+		}
+		var sp *sigParams
+		found, ok := false, false
+		if len(authz) == 1 {
+			sp, found, ok = parseAuthorization(authz[0])
+		}
 		if !found {
 			p.base.Unauthenticated(w, r, next, p.challenge, "missing")
 			return
 		}
 		if !ok {
-			p.base.Unauthenticated(w, r, next, p.challenge, "invalid")
+			p.base.Unauthenticated(w, r, next, p.challenge, reasonMalformed)
 			return
 		}
 		c, reason, status := p.check(r, sp)
 		switch {
+		case status == http.StatusServiceUnavailable:
+			p.base.Refused(r, reason)
+			observe.WriteError(w, r, status, "replay check unavailable")
+			return
 		case status != 0:
 			msg := "bad request"
 			if status == http.StatusRequestEntityTooLarge {
@@ -223,11 +331,11 @@ func (p *HMACAuth) Wrap(next http.Handler) http.Handler {
 func (p *HMACAuth) check(r *http.Request, sp *sigParams) (*consumer.Consumer, string, int) {
 	newHash, ok := p.algs[sp.algorithm]
 	if !ok {
-		return nil, "invalid", 0
+		return nil, reasonAlgorithm, 0
 	}
 	for _, req := range p.required {
 		if !signs(sp.headers, req) {
-			return nil, "invalid", 0
+			return nil, reasonUnsigned, 0
 		}
 	}
 	// The date checked against the clock must be signed, or an old
@@ -239,33 +347,33 @@ func (p *HMACAuth) check(r *http.Request, sp *sigParams) (*consumer.Consumer, st
 	case slices.Contains(sp.headers, "x-date") && r.Header.Get("X-Date") != "":
 		dateName = "X-Date"
 	default:
-		return nil, "invalid", 0
+		return nil, reasonBadDate, 0
 	}
 	date, err := http.ParseTime(r.Header.Get(dateName))
 	if err != nil {
-		return nil, "invalid", 0
+		return nil, reasonBadDate, 0
 	}
 	now := p.now()
 	if d := now.Sub(date); d > p.skew || d < -p.skew {
-		return nil, "expired", 0
+		return nil, reasonClockSkew, 0
 	}
 	c, secret, ok := p.store.HMACSecret(sp.keyID)
 	if !ok {
-		return nil, "invalid", 0
+		return nil, reasonUnknownKey, 0
 	}
 	msg, ok := signingString(r, sp.headers)
 	if !ok {
-		return nil, "invalid", 0
+		return nil, reasonUnsigned, 0
 	}
 	mac := hmac.New(newHash, secret)
 	mac.Write(msg)
 	if !hmac.Equal(mac.Sum(nil), sp.signature) {
-		return nil, "invalid", 0
+		return nil, reasonSignature, 0
 	}
 	digestHdr := r.Header.Values("Digest")
 	if len(digestHdr) > 0 && !slices.Contains(sp.headers, "digest") {
 		// An unsigned digest says nothing about the body.
-		return nil, "invalid", 0
+		return nil, reasonDigest, 0
 	}
 	if len(digestHdr) > 0 || (p.digest && hasBody(r)) {
 		body, status := p.readBody(r)
@@ -274,16 +382,66 @@ func (p *HMACAuth) check(r *http.Request, sp *sigParams) (*consumer.Consumer, st
 		}
 		if len(digestHdr) == 0 {
 			if len(body) > 0 {
-				return nil, "invalid", 0
+				return nil, reasonDigest, 0
 			}
 		} else if !digestMatches(strings.Join(digestHdr, ","), body) {
-			return nil, "invalid", 0
+			return nil, reasonDigest, 0
 		}
 	}
-	if p.replays != nil && !p.replays.add(sp.keyID, sp.signature, date.Add(p.skew), now) {
-		return nil, "replay", 0
+	if p.replays != nil {
+		key := replayKey(sp.keyID, sp.signature)
+		// Entries live until the date leaves the widest clock-skew window
+		// of any instance sharing the cache.
+		expires := date.Add(p.replays.window())
+		if !p.replays.addKey(key, expires, now) {
+			return nil, reasonReplay, 0
+		}
+		if p.client != nil {
+			if reason, status := p.redisCheck(r.Context(), key, expires.Sub(now)); reason != "" {
+				return nil, reason, status
+			}
+		}
 	}
 	return c, "", 0
+}
+
+// replayKey identifies one accepted signature of one credential: SHA-256
+// over the key ID and the decoded signature.
+func replayKey(keyID string, signature []byte) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write([]byte(keyID))
+	h.Write([]byte{0})
+	h.Write(signature)
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// redisCheck records the signature in Redis with SET NX for ttl. It
+// returns reasonReplay when another node (or an earlier request) already
+// recorded it, and reasonUnavailable with 503 when Redis cannot answer and
+// on_redis_error is fail_closed.
+func (p *HMACAuth) redisCheck(ctx context.Context, key [sha256.Size]byte, ttl time.Duration) (string, int) {
+	if ttl < time.Second {
+		ttl = time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.redisTTO)
+	defer cancel()
+	var b [len("hmac_replay:") + 2*sha256.Size]byte
+	n := copy(b[:], "hmac_replay:")
+	hex.Encode(b[n:], key[:])
+	fresh, err := p.client.SetNX(ctx, p.client.Prefix+string(b[:]), 1, ttl).Result()
+	if err != nil {
+		p.warn.Warn("redis", "hmac_auth replay check failed", err, slog.String("plugin", Name), slog.String("on_redis_error", p.OnRedisError))
+		if p.OnRedisError == "local" {
+			return "", 0
+		}
+		return reasonUnavailable, http.StatusServiceUnavailable
+	}
+	if !fresh {
+		return reasonReplay, 0
+	}
+	return "", 0
 }
 
 // signs reports whether the signed header list covers the required name.
@@ -501,42 +659,78 @@ func parseAuthorization(h string) (sp *sigParams, found, ok bool) {
 // replayShards spreads the replay cache over independently locked maps.
 const replayShards = 64
 
-// replayCache remembers accepted (key ID, signature) pairs until they
-// expire. Each shard holds at most its share of the configured size; when a
-// shard is full, expired entries are dropped and then the entries that
-// expire soonest (the oldest dates) are evicted first.
+// replayCache remembers accepted (key ID, signature) pairs, by their
+// replayKey, until they expire. Each shard holds at most its share of the
+// configured size; when a shard is full, expired entries are dropped and
+// then the entries that expire soonest (the oldest dates) are evicted
+// first. One cache serves every instance (see Provision); it grows to the
+// largest size and the widest clock-skew window any of them configures.
 type replayCache struct {
 	seed   maphash.Seed
-	max    int // per shard
+	max    atomic.Int64 // per shard
+	skew   atomic.Int64 // widest clock skew, nanoseconds
 	shards [replayShards]replayShard
 }
 
 type replayShard struct {
 	mu      sync.Mutex
-	entries map[string]int64 // expiry, Unix nanoseconds
+	entries map[[sha256.Size]byte]int64 // expiry, Unix nanoseconds
 	order   expiryHeap
 }
 
 func newReplayCache(size int) *replayCache {
-	c := &replayCache{seed: maphash.MakeSeed(), max: max(1, (size+replayShards-1)/replayShards)}
+	c := &replayCache{seed: maphash.MakeSeed()}
+	c.grow(size)
 	for i := range c.shards {
-		c.shards[i].entries = map[string]int64{}
+		c.shards[i].entries = map[[sha256.Size]byte]int64{}
 	}
 	return c
 }
 
+// Close lets the cache live in the shared pool; it holds nothing to free.
+func (c *replayCache) Close() error { return nil }
+
+// grow raises the bound to at least size entries.
+func (c *replayCache) grow(size int) {
+	per := int64(max(1, (size+replayShards-1)/replayShards))
+	for {
+		cur := c.max.Load()
+		if per <= cur || c.max.CompareAndSwap(cur, per) {
+			return
+		}
+	}
+}
+
+// widen raises the remembered window to at least skew.
+func (c *replayCache) widen(skew time.Duration) {
+	for {
+		cur := c.skew.Load()
+		if int64(skew) <= cur || c.skew.CompareAndSwap(cur, int64(skew)) {
+			return
+		}
+	}
+}
+
+// window is the widest clock skew of the instances sharing the cache.
+func (c *replayCache) window() time.Duration { return time.Duration(c.skew.Load()) }
+
 // add records the pair until expires and reports whether it was new (not
 // seen before, or seen but expired).
 func (c *replayCache) add(keyID string, signature []byte, expires, now time.Time) bool {
-	k := keyID + "\x00" + string(signature)
-	s := &c.shards[maphash.String(c.seed, k)%replayShards]
+	return c.addKey(replayKey(keyID, signature), expires, now)
+}
+
+// addKey is add for a precomputed replayKey.
+func (c *replayCache) addKey(k [sha256.Size]byte, expires, now time.Time) bool {
+	s := &c.shards[maphash.Comparable(c.seed, k)%replayShards]
 	t, exp := now.UnixNano(), expires.UnixNano()
+	limit := int(c.max.Load())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.entries[k]; ok && e >= t {
 		return false
 	}
-	for len(s.order) > 0 && (s.order[0].exp < t || len(s.entries) >= c.max) {
+	for len(s.order) > 0 && (s.order[0].exp < t || len(s.entries) >= limit) {
 		it := heap.Pop(&s.order).(expiryItem)
 		if e, ok := s.entries[it.key]; ok && e == it.exp {
 			delete(s.entries, it.key)
@@ -559,7 +753,7 @@ func (c *replayCache) len() int {
 }
 
 type expiryItem struct {
-	key string
+	key [sha256.Size]byte
 	exp int64
 }
 

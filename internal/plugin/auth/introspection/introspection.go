@@ -2,13 +2,20 @@
 // accepts opaque OAuth 2.0 bearer tokens by asking the authorization
 // server's token introspection endpoint (RFC 7662) whether they are active.
 //
-// The token is read from "Authorization: Bearer <token>" only. Results are
+// The token is read from "Authorization: Bearer <token>" only. A request
+// with more than one Authorization header, or a token holding a comma (two
+// tokens joined by a proxy), is refused with 400 ("more than one
+// credential") before the endpoint is asked. Results are
 // cached in memory, keyed by the SHA-256 of the token (the token itself is
 // never stored): an active token until min(now+cache_ttl, exp), an inactive
 // one for negative_cache_ttl. Concurrent requests carrying the same uncached
 // token share one introspection call. When the endpoint cannot be reached,
 // answers with a status other than 200 or with a malformed body, the request
 // is refused (fail closed) and nothing is cached.
+//
+// With `issuer` and `audiences` set, an active token is accepted only when
+// the response's "iss" equals the issuer and its "aud" (a string or a list)
+// holds one of the audiences; a response without the member is refused.
 package introspection
 
 import (
@@ -97,6 +104,13 @@ type Introspection struct {
 	NegativeCacheTTL config.Duration `yaml:"negative_cache_ttl"`
 	// CacheMaxEntries bounds the number of cached results. Default 10000.
 	CacheMaxEntries int `yaml:"cache_max_entries"`
+	// Issuer, when set, must equal the response's "iss" member, or the
+	// token is refused (401 invalid_token).
+	Issuer string `yaml:"issuer"`
+	// Audiences, when set, must include one of the values of the
+	// response's "aud" member (a string or a list of strings), or the
+	// token is refused (401 invalid_token).
+	Audiences []string `yaml:"audiences"`
 	// RequiredScopes must all be in the token's space-separated scope, or
 	// the request is refused with 403.
 	RequiredScopes []string `yaml:"required_scopes"`
@@ -135,7 +149,8 @@ type claimHeader struct{ claim, header string }
 // client used to call the endpoint.
 func (p *Introspection) Provision(ctx plugin.Context) error {
 	p.base.Anonymous = p.Anonymous
-	if err := p.base.Setup(ctx, Name, "unknown_consumer", "insufficient_scope"); err != nil {
+	if err := p.base.Setup(ctx, Name, reasonMalformed, reasonInactive, reasonUnknownConsumer, reasonScope,
+		reasonIssuer, reasonAudience); err != nil {
 		return err
 	}
 	p.log = ctx.Logger()
@@ -185,6 +200,11 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 	case p.CacheMaxEntries < 0:
 		errs = append(errs, errors.New("cache_max_entries must be positive"))
 	}
+	for i, a := range p.Audiences {
+		if a == "" {
+			errs = append(errs, fmt.Errorf("audiences[%d]: must not be empty", i))
+		}
+	}
 	for i, s := range p.RequiredScopes {
 		if s == "" || strings.ContainsAny(s, " \t\"\\") {
 			errs = append(errs, fmt.Errorf("required_scopes[%d]: %q is not a valid scope", i, s))
@@ -227,6 +247,16 @@ func (p *Introspection) Cleanup() error {
 	return nil
 }
 
+// Failure reasons, counted and written to the access log as auth_failure.
+const (
+	reasonMalformed       = "malformed"
+	reasonInactive        = "inactive_token"
+	reasonUnknownConsumer = "unknown_consumer"
+	reasonScope           = "insufficient_scope"
+	reasonIssuer          = "bad_issuer"
+	reasonAudience        = "bad_audience"
+)
+
 // reserved are headers claims_to_headers may not write: message framing,
 // routing, the credential itself and the identity headers the auth base
 // sets.
@@ -261,13 +291,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, name := range p.stripHeaders {
 		delete(r.Header, name)
 	}
-	token, ok := bearerToken(r.Header)
+	token, ok, multiple := bearerToken(r.Header)
+	if multiple {
+		p.base.Ambiguous(w, r)
+		return
+	}
 	if !ok {
 		p.base.Unauthenticated(w, r, h.next, challengeMissing, "missing")
 		return
 	}
 	if token == "" {
-		p.base.Unauthenticated(w, r, h.next, challengeInvalid, "invalid")
+		p.base.Unauthenticated(w, r, h.next, challengeInvalid, reasonMalformed)
 		return
 	}
 	res, err := p.lookup(r.Context(), token)
@@ -280,14 +314,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case !res.active:
-		p.base.Unauthenticated(w, r, h.next, challengeInvalid, "invalid")
+		reason := res.reason
+		if reason == "" {
+			reason = reasonInactive
+		}
+		p.base.Unauthenticated(w, r, h.next, challengeInvalid, reason)
 		return
 	case res.consumer == nil:
-		p.base.Unauthenticated(w, r, h.next, challengeInvalid, "unknown_consumer")
+		p.base.Unauthenticated(w, r, h.next, challengeInvalid, reasonUnknownConsumer)
 		return
 	case !res.scopeOK:
 		w.Header().Set("WWW-Authenticate", p.scopeChallenge())
-		p.base.Forbidden(w, r, "insufficient_scope")
+		p.base.Forbidden(w, r, reasonScope)
 		return
 	}
 	for _, hv := range res.headers {
@@ -303,35 +341,43 @@ func (p *Introspection) scopeChallenge() string {
 
 // bearerToken returns the token of the request's single "Authorization:
 // Bearer" header. ok is false when there is no bearer credential at all; an
-// empty token with ok true means a malformed one.
-func bearerToken(h http.Header) (token string, ok bool) {
+// empty token with ok true means a malformed one. multiple reports more
+// than one Authorization header, or a comma in the token (two credentials
+// joined into one line), which the caller refuses as ambiguous.
+func bearerToken(h http.Header) (token string, ok, multiple bool) {
 	vals := h["Authorization"]
 	if len(vals) == 0 {
-		return "", false
+		return "", false, false
+	}
+	if len(vals) > 1 {
+		return "", true, true
 	}
 	v := vals[0]
 	if len(v) < 7 || !strings.EqualFold(v[:7], "bearer ") {
-		return "", false
-	}
-	if len(vals) > 1 {
-		return "", true
+		return "", false, false
 	}
 	t := strings.TrimLeft(v[7:], " ")
 	if t == "" || len(t) > maxTokenBytes {
-		return "", true
+		return "", true, false
 	}
 	for i := 0; i < len(t); i++ {
-		if c := t[i]; c <= ' ' || c >= 0x7f {
-			return "", true
+		switch c := t[i]; {
+		case c == ',':
+			return "", true, true
+		case c <= ' ' || c >= 0x7f:
+			return "", true, false
 		}
 	}
-	return t, true
+	return t, true, false
 }
 
 // result is the outcome of introspecting one token, precomputed so that a
 // cache hit costs a map lookup.
 type result struct {
-	active     bool
+	active bool
+	// reason is why an inactive result is refused when the endpoint said
+	// active (issuer or audience mismatch); empty otherwise.
+	reason     string
 	scopeOK    bool
 	consumer   *consumer.Consumer
 	credential string
@@ -462,6 +508,16 @@ func (p *Introspection) parse(body []byte) (*result, error) {
 	if nbf, ok := numericDate(claims["nbf"]); ok && now.Before(nbf) {
 		return res, nil
 	}
+	if p.Issuer != "" {
+		if iss, _ := claims["iss"].(string); iss != p.Issuer {
+			res.reason = reasonIssuer
+			return res, nil
+		}
+	}
+	if len(p.Audiences) > 0 && !hasAudience(claims["aud"], p.Audiences) {
+		res.reason = reasonAudience
+		return res, nil
+	}
 	res.active = true
 
 	sub, _ := claims["sub"].(string)
@@ -500,6 +556,22 @@ func (p *Introspection) parse(body []byte) (*result, error) {
 		}
 	}
 	return res, nil
+}
+
+// hasAudience reports whether aud, a string or a list of strings, holds
+// one of want.
+func hasAudience(aud any, want []string) bool {
+	switch a := aud.(type) {
+	case string:
+		return slices.Contains(want, a)
+	case []any:
+		for _, e := range a {
+			if s, ok := e.(string); ok && slices.Contains(want, s) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // numericDate reads a JSON NumericDate (seconds since the epoch).

@@ -3,8 +3,12 @@
 // in the consumer store by its SHA-256 digest, so the lookup's timing never
 // depends on how much of a presented key matches a stored one.
 //
-// Sources are tried in the order headers, query parameters, cookies, each in
-// config order; the first non-empty value is the key. With hide_credentials
+// Sources are headers, query parameters and cookies, each in config order.
+// A request must carry exactly one non-empty key value among all of them:
+// a key in two header lines, in a header and the query, in a repeated
+// query parameter or in two cookies is refused with 400 ("more than one
+// credential"), even with `anonymous`, because the key checked here and
+// the one an upstream reads could differ. With hide_credentials
 // (the default) every configured key name is removed from the request before
 // it goes upstream: the headers, the query parameters (the query string is
 // rebuilt without them) and the cookies (only those cookies are removed from
@@ -18,6 +22,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/portico-gw/portico/internal/consumer"
@@ -85,8 +90,11 @@ func (p *KeyAuth) Provision(ctx plugin.Context) error {
 	p.cookies = p.CookieNames
 	p.store = ctx.Consumers()
 	p.base.Anonymous = p.Anonymous
-	return p.base.Setup(ctx, Name)
+	return p.base.Setup(ctx, Name, reasonUnknownKey)
 }
+
+// reasonUnknownKey is the failure reason of a key no consumer owns.
+const reasonUnknownKey = "unknown_key"
 
 // Validate checks that at least one key source is configured and that every
 // name is usable.
@@ -116,7 +124,11 @@ func (p *KeyAuth) Validate() error {
 // Wrap returns the handler that authenticates the request, then runs next.
 func (p *KeyAuth) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := p.find(r)
+		key, n := p.find(r)
+		if n > 1 {
+			p.base.Ambiguous(w, r)
+			return
+		}
 		if key == "" {
 			p.base.Unauthenticated(w, r, next, challenge, "missing")
 			return
@@ -126,7 +138,7 @@ func (p *KeyAuth) Wrap(next http.Handler) http.Handler {
 		}
 		c, ok := p.store.ByAPIKey(key)
 		if !ok {
-			p.base.Unauthenticated(w, r, next, challenge, "invalid")
+			p.base.Unauthenticated(w, r, next, challenge, reasonUnknownKey)
 			return
 		}
 		p.base.Authenticated(r, c, credentialID(key))
@@ -134,28 +146,40 @@ func (p *KeyAuth) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-// find returns the first non-empty key the request carries, or "".
-func (p *KeyAuth) find(r *http.Request) string {
+// find returns the first non-empty key the request carries, or "", and
+// how many non-empty key values it carries in all (counting stops at 2).
+func (p *KeyAuth) find(r *http.Request) (key string, n int) {
 	for _, h := range p.headers {
 		for _, v := range r.Header[h] {
 			if v != "" {
-				return v
+				if n++; n > 1 {
+					return key, n
+				}
+				key = v
 			}
 		}
 	}
 	if len(p.queries) > 0 && r.URL != nil && r.URL.RawQuery != "" {
-		if v := queryValue(r.URL.RawQuery, p.queries); v != "" {
-			return v
+		v, qn := queryValue(r.URL.RawQuery, p.queries)
+		if n += qn; n > 1 {
+			return key, n
+		}
+		if key == "" {
+			key = v
 		}
 	}
 	if len(p.cookies) > 0 {
-		for _, name := range p.cookies {
-			if c, err := r.Cookie(name); err == nil && c.Value != "" {
-				return c.Value
+		for _, c := range r.Cookies() {
+			if c.Value == "" || !slices.Contains(p.cookies, c.Name) {
+				continue
 			}
+			if n++; n > 1 {
+				return key, n
+			}
+			key = c.Value
 		}
 	}
-	return ""
+	return key, n
 }
 
 // strip removes every configured key name from the request.
@@ -183,22 +207,27 @@ func credentialID(key string) string {
 }
 
 // queryValue returns the value of the first parameter in raw named one of
-// names, decoded, or "".
-func queryValue(raw string, names []string) string {
+// names, decoded, or "", and how many parameters named one of names carry
+// a non-empty value (counting stops at 2). A value that does not decode
+// counts but is never the key.
+func queryValue(raw string, names []string) (key string, n int) {
 	for _, name := range names {
 		for rest := raw; rest != ""; {
 			var pair string
 			pair, rest, _ = strings.Cut(rest, "&")
 			k, v, _ := strings.Cut(pair, "=")
-			if !queryKeyIs(k, name) {
+			if v == "" || !queryKeyIs(k, name) {
 				continue
 			}
-			if dv, err := url.QueryUnescape(v); err == nil && dv != "" {
-				return dv
+			if n++; n > 1 {
+				return key, n
+			}
+			if dv, err := url.QueryUnescape(v); err == nil {
+				key = dv
 			}
 		}
 	}
-	return ""
+	return key, n
 }
 
 // queryKeyIs reports whether the raw (possibly escaped) key k decodes to name.

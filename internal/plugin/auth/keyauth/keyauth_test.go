@@ -129,11 +129,12 @@ func TestKeyAuth(t *testing.T) {
 			want:   map[string]string{"X-Got-Consumer": "alice"},
 		},
 		{
-			desc:   "header wins over query",
+			// A key in both places is ambiguous (issue 9): refused, never
+			// decided by source order.
+			desc:   "key in header and query is refused",
 			target: "/x?apikey=" + bobKey,
 			header: map[string]string{"X-API-Key": aliceKey},
-			status: 200,
-			want:   map[string]string{"X-Got-Consumer": "alice", "X-Got-Query": ""},
+			status: 400,
 		},
 		{
 			desc:   "hide_credentials false passes the key on",
@@ -190,12 +191,26 @@ func TestKeyAuth(t *testing.T) {
 			want:   map[string]string{"X-Got-Consumer": "guest", "X-Got-Anonymous": "true", "X-Got-Credential": ""},
 		},
 		{
-			desc:   "anonymous on invalid key, key still hidden",
+			desc:   "anonymous on invalid header key, key still hidden",
+			config: "anonymous: guest",
+			target: "/x",
+			header: map[string]string{"X-API-Key": "wrong-key-456"},
+			status: 200,
+			want:   map[string]string{"X-Got-Consumer": "guest", "X-Got-Anonymous": "true", "X-Got-Api-Key": ""},
+		},
+		{
+			desc:   "anonymous on invalid query key, key still hidden",
+			config: "anonymous: guest",
+			target: "/x?apikey=wrong-key-123",
+			status: 200,
+			want:   map[string]string{"X-Got-Consumer": "guest", "X-Got-Anonymous": "true", "X-Got-Query": ""},
+		},
+		{
+			desc:   "two keys are refused even with anonymous",
 			config: "anonymous: guest",
 			target: "/x?apikey=wrong-key-123",
 			header: map[string]string{"X-API-Key": "wrong-key-456"},
-			status: 200,
-			want:   map[string]string{"X-Got-Consumer": "guest", "X-Got-Anonymous": "true", "X-Got-Api-Key": "", "X-Got-Query": ""},
+			status: 400,
 		},
 		{
 			desc:   "anonymous does not override a valid key",

@@ -134,11 +134,11 @@ func TestNewStoreLookups(t *testing.T) {
 			{"CN=someone", []string{"dns:x.example.org", "uri:spiffe://example.org/bob"}, "bob"},
 			{"CN=someone", []string{"dns:bob.clients.example.org"}, "bob"},
 			{"CN=alice", nil, ""},
-			{"", []string{"CN=alice,O=Example"}, ""},                                 // a SAN is not a subject
-			{"bob.clients.example.org", nil, ""},                                     // nor the reverse
-			{"CN=someone", []string{"email:bob.clients.example.org"}, ""},            // a SAN of another type
-			{"CN=someone", []string{"dns:spiffe://example.org/bob"}, ""},             // never matches
-			{"CN=someone", []string{"bob.clients.example.org"}, ""},                  // nor an untyped one
+			{"", []string{"CN=alice,O=Example"}, ""},                      // a SAN is not a subject
+			{"bob.clients.example.org", nil, ""},                          // nor the reverse
+			{"CN=someone", []string{"email:bob.clients.example.org"}, ""}, // a SAN of another type
+			{"CN=someone", []string{"dns:spiffe://example.org/bob"}, ""},  // never matches
+			{"CN=someone", []string{"bob.clients.example.org"}, ""},       // nor an untyped one
 		} {
 			c, ok := s.ByCertificate(tc.subject, tc.sans)
 			if got := name(c, ok); got != tc.want {

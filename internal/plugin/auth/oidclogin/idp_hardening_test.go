@@ -227,6 +227,8 @@ func TestProviderUnreachableAtEveryStep(t *testing.T) {
 		e.clock.Advance(6 * time.Minute)
 		e.idp.srv.Close()
 		checkUnavailable(t, e, "refresh with the provider stopped", e.get(e.step, "/app"))
+		// A second request shares the failed refresh: 503 too, not a login.
+		checkUnavailable(t, e, "second request during the outage", e.get(e.step, "/app"))
 	})
 	// A provider that answers but refuses is not an outage.
 	t.Run("refused code is 401", func(t *testing.T) {

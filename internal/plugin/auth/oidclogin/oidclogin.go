@@ -145,7 +145,9 @@ type OIDCLogin struct {
 	// CookieName names the session cookie. Default "portico_session".
 	CookieName string `yaml:"cookie_name"`
 	// CookieSecret is the key material for the cookie encryption key, at
-	// least 32 bytes (usually "${ENV}"). Required.
+	// least 32 bytes (usually "${ENV}"). Required. Cookies are also bound
+	// to issuer and client_id: routes sharing the secret but not both of
+	// those never accept each other's cookies.
 	CookieSecret string `yaml:"cookie_secret"`
 	// CookieSecure sets the Secure attribute. Default true.
 	CookieSecure *bool `yaml:"cookie_secure"`
@@ -154,7 +156,8 @@ type OIDCLogin struct {
 	// SessionTTL is the absolute lifetime of a session. Default 8h.
 	SessionTTL config.Duration `yaml:"session_ttl"`
 	// Refresh renews expired tokens with the refresh token instead of
-	// starting a new login. Default true.
+	// starting a new login (a provider that cannot be reached answers 503).
+	// Default true.
 	Refresh *bool `yaml:"refresh"`
 	// ClaimsToHeaders sends ID token claims upstream: claim name → header
 	// name. These headers are always removed from client requests first.
@@ -530,9 +533,8 @@ func (p *OIDCLogin) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 				p.unavailable(w, r)
 				return
 			}
-			start := time.Now()
 			ns, err := p.refreshSession(r.Context(), d, s)
-			if err != nil && p.watch.failedSince(start) {
+			if errors.Is(err, errUnreachable) {
 				p.log.Warn("oidc_login: token refresh failed: provider unreachable", "route", routeOf(r), "error", err)
 				p.unavailable(w, r)
 				return
@@ -828,10 +830,27 @@ func (p *OIDCLogin) refreshSession(ctx context.Context, d *idp, s *session) (*se
 	// The provider call is not tied to this request: others may wait on it.
 	rctx, cancel := context.WithTimeout(p.clientContext(context.WithoutCancel(ctx)), p.Timeout.D())
 	defer cancel()
+	start := time.Now()
 	c.s, c.err = p.doRefresh(rctx, d, s)
+	if c.err != nil && p.watch.failedSince(start) {
+		c.err = fmt.Errorf("%w: %v", errUnreachable, c.err)
+		// An outage is shared briefly only, so the first request after
+		// the provider is back refreshes again.
+		p.refreshMu.Lock()
+		c.at = time.Now().Add(outageShare - refreshShare)
+		p.refreshMu.Unlock()
+	}
 	close(c.done)
 	return c.s, c.err
 }
+
+// errUnreachable marks a refresh that failed because the provider could
+// not be reached.
+var errUnreachable = errors.New("identity provider unreachable")
+
+// outageShare is how long a refresh that failed for an outage is shared
+// with the requests carrying the same refresh token.
+const outageShare = 2 * time.Second
 
 func (p *OIDCLogin) doRefresh(ctx context.Context, d *idp, old *session) (*session, error) {
 	tok, err := p.oauthConfig(d, "").TokenSource(ctx, &oauth2.Token{RefreshToken: old.RefreshToken}).Token()

@@ -187,6 +187,7 @@ type OIDCLogin struct {
 	client       *http.Client
 	transport    *http.Transport
 	watch        *watchTransport
+	warn         *observe.DependencyWarner
 
 	idp          atomic.Pointer[idp]
 	discoverMu   sync.Mutex
@@ -254,6 +255,7 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 		return err
 	}
 	p.log = ctx.Logger()
+	p.warn = observe.NewDependencyWarner(p.log, 0)
 	p.store = ctx.Consumers()
 	if p.now == nil {
 		p.now = time.Now
@@ -467,7 +469,7 @@ func (p *OIDCLogin) provider() *idp {
 	}
 	d, err := p.discover()
 	if err != nil {
-		p.log.Warn("oidc_login: provider discovery failed", "issuer", p.Issuer, "error", err)
+		p.warn.Warn("oidc_provider", "oidc_login: provider discovery failed", err, slog.String("issuer", p.Issuer))
 		return nil
 	}
 	p.log.Info("oidc_login: provider discovered", "issuer", p.Issuer)
@@ -535,7 +537,7 @@ func (p *OIDCLogin) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 			}
 			ns, err := p.refreshSession(r.Context(), d, s)
 			if errors.Is(err, errUnreachable) {
-				p.log.Warn("oidc_login: token refresh failed: provider unreachable", "route", routeOf(r), "error", err)
+				p.warn.Warn("oidc_provider", "oidc_login: token refresh failed: provider unreachable", err, slog.String("issuer", p.Issuer), slog.String("route", routeOf(r)))
 				p.unavailable(w, r)
 				return
 			}
@@ -713,7 +715,7 @@ func (p *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) {
 	tok, err := p.oauthConfig(d, ls.RedirectURI).Exchange(ctx, code, oauth2.VerifierOption(ls.Verifier))
 	if err != nil {
 		if p.watch.failedSince(start) {
-			p.log.Warn("oidc_login: code exchange failed: provider unreachable", "route", routeOf(r), "error", err)
+			p.warn.Warn("oidc_provider", "oidc_login: code exchange failed: provider unreachable", err, slog.String("issuer", p.Issuer), slog.String("route", routeOf(r)))
 			p.unavailable(w, r)
 			return
 		}
@@ -729,7 +731,7 @@ func (p *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) {
 	idt, err := d.verifier.Verify(ctx, rawID)
 	if err != nil {
 		if p.watch.failedSince(start) {
-			p.log.Warn("oidc_login: ID token keys unavailable: provider unreachable", "route", routeOf(r), "error", err)
+			p.warn.Warn("oidc_provider", "oidc_login: ID token keys unavailable: provider unreachable", err, slog.String("issuer", p.Issuer), slog.String("route", routeOf(r)))
 			p.unavailable(w, r)
 			return
 		}

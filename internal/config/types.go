@@ -496,8 +496,13 @@ type HMACCredential struct {
 }
 
 // MTLSCredential maps a verified client certificate to the consumer by its
-// subject DN (RFC 2253 form, e.g. "CN=alice,O=Example") or a SAN (DNS name,
-// e-mail, URI).
+// subject DN (RFC 2253 form, e.g. "CN=alice,O=Example") or a SAN, typed
+// with a prefix: "dns:api.example.org", "email:ops@example.org",
+// "uri:spiffe://example.org/svc", "ip:10.0.0.7". A SAN only matches a
+// certificate SAN of the same type (DNS names and e-mail domains compare
+// case-insensitively, IPs in canonical form). An untyped value takes the
+// type its syntax allows: an IP address is ip, a value with ":" uri, with
+// "@" email, anything else dns.
 type MTLSCredential struct {
 	Subject string `yaml:"subject"`
 	SAN     string `yaml:"san"`

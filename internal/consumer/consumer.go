@@ -11,6 +11,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"strings"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -65,7 +67,9 @@ type Store interface {
 	// HMACSecret returns the consumer and shared secret for a key ID.
 	HMACSecret(keyID string) (*Consumer, []byte, bool)
 	// ByCertificate returns the consumer mapped to a certificate subject DN
-	// or one of its SANs.
+	// or one of its SANs, each given in the typed form of TypedSAN
+	// ("dns:…", "email:…", "uri:…", "ip:…"): a SAN only matches a
+	// credential of its own type.
 	ByCertificate(subject string, sans []string) (*Consumer, bool)
 	// Len is the number of consumers.
 	Len() int
@@ -220,7 +224,12 @@ func NewStore(cs []*config.Consumer) (Store, error) {
 			case m.Subject != "" && m.SAN == "":
 				key = "subject:" + m.Subject
 			case m.SAN != "" && m.Subject == "":
-				key = "san:" + m.SAN
+				typed, err := ParseSANCredential(m.SAN)
+				if err != nil {
+					add(mp+".san", "%v", err)
+					continue
+				}
+				key = "san:" + typed
 			default:
 				add(mp, "set exactly one of subject and san")
 				continue
@@ -274,6 +283,80 @@ func (s *memStore) ByCertificate(subject string, sans []string) (*Consumer, bool
 }
 
 func (s *memStore) Len() int { return s.n }
+
+// SAN types of a certificate credential.
+const (
+	SANDNS   = "dns"
+	SANEmail = "email"
+	SANURI   = "uri"
+	SANIP    = "ip"
+)
+
+// TypedSAN returns the canonical typed form "type:value" of a certificate
+// SAN: DNS names in lower case without a trailing dot, e-mail addresses
+// with the domain in lower case, IP addresses in their canonical form
+// (IPv4-mapped IPv6 as IPv4), URIs as given. ok is false for a value that
+// cannot be a SAN of that type.
+func TypedSAN(typ, v string) (string, bool) {
+	switch typ {
+	case SANDNS:
+		v = strings.ToLower(strings.TrimSuffix(v, "."))
+		if v == "" || v[0] == '.' || v[len(v)-1] == '.' || strings.Contains(v, "..") || strings.ContainsAny(v, " /:@\x00") {
+			return "", false
+		}
+	case SANEmail:
+		i := strings.LastIndexByte(v, '@')
+		if i <= 0 || i == len(v)-1 || strings.ContainsAny(v, " \x00") {
+			return "", false
+		}
+		v = v[:i+1] + strings.ToLower(v[i+1:])
+	case SANURI:
+		u, err := url.Parse(v)
+		if err != nil || u.Scheme == "" || strings.ContainsAny(v, " \x00") {
+			return "", false
+		}
+	case SANIP:
+		a, err := netip.ParseAddr(v)
+		if err != nil || a.Zone() != "" {
+			return "", false
+		}
+		v = a.Unmap().String()
+	default:
+		return "", false
+	}
+	return typ + ":" + v, true
+}
+
+// ParseSANCredential reads a consumer's `san` credential into its typed
+// form. A value with a "dns:", "email:", "uri:" or "ip:" prefix has that
+// type. An untyped (legacy) value gets the one type its syntax allows: an
+// IP address is ip, a value with ":" is uri, with "@" email, anything else
+// dns — so it only ever matches a SAN of that type, never a SAN of another
+// type that happens to have the same text.
+func ParseSANCredential(v string) (string, error) {
+	typ, rest, found := strings.Cut(v, ":")
+	switch t := strings.ToLower(typ); {
+	case found && (t == SANDNS || t == SANEmail || t == SANURI || t == SANIP):
+		typ, v = t, rest
+	default:
+		_, ipErr := netip.ParseAddr(v)
+		switch {
+		case ipErr == nil:
+			typ = SANIP
+		case strings.Contains(v, ":"):
+			typ = SANURI
+		case strings.Contains(v, "@"):
+			typ = SANEmail
+		default:
+			typ = SANDNS
+		}
+	}
+	typed, ok := TypedSAN(typ, v)
+	if !ok {
+		return "", fmt.Errorf("%q is not a valid %s SAN (use dns:, email:, uri: or ip:)", v, typ)
+	}
+	return typed, nil
+}
 
 // ErrUnknownConsumer is returned when a plugin names a consumer that does
 // not exist (e.g. its `anonymous` option).

@@ -130,12 +130,15 @@ func TestNewStoreLookups(t *testing.T) {
 			want    string
 		}{
 			{"CN=alice,O=Example", nil, "alice"},
-			{"CN=alice,O=Example", []string{"bob.clients.example.org"}, "alice"}, // subject first
-			{"CN=someone", []string{"x.example.org", "spiffe://example.org/bob"}, "bob"},
-			{"CN=someone", []string{"bob.clients.example.org"}, "bob"},
+			{"CN=alice,O=Example", []string{"dns:bob.clients.example.org"}, "alice"}, // subject first
+			{"CN=someone", []string{"dns:x.example.org", "uri:spiffe://example.org/bob"}, "bob"},
+			{"CN=someone", []string{"dns:bob.clients.example.org"}, "bob"},
 			{"CN=alice", nil, ""},
-			{"", []string{"CN=alice,O=Example"}, ""}, // a SAN is not a subject
-			{"bob.clients.example.org", nil, ""},     // nor the reverse
+			{"", []string{"CN=alice,O=Example"}, ""},                      // a SAN is not a subject
+			{"bob.clients.example.org", nil, ""},                          // nor the reverse
+			{"CN=someone", []string{"email:bob.clients.example.org"}, ""}, // a SAN of another type
+			{"CN=someone", []string{"dns:spiffe://example.org/bob"}, ""},  // never matches
+			{"CN=someone", []string{"bob.clients.example.org"}, ""},       // nor an untyped one
 		} {
 			c, ok := s.ByCertificate(tc.subject, tc.sans)
 			if got := name(c, ok); got != tc.want {

@@ -13,10 +13,22 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-gw/portico/internal/observe"
 )
 
 // maxDocBytes bounds a JWKS or discovery document.
 const maxDocBytes = 1 << 20
+
+// Back-off of kid-triggered fetches after a failed fetch: the first retry
+// may start kidRetryBase after the failure, doubling up to kidRetryMax
+// (and never more than the minimum refresh interval). Only a successful
+// fetch starts the full minimum interval, so keys published when a
+// provider comes back are picked up within seconds.
+const (
+	kidRetryBase = 500 * time.Millisecond
+	kidRetryMax  = 5 * time.Second
+)
 
 // remote keeps the keys of a JWKS URL (given, or found through OIDC
 // discovery) fresh: a background refresher, rate-limited refreshes when a
@@ -34,14 +46,18 @@ type remote struct {
 	minInterval time.Duration
 	staleTTL    time.Duration
 	log         *slog.Logger
+	warn        *observe.DependencyWarner
 
 	state atomic.Pointer[remoteState]
 
 	mu       sync.Mutex
 	inflight *fetchCall
-	// lastKidFetch is when an unknown kid last started a fetch.
-	lastKidFetch time.Time
-	closed       bool
+	// kidNext is when an unknown kid may next start a fetch: minInterval
+	// after a successful fetch, a short back-off after a failed one.
+	kidNext time.Time
+	// failures counts consecutive failed fetches.
+	failures int
+	closed   bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -66,6 +82,7 @@ func newRemote(issuer, jwksURL string, client *http.Client, static []*key, algs 
 		issuer: strings.TrimSuffix(issuer, "/"), jwksURL: jwksURL,
 		client: client, static: static, algs: algs,
 		refresh: refresh, minInterval: minInterval, staleTTL: staleTTL, log: log,
+		warn: observe.NewDependencyWarner(log, 0),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r
@@ -76,9 +93,6 @@ func newRemote(issuer, jwksURL string, client *http.Client, static []*key, algs 
 func (r *remote) start() {
 	if c := r.do(false); c != nil {
 		<-c.done
-		if c.err != nil {
-			r.log.Warn("jwt: initial JWKS fetch failed; tokens signed by remote keys are refused until a fetch succeeds", "error", c.err)
-		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -111,8 +125,9 @@ func (r *remote) current(static *keySet) *keySet {
 }
 
 // refreshForKid refetches because a token named an unknown kid, at most
-// once per minInterval; concurrent callers share one fetch. It waits for
-// the fetch (or ctx) and reports whether a fetch happened.
+// once per minInterval after a successful fetch and after a short back-off
+// after a failed one; concurrent callers share one fetch. It waits for the
+// fetch (or ctx) and reports whether a fetch happened.
 func (r *remote) refreshForKid(ctx context.Context) bool {
 	c := r.do(true)
 	if c == nil {
@@ -126,7 +141,8 @@ func (r *remote) refreshForKid(ctx context.Context) bool {
 }
 
 // do joins the fetch in flight or starts one. A kid-triggered fetch is
-// refused (nil) within minInterval of the previous kid-triggered one.
+// refused (nil) before kidNext: within minInterval of the last successful
+// kid-triggered fetch, or within the back-off after a failed fetch.
 func (r *remote) do(forKid bool) *fetchCall {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -136,12 +152,9 @@ func (r *remote) do(forKid bool) *fetchCall {
 	if r.closed {
 		return nil
 	}
-	if forKid {
-		now := time.Now()
-		if !r.lastKidFetch.IsZero() && now.Sub(r.lastKidFetch) < r.minInterval {
-			return nil
-		}
-		r.lastKidFetch = now
+	now := time.Now()
+	if forKid && now.Before(r.kidNext) {
+		return nil
 	}
 	c := &fetchCall{done: make(chan struct{})}
 	r.inflight = c
@@ -149,12 +162,45 @@ func (r *remote) do(forKid bool) *fetchCall {
 	go func() {
 		defer r.wg.Done()
 		c.err = r.load(r.ctx)
+		// Read while no other load can run (this one is still in flight).
+		url := r.jwksURL
+		if url == "" {
+			url = r.issuer
+		}
 		r.mu.Lock()
 		r.inflight = nil
+		if c.err != nil {
+			r.failures++
+			backoff := min(kidRetryBase<<min(r.failures-1, 10), kidRetryMax, r.minInterval)
+			r.kidNext = time.Now().Add(backoff)
+		} else {
+			r.failures = 0
+			if forKid {
+				r.kidNext = now.Add(r.minInterval)
+			}
+		}
+		closed := r.closed
 		r.mu.Unlock()
+		if c.err != nil && !closed {
+			r.warnFailure(url, c.err)
+		}
 		close(c.done)
 	}()
 	return c
+}
+
+// warnFailure logs a failed fetch at WARN, rate-limited, saying what it
+// means for tokens.
+func (r *remote) warnFailure(url string, err error) {
+	msg := "jwt: JWKS fetch failed; keeping the cached keys"
+	st := r.state.Load()
+	switch {
+	case st == nil:
+		msg = "jwt: JWKS fetch failed; tokens signed by remote keys are refused until a fetch succeeds"
+	case time.Since(st.fetched) > r.staleTTL:
+		msg = "jwt: JWKS fetch failed and the cached keys are past jwks_stale_ttl; remote keys are refused"
+	}
+	r.warn.Warn("jwks", msg, err, slog.String("url", url))
 }
 
 // loop refreshes every refresh interval (±10% jitter); after a failure it
@@ -192,12 +238,6 @@ func (r *remote) loop() {
 		}
 		if c.err != nil {
 			failures++
-			st := r.state.Load()
-			if st != nil && time.Since(st.fetched) > r.staleTTL {
-				r.log.Warn("jwt: JWKS refresh failed and the cached keys are past jwks_stale_ttl; remote keys are refused", "error", c.err)
-			} else {
-				r.log.Warn("jwt: JWKS refresh failed; keeping the cached keys", "error", c.err)
-			}
 		} else {
 			failures = 0
 		}

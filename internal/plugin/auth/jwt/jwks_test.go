@@ -92,7 +92,8 @@ func TestJWKSRotation(t *testing.T) {
 	old := keyFor(t, "RS256")
 	next := testKey{priv: rsaKey2, pub: &rsaKey2.PublicKey}
 	srv := newJWKSServer(t, jwk(old.pub, "old", "RS256"))
-	h, _ := mustBuild(t, jwksCfg(srv.URL+"/jwks", "jwks_min_refresh_interval", "0s"))
+	h, p := mustBuild(t, jwksCfg(srv.URL+"/jwks", "jwks_min_refresh_interval", "1s"))
+	setMinInterval(p, 0) // below the configurable minimum, to test each refresh
 	oldTok, newTok := sign(t, "RS256", old, "old", claims(nil)), sign(t, "RS256", next, "new", claims(nil))
 	if w := call(h, oldTok); w.Code != 200 {
 		t.Fatalf("old before rotation: %d", w.Code)
@@ -141,7 +142,8 @@ func TestJWKSStaleIfErrorThenFailClosed(t *testing.T) {
 	t.Parallel()
 	k1 := newECKey(t)
 	srv := newJWKSServer(t, jwk(k1.pub, "k1", "ES256"))
-	h, _ := mustBuild(t, jwksCfg(srv.URL+"/jwks", "jwks_refresh", "50ms", "jwks_stale_ttl", "300ms", "jwks_min_refresh_interval", "0s"))
+	h, p := mustBuild(t, jwksCfg(srv.URL+"/jwks", "jwks_refresh", "50ms", "jwks_stale_ttl", "300ms", "jwks_min_refresh_interval", "1s"))
+	setMinInterval(p, 0)
 	tok := sign(t, "ES256", k1, "k1", claims(nil))
 	start := time.Now()
 	srv.down.Store(true)

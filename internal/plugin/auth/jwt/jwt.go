@@ -59,11 +59,60 @@ const (
 	DefaultJWKSTimeout        = 5 * time.Second
 	DefaultRealm              = "portico"
 	defaultHeader             = "Authorization"
-	failureReasonExpired      = "expired"
 	failureReasonUnknown      = "unknown_consumer"
-	failureReasonClaims       = "claims"
 	failureReasonInsufficient = "insufficient_scope"
 )
+
+// Bounds of the time settings, checked at load.
+const (
+	MaxLeeway          = 5 * time.Minute
+	MinJWKSMinRefresh  = time.Second
+	MaxJWKSMinRefresh  = time.Hour
+	reasonMissing      = "missing"
+	reasonMalformed    = "malformed"
+	reasonBadAlgorithm = "bad_algorithm"
+	reasonBadSignature = "bad_signature"
+	reasonUnknownKid   = "unknown_kid"
+	reasonExpired      = "expired"
+	reasonNotYetValid  = "not_yet_valid"
+	reasonBadIssuer    = "bad_issuer"
+	reasonBadAudience  = "bad_audience"
+	reasonBadClaims    = "bad_claims"
+)
+
+// failureReasons are the reasons a token is refused for, as counted in
+// portico_auth_failures_total and logged as auth_failure.
+var failureReasons = []string{
+	reasonMissing, reasonMalformed, reasonBadAlgorithm, reasonBadSignature, reasonUnknownKid,
+	reasonExpired, reasonNotYetValid, reasonBadIssuer, reasonBadAudience, reasonBadClaims,
+	failureReasonUnknown, failureReasonInsufficient,
+}
+
+// failureReason classifies a verification error. Signature problems come
+// first: claims of a token whose signature failed are never judged.
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, errUnknownKid):
+		return reasonUnknownKid
+	case errors.Is(err, errNoKey):
+		return reasonBadAlgorithm
+	case errors.Is(err, errCrit), errors.Is(err, gojwt.ErrTokenMalformed):
+		return reasonMalformed
+	case errors.Is(err, gojwt.ErrTokenSignatureInvalid), errors.Is(err, gojwt.ErrTokenUnverifiable):
+		return reasonBadSignature
+	case errors.Is(err, gojwt.ErrTokenExpired):
+		return reasonExpired
+	case errors.Is(err, gojwt.ErrTokenNotValidYet), errors.Is(err, gojwt.ErrTokenUsedBeforeIssued):
+		return reasonNotYetValid
+	case errors.Is(err, errIssuer), errors.Is(err, gojwt.ErrTokenInvalidIssuer):
+		return reasonBadIssuer
+	case errors.Is(err, gojwt.ErrTokenInvalidAudience):
+		return reasonBadAudience
+	case errors.Is(err, errClaims), errors.Is(err, gojwt.ErrTokenInvalidClaims), errors.Is(err, gojwt.ErrTokenRequiredClaimMissing):
+		return reasonBadClaims
+	}
+	return reasonBadSignature
+}
 
 // JWT is the configuration of one "jwt" plugin instance.
 type JWT struct {
@@ -99,8 +148,10 @@ type JWT struct {
 	// JWKSRefresh is how often the JWKS is refetched (±10% jitter).
 	// Default 5m.
 	JWKSRefresh config.Duration `yaml:"jwks_refresh"`
-	// JWKSMinRefreshInterval is the least time between two fetches caused
-	// by tokens with an unknown kid. Default 30s.
+	// JWKSMinRefreshInterval is the least time between two successful
+	// fetches caused by tokens with an unknown kid, 1s to 1h. Default 30s.
+	// A failed fetch is retried after a short back-off (0.5s doubling, at
+	// most 5s and at most this interval) instead.
 	JWKSMinRefreshInterval *config.Duration `yaml:"jwks_min_refresh_interval"`
 	// JWKSStaleTTL is how long fetched keys stay usable after their last
 	// successful fetch while refreshes fail; then they are dropped (fail
@@ -115,7 +166,8 @@ type JWT struct {
 	Issuers []string `yaml:"issuers"`
 	// Audiences: the token's aud must contain at least one of them.
 	Audiences []string `yaml:"audiences"`
-	// Leeway is the clock skew allowed for exp, nbf and iat. Default 30s.
+	// Leeway is the clock skew allowed for exp, nbf and iat, at most 5m.
+	// Default 30s.
 	Leeway *config.Duration `yaml:"leeway"`
 	// RequireExp refuses tokens without exp. Default true.
 	RequireExp *bool `yaml:"require_exp"`
@@ -131,10 +183,12 @@ type JWT struct {
 	// be "Bearer <token>"; in another header a "Bearer " prefix is optional.
 	Header string `yaml:"header"`
 	// Cookie, when set, is a cookie carrying the token (tried after the
-	// header).
+	// header). A token in more than one place must be the same token, and
+	// the cookie may appear only once; otherwise the request is refused
+	// with 400 (reason "multiple"), as are two Authorization headers.
 	Cookie string `yaml:"cookie"`
 	// Query, when set, is a query parameter carrying the token (tried after
-	// the header and cookie).
+	// the header and cookie); it may appear only once.
 	Query string `yaml:"query"`
 	// StripQuery removes the Query parameter from every request before it
 	// is proxied. Default true.
@@ -216,7 +270,7 @@ func (p *JWT) UnmarshalYAML(n *yaml.Node) error {
 func (p *JWT) Provision(ctx plugin.Context) error {
 	p.log = ctx.Logger()
 	p.consumers = ctx.Consumers()
-	if err := p.Setup(ctx, "jwt", failureReasonExpired, failureReasonUnknown, failureReasonClaims, failureReasonInsufficient); err != nil {
+	if err := p.Setup(ctx, "jwt", failureReasons...); err != nil {
 		return err
 	}
 	if len(p.Algorithms) == 0 {
@@ -307,8 +361,8 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 	leeway := DefaultLeeway
 	if p.Leeway != nil {
 		leeway = p.Leeway.D()
-		if leeway < 0 {
-			return errors.New("leeway: must not be negative")
+		if leeway < 0 || leeway > MaxLeeway {
+			return fmt.Errorf("leeway: %s is out of range (0 to %s)", leeway, MaxLeeway)
 		}
 	}
 	opts := []gojwt.ParserOption{
@@ -384,14 +438,19 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 			minInterval = p.JWKSMinRefreshInterval.D()
 		}
 		switch {
-		case refresh <= 0 || timeout <= 0 || minInterval < 0:
-			return errors.New("jwks_refresh and jwks_timeout must be positive, jwks_min_refresh_interval not negative")
+		case refresh <= 0 || timeout <= 0:
+			return errors.New("jwks_refresh and jwks_timeout must be positive")
+		case minInterval < MinJWKSMinRefresh || minInterval > MaxJWKSMinRefresh:
+			return fmt.Errorf("jwks_min_refresh_interval: %s is out of range (%s to %s)", minInterval, MinJWKSMinRefresh, MaxJWKSMinRefresh)
 		case stale < refresh:
 			return fmt.Errorf("jwks_stale_ttl (%s) must be at least jwks_refresh (%s)", stale, refresh)
 		}
 		p.remoteKey = remoteKey(p.OIDCIssuer, p.JWKSURL, keys, p.algs, refresh, minInterval, stale, timeout)
 		p.remote = acquireRemote(p.remoteKey, func() *remote {
-			return newRemote(p.OIDCIssuer, p.JWKSURL, &http.Client{Timeout: timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}, keys, p.algs, refresh, minInterval, stale, p.log)
+			// The shared service client never follows a redirect: a
+			// discovery or JWKS URL that redirects elsewhere is an error.
+			client, _ := auth.NewServiceClient(timeout)
+			return newRemote(p.OIDCIssuer, p.JWKSURL, client, keys, p.algs, refresh, minInterval, stale, p.log)
 		})
 	}
 	return nil
@@ -464,7 +523,7 @@ func (p *JWT) pick(t *gojwt.Token, unknownIsError bool) (any, error) {
 	}
 	kid, _ := t.Header["kid"].(string)
 	c, known := p.keys().lookup(kid, alg)
-	if !known && unknownIsError {
+	if !known && (unknownIsError || c == nil) {
 		return nil, errUnknownKid
 	}
 	if c == nil {
@@ -477,7 +536,7 @@ func (p *JWT) pick(t *gojwt.Token, unknownIsError bool) (any, error) {
 func (p *JWT) verify(r *http.Request, raw string) (gojwt.MapClaims, string, error) {
 	claims := gojwt.MapClaims{}
 	tok, err := p.parser.ParseWithClaims(raw, claims, p.keyfunc)
-	if err != nil && errors.Is(err, errUnknownKid) {
+	if err != nil && p.remote != nil && errors.Is(err, errUnknownKid) {
 		p.remote.refreshForKid(r.Context())
 		claims = gojwt.MapClaims{}
 		tok, err = p.parser.ParseWithClaims(raw, claims, p.fallbackKey)
@@ -488,7 +547,7 @@ func (p *JWT) verify(r *http.Request, raw string) (gojwt.MapClaims, string, erro
 	if len(p.issuers) > 0 {
 		iss, _ := claims["iss"].(string)
 		if !slices.Contains(p.issuers, iss) {
-			return nil, "", fmt.Errorf("%w: issuer not accepted", errClaims)
+			return nil, "", errIssuer
 		}
 	}
 	for c, want := range p.RequiredClaims {
@@ -564,41 +623,73 @@ func containsScope(v any, want string) bool {
 }
 
 // token returns the token from the header, the cookie or the query, in
-// that order.
-func (p *JWT) token(r *http.Request) string {
-	if v := r.Header.Get(p.header); v != "" {
-		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
-			if t := strings.TrimSpace(v[7:]); t != "" {
-				return t
-			}
-		} else if !p.bearerOnly {
-			return strings.TrimSpace(v)
-		}
+// that order. ambiguous reports a request that carries more than one
+// credential: two headers of the token header (whatever their values), the
+// cookie more than once, the query parameter more than once, or different
+// tokens in two of those places. The plugin and the upstream could then
+// read different tokens, so such a request is refused.
+func (p *JWT) token(r *http.Request) (tok string, ambiguous bool) {
+	if hv := r.Header[p.header]; len(hv) > 1 {
+		return "", true
+	} else if len(hv) == 1 {
+		tok = p.fromHeader(hv[0])
 	}
-	if p.Cookie != "" {
-		if c, err := r.Cookie(p.Cookie); err == nil && c.Value != "" {
-			return c.Value
+	if p.Cookie != "" && r.Header["Cookie"] != nil {
+		seen := false
+		for _, c := range r.CookiesNamed(p.Cookie) {
+			if seen {
+				return "", true
+			}
+			seen = true
+			if c.Value == "" {
+				continue
+			}
+			if tok != "" && tok != c.Value {
+				return "", true
+			}
+			tok = c.Value
 		}
 	}
 	if p.Query != "" && r.URL.RawQuery != "" {
-		if t := queryValue(r.URL.RawQuery, p.Query); t != "" {
-			return t
+		v, n := queryValue(r.URL.RawQuery, p.Query)
+		if n > 1 || (v != "" && tok != "" && v != tok) {
+			return "", true
 		}
+		if v != "" {
+			tok = v
+		}
+	}
+	return tok, false
+}
+
+// fromHeader returns the token in a header value: "Bearer <token>", or in
+// a header other than Authorization also the bare token.
+func (p *JWT) fromHeader(v string) string {
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:])
+	}
+	if !p.bearerOnly {
+		return strings.TrimSpace(v)
 	}
 	return ""
 }
 
-// queryValue returns the first value of name in a raw query.
-func queryValue(raw, name string) string {
+// queryValue returns the first value of name in a raw query and how many
+// times name occurs.
+func queryValue(raw, name string) (string, int) {
+	val, n := "", 0
 	for raw != "" {
 		var kv string
 		kv, raw, _ = strings.Cut(raw, "&")
 		k, v, _ := strings.Cut(kv, "=")
 		if k == name || (strings.ContainsAny(k, "%+") && unescape(k) == name) {
-			return unescape(v)
+			if n == 0 {
+				val = unescape(v)
+			}
+			n++
 		}
 	}
-	return ""
+	return val, n
 }
 
 func unescape(s string) string {
@@ -643,25 +734,23 @@ func (p *JWT) Wrap(next http.Handler) http.Handler {
 		for i := range p.claimHeaders {
 			delete(r.Header, p.claimHeaders[i].header)
 		}
-		raw := p.token(r)
+		raw, ambiguous := p.token(r)
+		if ambiguous {
+			p.Ambiguous(w, r)
+			return
+		}
 		if p.stripQuery && r.URL.RawQuery != "" {
 			if q, ok := stripParam(r.URL.RawQuery, p.Query); ok {
 				r.URL.RawQuery = q
 			}
 		}
 		if raw == "" {
-			p.Unauthenticated(w, r, next, p.chMissing, "missing")
+			p.Unauthenticated(w, r, next, p.chMissing, reasonMissing)
 			return
 		}
 		claims, kid, err := p.verify(r, raw)
 		if err != nil {
-			reason := "invalid"
-			switch {
-			case errors.Is(err, gojwt.ErrTokenExpired):
-				reason = failureReasonExpired
-			case errors.Is(err, gojwt.ErrTokenInvalidClaims) || errors.Is(err, errClaims):
-				reason = failureReasonClaims
-			}
+			reason := failureReason(err)
 			if p.log.Enabled(r.Context(), slog.LevelDebug) {
 				p.log.Debug("jwt: token refused", "reason", reason, "error", err)
 			}

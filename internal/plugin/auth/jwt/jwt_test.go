@@ -349,10 +349,15 @@ func TestTokenSources(t *testing.T) {
 	if q := w.Header().Get("X-Got-Query"); q != "a=1&b=2" {
 		t.Errorf("upstream query %q, want the token removed and the rest kept", q)
 	}
-	// Header first: a valid header wins over a bad cookie.
+	// A valid header and a different cookie: two credentials, refused.
 	w = call(h, tok, func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "session", Value: "bad"}) })
+	if w.Code != 400 {
+		t.Fatalf("header and different cookie: status %d, want 400", w.Code)
+	}
+	// The same token in the header and the cookie is one credential.
+	w = call(h, tok, func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "session", Value: tok}) })
 	if w.Code != 200 {
-		t.Fatalf("header over cookie: status %d", w.Code)
+		t.Fatalf("header and same cookie: status %d", w.Code)
 	}
 	// A non-Bearer Authorization header falls through to the cookie.
 	w = call(h, "", func(r *http.Request) {

@@ -190,17 +190,18 @@ func parseJWKS(data []byte, src string, allowSymmetric bool) (keys []*key, skipp
 			skipped = append(skipped, ks+": use is not \"sig\"")
 			continue
 		}
-		if !jwk.Valid() {
-			skipped = append(skipped, ks+": invalid key")
-			continue
-		}
 		pub := jwk.Key
+		// go-jose's Valid() is false for every symmetric key, so "oct"
+		// keys are checked here (newKey enforces the minimum length).
 		if b, ok := pub.([]byte); ok {
 			if !allowSymmetric {
 				skipped = append(skipped, ks+": symmetric keys are not accepted from a URL")
 				continue
 			}
 			pub = append([]byte(nil), b...)
+		} else if !jwk.Valid() {
+			skipped = append(skipped, ks+": invalid key")
+			continue
 		} else if !jwk.IsPublic() {
 			pub = jwk.Public().Key
 		}
@@ -310,4 +311,5 @@ var (
 	errNoKey      = errors.New("no key for the token's algorithm")
 	errCrit       = errors.New("token has critical header parameters")
 	errClaims     = errors.New("claims not accepted")
+	errIssuer     = errors.New("issuer not accepted")
 )

@@ -1,6 +1,8 @@
 // Package mtls is the `mtls` plugin: it requires a client certificate that
 // the TLS listener verified against its client_ca_file, and maps the
-// certificate's subject DN or one of its SANs to a consumer.
+// certificate's subject DN or one of its SANs to a consumer. SANs are
+// typed: a DNS SAN only matches a consumer's dns: credential, an e-mail
+// SAN an email: one, and so on (see consumer.ParseSANCredential).
 package mtls
 
 import (
@@ -36,19 +38,36 @@ func (m *MTLS) Provision(ctx plugin.Context) error {
 	if m.store == nil {
 		return errors.New("no consumer store")
 	}
-	return m.Setup(ctx, "mtls", "unknown_certificate")
+	return m.Setup(ctx, "mtls", reasonUnverified, reasonUnknown)
 }
 
-// sans lists a certificate's subject alternative names as strings.
+// Failure reasons (besides "missing": no client certificate).
+const (
+	reasonUnverified = "unverified_certificate"
+	reasonUnknown    = "unknown_certificate"
+)
+
+// sans lists a certificate's subject alternative names in their typed form
+// ("dns:…", "email:…", "uri:…", "ip:…"); values that cannot be a SAN of
+// their type are left out.
 func sans(c *x509.Certificate) []string {
 	out := make([]string, 0, len(c.DNSNames)+len(c.EmailAddresses)+len(c.URIs)+len(c.IPAddresses))
-	out = append(out, c.DNSNames...)
-	out = append(out, c.EmailAddresses...)
+	add := func(typ, v string) {
+		if t, ok := consumer.TypedSAN(typ, v); ok {
+			out = append(out, t)
+		}
+	}
+	for _, v := range c.DNSNames {
+		add(consumer.SANDNS, v)
+	}
+	for _, v := range c.EmailAddresses {
+		add(consumer.SANEmail, v)
+	}
 	for _, u := range c.URIs {
-		out = append(out, u.String())
+		add(consumer.SANURI, u.String())
 	}
 	for _, ip := range c.IPAddresses {
-		out = append(out, ip.String())
+		add(consumer.SANIP, ip.String())
 	}
 	return out
 }
@@ -56,8 +75,12 @@ func sans(c *x509.Certificate) []string {
 // Wrap returns the certificate check.
 func (m *MTLS) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 			m.Unauthenticated(w, r, next, "", "missing")
+			return
+		}
+		if len(r.TLS.VerifiedChains) == 0 {
+			m.Unauthenticated(w, r, next, "", reasonUnverified)
 			return
 		}
 		leaf := r.TLS.PeerCertificates[0]
@@ -65,7 +88,7 @@ func (m *MTLS) Wrap(next http.Handler) http.Handler {
 		c, ok := m.store.ByCertificate(subject, sans(leaf))
 		if !ok {
 			if !m.AllowUnmapped || leaf.Subject.CommonName == "" {
-				m.Unauthenticated(w, r, next, "", "unknown_certificate")
+				m.Unauthenticated(w, r, next, "", reasonUnknown)
 				return
 			}
 			c = &consumer.Consumer{Name: leaf.Subject.CommonName, ID: leaf.Subject.CommonName}

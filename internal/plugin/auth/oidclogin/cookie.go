@@ -41,12 +41,17 @@ var errBadCookie = errors.New("cookie is missing, tampered with or unreadable")
 
 // sealer encrypts and authenticates cookie values with AES-256-GCM under a
 // key derived from cookie_secret with HKDF-SHA256. GCM is an AEAD: any change
-// to the ciphertext, nonce, cookie name or purpose makes Open fail.
+// to the ciphertext, nonce, cookie name or purpose makes Open fail, and so
+// does opening it for another issuer or client ID: routes that share
+// cookie_secret but log in against different providers or clients cannot
+// accept each other's cookies.
 type sealer struct {
 	aead cipher.AEAD
+	// binding is the issuer and client ID, bound into the additional data.
+	binding string
 }
 
-func newSealer(secret []byte) (*sealer, error) {
+func newSealer(secret []byte, issuer, clientID string) (*sealer, error) {
 	key, err := hkdf.Key(sha256.New, secret, []byte("portico-oidc-login"), "cookie encryption v1", 32)
 	if err != nil {
 		return nil, err
@@ -59,11 +64,11 @@ func newSealer(secret []byte) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sealer{aead: aead}, nil
+	return &sealer{aead: aead, binding: strconv.Quote(issuer) + "\x00" + strconv.Quote(clientID)}, nil
 }
 
-func additionalData(purpose, name string) []byte {
-	return []byte("portico-oidc\x00" + purpose + "\x00" + name)
+func (s *sealer) additionalData(purpose, name string) []byte {
+	return []byte("portico-oidc\x00" + purpose + "\x00" + name + "\x00" + s.binding)
 }
 
 // seal returns base64url(nonce || ciphertext) of the JSON encoding of v.
@@ -77,7 +82,7 @@ func (s *sealer) seal(purpose, name string, v any) (string, error) {
 	if _, err := rand.Read(buf); err != nil {
 		return "", err
 	}
-	buf = s.aead.Seal(buf, buf[:ns], plain, additionalData(purpose, name))
+	buf = s.aead.Seal(buf, buf[:ns], plain, s.additionalData(purpose, name))
 	return base64.RawURLEncoding.EncodeToString(buf), nil
 }
 
@@ -88,7 +93,7 @@ func (s *sealer) open(purpose, name, value string, v any) error {
 	if err != nil || len(raw) < ns+s.aead.Overhead() {
 		return errBadCookie
 	}
-	plain, err := s.aead.Open(nil, raw[:ns], raw[ns:], additionalData(purpose, name))
+	plain, err := s.aead.Open(nil, raw[:ns], raw[ns:], s.additionalData(purpose, name))
 	if err != nil {
 		return errBadCookie
 	}
@@ -116,6 +121,42 @@ func readChunked(r *http.Request, base string) (string, bool) {
 		b.WriteString(c.Value)
 	}
 	return b.String(), b.Len() > 0
+}
+
+// duplicateCookie reports whether the request carries the cookie name, or
+// one of its chunks name_0 … name_N, more than once. Which copy the plugin
+// reads and which the application reads could differ, so such a request
+// is ambiguous.
+func duplicateCookie(r *http.Request, name string) bool {
+	lines := r.Header["Cookie"]
+	if len(lines) == 0 {
+		return false
+	}
+	var seen [maxChunks + 1]bool
+	for _, line := range lines {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			n, _, _ := strings.Cut(part, "=")
+			n = strings.TrimSpace(n)
+			i := -1
+			if n == name {
+				i = maxChunks
+			} else if len(n) == len(name)+2 && n[len(name)] == '_' && strings.HasPrefix(n, name) {
+				if d := n[len(name)+1]; d >= '0' && d < '0'+maxChunks {
+					i = int(d - '0')
+				}
+			}
+			if i < 0 {
+				continue
+			}
+			if seen[i] {
+				return true
+			}
+			seen[i] = true
+		}
+	}
+	return false
 }
 
 // cookieAttrs are the attributes shared by every cookie of one kind.

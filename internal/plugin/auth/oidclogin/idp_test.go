@@ -68,6 +68,8 @@ type fakeIdP struct {
 	noRefreshToken   bool
 	extraClaims      map[string]any
 	down             atomic.Bool
+	jwksDown         atomic.Bool
+	tokenDown        atomic.Bool
 
 	mu             sync.Mutex
 	codes          map[string]*grant
@@ -159,6 +161,10 @@ func (p *fakeIdP) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *fakeIdP) token(w http.ResponseWriter, r *http.Request) {
+	if p.tokenDown.Load() {
+		http.Error(w, "overloaded", http.StatusBadGateway)
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		tokenError(w, "invalid_request")
 		return
@@ -242,6 +248,10 @@ func (p *fakeIdP) token(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *fakeIdP) jwks(w http.ResponseWriter, r *http.Request) {
+	if p.jwksDown.Load() {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
 	writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
 }
 

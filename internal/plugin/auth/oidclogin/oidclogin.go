@@ -17,14 +17,23 @@
 // with HKDF-SHA256. GCM is authenticated encryption: a cookie cannot be read
 // without the key, and any change to it makes it invalid, so it is both
 // encrypted and signed. The AEAD additional data binds each value to its
-// cookie name and purpose. A session larger than one cookie is split into
-// numbered cookies (name_0, name_1, …) that are verified as one sealed blob.
+// cookie name and purpose, and to the issuer and client ID, so a cookie
+// minted for one provider or client is never accepted by another route
+// that shares cookie_secret. A session larger than one cookie is split
+// into numbered cookies (name_0, name_1, …) that are verified as one
+// sealed blob. A request carrying one of these cookies twice is refused
+// with 400.
 //
 // Discovery runs during Provision. When the provider cannot be reached then,
 // the route still loads and discovery is retried on later requests (at most
 // every few seconds); until it succeeds, requests that need the provider
 // (login, callback, refresh) are answered 503, while existing valid
-// sessions keep working.
+// sessions keep working. A provider that cannot be reached (connection
+// failure, timeout, 5xx or 429) at any later step — code exchange, ID
+// token keys, refresh — is also answered 503 with Retry-After.
+//
+// The callback and logout paths are compared with the normalised path the
+// router matched and the upstream receives, never the raw request path.
 package oidclogin
 
 import (
@@ -60,6 +69,18 @@ import (
 
 // Name is the plugin name used in configs.
 const Name = "oidc_login"
+
+// Failure reasons, counted in portico_auth_failures_total and logged as
+// auth_failure (besides missing, invalid, expired, error and multiple).
+const (
+	reasonUnavailable = "idp_unavailable"
+	reasonBadState    = "bad_state"
+	reasonProviderErr = "provider_error"
+	reasonExchange    = "code_rejected"
+	reasonBadIDToken  = "bad_id_token"
+	reasonBadNonce    = "bad_nonce"
+	reasonRefresh     = "refresh_failed"
+)
 
 // Defaults.
 const (
@@ -124,7 +145,9 @@ type OIDCLogin struct {
 	// CookieName names the session cookie. Default "portico_session".
 	CookieName string `yaml:"cookie_name"`
 	// CookieSecret is the key material for the cookie encryption key, at
-	// least 32 bytes (usually "${ENV}"). Required.
+	// least 32 bytes (usually "${ENV}"). Required. Cookies are also bound
+	// to issuer and client_id: routes sharing the secret but not both of
+	// those never accept each other's cookies.
 	CookieSecret string `yaml:"cookie_secret"`
 	// CookieSecure sets the Secure attribute. Default true.
 	CookieSecure *bool `yaml:"cookie_secure"`
@@ -133,7 +156,8 @@ type OIDCLogin struct {
 	// SessionTTL is the absolute lifetime of a session. Default 8h.
 	SessionTTL config.Duration `yaml:"session_ttl"`
 	// Refresh renews expired tokens with the refresh token instead of
-	// starting a new login. Default true.
+	// starting a new login (a provider that cannot be reached answers 503).
+	// Default true.
 	Refresh *bool `yaml:"refresh"`
 	// ClaimsToHeaders sends ID token claims upstream: claim name → header
 	// name. These headers are always removed from client requests first.
@@ -162,6 +186,8 @@ type OIDCLogin struct {
 	refresh      bool
 	client       *http.Client
 	transport    *http.Transport
+	watch        *watchTransport
+	warn         *observe.DependencyWarner
 
 	idp          atomic.Pointer[idp]
 	discoverMu   sync.Mutex
@@ -224,10 +250,12 @@ type refreshCall struct {
 // Provision applies defaults, checks the config, derives the cookie key and
 // discovers the provider (see the package comment for a failed discovery).
 func (p *OIDCLogin) Provision(ctx plugin.Context) error {
-	if err := p.Setup(ctx, Name, "expired"); err != nil {
+	if err := p.Setup(ctx, Name, "expired", reasonUnavailable, reasonBadState, reasonProviderErr,
+		reasonExchange, reasonBadIDToken, reasonBadNonce, reasonRefresh); err != nil {
 		return err
 	}
 	p.log = ctx.Logger()
+	p.warn = observe.NewDependencyWarner(p.log, 0)
 	p.store = ctx.Consumers()
 	if p.now == nil {
 		p.now = time.Now
@@ -286,14 +314,17 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 		p.claimHeaders = append(p.claimHeaders, claimHeader{claim, http.CanonicalHeaderKey(p.ClaimsToHeaders[claim])})
 	}
 
-	s, err := newSealer([]byte(p.CookieSecret))
+	s, err := newSealer([]byte(p.CookieSecret), strings.TrimSuffix(p.Issuer, "/"), p.ClientID)
 	if err != nil {
 		return fmt.Errorf("cookie_secret: %v", err)
 	}
 	p.sealer = s
 
-	p.transport = http.DefaultTransport.(*http.Transport).Clone()
-	p.client = &http.Client{Transport: p.transport, Timeout: p.Timeout.D()}
+	// The shared service client: bounded, pooled, never follows a
+	// redirect. The watch notes when the provider could not be reached.
+	p.client, p.transport = auth.NewServiceClient(p.Timeout.D())
+	p.watch = &watchTransport{base: p.transport}
+	p.client.Transport = p.watch
 	// Discovery at load time is bounded tighter than requests to the
 	// provider, so an unreachable provider cannot stall a config reload.
 	if _, err := p.discoverWithin(min(p.Timeout.D(), provisionDiscoveryTimeout)); err != nil {
@@ -438,7 +469,7 @@ func (p *OIDCLogin) provider() *idp {
 	}
 	d, err := p.discover()
 	if err != nil {
-		p.log.Warn("oidc_login: provider discovery failed", "issuer", p.Issuer, "error", err)
+		p.warn.Warn("oidc_provider", "oidc_login: provider discovery failed", err, slog.String("issuer", p.Issuer))
 		return nil
 	}
 	p.log.Info("oidc_login: provider discovered", "issuer", p.Issuer)
@@ -481,12 +512,16 @@ func (p *OIDCLogin) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 	for _, ch := range p.claimHeaders {
 		r.Header.Del(ch.header)
 	}
-	switch r.URL.Path {
+	switch requestPath(r) {
 	case p.redirectPath:
 		p.callback(w, r)
 		return
 	case p.LogoutPath:
 		p.logout(w, r)
+		return
+	}
+	if duplicateCookie(r, p.CookieName) {
+		p.Ambiguous(w, r)
 		return
 	}
 
@@ -501,9 +536,14 @@ func (p *OIDCLogin) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 				return
 			}
 			ns, err := p.refreshSession(r.Context(), d, s)
+			if errors.Is(err, errUnreachable) {
+				p.warn.Warn("oidc_provider", "oidc_login: token refresh failed: provider unreachable", err, slog.String("issuer", p.Issuer), slog.String("route", routeOf(r)))
+				p.unavailable(w, r)
+				return
+			}
 			if err != nil {
 				p.log.Info("oidc_login: token refresh failed; starting a new login", "route", routeOf(r), "error", err)
-				s, reason = nil, "expired"
+				s, reason = nil, reasonRefresh
 			} else {
 				s = ns
 				if err := p.writeSession(w, r, s); err != nil {
@@ -627,24 +667,28 @@ func (p *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state := q.Get("state")
 	if len(state) < stateNameLen || !validToken(state) {
-		p.loginFailed(w, r, http.StatusBadRequest, "invalid", "missing or malformed state")
+		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "missing or malformed state")
 		return
 	}
 	name := stateCookiePrefix + state[:stateNameLen]
+	if duplicateCookie(r, name) {
+		p.Ambiguous(w, r)
+		return
+	}
 	c, err := r.Cookie(name)
 	if err != nil {
-		p.loginFailed(w, r, http.StatusBadRequest, "invalid", "no login in progress for this state")
+		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "no login in progress for this state")
 		return
 	}
 	// The attempt is single-use whatever happens next.
 	http.SetCookie(w, p.stateAttrs.cookie(name, "", -1))
 	var ls loginState
 	if err := p.sealer.open(purposeState, name, c.Value, &ls); err != nil {
-		p.loginFailed(w, r, http.StatusBadRequest, "invalid", "state cookie is invalid")
+		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "state cookie is invalid")
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(ls.State), []byte(state)) != 1 {
-		p.loginFailed(w, r, http.StatusBadRequest, "invalid", "state mismatch")
+		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "state mismatch")
 		return
 	}
 	if p.now().Unix() >= ls.Expires {
@@ -652,7 +696,7 @@ func (p *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e := q.Get("error"); e != "" {
-		p.loginFailed(w, r, http.StatusUnauthorized, "invalid", "provider returned error "+strconv.Quote(e))
+		p.loginFailed(w, r, http.StatusUnauthorized, reasonProviderErr, "provider returned error "+strconv.Quote(e))
 		return
 	}
 	code := q.Get("code")
@@ -667,28 +711,40 @@ func (p *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(p.clientContext(r.Context()), p.Timeout.D())
 	defer cancel()
+	start := time.Now()
 	tok, err := p.oauthConfig(d, ls.RedirectURI).Exchange(ctx, code, oauth2.VerifierOption(ls.Verifier))
 	if err != nil {
-		p.loginFailed(w, r, http.StatusUnauthorized, "invalid", "code exchange failed: "+err.Error())
+		if p.watch.failedSince(start) {
+			p.warn.Warn("oidc_provider", "oidc_login: code exchange failed: provider unreachable", err, slog.String("issuer", p.Issuer), slog.String("route", routeOf(r)))
+			p.unavailable(w, r)
+			return
+		}
+		p.loginFailed(w, r, http.StatusUnauthorized, reasonExchange, "code exchange failed: "+err.Error())
 		return
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
-		p.loginFailed(w, r, http.StatusUnauthorized, "invalid", "token response has no id_token")
+		p.loginFailed(w, r, http.StatusUnauthorized, reasonBadIDToken, "token response has no id_token")
 		return
 	}
+	start = time.Now()
 	idt, err := d.verifier.Verify(ctx, rawID)
 	if err != nil {
-		p.loginFailed(w, r, http.StatusUnauthorized, "invalid", "ID token rejected: "+err.Error())
+		if p.watch.failedSince(start) {
+			p.warn.Warn("oidc_provider", "oidc_login: ID token keys unavailable: provider unreachable", err, slog.String("issuer", p.Issuer), slog.String("route", routeOf(r)))
+			p.unavailable(w, r)
+			return
+		}
+		p.loginFailed(w, r, http.StatusUnauthorized, reasonBadIDToken, "ID token rejected: "+err.Error())
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(ls.Nonce)) != 1 {
-		p.loginFailed(w, r, http.StatusUnauthorized, "invalid", "ID token nonce mismatch")
+		p.loginFailed(w, r, http.StatusUnauthorized, reasonBadNonce, "ID token nonce mismatch")
 		return
 	}
 	if idt.AccessTokenHash != "" {
 		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			p.loginFailed(w, r, http.StatusUnauthorized, "invalid", "access token does not match at_hash")
+			p.loginFailed(w, r, http.StatusUnauthorized, reasonBadIDToken, "access token does not match at_hash")
 			return
 		}
 	}
@@ -702,7 +758,7 @@ func (p *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) {
 		IDToken:      rawID,
 	}
 	if err := p.applyClaims(s, idt); err != nil {
-		p.loginFailed(w, r, http.StatusUnauthorized, "invalid", err.Error())
+		p.loginFailed(w, r, http.StatusUnauthorized, reasonBadIDToken, err.Error())
 		return
 	}
 	if err := p.writeSession(w, r, s); err != nil {
@@ -776,10 +832,27 @@ func (p *OIDCLogin) refreshSession(ctx context.Context, d *idp, s *session) (*se
 	// The provider call is not tied to this request: others may wait on it.
 	rctx, cancel := context.WithTimeout(p.clientContext(context.WithoutCancel(ctx)), p.Timeout.D())
 	defer cancel()
+	start := time.Now()
 	c.s, c.err = p.doRefresh(rctx, d, s)
+	if c.err != nil && p.watch.failedSince(start) {
+		c.err = fmt.Errorf("%w: %v", errUnreachable, c.err)
+		// An outage is shared briefly only, so the first request after
+		// the provider is back refreshes again.
+		p.refreshMu.Lock()
+		c.at = time.Now().Add(outageShare - refreshShare)
+		p.refreshMu.Unlock()
+	}
 	close(c.done)
 	return c.s, c.err
 }
+
+// errUnreachable marks a refresh that failed because the provider could
+// not be reached.
+var errUnreachable = errors.New("identity provider unreachable")
+
+// outageShare is how long a refresh that failed for an outage is shared
+// with the requests carrying the same refresh token.
+const outageShare = 2 * time.Second
 
 func (p *OIDCLogin) doRefresh(ctx context.Context, d *idp, old *session) (*session, error) {
 	tok, err := p.oauthConfig(d, "").TokenSource(ctx, &oauth2.Token{RefreshToken: old.RefreshToken}).Token()
@@ -849,7 +922,7 @@ func (p *OIDCLogin) logout(w http.ResponseWriter, r *http.Request) {
 // loginFailed answers a failed callback; the reason is logged, never sent.
 func (p *OIDCLogin) loginFailed(w http.ResponseWriter, r *http.Request, status int, reason, detail string) {
 	p.log.Info("oidc_login: login failed", "route", routeOf(r), "reason", detail)
-	observe.DefaultStats.Counter("portico_auth_failures_total", fmt.Sprintf("plugin=%q,reason=%q", Name, reason)).Inc()
+	p.fail(r, reason)
 	msg := "login failed"
 	if status >= 500 {
 		msg = "internal error"
@@ -857,9 +930,53 @@ func (p *OIDCLogin) loginFailed(w http.ResponseWriter, r *http.Request, status i
 	observe.WriteError(w, r, status, msg)
 }
 
+// fail counts a failure that is not a 401 from auth.Base and records its
+// reason for the access log.
+func (p *OIDCLogin) fail(r *http.Request, reason string) {
+	if rec := observe.RecordOf(r); rec != nil {
+		rec.AuthFailure = reason
+	}
+	observe.DefaultStats.Counter("portico_auth_failures_total", fmt.Sprintf("plugin=%q,reason=%q", Name, reason)).Inc()
+}
+
+// unavailable answers 503 with Retry-After: the provider could not be
+// reached for a step that needs it.
 func (p *OIDCLogin) unavailable(w http.ResponseWriter, r *http.Request) {
+	p.fail(r, reasonUnavailable)
 	w.Header().Set("Retry-After", "5")
 	observe.WriteError(w, r, http.StatusServiceUnavailable, "identity provider unavailable")
+}
+
+// requestPath is the normalised path the router matched and the upstream
+// receives; every path decision uses it, so an encoded or dot-segment
+// variant of the callback or logout path cannot slip past (or into) them.
+func requestPath(r *http.Request) string {
+	if rec := observe.RecordOf(r); rec != nil && rec.Path != "" {
+		return rec.Path
+	}
+	return r.URL.Path
+}
+
+// watchTransport notes when the provider could not be reached: a transport
+// error (refused, reset, timeout) or a 5xx/429 answer. Libraries wrap or
+// flatten errors differently, so a step asks failedSince(its start) instead
+// of inspecting the error.
+type watchTransport struct {
+	base     http.RoundTripper
+	lastFail atomic.Int64 // unix nanos
+}
+
+func (t *watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+		t.lastFail.Store(time.Now().UnixNano())
+	}
+	return resp, err
+}
+
+// failedSince reports whether a call to the provider failed at or after t.
+func (t *watchTransport) failedSince(start time.Time) bool {
+	return t.lastFail.Load() >= start.UnixNano()
 }
 
 // redirectURI is the callback URL sent to the provider.

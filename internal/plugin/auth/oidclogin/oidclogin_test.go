@@ -39,12 +39,17 @@ type env struct {
 	mu       sync.Mutex
 	hops     []*url.URL
 	upstream []http.Header
+	// lastReason is the auth failure reason recorded for the last request.
+	lastReason string
 }
 
 type envOpts struct {
 	extraYAML string
 	store     consumer.Store
 	setup     func(*fakeIdP)
+	// recPath, when set, gives the normalised path the gateway would
+	// record for a request.
+	recPath func(*http.Request) string
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -80,7 +85,13 @@ claims_to_headers: {email: X-User-Email, groups: X-User-Groups}
 	// Like the gateway, give every request a record.
 	e.gw = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &observe.Record{RequestID: "req-1", TLS: r.TLS != nil, Route: "test"}
+		if o.recPath != nil {
+			rec.Path = o.recPath(r)
+		}
 		h.ServeHTTP(w, r.WithContext(observe.WithRecord(r.Context(), rec)))
+		e.mu.Lock()
+		e.lastReason = rec.AuthFailure
+		e.mu.Unlock()
 	}))
 	t.Cleanup(e.gw.Close)
 	e.jar, _ = cookiejar.New(nil)

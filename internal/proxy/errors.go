@@ -28,6 +28,10 @@ func Classify(r *http.Request, err error) (int, string) {
 	if rec != nil {
 		bodyErr = rec.BodyErr()
 	}
+	var gmt *GRPCMessageTooLarge
+	if errors.As(err, &gmt) || errors.As(bodyErr, &gmt) {
+		return http.StatusRequestEntityTooLarge, msgGRPCTooLarge
+	}
 	if errors.As(err, &mbe) || errors.As(bodyErr, &mbe) {
 		return http.StatusRequestEntityTooLarge, "request body too large"
 	}

@@ -111,6 +111,9 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
+	if observe.IsGRPC(r) {
+		defer endGRPCOnAbort(w, r)
+	}
 	iw := interimWriters.Get().(*interimWriter)
 	iw.ResponseWriter, iw.maxFields = w, f.maxFields
 	f.engine.ServeHTTP(iw, r)

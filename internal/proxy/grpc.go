@@ -27,8 +27,9 @@ const msgGRPCTooLarge = "grpc message too large"
 // its total: a gRPC stream may carry any number of messages for as long as
 // it lives, but each length-prefixed message (1 flag byte, 4 bytes of
 // big-endian length, the payload) must be at most limit bytes. A read that
-// meets a larger message's prefix returns the bytes before that prefix; the
-// next read fails with *GRPCMessageTooLarge, before any of the message is
+// completes a larger message's prefix returns the bytes before that prefix
+// (bytes of the prefix that came in earlier reads have been passed on); the
+// next read fails with *GRPCMessageTooLarge, before any of the payload is
 // passed on.
 func LimitGRPCMessages(rc io.ReadCloser, limit int64) io.ReadCloser {
 	return &grpcLimitReader{rc: rc, limit: limit}

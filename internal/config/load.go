@@ -112,6 +112,10 @@ const (
 	DefaultMaxIdleConnsPerTarget = 256
 	DefaultTLSHandshakeTimeout   = Duration(10e9)
 	DefaultDNSRefresh            = Duration(30e9)
+	DefaultBodyIdleTimeout       = Duration(60e9)
+	DefaultMaxRespHeaderBytes    = 64 << 10
+	DefaultMaxRespHeaderCount    = 100
+	DefaultMaxGRPCMessageBytes   = 4 << 20
 )
 
 // ApplyDefaults fills a retry policy's unset fields: one retry on connect
@@ -151,6 +155,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&lim.BodyReadTimeout, DefaultBodyReadTimeout)
 	setDefault(&lim.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&lim.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&lim.MaxGRPCMessageBytes, DefaultMaxGRPCMessageBytes)
 	setDefault(&s.ShutdownGrace, DefaultShutdownGrace)
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen
@@ -189,6 +194,9 @@ func (c *Config) ApplyDefaults() {
 		setDefault(&u.MaxIdleConnsPerTarget, DefaultMaxIdleConnsPerTarget)
 		setDefault(&u.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
 		setDefault(&u.DNSRefresh, DefaultDNSRefresh)
+		setDefault(&u.BodyIdleTimeout, DefaultBodyIdleTimeout)
+		setDefault(&u.MaxResponseHeaderBytes, DefaultMaxRespHeaderBytes)
+		setDefault(&u.MaxResponseHeaderCount, DefaultMaxRespHeaderCount)
 		for i := range u.Targets {
 			setDefault(&u.Targets[i].Weight, 1)
 		}
@@ -300,6 +308,9 @@ func (c *Config) Validate() error {
 	}
 	if lim.MaxBodyBytes < -1 {
 		l.add("server.limits.max_body_bytes", "must be a size, or -1 for unlimited")
+	}
+	if lim.MaxGRPCMessageBytes < -1 {
+		l.add("server.limits.max_grpc_message_bytes", "must be a size, or -1 for unlimited")
 	}
 	if c.Admin.Listen != "off" && !strings.Contains(c.Admin.Listen, ":") {
 		l.add("admin.listen", "admin address %q must be host:port or \"off\"", c.Admin.Listen)
@@ -453,6 +464,9 @@ func (c *Config) validateRoute(l *errorList, p string, r *Route) {
 	if r.Retry != nil {
 		validateRetry(l, p+".retry", r.Retry)
 	}
+	if r.BodyIdleTimeout < 0 {
+		l.add(p+".body_idle_timeout", "must not be negative")
+	}
 }
 
 func validateUpstream(l *errorList, p string, u *Upstream) {
@@ -500,6 +514,15 @@ func validateUpstream(l *errorList, p string, u *Upstream) {
 	}
 	if t := u.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
 		l.add(p+".tls", "cert_file and key_file go together")
+	}
+	if u.BodyIdleTimeout < 0 {
+		l.add(p+".body_idle_timeout", "must not be negative")
+	}
+	if u.MaxResponseHeaderBytes != 0 && u.MaxResponseHeaderBytes < 1024 {
+		l.add(p+".max_response_header_bytes", "must be at least 1KiB")
+	}
+	if u.MaxResponseHeaderCount < 0 {
+		l.add(p+".max_response_header_count", "must be positive")
 	}
 }
 

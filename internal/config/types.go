@@ -141,7 +141,13 @@ type Limits struct {
 	// IdleTimeout closes idle keep-alive client connections. Default 120s.
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MaxBodyBytes bounds request bodies; 413 beyond. Default 10MiB; -1 unlimited.
+	// gRPC calls (content-type application/grpc…) are long-lived streams:
+	// max_grpc_message_bytes bounds each of their messages instead.
 	MaxBodyBytes Size `yaml:"max_body_bytes"`
+	// MaxGRPCMessageBytes bounds each message (length-prefixed frame) a
+	// gRPC client sends; a larger one ends the call with RESOURCE_EXHAUSTED.
+	// Default 4MiB (grpc-go's own receive limit); -1 unlimited.
+	MaxGRPCMessageBytes Size `yaml:"max_grpc_message_bytes"`
 }
 
 // Admin configures the admin listener and its API.
@@ -214,6 +220,21 @@ type Upstream struct {
 	// RequestTimeout bounds a whole exchange (all attempts, response body
 	// included) unless the route sets its own timeout. Default: none.
 	RequestTimeout Duration `yaml:"request_timeout"`
+	// BodyIdleTimeout bounds each wait for the next bytes of a response
+	// body (a route may override it). An upstream that stalls longer has
+	// its response aborted: the client's connection (HTTP/1.1) or stream
+	// (HTTP/2) is cut before the end, the upstream connection is closed,
+	// and the access log says "upstream body idle timeout". Time the
+	// gateway spends writing to a slow client does not count; upgraded
+	// (WebSocket) connections are exempt. Default 60s.
+	BodyIdleTimeout Duration `yaml:"body_idle_timeout"`
+	// MaxResponseHeaderBytes bounds the size of a response's header block,
+	// interim (1xx) blocks included. Default 64KiB; 502 beyond.
+	MaxResponseHeaderBytes Size `yaml:"max_response_header_bytes"`
+	// MaxResponseHeaderCount bounds the number of header fields of a
+	// response. Default 100; 502 beyond. An interim (1xx) response over it
+	// is not forwarded.
+	MaxResponseHeaderCount int `yaml:"max_response_header_count"`
 
 	// Balancer is the selection policy: round_robin, weighted_round_robin
 	// (default), least_request, random, consistent_hash or ewma.
@@ -363,6 +384,9 @@ type Route struct {
 	// Timeout bounds the whole upstream exchange (headers and body) for this
 	// route. Default: the upstream's request_timeout.
 	Timeout Duration `yaml:"timeout"`
+	// BodyIdleTimeout overrides the upstream's body_idle_timeout for this
+	// route. Default: the upstream's.
+	BodyIdleTimeout Duration `yaml:"body_idle_timeout"`
 	// Retry overrides the upstream's retry policy for this route.
 	Retry *Retry `yaml:"retry"`
 	// AllowEncodedSlash lets paths that contain encoded "/ \ NUL ; % ? #"

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/router"
 )
 
@@ -125,7 +126,10 @@ func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
 		observe.WriteError(w, r, http.StatusBadRequest, x.reject)
 		return
 	}
-	if max := int64(s.limits.MaxBodyBytes); max >= 0 && r.ContentLength > max {
+	// A gRPC call is a stream of messages: each message is bounded
+	// (max_grpc_message_bytes) rather than the body's total.
+	grpc := observe.IsGRPC(r)
+	if max := int64(s.limits.MaxBodyBytes); max >= 0 && r.ContentLength > max && !grpc {
 		observe.WriteError(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 		return
 	}
@@ -166,7 +170,11 @@ func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
 		rt.filterUpgrade(r.Header)
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		if max := int64(s.limits.MaxBodyBytes); max >= 0 {
+		if grpc {
+			if max := int64(s.limits.MaxGRPCMessageBytes); max >= 0 {
+				r.Body = proxy.LimitGRPCMessages(r.Body, max)
+			}
+		} else if max := int64(s.limits.MaxBodyBytes); max >= 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, max)
 		}
 		var onDone func()

@@ -243,7 +243,7 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 			fail(path+".rewrite", err)
 			return nil, errs
 		}
-		terminal = proxy.NewForwarder(pool, proxy.Options{Rewrite: rw, Timeout: rc.Timeout.D(), Retry: rc.Retry, Logger: logger})
+		terminal = proxy.NewForwarder(pool, proxy.Options{Rewrite: rw, Timeout: rc.Timeout.D(), BodyIdleTimeout: rc.BodyIdleTimeout.D(), Retry: rc.Retry, Logger: logger})
 	}
 	var insts []*plugin.Instance
 	for _, ps := range plugin.Merge(global, rc.Plugins) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"sync"
 	"syscall"
@@ -102,6 +103,12 @@ type attempts struct {
 	rt          http.RoundTripper
 	retry       retryPolicy
 	debugHeader bool
+	// maxHeaderFields bounds the header fields of a response (502 beyond).
+	maxHeaderFields int
+	// bodyIdle bounds each wait for response body bytes (0: none).
+	bodyIdle time.Duration
+	// stalls counts responses aborted by bodyIdle.
+	stalls *observe.Counter
 }
 
 func idempotent(method string) bool {
@@ -133,6 +140,15 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 	defer filters.Put(fp)
 	f := fp
 	*f = a.pool.NewFilter(time.Now())
+	// Every exchange tells its upstream connection that a response starts,
+	// so the connection can check that response's framing. The hook is set
+	// on the engine's own trace of this request when it has one (no
+	// allocation), otherwise added with a trace of its own.
+	if tr := httptrace.ContextClientTrace(req.Context()); tr != nil && tr.GotConn == nil {
+		tr.GotConn = upstream.GotConn
+	} else {
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: upstream.GotConn}))
+	}
 	heldRetry := false
 	defer func() {
 		if heldRetry {
@@ -188,6 +204,10 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 		start := time.Now()
 		resp, err := a.rt.RoundTrip(out)
 		now := time.Now()
+		if err == nil && headerFields(resp.Header) > a.maxHeaderFields {
+			resp.Body.Close()
+			resp, err = nil, errTooManyHeaders
+		}
 		perTryFired := false
 		if timer != nil {
 			timer.Stop()
@@ -213,7 +233,10 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 			kind = classifyErr(err, perTryFired)
 			if kind == failConnect {
 				outcome = upstream.ConnectFailure
-			} else if req.Context().Err() == nil {
+			} else if req.Context().Err() == nil && !deadlinePassed(req.Context()) {
+				// A failure caused by the request's own deadline (the
+				// backend resetting the stream as its copy of the deadline
+				// fires) says nothing about the target's health.
 				outcome = upstream.Failure
 			}
 		} else {
@@ -267,7 +290,11 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 		if a.debugHeader {
 			resp.Header.Set("X-Portico-Upstream", t.URL.Host)
 		}
-		resp.Body = wrapBody(resp.Body, t.State, cancel)
+		idle := a.bodyIdle
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			idle = 0
+		}
+		resp.Body = wrapBody(resp.Body, t.State, cancel, idle, rec, a.stalls)
 		return resp, nil
 	}
 }
@@ -360,41 +387,6 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// endBody ends a target's in-flight count (and releases the attempt's
-// context) when the response body is closed.
-type endBody struct {
-	io.ReadCloser
-	st     *upstream.TargetState
-	cancel context.CancelFunc
-	once   sync.Once
-}
-
-func (b *endBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.once.Do(func() {
-		b.st.End()
-		if b.cancel != nil {
-			b.cancel()
-		}
-	})
-	return err
-}
-
-// endBodyRW keeps an upgraded (101) connection writable for the engine.
-type endBodyRW struct {
-	endBody
-	w io.Writer
-}
-
-func (b *endBodyRW) Write(p []byte) (int, error) { return b.w.Write(p) }
-
-func wrapBody(rc io.ReadCloser, st *upstream.TargetState, cancel context.CancelFunc) io.ReadCloser {
-	if rw, ok := rc.(io.ReadWriteCloser); ok {
-		return &endBodyRW{endBody: endBody{ReadCloser: rc, st: st, cancel: cancel}, w: rw}
-	}
-	return &endBody{ReadCloser: rc, st: st, cancel: cancel}
 }
 
 // replayBody keeps the first limit bytes of a request body so a failed

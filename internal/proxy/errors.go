@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/upstream"
@@ -26,6 +28,10 @@ func Classify(r *http.Request, err error) (int, string) {
 	if rec != nil {
 		bodyErr = rec.BodyErr()
 	}
+	var gmt *GRPCMessageTooLarge
+	if errors.As(err, &gmt) || errors.As(bodyErr, &gmt) {
+		return http.StatusRequestEntityTooLarge, msgGRPCTooLarge
+	}
 	if errors.As(err, &mbe) || errors.As(bodyErr, &mbe) {
 		return http.StatusRequestEntityTooLarge, "request body too large"
 	}
@@ -39,6 +45,14 @@ func Classify(r *http.Request, err error) (int, string) {
 	}
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		return StatusClientClosed, "client closed request"
+	}
+	if deadlinePassed(r.Context()) {
+		// The request's own deadline (grpc-timeout, route or upstream
+		// timeout) has passed: whatever the transport reports — often the
+		// backend resetting the stream as its copy of the deadline fires,
+		// possibly before the gateway's timer has run — the answer is a
+		// timeout.
+		return http.StatusGatewayTimeout, "upstream timed out"
 	}
 	switch {
 	case errors.Is(err, upstream.ErrNoTarget):
@@ -54,7 +68,34 @@ func Classify(r *http.Request, err error) (int, string) {
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
 		return http.StatusBadGateway, "upstream connection failed"
 	}
+	if errors.Is(err, upstream.ErrAmbiguousFraming) {
+		return http.StatusBadGateway, "upstream response framing invalid"
+	}
+	if errors.Is(err, errTooManyHeaders) || headerTooLarge(err) {
+		return http.StatusBadGateway, "upstream response header too large"
+	}
 	return http.StatusBadGateway, "upstream request failed"
+}
+
+// deadlinePassed reports whether ctx's deadline has been reached, even if
+// the timer that cancels ctx has not run yet.
+func deadlinePassed(ctx context.Context) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
+// headerTooLarge reports the transport's errors for a response header
+// block over max_response_header_bytes (HTTP/1 and HTTP/2); the standard
+// library exports no value for them.
+func headerTooLarge(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "server response headers exceeded") || strings.Contains(msg, "response header list larger than")
 }
 
 func isTimeout(err error) bool {

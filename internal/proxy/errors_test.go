@@ -27,6 +27,13 @@ func (timeoutError) Error() string   { return "i/o timeout" }
 func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
 
+// pastDeadlineCtx has a deadline in the past but is not done yet: the state
+// between a deadline passing and its timer cancelling the context, which
+// a loaded machine can stretch.
+type pastDeadlineCtx struct{ context.Context }
+
+func (pastDeadlineCtx) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
 // failingReader returns err on every read.
 type failingReader struct{ err error }
 
@@ -115,6 +122,12 @@ func TestClassify(t *testing.T) {
 			wantStatus: 504, wantMsg: "upstream timed out"},
 		{desc: "route deadline on the request context", ctx: expired, err: &url.Error{Op: "Get", URL: "http://u", Err: context.DeadlineExceeded},
 			wantStatus: 504, wantMsg: "upstream timed out"},
+		{desc: "backend reset after the deadline", ctx: expired, err: errors.New("stream error: stream ID 3; CANCEL; received from peer"),
+			wantStatus: 504, wantMsg: "upstream timed out"},
+		{desc: "backend reset after the deadline, timer not yet run", ctx: pastDeadlineCtx{context.Background()},
+			err: errors.New("stream error: stream ID 3; CANCEL; received from peer"), wantStatus: 504, wantMsg: "upstream timed out"},
+		{desc: "connection reset after the deadline, timer not yet run", ctx: pastDeadlineCtx{context.Background()},
+			err: &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, wantStatus: 504, wantMsg: "upstream timed out"},
 		{desc: "net timeout", err: &net.OpError{Op: "read", Net: "tcp", Err: timeoutError{}},
 			wantStatus: 504, wantMsg: "upstream timed out"},
 		{desc: "dial timeout", err: &net.OpError{Op: "dial", Net: "tcp", Err: timeoutError{}},

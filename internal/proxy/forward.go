@@ -9,6 +9,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"log"
 	"log/slog"
 	"net/http"
@@ -33,9 +34,10 @@ type EngineFactory func(rw *Rewrite, rt http.RoundTripper, logger *slog.Logger) 
 
 // Forwarder is the terminal handler of a route that proxies to an upstream.
 type Forwarder struct {
-	pool    *upstream.Pool
-	engine  Engine
-	timeout time.Duration
+	pool      *upstream.Pool
+	engine    Engine
+	timeout   time.Duration
+	maxFields int
 }
 
 // Options configure a Forwarder.
@@ -44,6 +46,9 @@ type Options struct {
 	Rewrite *Rewrite
 	// Timeout bounds the whole exchange; 0 means the upstream's request_timeout.
 	Timeout time.Duration
+	// BodyIdleTimeout bounds each wait for response body bytes; 0 means the
+	// upstream's body_idle_timeout.
+	BodyIdleTimeout time.Duration
 	// Retry overrides the upstream's retry policy (route-level retry).
 	Retry *config.Retry
 	// Logger receives transport errors at debug level.
@@ -70,9 +75,22 @@ func NewForwarder(pool *upstream.Pool, o Options) *Forwarder {
 	if rc == nil {
 		rc = pool.Config.Retry
 	}
-	at := &attempts{pool: pool, rt: pool.Transport, retry: compileRetry(rc), debugHeader: pool.Config.DebugHeader}
-	return &Forwarder{pool: pool, engine: o.Engine(o.Rewrite, at, o.Logger), timeout: o.Timeout}
+	if o.BodyIdleTimeout == 0 {
+		o.BodyIdleTimeout = pool.Config.BodyIdleTimeout.D()
+	}
+	maxFields := pool.Config.MaxResponseHeaderCount
+	if maxFields <= 0 {
+		maxFields = config.DefaultMaxRespHeaderCount
+	}
+	at := &attempts{pool: pool, rt: pool.Transport, retry: compileRetry(rc), debugHeader: pool.Config.DebugHeader,
+		maxHeaderFields: maxFields, bodyIdle: o.BodyIdleTimeout,
+		stalls: observe.DefaultStats.Counter(BodyIdleTimeoutsMetric, fmt.Sprintf("upstream=%q", pool.Name))}
+	return &Forwarder{pool: pool, engine: o.Engine(o.Rewrite, at, o.Logger), timeout: o.Timeout, maxFields: maxFields}
 }
+
+// BodyIdleTimeoutsMetric counts responses aborted because their upstream
+// stalled longer than the body idle timeout, by upstream.
+const BodyIdleTimeoutsMetric = "portico_upstream_body_idle_timeouts_total"
 
 // ServeHTTP admits the request under the pool's circuit breaker and
 // forwards it.
@@ -93,7 +111,16 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
-	f.engine.ServeHTTP(w, r)
+	if observe.IsGRPC(r) {
+		defer endGRPCOnAbort(w, r)
+	}
+	iw := interimWriters.Get().(*interimWriter)
+	iw.ResponseWriter, iw.maxFields = w, f.maxFields
+	f.engine.ServeHTTP(iw, r)
+	// Not reached when the engine aborts the response (a panic): the
+	// writer is then left to the garbage collector.
+	*iw = interimWriter{}
+	interimWriters.Put(iw)
 }
 
 // grpcTimeout parses the grpc-timeout header of a gRPC call: up to 8 digits

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -21,6 +22,7 @@ import (
 const (
 	defaultTLSHandshakeTimeout = 10 * time.Second
 	defaultDNSRefresh          = 30 * time.Second
+	defaultMaxRespHeaderBytes  = 64 << 10
 	dialKeepAlive              = 30 * time.Second
 )
 
@@ -122,9 +124,9 @@ func digest(b []byte) string {
 // transport on the next reload.
 func transportKey(name, proto string, u *config.Upstream, m tlsMaterial) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%q|%d|%d|%d|%d|%d|%d|%s", name,
+	fmt.Fprintf(&b, "%q|%d|%d|%d|%d|%d|%d|%s|%d", name,
 		u.ConnectTimeout, u.ResponseHeaderTimeout, u.IdleConnTimeout, u.TLSHandshakeTimeout,
-		u.DNSRefresh, u.MaxIdleConnsPerTarget, proto)
+		u.DNSRefresh, u.MaxIdleConnsPerTarget, proto, maxRespHeaderBytes(u))
 	maxConns := 0
 	if u.Limits != nil {
 		maxConns = u.Limits.MaxConnections
@@ -194,6 +196,14 @@ func (g *Registry) Len() int {
 	return len(g.m)
 }
 
+// maxRespHeaderBytes is the upstream's response header size limit.
+func maxRespHeaderBytes(u *config.Upstream) int64 {
+	if n := int64(u.MaxResponseHeaderBytes); n > 0 {
+		return n
+	}
+	return defaultMaxRespHeaderBytes
+}
+
 func refreshTTL(u *config.Upstream) time.Duration {
 	if d := u.DNSRefresh.D(); d > 0 {
 		return d
@@ -245,7 +255,7 @@ func newHTTPTransport(u *config.Upstream, proto string, tlsConf *tls.Config, res
 	}
 	tr := &http.Transport{
 		Proxy:                  nil,
-		DialContext:            res.DialContext,
+		DialContext:            dialFramed(res.DialContext),
 		MaxIdleConns:           0,
 		MaxIdleConnsPerHost:    u.MaxIdleConnsPerTarget,
 		IdleConnTimeout:        u.IdleConnTimeout.D(),
@@ -253,7 +263,7 @@ func newHTTPTransport(u *config.Upstream, proto string, tlsConf *tls.Config, res
 		ResponseHeaderTimeout:  u.ResponseHeaderTimeout.D(),
 		ExpectContinueTimeout:  time.Second,
 		DisableCompression:     true,
-		MaxResponseHeaderBytes: 1 << 20,
+		MaxResponseHeaderBytes: maxRespHeaderBytes(u),
 		TLSClientConfig:        tlsConf,
 		Protocols:              new(http.Protocols),
 	}
@@ -271,9 +281,23 @@ func newHTTPTransport(u *config.Upstream, proto string, tlsConf *tls.Config, res
 		tr.Protocols.SetHTTP2(true)
 		tr.Protocols.SetUnencryptedHTTP2(true)
 		tr.ForceAttemptHTTP2 = true
+		// Only HTTP/2 is spoken: no HTTP/1 framing to inspect.
+		tr.DialContext = res.DialContext
 	default:
 		tr.Protocols.SetHTTP1(true)
 		tlsConf.NextProtos = []string{"http/1.1"}
 	}
 	return tr
+}
+
+// dialFramed wraps the connections dial makes so the framing of HTTP/1
+// responses read from them is checked (see framingConn).
+func dialFramed(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return newFramingConn(c), nil
+	}
 }

@@ -553,16 +553,18 @@ func TestRegistryErrors(t *testing.T) {
 func TestTransportHTTPSettings(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		desc          string
-		u             func(u *config.Upstream)
-		wantHandshake time.Duration
-		wantMaxConns  int
+		desc            string
+		u               func(u *config.Upstream)
+		wantHandshake   time.Duration
+		wantMaxConns    int
+		wantHeaderBytes int64
 	}{
-		{desc: "defaults", u: func(*config.Upstream) {}, wantHandshake: 10 * time.Second},
+		{desc: "defaults", u: func(*config.Upstream) {}, wantHandshake: 10 * time.Second, wantHeaderBytes: 64 << 10},
 		{desc: "configured", u: func(u *config.Upstream) {
 			u.TLSHandshakeTimeout = config.Duration(4 * time.Second)
 			u.Limits = &config.UpstreamLimits{MaxConnections: 7}
-		}, wantHandshake: 4 * time.Second, wantMaxConns: 7},
+			u.MaxResponseHeaderBytes = 8 << 10
+		}, wantHandshake: 4 * time.Second, wantMaxConns: 7, wantHeaderBytes: 8 << 10},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -577,8 +579,8 @@ func TestTransportHTTPSettings(t *testing.T) {
 				t.Errorf("TLSHandshakeTimeout %v, MaxConnsPerHost %d; want %v, %d",
 					tr.TLSHandshakeTimeout, tr.MaxConnsPerHost, tc.wantHandshake, tc.wantMaxConns)
 			}
-			if tr.ExpectContinueTimeout != time.Second || tr.MaxResponseHeaderBytes != 1<<20 {
-				t.Errorf("ExpectContinueTimeout %v, MaxResponseHeaderBytes %d", tr.ExpectContinueTimeout, tr.MaxResponseHeaderBytes)
+			if tr.ExpectContinueTimeout != time.Second || tr.MaxResponseHeaderBytes != tc.wantHeaderBytes {
+				t.Errorf("ExpectContinueTimeout %v, MaxResponseHeaderBytes %d; want 1s, %d", tr.ExpectContinueTimeout, tr.MaxResponseHeaderBytes, tc.wantHeaderBytes)
 			}
 			if tr.TLSClientConfig.MinVersion != tls.VersionTLS12 {
 				t.Errorf("MinVersion = %x", tr.TLSClientConfig.MinVersion)

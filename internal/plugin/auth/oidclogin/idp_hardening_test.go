@@ -115,6 +115,17 @@ func TestDuplicateSessionCookie(t *testing.T) {
 	if w.Code != http.StatusBadRequest {
 		t.Errorf("two Cookie lines: status %d, want 400", w.Code)
 	}
+	// Two state cookies for one login at the callback.
+	state := "abcdefghijklmnopqrstuvwxyz"
+	name := stateCookiePrefix + state[:stateNameLen]
+	req = httptest.NewRequest(http.MethodGet, "/oauth2/callback?code=c&state="+state, nil)
+	req.Header.Set("Cookie", name+"=a; "+name+"=b")
+	rec := &observe.Record{}
+	w = httptest.NewRecorder()
+	e.plugin.Wrap(http.NotFoundHandler()).ServeHTTP(w, req.WithContext(observe.WithRecord(req.Context(), rec)))
+	if w.Code != http.StatusBadRequest || rec.AuthFailure != "multiple" {
+		t.Errorf("two state cookies: status %d reason %q, want 400 multiple", w.Code, rec.AuthFailure)
+	}
 	// The single cookie still works.
 	if resp := e.get(e.step, "/app"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("single session cookie: %d", resp.StatusCode)

@@ -8,6 +8,8 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// Issue 9 item 27.
+
 // A quoted ${VAR} (how the README says to write one inside a flow mapping)
 // decodes as the type of the field it is in.
 func TestQuotedEnvDecodesAsFieldType(t *testing.T) {

@@ -64,6 +64,8 @@ func limitsRepeat(n int, f func(i int) string) []string {
 	return out
 }
 
+// Issue 9 items 3, 4 and 5: edge limits, query and path handling.
+
 // Header fields the gateway drops from an untrusted peer (forwarding and
 // identity headers) still count against max_header_count.
 func TestLimitsHeaderCountIncludesDroppedFields(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// Issue 9 item 27.
+
 // A quoted ${VAR} (how the README says to write one inside a flow mapping)
 // decodes as the type of the field it is in.
 func TestQuotedEnvDecodesAsFieldType(t *testing.T) {
@@ -185,5 +187,37 @@ func TestEdgeLimitSettings(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", doc, err, want)
 		}
+	}
+}
+
+// Plugin sections decode with DecodeStrict later; a quoted reference there
+// decodes as the plugin field's type too, and names its own key on error.
+func TestQuotedEnvInPluginConfig(t *testing.T) {
+	t.Parallel()
+	y := "routes:\n  - name: a\n    respond: {}\n    plugins: [{name: p, config: {burst: \"${N}\", on: \"${B}\", window: \"${W}\"}}]\n"
+	c, err := Parse([]byte(y), "test", env(map[string]string{"N": "20", "B": "true", "W": "5s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pc struct {
+		Burst  int      `yaml:"burst"`
+		On     bool     `yaml:"on"`
+		Window Duration `yaml:"window"`
+	}
+	spec := c.Routes[0].Plugins[0]
+	if err := DecodeStrict(&spec.Config, &pc, spec.Path+".config"); err != nil {
+		t.Fatal(err)
+	}
+	if pc.Burst != 20 || !pc.On || pc.Window.D() != 5*time.Second {
+		t.Errorf("plugin config = %+v", pc)
+	}
+	c, err = Parse([]byte(y), "test", env(map[string]string{"N": "lots", "B": "true", "W": "5s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec = c.Routes[0].Plugins[0]
+	err = DecodeStrict(&spec.Config, &pc, spec.Path+".config")
+	if err == nil || !strings.Contains(err.Error(), `routes[0].plugins[0].config.burst: expected an integer, got "lots"`) {
+		t.Errorf("error = %v", err)
 	}
 }

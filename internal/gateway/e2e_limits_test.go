@@ -64,6 +64,8 @@ func limitsRepeat(n int, f func(i int) string) []string {
 	return out
 }
 
+// Issue 9 items 3, 4 and 5: edge limits, query and path handling.
+
 // Header fields the gateway drops from an untrusted peer (forwarding and
 // identity headers) still count against max_header_count.
 func TestLimitsHeaderCountIncludesDroppedFields(t *testing.T) {
@@ -378,4 +380,52 @@ routes:
 			t.Fatalf("allow: status %d; %s", resp.StatusCode, resp.Body)
 		}
 	})
+}
+
+// The same limits and refusals hold over HTTP/2 (prior knowledge).
+func TestLimitsHTTP2(t *testing.T) {
+	t.Parallel()
+	rec := e2eNewRecorder(t, "rec", nil)
+	tg := e2eStart(t, `
+server: {listen: [{addr: "127.0.0.1:0"}]}
+upstreams: {rec: {targets: [{url: "{{REC}}"}]}}
+routes:
+  - {name: admin, match: {path_prefix: /admin}, upstream: rec, plugins: [{name: ip_restriction, config: {deny: ["127.0.0.0/8"]}}]}
+  - {name: v2, match: {path_prefix: /api, query: {version: v2}, headers: {X-Version: v2}}, upstream: rec}
+  - {name: public, upstream: rec}
+`, map[string]string{"REC": rec.URL})
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	cl := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	for _, tc := range []struct {
+		desc, target string
+		header       http.Header
+		status       int
+	}{
+		{"150 X-Forwarded-For fields", "/x", http.Header{"X-Forwarded-For": limitsRepeat(150, func(int) string { return "1.2.3.4" })}, 431},
+		{"long target", "/" + strings.Repeat("a", 9<<10), nil, 414},
+		{"repeated header", "/api?version=v2", http.Header{"X-Version": {"v2", "v1"}}, 400},
+		{"repeated query", "/api?version=v2&version=v1", http.Header{"X-Version": {"v2"}}, 400},
+		{"path parameter", "/admin;x=1/secret", nil, 400},
+		{"encoded path parameter", "/admin%3Bx/secret", nil, 400},
+	} {
+		req := e2eReq(t, http.MethodGet, tg.URL+tc.target, nil)
+		for k, v := range tc.header {
+			req.Header[k] = v
+		}
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.desc, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("%s: answered over %s", tc.desc, resp.Proto)
+		}
+		e2eCheckError(t, resp.StatusCode, resp.Header, body, tc.status)
+	}
+	if n := rec.count(); n != 0 {
+		t.Fatalf("backend received %v", rec.all())
+	}
 }

@@ -355,3 +355,11 @@ func (c *limitConn) WriteTo(w io.Writer) (int64, error) {
 	}
 	return io.Copy(w, struct{ io.Reader }{c.Conn})
 }
+
+// Interface guards: what net/http and io.Copy look for on the connection.
+var (
+	_ interface{ CloseWrite() error } = (*limitConn)(nil)
+	_ interface{ CloseRead() error }  = (*limitConn)(nil)
+	_ io.ReaderFrom                   = (*limitConn)(nil)
+	_ io.WriterTo                     = (*limitConn)(nil)
+)

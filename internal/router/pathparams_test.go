@@ -11,6 +11,8 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 )
 
+// Issue 9 items 4 and 5.
+
 // pathParamSeeds are paths with path parameters in every position and form;
 // FuzzNormalizePath and FuzzApplyPathParams start from them.
 var pathParamSeeds = []string{
@@ -254,5 +256,22 @@ func TestMatchRequestDoesNotAllocate(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _, _, _ = ApplyPathParams("/api/x", false, PathParamsStrip) }); n != 0 {
 		t.Errorf("ApplyPathParams without parameters allocates %v times", n)
+	}
+}
+
+func BenchmarkMatchRequest(b *testing.B) {
+	tab := mustBuild(b, strictSpecs)
+	for _, bc := range []struct{ desc, query string }{
+		{desc: "no-query", query: ""},
+		{desc: "query-condition", query: "a=1&b=2&version=v2&c=3"},
+	} {
+		b.Run(bc.desc, func(b *testing.B) {
+			r := &http.Request{Method: "GET", URL: &url.URL{RawQuery: bc.query}, Header: http.Header{"X-Version": {"v1"}}}
+			var ps observe.Params
+			b.ReportAllocs()
+			for b.Loop() {
+				tab.MatchRequest(r, "x", "/api/x", &ps)
+			}
+		})
 	}
 }

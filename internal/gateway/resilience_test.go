@@ -191,8 +191,13 @@ func TestEjectedTargetReturnsAfterHealthChecks(t *testing.T) {
 		t.Fatalf("both targets should serve: %v", m)
 	}
 	b.kill()
-	// Health checks take b out: then every request lands on a.
-	waitFor(t, "all requests on a after b died", func() bool { return seen(20)["a"] == 20 })
+	// Health checks take b out (watched without traffic, so no request
+	// fails on b and passive ejection stays out of it); then every
+	// request lands on a.
+	waitFor(t, "b marked unhealthy", func() bool { return !tg.TargetStatus("u", b.url()).Healthy })
+	if m := seen(20); m["a"] != 20 {
+		t.Fatalf("after b died, want all on a: %v", m)
+	}
 	b.restart()
 	waitFor(t, "b back in rotation", func() bool { return seen(4)["b"] > 0 })
 }

@@ -157,7 +157,7 @@ func (s *Server) open(spec config.Listener, snap *Snapshot) (*listener, error) {
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
 		IdleTimeout:       lim.IdleTimeout.D(),
 		MaxHeaderBytes:    headerBytesSetting(int(lim.MaxHeaderBytes)),
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+		ErrorLog:          newServerErrorLog(s.logger),
 	}
 	l.srv.Protocols = new(http.Protocols)
 	l.srv.Protocols.SetHTTP1(true)
@@ -270,6 +270,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// Upgraded connections (WebSocket and other 101s) are invisible to
+	// http.Server.Shutdown: wait for them until the grace deadline, then
+	// send WebSockets a 1001 close frame and close them all.
+	if !s.rt.upgrades.wait(ctx) {
+		n := s.rt.upgrades.goAway(goAwayLinger)
+		errs = append(errs, fmt.Errorf("%d upgraded connections closed at the grace deadline: %w", n, ctx.Err()))
+	}
 	return errors.Join(errs...)
 }
 

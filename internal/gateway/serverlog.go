@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"log"
 	"log/slog"
@@ -42,12 +43,12 @@ var handshakeNoise = [...]string{
 
 // serverLogLevel classifies one net/http error log message.
 func serverLogLevel(p []byte) slog.Level {
-	msg := strings.TrimRight(string(p), "\r\n")
-	if !strings.HasPrefix(msg, "http: TLS handshake error") {
+	msg := bytes.TrimRight(p, "\r\n")
+	if !bytes.HasPrefix(msg, []byte("http: TLS handshake error")) {
 		return slog.LevelError
 	}
 	for _, s := range handshakeNoise {
-		if strings.HasSuffix(msg, s) {
+		if bytes.HasSuffix(msg, []byte(s)) {
 			return slog.LevelDebug
 		}
 	}

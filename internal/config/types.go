@@ -52,7 +52,9 @@ type Server struct {
 	// TrustedProxies are CIDRs (or single IPs) of peers whose X-Forwarded-*
 	// headers are believed. From any other peer those headers are replaced.
 	TrustedProxies []string `yaml:"trusted_proxies"`
-	// ShutdownGrace is how long SIGTERM waits for in-flight requests. Default 30s.
+	// ShutdownGrace is how long SIGTERM waits for in-flight requests, streams
+	// and upgraded connections (WebSockets); at its end WebSockets get a 1001
+	// close frame and every connection is closed. Default 30s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 }
 

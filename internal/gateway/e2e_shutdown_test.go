@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -249,5 +251,61 @@ func TestShutdownLongResponseBoundedByGrace(t *testing.T) {
 	}
 	if _, err := io.Copy(io.Discard, resp.Body); err == nil {
 		t.Error("stream ended cleanly; want it cut at the deadline")
+	}
+}
+
+// TestShutdownWebSocketOverTLS: a wss:// WebSocket gets its 1001 close frame
+// at the grace deadline too (the close frame goes through TLS).
+func TestShutdownWebSocketOverTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	crt, key, cert := e2eSelfSigned(t, dir, "gw", "gw.test")
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	backend := shutdownBackend(t)
+	addr := freeAddr(t)
+	g := gateway.New(testutil.Logger(t))
+	if err := g.Start(testutil.ParseConfig(t, fmt.Sprintf(`
+server: {listen: [{addr: %q, tls: {certificates: [{cert_file: %q, key_file: %q}]}}]}
+admin: {listen: "off"}
+log: {access: {output: "off"}}
+upstreams:
+  be: {targets: [{url: %q}]}
+routes:
+  - {name: all, match: {path_prefix: /}, upstream: be}
+`, addr, crt, key, backend))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "gw.test"}}}
+	ws, _, err := websocket.Dial(ctx, "wss://"+addr+"/ws", &websocket.DialOptions{HTTPClient: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if err := ws.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := ws.Read(ctx); err != nil || string(got) != "hi" {
+		t.Fatalf("echo %q %v", got, err)
+	}
+	const grace = 300 * time.Millisecond
+	sctx, scancel := context.WithTimeout(context.Background(), grace)
+	defer scancel()
+	start := time.Now()
+	shutErr := make(chan error, 1)
+	go func() { shutErr <- g.Shutdown(sctx) }()
+	_, _, err = ws.Read(ctx)
+	if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
+		t.Errorf("read after shutdown = %v (close status %d), want 1001", err, code)
+	}
+	select {
+	case <-shutErr:
+	case <-time.After(grace + 3*time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+	if d := time.Since(start); d > grace+1500*time.Millisecond {
+		t.Errorf("Shutdown took %v with a grace of %v", d, grace)
 	}
 }

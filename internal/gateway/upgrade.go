@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -252,6 +253,11 @@ func (c *upgradedConn) goAway(linger time.Duration) {
 		case <-t.C:
 		case <-c.done:
 		}
+	}
+	// A TLS close_notify could block behind a writer stuck on a client that
+	// does not read: close the socket underneath first.
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		_ = tc.NetConn().Close()
 	}
 	_ = c.Close()
 }

@@ -69,7 +69,9 @@ type Server struct {
 	// and a request with a "_method" query parameter is refused with 400.
 	// With it on, "_method" on a method other than POST is refused too.
 	MethodOverride bool `yaml:"method_override"`
-	// ShutdownGrace is how long SIGTERM waits for in-flight requests. Default 30s.
+	// ShutdownGrace is how long SIGTERM waits for in-flight requests, streams
+	// and upgraded connections (WebSockets); at its end WebSockets get a 1001
+	// close frame and every connection is closed. Default 30s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// PathParams decides what happens to a request whose path has a
 	// parameter in a segment ("/admin;x=1/secret", also "%3B"), which

@@ -97,13 +97,40 @@ func (g *Gateway) Info() map[string]any {
 
 // Shutdown stops accepting, drains in-flight requests until ctx ends, then
 // releases every resource.
+//
+// Once ctx has ended, every client connection is closed, so the requests
+// still running end within moments; the snapshots they hold are released
+// when they do, waiting at most releaseMargin past ctx's deadline.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.Server.Shutdown(ctx)
 	if g.admin != nil {
-		_ = g.admin.Shutdown(ctx)
+		if g.admin.Shutdown(ctx) != nil {
+			_ = g.admin.Close()
+		}
 	}
-	g.Runtime.Close()
+	rctx, cancel := releaseContext(ctx)
+	defer cancel()
+	if rerr := g.Runtime.CloseContext(rctx); rerr != nil {
+		g.logger.Warn("shutdown did not wait for every request to end", "error", rerr)
+	}
 	return err
+}
+
+// releaseMargin is how long Shutdown waits, past its deadline, for the
+// requests of closed connections to unwind and release their snapshot.
+const releaseMargin = time.Second
+
+// releaseContext extends ctx's deadline to at least releaseMargin from now;
+// without a deadline it waits as long as ctx does.
+func releaseContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	if min := time.Now().Add(releaseMargin); d.Before(min) {
+		d = min
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), d)
 }
 
 // Interface guards.

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -21,13 +23,18 @@ type Runtime struct {
 	logger  *slog.Logger
 
 	applyMu sync.Mutex
-	// maxDrain bounds how long a retired snapshot waits for its in-flight
-	// requests (long-lived streams keep running; only cleanup waits).
+	// maxDrain is how long a retired snapshot may keep serving before a
+	// warning names the requests that still hold it. It never cuts them:
+	// the snapshot is released when its last request ends.
 	maxDrain time.Duration
+	// retiring counts retired snapshots not yet released.
 	retiring sync.WaitGroup
 	// listeners, when attached by NewServer, are reconciled with each new
 	// snapshot before it is published.
 	listeners *Server
+	// upgrades tracks hijacked (upgraded) client connections, which
+	// http.Server.Shutdown does not see.
+	upgrades upgradeSet
 	// history holds the last applied revisions, oldest first (applyMu).
 	history []revision
 }
@@ -80,24 +87,76 @@ func (rt *Runtime) Apply(cfg *config.Config) error {
 	observe.DefaultMetrics.Reload(true, cfg.Hash)
 	rt.record(cfg)
 	s.start()
+	s.refs.Store(1)
 	old := rt.cur.Swap(s)
 	if rt.listeners != nil {
 		rt.listeners.closeRemoved(s)
 	}
 	if old != nil {
-		rt.retiring.Add(1)
-		go rt.retire(old)
+		rt.retire(old)
 	}
 	return nil
 }
 
-// retire waits for the old snapshot's in-flight requests (bounded by
-// maxDrain), then releases its resources.
+// A snapshot is reference counted: the runtime holds one reference while
+// the snapshot is current and every request holds one while it runs. When
+// the count reaches zero after retirement, the last holder releases the
+// snapshot (pools, transports, plugins, tracer). No timer or polling loop
+// decides it, so a stream that outlives any drain period still ends on a
+// complete snapshot, and its pool and target counters are decremented on
+// the same shared state they were incremented on.
+
+// acquire takes a reference to the current snapshot, or returns nil when
+// none is loaded. A snapshot whose count already reached zero is being
+// released and cannot be revived; acquire then reads the newer one.
+func (rt *Runtime) acquire() *Snapshot {
+	for {
+		s := rt.cur.Load()
+		if s == nil {
+			return nil
+		}
+		for {
+			n := s.refs.Load()
+			if n <= 0 {
+				break
+			}
+			if s.refs.CompareAndSwap(n, n+1) {
+				return s
+			}
+		}
+	}
+}
+
+// unref drops one reference; the last one releases the snapshot. The
+// release runs on its own goroutine, so a request never waits for it.
+func (rt *Runtime) unref(s *Snapshot) {
+	if s.refs.Add(-1) == 0 {
+		go rt.finalize(s)
+	}
+}
+
+// retire drops the runtime's reference to a snapshot that is no longer
+// current (the caller has swapped it out). Its health checkers stop at
+// once: the new snapshot's checkers own the shared target health now.
 func (rt *Runtime) retire(s *Snapshot) {
+	rt.retiring.Add(1)
+	s.drainWarn = time.AfterFunc(rt.maxDrain, func() {
+		if n := s.refs.Load(); n > 0 {
+			rt.logger.Warn("a retired configuration still serves long-running requests; it is released when they end",
+				"config_hash", s.cfg.Hash, "requests", n, "retired_for", rt.maxDrain.String())
+		}
+	})
+	go func() {
+		s.stopCheckers()
+		rt.unref(s)
+	}()
+}
+
+// finalize releases a retired snapshot whose last request has ended.
+func (rt *Runtime) finalize(s *Snapshot) {
 	defer rt.retiring.Done()
-	deadline := time.Now().Add(rt.maxDrain)
-	for s.inflight.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	if s.drainWarn != nil {
+		s.drainWarn.Stop()
 	}
 	s.release()
 }
@@ -105,28 +164,61 @@ func (rt *Runtime) retire(s *Snapshot) {
 // WaitRetired blocks until every retired snapshot has been released.
 func (rt *Runtime) WaitRetired() { rt.retiring.Wait() }
 
-// ServeHTTP serves one request from exactly one snapshot.
+// waitRetired is WaitRetired bounded by ctx; it reports whether every
+// retired snapshot was released.
+func (rt *Runtime) waitRetired(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() {
+		rt.retiring.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// ServeHTTP serves one request from exactly one snapshot, holding a
+// reference to it until the handler returns (panics included).
 func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := rt.cur.Load()
+	s := rt.acquire()
 	if s == nil {
 		observe.WriteError(w, r, http.StatusServiceUnavailable, "no configuration loaded")
 		return
 	}
-	s.inflight.Add(1)
-	defer s.inflight.Add(-1)
-	s.serve(w, r)
+	defer rt.unref(s)
+	s.serve(rt.upgrades.wrap(w, r), r)
 }
 
-// Close releases the current snapshot; the runtime serves nothing afterwards.
-func (rt *Runtime) Close() {
+// Close releases the current snapshot and waits for every retired one; the
+// runtime serves nothing afterwards.
+func (rt *Runtime) Close() { _ = rt.CloseContext(context.Background()) }
+
+// CloseContext is Close bounded by ctx: when ctx ends first, snapshots still
+// held by running requests are left to be released by their last request,
+// and an error reports how many requests were still running.
+func (rt *Runtime) CloseContext(ctx context.Context) error {
 	rt.applyMu.Lock()
 	defer rt.applyMu.Unlock()
+	var cur *Snapshot
 	if s := rt.cur.Swap(nil); s != nil {
-		rt.retiring.Add(1)
-		go rt.retire(s)
+		cur = s
+		rt.retire(s)
 	}
-	rt.retiring.Wait()
+	var err error
+	if !rt.waitRetired(ctx) {
+		n := int64(0)
+		if cur != nil {
+			n = max(cur.refs.Load(), 0)
+		}
+		err = fmt.Errorf("runtime closed with requests still running (%d on the last configuration): %w", n, ctx.Err())
+	}
+	// Access log outputs are flushed and closed either way; a line written
+	// by a request that ends later is dropped.
 	rt.builder.Outputs.Close()
+	return err
 }
 
 // historySize is how many applied revisions the runtime remembers.

@@ -158,8 +158,14 @@ func (s *Server) open(spec config.Listener, snap *Snapshot) (*listener, error) {
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
 		IdleTimeout:       lim.IdleTimeout.D(),
 		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+		ErrorLog:          newServerErrorLog(s.logger),
 	}
+	// HTTP/2 frames from clients are capped at the protocol's default
+	// 16 KiB instead of net/http's 1 MiB: the frame read buffer grows to
+	// the largest frame a connection has sent and is kept for the
+	// connection's life, so a Go client's 512 KiB upload frames pinned
+	// that much on every idle connection.
+	l.srv.HTTP2 = &http.HTTP2Config{MaxReadFrameSize: h2MaxReadFrameSize}
 	l.srv.Protocols = new(http.Protocols)
 	l.srv.Protocols.SetHTTP1(true)
 	if spec.TLS != nil {
@@ -271,8 +277,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// Upgraded connections (WebSocket and other 101s) are invisible to
+	// http.Server.Shutdown: wait for them until the grace deadline, then
+	// send WebSockets a 1001 close frame and close them all.
+	if !s.rt.upgrades.wait(ctx) {
+		n := s.rt.upgrades.goAway(goAwayLinger)
+		errs = append(errs, fmt.Errorf("%d upgraded connections closed at the grace deadline: %w", n, ctx.Err()))
+	}
 	return errors.Join(errs...)
 }
+
+// h2MaxReadFrameSize is the largest HTTP/2 frame clients may send.
+const h2MaxReadFrameSize = 16 << 10
 
 // limitListener caps concurrently open connections; Accept waits for a free
 // slot, leaving excess connections in the kernel backlog.
@@ -298,7 +314,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.sem
 		return nil, err
 	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+	return &limitConn{Conn: c, l: l}, nil
 }
 
 func (l *limitListener) Close() error {
@@ -306,15 +322,19 @@ func (l *limitListener) Close() error {
 	return l.Listener.Close()
 }
 
+// limitConn gives its slot back on the first Close. It is one allocation
+// per connection (no closure).
 type limitConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	l        *limitListener
+	released atomic.Bool
 }
 
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	if c.released.CompareAndSwap(false, true) {
+		<-c.l.sem
+	}
 	return err
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
@@ -49,10 +50,14 @@ type Snapshot struct {
 	// flushes and shuts the old one down.
 	tracer *tracing.Provider
 
-	inflight atomic.Int64
-
 	// pathParams is server.path_params.
 	pathParams router.PathParamMode
+
+	// refs counts the runtime's reference while the snapshot is current
+	// plus one per running request (see Runtime.acquire).
+	refs atomic.Int64
+	// drainWarn warns when a retired snapshot outlives the drain period.
+	drainWarn *time.Timer
 }
 
 // route is a compiled route: its terminal wrapped in its plugin chain.
@@ -261,12 +266,17 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 	return plugin.Chain(insts, terminal), nil
 }
 
-// release gives back everything the snapshot acquired: plugin resources and
-// upstream transports.
-func (s *Snapshot) release() {
+// stopCheckers stops the snapshot's active health checks.
+func (s *Snapshot) stopCheckers() {
 	for _, hc := range s.checkers {
 		hc.Stop()
 	}
+}
+
+// release gives back everything the snapshot acquired: plugin resources and
+// upstream transports. It runs once no request holds the snapshot.
+func (s *Snapshot) release() {
+	s.stopCheckers()
 	s.checkers = nil
 	for _, in := range s.instances {
 		in.Cleanup()

@@ -48,6 +48,9 @@ type Pool struct {
 	state    *PoolState
 	outlier  outlier
 	limits   limits
+	// closed is set by Close (which runs once, from the goroutine that
+	// releases the pool); the states stay referenced for late requests.
+	closed bool
 }
 
 // NewPool builds a pool from config, acquiring each target's state from
@@ -115,16 +118,23 @@ func (p *Pool) Pick(r *http.Request, f *Filter) (*Target, error) {
 	return nil, ErrNoTarget
 }
 
-// Close releases the pool's target and pool states.
+// Close releases the pool's target and pool states back to the registry.
+// It is idempotent, and the pool stays safe to use afterwards: a request
+// that began before Close (a long stream of a retired snapshot) still ends
+// on the very state objects it began on, so End and Report after Close
+// neither panic nor touch a counter that the request never incremented.
+// Once the registry has forgotten a state, only such requests still see it.
 func (p *Pool) Close() {
+	if p.closed {
+		return
+	}
+	p.closed = true
 	if p.state != nil {
 		p.states.ReleasePool(p.state)
-		p.state = nil
 	}
 	for _, t := range p.Targets {
 		if t.State != nil {
 			p.states.Release(t.State)
-			t.State = nil
 		}
 	}
 }

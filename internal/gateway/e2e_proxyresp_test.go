@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -41,9 +42,19 @@ type e2eRespSeen struct {
 
 func e2eNewRespBackend(t testing.TB, respond func(path string, c net.Conn) bool) *e2eRespBackend {
 	t.Helper()
+	return e2eNewRespBackendTLS(t, nil, respond)
+}
+
+// e2eNewRespBackendTLS is e2eNewRespBackend serving TLS with conf (plain
+// text when nil).
+func e2eNewRespBackendTLS(t testing.TB, conf *tls.Config, respond func(path string, c net.Conn) bool) *e2eRespBackend {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if conf != nil {
+		ln = tls.NewListener(ln, conf)
 	}
 	b := &e2eRespBackend{ln: ln, respond: respond, closed: map[int]bool{}, changed: make(chan struct{}, 1)}
 	var wg sync.WaitGroup
@@ -631,4 +642,62 @@ routes:
 			t.Fatalf("data sent after 3 idle timeouts: %q, %v; want late-frame", got, err)
 		}
 	})
+}
+
+// TestUpstreamContentLengthWithTransferEncodingTLS checks the framing check
+// on HTTP/1 upstream connections over TLS, for protocol http1 and for
+// http2 falling back to HTTP/1.1.
+func TestUpstreamContentLengthWithTransferEncodingTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	crt, key, _ := e2eSelfSigned(t, dir, "be", "be.test")
+	pair, err := tls.LoadX509KeyPair(crt, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := e2eNewRespBackendTLS(t, &tls.Config{Certificates: []tls.Certificate{pair}, NextProtos: []string{"http/1.1"}},
+		func(path string, c net.Conn) bool {
+			if strings.HasSuffix(path, "/bad") {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n0\r\n\r\n")
+				return true
+			}
+			io.WriteString(c, e2eRespOK)
+			return true
+		})
+	tg := e2eStart(t, `
+server: {listen: [{addr: "127.0.0.1:0"}]}
+upstreams:
+  h1: {protocol: http1, tls: {ca_file: "{{CRT}}", server_name: be.test}, targets: [{url: "https://{{BE}}"}], retry: {attempts: 0}}
+  h2: {protocol: http2, tls: {ca_file: "{{CRT}}", server_name: be.test}, targets: [{url: "https://{{BE}}"}], retry: {attempts: 0}}
+routes:
+  - {name: h1, match: {path_prefix: /h1/}, upstream: h1}
+  - {name: h2, match: {path_prefix: /h2/}, upstream: h2}
+`, map[string]string{"CRT": crt, "BE": be.ln.Addr().String()})
+	for _, prefix := range []string{"/h1", "/h2"} {
+		t.Run(prefix, func(t *testing.T) {
+			for range 2 {
+				resp, body := e2eGet(t, tg.URL+prefix+"/ok")
+				if resp.StatusCode != 200 || string(body) != "ok" {
+					t.Fatalf("%s/ok = %d %q", prefix, resp.StatusCode, body)
+				}
+				resp, body = e2eGet(t, tg.URL+prefix+"/bad")
+				eb := e2eCheckError(t, resp.StatusCode, resp.Header, body, http.StatusBadGateway)
+				if eb.Error != "upstream response framing invalid" {
+					t.Errorf("error %q, want %q", eb.Error, "upstream response framing invalid")
+				}
+			}
+		})
+	}
+	badConn := map[int]bool{}
+	for _, s := range be.seen() {
+		if badConn[s.conn] {
+			t.Errorf("backend connection %d reused for %s after an ambiguous response", s.conn, s.path)
+		}
+		if strings.HasSuffix(s.path, "/bad") {
+			badConn[s.conn] = true
+		}
+	}
+	for id := range badConn {
+		be.waitClosed(t, id, 5*time.Second)
+	}
 }

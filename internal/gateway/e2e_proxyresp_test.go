@@ -3,11 +3,14 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -262,6 +265,51 @@ routes:
 			for _, h := range []string{"X-Foo", "X-Bar", "X-Baz", "Link"} {
 				if v := resp.Header.Get(h); v != "" {
 					t.Errorf("final response carries the 103's %s: %q", h, v)
+				}
+			}
+		})
+		// Over HTTP/2 connection-specific fields are malformed: a client
+		// must get the 103 cleaned, and the stream must survive it.
+		t.Run("h2c "+strings.TrimPrefix(path, "/"), func(t *testing.T) {
+			t.Parallel()
+			tr := &http.Transport{Protocols: new(http.Protocols)}
+			tr.Protocols.SetUnencryptedHTTP2(true)
+			t.Cleanup(tr.CloseIdleConnections)
+			var mu sync.Mutex
+			var interims []textproto.MIMEHeader
+			ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+				Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+					mu.Lock()
+					interims = append(interims, h)
+					mu.Unlock()
+					return nil
+				},
+			})
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, tg.URL+path, nil)
+			resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatalf("GET over h2c: %v", err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 || string(body) != "ok" || resp.ProtoMajor != 2 {
+				t.Fatalf("final response %s %d %q (%v), want HTTP/2 200 ok", resp.Proto, resp.StatusCode, body, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(interims) != strings.Count(raw, "HTTP/1.1 103") {
+				t.Fatalf("%d interim responses, want %d", len(interims), strings.Count(raw, "HTTP/1.1 103"))
+			}
+			for _, h := range interims {
+				if h.Get("Link") == "" {
+					t.Errorf("103 lost its Link header: %v", h)
+				}
+				for k, v := range h {
+					for _, b := range banned {
+						if strings.EqualFold(k, b) || strings.Contains(strings.Join(v, ","), "secret") {
+							t.Errorf("103 forwarded hop-by-hop field %s: %q", k, v)
+						}
+					}
 				}
 			}
 		})

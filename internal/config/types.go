@@ -115,7 +115,7 @@ type Limits struct {
 	MaxBodyBytes Size `yaml:"max_body_bytes"`
 	// MaxGRPCMessageBytes bounds each message (length-prefixed frame) a
 	// gRPC client sends; a larger one ends the call with RESOURCE_EXHAUSTED.
-	// Default 4MiB (grpc-go's own receive limit); -1 unlimited.
+	// Default: max_body_bytes (10MiB unless set); -1 unlimited.
 	MaxGRPCMessageBytes Size `yaml:"max_grpc_message_bytes"`
 }
 

@@ -115,7 +115,6 @@ const (
 	DefaultBodyIdleTimeout       = Duration(60e9)
 	DefaultMaxRespHeaderBytes    = 64 << 10
 	DefaultMaxRespHeaderCount    = 100
-	DefaultMaxGRPCMessageBytes   = 4 << 20
 )
 
 // ApplyDefaults fills a retry policy's unset fields: one retry on connect
@@ -155,7 +154,8 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&lim.BodyReadTimeout, DefaultBodyReadTimeout)
 	setDefault(&lim.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&lim.MaxBodyBytes, DefaultMaxBodyBytes)
-	setDefault(&lim.MaxGRPCMessageBytes, DefaultMaxGRPCMessageBytes)
+	// A gRPC message may by default be as large as a request body.
+	setDefault(&lim.MaxGRPCMessageBytes, lim.MaxBodyBytes)
 	setDefault(&s.ShutdownGrace, DefaultShutdownGrace)
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen

@@ -148,7 +148,7 @@ type Limits struct {
 	MaxBodyBytes Size `yaml:"max_body_bytes"`
 	// MaxGRPCMessageBytes bounds each message (length-prefixed frame) a
 	// gRPC client sends; a larger one ends the call with RESOURCE_EXHAUSTED.
-	// Default 4MiB (grpc-go's own receive limit); -1 unlimited.
+	// Default: max_body_bytes (10MiB unless set); -1 unlimited.
 	MaxGRPCMessageBytes Size `yaml:"max_grpc_message_bytes"`
 }
 
@@ -225,8 +225,9 @@ type Upstream struct {
 	// BodyIdleTimeout bounds each wait for the next bytes of a response
 	// body (a route may override it). An upstream that stalls longer has
 	// its response aborted: the client's connection (HTTP/1.1) or stream
-	// (HTTP/2) is cut before the end, the upstream connection is closed,
-	// and the access log says "upstream body idle timeout". Time the
+	// (HTTP/2) is cut before the end, the upstream connection is closed
+	// (an HTTP/2 upstream's stream is reset), and the access log says
+	// "upstream body idle timeout". Time the
 	// gateway spends writing to a slow client does not count; upgraded
 	// (WebSocket) connections are exempt. Default 60s.
 	BodyIdleTimeout Duration `yaml:"body_idle_timeout"`

@@ -99,18 +99,19 @@ routes:
 		}
 	})
 
+	// The default per-message limit is max_body_bytes (10 MiB).
 	t.Run("unary message over the default limit", func(t *testing.T) {
 		t.Parallel()
-		_, err := client.UnaryCall(e2eGRPCCtx(t, 10*time.Second), &grpc_testing.SimpleRequest{Payload: &grpc_testing.Payload{Body: make([]byte, 5<<20)}})
+		_, err := client.UnaryCall(e2eGRPCCtx(t, 10*time.Second), &grpc_testing.SimpleRequest{Payload: &grpc_testing.Payload{Body: make([]byte, 10<<20+1)}})
 		wantTooLarge(t, err)
 	})
 
 	t.Run("unary message at the default limit passes", func(t *testing.T) {
 		t.Parallel()
-		// 4 MiB minus the protobuf framing of the payload field.
-		_, err := client.UnaryCall(e2eGRPCCtx(t, 10*time.Second), &grpc_testing.SimpleRequest{Payload: &grpc_testing.Payload{Body: make([]byte, 4<<20-16)}})
+		// 10 MiB minus the protobuf framing of the payload field.
+		_, err := client.UnaryCall(e2eGRPCCtx(t, 10*time.Second), &grpc_testing.SimpleRequest{Payload: &grpc_testing.Payload{Body: make([]byte, 10<<20-16)}})
 		if err != nil {
-			t.Fatalf("UnaryCall just under 4 MiB: %v", err)
+			t.Fatalf("UnaryCall just under 10 MiB: %v", err)
 		}
 	})
 
@@ -128,13 +129,13 @@ routes:
 		if _, err := stream.Recv(); err != nil {
 			t.Fatalf("first Recv: %v", err)
 		}
-		if err := stream.Send(&grpc_testing.StreamingOutputCallRequest{Payload: &grpc_testing.Payload{Body: make([]byte, 5<<20)}}); err != nil && err != io.EOF {
+		if err := stream.Send(&grpc_testing.StreamingOutputCallRequest{Payload: &grpc_testing.Payload{Body: make([]byte, 11<<20)}}); err != nil && err != io.EOF {
 			t.Fatalf("Send: %v", err)
 		}
 		for {
 			m, err := stream.Recv()
 			if err == nil {
-				if len(m.GetPayload().GetBody()) > 4<<20 {
+				if len(m.GetPayload().GetBody()) > 10<<20 {
 					t.Fatal("the oversized message reached the backend")
 				}
 				continue

@@ -3,10 +3,14 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,9 +45,19 @@ type e2eRespSeen struct {
 
 func e2eNewRespBackend(t testing.TB, respond func(path string, c net.Conn) bool) *e2eRespBackend {
 	t.Helper()
+	return e2eNewRespBackendTLS(t, nil, respond)
+}
+
+// e2eNewRespBackendTLS is e2eNewRespBackend serving TLS with conf (plain
+// text when nil).
+func e2eNewRespBackendTLS(t testing.TB, conf *tls.Config, respond func(path string, c net.Conn) bool) *e2eRespBackend {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if conf != nil {
+		ln = tls.NewListener(ln, conf)
 	}
 	b := &e2eRespBackend{ln: ln, respond: respond, closed: map[int]bool{}, changed: make(chan struct{}, 1)}
 	var wg sync.WaitGroup
@@ -251,6 +265,51 @@ routes:
 			for _, h := range []string{"X-Foo", "X-Bar", "X-Baz", "Link"} {
 				if v := resp.Header.Get(h); v != "" {
 					t.Errorf("final response carries the 103's %s: %q", h, v)
+				}
+			}
+		})
+		// Over HTTP/2 connection-specific fields are malformed: a client
+		// must get the 103 cleaned, and the stream must survive it.
+		t.Run("h2c "+strings.TrimPrefix(path, "/"), func(t *testing.T) {
+			t.Parallel()
+			tr := &http.Transport{Protocols: new(http.Protocols)}
+			tr.Protocols.SetUnencryptedHTTP2(true)
+			t.Cleanup(tr.CloseIdleConnections)
+			var mu sync.Mutex
+			var interims []textproto.MIMEHeader
+			ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+				Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+					mu.Lock()
+					interims = append(interims, h)
+					mu.Unlock()
+					return nil
+				},
+			})
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, tg.URL+path, nil)
+			resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatalf("GET over h2c: %v", err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 || string(body) != "ok" || resp.ProtoMajor != 2 {
+				t.Fatalf("final response %s %d %q (%v), want HTTP/2 200 ok", resp.Proto, resp.StatusCode, body, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(interims) != strings.Count(raw, "HTTP/1.1 103") {
+				t.Fatalf("%d interim responses, want %d", len(interims), strings.Count(raw, "HTTP/1.1 103"))
+			}
+			for _, h := range interims {
+				if h.Get("Link") == "" {
+					t.Errorf("103 lost its Link header: %v", h)
+				}
+				for k, v := range h {
+					for _, b := range banned {
+						if strings.EqualFold(k, b) || strings.Contains(strings.Join(v, ","), "secret") {
+							t.Errorf("103 forwarded hop-by-hop field %s: %q", k, v)
+						}
+					}
 				}
 			}
 		})
@@ -631,4 +690,62 @@ routes:
 			t.Fatalf("data sent after 3 idle timeouts: %q, %v; want late-frame", got, err)
 		}
 	})
+}
+
+// TestUpstreamContentLengthWithTransferEncodingTLS checks the framing check
+// on HTTP/1 upstream connections over TLS, for protocol http1 and for
+// http2 falling back to HTTP/1.1.
+func TestUpstreamContentLengthWithTransferEncodingTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	crt, key, _ := e2eSelfSigned(t, dir, "be", "be.test")
+	pair, err := tls.LoadX509KeyPair(crt, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := e2eNewRespBackendTLS(t, &tls.Config{Certificates: []tls.Certificate{pair}, NextProtos: []string{"http/1.1"}},
+		func(path string, c net.Conn) bool {
+			if strings.HasSuffix(path, "/bad") {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n0\r\n\r\n")
+				return true
+			}
+			io.WriteString(c, e2eRespOK)
+			return true
+		})
+	tg := e2eStart(t, `
+server: {listen: [{addr: "127.0.0.1:0"}]}
+upstreams:
+  h1: {protocol: http1, tls: {ca_file: "{{CRT}}", server_name: be.test}, targets: [{url: "https://{{BE}}"}], retry: {attempts: 0}}
+  h2: {protocol: http2, tls: {ca_file: "{{CRT}}", server_name: be.test}, targets: [{url: "https://{{BE}}"}], retry: {attempts: 0}}
+routes:
+  - {name: h1, match: {path_prefix: /h1/}, upstream: h1}
+  - {name: h2, match: {path_prefix: /h2/}, upstream: h2}
+`, map[string]string{"CRT": crt, "BE": be.ln.Addr().String()})
+	for _, prefix := range []string{"/h1", "/h2"} {
+		t.Run(prefix, func(t *testing.T) {
+			for range 2 {
+				resp, body := e2eGet(t, tg.URL+prefix+"/ok")
+				if resp.StatusCode != 200 || string(body) != "ok" {
+					t.Fatalf("%s/ok = %d %q", prefix, resp.StatusCode, body)
+				}
+				resp, body = e2eGet(t, tg.URL+prefix+"/bad")
+				eb := e2eCheckError(t, resp.StatusCode, resp.Header, body, http.StatusBadGateway)
+				if eb.Error != "upstream response framing invalid" {
+					t.Errorf("error %q, want %q", eb.Error, "upstream response framing invalid")
+				}
+			}
+		})
+	}
+	badConn := map[int]bool{}
+	for _, s := range be.seen() {
+		if badConn[s.conn] {
+			t.Errorf("backend connection %d reused for %s after an ambiguous response", s.conn, s.path)
+		}
+		if strings.HasSuffix(s.path, "/bad") {
+			badConn[s.conn] = true
+		}
+	}
+	for id := range badConn {
+		be.waitClosed(t, id, 5*time.Second)
+	}
 }

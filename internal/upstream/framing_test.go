@@ -6,11 +6,15 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/internal/config"
 )
 
 // scanAll feeds b to a fresh scanner in pieces of at most step bytes and
@@ -158,4 +162,50 @@ func FuzzHeadScanner(f *testing.F) {
 			t.Fatalf("scan = %d for %q; textproto sees Content-Length %v, Transfer-Encoding %v", got, b, cl, te)
 		}
 	})
+}
+
+// TestTLSHandshakeTimeout checks that the transport's own TLS dial (which
+// wraps HTTP/1 connections for the framing check) bounds the handshake by
+// tls_handshake_timeout and reports it as a timeout.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn // never answer the ClientHello
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	defer func() {
+		ln.Close()
+		<-done
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for _, proto := range []string{ProtocolHTTP1, ProtocolHTTP2} {
+		u := baseUpstream()
+		u.Protocol = proto
+		u.TLSHandshakeTimeout = config.Duration(200 * time.Millisecond)
+		tr := acquireWith(t, NewRegistry(), "api-"+proto, u, nil)
+		req, _ := http.NewRequest(http.MethodGet, "https://"+ln.Addr().String()+"/", nil)
+		start := time.Now()
+		_, err := tr.RoundTrip(req)
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("%s: RoundTrip error %v, want a timeout", proto, err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("%s: handshake gave up after %v, want about 200ms", proto, d)
+		}
+	}
 }

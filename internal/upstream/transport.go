@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -275,6 +276,7 @@ func newHTTPTransport(u *config.Upstream, proto string, tlsConf *tls.Config, res
 		tr.Protocols.SetHTTP1(true)
 		tr.Protocols.SetHTTP2(true)
 		tr.ForceAttemptHTTP2 = true
+		tr.DialTLSContext = dialTLSFramed(res.DialContext, tlsConf, []string{"h2", "http/1.1"}, hs)
 	case ProtocolH2C:
 		// Without HTTP1 in the set, http:// requests use HTTP/2 with prior
 		// knowledge and https:// requests negotiate only "h2".
@@ -286,6 +288,7 @@ func newHTTPTransport(u *config.Upstream, proto string, tlsConf *tls.Config, res
 	default:
 		tr.Protocols.SetHTTP1(true)
 		tlsConf.NextProtos = []string{"http/1.1"}
+		tr.DialTLSContext = dialTLSFramed(res.DialContext, tlsConf, tlsConf.NextProtos, hs)
 	}
 	return tr
 }
@@ -301,3 +304,49 @@ func dialFramed(dial func(ctx context.Context, network, addr string) (net.Conn, 
 		return newFramingConn(c), nil
 	}
 }
+
+// dialTLSFramed dials TLS connections itself so that the framing of HTTP/1
+// responses read from them can be checked after decryption (see
+// framingConn). A connection that negotiates HTTP/2 is returned as the
+// *tls.Conn the transport needs to use it for HTTP/2. The handshake is
+// bounded by handshakeTimeout, as the transport's own TLS dial would be.
+func dialTLSFramed(dial func(ctx context.Context, network, addr string) (net.Conn, error), conf *tls.Config, alpn []string, handshakeTimeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		c := conf.Clone()
+		c.NextProtos = alpn
+		if c.ServerName == "" {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				host = addr
+			}
+			c.ServerName = host
+		}
+		tc := tls.Client(raw, c)
+		hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+		err = tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			raw.Close()
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				return nil, tlsHandshakeTimeoutError{}
+			}
+			return nil, err
+		}
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			return tc, nil
+		}
+		return newFramingConn(tc), nil
+	}
+}
+
+// tlsHandshakeTimeoutError is a TLS handshake that took longer than the
+// upstream's tls_handshake_timeout; it is a timeout, as the transport's own.
+type tlsHandshakeTimeoutError struct{}
+
+func (tlsHandshakeTimeoutError) Timeout() bool   { return true }
+func (tlsHandshakeTimeoutError) Temporary() bool { return true }
+func (tlsHandshakeTimeoutError) Error() string   { return "net/http: TLS handshake timeout" }

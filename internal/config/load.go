@@ -294,6 +294,12 @@ func (c *Config) Validate() error {
 	} else if c.Admin.Listen != "off" && c.Admin.Token == "" && !IsLoopback(c.Admin.Listen) {
 		l.add("admin.token", "admin.token is required when admin.listen is not a loopback address")
 	}
+	for i, h := range c.Admin.AllowedHosts {
+		_, ipErr := netip.ParseAddr(strings.Trim(h, "[]"))
+		if h == "" || strings.ContainsAny(h, "/@ *\t") || (strings.Contains(h, ":") && ipErr != nil) {
+			l.add(fmt.Sprintf("admin.allowed_hosts[%d]", i), "allowed host %q must be a host name or IP address, without scheme, port or path", h)
+		}
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -125,6 +125,11 @@ type Admin struct {
 	// Persist writes successful admin API changes back to the config file.
 	// Default true when the gateway runs from a file.
 	Persist *bool `yaml:"persist"`
+	// AllowedHosts are extra names (or IPs) the admin API answers to in the
+	// Host header, besides localhost, 127.0.0.0/8 and [::1] (any port).
+	// Without a token, or whenever this list is set, a request for any other
+	// Host gets 403, which defeats DNS-rebinding pages.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Log configures logging.

@@ -405,6 +405,9 @@ func (c *Config) validateRoute(l *errorList, p string, r *Route) {
 		if r.Redirect.URL == "" && r.Redirect.Scheme == "" && r.Redirect.Host == "" && r.Redirect.Path == "" {
 			l.add(p+".redirect", "redirect needs url, or at least one of scheme, host, path")
 		}
+		if RedactUserinfo(r.Redirect.URL) != r.Redirect.URL {
+			l.add(p+".redirect.url", "credentials (user:password@) are not allowed in the redirect URL")
+		}
 	}
 	if actions != 1 {
 		l.add(p, "route must have exactly one action: upstream, respond or redirect")
@@ -492,7 +495,9 @@ func validateTracing(l *errorList, t *Tracing) {
 	switch t.Exporter {
 	case "none":
 	case "otlp_http", "otlp_grpc":
-		if host, port, err := net.SplitHostPort(t.Endpoint); err != nil || host == "" || port == "" || strings.Contains(t.Endpoint, "/") {
+		if strings.Contains(t.Endpoint, "@") {
+			l.add("tracing.endpoint", "endpoint must be host:port; credentials (user:password@) are not allowed in it, give them in tracing.headers")
+		} else if host, port, err := net.SplitHostPort(t.Endpoint); err != nil || host == "" || port == "" || strings.Contains(t.Endpoint, "/") {
 			l.add("tracing.endpoint", "endpoint %q must be host:port", t.Endpoint)
 		}
 	default:

@@ -27,13 +27,16 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 func checkTargetURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("invalid target URL %q", s)
+		return fmt.Errorf("invalid target URL %q", RedactUserinfo(s))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("target URL %q must start with http:// or https://", s)
 	}
 	if u.Host == "" {
 		return fmt.Errorf("target URL %q has no host", s)
+	}
+	if u.User != nil {
+		return fmt.Errorf("target URL %q: credentials (user:password@) are not allowed in the URL; set an Authorization header with the headers plugin instead", RedactUserinfo(s))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("target URL %q must not have a query or fragment", s)

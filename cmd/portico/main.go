@@ -21,6 +21,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/echo"
 	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/observe"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -109,6 +110,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	logger := newLogger(stderr, cfg.Log.Level)
 	slog.SetDefault(logger)
+	// Libraries that log on their own (standard log, grpc-go, OpenTelemetry,
+	// quic-go through the standard log) write JSON lines through logger too.
+	observe.RouteLibraryLogs(logger)
 	if embedded {
 		stop, err := startEcho("127.0.0.1:9001", logger)
 		if err != nil {

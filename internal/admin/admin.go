@@ -7,8 +7,6 @@
 package admin
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -162,7 +160,7 @@ var baseEndpoints = []endpoint{
 // Handler returns the admin HTTP handler.
 func Handler(c Controller) http.Handler {
 	mux, _ := newMux(c)
-	return mux
+	return newGuard(c, mux)
 }
 
 // routeMux is a ServeMux that remembers the endpoint patterns registered
@@ -197,6 +195,14 @@ func newMux(c Controller) (http.Handler, []string) {
 		body := map[string]any{"status": "ready"}
 		for k, v := range c.Info() {
 			body[k] = v
+		}
+		// The config file's path is shown only to a caller with the token.
+		if m != nil {
+			if cfg := m.RunningConfig(); cfg != nil {
+				if configured, valid := tokenState(cfg, r); configured && valid {
+					body["config"] = cfg.Source
+				}
+			}
 		}
 		writeJSON(w, http.StatusOK, body)
 	})
@@ -243,18 +249,10 @@ func newMux(c Controller) (http.Handler, []string) {
 // config sets a token. The token is read per request, so a reload rotates it.
 func authorize(m Manager, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cfg := m.RunningConfig()
-		if cfg != nil && cfg.Admin.Token != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			// Comparing digests keeps the comparison constant-time in the
-			// token's length too.
-			want := sha256.Sum256([]byte(cfg.Admin.Token))
-			have := sha256.Sum256([]byte(strings.TrimSpace(got)))
-			if !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="portico-admin"`)
-				writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "unauthorized: send Authorization: Bearer <admin token>"})
-				return
-			}
+		if configured, valid := tokenState(m.RunningConfig(), r); configured && !valid {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="portico-admin"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "unauthorized: send Authorization: Bearer <admin token>"})
+			return
 		}
 		h.ServeHTTP(w, r)
 	})

@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"net/http"
+	"reflect"
 	"runtime"
 	"sort"
 	"strings"
@@ -15,12 +16,12 @@ import (
 )
 
 // Redacted replaces every secret value in admin API responses.
-const Redacted = "REDACTED"
+const Redacted = config.Redacted
 
-// secretKeys are the config keys whose values are never returned, wherever
-// they appear inside a plugin config (and in the admin and consumer
-// sections): the keys of jwt, oidc, introspection and redis secrets.
-var secretKeys = map[string]bool{"secret": true, "password": true, "client_secret": true, "cookie_secret": true, "token": true}
+// fallbackSecretKeys are redacted wherever they appear inside a plugin
+// config, as a safety net behind the `secret` struct tags that plugins
+// declare on their config types (which is what redaction is based on).
+var fallbackSecretKeys = map[string]bool{"secret": true, "password": true, "client_secret": true, "cookie_secret": true, "token": true}
 
 // toGeneric renders a config value (a struct with yaml tags) as plain JSON
 // data with the YAML field names; null fields are left out.
@@ -34,6 +35,16 @@ func toGeneric(v any) any {
 		return map[string]any{"error": err.Error()}
 	}
 	return jsonable(out)
+}
+
+// redacted renders v (a config value) in generic form with every secret
+// replaced: fields tagged secret on the config types and on each plugin's
+// config type, credentials in URLs, and the fallback key names inside
+// plugin configs.
+func redacted(v any) any {
+	doc := config.Redact(reflect.TypeOf(v), toGeneric(v), plugin.ConfigType)
+	redactFallback(doc, false)
+	return doc
 }
 
 // jsonable converts decoded YAML into values encoding/json accepts and
@@ -66,91 +77,41 @@ func jsonable(v any) any {
 	return v
 }
 
-// redactKeys replaces the values of secret-named keys anywhere below v.
-func redactKeys(v any) {
+// redactFallback redacts fallbackSecretKeys inside every plugin config
+// ("config" of an object with a "name") below v; inPlugin is true below one.
+func redactFallback(v any, inPlugin bool) {
 	switch x := v.(type) {
 	case map[string]any:
+		_, named := x["name"].(string)
 		for k, e := range x {
-			if secretKeys[strings.ToLower(k)] && e != nil && e != "" {
+			if inPlugin && fallbackSecretKeys[strings.ToLower(k)] && e != nil && e != "" {
 				x[k] = Redacted
 				continue
 			}
-			redactKeys(e)
+			redactFallback(e, inPlugin || (named && k == "config"))
 		}
 	case []any:
 		for _, e := range x {
-			redactKeys(e)
-		}
-	}
-}
-
-// redactPluginList redacts the config of each plugin spec in a list.
-func redactPluginList(v any) {
-	list, _ := v.([]any)
-	for _, p := range list {
-		if m, ok := p.(map[string]any); ok {
-			redactKeys(m["config"])
-		}
-	}
-}
-
-// redactCredentials replaces a consumer's clear secrets; hashes stay.
-func redactCredentials(consumer any) {
-	c, _ := consumer.(map[string]any)
-	creds, _ := c["credentials"].(map[string]any)
-	for kind, field := range map[string]string{"key_auth": "key", "basic_auth": "password", "hmac_auth": "secret"} {
-		list, _ := creds[kind].([]any)
-		for _, e := range list {
-			if m, ok := e.(map[string]any); ok && m[field] != nil && m[field] != "" {
-				m[field] = Redacted
-			}
+			redactFallback(e, inPlugin)
 		}
 	}
 }
 
 // configView is the whole running config with every secret redacted.
 func configView(cfg *config.Config) map[string]any {
-	doc, _ := toGeneric(cfg).(map[string]any)
+	doc, _ := redacted(cfg).(map[string]any)
 	if doc == nil {
 		doc = map[string]any{}
-	}
-	if a, ok := doc["admin"].(map[string]any); ok {
-		redactKeys(a)
-	}
-	if t, ok := doc["tracing"].(map[string]any); ok {
-		if h, ok := t["headers"].(map[string]any); ok {
-			for k := range h {
-				h[k] = Redacted
-			}
-		}
-		redactKeys(t)
-	}
-	redactPluginList(doc["plugins"])
-	if routes, ok := doc["routes"].([]any); ok {
-		for _, r := range routes {
-			if m, ok := r.(map[string]any); ok {
-				redactPluginList(m["plugins"])
-			}
-		}
-	}
-	if cs, ok := doc["consumers"].([]any); ok {
-		for _, c := range cs {
-			redactCredentials(c)
-			if m, ok := c.(map[string]any); ok {
-				redactKeys(m["credentials"])
-			}
-		}
 	}
 	return doc
 }
 
-// routeView is one route in config form (secrets in plugin configs redacted).
+// routeView is one route in config form (secrets redacted).
 func routeView(r *config.Route) map[string]any {
-	m, _ := toGeneric(r).(map[string]any)
+	m, _ := redacted(r).(map[string]any)
 	if m == nil {
 		m = map[string]any{"name": r.Name}
 	}
-	redactPluginList(m["plugins"])
 	return m
 }
 
@@ -200,10 +161,9 @@ func newUpstreamView(m Manager, name string, u *config.Upstream) upstreamView {
 		v.Balancer = "weighted_round_robin"
 	}
 	for _, t := range u.Targets {
-		v.Targets = append(v.Targets, targetView{URL: t.URL, Weight: t.Weight, TargetStatus: m.TargetStatus(name, t.URL)})
+		v.Targets = append(v.Targets, targetView{URL: config.RedactUserinfo(t.URL), Weight: t.Weight, TargetStatus: m.TargetStatus(name, t.URL)})
 	}
-	v.Config, _ = toGeneric(u).(map[string]any)
-	redactKeys(v.Config)
+	v.Config, _ = redacted(u).(map[string]any)
 	return v
 }
 
@@ -294,11 +254,10 @@ func getPlugins(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.C
 		s, _ := plugin.Lookup(n)
 		kinds = append(kinds, pluginKind{Name: n, Phase: int(s.Phase)})
 	}
-	global, _ := toGeneric(cfg.Plugins).([]any)
+	global, _ := redacted(cfg.Plugins).([]any)
 	if global == nil {
 		global = []any{}
 	}
-	redactPluginList(global)
 	writeJSON(w, http.StatusOK, map[string]any{"revision": cfg.Hash, "registered": kinds, "global": global})
 }
 

@@ -317,6 +317,12 @@ func (c *Config) Validate() error {
 	} else if c.Admin.Listen != "off" && c.Admin.Token == "" && !IsLoopback(c.Admin.Listen) {
 		l.add("admin.token", "admin.token is required when admin.listen is not a loopback address")
 	}
+	for i, h := range c.Admin.AllowedHosts {
+		_, ipErr := netip.ParseAddr(strings.Trim(h, "[]"))
+		if h == "" || strings.ContainsAny(h, "/@ *\t") || (strings.Contains(h, ":") && ipErr != nil) {
+			l.add(fmt.Sprintf("admin.allowed_hosts[%d]", i), "allowed host %q must be a host name or IP address, without scheme, port or path", h)
+		}
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -431,6 +437,9 @@ func (c *Config) validateRoute(l *errorList, p string, r *Route) {
 		if r.Redirect.URL == "" && r.Redirect.Scheme == "" && r.Redirect.Host == "" && r.Redirect.Path == "" {
 			l.add(p+".redirect", "redirect needs url, or at least one of scheme, host, path")
 		}
+		if RedactUserinfo(r.Redirect.URL) != r.Redirect.URL {
+			l.add(p+".redirect.url", "credentials (user:password@) are not allowed in the redirect URL")
+		}
 	}
 	if actions != 1 {
 		l.add(p, "route must have exactly one action: upstream, respond or redirect")
@@ -530,7 +539,9 @@ func validateTracing(l *errorList, t *Tracing) {
 	switch t.Exporter {
 	case "none":
 	case "otlp_http", "otlp_grpc":
-		if host, port, err := net.SplitHostPort(t.Endpoint); err != nil || host == "" || port == "" || strings.Contains(t.Endpoint, "/") {
+		if strings.Contains(t.Endpoint, "@") {
+			l.add("tracing.endpoint", "endpoint must be host:port; credentials (user:password@) are not allowed in it, give them in tracing.headers")
+		} else if host, port, err := net.SplitHostPort(t.Endpoint); err != nil || host == "" || port == "" || strings.Contains(t.Endpoint, "/") {
 			l.add("tracing.endpoint", "endpoint %q must be host:port", t.Endpoint)
 		}
 	default:

@@ -32,8 +32,10 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-func checkTargetURL(s string) error {
-	u, err := url.Parse(s)
+func checkTargetURL(raw string) error {
+	// Errors show the URL without its credentials.
+	s := RedactUserinfo(raw)
+	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("invalid target URL %q", s)
 	}
@@ -42,6 +44,9 @@ func checkTargetURL(s string) error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("target URL %q has no host", s)
+	}
+	if u.User != nil {
+		return fmt.Errorf("target URL %q: credentials (user:password@) are not allowed in the URL; set an Authorization header with the headers plugin instead", s)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("target URL %q must not have a query or fragment", s)

@@ -160,10 +160,15 @@ type Admin struct {
 	// /healthz, /readyz and /openapi.json requires (usually
 	// "${PORTICO_ADMIN_TOKEN}"). It is required when Listen is not a
 	// loopback address.
-	Token string `yaml:"token"`
+	Token string `yaml:"token" secret:"true"`
 	// Persist writes successful admin API changes back to the config file.
 	// Default true when the gateway runs from a file.
 	Persist *bool `yaml:"persist"`
+	// AllowedHosts are extra names (or IPs) the admin API answers to in the
+	// Host header, besides localhost, 127.0.0.0/8 and [::1] (any port).
+	// Without a token, or whenever this list is set, a request for any other
+	// Host gets 403, which defeats DNS-rebinding pages.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Log configures logging.
@@ -200,8 +205,9 @@ type Tracing struct {
 	Ratio *float64 `yaml:"ratio"`
 	// ServiceName is the service.name resource attribute. Default "portico".
 	ServiceName string `yaml:"service_name"`
-	// Headers are sent with every export request (e.g. authorization).
-	Headers map[string]string `yaml:"headers"`
+	// Headers are sent with every export request (e.g. authorization). Their
+	// values are secrets: the admin API never returns them.
+	Headers map[string]string `yaml:"headers" secret:"values"`
 }
 
 // Upstream is a named pool of backend targets.
@@ -422,17 +428,21 @@ type Match struct {
 	PathRegex string `yaml:"path_regex"`
 	// Methods, when set, restricts the HTTP methods.
 	Methods []string `yaml:"methods"`
-	// Headers must all be present with exactly these values.
-	Headers map[string]string `yaml:"headers"`
-	// Query parameters must all be present with exactly these values.
-	Query map[string]string `yaml:"query"`
+	// Headers must all be present with exactly these values. Values of
+	// credential-like names (see SensitiveName) are redacted by the admin API.
+	Headers map[string]string `yaml:"headers" secret:"sensitive"`
+	// Query parameters must all be present with exactly these values (values
+	// of credential-like names are redacted by the admin API).
+	Query map[string]string `yaml:"query" secret:"sensitive"`
 }
 
 // Respond is a direct response.
 type Respond struct {
-	Status  int               `yaml:"status"`
-	Body    string            `yaml:"body"`
-	Headers map[string]string `yaml:"headers"`
+	Status int    `yaml:"status"`
+	Body   string `yaml:"body"`
+	// Headers of the response; values of credential-like names (such as
+	// Set-Cookie) are redacted by the admin API.
+	Headers map[string]string `yaml:"headers" secret:"sensitive"`
 }
 
 // Redirect answers with a Location header built from the request.
@@ -504,7 +514,7 @@ type Credentials struct {
 // KeyCredential is an API key, given in clear (usually "${ENV}") or as the
 // hex SHA-256 of the key.
 type KeyCredential struct {
-	Key       string `yaml:"key"`
+	Key       string `yaml:"key" secret:"true"`
 	KeySHA256 string `yaml:"key_sha256"`
 }
 
@@ -512,14 +522,14 @@ type KeyCredential struct {
 // "${ENV}") or as a bcrypt ($2a$/$2b$/$2y$) or argon2id ($argon2id$) hash.
 type BasicCredential struct {
 	Username     string `yaml:"username"`
-	Password     string `yaml:"password"`
+	Password     string `yaml:"password" secret:"true"`
 	PasswordHash string `yaml:"password_hash"`
 }
 
 // HMACCredential is a shared secret for signed requests.
 type HMACCredential struct {
 	KeyID  string `yaml:"key_id"`
-	Secret string `yaml:"secret"`
+	Secret string `yaml:"secret" secret:"true"`
 }
 
 // MTLSCredential maps a verified client certificate to the consumer by its

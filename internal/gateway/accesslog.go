@@ -37,10 +37,13 @@ type bufferedOutput struct {
 	dst  io.Writer
 	stop chan struct{}
 	done chan struct{}
+	// warn reports failed writes (disk full, closed pipe), rate limited.
+	warn *observe.DependencyWarner
 }
 
 func newBufferedOutput(dst io.Writer) *bufferedOutput {
-	b := &bufferedOutput{w: bufio.NewWriterSize(dst, 64<<10), dst: dst, stop: make(chan struct{}), done: make(chan struct{})}
+	b := &bufferedOutput{w: newBufioFor(dst), dst: dst, stop: make(chan struct{}), done: make(chan struct{}),
+		warn: observe.NewDependencyWarner(nil, 0)}
 	go b.loop()
 	return b
 }
@@ -52,10 +55,21 @@ func (b *bufferedOutput) Write(p []byte) (int, error) {
 	return b.w.Write(p)
 }
 
+func newBufioFor(dst io.Writer) *bufio.Writer { return bufio.NewWriterSize(dst, 64<<10) }
+
+// flush writes the buffer out. A failed write is logged (rate limited) and
+// the buffered lines are dropped, so later lines are written once the
+// output recovers (a bufio.Writer otherwise keeps failing forever).
 func (b *bufferedOutput) flush() {
 	b.mu.Lock()
-	_ = b.w.Flush()
+	err := b.w.Flush()
+	if err != nil {
+		b.w.Reset(b.dst)
+	}
 	b.mu.Unlock()
+	if err != nil {
+		b.warn.Warn("access_log", "access log write failed; lines dropped", err)
+	}
 }
 
 func (b *bufferedOutput) loop() {

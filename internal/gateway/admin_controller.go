@@ -12,6 +12,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/admin"
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/observe"
 )
 
 // adminState is the gateway's side of the admin API.
@@ -107,9 +108,14 @@ func (g *Gateway) Update(ifMatch string, edit admin.EditFunc) (string, error) {
 	}
 	cfg, err := config.Parse(data, source, os.LookupEnv)
 	if err != nil {
+		// A config the running one cannot become is a failed reload, like
+		// an invalid file (Apply counts its own failures below).
+		observe.DefaultMetrics.Reload(false, "")
+		g.adminLogger().Warn("admin: config change rejected; keeping the running config", "stage", "config", "errors", err.Error())
 		return "", err
 	}
 	if err := g.Runtime.Apply(cfg); err != nil {
+		g.adminLogger().Warn("admin: config change rejected; keeping the running config", "stage", "apply", "errors", err.Error())
 		return "", err
 	}
 	if file != "" {
@@ -117,7 +123,8 @@ func (g *Gateway) Update(ifMatch string, edit admin.EditFunc) (string, error) {
 			if rerr := g.Runtime.Apply(old); rerr != nil {
 				g.adminLogger().Error("admin: rolling back after a failed save also failed", "error", rerr)
 			}
-			g.adminLogger().Error("admin: config change rolled back: could not save it", "file", file, "error", err)
+			observe.DefaultMetrics.Reload(false, "")
+			g.adminLogger().Error("admin: config change rolled back: could not save it", "stage", "persist", "file", file, "error", err)
 			return "", &admin.PersistError{Err: err}
 		}
 	}

@@ -86,13 +86,15 @@ func (g *Gateway) Ready() bool {
 	return true
 }
 
-// Info describes the config in force for the readiness endpoint.
+// Info describes the config in force for the readiness endpoint, which
+// anyone may call: counts only (the admin handler adds the config file's
+// path for callers with the token).
 func (g *Gateway) Info() map[string]any {
 	s := g.Runtime.Current()
 	if s == nil {
 		return nil
 	}
-	return map[string]any{"config": s.cfg.Source, "routes": len(s.routes), "upstreams": len(s.pools)}
+	return map[string]any{"routes": len(s.routes), "upstreams": len(s.pools)}
 }
 
 // Shutdown stops accepting, drains in-flight requests until ctx ends, then

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/observe"
 )
 
 // Reloader re-reads a config file and applies it to a Runtime. A config that
@@ -57,7 +60,10 @@ func (rl *Reloader) reloadIfChanged() {
 	_ = rl.reload(data)
 }
 
-// reload applies data (read from the file when nil).
+// reload applies data (read from the file when nil). Every failure, at
+// whatever stage, is logged and counted in portico_config_reloads_total
+// {result="failure"} (Runtime.Apply counts its own build and listener
+// failures; the stages before it are counted here).
 func (rl *Reloader) reload(data []byte) error {
 	start := time.Now()
 	var cfg *config.Config
@@ -67,11 +73,15 @@ func (rl *Reloader) reload(data []byte) error {
 	} else {
 		cfg, err = config.Parse(data, rl.Path, os.LookupEnv)
 	}
-	if err == nil {
+	stage := "apply"
+	if err != nil {
+		stage = loadStage(err)
+		observe.DefaultMetrics.Reload(false, "")
+	} else {
 		err = rl.Runtime.Apply(cfg)
 	}
 	if err != nil {
-		rl.Logger.Error("config reload rejected; keeping the running config", "file", rl.Path, "errors", err.Error())
+		rl.Logger.Error("config reload rejected; keeping the running config", "file", rl.Path, "stage", stage, "errors", err.Error())
 	} else {
 		rl.Logger.Info("config reloaded", "file", rl.Path, "routes", len(cfg.Routes), "took", time.Since(start).String())
 	}
@@ -79,6 +89,20 @@ func (rl *Reloader) reload(data []byte) error {
 		rl.OnResult(err)
 	}
 	return err
+}
+
+// loadStage names what failed in config.Load or config.Parse: "read" (the
+// file), or "config" (YAML syntax, schema or validation).
+func loadStage(err error) string {
+	var es config.Errors
+	if errors.As(err, &es) {
+		return "config"
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return "read"
+	}
+	return "config"
 }
 
 // Watch reloads whenever the file changes until ctx ends. It watches the

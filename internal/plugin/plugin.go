@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"sort"
 	"sync"
 
@@ -106,6 +107,10 @@ type Context interface {
 var (
 	regMu    sync.RWMutex
 	registry = map[string]Spec{}
+	// configTypes caches, per plugin name, the type its config decodes
+	// into (reflect.Type): the admin API redacts plugin configs by the
+	// `secret` struct tags of that type (see config.Redact).
+	configTypes sync.Map
 )
 
 // Register adds a plugin kind; it is called from init functions only and
@@ -120,6 +125,21 @@ func Register(s Spec) {
 		panic("plugin: duplicate registration of " + s.Name)
 	}
 	registry[s.Name] = s
+}
+
+// ConfigType returns the type a plugin's config is decoded into, whose
+// fields tagged `secret:"..."` the admin API redacts; ok is false for an
+// unknown name. It satisfies config.PluginTypes.
+func ConfigType(name string) (reflect.Type, bool) {
+	if t, ok := configTypes.Load(name); ok {
+		return t.(reflect.Type), true
+	}
+	s, ok := Lookup(name)
+	if !ok {
+		return nil, false
+	}
+	t, _ := configTypes.LoadOrStore(name, reflect.TypeOf(s.New()))
+	return t.(reflect.Type), true
 }
 
 // Lookup returns the registered Spec for name.

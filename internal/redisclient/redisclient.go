@@ -29,7 +29,7 @@ type Config struct {
 	Sentinel *Sentinel `yaml:"sentinel"`
 	// Username and Password authenticate (usually "${ENV}").
 	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	Password string `yaml:"password" secret:"true"`
 	// DB selects the database (single server and sentinel only).
 	DB int `yaml:"db"`
 	// TLS enables TLS to Redis.
@@ -46,7 +46,7 @@ type Config struct {
 type Sentinel struct {
 	MasterName string   `yaml:"master_name"`
 	Addrs      []string `yaml:"addrs"`
-	Password   string   `yaml:"password"`
+	Password   string   `yaml:"password" secret:"true"`
 }
 
 // Validate checks the config and fills defaults.

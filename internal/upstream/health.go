@@ -326,7 +326,10 @@ func (c *targetCheck) record(err error) {
 	c.successes = 0
 	if c.state.Healthy() && c.failures >= cfg.UnhealthyThreshold {
 		c.state.SetHealthy(false, time.Now())
-		c.h.logger.Info("target unhealthy",
+		// A backend going down is a dependency failure: WARN (logged once
+		// per transition, so it cannot flood).
+		c.h.logger.Warn("target unhealthy",
+			"dependency", "upstream",
 			"pool", c.h.pool.Name,
 			"target", c.t.URL.Redacted(),
 			"reason", fmt.Sprintf("%d consecutive failed %s checks, last: %v", c.failures, cfg.Type, err))

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -145,16 +146,43 @@ func newExporter(c *config.Tracing) (sdktrace.SpanExporter, error) {
 // errLogger receives the SDK's asynchronous errors (failed exports). The
 // handler is process-wide in OpenTelemetry, so the latest provider's logger
 // wins.
-var errLogger atomic.Pointer[slog.Logger]
+var (
+	errLogger     atomic.Pointer[slog.Logger]
+	errOnce       sync.Once
+	errNext       atomic.Int64 // unix nanos before which lines are suppressed
+	errSuppressed atomic.Int64
+)
+
+// errInterval is how often a failing export may log a line.
+const errInterval = 10 * time.Second
+
+// RouteErrors sends OpenTelemetry's asynchronous errors (failed exports) to
+// l as structured WARN lines with "dependency":"opentelemetry", at most one
+// per 10 s (the next carries how many were suppressed). It is called at
+// start-up, before any provider exists; New routes them too.
+func RouteErrors(l *slog.Logger) { setErrorLogger(l) }
 
 func setErrorLogger(l *slog.Logger) {
-	if errLogger.Swap(l) == nil {
-		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-			if l := errLogger.Load(); l != nil {
-				l.Warn("tracing export failed", "error", err)
-			}
-		}))
+	errLogger.Store(l)
+	errOnce.Do(func() { otel.SetErrorHandler(otel.ErrorHandlerFunc(handleError)) })
+}
+
+func handleError(err error) {
+	l := errLogger.Load()
+	if l == nil || err == nil {
+		return
 	}
+	now := time.Now().UnixNano()
+	next := errNext.Load()
+	if now < next || !errNext.CompareAndSwap(next, now+int64(errInterval)) {
+		errSuppressed.Add(1)
+		return
+	}
+	attrs := []slog.Attr{slog.String("dependency", "opentelemetry"), slog.String("error", err.Error())}
+	if n := errSuppressed.Swap(0); n > 0 {
+		attrs = append(attrs, slog.Int64("suppressed", n))
+	}
+	l.LogAttrs(context.Background(), slog.LevelWarn, "tracing export failed", attrs...)
 }
 
 // Shutdown flushes queued spans and stops the exporter, giving up when ctx

@@ -51,9 +51,9 @@ type Headers struct {
 // in the order remove, rename, set, add.
 type Ops struct {
 	// Set replaces every value of the named header with the given value.
-	Set map[string]string `yaml:"set"`
+	Set map[string]string `yaml:"set" secret:"values"`
 	// Add appends a value to the named header, keeping existing values.
-	Add map[string]string `yaml:"add"`
+	Add map[string]string `yaml:"add" secret:"values"`
 	// Remove deletes the named headers.
 	Remove []string `yaml:"remove"`
 	// Rename moves the values of a header (the key) to a new name (the value),

@@ -37,7 +37,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -156,13 +155,9 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 	p.successes = observe.DefaultStats.Counter("portico_auth_success_total", fmt.Sprintf("plugin=%q", Name))
 
 	var errs []error
-	u, err := url.Parse(p.URL)
-	switch {
-	case p.URL == "":
-		errs = append(errs, errors.New("url is required"))
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		errs = append(errs, fmt.Errorf("url: %q is not an http or https URL", p.URL))
-	default:
+	if u, err := config.CheckServiceURL("url", p.URL); err != nil {
+		errs = append(errs, err)
+	} else {
 		p.endpoint = u.String()
 	}
 	if p.Method == "" {

@@ -87,7 +87,7 @@ type Introspection struct {
 	// ClientID and ClientSecret authenticate the gateway to the endpoint
 	// with HTTP Basic (usually given as ${ENV} references).
 	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"client_secret"`
+	ClientSecret string `yaml:"client_secret" secret:"true"`
 	// ClientAuth is "basic" (default; client_id and client_secret are
 	// required) or "none" (the endpoint is called without credentials).
 	ClientAuth string `yaml:"client_auth"`
@@ -159,15 +159,9 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 		p.now = time.Now
 	}
 	var errs []error
-	u, err := url.Parse(p.IntrospectionURL)
-	switch {
-	case p.IntrospectionURL == "":
-		errs = append(errs, errors.New("introspection_url is required"))
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		errs = append(errs, fmt.Errorf("introspection_url: %q is not an http or https URL", p.IntrospectionURL))
-	case u.User != nil:
-		errs = append(errs, errors.New("introspection_url: give credentials in client_id and client_secret, not in the URL"))
-	default:
+	if u, err := config.CheckServiceURL("introspection_url", p.IntrospectionURL); err != nil {
+		errs = append(errs, err)
+	} else {
 		p.endpoint = u.String()
 	}
 	switch p.ClientAuth {

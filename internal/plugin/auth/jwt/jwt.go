@@ -127,7 +127,7 @@ type JWT struct {
 
 	// Secret is the HMAC secret for HS* tokens, usually "${ENV_VAR}"; at
 	// least 32 bytes.
-	Secret string `yaml:"secret"`
+	Secret string `yaml:"secret" secret:"true"`
 	// SecretBase64 decodes Secret as base64 (standard or URL alphabet,
 	// padded or not).
 	SecretBase64 bool `yaml:"secret_base64"`
@@ -138,7 +138,7 @@ type JWT struct {
 	// provision.
 	KeyFiles []string `yaml:"key_files"`
 	// JWKS is an inline JWK Set (JSON); "oct" keys are HMAC secrets.
-	JWKS string `yaml:"jwks"`
+	JWKS string `yaml:"jwks" secret:"true"`
 	// JWKSURL is fetched for a JWK Set and kept fresh (see JWKSRefresh).
 	// Symmetric keys from it are ignored.
 	JWKSURL string `yaml:"jwks_url"`
@@ -421,13 +421,12 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 
 	// Remote keys.
 	if p.JWKSURL != "" || p.OIDCIssuer != "" {
-		for _, u := range []string{p.JWKSURL, p.OIDCIssuer} {
-			if u == "" {
+		for _, f := range [...][2]string{{"jwks_url", p.JWKSURL}, {"oidc_issuer", p.OIDCIssuer}} {
+			if f[1] == "" {
 				continue
 			}
-			pu, err := url.Parse(u)
-			if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
-				return fmt.Errorf("%q is not an http(s) URL", u)
+			if _, err := config.CheckServiceURL(f[0], f[1]); err != nil {
+				return err
 			}
 		}
 		refresh := durationOr(p.JWKSRefresh, DefaultJWKSRefresh)

@@ -126,7 +126,7 @@ type OIDCLogin struct {
 	ClientID string `yaml:"client_id"`
 	// ClientSecret authenticates the client at the token endpoint (usually
 	// "${ENV}"). Empty for a public client, which PKCE still protects.
-	ClientSecret string `yaml:"client_secret"`
+	ClientSecret string `yaml:"client_secret" secret:"true"`
 	// RedirectPath is the callback path the plugin answers on every host of
 	// the route. Default "/oauth2/callback".
 	RedirectPath string `yaml:"redirect_path"`
@@ -148,7 +148,7 @@ type OIDCLogin struct {
 	// least 32 bytes (usually "${ENV}"). Required. Cookies are also bound
 	// to issuer and client_id: routes sharing the secret but not both of
 	// those never accept each other's cookies.
-	CookieSecret string `yaml:"cookie_secret"`
+	CookieSecret string `yaml:"cookie_secret" secret:"true"`
 	// CookieSecure sets the Secure attribute. Default true.
 	CookieSecure *bool `yaml:"cookie_secure"`
 	// CookieSameSite is lax (default), strict or none (needs cookie_secure).
@@ -340,8 +340,8 @@ func (p *OIDCLogin) check() error {
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if p.Issuer == "" {
 		add("issuer is required")
-	} else if u, err := url.Parse(p.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		add("issuer: %q is not an absolute http(s) URL", p.Issuer)
+	} else if _, err := config.CheckServiceURL("issuer", p.Issuer); err != nil {
+		add("%v", err)
 	}
 	if p.ClientID == "" {
 		add("client_id is required")
@@ -355,7 +355,9 @@ func (p *OIDCLogin) check() error {
 		}
 	}
 	if p.RedirectURL != "" {
-		if u, err := url.Parse(p.RedirectURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.HasPrefix(u.Path, "/") {
+		if u, err := config.CheckServiceURL("redirect_url", p.RedirectURL); err != nil {
+			add("%v", err)
+		} else if !strings.HasPrefix(u.Path, "/") {
 			add("redirect_url: %q is not an absolute http(s) URL with a path", p.RedirectURL)
 		} else if u.Path == p.LogoutPath {
 			add("redirect_url: its path is the logout_path")
@@ -364,8 +366,8 @@ func (p *OIDCLogin) check() error {
 		add("redirect_path and logout_path must differ")
 	}
 	if p.PostLogoutRedirect != "" && safeReturn(p.PostLogoutRedirect, "") != p.PostLogoutRedirect {
-		if u, err := url.Parse(p.PostLogoutRedirect); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			add("post_logout_redirect: %q must be a path starting with / or an absolute http(s) URL", p.PostLogoutRedirect)
+		if _, err := config.CheckServiceURL("post_logout_redirect", p.PostLogoutRedirect); err != nil {
+			add("%v; it must be a path starting with / or an absolute http(s) URL", err)
 		}
 	}
 	if !slices.Contains(p.Scopes, oidc.ScopeOpenID) {

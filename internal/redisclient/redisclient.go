@@ -109,6 +109,7 @@ func Acquire(c *Config) (*Client, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	installLogger()
 	k := c.key()
 	mu.Lock()
 	defer mu.Unlock()
@@ -118,15 +119,22 @@ func Acquire(c *Config) (*Client, error) {
 	}
 	t := c.Timeout.D()
 	opts := &redis.UniversalOptions{
-		Username:        c.Username,
-		Password:        c.Password,
-		DB:              c.DB,
-		DialTimeout:     t,
-		ReadTimeout:     t,
-		WriteTimeout:    t,
-		PoolTimeout:     t,
-		PoolSize:        c.PoolSize,
-		MaxRetries:      -1,
+		Username:     c.Username,
+		Password:     c.Password,
+		DB:           c.DB,
+		DialTimeout:  t,
+		ReadTimeout:  t,
+		WriteTimeout: t,
+		PoolTimeout:  t,
+		PoolSize:     c.PoolSize,
+		MaxRetries:   -1,
+		// Deadlines of the caller's context bound every read and write:
+		// without this go-redis applies ReadTimeout afresh after a wait
+		// for a pooled connection, so a call could take twice the timeout.
+		ContextTimeoutEnabled: true,
+		// One dial attempt per call: go-redis's retries back off 100ms
+		// each, which only spends the timeout of a call that fails anyway.
+		DialerRetries:   1,
 		DisableIdentity: true,
 	}
 	switch {

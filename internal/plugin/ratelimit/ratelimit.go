@@ -127,6 +127,7 @@ type RateLimit struct {
 	leaseTTL    time.Duration
 	downUntil   atomic.Int64
 	errCount    *observe.Counter
+	warner      *observe.DependencyWarner
 	limited     *observe.Counter
 	unavailable *observe.Counter
 	stop        chan struct{}
@@ -164,6 +165,7 @@ func (p *RateLimit) Provision(ctx plugin.Context) error {
 		return err
 	}
 	p.route = ctx.Route()
+	p.warner = observe.NewDependencyWarner(ctx.Logger(), 0)
 	p.limited = observe.DefaultStats.Counter(RejectedMetric, `route="`+p.route+`",reason="limit"`)
 	p.unavailable = observe.DefaultStats.Counter(RejectedMetric, `route="`+p.route+`",reason="unavailable"`)
 	if p.now == nil {
@@ -198,6 +200,9 @@ func (p *RateLimit) Provision(ctx plugin.Context) error {
 	}
 	p.exactArgs = p.scriptArgs(1, false, 0, nil)
 	p.errCount = observe.DefaultStats.Counter(ErrorsMetric, `route="`+p.route+`"`)
+	warmed := make(chan struct{})
+	p.done = append(p.done, warmed)
+	go p.warmUp(p.stop, warmed)
 	if p.lease {
 		p.leases = newLeaseStore(p.MaxKeys)
 		done := make(chan struct{})
@@ -465,14 +470,6 @@ func (p *RateLimit) decide(r *http.Request, rec *observe.Record) (decision, int)
 	if p.client == nil {
 		return p.local.allow(hashKey(p.seed, p.parts, r, rec, p.route), 1), statusDecided
 	}
-	now := p.clock()
-	if du := p.downUntil.Load(); du != 0 {
-		// Redis failed recently: one request at a time probes it once the
-		// retry delay has passed; the others follow the failure policy.
-		if now < du || !p.downUntil.CompareAndSwap(du, now+int64(retryRedis)) {
-			return p.onFailure(r, rec)
-		}
-	}
 	var d decision
 	var err error
 	if p.lease {
@@ -480,17 +477,13 @@ func (p *RateLimit) decide(r *http.Request, rec *observe.Record) (decision, int)
 			return p.redisKeys(keyString(p.parts, r, rec, p.route))
 		})
 	} else {
+		if !p.mayCallRedis(p.clock()) {
+			return p.onFailure(r, rec)
+		}
 		d, err = p.redisExact(r.Context(), keyString(p.parts, r, rec, p.route))
 	}
 	if err != nil {
-		if r.Context().Err() == nil {
-			p.errCount.Inc()
-			p.downUntil.Store(p.clock() + int64(retryRedis))
-		}
 		return p.onFailure(r, rec)
-	}
-	if p.downUntil.Load() != 0 {
-		p.downUntil.Store(0)
 	}
 	return d, statusDecided
 }

@@ -34,7 +34,9 @@ type Config struct {
 	DB int `yaml:"db"`
 	// TLS enables TLS to Redis.
 	TLS bool `yaml:"tls"`
-	// Timeout bounds dialing and each command. Default 100ms.
+	// Timeout bounds each call as a whole: the wait for a pooled
+	// connection, one dial attempt, the handshake and the command.
+	// Default 100ms.
 	Timeout config.Duration `yaml:"timeout"`
 	// PoolSize is the maximum connections per node. Default 10 per CPU.
 	PoolSize int `yaml:"pool_size"`

@@ -96,6 +96,9 @@ type RateLimit struct {
 	// OnRedisError is "fail_open" (default: allow), "fail_closed" (answer
 	// 503 "rate limiter unavailable") or "local" (decide with an
 	// in-process limiter with the same limits while Redis is down).
+	// After a failure Redis is left alone for 1s (requests take this
+	// policy at once), then probed by one request at a time; failures
+	// are logged as WARN with "dependency":"redis", once per 10s.
 	OnRedisError string `yaml:"on_redis_error"`
 	// Headers selects the rate-limit response headers: "ietf" (default),
 	// "x", "both" or "none".

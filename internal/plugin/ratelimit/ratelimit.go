@@ -44,9 +44,11 @@ const (
 	defaultMaxKeys = 100_000
 	// sweepInterval is how often idle local keys are removed.
 	sweepInterval = 10 * time.Second
-	// retryRedis is how long a Redis failure keeps requests on the failure
-	// policy before one request tries Redis again.
-	retryRedis = time.Second
+	// retryRedisMin is how long a Redis failure keeps requests on the
+	// failure policy before one request tries Redis again; each failed
+	// probe doubles it, up to retryRedisMax, and a success resets it.
+	retryRedisMin = 100 * time.Millisecond
+	retryRedisMax = time.Second
 )
 
 // ErrorsMetric counts Redis errors and timeouts of rate_limit instances.
@@ -96,9 +98,10 @@ type RateLimit struct {
 	// OnRedisError is "fail_open" (default: allow), "fail_closed" (answer
 	// 503 "rate limiter unavailable") or "local" (decide with an
 	// in-process limiter with the same limits while Redis is down).
-	// After a failure Redis is left alone for 1s (requests take this
-	// policy at once), then probed by one request at a time; failures
-	// are logged as WARN with "dependency":"redis", once per 10s.
+	// After a failure Redis is left alone for 100ms, doubling with each
+	// failed probe up to 1s (requests take this policy at once), then
+	// probed by one request at a time; failures are logged as WARN with
+	// "dependency":"redis", once per 10s.
 	OnRedisError string `yaml:"on_redis_error"`
 	// Headers selects the rate-limit response headers: "ietf" (default),
 	// "x", "both" or "none".
@@ -129,6 +132,10 @@ type RateLimit struct {
 	leaseSize   int64
 	leaseTTL    time.Duration
 	downUntil   atomic.Int64
+	// backoff is the breaker's current open time (0: retryRedisMin).
+	backoff atomic.Int64
+	// probing is set while the breaker's probe is in flight.
+	probing     atomic.Bool
 	errCount    *observe.Counter
 	warner      *observe.DependencyWarner
 	limited     *observe.Counter

@@ -178,32 +178,51 @@ func (p *RateLimit) callRedis(ctx context.Context, keys []string, args []any) (r
 		}
 		return res, err
 	}
-	if p.downUntil.Load() != 0 {
-		p.downUntil.Store(0)
-	}
+	p.redisOK()
 	return res, nil
 }
 
+// redisOK records a successful Redis call: it closes the breaker.
+func (p *RateLimit) redisOK() {
+	if p.downUntil.Load() != 0 {
+		p.downUntil.Store(0)
+		p.backoff.Store(0)
+		p.probing.Store(false)
+	}
+}
+
 // redisFailed records a failed Redis call: it counts it, logs it at WARN at
-// most once per interval, and opens the breaker for retryRedis.
+// most once per interval, and opens the breaker: for retryRedisMin after a
+// failure while closed, for twice the last time (at most retryRedisMax)
+// after a failure while open (a failed probe).
 func (p *RateLimit) redisFailed(err error) {
 	p.errCount.Inc()
-	p.downUntil.Store(p.clock() + int64(retryRedis))
+	wait := max(time.Duration(p.backoff.Load()), retryRedisMin)
+	if p.probing.Swap(false) {
+		wait = min(2*wait, retryRedisMax)
+	}
+	p.backoff.Store(int64(wait))
+	p.downUntil.Store(p.clock() + int64(wait))
 	p.warner.Warn("redis", "rate_limit: redis unavailable; applying on_redis_error", err,
-		slog.String("on_redis_error", p.failure), slog.String("redis_mode", p.RedisMode),
-		slog.Duration("retry_in", retryRedis))
+		slog.String("on_redis_error", p.failure), slog.String("redis_mode", p.RedisMode))
 }
 
 // mayCallRedis is the breaker: it reports whether a request may call Redis
-// now. After a failure Redis is not asked for retryRedis; then one request
-// at a time probes it (the others keep the failure policy) until a call
-// succeeds.
+// now. After a failure Redis is not asked for a while (see redisFailed);
+// then one request at a time probes it (the others keep the failure
+// policy) until a call succeeds.
 func (p *RateLimit) mayCallRedis(now int64) bool {
 	du := p.downUntil.Load()
 	if du == 0 {
 		return true
 	}
-	return now >= du && p.downUntil.CompareAndSwap(du, now+int64(retryRedis))
+	// The probe holds the breaker for up to one timeout (its own call);
+	// its outcome then closes it or opens it again.
+	if now < du || !p.downUntil.CompareAndSwap(du, now+int64(p.timeout)+int64(retryRedisMin)) {
+		return false
+	}
+	p.probing.Store(true)
+	return true
 }
 
 // runScript runs the script bounded by the Redis timeout.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -242,5 +243,51 @@ func TestRedisWarnInterval(t *testing.T) {
 	warns := redisWarnings(logLines(t, logs.String()))
 	if warns[1]["suppressed"] == nil {
 		t.Errorf("second WARN line %v does not count the suppressed failures", warns[1])
+	}
+}
+
+// TestBreakerBackoff walks the breaker through an outage on a fake clock:
+// open for 100ms after a failure, one probe at a time, the pause doubling
+// with each failed probe up to 1s, closed by a success.
+func TestBreakerBackoff(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	p := newPlugin(t, `{backend: redis, redis: {addr: "127.0.0.1:1", timeout: 50ms}, limits: [{rate: 10, per: 1s}]}`, clock)
+	p.warner = nil // nothing to log here
+	errDown := errors.New("down")
+	if !p.mayCallRedis(p.clock()) {
+		t.Fatal("breaker open before any failure")
+	}
+	p.redisFailed(errDown)
+	for _, pause := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
+		pause *= time.Millisecond
+		clock.advance(pause - time.Millisecond)
+		if p.mayCallRedis(p.clock()) {
+			t.Fatalf("probe allowed %v into a %v pause", pause-time.Millisecond, pause)
+		}
+		clock.advance(time.Millisecond)
+		if !p.mayCallRedis(p.clock()) {
+			t.Fatalf("no probe after a %v pause", pause)
+		}
+		if p.mayCallRedis(p.clock()) {
+			t.Fatal("a second probe while the first is in flight")
+		}
+		p.redisFailed(errDown) // the probe fails
+	}
+	clock.advance(time.Second)
+	if !p.mayCallRedis(p.clock()) {
+		t.Fatal("no probe after the longest pause")
+	}
+	p.redisOK()
+	for range 3 {
+		if !p.mayCallRedis(p.clock()) {
+			t.Fatal("breaker still open after a success")
+		}
+	}
+	// A new outage starts again from the shortest pause.
+	p.redisFailed(errDown)
+	clock.advance(100 * time.Millisecond)
+	if !p.mayCallRedis(p.clock()) {
+		t.Fatal("pause after a new failure is longer than 100ms")
 	}
 }

@@ -19,12 +19,11 @@ import (
 // (CLIENT PAUSE) while 24 clients send requests: each request is answered
 // within about the Redis timeout with the failure policy (503 for
 // fail_closed) and the backend receives none of the refused requests.
+// Not parallel: the load would starve the package's other timing tests.
 func TestGatewayRedisPausedBoundedWait(t *testing.T) {
-	t.Parallel()
 	const timeout = 100 * time.Millisecond
 	for _, mode := range []string{"exact", "lease"} {
 		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
 			rd := testutil.StartRedis(t)
 			up, hits := upstream(t)
 			g := gatewayRoute(t, up, "paused-"+mode, fmt.Sprintf(`{key: [route], backend: redis, redis_mode: %s,

@@ -135,7 +135,9 @@ type RateLimit struct {
 	// backoff is the breaker's current open time (0: retryRedisMin).
 	backoff atomic.Int64
 	// probing is set while the breaker's probe is in flight.
-	probing     atomic.Bool
+	probing atomic.Bool
+	// refills tracks lease refills running on their own goroutine.
+	refills     sync.WaitGroup
 	errCount    *observe.Counter
 	warner      *observe.DependencyWarner
 	limited     *observe.Counter
@@ -424,6 +426,7 @@ func (p *RateLimit) Cleanup() error {
 		for _, d := range p.done {
 			<-d
 		}
+		p.refills.Wait()
 		if p.client != nil {
 			redisclient.Release(p.client)
 			p.client = nil

@@ -405,7 +405,7 @@ func (p *RateLimit) redisLease(ctx context.Context, h uint64, mkKeys func() []st
 			}
 			// This request has already waited: the refill runs on its own
 			// and the request waits for it only until its deadline.
-			go func() { _, _ = p.refillLease(ctx, l, rf, ret, wins, false) }()
+			p.refills.Go(func() { _, _ = p.refillLease(ctx, l, rf, ret, wins, false) })
 		} else {
 			l.mu.Unlock()
 			if p.downUntil.Load() != 0 {

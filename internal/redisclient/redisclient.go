@@ -34,7 +34,9 @@ type Config struct {
 	DB int `yaml:"db"`
 	// TLS enables TLS to Redis.
 	TLS bool `yaml:"tls"`
-	// Timeout bounds dialing and each command. Default 100ms.
+	// Timeout bounds each call as a whole: the wait for a pooled
+	// connection, one dial attempt, the handshake and the command.
+	// Default 100ms.
 	Timeout config.Duration `yaml:"timeout"`
 	// PoolSize is the maximum connections per node. Default 10 per CPU.
 	PoolSize int `yaml:"pool_size"`
@@ -109,6 +111,7 @@ func Acquire(c *Config) (*Client, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	installLogger()
 	k := c.key()
 	mu.Lock()
 	defer mu.Unlock()
@@ -118,15 +121,22 @@ func Acquire(c *Config) (*Client, error) {
 	}
 	t := c.Timeout.D()
 	opts := &redis.UniversalOptions{
-		Username:        c.Username,
-		Password:        c.Password,
-		DB:              c.DB,
-		DialTimeout:     t,
-		ReadTimeout:     t,
-		WriteTimeout:    t,
-		PoolTimeout:     t,
-		PoolSize:        c.PoolSize,
-		MaxRetries:      -1,
+		Username:     c.Username,
+		Password:     c.Password,
+		DB:           c.DB,
+		DialTimeout:  t,
+		ReadTimeout:  t,
+		WriteTimeout: t,
+		PoolTimeout:  t,
+		PoolSize:     c.PoolSize,
+		MaxRetries:   -1,
+		// Deadlines of the caller's context bound every read and write:
+		// without this go-redis applies ReadTimeout afresh after a wait
+		// for a pooled connection, so a call could take twice the timeout.
+		ContextTimeoutEnabled: true,
+		// One dial attempt per call: go-redis's retries back off 100ms
+		// each, which only spends the timeout of a call that fails anyway.
+		DialerRetries:   1,
 		DisableIdentity: true,
 	}
 	switch {

@@ -103,14 +103,3 @@ func (f *Filter) MarkTried(t *Target) {
 func (f *Filter) SlowStartFactor(t *Target) float64 {
 	return t.State.SlowStartFactor(f.Now, f.SlowStart)
 }
-
-// firstOK scans ts from start (wrapping) for a target f admits.
-func firstOK(ts []*Target, start int, f *Filter) *Target {
-	n := len(ts)
-	for i := 0; i < n; i++ {
-		if t := ts[(start+i)%n]; f.OK(t) {
-			return t
-		}
-	}
-	return nil
-}

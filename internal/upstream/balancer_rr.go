@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"net/http"
-	"sync/atomic"
 
 	"github.com/portico-gw/portico/internal/config"
 )
@@ -12,10 +11,10 @@ func init() {
 }
 
 // roundRobin hands requests to the targets in turn, ignoring weights. A
-// pick is one atomic add; when the scheduled target is unavailable it scans
-// forward to the next admissible one.
+// pick is one atomic add; unavailable targets are taken out of the rotation
+// (see rotation), so the others share their turns evenly.
 type roundRobin struct {
-	next atomic.Uint64
+	rot rotation
 }
 
 func newRoundRobin(_ *config.Upstream, _ []*Target) (Balancer, error) {
@@ -23,14 +22,5 @@ func newRoundRobin(_ *config.Upstream, _ []*Target) (Balancer, error) {
 }
 
 func (b *roundRobin) Pick(ts []*Target, _ *http.Request, f *Filter) *Target {
-	n := uint64(len(ts))
-	if n == 0 {
-		return nil
-	}
-	for try := 0; ; try++ {
-		t := firstOK(ts, int((b.next.Add(1)-1)%n), f)
-		if admitSlowStart(f, t, try) {
-			return t
-		}
-	}
+	return b.rot.pickSlowStart(ts, f, false)
 }

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"net/http"
-	"sync/atomic"
 
 	"github.com/portico-gw/portico/internal/config"
 )
@@ -15,12 +14,11 @@ func init() {
 const maxWheel = 4096
 
 // wrr is smooth weighted round-robin (nginx's algorithm) with the schedule
-// precomputed at build time, so a pick is one atomic add and an index. When
-// the scheduled target is unavailable it falls through to the next
-// admissible target in schedule order.
+// precomputed at build time, so a pick is one atomic add and an index.
+// Unavailable targets are taken out of the schedule (see rotation): the
+// survivors share their slots in proportion to their weights.
 type wrr struct {
-	wheel []uint16
-	next  atomic.Uint64
+	rotation
 }
 
 func newWRR(_ *config.Upstream, ts []*Target) (Balancer, error) {
@@ -28,28 +26,11 @@ func newWRR(_ *config.Upstream, ts []*Target) (Balancer, error) {
 	for i, t := range ts {
 		weights[i] = t.Weight
 	}
-	return &wrr{wheel: smoothSchedule(weights)}, nil
+	return &wrr{rotation{wheel: smoothSchedule(weights)}}, nil
 }
 
 func (b *wrr) Pick(ts []*Target, _ *http.Request, f *Filter) *Target {
-	for try := 0; ; try++ {
-		t := b.pickOnce(ts, f)
-		if admitSlowStart(f, t, try) {
-			return t
-		}
-	}
-}
-
-func (b *wrr) pickOnce(ts []*Target, f *Filter) *Target {
-	n := b.next.Add(1) - 1
-	w := uint64(len(b.wheel))
-	for i := uint64(0); i < w; i++ {
-		t := ts[b.wheel[(n+i)%w]]
-		if f.OK(t) {
-			return t
-		}
-	}
-	return nil
+	return b.pickSlowStart(ts, f, true)
 }
 
 // smoothSchedule returns nginx's smooth weighted round-robin sequence for

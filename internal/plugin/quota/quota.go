@@ -87,7 +87,7 @@ type Quota struct {
 	errors     *observe.Counter
 	refused    *observe.Counter
 	zones      zoneCache
-	lastWarn   atomic.Int64
+	warner     *observe.DependencyWarner
 	// now is the clock; tests replace it.
 	now func() time.Time
 }
@@ -97,6 +97,7 @@ type Quota struct {
 // like any other Redis failure.
 func (p *Quota) Provision(ctx plugin.Context) error {
 	p.log = ctx.Logger()
+	p.warner = observe.NewDependencyWarner(p.log, 0)
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -262,18 +263,14 @@ func ceilSeconds(d time.Duration) int64 {
 	return max(s, 1)
 }
 
-// warn logs a Redis failure at most once a second.
+// warn logs a Redis failure as a structured WARN line with
+// "dependency":"redis", at most once per interval (observe.DependencyWarner).
 func (p *Quota) warn(err error) {
-	now := time.Now().UnixNano()
-	last := p.lastWarn.Load()
-	if now-last < int64(time.Second) || !p.lastWarn.CompareAndSwap(last, now) {
-		return
-	}
 	action := "passing requests uncounted"
 	if p.failClosed {
 		action = "refusing requests with 503"
 	}
-	p.log.Warn("quota: redis unavailable, "+action, "error", err)
+	p.warner.Warn("redis", "quota: redis unavailable, "+action, err, slog.String("on_redis_error", p.OnRedisError))
 }
 
 // maxZones bounds the zone cache; names beyond it are loaded per request.

@@ -44,9 +44,11 @@ const (
 	defaultMaxKeys = 100_000
 	// sweepInterval is how often idle local keys are removed.
 	sweepInterval = 10 * time.Second
-	// retryRedis is how long a Redis failure keeps requests on the failure
-	// policy before one request tries Redis again.
-	retryRedis = time.Second
+	// retryRedisMin is how long a Redis failure keeps requests on the
+	// failure policy before one request tries Redis again; each failed
+	// probe doubles it, up to retryRedisMax, and a success resets it.
+	retryRedisMin = 100 * time.Millisecond
+	retryRedisMax = time.Second
 )
 
 // ErrorsMetric counts Redis errors and timeouts of rate_limit instances.
@@ -96,6 +98,10 @@ type RateLimit struct {
 	// OnRedisError is "fail_open" (default: allow), "fail_closed" (answer
 	// 503 "rate limiter unavailable") or "local" (decide with an
 	// in-process limiter with the same limits while Redis is down).
+	// After a failure Redis is left alone for 100ms, doubling with each
+	// failed probe up to 1s (requests take this policy at once), then
+	// probed by one request at a time; failures are logged as WARN with
+	// "dependency":"redis", once per 10s.
 	OnRedisError string `yaml:"on_redis_error"`
 	// Headers selects the rate-limit response headers: "ietf" (default),
 	// "x", "both" or "none".
@@ -126,7 +132,14 @@ type RateLimit struct {
 	leaseSize   int64
 	leaseTTL    time.Duration
 	downUntil   atomic.Int64
+	// backoff is the breaker's current open time (0: retryRedisMin).
+	backoff atomic.Int64
+	// probing is set while the breaker's probe is in flight.
+	probing atomic.Bool
+	// refills tracks lease refills running on their own goroutine.
+	refills     sync.WaitGroup
 	errCount    *observe.Counter
+	warner      *observe.DependencyWarner
 	limited     *observe.Counter
 	unavailable *observe.Counter
 	stop        chan struct{}
@@ -164,6 +177,7 @@ func (p *RateLimit) Provision(ctx plugin.Context) error {
 		return err
 	}
 	p.route = ctx.Route()
+	p.warner = observe.NewDependencyWarner(ctx.Logger(), 0)
 	p.limited = observe.DefaultStats.Counter(RejectedMetric, `route="`+p.route+`",reason="limit"`)
 	p.unavailable = observe.DefaultStats.Counter(RejectedMetric, `route="`+p.route+`",reason="unavailable"`)
 	if p.now == nil {
@@ -198,6 +212,9 @@ func (p *RateLimit) Provision(ctx plugin.Context) error {
 	}
 	p.exactArgs = p.scriptArgs(1, false, 0, nil)
 	p.errCount = observe.DefaultStats.Counter(ErrorsMetric, `route="`+p.route+`"`)
+	warmed := make(chan struct{})
+	p.done = append(p.done, warmed)
+	go p.warmUp(p.stop, warmed)
 	if p.lease {
 		p.leases = newLeaseStore(p.MaxKeys)
 		done := make(chan struct{})
@@ -409,6 +426,7 @@ func (p *RateLimit) Cleanup() error {
 		for _, d := range p.done {
 			<-d
 		}
+		p.refills.Wait()
 		if p.client != nil {
 			redisclient.Release(p.client)
 			p.client = nil
@@ -465,14 +483,6 @@ func (p *RateLimit) decide(r *http.Request, rec *observe.Record) (decision, int)
 	if p.client == nil {
 		return p.local.allow(hashKey(p.seed, p.parts, r, rec, p.route), 1), statusDecided
 	}
-	now := p.clock()
-	if du := p.downUntil.Load(); du != 0 {
-		// Redis failed recently: one request at a time probes it once the
-		// retry delay has passed; the others follow the failure policy.
-		if now < du || !p.downUntil.CompareAndSwap(du, now+int64(retryRedis)) {
-			return p.onFailure(r, rec)
-		}
-	}
 	var d decision
 	var err error
 	if p.lease {
@@ -480,17 +490,13 @@ func (p *RateLimit) decide(r *http.Request, rec *observe.Record) (decision, int)
 			return p.redisKeys(keyString(p.parts, r, rec, p.route))
 		})
 	} else {
+		if !p.mayCallRedis(p.clock()) {
+			return p.onFailure(r, rec)
+		}
 		d, err = p.redisExact(r.Context(), keyString(p.parts, r, rec, p.route))
 	}
 	if err != nil {
-		if r.Context().Err() == nil {
-			p.errCount.Inc()
-			p.downUntil.Store(p.clock() + int64(retryRedis))
-		}
 		return p.onFailure(r, rec)
-	}
-	if p.downUntil.Load() != 0 {
-		p.downUntil.Store(0)
 	}
 	return d, statusDecided
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -166,6 +167,64 @@ func (p *RateLimit) redisKeys(key string) []string {
 	return keys
 }
 
+// callRedis runs the script and feeds the outcome to the breaker: a
+// failure (unless the caller went away) is counted, logged (rate-limited)
+// and opens the breaker; a success closes it.
+func (p *RateLimit) callRedis(ctx context.Context, keys []string, args []any) (redisResult, error) {
+	res, err := p.runScript(ctx, keys, args)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.redisFailed(err)
+		}
+		return res, err
+	}
+	p.redisOK()
+	return res, nil
+}
+
+// redisOK records a successful Redis call: it closes the breaker.
+func (p *RateLimit) redisOK() {
+	if p.downUntil.Load() != 0 {
+		p.downUntil.Store(0)
+		p.backoff.Store(0)
+		p.probing.Store(false)
+	}
+}
+
+// redisFailed records a failed Redis call: it counts it, logs it at WARN at
+// most once per interval, and opens the breaker: for retryRedisMin after a
+// failure while closed, for twice the last time (at most retryRedisMax)
+// after a failure while open (a failed probe).
+func (p *RateLimit) redisFailed(err error) {
+	p.errCount.Inc()
+	wait := max(time.Duration(p.backoff.Load()), retryRedisMin)
+	if p.probing.Swap(false) {
+		wait = min(2*wait, retryRedisMax)
+	}
+	p.backoff.Store(int64(wait))
+	p.downUntil.Store(p.clock() + int64(wait))
+	p.warner.Warn("redis", "rate_limit: redis unavailable; applying on_redis_error", err,
+		slog.String("on_redis_error", p.failure), slog.String("redis_mode", p.RedisMode))
+}
+
+// mayCallRedis is the breaker: it reports whether a request may call Redis
+// now. After a failure Redis is not asked for a while (see redisFailed);
+// then one request at a time probes it (the others keep the failure
+// policy) until a call succeeds.
+func (p *RateLimit) mayCallRedis(now int64) bool {
+	du := p.downUntil.Load()
+	if du == 0 {
+		return true
+	}
+	// The probe holds the breaker for up to one timeout (its own call);
+	// its outcome then closes it or opens it again.
+	if now < du || !p.downUntil.CompareAndSwap(du, now+int64(p.timeout)+int64(retryRedisMin)) {
+		return false
+	}
+	p.probing.Store(true)
+	return true
+}
+
 // runScript runs the script bounded by the Redis timeout.
 func (p *RateLimit) runScript(ctx context.Context, keys []string, args []any) (redisResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
@@ -189,7 +248,7 @@ func (p *RateLimit) runScript(ctx context.Context, keys []string, args []any) (r
 
 // redisExact decides one request with one script round trip.
 func (p *RateLimit) redisExact(ctx context.Context, key string) (decision, error) {
-	res, err := p.runScript(ctx, p.redisKeys(key), p.exactArgs)
+	res, err := p.callRedis(ctx, p.redisKeys(key), p.exactArgs)
 	if err != nil {
 		return decision{}, err
 	}
@@ -233,9 +292,16 @@ type lease struct {
 	// without asking Redis.
 	deniedUntil int64
 	lastUse     int64
-	// refilling is closed when the refill in flight finishes (nil when
-	// none is): one refill per key at a time.
-	refilling chan struct{}
+	// refilling is the refill in flight (nil when none is): one refill per
+	// key at a time, shared by every request that needs it.
+	refilling *refill
+}
+
+// refill is one lease refill in flight. Requests that need it wait for
+// done, each bounded by its own deadline; err is set before done is closed.
+type refill struct {
+	done chan struct{}
+	err  error
 }
 
 func newLeaseStore(maxKeys int) *leaseStore {
@@ -280,8 +346,27 @@ func (s *leaseStore) get(h uint64, mkKeys func() []string) *lease {
 
 // redisLease decides one request from the key's lease, refilling it from
 // Redis when it is spent or expired.
+//
+// No request waits for Redis longer than the Redis timeout: one refill per
+// key is in flight at a time and the requests that arrive meanwhile wait for
+// it, each until its own deadline (arrival + timeout); when the refill
+// fails they all take the failure policy at once instead of each retrying
+// Redis in turn. While the breaker is open (see mayCallRedis) tokens already
+// leased are still served, and a spent lease takes the failure policy
+// without asking Redis.
 func (p *RateLimit) redisLease(ctx context.Context, h uint64, mkKeys func() []string) (decision, error) {
 	l := p.leases.get(h, mkKeys)
+	var (
+		timer  *time.Timer
+		budget time.Time // this request's deadline, set when it first waits
+		// expired: the budget is spent; the request may not wait again.
+		expired bool
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		now := p.clock()
 		l.mu.Lock()
@@ -298,49 +383,106 @@ func (p *RateLimit) redisLease(ctx context.Context, h uint64, mkKeys func() []st
 			l.mu.Unlock()
 			return d, nil
 		}
-		if ch := l.refilling; ch != nil {
+		rf := l.refilling
+		if rf == nil {
+			if expired {
+				l.mu.Unlock()
+				return decision{}, errLeaseWait
+			}
+			if !p.mayCallRedis(now) {
+				l.mu.Unlock()
+				return decision{}, errRedisDown
+			}
+			rf = &refill{done: make(chan struct{})}
+			l.refilling = rf
+			ret, wins := l.tokens, l.wins
+			l.tokens = 0
 			l.mu.Unlock()
-			select {
-			case <-ch:
-				continue
-			case <-ctx.Done():
-				return decision{}, ctx.Err()
+			if budget.IsZero() {
+				// First round: the refill's own timeout is this request's
+				// budget, so it runs here and keeps one token for it.
+				return p.refillLease(ctx, l, rf, ret, wins, true)
+			}
+			// This request has already waited: the refill runs on its own
+			// and the request waits for it only until its deadline.
+			p.refills.Go(func() { _, _ = p.refillLease(ctx, l, rf, ret, wins, false) })
+		} else {
+			l.mu.Unlock()
+			if p.downUntil.Load() != 0 {
+				// The refill in flight is the breaker's probe: do not
+				// queue behind it.
+				return decision{}, errRedisDown
 			}
 		}
-		ch := make(chan struct{})
-		l.refilling = ch
-		ret, wins := l.tokens, l.wins
-		l.tokens = 0
-		l.mu.Unlock()
-
-		res, err := p.runScript(ctx, l.keys, p.scriptArgs(p.leaseSize, true, ret, &wins))
-
-		now = p.clock()
-		l.mu.Lock()
-		l.refilling = nil
-		close(ch)
-		if err != nil {
-			// The returned tokens are lost: Redis keeps counting them
-			// until they recover (under-admission, never over-admission).
-			l.mu.Unlock()
-			return decision{}, err
+		if expired {
+			return decision{}, errLeaseWait
 		}
-		if res.granted == 0 {
-			d := summarize(res.v[:len(p.specs)], false)
-			l.deniedUntil = now + min(int64(d.retry), int64(p.leaseTTL))
-			l.idx = d.idx
-			l.mu.Unlock()
-			return d, nil
+		if budget.IsZero() {
+			budget = time.Now().Add(p.timeout)
 		}
-		s := summarize(res.v[:len(p.specs)], true)
-		l.tokens = res.granted - 1
-		l.expires = now + int64(p.leaseTTL)
-		l.wins = res.win
-		l.taken, l.remaining, l.reset, l.idx = now, s.remaining, int64(s.reset), s.idx
-		d := l.view(now)
-		l.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(time.Until(budget))
+		}
+		select {
+		case <-rf.done:
+			if rf.err != nil {
+				// Counted and logged once, by the refill.
+				return decision{}, errRedisDown
+			}
+		case <-timer.C:
+			// Out of time: one last look at the lease (the refill may
+			// have just finished), but no more waiting.
+			expired = true
+		case <-ctx.Done():
+			return decision{}, ctx.Err()
+		}
+	}
+}
+
+// Errors of redisLease that need no recording: the failure was recorded by
+// whoever called Redis.
+var (
+	// errRedisDown: Redis failed recently (the breaker is open) or the
+	// refill this request waited for failed.
+	errRedisDown = errors.New("rate_limit: redis unavailable")
+	// errLeaseWait: the refill did not finish within the request's budget.
+	errLeaseWait = errors.New("rate_limit: redis refill still in flight after the redis timeout")
+)
+
+// refillLease runs refill rf of lease l: it returns ret unused tokens and
+// takes a new lease in one script call, bounded by the Redis timeout and
+// not by the request that started it (the other waiters share its result).
+// With keep, the first granted token is this caller's: its decision is
+// returned.
+func (p *RateLimit) refillLease(ctx context.Context, l *lease, rf *refill, ret int64, wins [maxLimits]int64, keep bool) (decision, error) {
+	res, err := p.callRedis(context.WithoutCancel(ctx), l.keys, p.scriptArgs(p.leaseSize, true, ret, &wins))
+
+	now := p.clock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refilling = nil
+	rf.err = err
+	close(rf.done)
+	if err != nil {
+		// The returned tokens are lost: Redis keeps counting them
+		// until they recover (under-admission, never over-admission).
+		return decision{}, errRedisDown
+	}
+	if res.granted == 0 {
+		d := summarize(res.v[:len(p.specs)], false)
+		l.deniedUntil = now + min(int64(d.retry), int64(p.leaseTTL))
+		l.idx = d.idx
 		return d, nil
 	}
+	s := summarize(res.v[:len(p.specs)], true)
+	l.tokens = res.granted
+	if keep {
+		l.tokens--
+	}
+	l.expires = now + int64(p.leaseTTL)
+	l.wins = res.win
+	l.taken, l.remaining, l.reset, l.idx = now, s.remaining, int64(s.reset), s.idx
+	return l.view(now), nil
 }
 
 // view is the decision for a request served from the lease: remaining is
@@ -380,11 +522,16 @@ func (p *RateLimit) returnIdle(ctx context.Context, all bool) {
 		}
 		sh.mu.Unlock()
 	}
+	// The tokens are given back only while Redis answers: after a failure
+	// (or while the breaker is open) they are dropped, which only
+	// under-admits until they recover in Redis.
 	for _, r := range rets {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || p.downUntil.Load() != 0 {
 			return
 		}
-		_, _ = p.runScript(ctx, r.keys, p.scriptArgs(0, true, r.n, &r.wins))
+		if _, err := p.callRedis(ctx, r.keys, p.scriptArgs(0, true, r.n, &r.wins)); err != nil {
+			return
+		}
 	}
 }
 
@@ -405,6 +552,27 @@ func (p *RateLimit) leaseSweeper(stop <-chan struct{}, done chan<- struct{}) {
 			p.returnIdle(context.Background(), false)
 		}
 	}
+}
+
+// warmUpTimeout bounds the background warm-up of a new instance.
+const warmUpTimeout = 5 * time.Second
+
+// warmUp loads the script into Redis and opens a pooled connection in the
+// background, so the first requests do not pay the dial, the handshake and
+// the script upload within their Redis timeout. A failure here is not
+// recorded: the requests find out for themselves.
+func (p *RateLimit) warmUp(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	ctx, cancel := context.WithTimeout(context.Background(), warmUpTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	_ = script.Load(ctx, p.client).Err()
 }
 
 // redisKeyPrefixes precomputes "<prefix>rl:<namespace>:<i>:{".

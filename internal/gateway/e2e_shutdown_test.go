@@ -82,7 +82,7 @@ log: {access: {output: "off"}}
 upstreams:
   be: {targets: [{url: %q}]}
 routes:
-  - {name: all, match: {path_prefix: /}, upstream: be}
+  - {name: all, match: {path_prefix: /}, upstream: be, upgrades: [websocket, foo]}
 plugins: [{name: request_id}]
 `, addr, backend))); err != nil {
 		t.Fatal(err)

@@ -39,3 +39,25 @@ func TestExamplesValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestExamplesInREADME checks that the README shows each example file (the
+// quick start, which the README links, excepted) exactly as shipped.
+func TestExamplesInREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("../../examples/*.yaml")
+	for _, f := range files {
+		if filepath.Base(f) == "quickstart.yaml" {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(readme, data) {
+			t.Errorf("README.md does not show %s as shipped", filepath.Base(f))
+		}
+	}
+}

@@ -231,7 +231,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}()
 	t.Cleanup(func() { cancelBrowser(); <-consoleDone })
 
-	ctx, cancel := context.WithTimeout(browser, 18*time.Second)
+	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
 	defer cancel()
 	wait := func(what, selector string, within time.Duration) {
 		t.Helper()
@@ -250,16 +250,16 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 
 	// The admin API wants a token: the page asks for it, then shows data.
-	wait("token field", `#auth #token`, 5*time.Second)
+	wait("token field", `#auth #token`, 20*time.Second)
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`#token`), dashboardToken),
 		chromedp.Click(chromedp.CSS(`#auth button[type="submit"]`)),
 	); err != nil {
 		t.Fatalf("enter token: %v", err)
 	}
-	wait("route shop-api", `#routes-body tr[data-route="shop-api"]`, 5*time.Second)
+	wait("route shop-api", `#routes-body tr[data-route="shop-api"]`, 20*time.Second)
 	wait("upstream shop with both targets up",
-		fmt.Sprintf(`tr.target[data-target=%q][data-health="up"] .badge.ok`, strings.TrimPrefix(b.URL, "http://")), 5*time.Second)
+		fmt.Sprintf(`tr.target[data-target=%q][data-health="up"] .badge.ok`, strings.TrimPrefix(b.URL, "http://")), 20*time.Second)
 	if stored, err := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem('portico.adminToken') || ''`)); err != nil || stored != dashboardToken {
 		t.Errorf("token in sessionStorage: %q %v", stored, err)
 	}
@@ -270,7 +270,7 @@ func TestDashboardInChromium(t *testing.T) {
 		`{"name": "dash-new", "match": {"path_prefix": "/new", "methods": ["GET", "POST"]}, "upstream": "shop"}`,
 		dashboardYAML(a.URL, b.URL, "", newRoute))
 	t.Logf("route dash-new added with %s", how)
-	wait("new route dash-new", `#routes-body tr[data-route="dash-new"]`, 5*time.Second)
+	wait("new route dash-new", `#routes-body tr[data-route="dash-new"]`, 20*time.Second)
 
 	// Backend b dies; an active health check takes its target out and the
 	// page turns it red.

@@ -163,6 +163,9 @@ const errInterval = 10 * time.Second
 func RouteErrors(l *slog.Logger) { setErrorLogger(l) }
 
 func setErrorLogger(l *slog.Logger) {
+	// A new logger starts a new rate window.
+	errNext.Store(0)
+	errSuppressed.Store(0)
 	errLogger.Store(l)
 	errOnce.Do(func() { otel.SetErrorHandler(otel.ErrorHandlerFunc(handleError)) })
 }

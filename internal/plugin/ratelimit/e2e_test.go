@@ -208,7 +208,7 @@ func TestRedisExact(t *testing.T) {
 	})
 	t.Run("three instances share 300 per 10s", func(t *testing.T) {
 		t.Parallel()
-		cfg := fmt.Sprintf(`{key: [header:X-Client], backend: redis, redis: {addr: %q}, limits: [{rate: 300, per: 10s, algorithm: sliding_window}]}`, rd.Addr)
+		cfg := fmt.Sprintf(`{key: [header:X-Client], backend: redis, redis: {addr: %q, timeout: 2s}, limits: [{rate: 300, per: 10s, algorithm: sliding_window}]}`, rd.Addr)
 		gws := []*testutil.Gateway{gatewayRoute(t, up, "shared", cfg), gatewayRoute(t, up, "shared", cfg), gatewayRoute(t, up, "shared", cfg)}
 		alignWindow(10 * time.Second)
 		start := time.Now()
@@ -233,7 +233,7 @@ func TestRedisLease(t *testing.T) {
 	t.Run("three instances, one window", func(t *testing.T) {
 		t.Parallel()
 		const rate, lease, nodes = 300, 30, 3
-		cfg := fmt.Sprintf(`{key: [header:X-Client], backend: redis, redis: {addr: %q}, redis_mode: lease, limits: [{rate: %d, per: 10s, algorithm: sliding_window}]}`, rd.Addr, rate)
+		cfg := fmt.Sprintf(`{key: [header:X-Client], backend: redis, redis: {addr: %q, timeout: 2s}, redis_mode: lease, limits: [{rate: %d, per: 10s, algorithm: sliding_window}]}`, rd.Addr, rate)
 		var gws []*testutil.Gateway
 		for range nodes {
 			gws = append(gws, gatewayRoute(t, up, "lease", cfg))
@@ -252,7 +252,7 @@ func TestRedisLease(t *testing.T) {
 	t.Run("overshoot does not accumulate over windows", func(t *testing.T) {
 		t.Parallel()
 		const rate, lease, nodes = 100, 10, 3
-		cfg := fmt.Sprintf(`{key: [header:X-Client], backend: redis, redis: {addr: %q}, redis_mode: lease, lease_size: %d, limits: [{rate: %d, per: 1s, algorithm: sliding_window}]}`, rd.Addr, lease, rate)
+		cfg := fmt.Sprintf(`{key: [header:X-Client], backend: redis, redis: {addr: %q, timeout: 2s}, redis_mode: lease, lease_size: %d, limits: [{rate: %d, per: 1s, algorithm: sliding_window}]}`, rd.Addr, lease, rate)
 		var gws []*testutil.Gateway
 		for range nodes {
 			gws = append(gws, gatewayRoute(t, up, "lease-long", cfg))

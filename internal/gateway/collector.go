@@ -54,10 +54,13 @@ func (c upstreamCollector) Collect(ch chan<- prometheus.Metric) {
 	if rt == nil {
 		return
 	}
-	s := rt.Current()
+	// A reference keeps the snapshot's pools from being released while
+	// they are read (a reload may retire it meanwhile).
+	s := rt.acquire()
 	if s == nil {
 		return
 	}
+	defer rt.unref(s)
 	names := make([]string, 0, len(s.pools))
 	for n := range s.pools {
 		names = append(names, n)

@@ -90,10 +90,11 @@ func (g *Gateway) Ready() bool {
 // anyone may call: counts only (the admin handler adds the config file's
 // path for callers with the token).
 func (g *Gateway) Info() map[string]any {
-	s := g.Runtime.Current()
+	s := g.Runtime.acquire()
 	if s == nil {
 		return nil
 	}
+	defer g.Runtime.unref(s)
 	return map[string]any{"routes": len(s.routes), "upstreams": len(s.pools)}
 }
 

@@ -80,14 +80,15 @@ func ValidToken(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !isTokenChar(s[i]) {
+		if !IsTokenChar(s[i]) {
 			return false
 		}
 	}
 	return true
 }
 
-func isTokenChar(c byte) bool {
+// IsTokenChar reports whether c may appear in an RFC 9110 token.
+func IsTokenChar(c byte) bool {
 	switch {
 	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		return true

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 )
@@ -209,7 +210,7 @@ func (c *CORS) Validate() error {
 		}
 	}
 	for i, m := range c.AllowMethods {
-		if m = strings.TrimSpace(m); m != "*" && !validToken(m) {
+		if m = strings.TrimSpace(m); m != "*" && !httpx.ValidToken(m) {
 			errs = append(errs, fmt.Errorf("allow_methods[%d]: %q is not a valid method", i, m))
 		}
 	}
@@ -218,7 +219,7 @@ func (c *CORS) Validate() error {
 		list []string
 	}{{"allow_headers", c.AllowHeaders}, {"expose_headers", c.ExposeHeaders}} {
 		for i, h := range f.list {
-			if h = strings.TrimSpace(h); h != "*" && !validToken(h) {
+			if h = strings.TrimSpace(h); h != "*" && !httpx.ValidToken(h) {
 				errs = append(errs, fmt.Errorf("%s[%d]: %q is not a valid header name", f.name, i, h))
 			}
 		}
@@ -357,26 +358,6 @@ func validHostname(s string) bool {
 	return label > 0
 }
 
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTokenChar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isTokenChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
 // originAllowed reports whether a request's Origin value is allowed.
 func (c *CORS) originAllowed(o string) bool {
 	if _, ok := c.exact[o]; ok {
@@ -434,7 +415,7 @@ func plainOrigin(o string) bool {
 
 func (c *CORS) methodAllowed(m string) bool {
 	if c.anyMethod {
-		return validToken(m)
+		return httpx.ValidToken(m)
 	}
 	for _, v := range c.methods {
 		if v == m {
@@ -534,7 +515,7 @@ func (c *CORS) preflight(w http.ResponseWriter, r *http.Request, ov []string, me
 func validList(vals []string) bool {
 	for _, v := range vals {
 		for i := 0; i < len(v); i++ {
-			if c := v[i]; !isTokenChar(c) && c != ',' && c != ' ' && c != '\t' {
+			if c := v[i]; !httpx.IsTokenChar(c) && c != ',' && c != ' ' && c != '\t' {
 				return false
 			}
 		}

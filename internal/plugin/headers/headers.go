@@ -213,7 +213,7 @@ var managed = func() map[string]bool {
 func validateOps(errs []error, side string, o *Ops, request bool) []error {
 	seen := map[string]string{}
 	checkName := func(field, name string) bool {
-		if !validName(name) {
+		if !httpx.ValidToken(name) {
 			errs = append(errs, fmt.Errorf("%s.%s: %q is not a valid header name (letters, digits and !#$%%&'*+-.^_`|~ only)", side, field, name))
 			return false
 		}
@@ -286,27 +286,6 @@ func validateOps(errs []error, side string, o *Ops, request bool) []error {
 		}
 	}
 	return errs
-}
-
-// validName reports whether s is an RFC 7230 token.
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTokenChar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isTokenChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // invalidValue describes why v cannot be sent as a header value, or returns "".

@@ -11,7 +11,6 @@ package requestid
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/portico-gw/portico/internal/httpx"
@@ -72,7 +71,7 @@ func (p *RequestID) Validate() error {
 		return nil
 	}
 	for i := 0; i < len(p.Header); i++ {
-		if !isTokenChar(p.Header[i]) {
+		if !httpx.IsTokenChar(p.Header[i]) {
 			return fmt.Errorf("header: %q is not a valid header name (letters, digits and !#$%%&'*+-.^_`|~ only)", p.Header)
 		}
 	}
@@ -80,14 +79,6 @@ func (p *RequestID) Validate() error {
 		return fmt.Errorf("header: %s cannot carry the request ID", c)
 	}
 	return nil
-}
-
-func isTokenChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // Wrap returns the handler that settles the request ID, calls next and

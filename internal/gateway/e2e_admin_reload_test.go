@@ -1,9 +1,6 @@
 package gateway_test
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -13,44 +10,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/testutil/logbuf"
 )
-
-// e2eLogBuf collects JSON log lines.
-type e2eLogBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *e2eLogBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// lines returns the log lines written since the last call, decoded.
-func (l *e2eLogBuf) take(t *testing.T) []map[string]any {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(&l.b)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Errorf("log line is not JSON: %q", sc.Text())
-			continue
-		}
-		out = append(out, m)
-	}
-	l.b.Reset()
-	return out
-}
 
 // e2eReloadFailures reads portico_config_reloads_total{result="failure"}.
 func e2eReloadFailures(t *testing.T) float64 {
@@ -97,7 +63,7 @@ func TestE2EEveryFailedReloadIsCountedAndLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &e2eLogBuf{}
+	logs := &logbuf.Buffer{}
 	g := gateway.New(slog.New(slog.NewJSONHandler(logs, nil)))
 	g.ConfigFile = file
 	if err := g.Start(cfg); err != nil {
@@ -119,7 +85,7 @@ func TestE2EEveryFailedReloadIsCountedAndLogged(t *testing.T) {
 			t.Fatalf("%s: the running config changed", what)
 		}
 		var found bool
-		for _, l := range logs.take(t) {
+		for _, l := range logs.Take(t) {
 			if l["msg"] == wantMsg {
 				found = true
 				if l["level"] != "ERROR" && l["level"] != "WARN" {

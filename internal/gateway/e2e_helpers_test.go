@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/portico-gw/portico/internal/testutil"
 )
@@ -265,4 +268,24 @@ func e2eFreePort(t testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// e2eWebSocketEcho is a WebSocket backend handler that echoes every message
+// (up to 4 MiB) until the connection ends.
+func e2eWebSocketEcho(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(4 << 20)
+	for {
+		typ, msg, err := c.Read(context.Background())
+		if err != nil {
+			return
+		}
+		if err := c.Write(context.Background(), typ, msg); err != nil {
+			return
+		}
+	}
 }

@@ -27,20 +27,7 @@ func shutdownBackend(t *testing.T) string {
 	be := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/ws":
-			c, err := websocket.Accept(w, r, nil)
-			if err != nil {
-				return
-			}
-			defer c.CloseNow()
-			for {
-				typ, msg, err := c.Read(context.Background())
-				if err != nil {
-					return
-				}
-				if err := c.Write(context.Background(), typ, msg); err != nil {
-					return
-				}
-			}
+			e2eWebSocketEcho(w, r)
 		case "/tunnel":
 			conn, brw, err := http.NewResponseController(w).Hijack()
 			if err != nil {

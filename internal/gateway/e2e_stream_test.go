@@ -333,23 +333,7 @@ func TestStreamBodyLimit(t *testing.T) {
 }
 
 func TestStreamWebSocketEcho(t *testing.T) {
-	be := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		c.SetReadLimit(4 << 20)
-		for {
-			typ, msg, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			if err := c.Write(r.Context(), typ, msg); err != nil {
-				return
-			}
-		}
-	}))
+	be := testutil.Backend(t, http.HandlerFunc(e2eWebSocketEcho))
 	tg := e2eStart(t, `
 server: {listen: [{addr: "127.0.0.1:0"}]}
 upstreams:

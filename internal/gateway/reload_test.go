@@ -221,20 +221,8 @@ func TestLongLivedConnectionsSurviveReload(t *testing.T) {
 	events := make(chan struct{})
 	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/ws" {
-			c, err := websocket.Accept(w, r, nil)
-			if err != nil {
-				return
-			}
-			defer c.CloseNow()
-			for {
-				typ, msg, err := c.Read(r.Context())
-				if err != nil {
-					return
-				}
-				if err := c.Write(r.Context(), typ, msg); err != nil {
-					return
-				}
-			}
+			e2eWebSocketEcho(w, r)
+			return
 		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		rc := http.NewResponseController(w)

@@ -1,15 +1,11 @@
 package observe
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"log"
 	"log/slog"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,41 +13,15 @@ import (
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/portico-gw/portico/internal/observe/tracing"
+	"github.com/portico-gw/portico/internal/testutil/logbuf"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(l.b.Bytes()))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("not a JSON line: %q", sc.Text())
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 // TestRouteLibraryLogs: the standard log package, grpclog and the
 // OpenTelemetry error handler all end up as JSON lines of the process
 // logger, at the documented levels. Not parallel: it changes process-wide
 // loggers (restored at the end).
 func TestRouteLibraryLogs(t *testing.T) {
-	buf := &lockedBuf{}
+	buf := &logbuf.Buffer{}
 	RouteLibraryLogs(slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	t.Cleanup(func() {
 		log.SetOutput(os.Stderr)
@@ -67,7 +37,7 @@ func TestRouteLibraryLogs(t *testing.T) {
 	otel.Handle(errors.New("traces export: connection refused"))
 	otel.Handle(errors.New("traces export: connection refused"))
 
-	lines := buf.lines(t)
+	lines := buf.Lines(t)
 	want := []struct{ level, msg, key, val string }{
 		{"WARN", "http: TLS handshake error from 192.0.2.1:5555: EOF", "logger", "log"},
 		{"WARN", "grpc warning 1", "logger", "grpc"},

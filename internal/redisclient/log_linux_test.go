@@ -3,7 +3,6 @@
 package redisclient
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"github.com/redis/go-redis/v9"
@@ -11,31 +10,13 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/testutil/logbuf"
 )
-
-// lockedBuffer is a log destination safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestLibraryLogsAreJSON makes go-redis log (every dial to a closed port
 // fails) and checks that its messages arrive as rate-limited structured
@@ -51,7 +32,7 @@ func TestLibraryLogsAreJSON(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 
-	logs := new(lockedBuffer)
+	logs := new(logbuf.Buffer)
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewJSONHandler(logs, nil)))
 	t.Cleanup(func() { slog.SetDefault(prev) })

@@ -21,6 +21,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/testutil/logbuf"
 )
 
 // healthWait bounds every wait for a health verdict.
@@ -136,24 +137,6 @@ func statusBackend(t testing.TB, status int) *probeBackend {
 	})
 }
 
-// healthLogBuffer is a bytes.Buffer safe for a logger and a test to share.
-type healthLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *healthLogBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *healthLogBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestHealthHTTPHealthyStaysHealthy(t *testing.T) {
 	t.Parallel()
 	b := newProbeBackend(t, func(_ int64, w http.ResponseWriter, _ *http.Request) {
@@ -207,7 +190,7 @@ func TestHealthHTTPThresholds(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	var logs healthLogBuffer
+	var logs logbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	p := healthPoolFor(t, "api", NewStateRegistry(), nil, b.URL)
 	hc := fastHealth("http")

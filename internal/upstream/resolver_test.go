@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/testutil/logbuf"
 )
 
 // fakeDNS is a lookup whose answer tests change at will.
@@ -106,7 +107,7 @@ func twoBackends(t *testing.T) (*namedBackend, *namedBackend, string) {
 
 // dnsTransport acquires a transport whose host names resolve through dns
 // with the given refresh interval.
-func dnsTransport(t *testing.T, dns *fakeDNS, refresh time.Duration) (*Transport, *syncBuffer) {
+func dnsTransport(t *testing.T, dns *fakeDNS, refresh time.Duration) (*Transport, *logbuf.Buffer) {
 	t.Helper()
 	g := NewRegistry()
 	g.lookup = dns.lookup

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -26,29 +25,12 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/testutil/logbuf"
 )
 
-// syncBuffer is a bytes.Buffer safe for concurrent log writes and reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // bufLogger returns a logger writing text lines to a buffer.
-func bufLogger() (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
+func bufLogger() (*slog.Logger, *logbuf.Buffer) {
+	buf := &logbuf.Buffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 

@@ -1,36 +1,17 @@
 package quota
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/testutil/logbuf"
 	"github.com/portico-gw/portico/internal/testutil/testredis"
 )
-
-// logBuffer is a log destination safe for concurrent writers.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestRedisDownLogged checks that Redis failures are logged as structured
 // JSON WARN lines with dependency "redis", once per interval rather than
@@ -41,7 +22,7 @@ func TestRedisDownLogged(t *testing.T) {
 	type inst struct {
 		policy string
 		h      http.Handler
-		logs   *logBuffer
+		logs   *logbuf.Buffer
 	}
 	var insts []inst
 	for _, policy := range []string{"fail_open", "fail_closed"} {
@@ -49,7 +30,7 @@ func TestRedisDownLogged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		logs := new(logBuffer)
+		logs := new(logbuf.Buffer)
 		p.warner = observe.NewDependencyWarner(slog.New(slog.NewJSONHandler(logs, nil)), 0)
 		h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 		if rr := do(h, cons("alice", nil)); rr.Code != http.StatusOK {

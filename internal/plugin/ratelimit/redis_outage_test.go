@@ -1,7 +1,6 @@
 package ratelimit
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,26 +20,9 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/testutil/logbuf"
 	"github.com/portico-gw/portico/internal/testutil/testredis"
 )
-
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // logLines parses every line of a JSON log; a line that is not a JSON
 // object fails the test.
@@ -70,7 +52,7 @@ func redisWarnings(lines []map[string]any) []map[string]any {
 
 // newLoggedPlugin provisions src like the gateway does, logging as JSON to
 // the returned buffer.
-func newLoggedPlugin(t *testing.T, src string) (*RateLimit, *syncBuffer) {
+func newLoggedPlugin(t *testing.T, src string) (*RateLimit, *logbuf.Buffer) {
 	t.Helper()
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
@@ -80,7 +62,7 @@ func newLoggedPlugin(t *testing.T, src string) (*RateLimit, *syncBuffer) {
 	if err := config.DecodeStrict(doc.Content[0], p, "config"); err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	buf := new(syncBuffer)
+	buf := new(logbuf.Buffer)
 	log := slog.New(slog.NewJSONHandler(buf, nil))
 	if err := p.Provision(plugin.StaticContext{RouteName: "outage", Log: log}); err != nil {
 		_ = p.Cleanup()
@@ -168,9 +150,7 @@ func TestRedisOutageBoundedWait(t *testing.T) {
 				}
 				// Start the log afresh: a slow first call may have
 				// been logged (and would suppress the next line).
-				logs.mu.Lock()
-				logs.b.Reset()
-				logs.mu.Unlock()
+				logs.Reset()
 				p.warner = observe.NewDependencyWarner(slog.New(slog.NewJSONHandler(logs, nil)), 0)
 				errsBefore := p.errCount.Value()
 

@@ -1,14 +1,12 @@
 package jwt
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/testutil/logbuf"
 )
 
 // setMinInterval lowers a remote's minimum kid-refresh interval below what
@@ -30,27 +29,9 @@ func setMinInterval(p *JWT, d time.Duration) {
 	p.remote.mu.Unlock()
 }
 
-// logBuffer is a concurrency-safe log sink.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // buildLogged is mustBuild with the plugin's log written to the returned
 // buffer.
-func buildLogged(t testing.TB, cfg map[string]any) (http.Handler, *JWT, *logBuffer) {
+func buildLogged(t testing.TB, cfg map[string]any) (http.Handler, *JWT, *logbuf.Buffer) {
 	t.Helper()
 	src, err := yaml.Marshal(cfg)
 	if err != nil {
@@ -61,7 +42,7 @@ func buildLogged(t testing.TB, cfg map[string]any) (http.Handler, *JWT, *logBuff
 		t.Fatal(err)
 	}
 	spec := config.PluginSpec{Name: "jwt", Path: "routes[0].plugins[0]", Config: *doc.Content[0]}
-	lb := &logBuffer{}
+	lb := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	in, err := plugin.New(spec, plugin.StaticContext{RouteName: "test", SpecPath: spec.Path, Store: testStore(t), Log: log})
 	if err != nil {

@@ -424,31 +424,8 @@ func queryHas(raw, key, value string) bool {
 // queryEqual decodes the query component enc on the fly and compares it with
 // want. valid is false when enc has a malformed escape.
 func queryEqual(enc, want string) (eq, valid bool) {
-	eq = true
-	j := 0
-	for i := 0; i < len(enc); i++ {
-		c := enc[i]
-		switch c {
-		case '+':
-			c = ' '
-		case '%':
-			if i+2 >= len(enc) {
-				return false, false
-			}
-			hi, _, ok1 := unhex(enc[i+1])
-			lo, _, ok2 := unhex(enc[i+2])
-			if !ok1 || !ok2 {
-				return false, false
-			}
-			c = hi<<4 | lo
-			i += 2
-		}
-		if eq && (j >= len(want) || want[j] != c) {
-			eq = false
-		}
-		j++
-	}
-	return eq && j == len(want), true
+	eq, _, valid = queryKeyEqual(enc, want)
+	return eq, valid
 }
 
 // Path condition kinds.

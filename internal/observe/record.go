@@ -116,6 +116,16 @@ func RecordOf(r *http.Request) *Record {
 	return rec
 }
 
+// PathOf is the normalised path the router matched and the upstream
+// receives, which every policy decision (auth paths, rate-limit keys, ACLs)
+// must use; outside the gateway (nil record) it is r.URL.Path.
+func (r *Record) PathOf(req *http.Request) string {
+	if r != nil && r.Path != "" {
+		return r.Path
+	}
+	return req.URL.Path
+}
+
 // BodyErr is the error the client's request body failed with, if any.
 func (r *Record) BodyErr() error {
 	if r.Body == nil {

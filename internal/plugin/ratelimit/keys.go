@@ -103,7 +103,7 @@ func hashKey(seed maphash.Seed, parts []keyPart, r *http.Request, rec *observe.R
 		case partParam:
 			writeStr(&h, 'p', recParam(rec, p.name))
 		case partPath:
-			writeStr(&h, 'u', recPath(r, rec))
+			writeStr(&h, 'u', rec.PathOf(r))
 		}
 	}
 	return h.Sum64()
@@ -145,12 +145,6 @@ func recParam(rec *observe.Record, name string) string {
 	return v
 }
 
-func recPath(r *http.Request, rec *observe.Record) string {
-	if rec != nil && rec.Path != "" {
-		return rec.Path
-	}
-	return r.URL.Path
-}
 
 // keyString renders the request's key as text for Redis key names. Parts
 // are separated by '|'; '%', '|', '{' and '}' inside values are
@@ -181,7 +175,7 @@ func keyString(parts []keyPart, r *http.Request, rec *observe.Record, route stri
 		case partParam:
 			escape(&b, recParam(rec, p.name))
 		case partPath:
-			escape(&b, recPath(r, rec))
+			escape(&b, rec.PathOf(r))
 		}
 	}
 	return b.String()

@@ -952,12 +952,7 @@ func (p *OIDCLogin) unavailable(w http.ResponseWriter, r *http.Request) {
 // requestPath is the normalised path the router matched and the upstream
 // receives; every path decision uses it, so an encoded or dot-segment
 // variant of the callback or logout path cannot slip past (or into) them.
-func requestPath(r *http.Request) string {
-	if rec := observe.RecordOf(r); rec != nil && rec.Path != "" {
-		return rec.Path
-	}
-	return r.URL.Path
-}
+func requestPath(r *http.Request) string { return observe.RecordOf(r).PathOf(r) }
 
 // watchTransport notes when the provider could not be reached: a transport
 // error (refused, reset, timeout) or a 5xx/429 answer. Libraries wrap or

@@ -145,7 +145,6 @@ func recParam(rec *observe.Record, name string) string {
 	return v
 }
 
-
 // keyString renders the request's key as text for Redis key names. Parts
 // are separated by '|'; '%', '|', '{' and '}' inside values are
 // percent-encoded, so parts cannot run into each other and the key is safe

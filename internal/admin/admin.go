@@ -36,14 +36,14 @@ type Manager interface {
 	RunningConfig() *config.Config
 	// TargetStatus reports the runtime state of one target of an upstream.
 	TargetStatus(upstream, url string) TargetStatus
-	// Update changes the config: under one lock it checks that ifMatch is
-	// the running revision (else *PreconditionFailedError), lets edit change
+	// Update changes the config: under one lock it checks that ifMatch
+	// matches the running revision (else *PreconditionFailedError), lets edit change
 	// a copy of the running config's unexpanded document, then loads and
 	// applies the result exactly like a file reload (config.Errors on
 	// failure, nothing changed) and, when persisting, writes it back to the
 	// config file (*PersistError on failure, after rolling back). It
 	// returns the new revision.
-	Update(ifMatch string, edit EditFunc) (revision string, err error)
+	Update(ifMatch IfMatch, edit EditFunc) (revision string, err error)
 	// Version describes the build and the process.
 	Version() VersionInfo
 	// History lists the most recent applied config revisions, oldest first.
@@ -120,7 +120,7 @@ type endpoint struct {
 	// write endpoints need If-Match.
 	write bool
 	read  func(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config)
-	edit  func(r *http.Request) (EditFunc, error)
+	edit  func(r *http.Request) (*change, error)
 }
 
 // apiEndpoints lists the config API, served when the controller is a Manager.
@@ -272,24 +272,28 @@ func apiHandler(m Manager, e endpoint) http.Handler {
 			e.read(w, r, m, cfg)
 			return
 		}
-		ifMatch := r.Header.Get("If-Match")
-		if ifMatch == "" {
+		ifMatch, present, err := ParseIfMatch(r.Header.Values("If-Match"))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error(), "revision": cfg.Hash})
+			return
+		}
+		if !present {
 			writeJSON(w, http.StatusPreconditionRequired, map[string]any{
 				"error": "If-Match is required: send the revision from the ETag of a GET", "revision": cfg.Hash})
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		edit, err := e.edit(r)
+		ch, err := e.edit(r)
 		if err != nil {
-			writeError(w, err)
+			writeChangeError(w, err, nil, ifMatch)
 			return
 		}
-		rev, err := m.Update(parseETag(ifMatch), edit)
+		rev, err := m.Update(ifMatch, ch.apply)
 		if err != nil {
 			if cur := m.RunningConfig(); cur != nil {
 				setETag(w, cur.Hash)
 			}
-			writeError(w, err)
+			writeChangeError(w, err, ch, ifMatch)
 			return
 		}
 		setETag(w, rev)
@@ -297,34 +301,40 @@ func apiHandler(m Manager, e endpoint) http.Handler {
 	})
 }
 
-// errorView is one located config error in a 400 response.
-type errorView struct {
-	Path    string `json:"path"`
-	Line    int    `json:"line,omitempty"`
-	Message string `json:"message"`
-}
+// writeError maps an error of a read to its status code.
+func writeError(w http.ResponseWriter, err error) { writeChangeError(w, err, nil, IfMatch{}) }
 
-// writeError maps Update and edit errors to their status codes.
-func writeError(w http.ResponseWriter, err error) {
+// writeChangeError maps Update and edit errors to their status codes. The
+// config errors of a refused change are located by JSON pointer in the
+// request body where they are in the written item (ch), else by config
+// path.
+func writeChangeError(w http.ResponseWriter, err error, ch *change, ifMatch IfMatch) {
 	var (
 		es  config.Errors
+		re  *requestError
 		pf  *PreconditionFailedError
 		cf  *ConflictError
+		iu  *UpstreamInUseError
 		nf  *NotFoundError
 		pe  *PersistError
 		mbe *http.MaxBytesError
 	)
 	switch {
 	case errors.As(err, &pf):
-		writeJSON(w, http.StatusPreconditionFailed, map[string]any{"error": "precondition failed: the config has changed since that revision", "revision": pf.Current})
-	case errors.As(err, &es):
-		out := make([]errorView, len(es))
-		for i, e := range es {
-			out[i] = errorView{Path: e.Path, Line: e.Line, Message: e.Msg}
+		msg := "precondition failed: the config has changed since that revision"
+		if len(ifMatch.Tags) == 0 && ifMatch.Weak > 0 {
+			msg = "precondition failed: a weak ETag (W/\"…\") never matches; send the revision as a strong ETag, as in the ETag of a GET"
 		}
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid config; nothing was changed", "errors": out})
+		writeJSON(w, http.StatusPreconditionFailed, map[string]any{"error": msg, "revision": pf.Current})
+	case errors.As(err, &re):
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": re.msg, "errors": re.problems})
+	case errors.As(err, &es):
+		ps := configProblems(es, ch)
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": invalidConfigMsg(ps), "errors": ps})
 	case errors.As(err, &nf):
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": nf.Error()})
+	case errors.As(err, &iu):
+		writeJSON(w, http.StatusConflict, map[string]any{"error": iu.Error(), "routes": iu.Routes})
 	case errors.As(err, &cf):
 		writeJSON(w, http.StatusConflict, map[string]any{"error": cf.Msg})
 	case errors.As(err, &mbe):
@@ -338,20 +348,23 @@ func writeError(w http.ResponseWriter, err error) {
 
 func setETag(w http.ResponseWriter, rev string) { w.Header().Set("ETag", `"`+rev+`"`) }
 
-// parseETag strips the quotes (and a weak prefix) from an If-Match value.
-func parseETag(v string) string {
-	v = strings.TrimSpace(v)
-	v = strings.TrimPrefix(v, "W/")
-	return strings.Trim(v, `"`)
+// quote renders s as a JSON string, without HTML escaping.
+func quote(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
-func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
-
+// writeJSON writes every admin JSON answer: indented, and with <, > and &
+// as they are (not \u003c…), since the answers are data, not HTML.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,44 +14,61 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 )
 
-// badRequest is a request error located like a config error, so every 400
-// has the same shape.
-func badRequest(path, format string, args ...any) error {
-	return config.Errors{{Path: path, Msg: fmt.Sprintf(format, args...)}}
+// change is one write request's edit of the config, with what is needed
+// to locate the errors it causes in the request body.
+type change struct {
+	apply EditFunc
+	// body is the request body as a YAML node (nil for deletes).
+	body *yaml.Node
+	// item is the config path the body is written at ("routes[3]",
+	// "upstreams.users", "plugins"); apply sets it.
+	item string
+	// shadows are config paths of other items that start with item (the
+	// upstream "users.v2" next to "users"); their errors are not the body's.
+	shadows []string
 }
 
 // readBody decodes the JSON request body into a YAML node, keeping the
 // order of object keys. want is yaml.MappingNode or yaml.SequenceNode.
 func readBody(r *http.Request, want yaml.Kind) (*yaml.Node, error) {
-	dec := json.NewDecoder(r.Body)
-	dec.UseNumber()
-	n, err := jsonNode(dec)
+	data, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, err
 		}
-		return nil, badRequest("", "request body is not valid JSON: %v", err)
+		return nil, &requestError{msg: "cannot read the request body: " + err.Error(), problems: []problem{{Message: err.Error()}}}
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, badRequest("", "request body must hold one JSON value")
+	what := "a JSON object"
+	if want == yaml.SequenceNode {
+		what = "a JSON array"
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, bodyError("", "request body is empty; send %s", what)
+	}
+	// The whole body is checked first: its syntax errors carry the exact
+	// offset, which the token reader below does not always report.
+	if err := json.Unmarshal(data, new(json.RawMessage)); err != nil {
+		return nil, syntaxError(data, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	n, err := jsonNode(dec, "")
+	if err != nil {
+		return nil, err
 	}
 	if n.Kind != want {
-		if want == yaml.MappingNode {
-			return nil, badRequest("", "request body must be a JSON object")
-		}
-		return nil, badRequest("", "request body must be a JSON array")
+		return nil, bodyError("", "request body must be %s", what)
 	}
 	return n, nil
 }
 
-// jsonNode reads one JSON value from dec as a YAML node.
-func jsonNode(dec *json.Decoder) (*yaml.Node, error) {
+// jsonNode reads one JSON value, at pointer ptr of the body, from dec as
+// a YAML node. The input is valid JSON; a key given twice in one object is
+// refused.
+func jsonNode(dec *json.Decoder, ptr string) (*yaml.Node, error) {
 	tok, err := dec.Token()
 	if err != nil {
-		if err == io.EOF {
-			return nil, errors.New("empty body")
-		}
 		return nil, err
 	}
 	switch v := tok.(type) {
@@ -58,13 +76,22 @@ func jsonNode(dec *json.Decoder) (*yaml.Node, error) {
 		switch v {
 		case '{':
 			n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+			var seen map[string]bool
 			for dec.More() {
 				kt, err := dec.Token()
 				if err != nil {
 					return nil, err
 				}
 				key, _ := kt.(string)
-				val, err := jsonNode(dec)
+				kp := ptr + "/" + escapePointerToken(key)
+				if seen == nil {
+					seen = map[string]bool{}
+				}
+				if seen[key] {
+					return nil, bodyError(kp, "key %s is given twice", quote(key))
+				}
+				seen[key] = true
+				val, err := jsonNode(dec, kp)
 				if err != nil {
 					return nil, err
 				}
@@ -77,7 +104,7 @@ func jsonNode(dec *json.Decoder) (*yaml.Node, error) {
 		case '[':
 			n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 			for dec.More() {
-				val, err := jsonNode(dec)
+				val, err := jsonNode(dec, fmt.Sprintf("%s/%d", ptr, len(n.Content)))
 				if err != nil {
 					return nil, err
 				}
@@ -151,7 +178,7 @@ func section(doc *yaml.Node, key string, kind yaml.Kind) (*yaml.Node, error) {
 			m.Content[i+1] = v
 		}
 		if v.Kind != kind {
-			return nil, badRequest(key, "%s is not a %s in the config file", key, kindName(kind))
+			return nil, config.Errors{{Path: key, Msg: fmt.Sprintf("%s is not a %s in the config file", key, kindName(kind))}}
 		}
 		return v, nil
 	}
@@ -175,7 +202,7 @@ func withName(body *yaml.Node, name string) (*yaml.Node, error) {
 		}
 		v := body.Content[i+1]
 		if v.Kind != yaml.ScalarNode || v.Value != name {
-			return nil, badRequest("name", "name in the body (%s) does not match the name in the URL (%s)", v.Value, name)
+			return nil, bodyError("/name", "name in the body (%s) does not match the name in the URL (%s)", quote(v.Value), quote(name))
 		}
 		body.Content = append(body.Content[:i], body.Content[i+2:]...)
 		break
@@ -188,7 +215,7 @@ func withName(body *yaml.Node, name string) (*yaml.Node, error) {
 func pathName(r *http.Request) (string, error) {
 	name := r.PathValue("name")
 	if strings.TrimSpace(name) == "" {
-		return "", badRequest("name", "name is required")
+		return "", &requestError{msg: "the name in the URL is required", problems: []problem{{Message: "the name in the URL is required"}}}
 	}
 	return name, nil
 }
@@ -197,7 +224,7 @@ func pathName(r *http.Request) (string, error) {
 // (routes, consumers): replace the item with that name or append it. index
 // finds the item in the running config, whose list has the same order as
 // the unexpanded document's.
-func putListItem(r *http.Request, key string, index func(cur *config.Config, name string) int) (EditFunc, error) {
+func putListItem(r *http.Request, key string, index func(cur *config.Config, name string) int) (*change, error) {
 	name, err := pathName(r)
 	if err != nil {
 		return nil, err
@@ -209,30 +236,34 @@ func putListItem(r *http.Request, key string, index func(cur *config.Config, nam
 	if body, err = withName(body, name); err != nil {
 		return nil, err
 	}
-	return func(doc *yaml.Node, cur *config.Config) error {
+	ch := &change{body: body}
+	ch.apply = func(doc *yaml.Node, cur *config.Config) error {
 		seq, err := section(doc, key, yaml.SequenceNode)
 		if err != nil {
 			return err
 		}
 		if i := index(cur, name); i >= 0 && i < len(seq.Content) {
 			seq.Content[i] = body
+			ch.item = fmt.Sprintf("%s[%d]", key, i)
 			return nil
 		}
 		if len(seq.Content) == 0 {
 			seq.Style = 0
 		}
+		ch.item = fmt.Sprintf("%s[%d]", key, len(seq.Content))
 		seq.Content = append(seq.Content, body)
 		return nil
-	}, nil
+	}
+	return ch, nil
 }
 
 // deleteListItem builds the edit for DELETE of a named list item.
-func deleteListItem(r *http.Request, key, kind string, index func(cur *config.Config, name string) int) (EditFunc, error) {
+func deleteListItem(r *http.Request, key, kind string, index func(cur *config.Config, name string) int) (*change, error) {
 	name, err := pathName(r)
 	if err != nil {
 		return nil, err
 	}
-	return func(doc *yaml.Node, cur *config.Config) error {
+	return &change{apply: func(doc *yaml.Node, cur *config.Config) error {
 		i := index(cur, name)
 		if i < 0 {
 			return &NotFoundError{Kind: kind, Name: name}
@@ -246,7 +277,7 @@ func deleteListItem(r *http.Request, key, kind string, index func(cur *config.Co
 		}
 		seq.Content = append(seq.Content[:i], seq.Content[i+1:]...)
 		return nil
-	}, nil
+	}}, nil
 }
 
 func routeIndex(cur *config.Config, name string) int {
@@ -267,21 +298,21 @@ func consumerIndex(cur *config.Config, name string) int {
 	return -1
 }
 
-func putRoute(r *http.Request) (EditFunc, error) { return putListItem(r, "routes", routeIndex) }
+func putRoute(r *http.Request) (*change, error) { return putListItem(r, "routes", routeIndex) }
 
-func deleteRoute(r *http.Request) (EditFunc, error) {
+func deleteRoute(r *http.Request) (*change, error) {
 	return deleteListItem(r, "routes", "route", routeIndex)
 }
 
-func putConsumer(r *http.Request) (EditFunc, error) {
+func putConsumer(r *http.Request) (*change, error) {
 	return putListItem(r, "consumers", consumerIndex)
 }
 
-func deleteConsumer(r *http.Request) (EditFunc, error) {
+func deleteConsumer(r *http.Request) (*change, error) {
 	return deleteListItem(r, "consumers", "consumer", consumerIndex)
 }
 
-func putUpstream(r *http.Request) (EditFunc, error) {
+func putUpstream(r *http.Request) (*change, error) {
 	name, err := pathName(r)
 	if err != nil {
 		return nil, err
@@ -290,10 +321,19 @@ func putUpstream(r *http.Request) (EditFunc, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(doc *yaml.Node, cur *config.Config) error {
+	ch := &change{body: body, item: "upstreams." + name}
+	ch.apply = func(doc *yaml.Node, cur *config.Config) error {
 		m, err := section(doc, "upstreams", yaml.MappingNode)
 		if err != nil {
 			return err
+		}
+		ch.shadows = nil
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if k := m.Content[i].Value; k != name {
+				if _, under := underPath(k, name); under {
+					ch.shadows = append(ch.shadows, "upstreams."+k)
+				}
+			}
 		}
 		for i := 0; i+1 < len(m.Content); i += 2 {
 			if m.Content[i].Value == name {
@@ -303,17 +343,53 @@ func putUpstream(r *http.Request) (EditFunc, error) {
 		}
 		m.Content = append(m.Content, strNode(name), body)
 		return nil
-	}, nil
+	}
+	return ch, nil
 }
 
-func deleteUpstream(r *http.Request) (EditFunc, error) {
+// UpstreamInUseError is returned by the edit deleting an upstream that
+// routes still use.
+type UpstreamInUseError struct {
+	Name string
+	// Routes are the names of the routes that use the upstream.
+	Routes []string
+}
+
+func (e *UpstreamInUseError) Error() string {
+	q := make([]string, len(e.Routes))
+	for i, r := range e.Routes {
+		q[i] = quote(r)
+	}
+	if len(q) == 1 {
+		return fmt.Sprintf("upstream %s is used by route %s; change or delete that route first", quote(e.Name), q[0])
+	}
+	return fmt.Sprintf("upstream %s is used by routes %s; change or delete those routes first", quote(e.Name), strings.Join(q, ", "))
+}
+
+// upstreamUsers lists the routes of cfg that send requests to the upstream
+// name. Every config field that names an upstream is checked here; today
+// that is the route's upstream.
+func upstreamUsers(cfg *config.Config, name string) []string {
+	var out []string
+	for _, r := range cfg.Routes {
+		if r != nil && r.Upstream == name {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+func deleteUpstream(r *http.Request) (*change, error) {
 	name, err := pathName(r)
 	if err != nil {
 		return nil, err
 	}
-	return func(doc *yaml.Node, cur *config.Config) error {
+	return &change{apply: func(doc *yaml.Node, cur *config.Config) error {
 		if cur.Upstreams[name] == nil {
 			return &NotFoundError{Kind: "upstream", Name: name}
+		}
+		if users := upstreamUsers(cur, name); len(users) > 0 {
+			return &UpstreamInUseError{Name: name, Routes: users}
 		}
 		m, err := section(doc, "upstreams", yaml.MappingNode)
 		if err != nil {
@@ -326,15 +402,16 @@ func deleteUpstream(r *http.Request) (EditFunc, error) {
 			}
 		}
 		return &NotFoundError{Kind: "upstream", Name: name}
-	}, nil
+	}}, nil
 }
 
-func putPlugins(r *http.Request) (EditFunc, error) {
+func putPlugins(r *http.Request) (*change, error) {
 	body, err := readBody(r, yaml.SequenceNode)
 	if err != nil {
 		return nil, err
 	}
-	return func(doc *yaml.Node, cur *config.Config) error {
+	ch := &change{body: body, item: "plugins"}
+	ch.apply = func(doc *yaml.Node, cur *config.Config) error {
 		seq, err := section(doc, "plugins", yaml.SequenceNode)
 		if err != nil {
 			return err
@@ -342,5 +419,6 @@ func putPlugins(r *http.Request) (EditFunc, error) {
 		seq.Content = body.Content
 		seq.Style = 0
 		return nil
-	}, nil
+	}
+	return ch, nil
 }

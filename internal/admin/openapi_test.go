@@ -35,10 +35,10 @@ func (f *fakeManager) TargetStatus(string, string) TargetStatus {
 func (f *fakeManager) Version() VersionInfo { return VersionInfo{Version: "test"} }
 func (f *fakeManager) History() []Revision  { return nil }
 
-func (f *fakeManager) Update(ifMatch string, edit EditFunc) (string, error) {
+func (f *fakeManager) Update(ifMatch IfMatch, edit EditFunc) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if ifMatch != f.cfg.Hash {
+	if !ifMatch.Matches(f.cfg.Hash) {
 		return "", &PreconditionFailedError{Current: f.cfg.Hash}
 	}
 	doc := config.CloneNode(f.cfg.RawRoot)

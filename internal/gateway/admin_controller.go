@@ -69,14 +69,14 @@ func (g *Gateway) persistTo(cfg *config.Config) string {
 // Update implements admin.Manager: check the revision, edit a copy of the
 // unexpanded document, load and apply it like a file reload, then persist
 // it (rolling back when the file cannot be written).
-func (g *Gateway) Update(ifMatch string, edit admin.EditFunc) (string, error) {
+func (g *Gateway) Update(ifMatch admin.IfMatch, edit admin.EditFunc) (string, error) {
 	g.adm.mu.Lock()
 	defer g.adm.mu.Unlock()
 	old := g.RunningConfig()
 	if old == nil {
 		return "", errors.New("no configuration loaded")
 	}
-	if ifMatch != old.Hash {
+	if !ifMatch.Matches(old.Hash) {
 		return "", &admin.PreconditionFailedError{Current: old.Hash}
 	}
 	if old.RawRoot == nil {

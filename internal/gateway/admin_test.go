@@ -440,45 +440,56 @@ func TestAdminRouteCRUD(t *testing.T) {
 	if n := len(a.RunningConfig().Routes); n != 4 {
 		t.Fatalf("routes = %d, want 4", n)
 	}
-	// Invalid input: 400 with located errors, nothing changed.
+	// Invalid input: 400 with every error located by a JSON pointer into
+	// the body (or, for a syntax error, by line and column), nothing
+	// changed.
 	before := a.RunningConfig().Hash
-	bad := []struct{ body, path, msg string }{
-		{`{"match": {"path": "/bad"}, "upstream": "missing"}`, "routes[4].upstream", "not defined"},
-		{`{"match": {"path": "/a", "pth": 1}, "respond": {}}`, "routes[4].match.pth", "unknown field"},
-		{`{"match": {"path": "nope"}, "respond": {}}`, "routes[4].match.path", "must start with /"},
-		{`{"name": "other", "respond": {}}`, "name", "does not match"},
-		{`{"respond": {}, "plugins": [{"name": "no_such_plugin"}]}`, "routes[4].plugins[0]", ""},
-		{`[1, 2]`, "", "JSON object"},
-		{`{"respond": `, "", "not valid JSON"},
+	bad := []struct{ body, pointer, msg, summary string }{
+		{`{"match": {"path": "/bad"}, "upstream": "missing"}`, "/upstream", "not defined", "invalid config"},
+		{`{"match": {"path": "/a", "pth": 1}, "respond": {}}`, "/match/pth", "unknown field", "invalid config"},
+		{`{"match": {"path": "nope"}, "respond": {}}`, "/match/path", "must start with /", "invalid config"},
+		{`{"name": "other", "respond": {}}`, "/name", "does not match", "invalid request body"},
+		{`{"respond": {}, "plugins": [{"name": "no_such_plugin"}]}`, "/plugins/0", "unknown plugin", "invalid config"},
+		{`[1, 2]`, "", "JSON object", "invalid request body"},
+		{`{"respond": `, "-", "unexpected end of JSON input", "request body is not valid JSON: line 1, column 13"},
 	}
 	for _, tc := range bad {
 		r := a.write(t, "PUT", "/routes/bad", tc.body, 400)
 		var body struct {
+			Error  string `json:"error"`
 			Errors []struct {
-				Path    string `json:"path"`
-				Line    int    `json:"line"`
-				Message string `json:"message"`
+				Pointer *string `json:"pointer"`
+				Path    string  `json:"path"`
+				Message string  `json:"message"`
 			} `json:"errors"`
 		}
 		if err := json.Unmarshal([]byte(r.body), &body); err != nil || len(body.Errors) == 0 {
 			t.Fatalf("PUT %s: body %s", tc.body, r.body)
 		}
+		if !strings.HasPrefix(body.Error, tc.summary) {
+			t.Errorf("PUT %s: error %q, want it to start with %q", tc.body, body.Error, tc.summary)
+		}
 		found := false
 		for _, e := range body.Errors {
-			if strings.HasPrefix(e.Path, tc.path) && strings.Contains(e.Message, tc.msg) {
+			ptr := "-"
+			if e.Pointer != nil {
+				ptr = *e.Pointer
+			}
+			if strings.HasPrefix(ptr, tc.pointer) && e.Path == "" && strings.Contains(e.Message, tc.msg) {
 				found = true
 			}
 		}
 		if !found {
-			t.Errorf("PUT %s: errors %+v, want path %q with %q", tc.body, body.Errors, tc.path, tc.msg)
+			t.Errorf("PUT %s: errors %s, want pointer %q with %q", tc.body, r.body, tc.pointer, tc.msg)
 		}
 		if a.RunningConfig().Hash != before {
 			t.Fatalf("invalid PUT %s changed the config", tc.body)
 		}
 	}
-	// An existing route's index is used for its errors.
+	// Replacing an existing route badly: the pointer is the same, not
+	// routes[0]'s config path.
 	r = a.write(t, "PUT", "/routes/hello", `{"upstream": "missing"}`, 400)
-	if !strings.Contains(r.body, `"routes[0].upstream"`) {
+	if !strings.Contains(r.body, `"pointer": "/upstream"`) || strings.Contains(r.body, "routes[0]") {
 		t.Errorf("replacing routes[0] badly: %s", r.body)
 	}
 	// Delete.
@@ -566,17 +577,18 @@ func TestAdminUpstreamCRUD(t *testing.T) {
 	if s, body := a.traffic(t, "/two"); s != 200 || body != "two" {
 		t.Fatalf("/two = %d %q", s, body)
 	}
-	// Deleting an upstream a route uses is refused with the route's path.
-	r := a.write(t, "DELETE", "/upstreams/two", "", 400)
-	if !strings.Contains(r.body, `"routes[3].upstream"`) {
+	// Deleting an upstream a route uses is refused with 409 naming the
+	// route.
+	r := a.write(t, "DELETE", "/upstreams/two", "", 409)
+	if got := r.json(t); got["error"] != `upstream "two" is used by route "two"; change or delete that route first` || fmt.Sprint(got["routes"]) != "[two]" {
 		t.Errorf("DELETE used upstream: %s", r.body)
 	}
 	r = a.write(t, "PUT", "/upstreams/two", `{"targets": [{"url": "ftp://x"}]}`, 400)
-	if !strings.Contains(r.body, `"upstreams.two.targets[0].url"`) {
+	if !strings.Contains(r.body, `"pointer": "/targets/0/url"`) {
 		t.Errorf("bad target: %s", r.body)
 	}
 	r = a.write(t, "PUT", "/upstreams/three", `{"targets": []}`, 400)
-	if !strings.Contains(r.body, `"upstreams.three"`) {
+	if !strings.Contains(r.body, `"pointer": ""`) || !strings.Contains(r.body, "at least one target") {
 		t.Errorf("no targets: %s", r.body)
 	}
 	a.write(t, "DELETE", "/routes/two", "", 200)
@@ -612,7 +624,7 @@ func TestAdminConsumerCRUD(t *testing.T) {
 	admNoSecrets(t, "consumer responses", all.String())
 	// Invalid credentials are refused with their path.
 	r := a.write(t, "PUT", "/consumers/carol", `{"credentials": {"key_auth": [{"key": "short"}]}}`, 400)
-	if !strings.Contains(r.body, `"consumers[2].credentials.key_auth[0].key"`) {
+	if !strings.Contains(r.body, `"pointer": "/credentials/key_auth/0/key"`) {
 		t.Errorf("short key: %s", r.body)
 	}
 	r = a.write(t, "PUT", "/consumers/carol", `{"credentials": {"key_auth": [{"key": "${PORTICO_TEST_ADMIN_BOB_KEY}"}]}}`, 400)
@@ -645,7 +657,7 @@ func TestAdminPutPlugins(t *testing.T) {
 		t.Errorf("global = %v", g)
 	}
 	r := a.write(t, "PUT", "/plugins", `[{"name": "nope"}]`, 400)
-	if !strings.Contains(r.body, `"plugins[0]`) {
+	if !strings.Contains(r.body, `"pointer": "/0`) {
 		t.Errorf("unknown plugin: %s", r.body)
 	}
 	a.write(t, "PUT", "/plugins", `{"name": "headers"}`, 400)

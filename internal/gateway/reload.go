@@ -30,7 +30,18 @@ type Reloader struct {
 	// Lock, if set, is held during each attempt; the admin API shares it so
 	// its writes and reloads never interleave.
 	Lock sync.Locker
+	// MaxDelay bounds how long Watch lets a burst of file changes postpone
+	// a reload: the file is read at most MaxDelay after the first change of
+	// a burst, however often it keeps changing. 0 means DefaultMaxDelay.
+	MaxDelay time.Duration
+
+	// onWatching, if set, is called once Watch watches the directory.
+	onWatching func()
 }
+
+// DefaultMaxDelay is the longest a stream of file changes postpones a
+// reload when Reloader.MaxDelay is not set.
+const DefaultMaxDelay = time.Second
 
 // Reload performs one reload attempt now.
 func (rl *Reloader) Reload() error {
@@ -107,8 +118,10 @@ func loadStage(err error) string {
 
 // Watch reloads whenever the file changes until ctx ends. It watches the
 // file's directory so editors that replace the file (rename over it) and
-// Kubernetes ConfigMap symlink swaps are seen too. Bursts of events within
-// the debounce window cause one reload.
+// Kubernetes ConfigMap symlink swaps are seen too. A burst of changes
+// causes one reload, debounce after the last change, but never later than
+// MaxDelay after the first: a file that keeps changing is still reloaded
+// (its latest content) about once per MaxDelay.
 func (rl *Reloader) Watch(ctx context.Context, debounce time.Duration) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -122,8 +135,20 @@ func (rl *Reloader) Watch(ctx context.Context, debounce time.Duration) error {
 	if err := w.Add(filepath.Dir(abs)); err != nil {
 		return err
 	}
-	var timer *time.Timer
-	var fire <-chan time.Time
+	if rl.onWatching != nil {
+		rl.onWatching()
+	}
+	maxDelay := rl.MaxDelay
+	if maxDelay <= 0 {
+		maxDelay = DefaultMaxDelay
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var (
+		fire     <-chan time.Time
+		deadline time.Time // of the burst in progress; zero when none
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -139,14 +164,14 @@ func (rl *Reloader) Watch(ctx context.Context, debounce time.Duration) error {
 			if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename|fsnotify.Remove|fsnotify.Chmod) == 0 {
 				continue
 			}
-			if timer == nil {
-				timer = time.NewTimer(debounce)
-			} else {
-				timer.Reset(debounce)
+			now := time.Now()
+			if deadline.IsZero() {
+				deadline = now.Add(maxDelay)
 			}
+			timer.Reset(max(min(debounce, deadline.Sub(now)), 0))
 			fire = timer.C
 		case <-fire:
-			fire = nil
+			fire, deadline = nil, time.Time{}
 			rl.reloadIfChanged()
 		case err, ok := <-w.Errors:
 			if !ok {

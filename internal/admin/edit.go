@@ -44,7 +44,7 @@ func readBody(r *http.Request, want yaml.Kind) (*yaml.Node, error) {
 		what = "a JSON array"
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, bodyError("", "request body is empty; send %s", what)
+		return nil, bodyError("", "the body is empty; expected %s", what)
 	}
 	// The whole body is checked first: its syntax errors carry the exact
 	// offset, which the token reader below does not always report.
@@ -58,7 +58,7 @@ func readBody(r *http.Request, want yaml.Kind) (*yaml.Node, error) {
 		return nil, err
 	}
 	if n.Kind != want {
-		return nil, bodyError("", "request body must be %s", what)
+		return nil, bodyError("", "expected %s", what)
 	}
 	return n, nil
 }

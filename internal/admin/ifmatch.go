@@ -42,7 +42,7 @@ func ParseIfMatch(values []string) (m IfMatch, present bool, err error) {
 	var elems []string
 	for _, v := range values {
 		for _, e := range splitList(v) {
-			if e = strings.TrimSpace(e); e != "" {
+			if e = strings.Trim(e, " \t"); e != "" { // OWS
 				elems = append(elems, e)
 			}
 		}

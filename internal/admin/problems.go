@@ -34,9 +34,7 @@ type problem struct {
 // text renders p for the human "error" string.
 func (p problem) text() string {
 	switch {
-	case p.Pointer != nil && *p.Pointer == "":
-		return "request body: " + p.Message
-	case p.Pointer != nil:
+	case p.Pointer != nil && *p.Pointer != "":
 		return *p.Pointer + ": " + p.Message
 	case p.Line > 0:
 		return fmt.Sprintf("line %d, column %d: %s", p.Line, p.Column, p.Message)

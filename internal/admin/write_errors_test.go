@@ -361,3 +361,82 @@ func FuzzReadBody(f *testing.F) {
 		}
 	})
 }
+
+// TestOpenAPIDocumentsWriteErrors checks the OpenAPI document describes
+// the answers of refused writes as they are sent: every golden answer
+// uses only (and all required) properties of its documented schema, a
+// used upstream's 409 is documented, and so are If-Match's rules.
+func TestOpenAPIDocumentsWriteErrors(t *testing.T) {
+	t.Parallel()
+	var doc struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Parameters map[string]struct {
+				Description string `json:"description"`
+			} `json:"parameters"`
+			Responses map[string]json.RawMessage `json:"responses"`
+			Schemas   map[string]struct {
+				Properties map[string]any `json:"properties"`
+				Required   []string       `json:"required"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	conforms := func(what string, v map[string]any, schema string) {
+		s, ok := doc.Components.Schemas[schema]
+		if !ok {
+			t.Fatalf("schema %s is not documented", schema)
+		}
+		for k := range v {
+			if _, ok := s.Properties[k]; !ok {
+				t.Errorf("%s: property %q is not in schema %s", what, k, schema)
+			}
+		}
+		for _, k := range s.Required {
+			if _, ok := v[k]; !ok {
+				t.Errorf("%s: required property %q of %s is missing", what, k, schema)
+			}
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.golden"))
+	if len(files) == 0 {
+		t.Fatal("no golden answers")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		switch {
+		case v["errors"] != nil:
+			conforms(f, v, "ConfigErrors")
+			for _, p := range v["errors"].([]any) {
+				conforms(f, p.(map[string]any), "ConfigError")
+			}
+		case v["routes"] != nil:
+			conforms(f, v, "UpstreamInUse")
+		default:
+			t.Errorf("%s: unexpected answer %s", f, b)
+		}
+	}
+	var del struct {
+		Responses map[string]map[string]string `json:"responses"`
+	}
+	_ = json.Unmarshal(doc.Paths["/upstreams/{name}"]["delete"], &del)
+	ref := del.Responses["409"]["$ref"]
+	if !strings.HasSuffix(ref, "/UpstreamConflict") || !strings.Contains(string(doc.Components.Responses["UpstreamConflict"]), "#/components/schemas/UpstreamInUse") {
+		t.Errorf("DELETE /upstreams/{name} 409 = %q", ref)
+	}
+	im := doc.Components.Parameters["IfMatch"].Description
+	for _, want := range []string{"*", "list", "weak", "428", "412", "400"} {
+		if !strings.Contains(im, want) {
+			t.Errorf("If-Match description lacks %q: %s", want, im)
+		}
+	}
+}

@@ -104,7 +104,7 @@ func configProblems(es config.Errors, ch *change) []problem {
 	out := make([]problem, len(es))
 	for i, e := range es {
 		out[i] = problem{Path: e.Path, Message: e.Msg}
-		if ch == nil || ch.body == nil {
+		if ch == nil {
 			continue
 		}
 		if ptr, ok := ch.pointer(e.Path); ok {
@@ -117,6 +117,9 @@ func configProblems(es config.Errors, ch *change) []problem {
 // pointer maps a config path (routes[3].match.path) to a JSON pointer into
 // the request body (/match/path) when the path is inside the written item.
 func (ch *change) pointer(path string) (string, bool) {
+	if ch.item == "" || ch.body == nil {
+		return "", false
+	}
 	rest, ok := underPath(path, ch.item)
 	if !ok {
 		return "", false

@@ -302,6 +302,10 @@ func TestPathPointer(t *testing.T) {
 			t.Errorf("pointer(%q) = %q, want %q", path, got, want)
 		}
 	}
+	// Before the edit has placed the item, nothing is in the body.
+	if p, ok := (&change{body: body}).pointer("routes"); ok {
+		t.Errorf("unplaced item: pointer %q", p)
+	}
 }
 
 // FuzzPathPointer: any config path maps to a pointer without panicking or

@@ -358,10 +358,12 @@ func quote(s string) string {
 }
 
 // writeJSON writes every admin JSON answer: indented, and with <, > and &
-// as they are (not \u003c…), since the answers are data, not HTML.
+// as they are (not \u003c…), since the answers are data, not HTML;
+// nosniff keeps a browser from ever reading one as HTML.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

@@ -88,6 +88,9 @@ func TestAdminNoHTMLEscaping(t *testing.T) {
 		if strings.Contains(r.body, `\u00`) {
 			t.Errorf("answer %d is HTML-escaped:\n%s", i, r.body)
 		}
+		if r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("Content-Type") != "application/json" {
+			t.Errorf("answer %d: headers %v", i, r.header)
+		}
 	}
 	if !strings.Contains(answers[0].body, `"name": "<a&b>"`) {
 		t.Errorf("GET: %s", answers[0].body)

@@ -481,7 +481,9 @@ type RegexRewrite struct {
 // PluginSpec names a plugin and carries its still-undecoded configuration;
 // the plugin decodes it strictly into its own type at load time.
 type PluginSpec struct {
-	Name   string    `yaml:"name"`
+	// Name is the plugin to run, such as "cors", "jwt" or "rate_limit".
+	Name string `yaml:"name"`
+	// Config is the plugin's settings, decoded strictly into its own type.
 	Config yaml.Node `yaml:"config"`
 	// Path is the YAML path of this spec (e.g. "routes[2].plugins[0]"), set by Load.
 	Path string `yaml:"-"`

@@ -328,7 +328,7 @@ func TestSchemaEveryPlugin(t *testing.T) {
 }
 
 // matchDef reports whether the schema definition def accepts s.
-func matchDef(t testing.TB, def *jsonschema.Schema, s string) bool {
+func matchDef(def *jsonschema.Schema, s string) bool {
 	return def.Validate(s) == nil
 }
 
@@ -363,7 +363,7 @@ func FuzzDurationPattern(f *testing.F) {
 		}
 		var d config.Duration
 		decoded := d.UnmarshalYAML(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}) == nil
-		if decoded && !matchDef(t, def, s) {
+		if decoded && !matchDef(def, s) {
 			t.Fatalf("config accepts the duration %q but the schema does not", s)
 		}
 	})
@@ -383,7 +383,7 @@ func FuzzSizePattern(f *testing.F) {
 		if !plainText(s) {
 			return
 		}
-		if _, err := config.ParseSize(s); err == nil && !matchDef(t, def, s) {
+		if _, err := config.ParseSize(s); err == nil && !matchDef(def, s) {
 			t.Fatalf("config accepts the size %q but the schema does not", s)
 		}
 	})
@@ -409,7 +409,7 @@ func TestDurationSizePatterns(t *testing.T) {
 		{size, "64KiB", true}, {size, "10mb", true}, {size, "-1", true}, {size, "${S}", true},
 		{size, "1.5MiB", false}, {size, "-2", false}, {size, "10 MiBs", false}, {size, "", false},
 	} {
-		if got := matchDef(t, c.def, c.in); got != c.want {
+		if got := matchDef(c.def, c.in); got != c.want {
 			t.Errorf("%s %q: accepted %v, want %v", c.def.Location, c.in, got, c.want)
 		}
 	}

@@ -31,6 +31,11 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/plugin"
 	_ "github.com/portico-gw/portico/internal/plugin/all" // registers every bundled plugin
+	"github.com/portico-gw/portico/internal/plugin/auth/hmacauth"
+	"github.com/portico-gw/portico/internal/plugin/auth/introspection"
+	"github.com/portico-gw/portico/internal/plugin/auth/oidclogin"
+	"github.com/portico-gw/portico/internal/plugin/quota"
+	"github.com/portico-gw/portico/internal/plugin/ratelimit"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -71,9 +76,9 @@ var (
 	configPkg      = durationType.PkgPath()
 )
 
-// enum lists, per config type and YAML key, the fixed set of values the
-// code accepts (each checked where the comment says). The values stay
-// legal alongside a ${VAR} reference.
+// enums lists, per type and YAML key, the fixed set of values the code
+// accepts (each checked where the comment says). The values stay legal
+// alongside a ${VAR} reference.
 func enums() map[reflect.Type]map[string][]any {
 	return map[reflect.Type]map[string][]any{
 		// config.validate
@@ -100,6 +105,26 @@ func enums() map[reflect.Type]map[string][]any {
 		reflect.TypeOf(config.HealthCheck{}): {"type": {"http", "tcp", "grpc"}},
 		// config.validateRoute
 		reflect.TypeOf(config.Redirect{}): {"status": {301, 302, 303, 307, 308}},
+		// ratelimit.RateLimit.Validate, compileLimit
+		reflect.TypeOf(ratelimit.RateLimit{}): {
+			"backend":        {"local", "redis"},
+			"redis_mode":     {"exact", "lease"},
+			"on_redis_error": {"fail_open", "fail_closed", "local"},
+			"headers":        {"ietf", "x", "both", "none"},
+		},
+		reflect.TypeOf(ratelimit.Limit{}): {"algorithm": {"gcra", "sliding_window"}},
+		// quota.Quota.Provision
+		reflect.TypeOf(quota.Quota{}): {
+			"period":         {"day", "month"},
+			"on_anonymous":   {"deny", "allow"},
+			"on_redis_error": {"fail_open", "fail_closed"},
+		},
+		// hmacauth.HMACAuth.Validate
+		reflect.TypeOf(hmacauth.HMACAuth{}): {"on_redis_error": {"fail_closed", "local"}},
+		// introspection.Introspection.Provision
+		reflect.TypeOf(introspection.Introspection{}): {"client_auth": {"basic", "none"}},
+		// oidclogin.OIDCLogin.check
+		reflect.TypeOf(oidclogin.OIDCLogin{}): {"unauthenticated_action": {"redirect", "deny"}},
 	}
 }
 

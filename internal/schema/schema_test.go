@@ -220,6 +220,9 @@ routes:
 		plugin: "cors", pluginConfig: "allow_origin: [\"*\"]\n"},
 	{name: "bad plugin config type", yaml: "plugins:\n  - name: rate_limit\n    config: {limits: {rate: 10}}\n",
 		plugin: "rate_limit", pluginConfig: "limits: {rate: 10}\n"},
+	{name: "plugin enums", ok: true, yaml: "plugins:\n  - name: rate_limit\n    config: {headers: both, limits: [{rate: 5, per: 1s, algorithm: sliding_window}]}\n"},
+	{name: "bad plugin enum", yaml: "plugins:\n  - name: rate_limit\n    config: {backend: memcached, limits: [{rate: 5, per: 1s}]}\n",
+		plugin: "rate_limit", pluginConfig: "{backend: memcached, limits: [{rate: 5, per: 1s}]}\n"},
 	{name: "anonymous on jwt", ok: true, yaml: "consumers: [{name: guest}]\nplugins:\n  - name: jwt\n    config: {anonymous: guest, algorithms: [HS256], secret: \"${JWT_SECRET}\"}\n"},
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/portico-gw/portico/internal/echo"
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/schema"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -34,6 +35,7 @@ Usage:
   portico validate --config FILE    check a config; prints every error with its line
   portico version                   print the version
   portico echo [--addr ADDR]        run the echo backend (default 127.0.0.1:9001)
+  portico schema                    print the JSON Schema of the config file (for editors)
   portico routes [--admin URL] [--token T]     list the running routes (admin API)
   portico upstreams [--admin URL] [--token T]  show upstream target health (admin API)
 `
@@ -57,6 +59,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "echo":
 		return cmdEcho(args[1:], stderr)
+	case "schema":
+		if _, err := stdout.Write(schema.JSON); err != nil {
+			return 1
+		}
+		return 0
 	case "routes":
 		return cmdRoutes(args[1:], stdout, stderr)
 	case "upstreams":

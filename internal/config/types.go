@@ -119,8 +119,10 @@ type TLS struct {
 
 // Certificate is a PEM certificate chain and its private key.
 type Certificate struct {
+	// CertFile is the PEM certificate chain, leaf first.
 	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	// KeyFile is the PEM private key of the leaf certificate.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Limits are the safe edge defaults; every one can be overridden.
@@ -275,10 +277,14 @@ type Upstream struct {
 
 // HashOn selects the consistent-hash key; exactly one field is set.
 type HashOn struct {
-	Header   string `yaml:"header"`
-	Cookie   string `yaml:"cookie"`
-	ClientIP bool   `yaml:"client_ip"`
-	Path     bool   `yaml:"path"`
+	// Header hashes on the value of this request header.
+	Header string `yaml:"header"`
+	// Cookie hashes on the value of this cookie.
+	Cookie string `yaml:"cookie"`
+	// ClientIP hashes on the client address (trusted-proxy aware).
+	ClientIP bool `yaml:"client_ip"`
+	// Path hashes on the request path.
+	Path bool `yaml:"path"`
 }
 
 // UpstreamTLS configures TLS to https:// targets.
@@ -287,9 +293,10 @@ type UpstreamTLS struct {
 	CAFile string `yaml:"ca_file"`
 	// ServerName overrides the SNI and verification name.
 	ServerName string `yaml:"server_name"`
-	// CertFile/KeyFile are a client certificate for mutual TLS.
+	// CertFile is a PEM client certificate for mutual TLS (with key_file).
 	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	// KeyFile is the PEM private key of cert_file.
+	KeyFile string `yaml:"key_file"`
 	// InsecureSkipVerify disables verification (logged as a warning).
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
@@ -438,8 +445,10 @@ type Match struct {
 
 // Respond is a direct response.
 type Respond struct {
-	Status int    `yaml:"status"`
-	Body   string `yaml:"body"`
+	// Status is the HTTP status, 100 to 599.
+	Status int `yaml:"status"`
+	// Body is the response body, sent as given.
+	Body string `yaml:"body"`
 	// Headers of the response; values of credential-like names (such as
 	// Set-Cookie) are redacted by the admin API.
 	Headers map[string]string `yaml:"headers" secret:"sensitive"`
@@ -449,10 +458,13 @@ type Respond struct {
 type Redirect struct {
 	// URL, when set, is the full target; otherwise the request URL is kept with
 	// the Scheme, Host and Path given here replaced.
-	URL    string `yaml:"url"`
+	URL string `yaml:"url"`
+	// Scheme replaces the request's scheme ("https").
 	Scheme string `yaml:"scheme"`
-	Host   string `yaml:"host"`
-	Path   string `yaml:"path"`
+	// Host replaces the request's host (and port).
+	Host string `yaml:"host"`
+	// Path replaces the request's path.
+	Path string `yaml:"path"`
 	// Status is 301, 302 (default), 303, 307 or 308.
 	Status int `yaml:"status"`
 	// DropQuery removes the query string from the target.
@@ -474,14 +486,18 @@ type Rewrite struct {
 
 // RegexRewrite rewrites the path with regexp.ReplaceAllString semantics.
 type RegexRewrite struct {
-	Pattern     string `yaml:"pattern"`
+	// Pattern is an RE2 expression matched against the path.
+	Pattern string `yaml:"pattern"`
+	// Replacement replaces the match; $1 or ${1} insert a group.
 	Replacement string `yaml:"replacement"`
 }
 
 // PluginSpec names a plugin and carries its still-undecoded configuration;
 // the plugin decodes it strictly into its own type at load time.
 type PluginSpec struct {
-	Name   string    `yaml:"name"`
+	// Name is the plugin to run, such as "cors", "jwt" or "rate_limit".
+	Name string `yaml:"name"`
+	// Config is the plugin's settings, decoded strictly into its own type.
 	Config yaml.Node `yaml:"config"`
 	// Path is the YAML path of this spec (e.g. "routes[2].plugins[0]"), set by Load.
 	Path string `yaml:"-"`
@@ -505,30 +521,42 @@ type Consumer struct {
 
 // Credentials of one consumer, by kind.
 type Credentials struct {
-	KeyAuth   []KeyCredential   `yaml:"key_auth"`
+	// KeyAuth are API keys for the key_auth plugin.
+	KeyAuth []KeyCredential `yaml:"key_auth"`
+	// BasicAuth are username/password pairs for the basic_auth plugin.
 	BasicAuth []BasicCredential `yaml:"basic_auth"`
-	HMACAuth  []HMACCredential  `yaml:"hmac_auth"`
-	MTLS      []MTLSCredential  `yaml:"mtls"`
+	// HMACAuth are shared secrets for the hmac_auth plugin.
+	HMACAuth []HMACCredential `yaml:"hmac_auth"`
+	// MTLS are client certificates for the mtls plugin.
+	MTLS []MTLSCredential `yaml:"mtls"`
 }
 
 // KeyCredential is an API key, given in clear (usually "${ENV}") or as the
 // hex SHA-256 of the key.
 type KeyCredential struct {
-	Key       string `yaml:"key" secret:"true"`
+	// Key is the API key in clear (usually "${ENV}").
+	Key string `yaml:"key" secret:"true"`
+	// KeySHA256 is the hex SHA-256 of the key, instead of key.
 	KeySHA256 string `yaml:"key_sha256"`
 }
 
 // BasicCredential is a username with a password in clear (usually
 // "${ENV}") or as a bcrypt ($2a$/$2b$/$2y$) or argon2id ($argon2id$) hash.
 type BasicCredential struct {
-	Username     string `yaml:"username"`
-	Password     string `yaml:"password" secret:"true"`
+	// Username is the user name.
+	Username string `yaml:"username"`
+	// Password is the password in clear (usually "${ENV}").
+	Password string `yaml:"password" secret:"true"`
+	// PasswordHash is a bcrypt or argon2id hash of the password, instead
+	// of password.
 	PasswordHash string `yaml:"password_hash"`
 }
 
 // HMACCredential is a shared secret for signed requests.
 type HMACCredential struct {
-	KeyID  string `yaml:"key_id"`
+	// KeyID names the secret in signed requests.
+	KeyID string `yaml:"key_id"`
+	// Secret is the shared secret (usually "${ENV}").
 	Secret string `yaml:"secret" secret:"true"`
 }
 
@@ -541,6 +569,8 @@ type HMACCredential struct {
 // type its syntax allows: an IP address is ip, a value with ":" uri, with
 // "@" email, anything else dns.
 type MTLSCredential struct {
+	// Subject is the certificate's subject DN, e.g. "CN=alice,O=Example".
 	Subject string `yaml:"subject"`
-	SAN     string `yaml:"san"`
+	// SAN is a subject alternative name, e.g. "dns:api.example.org".
+	SAN string `yaml:"san"`
 }

@@ -1,23 +1,5 @@
 package gateway
 
-// Every bundled plugin registers itself in init; importing them here makes
-// them available to every config the gateway builds.
-import (
-	_ "github.com/portico-gw/portico/internal/plugin/acl"
-	_ "github.com/portico-gw/portico/internal/plugin/auth/basicauth"
-	_ "github.com/portico-gw/portico/internal/plugin/auth/forwardauth"
-	_ "github.com/portico-gw/portico/internal/plugin/auth/hmacauth"
-	_ "github.com/portico-gw/portico/internal/plugin/auth/introspection"
-	_ "github.com/portico-gw/portico/internal/plugin/auth/jwt"
-	_ "github.com/portico-gw/portico/internal/plugin/auth/keyauth"
-	_ "github.com/portico-gw/portico/internal/plugin/auth/mtls"
-	_ "github.com/portico-gw/portico/internal/plugin/auth/oidclogin"
-	_ "github.com/portico-gw/portico/internal/plugin/concurrency"
-	_ "github.com/portico-gw/portico/internal/plugin/cors"
-	_ "github.com/portico-gw/portico/internal/plugin/headers"
-	_ "github.com/portico-gw/portico/internal/plugin/iprestriction"
-	_ "github.com/portico-gw/portico/internal/plugin/quota"
-	_ "github.com/portico-gw/portico/internal/plugin/ratelimit"
-	_ "github.com/portico-gw/portico/internal/plugin/requestid"
-	_ "github.com/portico-gw/portico/internal/plugin/sizelimit"
-)
+// Every bundled plugin registers itself in init; importing them all here
+// makes them available to every config the gateway builds.
+import _ "github.com/portico-gw/portico/internal/plugin/all"

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,6 +46,18 @@ type readmeBlock struct {
 // readmeYAMLBlocks returns every ```yaml (or ```yml) block of the README.
 func readmeYAMLBlocks(t *testing.T, readme []byte) []readmeBlock {
 	t.Helper()
+	blocks, err := parseYAMLBlocks(readme)
+	if err != nil {
+		t.Fatalf("README.md: %v", err)
+	}
+	return blocks
+}
+
+// parseYAMLBlocks returns the ```yaml (or ```yml) fenced blocks of a
+// Markdown document, with the line each starts on and the heading above it.
+// A fence opens with a line starting with ``` and closes with a line that is
+// only ``` (surrounding spaces allowed).
+func parseYAMLBlocks(readme []byte) ([]readmeBlock, error) {
 	var (
 		out     []readmeBlock
 		section string
@@ -80,12 +93,12 @@ func readmeYAMLBlocks(t *testing.T, readme []byte) []readmeBlock {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if inFence {
-		t.Fatal("README.md ends inside a fenced block")
+		return nil, errors.New("ends inside a fenced block")
 	}
-	return out
+	return out, nil
 }
 
 // topLevelKeys are the YAML names of config.Config's fields.
@@ -250,4 +263,42 @@ func allPluginSpecs(seq *yaml.Node) bool {
 		}
 	}
 	return true
+}
+
+// FuzzParseYAMLBlocks checks the fence parser on arbitrary Markdown: it
+// never panics, and every block it returns is text of the document on the
+// lines it reports, between fences.
+func FuzzParseYAMLBlocks(f *testing.F) {
+	for _, seed := range []string{
+		"# T\n\n```yaml\na: 1\n```\n",
+		"```yml\n- x\n```\n```sh\necho\n```\n",
+		"```yaml\n```\n",
+		"```yaml\nunterminated\n",
+		"## A\n```\n# not a heading\n```\n### B\n```yaml\n  ```x\n```\n",
+		"```yaml\r\nwindows: 1\r\n```\r\n",
+		"```yaml   \nk: v\n   ```   \n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		blocks, err := parseYAMLBlocks(doc)
+		if err != nil {
+			return
+		}
+		lines := strings.Split(string(doc), "\n")
+		for _, b := range blocks {
+			if b.line < 2 || b.line > len(lines)+1 {
+				t.Fatalf("block line %d out of range (%d lines)", b.line, len(lines))
+			}
+			if !strings.HasPrefix(lines[b.line-2], "```") {
+				t.Fatalf("block at line %d does not follow a fence: %q", b.line, lines[b.line-2])
+			}
+			n := strings.Count(b.text, "\n")
+			for i, l := range strings.SplitAfter(b.text, "\n")[:n] {
+				if got := lines[b.line-1+i]; strings.TrimSuffix(l, "\n") != strings.TrimSuffix(got, "\r") && strings.TrimSuffix(l, "\n") != got {
+					t.Fatalf("block at line %d, line %d: %q, document has %q", b.line, i, l, got)
+				}
+			}
+		}
+	})
 }

@@ -55,24 +55,28 @@ func readmeYAMLBlocks(t *testing.T, readme []byte) []readmeBlock {
 
 // parseYAMLBlocks returns the ```yaml (or ```yml) fenced blocks of a
 // Markdown document, with the line each starts on and the heading above it.
-// A fence opens with a line starting with ``` and closes with a line that is
-// only ``` (surrounding spaces allowed).
+// A fence opens with a line starting with ``` after optional spaces (a
+// fence inside a list item is indented) and closes with a line that is only
+// ``` (surrounding spaces allowed); the block's lines lose up to as many
+// leading spaces as its opening fence has.
 func parseYAMLBlocks(readme []byte) ([]readmeBlock, error) {
 	var (
 		out     []readmeBlock
 		section string
 		cur     *readmeBlock
 		inFence bool
+		indent  int
 		body    strings.Builder
 	)
 	sc := bufio.NewScanner(bytes.NewReader(readme))
 	sc.Buffer(make([]byte, 0, 1<<16), 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
+		trimmed := strings.TrimLeft(line, " ")
 		switch {
-		case !inFence && strings.HasPrefix(line, "```"):
-			inFence = true
-			if lang := strings.TrimSpace(line[3:]); lang == "yaml" || lang == "yml" {
+		case !inFence && strings.HasPrefix(trimmed, "```"):
+			inFence, indent = true, len(line)-len(trimmed)
+			if lang := strings.TrimSpace(trimmed[3:]); lang == "yaml" || lang == "yml" {
 				cur = &readmeBlock{line: n + 1, section: section}
 				body.Reset()
 			}
@@ -85,7 +89,11 @@ func parseYAMLBlocks(readme []byte) ([]readmeBlock, error) {
 			}
 		case inFence:
 			if cur != nil {
-				body.WriteString(line)
+				i := 0
+				for i < indent && i < len(line) && line[i] == ' ' {
+					i++
+				}
+				body.WriteString(line[i:])
 				body.WriteByte('\n')
 			}
 		case strings.HasPrefix(line, "#"):
@@ -277,6 +285,7 @@ func FuzzParseYAMLBlocks(f *testing.F) {
 		"## A\n```\n# not a heading\n```\n### B\n```yaml\n  ```x\n```\n",
 		"```yaml\r\nwindows: 1\r\n```\r\n",
 		"```yaml   \nk: v\n   ```   \n",
+		"- item\n\n  ```yaml\n  a: 1\n   b: 2\n c: 3\n  ```\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -290,12 +299,13 @@ func FuzzParseYAMLBlocks(f *testing.F) {
 			if b.line < 2 || b.line > len(lines)+1 {
 				t.Fatalf("block line %d out of range (%d lines)", b.line, len(lines))
 			}
-			if !strings.HasPrefix(lines[b.line-2], "```") {
+			if !strings.HasPrefix(strings.TrimLeft(lines[b.line-2], " "), "```") {
 				t.Fatalf("block at line %d does not follow a fence: %q", b.line, lines[b.line-2])
 			}
 			n := strings.Count(b.text, "\n")
 			for i, l := range strings.SplitAfter(b.text, "\n")[:n] {
-				if got := lines[b.line-1+i]; strings.TrimSuffix(l, "\n") != strings.TrimSuffix(got, "\r") && strings.TrimSuffix(l, "\n") != got {
+				if got := strings.TrimSuffix(lines[b.line-1+i], "\r"); !strings.HasSuffix(got, strings.TrimSuffix(l, "\n")) ||
+					strings.TrimLeft(got[:len(got)-len(l)+1], " ") != "" {
 					t.Fatalf("block at line %d, line %d: %q, document has %q", b.line, i, l, got)
 				}
 			}

@@ -25,12 +25,24 @@ import (
 //     item by item, each as the only plugin of a route in a minimal config;
 //   - a route (a mapping with "match") is validated as the only route of a
 //     minimal config that defines the upstream it names;
+//   - another tool's file (a mapping with a top-level key of foreignYAMLKeys
+//     and none of Portico's: a Kubernetes manifest, a Compose file, a
+//     Prometheus or OpenTelemetry Collector config) is only parsed;
 //   - a block whose first line is fragmentMarker is only parsed as YAML. It
 //     must be listed in partialREADMEBlocks (by the heading of its section),
 //     so intentionally partial blocks stay few and deliberate.
 //
 // Anything else fails: make it one of the shapes above.
 const fragmentMarker = "# fragment"
+
+// foreignYAMLKeys are top-level keys of other tools' YAML files that a README
+// may show next to Portico's config.
+var foreignYAMLKeys = map[string]bool{
+	"apiVersion": true, "kind": true, // Kubernetes
+	"services":       true,                    // Docker Compose
+	"scrape_configs": true,                    // Prometheus
+	"receivers":      true, "exporters": true, // OpenTelemetry Collector
+}
 
 // partialREADMEBlocks lists the README sections allowed a block marked
 // fragmentMarker, with why it cannot be validated.
@@ -239,6 +251,8 @@ func TestREADMEYAMLBlocks(t *testing.T) {
 				}
 			case root.Kind == yaml.MappingNode && mapValue(root, "match") != nil:
 				validateDoc(t, where, name+".yaml", embedRoute(t, root))
+			case root.Kind == yaml.MappingNode && hasAnyKey(root, foreignYAMLKeys):
+				t.Logf("%s: another tool's YAML; parsed only", where)
 			default:
 				t.Fatalf("%s: not a whole config, a list of plugin specs or a route; make it one, or mark it %q and list it in partialREADMEBlocks",
 					where, fragmentMarker)

@@ -302,6 +302,9 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 		u, _ := url.Parse(p.RedirectURL)
 		p.redirectPath = u.Path
 	}
+	if err := p.checkCoverage(ctx); err != nil {
+		return err
+	}
 	p.sessionAttrs = cookieAttrs{path: "/", secure: secure, sameSite: sameSite}
 	// The state cookie only travels to the callback. It is always Lax: the
 	// provider's redirect back is a cross-site top-level navigation, which

@@ -65,6 +65,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
+	"github.com/portico-gw/portico/internal/redisclient"
 )
 
 // Name is the plugin name used in configs.
@@ -174,6 +175,19 @@ type OIDCLogin struct {
 	// Timeout bounds each call to the provider (discovery, token, keys).
 	// Default 10s.
 	Timeout config.Duration `yaml:"timeout"`
+	// Redis, when set, revokes sessions on the server: logout records the
+	// session's ID in Redis (key <key_prefix>oidc:revoked:<session ID>,
+	// kept for the rest of the session's lifetime) and every request
+	// checks it there, so a copy of a logged-out cookie is refused on every
+	// node sharing the Redis. Without it logout only deletes the browser's
+	// cookie and a copy stays valid until it expires. Sessions made before
+	// redis was set carry no ID and are refused once (users log in again).
+	Redis *redisclient.Config `yaml:"redis"`
+	// OnRedisError is what happens when Redis cannot answer (with redis
+	// set): "fail_closed" (default: requests with a session and logouts are
+	// answered 503) or "fail_open" (sessions are accepted unchecked and a
+	// logout that cannot be recorded only deletes the browser's cookie).
+	OnRedisError string `yaml:"on_redis_error"`
 
 	log          *slog.Logger
 	store        consumer.Store
@@ -188,6 +202,7 @@ type OIDCLogin struct {
 	transport    *http.Transport
 	watch        *watchTransport
 	warn         *observe.DependencyWarner
+	revoke       *revocation
 
 	idp          atomic.Pointer[idp]
 	discoverMu   sync.Mutex
@@ -228,6 +243,9 @@ type session struct {
 	RefreshToken string `json:"rt,omitempty"`
 	// IDToken is the raw ID token, sent back as id_token_hint on logout.
 	IDToken string `json:"idt,omitempty"`
+	// ID is the random session ID that logout revokes when redis is set.
+	// Sessions made by earlier versions have none.
+	ID string `json:"sid,omitempty"`
 }
 
 // loginState is the content of a state cookie.
@@ -251,7 +269,7 @@ type refreshCall struct {
 // discovers the provider (see the package comment for a failed discovery).
 func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 	if err := p.Setup(ctx, Name, "expired", reasonUnavailable, reasonBadState, reasonProviderErr,
-		reasonExchange, reasonBadIDToken, reasonBadNonce, reasonRefresh); err != nil {
+		reasonExchange, reasonBadIDToken, reasonBadNonce, reasonRefresh, reasonRevoked, reasonStoreUnavailable); err != nil {
 		return err
 	}
 	p.log = ctx.Logger()
@@ -303,6 +321,9 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 		p.redirectPath = u.Path
 	}
 	if err := p.checkCoverage(ctx); err != nil {
+		return err
+	}
+	if err := p.setupRevocation(ctx); err != nil {
 		return err
 	}
 	p.sessionAttrs = cookieAttrs{path: "/", secure: secure, sameSite: sameSite}
@@ -503,6 +524,7 @@ func (p *OIDCLogin) Cleanup() error {
 	if p.transport != nil {
 		p.transport.CloseIdleConnections()
 	}
+	p.releaseRevocation()
 	return nil
 }
 
@@ -531,6 +553,17 @@ func (p *OIDCLogin) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 	}
 
 	s, reason := p.loadSession(r)
+	if s != nil && p.revoke != nil {
+		switch p.checkRevoked(r, s) {
+		case sessionRevoked:
+			s, reason = nil, reasonRevoked
+		case sessionWithoutID:
+			s, reason = nil, "invalid"
+		case storeUnavailable:
+			p.storeUnavailable(w, r, "session store unavailable")
+			return
+		}
+	}
 	if s != nil && s.TokenExpiry != 0 && p.now().Unix() >= s.TokenExpiry {
 		if !p.refresh || s.RefreshToken == "" {
 			s, reason = nil, "expired"
@@ -761,6 +794,7 @@ func (p *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) {
 		TokenExpiry:  tokenExpiry(now, tok, idt),
 		RefreshToken: tok.RefreshToken,
 		IDToken:      rawID,
+		ID:           newSessionID(),
 	}
 	if err := p.applyClaims(s, idt); err != nil {
 		p.loginFailed(w, r, http.StatusUnauthorized, reasonBadIDToken, err.Error())
@@ -897,6 +931,12 @@ func (p *OIDCLogin) logout(w http.ResponseWriter, r *http.Request) {
 		var s session
 		if p.sealer.open(purposeSession, p.CookieName, v, &s) == nil {
 			idToken = s.IDToken
+			// Revoke first: when that fails closed the cookie stays, so
+			// the user can log out again once Redis is back.
+			if p.revoke != nil && p.recordLogout(r, &s) != nil {
+				p.storeUnavailable(w, r, "logout could not be completed; try again")
+				return
+			}
 		}
 	}
 	clearChunked(w, r, p.sessionAttrs, p.CookieName)

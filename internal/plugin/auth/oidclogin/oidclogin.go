@@ -34,6 +34,12 @@
 //
 // The callback and logout paths are compared with the normalised path the
 // router matched and the upstream receives, never the raw request path.
+// At load time the plugin asks the gateway (plugin.Context.Covers) whether
+// its route receives the callback, and refuses the config when it does not
+// (see coverage.go).
+//
+// Logout deletes the browser's cookie; with `redis` set it also revokes
+// the session on the server (see revocation.go).
 package oidclogin
 
 import (
@@ -129,13 +135,20 @@ type OIDCLogin struct {
 	// "${ENV}"). Empty for a public client, which PKCE still protects.
 	ClientSecret string `yaml:"client_secret" secret:"true"`
 	// RedirectPath is the callback path the plugin answers on every host of
-	// the route. Default "/oauth2/callback".
+	// the route. Default "/oauth2/callback". The route must receive a GET
+	// of it (e.g. "/app/oauth2/callback" for a route on path_prefix /app),
+	// or a route running the same login must; the config is refused
+	// otherwise.
 	RedirectPath string `yaml:"redirect_path"`
 	// RedirectURL overrides the redirect_uri sent to the provider (an
-	// absolute URL); its path then replaces redirect_path. By default the
-	// redirect_uri is scheme://host + redirect_path of the request.
+	// absolute URL); its path then replaces redirect_path, and its host
+	// must be one the route serves. By default the redirect_uri is
+	// scheme://host + redirect_path of the request.
 	RedirectURL string `yaml:"redirect_url"`
-	// Scopes requested; must include "openid". Default openid, profile, email.
+	// Scopes requested; must include "openid". Default openid, profile,
+	// email. Add "groups" for group claims (Okta, Keycloak) and
+	// "offline_access" for a refresh token (not Google, which needs
+	// authorization parameters this plugin does not send).
 	Scopes []string `yaml:"scopes"`
 	// LogoutPath clears the session and, when the provider advertises an
 	// end_session_endpoint, continues there. Default "/oauth2/logout".
@@ -154,14 +167,17 @@ type OIDCLogin struct {
 	CookieSecure *bool `yaml:"cookie_secure"`
 	// CookieSameSite is lax (default), strict or none (needs cookie_secure).
 	CookieSameSite string `yaml:"cookie_samesite"`
-	// SessionTTL is the absolute lifetime of a session. Default 8h.
+	// SessionTTL is the absolute lifetime of a session. Default 8h. It is
+	// an upper bound: without a refresh token the session ends when the
+	// access token (or, without expires_in, the ID token) expires.
 	SessionTTL config.Duration `yaml:"session_ttl"`
 	// Refresh renews expired tokens with the refresh token instead of
 	// starting a new login (a provider that cannot be reached answers 503).
 	// Default true.
 	Refresh *bool `yaml:"refresh"`
 	// ClaimsToHeaders sends ID token claims upstream: claim name → header
-	// name. These headers are always removed from client requests first.
+	// name. These headers are always removed from client requests first;
+	// a claim the ID token lacks (or has empty) gives no header.
 	ClaimsToHeaders map[string]string `yaml:"claims_to_headers"`
 	// PassAccessToken sends "Authorization: Bearer <access token>" upstream.
 	PassAccessToken bool `yaml:"pass_access_token"`

@@ -575,7 +575,7 @@ func (p *OIDCLogin) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 			s, reason = nil, reasonRevoked
 		case sessionWithoutID:
 			s, reason = nil, "invalid"
-		case storeUnavailable:
+		case storeDown:
 			p.storeUnavailable(w, r, "session store unavailable")
 			return
 		}

@@ -102,9 +102,9 @@ const (
 	// sessionWithoutID: a session made before redis was configured; it
 	// cannot be revoked, so it is not accepted.
 	sessionWithoutID
-	// storeUnavailable: Redis could not answer and on_redis_error is
+	// storeDown: Redis could not answer and on_redis_error is
 	// fail_closed.
-	storeUnavailable
+	storeDown
 )
 
 // checkRevoked looks the session's ID up in Redis. A session without an
@@ -124,7 +124,7 @@ func (p *OIDCLogin) checkRevoked(r *http.Request, s *session) revokeResult {
 		if rv.failOpen {
 			return sessionLive
 		}
-		return storeUnavailable
+		return storeDown
 	}
 	if n > 0 {
 		return sessionRevoked

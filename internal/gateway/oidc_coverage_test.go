@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/testutil/logbuf"
 )
 
 // oidcCoverageValidate validates a config with the given routes (and
@@ -214,6 +216,65 @@ routes:
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error does not contain %q:\n%v", w, err)
 				}
+			}
+		})
+	}
+}
+
+// TestOIDCLoginLogoutPathWarning: a logout_path the route does not receive
+// is not an error, but every load says so in a WARN line; a logout_path
+// under the route, or handled by a route with the same login, is silent.
+func TestOIDCLoginLogoutPathWarning(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, yaml string
+		warn       bool
+	}{
+		{"logout outside the route", `
+routes:
+  - name: app
+    match: {path_prefix: /app}
+    upstream: app
+    plugins:` + oidcLogin(", redirect_path: /app/oauth2/callback"), true},
+		{"logout under the route", `
+routes:
+  - name: app
+    match: {path_prefix: /app}
+    upstream: app
+    plugins:` + oidcLogin(", redirect_path: /app/oauth2/callback, logout_path: /app/oauth2/logout"), false},
+		{"logout on a route with the same login", `
+plugins:` + oidcLogin("") + `
+routes:
+  - name: app
+    match: {path_prefix: /app}
+    upstream: app
+  - name: home
+    match: {path_prefix: /}
+    upstream: app
+`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var buf logbuf.Buffer
+			src := "server: {listen: [{addr: \"127.0.0.1:0\"}]}\nupstreams: {app: {targets: [{url: \"http://127.0.0.1:1\"}]}}\n" + tc.yaml
+			cfg, err := config.Parse([]byte(src), "test", func(string) (string, bool) { return "", false })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := gateway.NewRuntime(slog.New(slog.NewJSONHandler(&buf, nil))).Validate(cfg); err != nil {
+				t.Fatalf("want valid: %v", err)
+			}
+			warned := false
+			for _, l := range buf.Lines(t) {
+				if l["level"] == "WARN" && strings.Contains(fmt.Sprint(l["msg"]), "logout_path is not routed") {
+					warned = true
+					if l["route"] != "app" || l["logout_path"] != "/oauth2/logout" || l["match"] != "path_prefix /app" {
+						t.Errorf("warning %v", l)
+					}
+				}
+			}
+			if warned != tc.warn {
+				t.Errorf("warned %v, want %v; log:\n%s", warned, tc.warn, buf.String())
 			}
 		})
 	}

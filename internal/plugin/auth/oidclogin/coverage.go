@@ -44,7 +44,7 @@ func (p *OIDCLogin) checkCoverage(ctx plugin.Context) error {
 		return fmt.Errorf("%s %q is on host %s, which route %q (match: %s) does not serve: use a URL on one of the route's hosts, or put oidc_login on a route for that host",
 			field, value, ru.Host, route, cv.Match)
 	}
-	if cv.Winner != "" && p.sameLogin(cv.WinnerPlugins) {
+	if cv.Winner != "" && p.sameLogin(cv.WinnerPlugins, (*OIDCLogin).callbackPath, p.redirectPath) {
 		return nil
 	}
 	on := ""
@@ -93,11 +93,24 @@ func (p *OIDCLogin) suggestCallback(ctx plugin.Context, host string, ru *url.URL
 	return u.String()
 }
 
+// warnLogoutCoverage logs a WARN when a GET of logout_path does not reach
+// this route (nor a route running the same login): logging out there
+// would never clear or revoke the session. It is not an error, since a
+// route may leave logout to another route on purpose.
+func (p *OIDCLogin) warnLogoutCoverage(ctx plugin.Context) {
+	cv := ctx.Covers("", p.LogoutPath)
+	if cv.Covered || (cv.Winner != "" && p.sameLogin(cv.WinnerPlugins, (*OIDCLogin).logoutPath, p.LogoutPath)) {
+		return
+	}
+	p.log.Warn("oidc_login: logout_path is not routed to this route; logout requests for it never reach the plugin",
+		"route", ctx.Route(), "logout_path", p.LogoutPath, "match", cv.Match, "host", cv.Host, "routed_to", cv.Winner)
+}
+
 // sameLogin reports whether specs (the plugins of the route that gets the
-// callback) hold an oidc_login that completes this instance's logins: the
-// same provider and client, the same cookie key and name, and the same
-// callback path.
-func (p *OIDCLogin) sameLogin(specs []config.PluginSpec) bool {
+// callback or logout) hold an oidc_login that handles it for this
+// instance: the same provider and client, the same cookie key and name,
+// and the same path (path(o) == want).
+func (p *OIDCLogin) sameLogin(specs []config.PluginSpec, path func(*OIDCLogin) string, want string) bool {
 	for _, ps := range specs {
 		if ps.Name != Name {
 			continue
@@ -110,7 +123,7 @@ func (p *OIDCLogin) sameLogin(specs []config.PluginSpec) bool {
 		return strings.TrimSuffix(o.Issuer, "/") == strings.TrimSuffix(p.Issuer, "/") &&
 			o.ClientID == p.ClientID && o.CookieSecret == p.CookieSecret &&
 			cmp.Or(o.CookieName, DefaultCookieName) == p.CookieName &&
-			o.callbackPath() == p.redirectPath
+			path(&o) == want
 	}
 	return false
 }
@@ -126,3 +139,6 @@ func (p *OIDCLogin) callbackPath() string {
 	}
 	return cmp.Or(p.RedirectPath, DefaultRedirectPath)
 }
+
+// logoutPath is the instance's logout path, computed from the config alone.
+func (p *OIDCLogin) logoutPath() string { return cmp.Or(p.LogoutPath, DefaultLogoutPath) }

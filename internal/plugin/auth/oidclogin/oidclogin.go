@@ -151,7 +151,9 @@ type OIDCLogin struct {
 	// authorization parameters this plugin does not send).
 	Scopes []string `yaml:"scopes"`
 	// LogoutPath clears the session and, when the provider advertises an
-	// end_session_endpoint, continues there. Default "/oauth2/logout".
+	// end_session_endpoint, continues there. Default "/oauth2/logout". Put
+	// it under the route's match too; loading warns when the route does
+	// not receive it.
 	LogoutPath string `yaml:"logout_path"`
 	// PostLogoutRedirect is where the browser lands after logout: a path on
 	// the same host or an absolute URL. Default "/".
@@ -339,6 +341,7 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 	if err := p.checkCoverage(ctx); err != nil {
 		return err
 	}
+	p.warnLogoutCoverage(ctx)
 	if err := p.setupRevocation(ctx); err != nil {
 		return err
 	}

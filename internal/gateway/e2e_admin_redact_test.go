@@ -69,7 +69,7 @@ routes:
       - name: jwt
         config: {algorithms: [HS256], secret: jwt-s3cr3t-0123456789abcdef0123456789abcdef, issuer: "https://iss-user:iss-pw-s3cr3t-10@idp.example"}
       - name: oidc_login
-        config: {issuer: "http://127.0.0.1:1", client_id: cid-visible, client_secret: oidc-client-s3cr3t-11, cookie_secret: oidc-cookie-s3cr3t-12-0123456789abcdef}
+        config: {issuer: "http://127.0.0.1:1", client_id: cid-visible, client_secret: oidc-client-s3cr3t-11, cookie_secret: oidc-cookie-s3cr3t-12-0123456789abcdef, redirect_path: /auth}
       - name: oauth2_introspection
         config: {introspection_url: "http://127.0.0.1:1/introspect", client_id: cid2-visible, client_secret: introspect-s3cr3t-13}
       - name: rate_limit

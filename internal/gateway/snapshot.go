@@ -58,6 +58,8 @@ type Snapshot struct {
 	refs atomic.Int64
 	// drainWarn warns when a retired snapshot outlives the drain period.
 	drainWarn *time.Timer
+	// probe answers plugin.Context.Covers while the snapshot is built.
+	probe routeProbe
 }
 
 // route is a compiled route: its terminal wrapped in its plugin chain.
@@ -82,6 +84,8 @@ type pluginCtx struct {
 	logger      *slog.Logger
 	snap        *Snapshot
 	shared      *plugin.SharedPool
+	// rc is the route the instance is on.
+	rc *config.Route
 }
 
 func (c pluginCtx) Route() string                  { return c.route }
@@ -252,7 +256,7 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 	}
 	var insts []*plugin.Instance
 	for _, ps := range plugin.Merge(global, rc.Plugins) {
-		in, err := plugin.New(ps, pluginCtx{route: rc.Name, path: ps.Path, logger: logger.With("plugin", ps.Name), snap: s, shared: b.Shared})
+		in, err := plugin.New(ps, pluginCtx{route: rc.Name, path: ps.Path, logger: logger.With("plugin", ps.Name), snap: s, shared: b.Shared, rc: rc})
 		if err != nil {
 			fail(ps.Path, err)
 			continue

@@ -102,6 +102,40 @@ type Context interface {
 	// when nobody holds one (see SharedPool). The plugin calls release
 	// once, from Cleanup.
 	Shared(key string, create func() (io.Closer, error)) (value any, release func(), err error)
+	// Covers reports whether a browser GET of target (a path, optionally
+	// with "?query") reaches the route the instance is on, following the
+	// gateway's routing precedence. host is the host to ask about; empty
+	// means every host of the route. Plugins that answer on a fixed path
+	// of their own (a login callback) check it at load time with this.
+	Covers(host, target string) Coverage
+}
+
+// Coverage is the answer of Context.Covers.
+type Coverage struct {
+	// Covered is true when the request reaches the instance's route, and
+	// also when the answer is unknown (outside a gateway, or while the
+	// route table has errors of its own).
+	Covered bool
+	// Host is the host the answer is about ("" for any host).
+	Host string
+	// HostMismatch is true when host is none of the route's hosts.
+	HostMismatch bool
+	// Winner names the route that gets the request instead; empty when no
+	// route matches it.
+	Winner string
+	// WinnerPlugins are the plugin specs the winning route runs (global
+	// ones merged in), so a plugin can tell whether an equivalent instance
+	// there answers the request in its place.
+	WinnerPlugins []config.PluginSpec
+	// Match describes the route's match conditions for messages, e.g.
+	// "hosts [app.example.com], path_prefix /app".
+	Match string
+	// PathPrefix is the route's path_prefix, if it has one.
+	PathPrefix string
+	// Path is the target's path in the normal form requests are routed
+	// and compared in (see the router's normalisation policy); empty when
+	// unknown. A path not already in that form never equals a request's.
+	Path string
 }
 
 var (
@@ -258,6 +292,9 @@ type StaticContext struct {
 	// Pool, when set, is where Shared values live, so instances built
 	// with contexts holding the same pool share them.
 	Pool *SharedPool
+	// Coverage, when set, answers Covers; without it every target is
+	// reported covered.
+	Coverage func(host, target string) Coverage
 }
 
 // Route returns RouteName.
@@ -298,6 +335,14 @@ func (c StaticContext) Shared(key string, create func() (io.Closer, error)) (any
 	}
 	var once sync.Once
 	return v, func() { once.Do(func() { _ = v.Close() }) }, nil
+}
+
+// Covers calls Coverage, or reports the target covered.
+func (c StaticContext) Covers(host, target string) Coverage {
+	if c.Coverage != nil {
+		return c.Coverage(host, target)
+	}
+	return Coverage{Covered: true, Host: host}
 }
 
 // NewFromYAML builds one instance of the named plugin from the YAML text of

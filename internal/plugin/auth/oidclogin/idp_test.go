@@ -66,6 +66,7 @@ type fakeIdP struct {
 	wrongNonce       bool
 	corruptChallenge bool
 	noRefreshToken   bool
+	noExpiresIn      bool
 	extraClaims      map[string]any
 	down             atomic.Bool
 	jwksDown         atomic.Bool
@@ -224,6 +225,10 @@ func (p *fakeIdP) token(w http.ResponseWriter, r *http.Request) {
 		claims["nonce"] = nonce
 	}
 	for k, v := range p.extraClaims {
+		if v == nil {
+			delete(claims, k) // nil removes a claim
+			continue
+		}
 		claims[k] = v
 	}
 	idToken, err := jwt.Signed(p.signer).Claims(claims).Serialize()
@@ -238,6 +243,9 @@ func (p *fakeIdP) token(w http.ResponseWriter, r *http.Request) {
 		"token_type":   "Bearer",
 		"expires_in":   int(p.tokenTTL / time.Second),
 		"id_token":     idToken,
+	}
+	if p.noExpiresIn {
+		delete(resp, "expires_in")
 	}
 	if !p.noRefreshToken {
 		rt := "rt-" + randomString()

@@ -34,6 +34,12 @@
 //
 // The callback and logout paths are compared with the normalised path the
 // router matched and the upstream receives, never the raw request path.
+// At load time the plugin asks the gateway (plugin.Context.Covers) whether
+// its route receives the callback, and refuses the config when it does not
+// (see coverage.go).
+//
+// Logout deletes the browser's cookie; with `redis` set it also revokes
+// the session on the server (see revocation.go).
 package oidclogin
 
 import (
@@ -65,6 +71,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
+	"github.com/portico-gw/portico/internal/redisclient"
 )
 
 // Name is the plugin name used in configs.
@@ -128,16 +135,25 @@ type OIDCLogin struct {
 	// "${ENV}"). Empty for a public client, which PKCE still protects.
 	ClientSecret string `yaml:"client_secret" secret:"true"`
 	// RedirectPath is the callback path the plugin answers on every host of
-	// the route. Default "/oauth2/callback".
+	// the route. Default "/oauth2/callback". The route must receive a GET
+	// of it (e.g. "/app/oauth2/callback" for a route on path_prefix /app),
+	// or a route running the same login must; the config is refused
+	// otherwise.
 	RedirectPath string `yaml:"redirect_path"`
 	// RedirectURL overrides the redirect_uri sent to the provider (an
-	// absolute URL); its path then replaces redirect_path. By default the
-	// redirect_uri is scheme://host + redirect_path of the request.
+	// absolute URL); its path then replaces redirect_path, and its host
+	// must be one the route serves. By default the redirect_uri is
+	// scheme://host + redirect_path of the request.
 	RedirectURL string `yaml:"redirect_url"`
-	// Scopes requested; must include "openid". Default openid, profile, email.
+	// Scopes requested; must include "openid". Default openid, profile,
+	// email. Add "groups" for group claims (Okta, Keycloak) and
+	// "offline_access" for a refresh token (not Google, which needs
+	// authorization parameters this plugin does not send).
 	Scopes []string `yaml:"scopes"`
 	// LogoutPath clears the session and, when the provider advertises an
-	// end_session_endpoint, continues there. Default "/oauth2/logout".
+	// end_session_endpoint, continues there. Default "/oauth2/logout". Put
+	// it under the route's match too; loading warns when the route does
+	// not receive it.
 	LogoutPath string `yaml:"logout_path"`
 	// PostLogoutRedirect is where the browser lands after logout: a path on
 	// the same host or an absolute URL. Default "/".
@@ -153,14 +169,17 @@ type OIDCLogin struct {
 	CookieSecure *bool `yaml:"cookie_secure"`
 	// CookieSameSite is lax (default), strict or none (needs cookie_secure).
 	CookieSameSite string `yaml:"cookie_samesite"`
-	// SessionTTL is the absolute lifetime of a session. Default 8h.
+	// SessionTTL is the absolute lifetime of a session. Default 8h. It is
+	// an upper bound: without a refresh token the session ends when the
+	// access token (or, without expires_in, the ID token) expires.
 	SessionTTL config.Duration `yaml:"session_ttl"`
 	// Refresh renews expired tokens with the refresh token instead of
 	// starting a new login (a provider that cannot be reached answers 503).
 	// Default true.
 	Refresh *bool `yaml:"refresh"`
 	// ClaimsToHeaders sends ID token claims upstream: claim name → header
-	// name. These headers are always removed from client requests first.
+	// name. These headers are always removed from client requests first;
+	// a claim the ID token lacks (or has empty) gives no header.
 	ClaimsToHeaders map[string]string `yaml:"claims_to_headers"`
 	// PassAccessToken sends "Authorization: Bearer <access token>" upstream.
 	PassAccessToken bool `yaml:"pass_access_token"`
@@ -174,6 +193,19 @@ type OIDCLogin struct {
 	// Timeout bounds each call to the provider (discovery, token, keys).
 	// Default 10s.
 	Timeout config.Duration `yaml:"timeout"`
+	// Redis, when set, revokes sessions on the server: logout records the
+	// session's ID in Redis (key <key_prefix>oidc:revoked:<session ID>,
+	// kept for the rest of the session's lifetime) and every request
+	// checks it there, so a copy of a logged-out cookie is refused on every
+	// node sharing the Redis. Without it logout only deletes the browser's
+	// cookie and a copy stays valid until it expires. Sessions made before
+	// redis was set carry no ID and are refused once (users log in again).
+	Redis *redisclient.Config `yaml:"redis"`
+	// OnRedisError is what happens when Redis cannot answer (with redis
+	// set): "fail_closed" (default: requests with a session and logouts are
+	// answered 503) or "fail_open" (sessions are accepted unchecked and a
+	// logout that cannot be recorded only deletes the browser's cookie).
+	OnRedisError string `yaml:"on_redis_error"`
 
 	log          *slog.Logger
 	store        consumer.Store
@@ -188,6 +220,7 @@ type OIDCLogin struct {
 	transport    *http.Transport
 	watch        *watchTransport
 	warn         *observe.DependencyWarner
+	revoke       *revocation
 
 	idp          atomic.Pointer[idp]
 	discoverMu   sync.Mutex
@@ -228,6 +261,9 @@ type session struct {
 	RefreshToken string `json:"rt,omitempty"`
 	// IDToken is the raw ID token, sent back as id_token_hint on logout.
 	IDToken string `json:"idt,omitempty"`
+	// ID is the random session ID that logout revokes when redis is set.
+	// Sessions made by earlier versions have none.
+	ID string `json:"sid,omitempty"`
 }
 
 // loginState is the content of a state cookie.
@@ -251,7 +287,7 @@ type refreshCall struct {
 // discovers the provider (see the package comment for a failed discovery).
 func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 	if err := p.Setup(ctx, Name, "expired", reasonUnavailable, reasonBadState, reasonProviderErr,
-		reasonExchange, reasonBadIDToken, reasonBadNonce, reasonRefresh); err != nil {
+		reasonExchange, reasonBadIDToken, reasonBadNonce, reasonRefresh, reasonRevoked, reasonStoreUnavailable); err != nil {
 		return err
 	}
 	p.log = ctx.Logger()
@@ -301,6 +337,13 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 	if p.RedirectURL != "" {
 		u, _ := url.Parse(p.RedirectURL)
 		p.redirectPath = u.Path
+	}
+	if err := p.checkCoverage(ctx); err != nil {
+		return err
+	}
+	p.warnLogoutCoverage(ctx)
+	if err := p.setupRevocation(ctx); err != nil {
+		return err
 	}
 	p.sessionAttrs = cookieAttrs{path: "/", secure: secure, sameSite: sameSite}
 	// The state cookie only travels to the callback. It is always Lax: the
@@ -500,6 +543,7 @@ func (p *OIDCLogin) Cleanup() error {
 	if p.transport != nil {
 		p.transport.CloseIdleConnections()
 	}
+	p.releaseRevocation()
 	return nil
 }
 
@@ -528,6 +572,17 @@ func (p *OIDCLogin) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 	}
 
 	s, reason := p.loadSession(r)
+	if s != nil && p.revoke != nil {
+		switch p.checkRevoked(r, s) {
+		case sessionRevoked:
+			s, reason = nil, reasonRevoked
+		case sessionWithoutID:
+			s, reason = nil, "invalid"
+		case storeDown:
+			p.storeUnavailable(w, r, "session store unavailable")
+			return
+		}
+	}
 	if s != nil && s.TokenExpiry != 0 && p.now().Unix() >= s.TokenExpiry {
 		if !p.refresh || s.RefreshToken == "" {
 			s, reason = nil, "expired"
@@ -758,6 +813,7 @@ func (p *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) {
 		TokenExpiry:  tokenExpiry(now, tok, idt),
 		RefreshToken: tok.RefreshToken,
 		IDToken:      rawID,
+		ID:           newSessionID(),
 	}
 	if err := p.applyClaims(s, idt); err != nil {
 		p.loginFailed(w, r, http.StatusUnauthorized, reasonBadIDToken, err.Error())
@@ -894,6 +950,12 @@ func (p *OIDCLogin) logout(w http.ResponseWriter, r *http.Request) {
 		var s session
 		if p.sealer.open(purposeSession, p.CookieName, v, &s) == nil {
 			idToken = s.IDToken
+			// Revoke first: when that fails closed the cookie stays, so
+			// the user can log out again once Redis is back.
+			if p.revoke != nil && p.recordLogout(r, &s) != nil {
+				p.storeUnavailable(w, r, "logout could not be completed; try again")
+				return
+			}
 		}
 	}
 	clearChunked(w, r, p.sessionAttrs, p.CookieName)

@@ -41,6 +41,10 @@ type Config struct {
 	Source string `yaml:"-"`
 	// Hash is the hex SHA-256 of the source document, identifying a revision.
 	Hash string `yaml:"-"`
+
+	// problems are the decode and validation errors of a config returned by
+	// ParseAll; a config with problems is never served (see problems.go).
+	problems Errors
 }
 
 // Server configures client-facing listeners.

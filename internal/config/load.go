@@ -565,11 +565,71 @@ func validateUpstream(l *errorList, p string, u *Upstream) {
 	if u.BodyIdleTimeout < 0 {
 		l.add(p+".body_idle_timeout", "must not be negative")
 	}
+	if hc := u.HealthCheck; hc != nil {
+		validateHealthCheck(l, p+".health_check", hc)
+	}
 	if u.MaxResponseHeaderBytes != 0 && u.MaxResponseHeaderBytes < 1024 {
 		l.add(p+".max_response_header_bytes", "must be at least 1KiB")
 	}
 	if u.MaxResponseHeaderCount < 0 {
 		l.add(p+".max_response_header_count", "must be positive")
+	}
+}
+
+// Defaults of active health checks (see HealthCheck.Times).
+const (
+	DefaultHealthInterval = Duration(5e9)
+	DefaultHealthTimeout  = Duration(2e9)
+)
+
+// Times returns the check interval and timeout in force: each as set, and
+// an unset one derived from the other so the two never contradict each
+// other (the timeout is shorter than the interval). Unset both, they are 5s
+// and 2s; an interval alone set gives a timeout of min(2s, interval/2), a
+// timeout alone set gives an interval of max(5s, 2×timeout).
+func (h *HealthCheck) Times() (interval, timeout Duration) {
+	interval, timeout = h.Interval, h.Timeout
+	switch {
+	case interval == 0 && timeout == 0:
+		return DefaultHealthInterval, DefaultHealthTimeout
+	case timeout == 0:
+		return interval, min(DefaultHealthTimeout, interval/2)
+	case interval == 0:
+		return max(DefaultHealthInterval, 2*timeout), timeout
+	}
+	return interval, timeout
+}
+
+func validateHealthCheck(l *errorList, p string, hc *HealthCheck) {
+	switch hc.Type {
+	case "", "http", "tcp", "grpc":
+	default:
+		l.add(p+".type", "type must be http, tcp or grpc")
+	}
+	if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
+		l.add(p+".path", "path must start with /")
+	}
+	for _, f := range []struct {
+		name string
+		d    Duration
+	}{{"interval", hc.Interval}, {"timeout", hc.Timeout}, {"jitter", hc.Jitter}} {
+		if f.d < 0 {
+			l.add(p+"."+f.name, "must not be negative")
+		}
+	}
+	if hc.Interval > 0 && hc.Timeout > 0 && hc.Timeout >= hc.Interval {
+		l.add(p+".timeout", "timeout %s must be shorter than interval %s: lower timeout or raise interval", hc.Timeout.D(), hc.Interval.D())
+	}
+	for i, st := range hc.ExpectedStatuses {
+		if st < 100 || st > 599 {
+			l.add(fmt.Sprintf("%s.expected_statuses[%d]", p, i), "expected status %d is not an HTTP status (100-599)", st)
+		}
+	}
+	if hc.HealthyThreshold < 0 {
+		l.add(p+".healthy_threshold", "must not be negative")
+	}
+	if hc.UnhealthyThreshold < 0 {
+		l.add(p+".unhealthy_threshold", "must not be negative")
 	}
 }
 

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 )
 

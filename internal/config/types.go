@@ -308,9 +308,11 @@ type HealthCheck struct {
 	Host string `yaml:"host"`
 	// Service is the gRPC service name to check ("" = the server).
 	Service string `yaml:"service"`
-	// Interval between checks of one target. Default 5s.
+	// Interval between checks of one target. Default 5s, or twice the
+	// timeout when a timeout of 2.5s or more is set.
 	Interval Duration `yaml:"interval"`
-	// Timeout of one check. Default 2s.
+	// Timeout of one check; it must be shorter than the interval. Default
+	// 2s, or half the interval when an interval of 4s or less is set.
 	Timeout Duration `yaml:"timeout"`
 	// Jitter adds up to this much random delay to each interval. Default 10% of interval.
 	Jitter Duration `yaml:"jitter"`

@@ -19,7 +19,7 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	s := strings.TrimSpace(n.Value)
 	if n.Kind != yaml.ScalarNode || s == "" {
-		return fmt.Errorf("expected a duration such as 10s or 250ms, got %s", Describe(n))
+		return fmt.Errorf("expected a duration such as 10s, 250ms or 2m, got %s", Describe(n))
 	}
 	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 		*d = Duration(time.Duration(i) * time.Second)

@@ -173,7 +173,7 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 		s.tracer = tp
 	}
 	for name, u := range cfg.Upstreams {
-		if u == nil || cfg.Covered("upstreams." + name) {
+		if u == nil || cfg.Covered("upstreams."+name) {
 			continue
 		}
 		tr, terr := b.Registry.Acquire(name, u, b.Logger)

@@ -385,7 +385,6 @@ func checkArgon2id(phc, pass string) bool {
 	return subtle.ConstantTimeCompare(got, a.Key) == 1
 }
 
-
 // cacheKey identifies one verified username and password.
 type cacheKey [sha256.Size]byte
 

@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -92,5 +94,100 @@ func TestValidateOnePassReportsEveryMistakeOnce(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("errors:\n%s\n\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestValidateChecksFiles checks that validate reads every file run would:
+// listener certificates and keys (and that they are a pair), client CA
+// files, and upstream CA and client certificate files, reporting each bad
+// file at its own field in one run.
+func TestValidateChecksFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	certA, keyA, _ := e2eSelfSigned(t, dir, "a", "a.example")
+	_, keyB, _ := e2eSelfSigned(t, dir, "b", "b.example")
+	missing := filepath.Join(dir, "missing.pem")
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yml := `server:
+  listen:
+    - addr: "127.0.0.1:0"
+      tls:
+        certificates:
+          - {cert_file: "` + certA + `", key_file: "` + keyA + `"}
+          - {cert_file: "` + certA + `", key_file: "` + keyB + `"}
+          - {cert_file: "` + missing + `", key_file: "` + keyA + `"}
+        client_ca_file: "` + notPEM + `"
+upstreams:
+  u:
+    targets: [{url: "https://127.0.0.1:9443"}]
+    tls: {ca_file: "` + missing + `"}
+  v:
+    targets: [{url: "https://127.0.0.1:9443"}]
+    tls: {cert_file: "` + certA + `", key_file: "` + keyB + `"}
+routes:
+  - {name: a, match: {path: /a}, respond: {}}
+`
+	got := strings.Join(validateAll(t, yml), "\n")
+	for _, want := range []string{
+		`line 7: server.listen[0].tls.certificates[1].key_file: the key in ` + keyB + ` does not belong to the certificate in ` + certA,
+		`line 8: server.listen[0].tls.certificates[2].cert_file: cannot read: open ` + missing + `: no such file or directory`,
+		`line 9: server.listen[0].tls.client_ca_file: ` + notPEM + ` holds no PEM certificate`,
+		`line 13: upstreams.u.tls.ca_file: open ` + missing + `: no such file or directory`,
+		`line 16: upstreams.v.tls.cert_file: key pair ` + certA + ` / ` + keyB,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("errors lack %q:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "\n") + 1; n != 5 {
+		t.Errorf("%d errors, want 5:\n%s", n, got)
+	}
+}
+
+// TestValidateHealthCheckDefaults checks that a health-check interval or
+// timeout set alone never contradicts the default of the other, and that
+// an explicit contradiction names the field to change.
+func TestValidateHealthCheckDefaults(t *testing.T) {
+	t.Parallel()
+	base := "upstreams:\n  u:\n    targets: [{url: \"http://127.0.0.1:9\"}]\n    health_check: "
+	for _, hc := range []string{"{interval: 1s}", "{timeout: 10s}", "{interval: 300ms, timeout: 100ms}", "{type: tcp}"} {
+		if errs := validateAll(t, base+hc+"\n"); errs != nil {
+			t.Errorf("%s: %v", hc, errs)
+		}
+	}
+	got := validateAll(t, base+"{interval: 1s, timeout: 1s}\n")
+	want := `line 4: upstreams.u.health_check.timeout: timeout 1s must be shorter than interval 1s: lower timeout or raise interval`
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestValidateListenPorts checks the port of every listen address.
+func TestValidateListenPorts(t *testing.T) {
+	t.Parallel()
+	got := strings.Join(validateAll(t, `server:
+  listen:
+    - addr: ":99999"
+    - addr: "127.0.0.1:-1"
+    - addr: "127.0.0.1:http"
+    - addr: "127.0.0.1:0"
+admin: {listen: "127.0.0.1:70000"}
+tracing: {exporter: otlp_http, endpoint: "collector:0"}
+upstreams:
+  u: {targets: [{url: "http://127.0.0.1:65536"}]}
+`), "\n")
+	want := strings.Join([]string{
+		`line 3: server.listen[0].addr: listen address ":99999": port 99999 is out of range (1 to 65535)`,
+		`line 4: server.listen[1].addr: listen address "127.0.0.1:-1": port "-1" must be a number from 1 to 65535`,
+		`line 5: server.listen[2].addr: listen address "127.0.0.1:http": port "http" must be a number from 1 to 65535`,
+		`line 7: admin.listen: listen address "127.0.0.1:70000": port 70000 is out of range (1 to 65535)`,
+		`line 8: tracing.endpoint: endpoint "collector:0": port 0 is not a port to connect to (use 1 to 65535)`,
+		`line 10: upstreams.u.targets[0].url: target URL "http://127.0.0.1:65536": port 65536 is out of range (1 to 65535)`,
+	}, "\n")
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }

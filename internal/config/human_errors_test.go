@@ -178,3 +178,23 @@ func FuzzParseErrorWords(f *testing.F) {
 		}
 	})
 }
+
+// TestURLWithoutScheme checks a target or service URL written without a
+// scheme gets the corrected URL in its message.
+func TestURLWithoutScheme(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{"127.0.0.1:9001", "localhost:80", "backend", "//backend:81"} {
+		fixed := "http://" + strings.TrimPrefix(raw, "//")
+		if err := checkTargetURL(raw); err == nil || !strings.Contains(err.Error(), `missing its scheme: write "`+fixed+`"`) {
+			t.Errorf("target %q: %v", raw, err)
+		}
+		if _, err := CheckServiceURL("url", raw); err == nil || !strings.Contains(err.Error(), `missing scheme, write "`+fixed+`"`) {
+			t.Errorf("service %q: %v", raw, err)
+		}
+	}
+	for _, raw := range []string{"http://a:0", "https://a:65536", "http://a:x"} {
+		if _, err := CheckServiceURL("url", raw); err == nil {
+			t.Errorf("service %q accepted", raw)
+		}
+	}
+}

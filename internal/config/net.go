@@ -116,8 +116,9 @@ func checkListenAddr(addr string) error {
 	return nil
 }
 
-// checkDialAddr checks a host:port address to connect to (port 1 to 65535).
-func checkDialAddr(addr string) error {
+// CheckDialAddr checks a host:port address to connect to (a Redis node, a
+// collector): a host and a port from 1 to 65535.
+func CheckDialAddr(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host == "" || strings.ContainsAny(host, "/ @") {
 		return fmt.Errorf("address %q must be host:port", addr)

@@ -30,9 +30,11 @@ invalid: line 18: routes[1].match: path "/x/{id}/{id}": duplicate parameter name
 invalid: line 22: routes[1].plugins[0].config.request.sett: unknown field "sett" (known: add, remove, rename, set)
 invalid: line 25: routes[2].timeout: expected a duration such as 10s, 250ms or 2m, got a mapping
 invalid: line 28: routes[3].match.methods[0]: method "get" must be an upper-case token such as GET
-invalid: line 32: plugins[0].config.allow_origins: expected a list, got the integer 5
-invalid: line 36: consumers[0].credentials.basic_auth[0].password_hash: consumer "alice": malformed bcrypt hash: it has 15 characters, a bcrypt hash has 60
-` + file + `: 11 errors
+invalid: line 31: routes[4].match: path "/e/{id}/{id}": duplicate parameter name "id"
+invalid: line 32: routes[4].upstream: upstream "nowhere" is not defined (defined: api, users)
+invalid: line 35: plugins[0].config.allow_origins: expected a list, got the integer 5
+invalid: line 39: consumers[0].credentials.basic_auth[0].password_hash: consumer "alice": malformed bcrypt hash: it has 15 characters, a bcrypt hash has 60
+` + file + `: 13 errors
 `
 	if stderr.String() != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", stderr.String(), want)
@@ -45,7 +47,7 @@ invalid: line 36: consumers[0].credentials.basic_auth[0].password_hash: consumer
 	if err == nil {
 		t.Fatal("run started with an invalid config")
 	}
-	for _, line := range strings.Split(strings.TrimSpace(want), "\n")[:11] {
+	for _, line := range strings.Split(strings.TrimSpace(want), "\n")[:13] {
 		if w := strings.Replace(line, "invalid: ", "config: ", 1); !strings.Contains(string(out), w) {
 			t.Errorf("run output lacks %q:\n%s", w, out)
 		}

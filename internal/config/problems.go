@@ -26,6 +26,22 @@ func (c *Config) Covered(path string) bool {
 	return covered(c.problems, path)
 }
 
+// Touches reports whether an earlier stage reported an error at path,
+// inside it, or at an ancestor of it: a narrower test than Covered, for a
+// later check of one setting (a route's match) that is independent of the
+// rest of its part.
+func (c *Config) Touches(path string) bool {
+	if c == nil {
+		return false
+	}
+	for _, p := range c.problems {
+		if p.Path == "" || isAncestor(p.Path, path) || isAncestor(path, p.Path) {
+			return true
+		}
+	}
+	return false
+}
+
 // Merge returns c's problems together with later, a later stage's errors,
 // minus those about parts already covered, each error once and sorted by
 // line; it returns nil when there are none.

@@ -213,7 +213,9 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 		if rerr != nil {
 			errs = append(errs, rerr.(config.Errors)...)
 		}
-		if rc == nil || cfg.Covered(path) {
+		// A route's match is compiled unless the match itself failed,
+		// even when other settings of the route did.
+		if rc == nil || cfg.Touches(path+".match") {
 			continue
 		}
 		// A route whose chain failed still has its match compiled, so
@@ -238,9 +240,15 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 		in.Cleanup()
 	}
 	s.edge = newEdgePolicy(cfg.Server, s.instances, b.Logger)
-	s.table = buildTable(specs, specPaths, collect)
-	if err := cfg.Merge(errs); err != nil {
-		return nil, err
+	var tableErrs config.Errors
+	s.table = buildTable(specs, specPaths, func(path string, e error) {
+		if le, ok := cfg.LocatedError(path, e).(config.Errors); ok {
+			tableErrs = append(tableErrs, le...)
+		}
+	})
+	all, _ := cfg.Merge(errs).(config.Errors)
+	if all = append(all, tableErrs...).Tidy(); len(all) > 0 {
+		return nil, all
 	}
 	return s, nil
 }

@@ -67,6 +67,9 @@ routes:
   - name: d
     match: {path: /d, methods: [get]}
     respond: {}
+  - name: e
+    match: {path: "/e/{id}/{id}"}
+    upstream: nowhere
 plugins:
   - name: cors
     config: {allow_origins: 5}
@@ -89,8 +92,10 @@ func TestValidateOnePassReportsEveryMistakeOnce(t *testing.T) {
 		`line 22: routes[1].plugins[0].config.request.sett: unknown field "sett" (known: add, remove, rename, set)`,
 		`line 25: routes[2].timeout: expected a duration such as 10s, 250ms or 2m, got a mapping`,
 		`line 28: routes[3].match.methods[0]: method "get" must be an upper-case token such as GET`,
-		`line 32: plugins[0].config.allow_origins: expected a list, got the integer 5`,
-		`line 36: consumers[0].credentials.basic_auth[0].password_hash: consumer "alice": malformed bcrypt hash: it has 15 characters, a bcrypt hash has 60`,
+		`line 31: routes[4].match: path "/e/{id}/{id}": duplicate parameter name "id"`,
+		`line 32: routes[4].upstream: upstream "nowhere" is not defined (defined: api, users)`,
+		`line 35: plugins[0].config.allow_origins: expected a list, got the integer 5`,
+		`line 39: consumers[0].credentials.basic_auth[0].password_hash: consumer "alice": malformed bcrypt hash: it has 15 characters, a bcrypt hash has 60`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("errors:\n%s\n\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

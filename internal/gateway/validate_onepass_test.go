@@ -196,3 +196,25 @@ upstreams:
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestValidatePluginCustomDecoder checks a plugin that decodes its config
+// itself (jwt) reports each error at its own path and line.
+func TestValidatePluginCustomDecoder(t *testing.T) {
+	t.Parallel()
+	got := strings.Join(validateAll(t, `routes:
+  - name: a
+    match: {path: /a}
+    respond: {}
+    plugins:
+      - name: jwt
+        config:
+          secret: "0123456789abcdef0123456789abcdef"
+          algorithms: HS256
+          leeway: soon
+`), "\n")
+	want := `line 9: routes[0].plugins[0].config.algorithms: expected a list, got the string "HS256"
+line 10: routes[0].plugins[0].config.leeway: invalid duration: expected a duration such as 10s, 250ms or 2m, got the string "soon"`
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -218,3 +218,36 @@ line 10: routes[0].plugins[0].config.leeway: invalid duration: expected a durati
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestReloadReportsEveryMistake checks a reload rejects a file with the
+// same one-pass list validate prints, and keeps the running config.
+func TestReloadReportsEveryMistake(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "portico.yaml")
+	good := "routes:\n  - {name: a, match: {path: /a}, respond: {}}\n"
+	if err := os.WriteFile(file, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rt := gateway.NewRuntime(slog.New(slog.DiscardHandler))
+	defer rt.Close()
+	rl := &gateway.Reloader{Path: file, Runtime: rt, Logger: slog.New(slog.DiscardHandler)}
+	if err := rl.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	bad := `routes:
+  - {name: a, match: {path: /a}, respond: {status: "200"}}
+  - {name: b, match: {path: /b}, respond: {}, plugins: [{name: cors, config: {allow_origins: 5}}]}
+`
+	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := rl.Reload()
+	want := `line 2: routes[0].respond.status: expected an integer, got the string "200" (remove the quotes)
+line 3: routes[1].plugins[0].config.allow_origins: expected a list, got the integer 5`
+	if err == nil || err.Error() != want {
+		t.Errorf("reload error:\n%v\nwant:\n%s", err, want)
+	}
+	if rt.Current() == nil || rt.Current().Config().Routes[0].Respond.Status != 200 {
+		t.Error("running config not kept")
+	}
+}

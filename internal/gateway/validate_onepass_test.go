@@ -141,7 +141,7 @@ routes:
 		`line 8: server.listen[0].tls.certificates[2].cert_file: cannot read: open ` + missing + `: no such file or directory`,
 		`line 9: server.listen[0].tls.client_ca_file: ` + notPEM + ` holds no PEM certificate`,
 		`line 13: upstreams.u.tls.ca_file: open ` + missing + `: no such file or directory`,
-		`line 16: upstreams.v.tls.cert_file: key pair ` + certA + ` / ` + keyB,
+		`line 16: upstreams.v.tls.cert_file: key pair ` + certA + ` / ` + keyB + `: private key does not match public key`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("errors lack %q:\n%s", want, got)

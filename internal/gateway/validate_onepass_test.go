@@ -251,3 +251,24 @@ line 3: routes[1].plugins[0].config.allow_origins: expected a list, got the inte
 		t.Error("running config not kept")
 	}
 }
+
+// TestValidateBrokenShapesDoNotCrash builds configs whose parts failed to
+// decode in every way (left zero or nil) and checks the build skips them
+// and reports errors instead of crashing.
+func TestValidateBrokenShapesDoNotCrash(t *testing.T) {
+	t.Parallel()
+	for _, yml := range []string{
+		"routes: [5, {name: a, respond: 5}, {name: b, upstream: [u]}, {name: c, rewrite: 5, upstream: u, match: {path_prefix: /c}}]\nupstreams: {u: {targets: [{url: \"http://127.0.0.1:9\"}]}}\n",
+		"routes: [{name: a, match: {path: /a}, upstream: u}]\nupstreams: [u]\n",
+		"routes: [{name: a, match: {path: /a}, upstream: u}]\nupstreams: {u: 5}\n",
+		"routes: [{name: a, match: {path: /a}, upstream: u}]\nupstreams: {u: {targets: 5, retry: 5, outlier_detection: 5, health_check: 5, tls: 5}}\n",
+		"routes: [{name: a, match: {path: /a}, respond: {}, plugins: [5, {name: [x]}, {name: cors, config: 5}]}]\nplugins: [5, {name: {a: b}}]\n",
+		"server: {listen: [5, {addr: [1]}, {addr: \":0\", tls: 5}], limits: 5, trusted_proxies: 5}\nadmin: 5\nlog: 5\ntracing: {ratio: [1], exporter: [x]}\n",
+		"consumers: [5, {name: [a]}, {name: b, credentials: 5}, {name: c, credentials: {basic_auth: [5, {username: [u]}]}}]\n",
+		"server: {path_params: [x]}\nroutes: {a: 1}\n",
+	} {
+		if errs := validateAll(t, yml); len(errs) == 0 {
+			t.Errorf("accepted:\n%s", yml)
+		}
+	}
+}

@@ -88,7 +88,8 @@ type Server struct {
 
 // Listener is one client-facing socket, plain or TLS.
 type Listener struct {
-	// Addr is host:port; ":8080" listens on every interface.
+	// Addr is host:port; ":8080" listens on every interface. The port is
+	// a number from 1 to 65535, or 0 for a free port the system picks.
 	Addr string `yaml:"addr"`
 	// TLS, when set, terminates TLS here; the SNI name picks the certificate
 	// and ALPN offers HTTP/2 and HTTP/1.1.
@@ -158,7 +159,8 @@ type Limits struct {
 
 // Admin configures the admin listener and its API.
 type Admin struct {
-	// Listen is the admin address. Default "127.0.0.1:9901"; "off" disables it.
+	// Listen is the admin address (host:port, port 1-65535 or 0 for a free
+	// port). Default "127.0.0.1:9901"; "off" disables it.
 	Listen string `yaml:"listen"`
 	// Token, when set, is the bearer token every admin endpoint except
 	// /healthz, /readyz and /openapi.json requires (usually

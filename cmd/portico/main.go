@@ -88,7 +88,13 @@ func loadConfig(path string) (cfg *config.Config, file string, embedded bool, er
 		cfg, err = config.Parse(examples.Quickstart, "embedded:examples/quickstart.yaml", os.LookupEnv)
 		return cfg, "", true, err
 	}
-	cfg, err = config.Load(path)
+	cfg, err = config.LoadAll(path)
+	if err != nil && cfg != nil {
+		// The parts of the file that decoded are built too, so one run
+		// reports every mistake (decode, validation and build errors).
+		err = gateway.NewRuntime(slog.New(slog.DiscardHandler)).Validate(cfg)
+		return nil, path, false, err
+	}
 	return cfg, path, false, err
 }
 
@@ -182,12 +188,18 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, _, _, err := loadConfig(*path)
+	cfg, file, _, err := loadConfig(*path)
 	if err == nil {
-		err = gateway.NewRuntime(slog.New(slog.NewTextHandler(io.Discard, nil))).Validate(cfg)
+		err = gateway.NewRuntime(slog.New(slog.DiscardHandler)).Validate(cfg)
 	}
 	if err != nil {
-		printErrors(stderr, "invalid", err)
+		if file == "" {
+			file = *path
+		}
+		n := printErrors(stderr, "invalid", err)
+		if n > 1 && file != "" {
+			fmt.Fprintf(stderr, "%s: %d errors\n", file, n)
+		}
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: valid (%d routes, %d upstreams)\n", cfg.Source, len(cfg.Routes), len(cfg.Upstreams))
@@ -225,14 +237,16 @@ func startEcho(addr string, logger *slog.Logger) (func(), error) {
 	return func() { _ = srv.Close() }, nil
 }
 
-// printErrors prints each error of a config.Errors on its own line.
-func printErrors(w io.Writer, prefix string, err error) {
+// printErrors prints each error of a config.Errors on its own line and
+// returns how many it printed.
+func printErrors(w io.Writer, prefix string, err error) int {
 	var es config.Errors
 	if errors.As(err, &es) {
 		for _, e := range es {
 			fmt.Fprintf(w, "%s: %s\n", prefix, e.Error())
 		}
-		return
+		return len(es)
 	}
 	fmt.Fprintf(w, "%s: %v\n", prefix, err)
+	return 1
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -10,7 +11,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var nodeType = reflect.TypeOf(yaml.Node{})
+var (
+	nodeType = reflect.TypeOf(yaml.Node{})
+	digitsRE = regexp.MustCompile(`^[-+]?[0-9]+$`)
+)
 
 // DecodeStrict decodes node into v (a pointer to a struct), failing on unknown
 // fields and malformed values. Every error carries its YAML path (prefixed by
@@ -42,20 +46,39 @@ func checkNode(l *errorList, n *yaml.Node, t reflect.Type, path string) {
 	if t == nodeType {
 		return
 	}
+	bad := func(msg string) {
+		l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: msg})
+		if l.prune {
+			l.bad = append(l.bad, n)
+		}
+	}
 	if reflect.PointerTo(t).Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()) {
-		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		if isNull(n) {
 			return
 		}
 		if err := reflect.New(t).Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
-			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: err.Error()})
+			var es Errors
+			if errors.As(err, &es) {
+				for _, e := range es {
+					if e.Line == 0 {
+						e.Line = n.Line
+					}
+					l.errs = append(l.errs, Error{Path: joinPath(path, e.Path), Line: e.Line, Msg: e.Msg})
+				}
+				if l.prune {
+					l.bad = append(l.bad, n)
+				}
+				return
+			}
+			bad(err.Error())
 		}
 		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-				l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: "expected a mapping"})
+			if !isNull(n) {
+				bad("expected a mapping (key: value lines), got " + Describe(n))
 			}
 			return
 		}
@@ -75,21 +98,33 @@ func checkNode(l *errorList, n *yaml.Node, t reflect.Type, path string) {
 			for i, c := range n.Content {
 				checkNode(l, c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 			}
-		} else if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: "expected a list"})
+		} else if !isNull(n) {
+			bad("expected a list, got " + Describe(n))
 		}
 	case reflect.Map:
 		if n.Kind == yaml.MappingNode {
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				checkNode(l, n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value))
+				k := n.Content[i]
+				if k.Kind != yaml.ScalarNode {
+					l.errs = append(l.errs, Error{Path: path, Line: k.Line, Msg: "expected a name as the key, got " + Describe(k)})
+					if l.prune {
+						l.bad = append(l.bad, n)
+					}
+					return
+				}
+				checkNode(l, n.Content[i+1], t.Elem(), joinPath(path, k.Value))
 			}
-		} else if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: "expected a mapping"})
+		} else if !isNull(n) {
+			bad("expected a mapping (key: value lines), got " + Describe(n))
 		}
 	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Int16, reflect.Int8,
 		reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Uint16, reflect.Uint8:
 		if !checkScalar(n, "!!int") {
-			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: scalarMsg(n, "an integer")})
+			if n.Tag == "!!float" && digitsRE.MatchString(n.Value) {
+				bad(fmt.Sprintf("integer %s is out of range", n.Value))
+				return
+			}
+			bad(scalarMsg(n, "an integer"))
 			return
 		}
 		if n.Tag == "!!int" {
@@ -100,22 +135,63 @@ func checkNode(l *errorList, n *yaml.Node, t reflect.Type, path string) {
 				_, err = strconv.ParseInt(n.Value, 0, t.Bits())
 			}
 			if err != nil {
-				l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: fmt.Sprintf("integer %s is out of range", n.Value)})
+				bad(fmt.Sprintf("integer %s is out of range", n.Value))
 			}
 		}
 	case reflect.Float64, reflect.Float32:
 		if !checkScalar(n, "!!float", "!!int") {
-			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: scalarMsg(n, "a number")})
+			bad(scalarMsg(n, "a number"))
 		}
 	case reflect.Bool:
 		if !checkScalar(n, "!!bool") {
-			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: scalarMsg(n, "true or false")})
+			bad(scalarMsg(n, "true or false"))
 		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
-			l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: "expected a string"})
+			bad("expected a string, got " + Describe(n))
 		}
+	case reflect.Interface:
+		// Any YAML value decodes into an interface.
+	default:
+		bad("this value cannot be set from YAML")
 	}
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+// Describe names a YAML value the way an error message shows it to a user:
+// "a mapping", "a list", "the string \"200\"", "the integer 5", "true".
+func Describe(n *yaml.Node) string {
+	if n == nil {
+		return "nothing"
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+	default:
+		return "nothing"
+	}
+	v := n.Value
+	if len(v) > 40 {
+		v = v[:37] + "..."
+	}
+	switch n.Tag {
+	case "!!null":
+		return "nothing (an empty value)"
+	case "!!int":
+		return "the integer " + v
+	case "!!float":
+		return "the number " + v
+	case "!!bool":
+		return "the boolean " + v
+	}
+	return fmt.Sprintf("the string %q", v)
 }
 
 // checkScalar reports whether n is a scalar the YAML decoder will accept for
@@ -151,12 +227,12 @@ func checkScalar(n *yaml.Node, tags ...string) bool {
 // scalarMsg describes why n is not a valid value of the wanted kind.
 func scalarMsg(n *yaml.Node, want string) string {
 	if n.Kind != yaml.ScalarNode {
-		return "expected " + want
+		return fmt.Sprintf("expected %s, got %s", want, Describe(n))
 	}
 	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 && n.Tag == "!!str" && resolveTag(n.Value) != "!!str" {
-		return fmt.Sprintf("expected %s, got the quoted string %q (remove the quotes)", want, n.Value)
+		return fmt.Sprintf("expected %s, got %s (remove the quotes)", want, Describe(n))
 	}
-	return fmt.Sprintf("expected %s, got %q", want, n.Value)
+	return fmt.Sprintf("expected %s, got %s", want, Describe(n))
 }
 
 func joinPath(base, key string) string {
@@ -202,7 +278,8 @@ func knownList(fields map[string]reflect.StructField) string {
 
 var yamlLineRE = regexp.MustCompile(`line (\d+): (.*)`)
 
-// yamlErrors converts errors from the YAML library into located Errors.
+// yamlErrors converts errors from the YAML library into located Errors in
+// plain words (see humanYAML).
 func yamlErrors(root *yaml.Node, base string, err error) error {
 	var msgs []string
 	if te, ok := err.(*yaml.TypeError); ok {
@@ -215,12 +292,82 @@ func yamlErrors(root *yaml.Node, base string, err error) error {
 		m = strings.TrimPrefix(m, "yaml: ")
 		if sm := yamlLineRE.FindStringSubmatch(m); sm != nil {
 			line, _ := strconv.Atoi(sm[1])
-			out = append(out, Error{Path: joinPath(base, pathAtLine(root, line, errValue(sm[2]))), Line: line, Msg: sm[2]})
+			out = append(out, Error{Path: joinPath(base, pathAtLine(root, line, errValue(sm[2]))), Line: line, Msg: humanYAML(sm[2], root == nil)})
 			continue
 		}
-		out = append(out, Error{Path: base, Msg: m})
+		out = append(out, Error{Path: base, Msg: humanYAML(m, root == nil)})
 	}
 	return out
+}
+
+var (
+	typeErrRE = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `([^`]*)`)? into (\\S+)")
+	yamlTagRE = regexp.MustCompile(`!!(\w+)`)
+)
+
+// humanYAML rewrites a YAML library message for a user: type errors
+// ("cannot unmarshal !!str `200` into int") become "expected an integer, got
+// the string \"200\"", syntax errors are said to be YAML syntax, and no tag
+// (!!map) or library wording is left.
+func humanYAML(m string, syntax bool) string {
+	if sm := typeErrRE.FindStringSubmatch(m); sm != nil {
+		got := Describe(&yaml.Node{Kind: yaml.ScalarNode, Tag: sm[1], Value: sm[2]})
+		switch sm[1] {
+		case "!!map":
+			got = "a mapping"
+		case "!!seq":
+			got = "a list"
+		}
+		return "expected " + goTypeWord(sm[3]) + ", got " + got
+	}
+	m = strings.ReplaceAll(m, "unmarshal", "decode")
+	m = yamlTagRE.ReplaceAllStringFunc(m, func(t string) string {
+		switch t {
+		case "!!map":
+			return "mapping"
+		case "!!seq":
+			return "list"
+		case "!!str":
+			return "string"
+		case "!!int":
+			return "integer"
+		case "!!float":
+			return "number"
+		case "!!bool":
+			return "boolean"
+		case "!!null":
+			return "empty value"
+		}
+		return strings.TrimPrefix(t, "!!")
+	})
+	if syntax {
+		return "invalid YAML: " + m
+	}
+	return m
+}
+
+// goTypeWord names the kind of value a Go type holds ("int" → "an integer").
+func goTypeWord(t string) string {
+	t = strings.TrimLeft(t, "*")
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["):
+		return "a mapping"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+		return "an integer"
+	case strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "bool":
+		return "true or false"
+	case t == "string":
+		return "a string"
+	case strings.HasSuffix(t, "Duration"):
+		return "a duration such as 10s or 250ms"
+	case strings.HasSuffix(t, "Size"):
+		return "a size such as 65536 or 10MiB"
+	}
+	return "a mapping (key: value lines)"
 }
 
 var errValueRE = regexp.MustCompile("^cannot unmarshal \\S+ `([^`]*)`")

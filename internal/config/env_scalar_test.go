@@ -72,25 +72,25 @@ func TestTypeErrorsNameTheirKey(t *testing.T) {
 		want       string
 	}{
 		{"expanded non-integer in a flow mapping", `server: {listen: [{addr: ":8080", max_connections: "${C}"}]}`,
-			map[string]string{"C": "many"}, `line 1: server.listen[0].max_connections: expected an integer, got "many"`},
+			map[string]string{"C": "many"}, `line 1: server.listen[0].max_connections: expected an integer, got the string "many"`},
 		{"plain expanded non-integer", "server:\n  listen:\n    - addr: \":8080\"\n      max_connections: ${C}\n",
-			map[string]string{"C": "many"}, `line 4: server.listen[0].max_connections: expected an integer, got "many"`},
+			map[string]string{"C": "many"}, `line 4: server.listen[0].max_connections: expected an integer, got the string "many"`},
 		{"quoted literal integer", `server: {listen: [{addr: ":8080", max_connections: "50"}]}`,
-			nil, `line 1: server.listen[0].max_connections: expected an integer, got the quoted string "50" (remove the quotes)`},
+			nil, `line 1: server.listen[0].max_connections: expected an integer, got the string "50" (remove the quotes)`},
 		{"quoted literal in limits", `server: {limits: {max_body_bytes: 1MiB, max_header_count: "64"}}`,
-			nil, `line 1: server.limits.max_header_count: expected an integer, got the quoted string "64"`},
+			nil, `line 1: server.limits.max_header_count: expected an integer, got the string "64"`},
 		{"expanded non-bool", `server: {listen: [{addr: ":8080", h2c: "${B}"}]}`,
-			map[string]string{"B": "yes please"}, `line 1: server.listen[0].h2c: expected true or false, got "yes please"`},
+			map[string]string{"B": "yes please"}, `line 1: server.listen[0].h2c: expected true or false, got the string "yes please"`},
 		{"quoted literal bool", `upstreams: {u: {targets: [{url: "http://a:1"}], debug_header: "true"}}`,
-			nil, `line 1: upstreams.u.debug_header: expected true or false, got the quoted string "true"`},
+			nil, `line 1: upstreams.u.debug_header: expected true or false, got the string "true"`},
 		{"expanded non-number", `tracing: {exporter: none, ratio: "${R}"}`,
-			map[string]string{"R": "half"}, `line 1: tracing.ratio: expected a number, got "half"`},
+			map[string]string{"R": "half"}, `line 1: tracing.ratio: expected a number, got the string "half"`},
 		{"expanded bad duration", `server: {limits: {max_header_count: 10, idle_timeout: "${D}"}}`,
-			map[string]string{"D": "soon"}, `line 1: server.limits.idle_timeout: invalid duration "soon"`},
+			map[string]string{"D": "soon"}, `line 1: server.limits.idle_timeout: invalid duration: expected a duration such as 10s, 250ms or 2m, got the string "soon"`},
 		{"expanded bad size", `server: {limits: {max_header_count: 10, max_body_bytes: "${S}"}}`,
 			map[string]string{"S": "lots"}, `line 1: server.limits.max_body_bytes: invalid size "lots"`},
 		{"integer out of range", "server:\n  listen: [{addr: \":8080\", max_connections: 99999999999999999999}]\n",
-			nil, `line 2: server.listen[0].max_connections: expected an integer, got "99999999999999999999"`},
+			nil, `line 2: server.listen[0].max_connections: integer 99999999999999999999 is out of range`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -217,7 +217,7 @@ func TestQuotedEnvInPluginConfig(t *testing.T) {
 	}
 	spec = c.Routes[0].Plugins[0]
 	err = DecodeStrict(&spec.Config, &pc, spec.Path+".config")
-	if err == nil || !strings.Contains(err.Error(), `routes[0].plugins[0].config.burst: expected an integer, got "lots"`) {
+	if err == nil || !strings.Contains(err.Error(), `routes[0].plugins[0].config.burst: expected an integer, got the string "lots"`) {
 		t.Errorf("error = %v", err)
 	}
 }

@@ -47,6 +47,10 @@ func (es Errors) Error() string {
 type errorList struct {
 	root *yaml.Node
 	errs Errors
+	// prune makes checkNode collect in bad every value node that cannot
+	// decode, so the caller can null it and decode the rest.
+	prune bool
+	bad   []*yaml.Node
 }
 
 // add records msg at path, looking the line up in the document.

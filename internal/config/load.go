@@ -27,10 +27,37 @@ func Load(path string) (*Config, error) {
 	return Parse(data, path, os.LookupEnv)
 }
 
+// LoadAll is Load that keeps going past errors, as ParseAll does.
+func LoadAll(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return ParseAll(data, path, os.LookupEnv)
+}
+
 // Parse decodes a YAML document into a validated Config. lookup resolves
 // ${VAR} references (os.LookupEnv in production). The returned error is an
 // Errors value listing every problem with its path and line.
 func Parse(data []byte, source string, lookup func(string) (string, bool)) (*Config, error) {
+	cfg, err := ParseAll(data, source, lookup)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// ParseAll is Parse for tools that report every mistake in one run: with
+// errors it still returns the config as far as it decoded (nil only when the
+// YAML syntax is broken), carrying the errors (Problems) so the gateway's
+// build can check the parts that are intact and report its own errors with
+// them (Config.Merge). A config returned with an error must never be served.
+//
+// Decoding reports wrong types, malformed values, unknown fields and unset
+// ${VAR}s; a value that failed to decode is left at its zero value, and
+// validation skips the part of the file it is in (Config.Covered), so no
+// follow-on errors are reported.
+func ParseAll(data []byte, source string, lookup func(string) (string, bool)) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -46,33 +73,42 @@ func Parse(data []byte, source string, lookup func(string) (string, bool)) (*Con
 	l := &errorList{root: &root}
 	raw := CloneNode(&root)
 	expandEnv(l, &root, "", lookup)
-	if len(l.errs) > 0 {
-		return nil, l.errs
-	}
-	// Unknown fields and malformed values are collected first; the document
-	// is still decoded and validated so one run reports every problem.
+	// Unknown fields and malformed values are collected first; each value
+	// that cannot decode is then replaced by null, so the rest of the
+	// document decodes and is validated in the same run.
+	l.prune = true
 	checkNode(l, root.Content[0], reflect.TypeOf(Config{}), "")
+	for _, n := range l.bad {
+		*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+	}
 	cfg := &Config{}
-	if err := root.Content[0].Decode(cfg); err != nil {
-		if len(l.errs) > 0 {
-			return nil, l.errs
+	if err := root.Content[0].Decode(cfg); err != nil && len(l.errs) == 0 {
+		// checkNode rejects everything the decoder would; this is a
+		// safety net that still reports the error in plain words.
+		if es, ok := yamlErrors(root.Content[0], "", err).(Errors); ok {
+			l.errs = append(l.errs, es...)
 		}
-		return nil, yamlErrors(root.Content[0], "", err)
 	}
 	cfg.Root = &root
 	cfg.RawRoot = raw
 	cfg.Source = source
 	sum := sha256.Sum256(data)
 	cfg.Hash = hex.EncodeToString(sum[:])
+	cfg.problems = l.errs
 	cfg.setPaths()
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		var es Errors
 		errors.As(err, &es)
-		l.errs = append(l.errs, es...)
+		// Validation errors about parts that did not decode are
+		// follow-on errors and dropped.
+		merged := cfg.Merge(es)
+		cfg.problems, _ = merged.(Errors)
+	} else {
+		cfg.problems = cfg.problems.Tidy()
 	}
-	if len(l.errs) > 0 {
-		return nil, l.errs
+	if len(cfg.problems) > 0 {
+		return cfg, cfg.problems
 	}
 	return cfg, nil
 }
@@ -248,8 +284,8 @@ func (c *Config) Validate() error {
 		p := fmt.Sprintf("server.listen[%d]", i)
 		if ln.Addr == "" {
 			l.add(p+".addr", "listen address is required (e.g. \":8080\")")
-		} else if _, port, ok := strings.Cut(ln.Addr, ":"); !ok || port == "" {
-			l.add(p+".addr", "listen address %q must be host:port", ln.Addr)
+		} else if err := checkListenAddr(ln.Addr); err != nil {
+			l.add(p+".addr", "%v", err)
 		}
 		if seenAddr[ln.Addr] {
 			l.add(p+".addr", "listen address %q is used twice", ln.Addr)
@@ -314,6 +350,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Admin.Listen != "off" && !strings.Contains(c.Admin.Listen, ":") {
 		l.add("admin.listen", "admin address %q must be host:port or \"off\"", c.Admin.Listen)
+	} else if err := checkListenAddr(c.Admin.Listen); c.Admin.Listen != "off" && err != nil {
+		l.add("admin.listen", "%v", err)
 	} else if c.Admin.Listen != "off" && c.Admin.Token == "" && !IsLoopback(c.Admin.Listen) {
 		l.add("admin.token", "admin.token is required when admin.listen is not a loopback address")
 	}
@@ -417,7 +455,7 @@ func (c *Config) validateRoute(l *errorList, p string, r *Route) {
 	actions := 0
 	if r.Upstream != "" {
 		actions++
-		if _, ok := c.Upstreams[r.Upstream]; !ok {
+		if _, ok := c.Upstreams[r.Upstream]; !ok && !c.Covered("upstreams") {
 			l.add(p+".upstream", "upstream %q is not defined (defined: %s)", r.Upstream, strings.Join(sortedKeys(c.Upstreams), ", "))
 		}
 	}
@@ -527,11 +565,71 @@ func validateUpstream(l *errorList, p string, u *Upstream) {
 	if u.BodyIdleTimeout < 0 {
 		l.add(p+".body_idle_timeout", "must not be negative")
 	}
+	if hc := u.HealthCheck; hc != nil {
+		validateHealthCheck(l, p+".health_check", hc)
+	}
 	if u.MaxResponseHeaderBytes != 0 && u.MaxResponseHeaderBytes < 1024 {
 		l.add(p+".max_response_header_bytes", "must be at least 1KiB")
 	}
 	if u.MaxResponseHeaderCount < 0 {
 		l.add(p+".max_response_header_count", "must be positive")
+	}
+}
+
+// Defaults of active health checks (see HealthCheck.Times).
+const (
+	DefaultHealthInterval = Duration(5e9)
+	DefaultHealthTimeout  = Duration(2e9)
+)
+
+// Times returns the check interval and timeout in force: each as set, and
+// an unset one derived from the other so the two never contradict each
+// other (the timeout is shorter than the interval). Unset both, they are 5s
+// and 2s; an interval alone set gives a timeout of min(2s, interval/2), a
+// timeout alone set gives an interval of max(5s, 2×timeout).
+func (h *HealthCheck) Times() (interval, timeout Duration) {
+	interval, timeout = h.Interval, h.Timeout
+	switch {
+	case interval == 0 && timeout == 0:
+		return DefaultHealthInterval, DefaultHealthTimeout
+	case timeout == 0:
+		return interval, min(DefaultHealthTimeout, interval/2)
+	case interval == 0:
+		return max(DefaultHealthInterval, 2*timeout), timeout
+	}
+	return interval, timeout
+}
+
+func validateHealthCheck(l *errorList, p string, hc *HealthCheck) {
+	switch hc.Type {
+	case "", "http", "tcp", "grpc":
+	default:
+		l.add(p+".type", "type must be http, tcp or grpc")
+	}
+	if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
+		l.add(p+".path", "path must start with /")
+	}
+	for _, f := range []struct {
+		name string
+		d    Duration
+	}{{"interval", hc.Interval}, {"timeout", hc.Timeout}, {"jitter", hc.Jitter}} {
+		if f.d < 0 {
+			l.add(p+"."+f.name, "must not be negative")
+		}
+	}
+	if hc.Interval > 0 && hc.Timeout > 0 && hc.Timeout >= hc.Interval {
+		l.add(p+".timeout", "timeout %s must be shorter than interval %s: lower timeout or raise interval", hc.Timeout.D(), hc.Interval.D())
+	}
+	for i, st := range hc.ExpectedStatuses {
+		if st < 100 || st > 599 {
+			l.add(fmt.Sprintf("%s.expected_statuses[%d]", p, i), "expected status %d is not an HTTP status (100-599)", st)
+		}
+	}
+	if hc.HealthyThreshold < 0 {
+		l.add(p+".healthy_threshold", "must not be negative")
+	}
+	if hc.UnhealthyThreshold < 0 {
+		l.add(p+".unhealthy_threshold", "must not be negative")
 	}
 }
 
@@ -543,6 +641,8 @@ func validateTracing(l *errorList, t *Tracing) {
 			l.add("tracing.endpoint", "endpoint must be host:port; credentials (user:password@) are not allowed in it, give them in tracing.headers")
 		} else if host, port, err := net.SplitHostPort(t.Endpoint); err != nil || host == "" || port == "" || strings.Contains(t.Endpoint, "/") {
 			l.add("tracing.endpoint", "endpoint %q must be host:port", t.Endpoint)
+		} else if err := checkPort(port, false); err != nil {
+			l.add("tracing.endpoint", "endpoint %q: %v", t.Endpoint, err)
 		}
 	default:
 		l.add("tracing.exporter", "exporter must be otlp_http, otlp_grpc or none")

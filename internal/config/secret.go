@@ -260,9 +260,17 @@ func CheckServiceURL(field, raw string) (*url.URL, error) {
 	if RedactUserinfo(raw) != raw {
 		return nil, errors.New(field + ": credentials (user:password@) are not allowed in the URL; give them in the plugin's own settings, not in the URL")
 	}
+	if !strings.Contains(raw, "://") {
+		return nil, fmt.Errorf("%s: %q is not an http or https URL: missing scheme, write \"http://%s\" (or https://)", field, raw, strings.TrimPrefix(raw, "//"))
+	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%s: %q is not an http or https URL", field, raw)
+	}
+	if p := u.Port(); p != "" {
+		if err := checkPort(p, false); err != nil {
+			return nil, fmt.Errorf("%s: %q: %v", field, raw, err)
+		}
 	}
 	if u.User != nil {
 		return nil, errors.New(field + ": credentials (user:password@) are not allowed in the URL; give them in the plugin's own settings, not in the URL")

@@ -41,6 +41,10 @@ type Config struct {
 	Source string `yaml:"-"`
 	// Hash is the hex SHA-256 of the source document, identifying a revision.
 	Hash string `yaml:"-"`
+
+	// problems are the decode and validation errors of a config returned by
+	// ParseAll; a config with problems is never served (see problems.go).
+	problems Errors
 }
 
 // Server configures client-facing listeners.
@@ -84,7 +88,8 @@ type Server struct {
 
 // Listener is one client-facing socket, plain or TLS.
 type Listener struct {
-	// Addr is host:port; ":8080" listens on every interface.
+	// Addr is host:port; ":8080" listens on every interface. The port is
+	// a number from 1 to 65535, or 0 for a free port the system picks.
 	Addr string `yaml:"addr"`
 	// TLS, when set, terminates TLS here; the SNI name picks the certificate
 	// and ALPN offers HTTP/2 and HTTP/1.1.
@@ -156,7 +161,8 @@ type Limits struct {
 
 // Admin configures the admin listener and its API.
 type Admin struct {
-	// Listen is the admin address. Default "127.0.0.1:9901"; "off" disables it.
+	// Listen is the admin address (host:port, port 1-65535 or 0 for a free
+	// port). Default "127.0.0.1:9901"; "off" disables it.
 	Listen string `yaml:"listen"`
 	// Token, when set, is the bearer token every admin endpoint except
 	// /healthz, /readyz and /openapi.json requires (usually
@@ -311,9 +317,11 @@ type HealthCheck struct {
 	Host string `yaml:"host"`
 	// Service is the gRPC service name to check ("" = the server).
 	Service string `yaml:"service"`
-	// Interval between checks of one target. Default 5s.
+	// Interval between checks of one target. Default 5s, or twice the
+	// timeout when a timeout of 2.5s or more is set.
 	Interval Duration `yaml:"interval"`
-	// Timeout of one check. Default 2s.
+	// Timeout of one check; it must be shorter than the interval. Default
+	// 2s, or half the interval when an interval of 4s or less is set.
 	Timeout Duration `yaml:"timeout"`
 	// Jitter adds up to this much random delay to each interval. Default 10% of interval.
 	Jitter Duration `yaml:"jitter"`

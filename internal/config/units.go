@@ -19,7 +19,7 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	s := strings.TrimSpace(n.Value)
 	if n.Kind != yaml.ScalarNode || s == "" {
-		return fmt.Errorf("expected a duration such as 10s or 250ms")
+		return fmt.Errorf("expected a duration such as 10s, 250ms or 2m, got %s", Describe(n))
 	}
 	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 		*d = Duration(time.Duration(i) * time.Second)
@@ -27,7 +27,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %q (use e.g. 10s, 250ms, 2m)", s)
+		return fmt.Errorf("invalid duration: expected a duration such as 10s, 250ms or 2m, got %s", Describe(n))
 	}
 	*d = Duration(v)
 	return nil
@@ -71,7 +71,7 @@ func ParseSize(s string) (Size, error) {
 // UnmarshalYAML parses a human-readable byte size.
 func (z *Size) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("expected a size such as 65536 or 10MiB")
+		return fmt.Errorf("expected a size such as 65536 or 10MiB, got %s", Describe(n))
 	}
 	v, err := ParseSize(n.Value)
 	if err != nil {

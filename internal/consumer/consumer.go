@@ -182,11 +182,14 @@ func NewStore(cs []*config.Consumer) (Store, error) {
 			case b.Password != "":
 				d := sha256.Sum256([]byte(b.Password))
 				sec.Digest = d[:]
-			case strings.HasPrefix(b.PasswordHash, "$2a$") || strings.HasPrefix(b.PasswordHash, "$2b$") || strings.HasPrefix(b.PasswordHash, "$2y$") || strings.HasPrefix(b.PasswordHash, "$argon2id$"):
-				sec.Hash = b.PasswordHash
 			case b.PasswordHash != "":
-				add(bp+".password_hash", "unsupported hash: use bcrypt ($2b$…) or argon2id ($argon2id$…)")
-				continue
+				// A hash that cannot be parsed would refuse every
+				// password at run time; it is reported here instead.
+				if err := CheckPasswordHash(b.PasswordHash); err != nil {
+					add(bp+".password_hash", "consumer %q: %v", c.Name, err)
+					continue
+				}
+				sec.Hash = b.PasswordHash
 			default:
 				add(bp, "password or password_hash is required")
 				continue

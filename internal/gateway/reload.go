@@ -80,9 +80,13 @@ func (rl *Reloader) reload(data []byte) error {
 	var cfg *config.Config
 	var err error
 	if data == nil {
-		cfg, err = config.Load(rl.Path)
+		cfg, err = config.LoadAll(rl.Path)
 	} else {
-		cfg, err = config.Parse(data, rl.Path, os.LookupEnv)
+		cfg, err = config.ParseAll(data, rl.Path, os.LookupEnv)
+	}
+	if err != nil && cfg != nil {
+		// Build what decoded, so the log lists every mistake at once.
+		err = rl.Runtime.Validate(cfg)
 	}
 	stage := "apply"
 	if err != nil {

@@ -113,13 +113,14 @@ type Builder struct {
 }
 
 // Build compiles cfg. On error nothing it acquired stays acquired, and the
-// error lists every problem with its YAML path and line.
+// error lists every problem with its YAML path and line: cfg's own problems
+// (a config from config.ParseAll) together with every build error (plugins,
+// certificates, transports, health checks, route table) of the parts of cfg
+// that have none, each once and sorted by line (config.Config.Merge). A part
+// that already failed is skipped, so it yields no follow-on errors.
 func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 	s := &Snapshot{cfg: cfg, limits: cfg.Server.Limits, pools: map[string]*upstream.Pool{}, reg: b.Registry,
 		unrouted: observe.DefaultMetrics.Route("", "")}
-	if s.pathParams, err = router.ParsePathParamMode(cfg.Server.PathParams); err != nil {
-		return nil, err
-	}
 	defer func() {
 		if err != nil {
 			s.release()
@@ -130,6 +131,11 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 		if le, ok := cfg.LocatedError(path, e).(config.Errors); ok {
 			errs = append(errs, le...)
 		}
+	}
+	if mode, perr := router.ParsePathParamMode(cfg.Server.PathParams); perr != nil {
+		collect("server.path_params", perr)
+	} else {
+		s.pathParams = mode
 	}
 	for _, tp := range cfg.Server.TrustedProxies {
 		p, perr := config.ParsePrefix(tp)
@@ -145,29 +151,35 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 	s.consumers = cs
 	s.certs = map[string]*certSet{}
 	for i, ln := range cfg.Server.Listen {
-		if ln.TLS == nil {
+		base := fmt.Sprintf("server.listen[%d]", i)
+		if ln.TLS == nil || cfg.Covered(base) {
 			continue
 		}
-		cs, cerr := loadCerts(ln.TLS, fmt.Sprintf("server.listen[%d].tls", i))
+		cs, cerr := loadCerts(ln.TLS, base+".tls")
 		if cerr != nil {
-			collect(fmt.Sprintf("server.listen[%d].tls", i), cerr)
+			collect(base+".tls", cerr)
 			continue
 		}
 		s.certs[ln.Addr] = cs
 	}
-	if cfg.Log.Access.Output != "off" {
+	if cfg.Log.Access.Output != "off" && !cfg.Covered("log.access") {
 		lg, lerr := b.Outputs.AccessLogger(cfg.Log.Access)
 		if lerr != nil {
 			collect("log.access.output", lerr)
 		}
 		s.accessLog = lg
 	}
-	tp, terr := tracing.New(cfg.Tracing, b.Logger)
-	if terr != nil {
-		collect("tracing", terr)
+	if !cfg.Covered("tracing") {
+		tp, terr := tracing.New(cfg.Tracing, b.Logger)
+		if terr != nil {
+			collect("tracing", terr)
+		}
+		s.tracer = tp
 	}
-	s.tracer = tp
 	for name, u := range cfg.Upstreams {
+		if u == nil || cfg.Covered("upstreams."+name) {
+			continue
+		}
 		tr, terr := b.Registry.Acquire(name, u, b.Logger)
 		if terr != nil {
 			var fe *upstream.FieldError
@@ -195,29 +207,84 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 		}
 	}
 	specs := make([]router.Spec, 0, len(cfg.Routes))
+	specPaths := make([]string, 0, len(cfg.Routes))
+	// A global plugin that failed is reported once, at plugins[i], and not
+	// built again for the next route.
+	globals := &globalState{tried: map[string]bool{}, failed: map[string]bool{}}
 	for i, rc := range cfg.Routes {
 		path := fmt.Sprintf("routes[%d]", i)
-		h, rerr := b.buildRoute(s, rc, path, cfg.Plugins)
+		h, rerr := b.buildRoute(s, rc, path, cfg.Plugins, globals)
 		if rerr != nil {
 			errs = append(errs, rerr.(config.Errors)...)
+		}
+		// A route's match is compiled unless the match itself failed,
+		// even when other settings of the route did.
+		if rc == nil || cfg.Touches(path+".match") {
 			continue
 		}
+		// A route whose chain failed still has its match compiled, so
+		// route table errors are found in the same run; the snapshot is
+		// discarded then.
 		s.routes = append(s.routes, &route{name: rc.Name, handler: h, allowEncoded: rc.AllowEncodedSlash,
 			metrics: observe.DefaultMetrics.Route(rc.Name, rc.Upstream), upgrades: compileUpgrades(rc.Upgrades)})
 		specs = append(specs, router.Spec{Name: rc.Name, Priority: rc.Priority, Match: rc.Match, Index: len(s.routes) - 1})
+		specPaths = append(specPaths, path)
+	}
+	// Global plugins that no route runs (no routes, or every route replaces
+	// them) are still built once, so their mistakes are found too.
+	for _, ps := range cfg.Plugins {
+		if globals.tried[ps.Path] || cfg.Covered(ps.Path) {
+			continue
+		}
+		in, perr := plugin.New(ps, pluginCtx{path: ps.Path, logger: b.Logger.With("plugin", ps.Name), snap: s, shared: b.Shared})
+		if perr != nil {
+			collect(ps.Path, perr)
+			continue
+		}
+		in.Cleanup()
 	}
 	s.edge = newEdgePolicy(cfg.Server, s.instances, b.Logger)
-	if len(errs) == 0 {
-		t, terr := router.Build(specs)
-		if terr != nil {
-			collect("routes", terr)
+	var tableErrs config.Errors
+	s.table = buildTable(specs, specPaths, func(path string, e error) {
+		if le, ok := cfg.LocatedError(path, e).(config.Errors); ok {
+			tableErrs = append(tableErrs, le...)
 		}
-		s.table = t
-	}
-	if len(errs) > 0 {
-		return nil, errs
+	})
+	all, _ := cfg.Merge(errs).(config.Errors)
+	if all = append(all, tableErrs...).Tidy(); len(all) > 0 {
+		return nil, all
 	}
 	return s, nil
+}
+
+// buildTable compiles the route table. A route the router rejects is
+// reported at its own path and left out, and the table is compiled again
+// without it, so every rejected route is found in one run.
+func buildTable(specs []router.Spec, paths []string, collect func(string, error)) *router.Table {
+	for {
+		t, err := router.Build(specs)
+		if err == nil {
+			return t
+		}
+		var se *router.SpecError
+		if !errors.As(err, &se) || se.Spec < 0 || se.Spec >= len(specs) {
+			collect("routes", err)
+			return nil
+		}
+		p := paths[se.Spec]
+		if se.Label != "" {
+			p += ".match"
+		}
+		collect(p, se.Err)
+		specs = append(specs[:se.Spec:se.Spec], specs[se.Spec+1:]...)
+		paths = append(paths[:se.Spec:se.Spec], paths[se.Spec+1:]...)
+	}
+}
+
+// globalState records which global plugins Build has built and which of
+// them failed.
+type globalState struct {
+	tried, failed map[string]bool
 }
 
 // start begins the snapshot's background work (active health checks); it
@@ -228,15 +295,21 @@ func (s *Snapshot) start() {
 	}
 }
 
-// buildRoute compiles one route's terminal and plugin chain.
-func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global []config.PluginSpec) (http.Handler, error) {
+// buildRoute compiles one route's terminal and plugin chain. Its plugins are
+// built even when its own settings failed earlier (they are parts of their
+// own); it then returns a nil handler and only the plugins' errors.
+func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global []config.PluginSpec, globals *globalState) (http.Handler, error) {
 	var errs config.Errors
 	fail := func(p string, e error) {
 		errs = append(errs, s.cfg.LocatedError(p, e).(config.Errors)...)
 	}
+	if rc == nil {
+		return nil, nil
+	}
 	logger := b.Logger.With("route", rc.Name)
 	var terminal http.Handler
 	switch {
+	case s.cfg.Covered(path):
 	case rc.Respond != nil:
 		terminal = proxy.NewRespond(rc.Respond)
 	case rc.Redirect != nil:
@@ -244,20 +317,29 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 	default:
 		pool := s.pools[rc.Upstream]
 		if pool == nil {
-			fail(path+".upstream", fmt.Errorf("upstream %q is not available", rc.Upstream))
-			return nil, errs
+			if _, defined := s.cfg.Upstreams[rc.Upstream]; !defined {
+				fail(path+".upstream", fmt.Errorf("upstream %q is not available", rc.Upstream))
+			}
+			// A defined upstream without a pool failed to build and
+			// its own error is reported.
+			break
 		}
 		rw, err := proxy.CompileRewrite(rc.Rewrite, rc.Match)
 		if err != nil {
 			fail(path+".rewrite", err)
-			return nil, errs
+			break
 		}
 		terminal = proxy.NewForwarder(pool, proxy.Options{Rewrite: rw, Timeout: rc.Timeout.D(), BodyIdleTimeout: rc.BodyIdleTimeout.D(), Retry: rc.Retry, Logger: logger})
 	}
 	var insts []*plugin.Instance
 	for _, ps := range plugin.Merge(global, rc.Plugins) {
+		if s.cfg.Covered(ps.Path) || globals.failed[ps.Path] {
+			continue
+		}
+		globals.tried[ps.Path] = true
 		in, err := plugin.New(ps, pluginCtx{route: rc.Name, path: ps.Path, logger: logger.With("plugin", ps.Name), snap: s, shared: b.Shared, rc: rc})
 		if err != nil {
+			globals.failed[ps.Path] = true
 			fail(ps.Path, err)
 			continue
 		}
@@ -266,6 +348,9 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 	}
 	if len(errs) > 0 {
 		return nil, errs
+	}
+	if terminal == nil {
+		return nil, nil
 	}
 	return plugin.Chain(insts, terminal), nil
 }

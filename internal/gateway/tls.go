@@ -14,14 +14,20 @@ import (
 // names (exact and "*." wildcard) for SNI selection.
 func loadCerts(t *config.TLS, base string) (*certSet, error) {
 	cs := &certSet{byName: map[string]*tls.Certificate{}, wildcard: map[string]*tls.Certificate{}}
+	// Every certificate and the client CA file are checked, so one run
+	// reports each unreadable or mismatched file.
+	var errs config.Errors
 	for i, c := range t.Certificates {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		p := fmt.Sprintf("%s.certificates[%d]", base, i)
+		cert, err := loadKeyPair(c.CertFile, c.KeyFile, p)
 		if err != nil {
-			return nil, config.Errors{{Path: fmt.Sprintf("%s.certificates[%d]", base, i), Msg: fmt.Sprintf("cannot load certificate: %v", err)}}
+			errs = append(errs, err...)
+			continue
 		}
-		leaf, err := x509.ParseCertificate(cert.Certificate[0])
-		if err != nil {
-			return nil, config.Errors{{Path: fmt.Sprintf("%s.certificates[%d]", base, i), Msg: fmt.Sprintf("cannot parse certificate: %v", err)}}
+		leaf, perr := x509.ParseCertificate(cert.Certificate[0])
+		if perr != nil {
+			errs = append(errs, config.Error{Path: p + ".cert_file", Msg: fmt.Sprintf("cannot parse certificate %s: %v", c.CertFile, perr)})
+			continue
 		}
 		cert.Leaf = leaf
 		cp := &cert
@@ -51,11 +57,11 @@ func loadCerts(t *config.TLS, base string) (*certSet, error) {
 	if t.ClientCAFile != "" {
 		pem, err := os.ReadFile(t.ClientCAFile)
 		if err != nil {
-			return nil, config.Errors{{Path: base + ".client_ca_file", Msg: fmt.Sprintf("cannot read: %v", err)}}
+			return nil, append(errs, config.Error{Path: base + ".client_ca_file", Msg: fmt.Sprintf("cannot read: %v", err)})
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, config.Errors{{Path: base + ".client_ca_file", Msg: "no PEM certificates found"}}
+			return nil, append(errs, config.Error{Path: base + ".client_ca_file", Msg: fmt.Sprintf("%s holds no PEM certificate", t.ClientCAFile)})
 		}
 		cs.conf.ClientCAs = pool
 		cs.conf.ClientAuth = tls.VerifyClientCertIfGiven
@@ -63,7 +69,44 @@ func loadCerts(t *config.TLS, base string) (*certSet, error) {
 			cs.conf.ClientAuth = tls.RequireAndVerifyClientCert
 		}
 	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	return cs, nil
+}
+
+// loadKeyPair reads a certificate and its private key, reporting at the
+// field that is wrong: a file that cannot be read, a file without PEM data,
+// or a key that does not belong to the certificate.
+func loadKeyPair(certFile, keyFile, p string) (tls.Certificate, config.Errors) {
+	var errs config.Errors
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		errs = append(errs, config.Error{Path: p + ".cert_file", Msg: fmt.Sprintf("cannot read: %v", err)})
+	}
+	keyPEM, kerr := os.ReadFile(keyFile)
+	if kerr != nil {
+		errs = append(errs, config.Error{Path: p + ".key_file", Msg: fmt.Sprintf("cannot read: %v", kerr)})
+	}
+	if len(errs) > 0 {
+		return tls.Certificate{}, errs
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "tls: ")
+		field := ".key_file"
+		switch {
+		case strings.Contains(msg, "does not match"):
+			msg = fmt.Sprintf("the key in %s does not belong to the certificate in %s", keyFile, certFile)
+		case strings.Contains(msg, "CERTIFICATE") || strings.Contains(msg, "certificate"):
+			field = ".cert_file"
+			msg = fmt.Sprintf("%s: %s", certFile, msg)
+		default:
+			msg = fmt.Sprintf("%s: %s", keyFile, msg)
+		}
+		return tls.Certificate{}, config.Errors{{Path: p + field, Msg: msg}}
+	}
+	return cert, nil
 }
 
 // pick returns the certificate for an SNI name: exact, then wildcard one

@@ -69,6 +69,23 @@ func (c *Config) Validate() error {
 	if n != 1 {
 		return errors.New("redis: set exactly one of addr, cluster, sentinel")
 	}
+	if c.Addr != "" {
+		if err := config.CheckDialAddr(c.Addr); err != nil {
+			return fmt.Errorf("redis.addr: %w", err)
+		}
+	}
+	for i, a := range c.Cluster {
+		if err := config.CheckDialAddr(a); err != nil {
+			return fmt.Errorf("redis.cluster[%d]: %w", i, err)
+		}
+	}
+	if c.Sentinel != nil {
+		for i, a := range c.Sentinel.Addrs {
+			if err := config.CheckDialAddr(a); err != nil {
+				return fmt.Errorf("redis.sentinel.addrs[%d]: %w", i, err)
+			}
+		}
+	}
 	if c.Timeout == 0 {
 		c.Timeout = config.Duration(100 * time.Millisecond)
 	}

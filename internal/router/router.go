@@ -447,6 +447,26 @@ type tseg struct {
 	val  string // canonical static segment or param name
 }
 
+// SpecError is the Build error about one spec: specs[Spec] is invalid, or
+// matches exactly the same requests as an earlier spec.
+type SpecError struct {
+	// Spec is the position of the spec in the slice given to Build.
+	Spec int
+	// Label names the route in Error ("" when Err names it already).
+	Label string
+	// Err says what is wrong.
+	Err error
+}
+
+func (e *SpecError) Error() string {
+	if e.Label == "" {
+		return e.Err.Error()
+	}
+	return e.Label + ": " + e.Err.Error()
+}
+
+func (e *SpecError) Unwrap() error { return e.Err }
+
 // Build compiles specs into a Table. It reports the first invalid route by
 // name: a malformed path or template, a duplicate or excess parameter, a bad
 // regular expression or host, or two routes that match exactly the same
@@ -459,10 +479,10 @@ func Build(specs []Spec) (*Table, error) {
 		label := routeLabel(s, i)
 		rt, segs, kind, hosts, key, err := compile(s, i)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", label, err)
+			return nil, &SpecError{Spec: i, Label: label, Err: err}
 		}
 		if prev, dup := seen[key]; dup {
-			return nil, fmt.Errorf("routes %s and %s match exactly the same requests", prev, label)
+			return nil, &SpecError{Spec: i, Err: fmt.Errorf("routes %s and %s match exactly the same requests", prev, label)}
 		}
 		seen[key] = label
 		if len(hosts) == 0 {

@@ -30,8 +30,6 @@ import (
 const (
 	defaultHealthType               = "http"
 	defaultHealthPath               = "/healthz"
-	defaultHealthInterval           = 5 * time.Second
-	defaultHealthTimeout            = 2 * time.Second
 	defaultHealthHealthyThreshold   = 2
 	defaultHealthUnhealthyThreshold = 3
 	// healthBodyLimit is how much of an HTTP check's response body is read
@@ -130,14 +128,11 @@ func defaultHealthCheck(cfg *config.HealthCheck) error {
 	if cfg.Interval < 0 || cfg.Timeout < 0 || cfg.Jitter < 0 {
 		return errors.New("interval, timeout and jitter must not be negative")
 	}
-	if cfg.Interval == 0 {
-		cfg.Interval = config.Duration(defaultHealthInterval)
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = config.Duration(defaultHealthTimeout)
-	}
+	// Unset, interval and timeout are derived from each other so that
+	// defaults never contradict a value that is set.
+	cfg.Interval, cfg.Timeout = cfg.Times()
 	if cfg.Timeout >= cfg.Interval {
-		return fmt.Errorf("timeout %s must be shorter than interval %s", cfg.Timeout.D(), cfg.Interval.D())
+		return fmt.Errorf("timeout %s must be shorter than interval %s: lower timeout or raise interval", cfg.Timeout.D(), cfg.Interval.D())
 	}
 	if cfg.Jitter == 0 {
 		cfg.Jitter = cfg.Interval / 10

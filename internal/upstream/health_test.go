@@ -572,7 +572,6 @@ func TestHealthConfigValidation(t *testing.T) {
 	}{
 		{"timeout equals interval", config.HealthCheck{Interval: d(time.Second), Timeout: d(time.Second)}, "timeout"},
 		{"timeout above interval", config.HealthCheck{Interval: d(time.Second), Timeout: d(2 * time.Second)}, "timeout"},
-		{"default timeout above interval", config.HealthCheck{Interval: d(time.Second)}, "timeout"},
 		{"unknown type", config.HealthCheck{Type: "icmp"}, "unknown type"},
 		{"relative path", config.HealthCheck{Path: "healthz"}, "path"},
 		{"bad status", config.HealthCheck{ExpectedStatuses: []int{42}}, "status"},
@@ -595,6 +594,26 @@ func TestHealthConfigValidation(t *testing.T) {
 	}
 	if _, err := NewHealthChecker(p, nil, nil, nil); err == nil {
 		t.Error("nil config accepted")
+	}
+	// A default never contradicts the value that is set: an interval of
+	// 1s alone gets a 500ms timeout, a timeout of 10s alone a 20s interval.
+	for _, tc := range []struct {
+		hc                config.HealthCheck
+		interval, timeout time.Duration
+	}{
+		{config.HealthCheck{Interval: d(time.Second)}, time.Second, 500 * time.Millisecond},
+		{config.HealthCheck{Timeout: d(10 * time.Second)}, 20 * time.Second, 10 * time.Second},
+		{config.HealthCheck{}, 5 * time.Second, 2 * time.Second},
+	} {
+		h, err := NewHealthChecker(p, &tc.hc, nil, nil)
+		if err != nil {
+			t.Errorf("%+v: %v", tc.hc, err)
+			continue
+		}
+		if h.cfg.Interval.D() != tc.interval || h.cfg.Timeout.D() != tc.timeout {
+			t.Errorf("%+v: interval %s timeout %s, want %s and %s", tc.hc, h.cfg.Interval.D(), h.cfg.Timeout.D(), tc.interval, tc.timeout)
+		}
+		h.Stop()
 	}
 }
 

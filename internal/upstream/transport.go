@@ -230,7 +230,7 @@ func buildTLSConfig(c *config.UpstreamTLS, m tlsMaterial) (*tls.Config, error) {
 	if c.CertFile != "" {
 		pair, err := tls.X509KeyPair(m.cert, m.key)
 		if err != nil {
-			return nil, &FieldError{"tls.cert_file", fmt.Errorf("key pair %s / %s: %w", c.CertFile, c.KeyFile, err)}
+			return nil, &FieldError{"tls.cert_file", fmt.Errorf("key pair %s / %s: %s", c.CertFile, c.KeyFile, strings.TrimPrefix(err.Error(), "tls: "))}
 		}
 		conf.Certificates = []tls.Certificate{pair}
 	}

@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -374,60 +373,16 @@ func checkHash(hash, pass string) bool {
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pass)) == nil
 }
 
-// Limits on argon2id parameters read from a stored hash, so a mistyped hash
-// cannot make every check allocate gigabytes or run for minutes.
-const (
-	maxArgonMemoryKiB = 4 << 20 // 4 GiB
-	maxArgonTime      = 64
-	maxArgonKeyLen    = 1024
-)
-
 // checkArgon2id verifies pass against a PHC string
-// $argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<hash>, salt and hash
-// in unpadded standard base64.
+// $argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<hash> (parsed, within
+// bounds, by consumer.ParseArgon2id, which also checks hashes at load time).
 func checkArgon2id(phc, pass string) bool {
-	parts := strings.Split(phc, "$")
-	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, hash
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v=19" {
+	a, err := consumer.ParseArgon2id(phc)
+	if err != nil {
 		return false
 	}
-	var m, t, par uint64
-	seen := 0
-	for kv := range strings.SplitSeq(parts[3], ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil {
-			return false
-		}
-		switch k {
-		case "m":
-			m, seen = n, seen|1
-		case "t":
-			t, seen = n, seen|2
-		case "p":
-			par, seen = n, seen|4
-		default:
-			return false
-		}
-	}
-	if seen != 7 || t == 0 || t > maxArgonTime || par == 0 || par > 255 || m < 8*par || m > maxArgonMemoryKiB {
-		return false
-	}
-	salt, err := b64(parts[4])
-	if err != nil || len(salt) < 8 {
-		return false
-	}
-	want, err := b64(parts[5])
-	if err != nil || len(want) < 16 || len(want) > maxArgonKeyLen {
-		return false
-	}
-	got := argon2.IDKey([]byte(pass), salt, uint32(t), uint32(m), uint8(par), uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1
-}
-
-// b64 decodes PHC base64 (unpadded; padding is tolerated).
-func b64(s string) ([]byte, error) {
-	return base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
+	got := argon2.IDKey([]byte(pass), a.Salt, a.Time, a.Memory, a.Threads, uint32(len(a.Key)))
+	return subtle.ConstantTimeCompare(got, a.Key) == 1
 }
 
 // cacheKey identifies one verified username and password.

@@ -257,7 +257,17 @@ func (p *JWT) UnmarshalYAML(n *yaml.Node) error {
 	}
 	if err := config.DecodeStrict(&rest, (*fields)(p), ""); err != nil {
 		// The embedded Base is listed as "base"; its key is "anonymous".
-		return errors.New(strings.Replace(err.Error(), "(known: algorithms, allow_unknown_consumers, audiences, base, ", "(known: algorithms, allow_unknown_consumers, anonymous, audiences, ", 1))
+		// Each error keeps its own path and line.
+		var es config.Errors
+		if !errors.As(err, &es) {
+			return err
+		}
+		out := make(config.Errors, len(es))
+		for i, e := range es {
+			e.Msg = strings.Replace(e.Msg, "(known: algorithms, allow_unknown_consumers, audiences, base, ", "(known: algorithms, allow_unknown_consumers, anonymous, audiences, ", 1)
+			out[i] = e
+		}
+		return out
 	}
 	p.Anonymous = anon
 	return nil

@@ -38,6 +38,8 @@ type Snapshot struct {
 	edge      edgePolicy
 	limits    config.Limits
 	accessLog *slog.Logger
+	// accessQuery adds the raw query to access-log lines (log.access.query).
+	accessQuery bool
 	certs     map[string]*certSet
 	// unrouted holds the metrics of requests that matched no route.
 	unrouted  *observe.RouteMetrics
@@ -157,6 +159,7 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 			collect("log.access.output", lerr)
 		}
 		s.accessLog = lg
+		s.accessQuery = cfg.Log.Access.Query
 	}
 	tp, terr := tracing.New(cfg.Tracing, b.Logger)
 	if terr != nil {

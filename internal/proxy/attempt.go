@@ -225,7 +225,7 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 			endAttemptSpan(span, resp, err, perTryFired)
 		}
 		if rec != nil {
-			rec.Upstream = t.URL.Host
+			rec.Upstream, rec.UpstreamAddr, rec.Attempts = a.pool.Name, t.URL.Host, attempt+1
 		}
 		kind := failNone
 		outcome := upstream.Success

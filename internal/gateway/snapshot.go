@@ -40,7 +40,7 @@ type Snapshot struct {
 	accessLog *slog.Logger
 	// accessQuery adds the raw query to access-log lines (log.access.query).
 	accessQuery bool
-	certs     map[string]*certSet
+	certs       map[string]*certSet
 	// unrouted holds the metrics of requests that matched no route.
 	unrouted  *observe.RouteMetrics
 	instances []*plugin.Instance

@@ -36,6 +36,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/plugin"
@@ -138,7 +140,7 @@ type Introspection struct {
 	stripHeaders []string
 	claimHeaders []claimHeader
 	cache        *cache
-	flight       flightGroup
+	flight       singleflight.Group
 	// now is the clock; tests replace it.
 	now func() time.Time
 }
@@ -391,26 +393,33 @@ func (p *Introspection) lookup(ctx context.Context, token string) (*result, erro
 	if res, ok := p.cache.get(key, p.now()); ok {
 		return res, nil
 	}
-	c, leader := p.flight.join(key)
-	if leader {
-		// A call that finished between the cache miss and join has already
-		// stored its result.
+	// The call is shared by the concurrent lookups of this token and
+	// detached from the first request's cancellation: the others must not
+	// fail because that one went away. Each caller stops waiting when its
+	// own request ends.
+	ch := p.flight.DoChan(string(key[:]), func() (v any, err error) {
+		// A panic would otherwise end the process (DoChan re-raises it
+		// where it cannot be recovered); it fails this lookup instead.
+		defer func() {
+			if r := recover(); r != nil {
+				v, err = nil, fmt.Errorf("introspection failed: %v", r)
+			}
+		}()
+		// A call that finished between the cache miss and this one has
+		// already stored its result.
 		if res, ok := p.cache.get(key, p.now()); ok {
-			p.flight.done(key, c, res, nil)
 			return res, nil
 		}
-		// The call is detached from the first request's cancellation: the
-		// other requests waiting for it must not fail because that one
-		// went away.
 		res, err := p.introspect(context.WithoutCancel(ctx), token)
 		if err == nil {
 			p.store(key, res)
 		}
-		p.flight.done(key, c, res, err)
-	}
+		return res, err
+	})
 	select {
-	case <-c.ready:
-		return c.res, c.err
+	case r := <-ch:
+		res, _ := r.Val.(*result)
+		return res, r.Err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -701,43 +710,6 @@ func (c *cache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m)
-}
-
-// flightGroup lets concurrent lookups of one token share a single call.
-type flightGroup struct {
-	mu sync.Mutex
-	m  map[[32]byte]*call
-}
-
-type call struct {
-	ready chan struct{}
-	res   *result
-	err   error
-}
-
-// join returns the call in flight for key, or starts one; leader is true
-// for the caller that must make the call and then call done.
-func (g *flightGroup) join(key [32]byte) (c *call, leader bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if c, ok := g.m[key]; ok {
-		return c, false
-	}
-	if g.m == nil {
-		g.m = make(map[[32]byte]*call)
-	}
-	c = &call{ready: make(chan struct{})}
-	g.m[key] = c
-	return c, true
-}
-
-// done publishes the outcome of c to its waiters.
-func (g *flightGroup) done(key [32]byte, c *call, res *result, err error) {
-	c.res, c.err = res, err
-	g.mu.Lock()
-	delete(g.m, key)
-	g.mu.Unlock()
-	close(c.ready)
 }
 
 var _ plugin.Plugin = (*Introspection)(nil)

@@ -53,7 +53,7 @@ func TestSingleflightCancel(t *testing.T) {
 	if n := srv.calls.Load(); n != 1 {
 		t.Errorf("endpoint calls = %d, want 1", n)
 	}
-	if _, ok := p.cache.get(sha256.Sum256([]byte("shared")), p.now()); !ok {
+	if _, ok := p.cache.Get(sha256.Sum256([]byte("shared")), p.now()); !ok {
 		t.Error("result of the shared call not cached")
 	}
 }

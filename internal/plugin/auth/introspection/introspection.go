@@ -33,7 +33,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -42,6 +41,7 @@ import (
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
+	"github.com/portico-gw/portico/internal/plugin/auth/ttlcache"
 )
 
 // Name is the plugin name used in configs.
@@ -139,7 +139,7 @@ type Introspection struct {
 	// stripHeaders are the canonical claims_to_headers header names.
 	stripHeaders []string
 	claimHeaders []claimHeader
-	cache        *cache
+	cache        *ttlcache.Cache[[32]byte, *result]
 	flight       singleflight.Group
 	// now is the clock; tests replace it.
 	now func() time.Time
@@ -228,7 +228,11 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	p.cache = newCache(p.CacheMaxEntries)
+	c, err := ttlcache.New[[32]byte, *result](p.CacheMaxEntries)
+	if err != nil {
+		return fmt.Errorf("cache_max_entries: %v", err)
+	}
+	p.cache = c
 	// The endpoint must answer itself; a redirect comes back as a non-200
 	// answer and fails closed.
 	p.client, p.transport = auth.NewServiceClient(p.timeout)
@@ -390,7 +394,7 @@ type headerValue struct {
 // one call among concurrent requests for the same token.
 func (p *Introspection) lookup(ctx context.Context, token string) (*result, error) {
 	key := sha256.Sum256([]byte(token))
-	if res, ok := p.cache.get(key, p.now()); ok {
+	if res, ok := p.cache.Get(key, p.now()); ok {
 		return res, nil
 	}
 	// The call is shared by the concurrent lookups of this token and
@@ -407,7 +411,7 @@ func (p *Introspection) lookup(ctx context.Context, token string) (*result, erro
 		}()
 		// A call that finished between the cache miss and this one has
 		// already stored its result.
-		if res, ok := p.cache.get(key, p.now()); ok {
+		if res, ok := p.cache.Get(key, p.now()); ok {
 			return res, nil
 		}
 		res, err := p.introspect(context.WithoutCancel(ctx), token)
@@ -439,7 +443,7 @@ func (p *Introspection) store(key [32]byte, res *result) {
 	if res.active && !res.expires.IsZero() && res.expires.Before(exp) {
 		exp = res.expires
 	}
-	p.cache.put(key, res, exp, now)
+	p.cache.Add(key, res, exp, now)
 }
 
 // introspect calls the endpoint for token.
@@ -649,67 +653,6 @@ func headerValueOf(v any) (string, bool) {
 		}
 	}
 	return s, true
-}
-
-// cache holds introspection results by token digest, bounded in size.
-type cache struct {
-	mu        sync.Mutex
-	max       int
-	m         map[[32]byte]cacheEntry
-	lastSweep time.Time
-}
-
-type cacheEntry struct {
-	res     *result
-	expires time.Time
-}
-
-func newCache(max int) *cache {
-	return &cache{max: max, m: make(map[[32]byte]cacheEntry)}
-}
-
-func (c *cache) get(key [32]byte, now time.Time) (*result, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[key]
-	if !ok {
-		return nil, false
-	}
-	if !now.Before(e.expires) {
-		delete(c.m, key)
-		return nil, false
-	}
-	return e.res, true
-}
-
-// put stores res until expires. A full cache first drops expired entries
-// (at most once a second), then an arbitrary entry.
-func (c *cache) put(key [32]byte, res *result, expires, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
-		if now.Sub(c.lastSweep) >= time.Second {
-			c.lastSweep = now
-			for k, e := range c.m {
-				if !e.expires.After(now) {
-					delete(c.m, k)
-				}
-			}
-		}
-		for k := range c.m {
-			if len(c.m) < c.max {
-				break
-			}
-			delete(c.m, k)
-		}
-	}
-	c.m[key] = cacheEntry{res: res, expires: expires}
-}
-
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
 }
 
 var _ plugin.Plugin = (*Introspection)(nil)

@@ -76,3 +76,10 @@ func (c *Cache[K, V]) Len() int {
 	defer c.mu.RUnlock()
 	return c.lru.Len()
 }
+
+// Keys returns the keys of every entry, oldest first.
+func (c *Cache[K, V]) Keys() []K {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.lru.Keys()
+}

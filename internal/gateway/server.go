@@ -233,7 +233,9 @@ func (s *Server) serve(l *listener) {
 	if l.h3 != nil {
 		go func() {
 			if err := l.h3.Serve(l.pc); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-				s.logger.Debug("http3 listener stopped", "addr", l.spec.Addr, "error", err)
+				// HTTP/3 on this address is gone while TCP keeps serving:
+				// the operator must see it.
+				s.logger.Warn("http3 listener stopped", "addr", l.spec.Addr, "error", err)
 			}
 		}()
 	}

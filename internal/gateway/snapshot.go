@@ -183,6 +183,7 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 			collect("upstreams."+name, perr)
 			continue
 		}
+		p.SetLogger(b.Logger)
 		s.pools[name] = p
 		if u.HealthCheck != nil {
 			hc, herr := upstream.NewHealthChecker(p, u.HealthCheck, &http.Client{Transport: tr.Transport}, b.Logger.With("upstream", name))

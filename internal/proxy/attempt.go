@@ -163,6 +163,7 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 			t, err = a.pool.Pick(req, f)
 		}
 		if err != nil {
+			a.pool.Refused(err)
 			return nil, err
 		}
 		f.MarkTried(t)

@@ -39,6 +39,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
 	"github.com/portico-gw/portico/internal/plugin/auth/ttlcache"
@@ -132,6 +133,8 @@ type Introspection struct {
 	client    *http.Client
 	transport *http.Transport
 	log       *slog.Logger
+	// warn logs endpoint failures, rate limited.
+	warn      *observe.DependencyWarner
 	consumers consumer.Store
 	timeout   time.Duration
 	posTTL    time.Duration
@@ -156,6 +159,7 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 		return err
 	}
 	p.log = ctx.Logger()
+	p.warn = observe.NewDependencyWarner(p.log, 0)
 	p.consumers = ctx.Consumers()
 	if p.now == nil {
 		p.now = time.Now
@@ -307,7 +311,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := p.lookup(r.Context(), token)
 	if err != nil {
 		if r.Context().Err() == nil {
-			p.log.Warn("token introspection failed", "plugin", Name, "endpoint", p.endpoint, "error", err)
+			p.warn.Warn("oauth2_introspection", "token introspection failed", err, slog.String("plugin", Name), slog.String("endpoint", p.endpoint))
 		}
 		p.base.Unauthenticated(w, r, h.next, challengeInvalid, "error")
 		return

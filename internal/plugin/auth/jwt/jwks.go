@@ -175,7 +175,9 @@ func (r *remote) do(forKid bool) <-chan singleflight.Result {
 			r.failures++
 			backoff := min(kidRetryBase<<min(r.failures-1, 10), kidRetryMax, r.minInterval)
 			r.kidNext = time.Now().Add(backoff)
-		} else {
+		}
+		recovered := err == nil && r.failures > 0
+		if err == nil {
 			r.failures = 0
 			if forKid {
 				r.kidNext = now.Add(r.minInterval)
@@ -185,6 +187,9 @@ func (r *remote) do(forKid bool) <-chan singleflight.Result {
 		r.mu.Unlock()
 		if err != nil && !closed {
 			r.warnFailure(url, err)
+		}
+		if recovered {
+			r.log.Info("jwt: JWKS fetch succeeded again; remote keys are current", "url", url)
 		}
 		return nil, err
 	})

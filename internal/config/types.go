@@ -193,6 +193,10 @@ type AccessLog struct {
 	Output string `yaml:"output"`
 	// Format is "json" (default) or "text".
 	Format string `yaml:"format"`
+	// Query adds the request's raw query string to each line as "query".
+	// Off by default: query strings often carry secrets (API keys, tokens,
+	// signatures), which would then be written to the log.
+	Query bool `yaml:"query"`
 }
 
 // Tracing configures OpenTelemetry tracing: a server span per request and a

@@ -153,8 +153,11 @@ func (s *Snapshot) logAccess(r *http.Request, rec *observe.Record) {
 		slog.String("method", r.Method),
 		slog.String("host", r.Host),
 		slog.String("path", rawPath(r)),
+		slog.String("user_agent", r.Header.Get("User-Agent")),
 		slog.String("route", rec.Route),
 		slog.String("upstream", rec.Upstream),
+		slog.String("upstream_addr", rec.UpstreamAddr),
+		slog.Int("attempts", rec.Attempts),
 		slog.Int("status", rec.Status),
 		slog.Int64("bytes_in", rec.BytesIn()),
 		slog.Int64("bytes_out", rec.BytesOut),
@@ -163,9 +166,13 @@ func (s *Snapshot) logAccess(r *http.Request, rec *observe.Record) {
 		slog.String("error", rec.ErrorMsg),
 		slog.String("consumer", consumer),
 		slog.String("auth_failure", rec.AuthFailure),
-		{}, {}, // trace_id, span_id
+		{}, {}, {}, // query, trace_id, span_id
 	}
-	n := len(attrs) - 2
+	n := len(attrs) - 3
+	if s.accessQuery {
+		attrs[n] = slog.String("query", r.URL.RawQuery)
+		n++
+	}
 	if rec.Trace.On() {
 		sc := rec.Trace.SpanContext()
 		attrs[n] = slog.String("trace_id", sc.TraceID().String())

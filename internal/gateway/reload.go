@@ -96,7 +96,7 @@ func (rl *Reloader) reload(data []byte) error {
 		err = rl.Runtime.Apply(cfg)
 	}
 	if err != nil {
-		rl.Logger.Error("config reload rejected; keeping the running config", "file", rl.Path, "stage", stage, "errors", err.Error())
+		rl.Logger.Warn("config reload rejected; keeping the running config", "file", rl.Path, "stage", stage, "errors", err.Error())
 	} else {
 		rl.Logger.Info("config reloaded", "file", rl.Path, "routes", len(cfg.Routes), "took", time.Since(start).String())
 	}

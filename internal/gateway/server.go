@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/net/netutil"
 
 	"github.com/portico-gw/portico/internal/config"
 )
@@ -232,7 +233,9 @@ func (s *Server) serve(l *listener) {
 	if l.h3 != nil {
 		go func() {
 			if err := l.h3.Serve(l.pc); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-				s.logger.Debug("http3 listener stopped", "addr", l.spec.Addr, "error", err)
+				// HTTP/3 on this address is gone while TCP keeps serving:
+				// the operator must see it.
+				s.logger.Warn("http3 listener stopped", "addr", l.spec.Addr, "error", err)
 			}
 		}()
 	}
@@ -290,53 +293,63 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // h2MaxReadFrameSize is the largest HTTP/2 frame clients may send.
 const h2MaxReadFrameSize = 16 << 10
 
-// limitListener caps concurrently open connections; Accept waits for a free
-// slot, leaving excess connections in the kernel backlog.
-type limitListener struct {
-	net.Listener
-	sem       chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
+// newLimitListener caps concurrently open connections with
+// netutil.LimitListener: Accept waits for a free slot, leaving excess
+// connections in the kernel backlog, and Close unblocks a waiting Accept.
+//
+// LimitListener's connections expose only net.Conn, hiding CloseWrite
+// (which net/http needs to end a limit error cleanly, see below) and the
+// sendfile/splice fast paths. So the listener under it remembers the raw
+// connection it accepted, and Accept returns a limitConn that uses the raw
+// connection for everything but Close, which goes through LimitListener's
+// connection to give the slot back.
+func newLimitListener(l net.Listener, n int) net.Listener {
+	raw := &rawListener{Listener: l}
+	return &limitListener{Listener: netutil.LimitListener(raw, n), raw: raw}
 }
 
-func newLimitListener(l net.Listener, n int) net.Listener {
-	return &limitListener{Listener: l, sem: make(chan struct{}, n), done: make(chan struct{})}
+// rawListener records the last connection it accepted for limitListener.
+type rawListener struct {
+	net.Listener
+	last net.Conn
+}
+
+func (l *rawListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	l.last = c
+	return c, err
+}
+
+// limitListener pairs each connection from netutil.LimitListener with the
+// raw connection under it.
+type limitListener struct {
+	net.Listener // netutil.LimitListener(raw)
+	raw          *rawListener
+	// mu serialises Accept so rawListener.last belongs to the connection
+	// LimitListener just returned (net/http accepts from one goroutine).
+	mu sync.Mutex
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	c, err := l.Listener.Accept()
+	raw := l.raw.last
+	l.raw.last = nil
 	if err != nil {
-		<-l.sem
 		return nil, err
 	}
-	return &limitConn{Conn: c, l: l}, nil
+	return &limitConn{Conn: raw, limited: c}, nil
 }
 
-func (l *limitListener) Close() error {
-	l.closeOnce.Do(func() { close(l.done) })
-	return l.Listener.Close()
-}
-
-// limitConn gives its slot back on the first Close. It is one allocation
-// per connection (no closure).
+// limitConn is a raw connection whose Close goes through LimitListener's
+// connection, which closes it and gives its slot back once.
 type limitConn struct {
 	net.Conn
-	l        *limitListener
-	released atomic.Bool
+	limited net.Conn
 }
 
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	if c.released.CompareAndSwap(false, true) {
-		<-c.l.sem
-	}
-	return err
-}
+func (c *limitConn) Close() error { return c.limited.Close() }
 
 // The methods below pass on what net/http and io.Copy look for on a
 // *net.TCPConn. CloseWrite matters most: net/http half-closes a connection

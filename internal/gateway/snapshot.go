@@ -38,7 +38,9 @@ type Snapshot struct {
 	edge      edgePolicy
 	limits    config.Limits
 	accessLog *slog.Logger
-	certs     map[string]*certSet
+	// accessQuery adds the raw query to access-log lines (log.access.query).
+	accessQuery bool
+	certs       map[string]*certSet
 	// unrouted holds the metrics of requests that matched no route.
 	unrouted  *observe.RouteMetrics
 	instances []*plugin.Instance
@@ -168,6 +170,7 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 			collect("log.access.output", lerr)
 		}
 		s.accessLog = lg
+		s.accessQuery = cfg.Log.Access.Query
 	}
 	if !cfg.Covered("tracing") {
 		tp, terr := tracing.New(cfg.Tracing, b.Logger)
@@ -196,6 +199,7 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 			collect("upstreams."+name, perr)
 			continue
 		}
+		p.SetLogger(b.Logger)
 		s.pools[name] = p
 		if u.HealthCheck != nil {
 			hc, herr := upstream.NewHealthChecker(p, u.HealthCheck, &http.Client{Transport: tr.Transport}, b.Logger.With("upstream", name))

@@ -81,8 +81,14 @@ type Record struct {
 	Path   string
 	Params Params
 
-	// Upstream is the target URL host that served the request, if any.
+	// Upstream is the name of the upstream pool the request was sent to
+	// ("" when it was not proxied).
 	Upstream string
+	// UpstreamAddr is the host:port of the target of the last upstream
+	// attempt ("" when none was made).
+	UpstreamAddr string
+	// Attempts is the number of upstream attempts made (0 when none).
+	Attempts int
 	// UpstreamStart is when the request was handed to the upstream transport.
 	UpstreamStart time.Time
 	// UpstreamDuration is the time from sending the request upstream to

@@ -163,6 +163,7 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 			t, err = a.pool.Pick(req, f)
 		}
 		if err != nil {
+			a.pool.Refused(err)
 			return nil, err
 		}
 		f.MarkTried(t)
@@ -225,7 +226,7 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 			endAttemptSpan(span, resp, err, perTryFired)
 		}
 		if rec != nil {
-			rec.Upstream = t.URL.Host
+			rec.Upstream, rec.UpstreamAddr, rec.Attempts = a.pool.Name, t.URL.Host, attempt+1
 		}
 		kind := failNone
 		outcome := upstream.Success

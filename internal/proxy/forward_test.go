@@ -176,8 +176,8 @@ func TestForwarderRequest(t *testing.T) {
 					t.Errorf("backend %s = %q, want %q", k, g, v)
 				}
 			}
-			if rec.Upstream != strings.TrimPrefix(be.URL, "http://") {
-				t.Errorf("record Upstream = %q, want %q", rec.Upstream, strings.TrimPrefix(be.URL, "http://"))
+			if rec.Upstream != "backend" || rec.UpstreamAddr != strings.TrimPrefix(be.URL, "http://") || rec.Attempts != 1 {
+				t.Errorf("record Upstream, UpstreamAddr, Attempts = %q, %q, %d, want %q, %q, 1", rec.Upstream, rec.UpstreamAddr, rec.Attempts, "backend", strings.TrimPrefix(be.URL, "http://"))
 			}
 			if rec.UpstreamDuration <= 0 {
 				t.Errorf("record UpstreamDuration = %v, want > 0", rec.UpstreamDuration)

@@ -2,6 +2,8 @@ package upstream
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -52,9 +54,25 @@ func (p *Pool) Begin() bool {
 	if p.limits.maxRequests > 0 && n > p.limits.maxRequests {
 		p.state.active.Add(-1)
 		p.state.overload.Add(1)
+		p.Refused(ErrOverloaded)
 		return false
 	}
 	return true
+}
+
+// Refused logs, at WARN and at most once per pool and cause every 10s, that
+// the pool refused a request with err (ErrOverloaded: a circuit-breaker
+// limit; ErrNoTarget: every target is unhealthy or ejected). Call it with
+// the final refusal of a request only.
+func (p *Pool) Refused(err error) {
+	if p.warn == nil {
+		return
+	}
+	msg := "upstream refused a request: no target available (all unhealthy, ejected or delayed)"
+	if errors.Is(err, ErrOverloaded) {
+		msg = "upstream circuit breaker open: requests refused at max_requests or max_connections + max_pending"
+	}
+	p.warn.Warn("upstream", msg, nil, slog.String("pool", p.Name))
 }
 
 // End finishes a request admitted by Begin.
@@ -93,7 +111,9 @@ func (p *Pool) ReleaseRetry() { p.state.retries.Add(-1) }
 // max_ejection_percent of the pool.
 func (p *Pool) Report(t *Target, o Outcome, now time.Time) {
 	if o == Success {
-		t.State.RecordSuccess(now.UnixNano())
+		if t.State.RecordSuccess(now.UnixNano()) && p.log != nil {
+			p.log.Info("target back in rotation after outlier ejection", "pool", p.Name, "target", t.URL.Redacted())
+		}
 		return
 	}
 	if !p.outlier.enabled {
@@ -113,7 +133,18 @@ func (p *Pool) Report(t *Target, o Outcome, now time.Time) {
 		}
 	}
 	if (ejected+1)*100 > p.outlier.maxPercent*len(p.Targets) {
+		if p.warn != nil {
+			p.warn.Warn("upstream", "outlier detection did not eject a failing target: max_ejection_percent of the pool is already ejected", nil,
+				slog.String("pool", p.Name), slog.String("target", t.URL.Redacted()))
+		}
 		return
 	}
-	t.State.Eject(now, p.outlier.base, p.outlier.max)
+	d := t.State.Eject(now, p.outlier.base, p.outlier.max)
+	if p.log != nil {
+		// Logged once per ejection; the back-off bounds how often.
+		p.log.Warn("target ejected by outlier detection", "dependency", "upstream",
+			"pool", p.Name, "target", t.URL.Redacted(),
+			"reason", fmt.Sprintf("%d consecutive failures", p.outlier.consecutive),
+			"ejected_for", d.String(), "ejections", t.State.EjectionsTotal())
+	}
 }

@@ -9,11 +9,13 @@ package upstream
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/observe"
 )
 
 // ErrNoTarget is returned by Pick when no target is available.
@@ -51,6 +53,15 @@ type Pool struct {
 	// closed is set by Close (which runs once, from the goroutine that
 	// releases the pool); the states stay referenced for late requests.
 	closed bool
+	// log and warn report ejections and refusals (nil: not logged).
+	log  *slog.Logger
+	warn *observe.DependencyWarner
+}
+
+// SetLogger makes the pool log outlier ejections (WARN), recoveries from
+// them (INFO) and refused requests (WARN, rate limited) to l.
+func (p *Pool) SetLogger(l *slog.Logger) {
+	p.log, p.warn = l, observe.NewDependencyWarner(l, 0)
 }
 
 // NewPool builds a pool from config, acquiring each target's state from

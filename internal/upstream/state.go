@@ -86,14 +86,16 @@ func (s *TargetState) Eject(now time.Time, base, max time.Duration) time.Duratio
 func (s *TargetState) DelayUntil(t time.Time) { s.notBefore.Store(t.UnixNano()) }
 
 // RecordSuccess resets the failure streak and, once a target has served
-// successfully after an ejection, the ejection back-off.
-func (s *TargetState) RecordSuccess(now int64) {
+// successfully after an ejection, the ejection back-off; it reports whether
+// this success ended an ejection (true for one caller only).
+func (s *TargetState) RecordSuccess(now int64) (recovered bool) {
 	if s.consecFailures.Load() != 0 {
 		s.consecFailures.Store(0)
 	}
-	if s.ejections.Load() != 0 && s.ejectedUntil.Load() <= now {
-		s.ejections.Store(0)
+	if n := s.ejections.Load(); n != 0 && s.ejectedUntil.Load() <= now {
+		return s.ejections.CompareAndSwap(n, 0)
 	}
+	return false
 }
 
 // RecordFailure counts a failure and reports the failure streak.

@@ -42,6 +42,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
+	"github.com/portico-gw/portico/internal/plugin/auth/ttlcache"
 )
 
 // Name is the plugin's name in configs.
@@ -389,18 +390,19 @@ func checkArgon2id(phc, pass string) bool {
 type cacheKey [sha256.Size]byte
 
 // verifiedCache remembers slow-hash checks (successful ones, or failed
-// ones) until they expire. When full, expired entries are dropped first,
-// then arbitrary ones.
+// ones) for ttl, in at most max entries. When full, expired entries are
+// dropped first, then the oldest ones.
 type verifiedCache struct {
 	ttl time.Duration
-	max int
-
-	mu      sync.RWMutex
-	entries map[cacheKey]int64 // expiry, Unix nanoseconds
+	c   *ttlcache.Cache[cacheKey, struct{}]
 }
 
 func newVerifiedCache(ttl time.Duration, max int) *verifiedCache {
-	return &verifiedCache{ttl: ttl, max: max, entries: make(map[cacheKey]int64)}
+	c, err := ttlcache.New[cacheKey, struct{}](max)
+	if err != nil {
+		panic(err) // max is checked positive by the caller
+	}
+	return &verifiedCache{ttl: ttl, c: c}
 }
 
 // key is SHA-256 over a per-instance random salt and "user:pass", so the
@@ -418,35 +420,13 @@ func (p *BasicAuth) key(user, pass string) cacheKey {
 }
 
 func (c *verifiedCache) get(k cacheKey, now time.Time) bool {
-	c.mu.RLock()
-	exp, ok := c.entries[k]
-	c.mu.RUnlock()
-	return ok && now.UnixNano() < exp
+	_, ok := c.c.Get(k, now)
+	return ok
 }
 
 func (c *verifiedCache) put(k cacheKey, now time.Time) {
-	t := now.UnixNano()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.entries[k]; !ok && len(c.entries) >= c.max {
-		for ek, exp := range c.entries {
-			if exp <= t {
-				delete(c.entries, ek)
-			}
-		}
-		for ek := range c.entries {
-			if len(c.entries) < c.max {
-				break
-			}
-			delete(c.entries, ek)
-		}
-	}
-	c.entries[k] = t + int64(c.ttl)
+	c.c.Add(k, struct{}{}, now.Add(c.ttl), now)
 }
 
-// len is the number of entries, expired ones included.
-func (c *verifiedCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
-}
+// len is the number of entries, expired ones not yet dropped included.
+func (c *verifiedCache) len() int { return c.c.Len() }

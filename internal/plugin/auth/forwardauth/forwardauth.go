@@ -131,7 +131,9 @@ type ForwardAuth struct {
 	transport      *http.Transport
 	consumers      consumer.Store
 	log            *slog.Logger
-	successes      *observe.Counter
+	// warn logs authorization service failures, rate limited.
+	warn      *observe.DependencyWarner
+	successes *observe.Counter
 }
 
 // Failure reasons, counted and written to the access log as auth_failure.
@@ -151,6 +153,7 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 		return err
 	}
 	p.log = ctx.Logger()
+	p.warn = observe.NewDependencyWarner(p.log, 0)
 	p.consumers = ctx.Consumers()
 	p.successes = observe.DefaultStats.Counter("portico_auth_success_total", fmt.Sprintf("plugin=%q", Name))
 
@@ -295,7 +298,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp, err := p.client.Do(areq)
 	if err != nil {
 		if r.Context().Err() == nil {
-			p.log.Warn("authorization service call failed", "plugin", Name, "url", p.endpoint, "error", err)
+			p.warn.Warn("forward_auth", "authorization service call failed", err, slog.String("plugin", Name), slog.String("url", p.endpoint))
 		}
 		h.fail(w, r)
 		return
@@ -307,7 +310,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.allow(w, r, resp.Header)
 	case code >= 500:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDenyBody))
-		p.log.Warn("authorization service failed", "plugin", Name, "url", p.endpoint, "status", code)
+		p.warn.Warn("forward_auth", "authorization service failed", nil, slog.String("plugin", Name), slog.String("url", p.endpoint), slog.Int("status", code))
 		h.fail(w, r)
 	case code == http.StatusUnauthorized || (code >= 300 && code < 400):
 		if p.Anonymous != "" {
@@ -326,7 +329,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.relay(w, r, resp, reasonDenied)
 	default:
 		// 1xx cannot end an exchange; treat it as a broken service.
-		p.log.Warn("authorization service answered with an unexpected status", "plugin", Name, "url", p.endpoint, "status", code)
+		p.warn.Warn("forward_auth", "authorization service answered with an unexpected status", nil, slog.String("plugin", Name), slog.String("url", p.endpoint), slog.Int("status", code))
 		h.fail(w, r)
 	}
 }

@@ -665,6 +665,14 @@ const replayShards = 64
 // then the entries that expire soonest (the oldest dates) are evicted
 // first. One cache serves every instance (see Provision); it grows to the
 // largest size and the widest clock-skew window any of them configures.
+//
+// It is not an LRU (golang-lru): an entry's life is its signed date plus
+// the skew window, not a fixed time from insertion, and evicting an entry
+// whose window is still open lets that signature be replayed. Insertion or
+// use order would evict a pair stored early but dated late while pairs
+// whose window closes sooner stay; the expiry heap evicts the pairs closest
+// to expiring, which keeps the replay window opened by a full cache as
+// small as it can be.
 type replayCache struct {
 	seed   maphash.Seed
 	max    atomic.Int64 // per shard

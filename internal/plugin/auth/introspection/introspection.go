@@ -33,13 +33,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
+	"github.com/portico-gw/portico/internal/plugin/auth/ttlcache"
 )
 
 // Name is the plugin name used in configs.
@@ -130,6 +133,8 @@ type Introspection struct {
 	client    *http.Client
 	transport *http.Transport
 	log       *slog.Logger
+	// warn logs endpoint failures, rate limited.
+	warn      *observe.DependencyWarner
 	consumers consumer.Store
 	timeout   time.Duration
 	posTTL    time.Duration
@@ -137,8 +142,8 @@ type Introspection struct {
 	// stripHeaders are the canonical claims_to_headers header names.
 	stripHeaders []string
 	claimHeaders []claimHeader
-	cache        *cache
-	flight       flightGroup
+	cache        *ttlcache.Cache[[32]byte, *result]
+	flight       singleflight.Group
 	// now is the clock; tests replace it.
 	now func() time.Time
 }
@@ -154,6 +159,7 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 		return err
 	}
 	p.log = ctx.Logger()
+	p.warn = observe.NewDependencyWarner(p.log, 0)
 	p.consumers = ctx.Consumers()
 	if p.now == nil {
 		p.now = time.Now
@@ -226,7 +232,11 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	p.cache = newCache(p.CacheMaxEntries)
+	c, err := ttlcache.New[[32]byte, *result](p.CacheMaxEntries)
+	if err != nil {
+		return fmt.Errorf("cache_max_entries: %v", err)
+	}
+	p.cache = c
 	// The endpoint must answer itself; a redirect comes back as a non-200
 	// answer and fails closed.
 	p.client, p.transport = auth.NewServiceClient(p.timeout)
@@ -301,7 +311,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := p.lookup(r.Context(), token)
 	if err != nil {
 		if r.Context().Err() == nil {
-			p.log.Warn("token introspection failed", "plugin", Name, "endpoint", p.endpoint, "error", err)
+			p.warn.Warn("oauth2_introspection", "token introspection failed", err, slog.String("plugin", Name), slog.String("endpoint", p.endpoint))
 		}
 		p.base.Unauthenticated(w, r, h.next, challengeInvalid, "error")
 		return
@@ -388,29 +398,36 @@ type headerValue struct {
 // one call among concurrent requests for the same token.
 func (p *Introspection) lookup(ctx context.Context, token string) (*result, error) {
 	key := sha256.Sum256([]byte(token))
-	if res, ok := p.cache.get(key, p.now()); ok {
+	if res, ok := p.cache.Get(key, p.now()); ok {
 		return res, nil
 	}
-	c, leader := p.flight.join(key)
-	if leader {
-		// A call that finished between the cache miss and join has already
-		// stored its result.
-		if res, ok := p.cache.get(key, p.now()); ok {
-			p.flight.done(key, c, res, nil)
+	// The call is shared by the concurrent lookups of this token and
+	// detached from the first request's cancellation: the others must not
+	// fail because that one went away. Each caller stops waiting when its
+	// own request ends.
+	ch := p.flight.DoChan(string(key[:]), func() (v any, err error) {
+		// A panic would otherwise end the process (DoChan re-raises it
+		// where it cannot be recovered); it fails this lookup instead.
+		defer func() {
+			if r := recover(); r != nil {
+				v, err = nil, fmt.Errorf("introspection failed: %v", r)
+			}
+		}()
+		// A call that finished between the cache miss and this one has
+		// already stored its result.
+		if res, ok := p.cache.Get(key, p.now()); ok {
 			return res, nil
 		}
-		// The call is detached from the first request's cancellation: the
-		// other requests waiting for it must not fail because that one
-		// went away.
 		res, err := p.introspect(context.WithoutCancel(ctx), token)
 		if err == nil {
 			p.store(key, res)
 		}
-		p.flight.done(key, c, res, err)
-	}
+		return res, err
+	})
 	select {
-	case <-c.ready:
-		return c.res, c.err
+	case r := <-ch:
+		res, _ := r.Val.(*result)
+		return res, r.Err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -430,7 +447,7 @@ func (p *Introspection) store(key [32]byte, res *result) {
 	if res.active && !res.expires.IsZero() && res.expires.Before(exp) {
 		exp = res.expires
 	}
-	p.cache.put(key, res, exp, now)
+	p.cache.Add(key, res, exp, now)
 }
 
 // introspect calls the endpoint for token.
@@ -640,104 +657,6 @@ func headerValueOf(v any) (string, bool) {
 		}
 	}
 	return s, true
-}
-
-// cache holds introspection results by token digest, bounded in size.
-type cache struct {
-	mu        sync.Mutex
-	max       int
-	m         map[[32]byte]cacheEntry
-	lastSweep time.Time
-}
-
-type cacheEntry struct {
-	res     *result
-	expires time.Time
-}
-
-func newCache(max int) *cache {
-	return &cache{max: max, m: make(map[[32]byte]cacheEntry)}
-}
-
-func (c *cache) get(key [32]byte, now time.Time) (*result, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[key]
-	if !ok {
-		return nil, false
-	}
-	if !now.Before(e.expires) {
-		delete(c.m, key)
-		return nil, false
-	}
-	return e.res, true
-}
-
-// put stores res until expires. A full cache first drops expired entries
-// (at most once a second), then an arbitrary entry.
-func (c *cache) put(key [32]byte, res *result, expires, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
-		if now.Sub(c.lastSweep) >= time.Second {
-			c.lastSweep = now
-			for k, e := range c.m {
-				if !e.expires.After(now) {
-					delete(c.m, k)
-				}
-			}
-		}
-		for k := range c.m {
-			if len(c.m) < c.max {
-				break
-			}
-			delete(c.m, k)
-		}
-	}
-	c.m[key] = cacheEntry{res: res, expires: expires}
-}
-
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
-
-// flightGroup lets concurrent lookups of one token share a single call.
-type flightGroup struct {
-	mu sync.Mutex
-	m  map[[32]byte]*call
-}
-
-type call struct {
-	ready chan struct{}
-	res   *result
-	err   error
-}
-
-// join returns the call in flight for key, or starts one; leader is true
-// for the caller that must make the call and then call done.
-func (g *flightGroup) join(key [32]byte) (c *call, leader bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if c, ok := g.m[key]; ok {
-		return c, false
-	}
-	if g.m == nil {
-		g.m = make(map[[32]byte]*call)
-	}
-	c = &call{ready: make(chan struct{})}
-	g.m[key] = c
-	return c, true
-}
-
-// done publishes the outcome of c to its waiters.
-func (g *flightGroup) done(key [32]byte, c *call, res *result, err error) {
-	c.res, c.err = res, err
-	g.mu.Lock()
-	delete(g.m, key)
-	g.mu.Unlock()
-	close(c.ready)
 }
 
 var _ plugin.Plugin = (*Introspection)(nil)

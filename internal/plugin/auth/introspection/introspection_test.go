@@ -576,7 +576,7 @@ func TestCache(t *testing.T) {
 			if w := do(p, bearer(tok)); w.Code != 200 {
 				t.Fatalf("%s: %d", tok, w.Code)
 			}
-			if n := p.cache.len(); n > 3 {
+			if n := p.cache.Len(); n > 3 {
 				t.Fatalf("cache holds %d entries, max 3", n)
 			}
 		}
@@ -584,9 +584,7 @@ func TestCache(t *testing.T) {
 		for i := 0; i < 10; i++ {
 			digests[sha256.Sum256([]byte(fmt.Sprintf("token-%d", i)))] = true
 		}
-		p.cache.mu.Lock()
-		defer p.cache.mu.Unlock()
-		for k := range p.cache.m {
+		for _, k := range p.cache.Keys() {
 			if !digests[k] {
 				t.Errorf("cache key %x is not a token digest", k)
 			}

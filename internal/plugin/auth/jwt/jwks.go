@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/portico-gw/portico/internal/observe"
 )
 
@@ -50,8 +52,12 @@ type remote struct {
 
 	state atomic.Pointer[remoteState]
 
+	// flight shares the fetch in flight with every caller. fetching is
+	// true from the start of a fetch until its bookkeeping is done, when
+	// the fetch leaves flight (Forget), both under mu.
+	flight   singleflight.Group
 	mu       sync.Mutex
-	inflight *fetchCall
+	fetching bool
 	// kidNext is when an unknown kid may next start a fetch: minInterval
 	// after a successful fetch, a short back-off after a failed one.
 	kidNext time.Time
@@ -71,12 +77,6 @@ type remoteState struct {
 	fetched time.Time
 }
 
-// fetchCall is one fetch; every caller that joins it waits on done.
-type fetchCall struct {
-	done chan struct{}
-	err  error
-}
-
 func newRemote(issuer, jwksURL string, client *http.Client, static []*key, algs []string, refresh, minInterval, staleTTL time.Duration, log *slog.Logger) *remote {
 	r := &remote{
 		issuer: strings.TrimSuffix(issuer, "/"), jwksURL: jwksURL,
@@ -92,7 +92,7 @@ func newRemote(issuer, jwksURL string, client *http.Client, static []*key, algs 
 // the refresher keeps trying), then starts the background refresher.
 func (r *remote) start() {
 	if c := r.do(false); c != nil {
-		<-c.done
+		<-c
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -134,7 +134,7 @@ func (r *remote) refreshForKid(ctx context.Context) bool {
 		return false
 	}
 	select {
-	case <-c.done:
+	case <-c:
 	case <-ctx.Done():
 	}
 	return true
@@ -143,11 +143,13 @@ func (r *remote) refreshForKid(ctx context.Context) bool {
 // do joins the fetch in flight or starts one. A kid-triggered fetch is
 // refused (nil) before kidNext: within minInterval of the last successful
 // kid-triggered fetch, or within the back-off after a failed fetch.
-func (r *remote) do(forKid bool) *fetchCall {
+func (r *remote) do(forKid bool) <-chan singleflight.Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if c := r.inflight; c != nil {
-		return c
+	if r.fetching {
+		// Joins the fetch in flight: it cannot have left flight, since
+		// that happens under mu together with fetching = false.
+		return r.flight.DoChan("", nil)
 	}
 	if r.closed {
 		return nil
@@ -156,24 +158,26 @@ func (r *remote) do(forKid bool) *fetchCall {
 	if forKid && now.Before(r.kidNext) {
 		return nil
 	}
-	c := &fetchCall{done: make(chan struct{})}
-	r.inflight = c
+	r.fetching = true
 	r.wg.Add(1)
-	go func() {
+	return r.flight.DoChan("", func() (any, error) {
 		defer r.wg.Done()
-		c.err = r.load(r.ctx)
+		err := r.load(r.ctx)
 		// Read while no other load can run (this one is still in flight).
 		url := r.jwksURL
 		if url == "" {
 			url = r.issuer
 		}
 		r.mu.Lock()
-		r.inflight = nil
-		if c.err != nil {
+		r.fetching = false
+		r.flight.Forget("")
+		if err != nil {
 			r.failures++
 			backoff := min(kidRetryBase<<min(r.failures-1, 10), kidRetryMax, r.minInterval)
 			r.kidNext = time.Now().Add(backoff)
-		} else {
+		}
+		recovered := err == nil && r.failures > 0
+		if err == nil {
 			r.failures = 0
 			if forKid {
 				r.kidNext = now.Add(r.minInterval)
@@ -181,12 +185,14 @@ func (r *remote) do(forKid bool) *fetchCall {
 		}
 		closed := r.closed
 		r.mu.Unlock()
-		if c.err != nil && !closed {
-			r.warnFailure(url, c.err)
+		if err != nil && !closed {
+			r.warnFailure(url, err)
 		}
-		close(c.done)
-	}()
-	return c
+		if recovered {
+			r.log.Info("jwt: JWKS fetch succeeded again; remote keys are current", "url", url)
+		}
+		return nil, err
+	})
 }
 
 // warnFailure logs a failed fetch at WARN, rate-limited, saying what it
@@ -231,12 +237,13 @@ func (r *remote) loop() {
 		if c == nil {
 			return
 		}
+		var res singleflight.Result
 		select {
 		case <-r.ctx.Done():
 			return
-		case <-c.done:
+		case res = <-c:
 		}
-		if c.err != nil {
+		if res.Err != nil {
 			failures++
 		} else {
 			failures = 0

@@ -106,7 +106,8 @@ func TestQuickstartWalkthrough(t *testing.T) {
 		t.Fatalf("found %d curl lines in the README quick start, want its walkthrough", len(curls))
 	}
 
-	bin := buildPortico(t, clone)
+	bin := buildPortico(t, clone, "-buildvcs=true")
+	checkVCSVersion(t, bin, strings.TrimSpace(string(head)))
 	listen, admin, echoAddr := freePort(t), freePort(t), freePort(t)
 	_, echoPort, _ := strings.Cut(echoAddr, ":")
 	cmd := exec.Command(bin, "run", "--listen", listen, "--admin", admin)

@@ -119,7 +119,8 @@ func TestQuickstartWalkthrough(t *testing.T) {
 	_, listenPort, _ := strings.Cut(listen, ":")
 	for _, c := range curls {
 		// The documented ports become the free ones.
-		line := strings.NewReplacer("localhost:8080", "localhost:"+listenPort, "127.0.0.1:9901", admin).Replace(c.line)
+		ports := strings.NewReplacer("localhost:8080", "localhost:"+listenPort, "127.0.0.1:9901", admin)
+		line := ports.Replace(c.line)
 		// -sS -w prints the status after the output the user would see.
 		line = strings.Replace(line, "curl ", "curl -sS -w '\\n%{http_code}' ", 1)
 		out, err := exec.Command("bash", "-c", line).CombinedOutput()
@@ -134,7 +135,7 @@ func TestQuickstartWalkthrough(t *testing.T) {
 			t.Errorf("%s: status %d, README says %d", c.line, status, c.status)
 		}
 		for _, w := range c.want {
-			if !strings.Contains(text, w) {
+			if w = ports.Replace(w); !strings.Contains(text, w) {
 				t.Errorf("%s: output lacks %q, which the README promises:\n%s", c.line, w, text)
 			}
 		}

@@ -20,7 +20,7 @@ RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false \
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/portico /usr/local/bin/portico
-COPY --chown=nonroot:nonroot examples/quickstart.yaml /etc/portico/portico.yaml
+COPY examples/quickstart.yaml /etc/portico/portico.yaml
 USER nonroot:nonroot
 # 8080: client traffic (server.listen of the quick start); 9901: admin API.
 EXPOSE 8080 9901

@@ -22,7 +22,7 @@ import (
 // TestReleaseScript runs scripts/release.sh into a temp dir and checks what a
 // user downloads: the archives, their checksums, and that the linux/amd64
 // binary is static and reports the version it was given. By default it
-// builds linux/amd64 only: on a 2-core machine a target costs about 3.5
+// builds linux/amd64 only: on a 2-core machine a target costs 3.5 to 4
 // minutes with a cold build cache (8 to 26 s warm), so all four would take
 // well over the 90 s a test may cost; PORTICO_RELEASE_ALL_TARGETS=1 builds
 // and checks all four.

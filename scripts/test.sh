@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
 if ! command -v go >/dev/null 2>&1; then
-  echo "test.sh: the Go toolchain (go 1.26+) is required" >&2
+  echo "test.sh: the Go toolchain (Go 1.26.8 or newer) is required" >&2
   exit 1
 fi
 

@@ -1,6 +1,7 @@
 // Command portico is the Portico API gateway: `portico run` serves a config,
-// `portico validate` checks one, `portico version` prints the build, and
-// `portico echo` runs the small echo backend used by the quick start.
+// `portico validate` checks one, `portico version` prints the build,
+// `portico health` probes a running gateway, and `portico echo` runs the
+// small echo backend used by the quick start.
 package main
 
 import (
@@ -14,10 +15,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/portico-gw/portico/examples"
+	"github.com/portico-gw/portico/internal/buildinfo"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/echo"
 	"github.com/portico-gw/portico/internal/gateway"
@@ -25,15 +28,16 @@ import (
 	"github.com/portico-gw/portico/schema"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 const usage = `Portico API gateway
 
 Usage:
-  portico run [--config FILE]       serve (default: ./portico.yaml, else the bundled quick-start config)
+  portico run [--config FILE] [--listen ADDR] [--admin ADDR]
+                                    serve (default: ./portico.yaml, else the bundled quick-start config);
+                                    --listen/$PORTICO_LISTEN replace server.listen[0].addr,
+                                    --admin/$PORTICO_ADMIN replace admin.listen
   portico validate --config FILE    check a config; prints every error with its line
-  portico version                   print the version
+  portico version                   print the version, commit, build date and Go version
+  portico health [--admin URL]      exit 0 when the admin /healthz answers 200, else 1
   portico echo [--addr ADDR]        run the echo backend (default 127.0.0.1:9001)
   portico schema                    print the JSON Schema of the config file (for editors)
   portico routes [--admin URL] [--token T]     list the running routes (admin API)
@@ -55,8 +59,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "portico %s\n", version)
+		fmt.Fprintln(stdout, buildinfo.Get().String())
 		return 0
+	case "health":
+		return cmdHealth(args[1:], stdout, stderr)
 	case "echo":
 		return cmdEcho(args[1:], stderr)
 	case "schema":
@@ -108,7 +114,18 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (default ./portico.yaml, else the bundled quick start)")
+	listen := fs.String("listen", "", "replace the address of the first server.listen entry (default $PORTICO_LISTEN)")
+	adminAddr := fs.String("admin", "", "replace admin.listen; \"off\" turns the admin API off (default $PORTICO_ADMIN)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "run: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	ov, err := runOverrides(*listen, *adminAddr, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintf(stderr, "run: %v\n", err)
 		return 2
 	}
 	// Signals are caught from the start so an early SIGHUP cannot kill the
@@ -116,7 +133,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
-	cfg, file, embedded, err := loadConfig(*path)
+	cfg, file, _, err := loadConfig(*path)
 	if err != nil {
 		printErrors(stderr, "config", err)
 		return 1
@@ -126,16 +143,36 @@ func cmdRun(args []string, stderr io.Writer) int {
 	// Libraries that log on their own (standard log, grpc-go, OpenTelemetry,
 	// quic-go through the standard log) write JSON lines through logger too.
 	observe.RouteLibraryLogs(logger)
-	if embedded {
-		stop, err := startEcho("127.0.0.1:9001", logger)
+	// The echo backend runs for the life of the process; a reload that
+	// changes the echo setting is reported, not applied.
+	var echoAddr string
+	if cfg.Echo != nil {
+		echoAddr = cfg.Echo.Listen
+		stop, err := startEcho(echoAddr, logger)
 		if err != nil {
-			logger.Warn("quick-start echo backend not started; the /echo route will answer 502", "error", err)
-		} else {
-			defer stop()
+			fmt.Fprintf(stderr, "start: echo.listen %s: %v\n", echoAddr, err)
+			return 1
 		}
+		defer stop()
 	}
+	version := buildinfo.Version()
 	g := gateway.New(logger)
 	g.ConfigFile, g.BuildVersion = file, version
+	first := true
+	g.Runtime.Prepare = func(c *config.Config) error {
+		if err := ov.Apply(c); err != nil {
+			return err
+		}
+		var next string
+		if c.Echo != nil {
+			next = c.Echo.Listen
+		}
+		if !first && next != echoAddr {
+			logger.Warn("the echo setting changed; restart portico to apply it", "running", echoAddr, "config", next)
+		}
+		first = false
+		return nil
+	}
 	if err := g.Start(cfg); err != nil {
 		printErrors(stderr, "start", err)
 		_ = g.Shutdown(context.Background())
@@ -203,6 +240,76 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: valid (%d routes, %d upstreams)\n", cfg.Source, len(cfg.Routes), len(cfg.Upstreams))
+	return 0
+}
+
+// runOverrides combines the --listen/--admin flags with PORTICO_LISTEN and
+// PORTICO_ADMIN (a flag wins over its variable) and checks the values.
+func runOverrides(listen, adminAddr string, lookup func(string) (string, bool)) (config.Overrides, error) {
+	listenName, adminName := "--listen", "--admin"
+	if listen == "" {
+		if v, ok := lookup("PORTICO_LISTEN"); ok && v != "" {
+			listen, listenName = v, "PORTICO_LISTEN"
+		}
+	}
+	if adminAddr == "" {
+		if v, ok := lookup("PORTICO_ADMIN"); ok && v != "" {
+			adminAddr, adminName = v, "PORTICO_ADMIN"
+		}
+	}
+	ov := config.Overrides{Listen: listen, Admin: adminAddr}
+	return ov, ov.Check(listenName, adminName)
+}
+
+// healthURL is the admin /healthz URL for --admin, else $PORTICO_ADMIN (an
+// address that listens on every interface is reached on loopback), else the
+// default admin address.
+func healthURL(flagVal string, lookup func(string) (string, bool)) string {
+	base := flagVal
+	if base == "" {
+		if v, ok := lookup("PORTICO_ADMIN"); ok && v != "" && v != "off" {
+			if host, port, err := net.SplitHostPort(v); err == nil {
+				if host == "" || host == "0.0.0.0" || host == "::" {
+					host = "127.0.0.1"
+				}
+				base = net.JoinHostPort(host, port)
+			}
+		}
+	}
+	if base == "" {
+		base = defaultAdmin
+	}
+	base = strings.TrimSuffix(base, "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return base + "/healthz"
+}
+
+// cmdHealth checks a running gateway's liveness through the admin API; the
+// container image's HEALTHCHECK runs it (the image has no curl).
+func cmdHealth(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("health", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base := fs.String("admin", "", "admin API base URL (default $PORTICO_ADMIN, else "+defaultAdmin+")")
+	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	url := healthURL(*base, os.LookupEnv)
+	client := &http.Client{Timeout: *timeout}
+	resp, err := client.Get(url)
+	if err != nil {
+		fmt.Fprintf(stderr, "unhealthy: %v\n", err)
+		return 1
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "unhealthy: GET %s: %s\n", url, resp.Status)
+		return 1
+	}
+	fmt.Fprintf(stdout, "healthy: GET %s: %s\n", url, resp.Status)
 	return 0
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -49,7 +50,7 @@ func freePort(t *testing.T) string {
 func TestVersion(t *testing.T) {
 	t.Parallel()
 	out, err := exec.Command(binary, "version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "portico ") {
+	if err != nil || !strings.HasPrefix(string(out), "portico ") || !strings.Contains(string(out), runtime.Version()) {
 		t.Fatalf("version: %q %v", out, err)
 	}
 }
@@ -152,8 +153,23 @@ type proc struct {
 
 func startPortico(t *testing.T, dir string, args ...string) *proc {
 	t.Helper()
+	return startPorticoEnv(t, dir, nil, args...)
+}
+
+// startPorticoEnv is startPortico with extra environment variables.
+func startPorticoEnv(t *testing.T, dir string, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	return startCmd(t, cmd)
+}
+
+// startCmd starts a prepared portico command and scans its stderr log.
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	stderr, _ := cmd.StderrPipe()
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
@@ -188,6 +204,15 @@ func (p *proc) waitLog(t *testing.T, s string) string {
 			t.Fatalf("no log line containing %q", s)
 		}
 	}
+}
+
+// httpDo GETs url with a short timeout, for addresses that may not answer.
+func httpDo(url string) (*http.Response, error) {
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(url)
+	if err == nil {
+		resp.Body.Close()
+	}
+	return resp, err
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
@@ -284,21 +309,20 @@ routes:
 }
 
 // TestQuickstart runs `portico run` with no config in an empty directory:
-// the embedded quick start must listen on :8080, answer /hello itself and
-// proxy /echo to the built-in echo backend.
+// the embedded quick start must answer /hello itself and proxy /echo to the
+// built-in echo backend. It moves the quick start's ports to free ones with
+// --listen, --admin and PORTICO_ECHO_PORT, so it never needs 8080, 9901 or
+// 9001 to be free.
 func TestQuickstart(t *testing.T) {
-	for _, a := range []string{"127.0.0.1:8080", "127.0.0.1:9901", "127.0.0.1:9001"} {
-		if c, err := net.DialTimeout("tcp", a, 200*time.Millisecond); err == nil {
-			c.Close()
-			t.Fatalf("port %s is taken; the quick start needs 8080, 9901 and 9001 free", a)
-		}
-	}
-	p := startPortico(t, t.TempDir(), "run")
+	t.Parallel()
+	listen, admin, echoAddr := freePort(t), freePort(t), freePort(t)
+	_, echoPort, _ := strings.Cut(echoAddr, ":")
+	p := startPorticoEnv(t, t.TempDir(), []string{"PORTICO_ECHO_PORT=" + echoPort}, "run", "--listen", listen, "--admin", admin)
 	p.waitLog(t, "portico started")
-	if code, body := httpGet(t, "http://127.0.0.1:8080/hello"); code != 200 || body != "hello from portico\n" {
+	if code, body := httpGet(t, "http://"+listen+"/hello"); code != 200 || body != "hello from portico\n" {
 		t.Fatalf("/hello = %d %q", code, body)
 	}
-	code, body := httpGet(t, "http://127.0.0.1:8080/echo/abc?x=1")
+	code, body := httpGet(t, "http://"+listen+"/echo/abc?x=1")
 	var echo struct {
 		Path     string              `json:"path"`
 		RawQuery string              `json:"raw_query"`
@@ -310,7 +334,7 @@ func TestQuickstart(t *testing.T) {
 	if echo.Path != "/abc" || echo.RawQuery != "x=1" || echo.Headers["X-From"][0] != "portico" || len(echo.Headers["X-Request-Id"]) != 1 {
 		t.Fatalf("echo saw %+v", echo)
 	}
-	if code, _ := httpGet(t, "http://127.0.0.1:9901/readyz"); code != 200 {
+	if code, _ := httpGet(t, "http://"+admin+"/readyz"); code != 200 {
 		t.Fatalf("/readyz = %d", code)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -279,6 +279,7 @@ func sortStrings(s []string) { sort.Strings(s) }
 // by the router when the table is compiled.
 func (c *Config) Validate() error {
 	l := &errorList{root: c.Root}
+	c.validateEcho(l)
 	seenAddr := map[string]bool{}
 	for i, ln := range c.Server.Listen {
 		p := fmt.Sprintf("server.listen[%d]", i)

@@ -30,6 +30,12 @@ type Config struct {
 	// Tracing configures OpenTelemetry tracing; absent or exporter "none"
 	// turns it off.
 	Tracing *Tracing `yaml:"tracing"`
+	// Echo, when set, runs the built-in echo backend inside the gateway
+	// process: it answers every request with a JSON description of it
+	// (method, path, query, headers, body). The quick start proxies to it.
+	// Absent: off. It starts with the process; a reload that changes it is
+	// logged as needing a restart.
+	Echo *Echo `yaml:"echo"`
 
 	// Root is the parsed YAML document the Config was decoded from; it lets
 	// later checks (plugins, cross references) report a line for a path.
@@ -45,6 +51,14 @@ type Config struct {
 	// problems are the decode and validation errors of a config returned by
 	// ParseAll; a config with problems is never served (see problems.go).
 	problems Errors
+}
+
+// Echo configures the built-in echo backend.
+type Echo struct {
+	// Listen is the echo backend's host:port. It must be a loopback address
+	// (127.0.0.1, ::1 or localhost): the echo backend reflects every request
+	// header, credentials included. Required.
+	Listen string `yaml:"listen"`
 }
 
 // Server configures client-facing listeners.

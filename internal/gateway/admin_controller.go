@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/admin"
+	"github.com/portico-gw/portico/internal/buildinfo"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
 )
@@ -53,7 +54,7 @@ func (g *Gateway) TargetStatus(upstream, url string) admin.TargetStatus {
 func (g *Gateway) Version() admin.VersionInfo {
 	v := g.BuildVersion
 	if v == "" {
-		v = "dev"
+		v = buildinfo.Version()
 	}
 	return admin.VersionInfo{Version: v, Started: g.adm.started}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/portico-gw/portico/internal/buildinfo"
 	"github.com/portico-gw/portico/internal/observe"
 )
 
@@ -40,7 +41,17 @@ var (
 // process runs one gateway; tests may start several, one after another).
 func reportUpstreams(rt *Runtime) {
 	reported.Store(rt)
-	registerOnce.Do(func() { observe.DefaultMetrics.Registry.MustRegister(upstreamCollector{}) })
+	registerOnce.Do(func() { observe.DefaultMetrics.Registry.MustRegister(upstreamCollector{}, buildInfoGauge()) })
+}
+
+// buildInfoGauge is portico_build_info: always 1, labelled with the build
+// that runs (the same version string as `portico version` and /version).
+func buildInfoGauge() prometheus.Collector {
+	in := buildinfo.Get()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "portico_build_info",
+		Help: "Always 1; the labels describe the running build."}, []string{"version", "commit", "go_version"})
+	g.WithLabelValues(in.Version, in.Commit, in.GoVersion).Set(1)
+	return g
 }
 
 func (c upstreamCollector) Describe(ch chan<- *prometheus.Desc) {

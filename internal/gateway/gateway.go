@@ -23,7 +23,8 @@ type Gateway struct {
 	// ConfigFile is the file the config was loaded from ("" for none);
 	// admin API changes are written back to it when admin.persist allows.
 	ConfigFile string
-	// BuildVersion is reported by the admin API's /version.
+	// BuildVersion is reported by the admin API's /version; "" means
+	// buildinfo.Version(), what `portico version` prints.
 	BuildVersion string
 
 	admin   *http.Server

@@ -37,6 +37,11 @@ type Runtime struct {
 	upgrades upgradeSet
 	// history holds the last applied revisions, oldest first (applyMu).
 	history []revision
+
+	// Prepare, if set, is called with every config before it is built, at
+	// start and on each reload or admin change: the CLI applies its
+	// --listen/--admin overrides here. An error rejects the config.
+	Prepare func(*config.Config) error
 }
 
 // NewRuntime returns a runtime with no snapshot; Apply publishes the first.
@@ -72,6 +77,12 @@ func (rt *Runtime) Validate(cfg *config.Config) error {
 func (rt *Runtime) Apply(cfg *config.Config) error {
 	rt.applyMu.Lock()
 	defer rt.applyMu.Unlock()
+	if rt.Prepare != nil {
+		if err := rt.Prepare(cfg); err != nil {
+			observe.DefaultMetrics.Reload(false, "")
+			return err
+		}
+	}
 	s, err := rt.builder.Build(cfg)
 	if err != nil {
 		observe.DefaultMetrics.Reload(false, "")

@@ -107,7 +107,11 @@ func (g *Gateway) Update(ifMatch admin.IfMatch, edit admin.EditFunc) (string, er
 	if file != "" {
 		source = file
 	}
-	cfg, err := config.Parse(data, source, os.LookupEnv)
+	cfg, err := config.ParseAll(data, source, os.LookupEnv)
+	if err != nil && cfg != nil {
+		// Build what decoded, so the answer lists every mistake at once.
+		err = g.Runtime.Validate(cfg)
+	}
 	if err != nil {
 		// A config the running one cannot become is a failed reload, like
 		// an invalid file (Apply counts its own failures below).

@@ -102,3 +102,23 @@ func TestAdminNoHTMLEscaping(t *testing.T) {
 		t.Errorf("DELETE: %v", got)
 	}
 }
+
+// TestAdminWriteErrorsOnePass checks an admin write reports every mistake
+// of the body in one answer: a decode error in one global plugin (found
+// when the file is parsed) does not
+// hide a build (Provision) error in another.
+func TestAdminWriteErrorsOnePass(t *testing.T) {
+	t.Parallel()
+	a := admStart(t, filepath.Join(t.TempDir(), "portico.yaml"), admConfig(admBackend(t)))
+	r := a.write(t, "PUT", "/plugins", `[{"name": "request_id", "confg": {"header": "X-Id"}}, {"name": "jwt", "config": {"algorithms": ["HS256"]}}]`, 400)
+	_, ps := admProblems(t, r)
+	got := map[string]bool{}
+	for _, p := range ps {
+		if p.Pointer != nil {
+			got[strings.SplitN(*p.Pointer, "/", 3)[1]] = true
+		}
+	}
+	if !got["0"] || !got["1"] || len(ps) != 2 {
+		t.Fatalf("want one problem in each plugin, got:\n%s", r.body)
+	}
+}

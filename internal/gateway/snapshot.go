@@ -213,7 +213,8 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 	specs := make([]router.Spec, 0, len(cfg.Routes))
 	specPaths := make([]string, 0, len(cfg.Routes))
 	// A global plugin that failed is reported once, at plugins[i], and not
-	// built again for the next route.
+	// built again for the next route, unless its error depends on the
+	// route (plugin.RouteError).
 	globals := &globalState{tried: map[string]bool{}, failed: map[string]bool{}}
 	for i, rc := range cfg.Routes {
 		path := fmt.Sprintf("routes[%d]", i)
@@ -343,7 +344,9 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 		globals.tried[ps.Path] = true
 		in, err := plugin.New(ps, pluginCtx{route: rc.Name, path: ps.Path, logger: logger.With("plugin", ps.Name), snap: s, shared: b.Shared, rc: rc})
 		if err != nil {
-			globals.failed[ps.Path] = true
+			if _, ok := errors.AsType[*plugin.RouteError](err); !ok {
+				globals.failed[ps.Path] = true
+			}
 			fail(ps.Path, err)
 			continue
 		}

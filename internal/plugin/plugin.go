@@ -10,6 +10,7 @@
 package plugin
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -206,6 +207,20 @@ type Instance struct {
 	order int
 }
 
+// RouteError marks an error that depends on the route an instance is on
+// (its match, its place in the route table) rather than on the plugin's
+// config alone. Provision returns one for such problems; New passes the
+// mark on (wrapping the located config.Errors), so a global plugin that
+// fails this way on one route is still built, and checked, on every
+// other route, while any other failure of a global plugin is reported
+// once.
+type RouteError struct{ Err error }
+
+func (e *RouteError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
+func (e *RouteError) Unwrap() error { return e.Err }
+
 // New builds one instance from a config spec: lookup, strict decode,
 // Provision, Validate. On error every partially built resource is cleaned up.
 func New(ps config.PluginSpec, ctx Context) (*Instance, error) {
@@ -219,7 +234,11 @@ func New(ps config.PluginSpec, ctx Context) (*Instance, error) {
 	}
 	if err := p.Provision(ctx); err != nil {
 		cleanup(p)
-		return nil, config.Errors{{Path: ps.Path + ".config", Msg: err.Error()}}
+		es := config.Errors{{Path: ps.Path + ".config", Msg: err.Error()}}
+		if _, ok := errors.AsType[*RouteError](err); ok {
+			return nil, &RouteError{Err: es}
+		}
+		return nil, es
 	}
 	if v, ok := p.(Validator); ok {
 		if err := v.Validate(); err != nil {

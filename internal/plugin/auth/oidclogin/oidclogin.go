@@ -339,7 +339,7 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 		p.redirectPath = u.Path
 	}
 	if err := p.checkCoverage(ctx); err != nil {
-		return err
+		return &plugin.RouteError{Err: err}
 	}
 	p.warnLogoutCoverage(ctx)
 	if err := p.setupRevocation(ctx); err != nil {

@@ -105,8 +105,8 @@ func TestAdminNoHTMLEscaping(t *testing.T) {
 
 // TestAdminWriteErrorsOnePass checks an admin write reports every mistake
 // of the body in one answer: a decode error in one global plugin (found
-// when the file is parsed) does not
-// hide a build (Provision) error in another.
+// when the file is parsed) does not hide a build (Provision) error in
+// another.
 func TestAdminWriteErrorsOnePass(t *testing.T) {
 	t.Parallel()
 	a := admStart(t, filepath.Join(t.TempDir(), "portico.yaml"), admConfig(admBackend(t)))

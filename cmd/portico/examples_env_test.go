@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/portico-gw/portico/internal/config"
 )
 
 // exampleWorld is what the documented configs (examples/*.yaml and the
@@ -133,12 +135,12 @@ func checkOffline(t *testing.T, what string, doc *yaml.Node) {
 		if n.Kind != yaml.MappingNode {
 			return
 		}
-		name, cfg := mapValue(n, "name"), mapValue(n, "config")
+		name, cfg := config.MapValue(n, "name"), config.MapValue(n, "config")
 		if name == nil || cfg == nil || fields[name.Value] == nil {
 			return
 		}
 		for _, f := range fields[name.Value] {
-			v := mapValue(cfg, f)
+			v := config.MapValue(cfg, f)
 			if v == nil {
 				continue
 			}
@@ -163,19 +165,6 @@ func walkYAML(n *yaml.Node, f func(*yaml.Node)) {
 	for _, c := range n.Content {
 		walkYAML(c, f)
 	}
-}
-
-// mapValue returns the value of key in mapping node n, or nil.
-func mapValue(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
 }
 
 func newTestCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {

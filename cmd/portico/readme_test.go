@@ -153,8 +153,8 @@ func embedPlugin(t *testing.T, spec *yaml.Node) []byte {
 	if err := yaml.Unmarshal([]byte(minimalConfig), &doc); err != nil {
 		t.Fatal(err)
 	}
-	route := mapValue(doc.Content[0], "routes").Content[0]
-	plugins := mapValue(route, "plugins")
+	route := config.MapValue(doc.Content[0], "routes").Content[0]
+	plugins := config.MapValue(route, "plugins")
 	plugins.Style = 0
 	plugins.Content = []*yaml.Node{spec}
 	return marshalNode(t, &doc)
@@ -169,11 +169,11 @@ func embedRoute(t *testing.T, route *yaml.Node) []byte {
 		t.Fatal(err)
 	}
 	root := doc.Content[0]
-	if up := mapValue(route, "upstream"); up != nil && up.Value != "backend" {
-		ups := mapValue(root, "upstreams")
+	if up := config.MapValue(route, "upstream"); up != nil && up.Value != "backend" {
+		ups := config.MapValue(root, "upstreams")
 		ups.Content[0].Value = up.Value
 	}
-	mapValue(root, "routes").Content = []*yaml.Node{route}
+	config.MapValue(root, "routes").Content = []*yaml.Node{route}
 	return marshalNode(t, &doc)
 }
 
@@ -245,11 +245,11 @@ func TestREADMEYAMLBlocks(t *testing.T) {
 			case root.Kind == yaml.SequenceNode && allPluginSpecs(root):
 				for i, spec := range root.Content {
 					t.Run(fmt.Sprintf("plugin%d", i), func(t *testing.T) {
-						validateDoc(t, fmt.Sprintf("%s, plugin %q at line %d", where, mapValue(spec, "name").Value, b.line+spec.Line-1),
+						validateDoc(t, fmt.Sprintf("%s, plugin %q at line %d", where, config.MapValue(spec, "name").Value, b.line+spec.Line-1),
 							name+".yaml", embedPlugin(t, spec))
 					})
 				}
-			case root.Kind == yaml.MappingNode && mapValue(root, "match") != nil:
+			case root.Kind == yaml.MappingNode && config.MapValue(root, "match") != nil:
 				validateDoc(t, where, name+".yaml", embedRoute(t, root))
 			case root.Kind == yaml.MappingNode && hasAnyKey(root, foreignYAMLKeys):
 				t.Logf("%s: another tool's YAML; parsed only", where)
@@ -280,7 +280,7 @@ func allPluginSpecs(seq *yaml.Node) bool {
 		return false
 	}
 	for _, item := range seq.Content {
-		if item.Kind != yaml.MappingNode || mapValue(item, "name") == nil {
+		if item.Kind != yaml.MappingNode || config.MapValue(item, "name") == nil {
 			return false
 		}
 	}

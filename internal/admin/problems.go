@@ -168,7 +168,7 @@ func pathPointer(rest string, body *yaml.Node) string {
 		rest = strings.TrimPrefix(rest, ".")
 		key := mapKey(n, rest)
 		b.WriteString("/" + escapePointerToken(key))
-		n = mapValue(n, key)
+		n = config.MapValue(n, key)
 		rest = rest[len(key):]
 	}
 	return b.String()
@@ -194,18 +194,6 @@ func mapKey(n *yaml.Node, rest string) string {
 		return rest[:i]
 	}
 	return rest
-}
-
-func mapValue(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
 }
 
 func seqItem(n *yaml.Node, idx string) *yaml.Node {

@@ -138,3 +138,17 @@ func child(n *yaml.Node, part string) (*yaml.Node, int) {
 	}
 	return nil, 0
 }
+
+// MapValue returns the value of key in the mapping node n, or nil when n is
+// not a mapping or has no such key.
+func MapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}

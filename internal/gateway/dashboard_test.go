@@ -348,7 +348,7 @@ func TestDashboardInChromium(t *testing.T) {
 	t.Cleanup(olderSrv.Close)
 	tab, cancelTab := chromedp.NewContext(browser)
 	defer cancelTab()
-	tabCtx, cancelTabCtx := context.WithTimeout(tab, 6*time.Second)
+	tabCtx, cancelTabCtx := context.WithTimeout(tab, 30*time.Second)
 	defer cancelTabCtx()
 	if err := chromedp.Do(tabCtx,
 		chromedp.Navigate(olderSrv.URL+"/dashboard/"),
@@ -356,7 +356,11 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr.target[data-target=%q][data-health="down"] .badge.bad`, bHost))),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr.target[data-target=%q][data-health="up"] .badge.ok`, strings.TrimPrefix(a.URL, "http://")))),
 	); err != nil {
-		txt, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.querySelector('main') ? document.querySelector('main').innerText : ''`))
+		// The page text helps diagnose; a tab that no longer answers must
+		// not hang the test.
+		dctx, dcancel := context.WithTimeout(tab, 5*time.Second)
+		txt, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.querySelector('main') ? document.querySelector('main').innerText : ''`))
+		dcancel()
 		t.Fatalf("metrics-only dashboard: %v\npage:\n%s", err, txt)
 	}
 	if src, err := chromedp.Run(tabCtx, chromedp.Text(chromedp.CSS(`#routes-src`))); err != nil || src != "from metrics" {

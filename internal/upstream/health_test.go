@@ -145,6 +145,9 @@ func TestHealthHTTPHealthyStaysHealthy(t *testing.T) {
 	p := healthPoolFor(t, "web", NewStateRegistry(), nil, b.URL+"/base/")
 	hc := fastHealth("http")
 	hc.Path = "/status?full=1"
+	// Probes of a healthy backend must never fail: a timeout generous
+	// enough for a loaded machine, so only a real failure would mark it.
+	hc.Interval, hc.Timeout = config.Duration(200*time.Millisecond), config.Duration(190*time.Millisecond)
 	startHealth(t, p, hc, nil)
 
 	st := p.Targets[0].State

@@ -40,6 +40,7 @@ import (
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
+	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
 )
 
 func init() {
@@ -205,8 +206,11 @@ type JWT struct {
 	// space- or comma-separated string).
 	GroupsClaim string `yaml:"groups_claim"`
 	// ClaimsToHeaders maps a claim to an upstream request header. These
-	// headers are always removed from the client's request first; non-string
-	// claims are sent JSON-encoded.
+	// headers are always removed from the client's request first. Values are
+	// rendered by the shared claim rule: strings as is, numbers without
+	// exponent, lists of scalars joined with ", ", objects as compact JSON;
+	// a missing, null, "" or [] claim, or one holding a control character,
+	// gives no header.
 	ClaimsToHeaders map[string]string `yaml:"claims_to_headers"`
 	// Realm is the realm in WWW-Authenticate. Default "portico".
 	Realm string `yaml:"realm"`
@@ -784,7 +788,14 @@ func (p *JWT) Wrap(next http.Handler) http.Handler {
 		}
 		for i := range p.claimHeaders {
 			ch := &p.claimHeaders[i]
-			if v, ok := headerValue(claims[ch.claim]); ok {
+			v, err := authclaims.Render(claims[ch.claim])
+			if err != nil {
+				if p.log.Enabled(r.Context(), slog.LevelDebug) {
+					p.log.Debug("jwt: claim not sent as a header", "claim", ch.claim, "header", ch.header, "error", err)
+				}
+				continue
+			}
+			if v != "" {
 				r.Header[ch.header] = []string{v}
 			}
 		}
@@ -838,28 +849,6 @@ func groupsOf(v any) []string {
 		}
 	}
 	return out
-}
-
-// headerValue renders a claim for a header: strings as they are, anything
-// else JSON-encoded; values a header cannot carry are dropped.
-func headerValue(v any) (string, bool) {
-	var s string
-	switch x := v.(type) {
-	case nil:
-		return "", false
-	case string:
-		s = x
-	default:
-		b, err := json.Marshal(x)
-		if err != nil {
-			return "", false
-		}
-		s = string(b)
-	}
-	if !validHeaderValue(s) {
-		return "", false
-	}
-	return s, true
 }
 
 func validHeaderValue(s string) bool {

@@ -402,7 +402,7 @@ func TestClaimsToHeaders(t *testing.T) {
 	if w.Code != 200 {
 		t.Fatalf("status %d", w.Code)
 	}
-	for hdr, want := range map[string]string{"X-User-Sub": "user-1", "X-User-Email": "u@example.test", "X-User-Roles": `["a","b"]`, "X-User-Missing": ""} {
+	for hdr, want := range map[string]string{"X-User-Sub": "user-1", "X-User-Email": "u@example.test", "X-User-Roles": "a, b", "X-User-Missing": ""} {
 		if got := w.Header().Values("X-Got-" + hdr); strings.Join(got, "|") != want {
 			t.Errorf("%s = %q, want %q", hdr, got, want)
 		}

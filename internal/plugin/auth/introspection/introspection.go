@@ -31,7 +31,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +41,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
+	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
 	"github.com/portico-gw/portico/internal/plugin/auth/ttlcache"
 )
 
@@ -124,7 +124,10 @@ type Introspection struct {
 	ConsumerClaim string `yaml:"consumer_claim"`
 	// ClaimsToHeaders copies response members (claim → header name) onto
 	// the upstream request. These headers are always removed from the
-	// client's request first.
+	// client's request first. Values are rendered by the shared claim rule:
+	// strings as is, numbers without exponent, lists of scalars joined with
+	// ", ", objects as compact JSON; a missing, null, "" or [] member, or one
+	// holding a control character, gives no header.
 	ClaimsToHeaders map[string]string `yaml:"claims_to_headers"`
 
 	base      auth.Base
@@ -562,7 +565,12 @@ func (p *Introspection) parse(body []byte) (*result, error) {
 	res.scopeOK = hasScopes(scope, p.RequiredScopes)
 
 	for _, ch := range p.claimHeaders {
-		if v, ok := headerValueOf(claims[ch.claim]); ok {
+		v, err := authclaims.Render(claims[ch.claim])
+		if err != nil {
+			p.log.Debug("oauth2_introspection: claim not sent as a header", "claim", ch.claim, "header", ch.header, "error", err)
+			continue
+		}
+		if v != "" {
 			res.headers = append(res.headers, headerValue{name: ch.header, value: []string{v}[:1:1]})
 		}
 	}
@@ -614,49 +622,6 @@ func hasScopes(scope string, required []string) bool {
 		}
 	}
 	return true
-}
-
-// headerValueOf renders a claim as a header value: strings as they are,
-// numbers and booleans in JSON form, lists of scalars joined with ", ",
-// objects as JSON. A value that cannot be sent in a header is dropped.
-func headerValueOf(v any) (string, bool) {
-	var s string
-	switch x := v.(type) {
-	case nil:
-		return "", false
-	case string:
-		s = x
-	case json.Number:
-		s = x.String()
-	case bool:
-		s = strconv.FormatBool(x)
-	case []any:
-		parts := make([]string, 0, len(x))
-		for _, e := range x {
-			switch e.(type) {
-			case []any, map[string]any, nil:
-				return "", false
-			}
-			ps, ok := headerValueOf(e)
-			if !ok {
-				return "", false
-			}
-			parts = append(parts, ps)
-		}
-		s = strings.Join(parts, ", ")
-	default:
-		b, err := json.Marshal(x)
-		if err != nil {
-			return "", false
-		}
-		s = string(b)
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return "", false
-		}
-	}
-	return s, true
 }
 
 var _ plugin.Plugin = (*Introspection)(nil)

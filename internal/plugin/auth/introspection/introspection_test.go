@@ -21,6 +21,7 @@ import (
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
 )
 
 // authServer is an RFC 7662 endpoint whose answers are set per token.
@@ -755,11 +756,12 @@ func TestHeaderValueOf(t *testing.T) {
 		ok    bool
 	}{
 		{"s", "x", true}, {"n", "1.5", true}, {"b", "true", true}, {"l", "a, 2", true},
-		{"o", `{"k":"v"}`, true}, {"nl", "", false}, {"crlf", "", false}, {"null", "", false},
+		{"o", `{"k":"v"}`, true}, {"nl", `[["x"]]`, true}, {"crlf", "", false}, {"null", "", false},
 		{"absent", "", false},
 	}
 	for _, tc := range tests {
-		got, ok := headerValueOf(claims[tc.claim])
+		got, err := authclaims.Render(claims[tc.claim])
+		ok := err == nil && got != ""
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("%s: got %q %v, want %q %v", tc.claim, got, ok, tc.want, tc.ok)
 		}

@@ -567,7 +567,7 @@ func (p *Introspection) parse(body []byte) (*result, error) {
 	for _, ch := range p.claimHeaders {
 		v, err := authclaims.Render(claims[ch.claim])
 		if err != nil {
-			p.log.Debug("oauth2_introspection: claim not sent as a header", "claim", ch.claim, "header", ch.header, "error", err)
+			p.log.Warn("oauth2_introspection: claim not sent as a header", "claim", ch.claim, "header", ch.header, "error", err)
 			continue
 		}
 		if v != "" {

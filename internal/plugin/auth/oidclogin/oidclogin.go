@@ -43,7 +43,6 @@
 package oidclogin
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -71,6 +70,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
+	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
 	"github.com/portico-gw/portico/internal/redisclient"
 )
 
@@ -178,8 +178,11 @@ type OIDCLogin struct {
 	// Default true.
 	Refresh *bool `yaml:"refresh"`
 	// ClaimsToHeaders sends ID token claims upstream: claim name → header
-	// name. These headers are always removed from client requests first;
-	// a claim the ID token lacks (or has empty) gives no header.
+	// name. These headers are always removed from client requests first.
+	// Values are rendered by the shared claim rule: strings as is, numbers
+	// without exponent, lists of scalars joined with ", ", objects as
+	// compact JSON; a claim the ID token lacks (or has as null, "" or []),
+	// or one holding a control character, gives no header.
 	ClaimsToHeaders map[string]string `yaml:"claims_to_headers"`
 	// PassAccessToken sends "Authorization: Bearer <access token>" upstream.
 	PassAccessToken bool `yaml:"pass_access_token"`
@@ -832,14 +835,22 @@ func (p *OIDCLogin) applyClaims(s *session, idt *oidc.IDToken) error {
 	if err := idt.Claims(&claims); err != nil {
 		return fmt.Errorf("ID token claims: %v", err)
 	}
-	name := formatClaim(claims[p.ConsumerClaim])
+	name, err := authclaims.RenderJSON(claims[p.ConsumerClaim])
+	if err != nil {
+		return fmt.Errorf("ID token claim %q cannot name a consumer: %v", p.ConsumerClaim, err)
+	}
 	if name == "" {
 		return fmt.Errorf("ID token has no %q claim", p.ConsumerClaim)
 	}
 	s.Name = name
 	s.Claims = nil
 	for _, ch := range p.claimHeaders {
-		if v := formatClaim(claims[ch.claim]); v != "" {
+		v, err := authclaims.RenderJSON(claims[ch.claim])
+		if err != nil {
+			p.log.Warn("oidc_login: ID token claim not sent as a header", "claim", ch.claim, "header", ch.header, "error", err)
+			continue
+		}
+		if v != "" {
 			if s.Claims == nil {
 				s.Claims = map[string]string{}
 			}
@@ -1098,42 +1109,6 @@ func redirect(w http.ResponseWriter, loc string) {
 	h.Set("Location", loc)
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusFound)
-}
-
-// formatClaim renders a JSON claim value for a header: strings as is,
-// arrays joined with ", ", other values as compact JSON. Control
-// characters are replaced by spaces.
-func formatClaim(raw json.RawMessage) string {
-	if len(raw) == 0 || string(raw) == "null" {
-		return ""
-	}
-	var out string
-	switch raw[0] {
-	case '"':
-		_ = json.Unmarshal(raw, &out)
-	case '[':
-		var items []json.RawMessage
-		if json.Unmarshal(raw, &items) == nil {
-			parts := make([]string, 0, len(items))
-			for _, it := range items {
-				if v := formatClaim(it); v != "" {
-					parts = append(parts, v)
-				}
-			}
-			out = strings.Join(parts, ", ")
-		}
-	default:
-		var b bytes.Buffer
-		if err := json.Compact(&b, raw); err == nil {
-			out = b.String()
-		}
-	}
-	return strings.Map(func(c rune) rune {
-		if c < 0x20 || c == 0x7f {
-			return ' '
-		}
-		return c
-	}, out)
 }
 
 func randomString() string {

@@ -12,32 +12,17 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
-	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
 // build decodes src the way the gateway does and builds an instance on a
 // route named after the test, so tests never share a limiter.
 func build(t testing.TB, src string) (*Concurrency, error) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatalf("bad test YAML: %v", err)
-	}
-	spec := config.PluginSpec{Name: Name, Path: "routes[0].plugins[0]"}
-	if len(doc.Content) > 0 {
-		spec.Config = *doc.Content[0]
-	}
-	in, err := plugin.New(spec, plugin.StaticContext{RouteName: t.Name(), SpecPath: spec.Path})
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(in.Cleanup)
-	return in.Plugin.(*Concurrency), nil
+	p, _, err := plugintest.Build[*Concurrency](t, Name, src, plugintest.WithRoute(t.Name()))
+	return p, err
 }
 
 func mustBuild(t testing.TB, src string) *Concurrency {

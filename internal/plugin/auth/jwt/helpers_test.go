@@ -25,6 +25,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
 // testKey is a signing key and its public half.
@@ -151,15 +152,8 @@ func build(t testing.TB, cfg map[string]any) (*plugin.Instance, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		t.Fatalf("bad test YAML: %v", err)
-	}
-	spec := config.PluginSpec{Name: "jwt", Path: "routes[0].plugins[0]"}
-	if len(doc.Content) > 0 {
-		spec.Config = *doc.Content[0]
-	}
-	return plugin.New(spec, plugin.StaticContext{RouteName: "test", SpecPath: spec.Path, Store: testStore(t)})
+	_, in, err := plugintest.Build[plugin.Plugin](t, "jwt", string(src), plugintest.WithStore(testStore(t)))
+	return in, err
 }
 
 // mustBuild builds the plugin, registers its cleanup and returns its

@@ -14,9 +14,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
-	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 	"github.com/portico-gw/portico/internal/testutil/logbuf"
 )
 
@@ -37,19 +36,13 @@ func buildLogged(t testing.TB, cfg map[string]any) (http.Handler, *JWT, *logbuf.
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		t.Fatal(err)
-	}
-	spec := config.PluginSpec{Name: "jwt", Path: "routes[0].plugins[0]", Config: *doc.Content[0]}
 	lb := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	in, err := plugin.New(spec, plugin.StaticContext{RouteName: "test", SpecPath: spec.Path, Store: testStore(t), Log: log})
+	p, _, err := plugintest.Build[*JWT](t, "jwt", string(src), plugintest.WithStore(testStore(t)), plugintest.WithLogger(log))
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
-	t.Cleanup(in.Cleanup)
-	return in.Plugin.Wrap(http.HandlerFunc(upstream)), in.Plugin.(*JWT), lb
+	return p.Wrap(http.HandlerFunc(upstream)), p, lb
 }
 
 // callRec is call with a request record; it returns the response and the

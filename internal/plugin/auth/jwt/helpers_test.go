@@ -254,16 +254,3 @@ func (s *jwksServer) set(t testing.TB, keys ...jose.JSONWebKey) {
 func jwk(pub crypto.PublicKey, kid, alg string) jose.JSONWebKey {
 	return jose.JSONWebKey{Key: pub, KeyID: kid, Algorithm: alg, Use: "sig"}
 }
-
-// eventually polls cond until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, cond func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return cond()
-}

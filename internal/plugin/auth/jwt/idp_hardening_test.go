@@ -17,6 +17,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
 	"github.com/portico-gw/portico/internal/testutil/logbuf"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // setMinInterval lowers a remote's minimum kid-refresh interval below what
@@ -196,7 +197,7 @@ func TestJWKSRecoversQuicklyAfterOutage(t *testing.T) {
 	srv.set(t, jwk(k1.pub, "k1", "ES256"), jwk(k2.pub, "k2", "ES256"))
 	srv.down.Store(false)
 	start := time.Now()
-	if !eventually(t, 5*time.Second, func() bool { return call(h, tok2).Code == 200 }) {
+	if !wait.Within(5*time.Second, func() bool { return call(h, tok2).Code == 200 }) {
 		t.Fatal("token with the new kid still refused 5s after the provider came back")
 	}
 	if d := time.Since(start); d > kidRetryMax+time.Second {

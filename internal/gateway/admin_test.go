@@ -17,6 +17,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // admSecrets are the values behind the ${ENV} references of the admin test
@@ -783,12 +784,8 @@ func TestAdminWriteDoesNotTriggerReload(t *testing.T) {
 	// A real edit is still applied.
 	data, _ := os.ReadFile(file)
 	os.WriteFile(file, append(data, []byte("# touched\n")...), 0o600)
-	deadline := time.Now().Add(5 * time.Second)
-	for reloads.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("edit not reloaded")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !wait.Within(5*time.Second, func() bool { return reloads.Load() != 0 }) {
+		t.Fatal("edit not reloaded")
 	}
 	if s, body := a.traffic(t, "/w"); s != 200 || body != "w" {
 		t.Fatalf("/w = %d %q", s, body)

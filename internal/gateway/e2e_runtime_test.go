@@ -16,6 +16,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // rtLog is a goroutine-safe buffer for a gateway's log lines.
@@ -34,18 +35,6 @@ func (l *rtLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
-}
-
-// rtWaitFor polls cond until it holds or 5 s pass.
-func rtWaitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // rtWaitRetired waits until every retired snapshot has been released.
@@ -173,7 +162,7 @@ func TestRuntimeStreamOutlivesRetiredSnapshot(t *testing.T) {
 				t.Fatalf("new config not in force: %d %q", code, b)
 			}
 			// The drain period passes with the stream still running.
-			rtWaitFor(t, "the drain-period warning", func() bool {
+			wait.For(t, 5*time.Second, "the drain-period warning", func() bool {
 				return strings.Contains(logs.String(), "retired configuration still serves")
 			})
 			if tc.next == "svc" {

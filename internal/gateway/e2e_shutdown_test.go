@@ -18,6 +18,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // shutdownBackend serves a WebSocket echo on /ws (the handler never closes
@@ -132,7 +133,7 @@ func TestShutdownEndsUpgradedConnectionsAtGrace(t *testing.T) {
 	if n, err := sse.Body.Read(make([]byte, 64)); n == 0 || err != nil {
 		t.Fatalf("first event: %d %v", n, err)
 	}
-	rtWaitFor(t, "4 tracked upgraded connections", func() bool { return gateway.UpgradedConns(g.Runtime) == 4 })
+	wait.For(t, 5*time.Second, "4 tracked upgraded connections", func() bool { return gateway.UpgradedConns(g.Runtime) == 4 })
 
 	const grace = 500 * time.Millisecond
 	sctx, scancel := context.WithTimeout(context.Background(), grace)
@@ -184,7 +185,7 @@ func TestShutdownWaitsForWebSocketToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
-	rtWaitFor(t, "the tracked WebSocket", func() bool { return gateway.UpgradedConns(g.Runtime) == 1 })
+	wait.For(t, 5*time.Second, "the tracked WebSocket", func() bool { return gateway.UpgradedConns(g.Runtime) == 1 })
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	shutErr := make(chan error, 1)

@@ -22,6 +22,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // versionConfig is a valid config whose /version route answers v and whose
@@ -196,15 +197,8 @@ func TestReloadOnFileChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := testutil.Client()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, body := fetch(t, c, "http://"+addr+"/version"); body == "2" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("file change was not applied within 5s")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !wait.Within(5*time.Second, func() bool { _, body := fetch(t, c, "http://"+addr+"/version"); return body == "2" }) {
+		t.Fatal("file change was not applied within 5s")
 	}
 	// An invalid edit keeps the running config.
 	os.WriteFile(file, []byte("routes: [oops"), 0o644)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // killable is a real backend that can be killed (listener and connections
@@ -103,17 +104,6 @@ func do(t testing.TB, c *http.Client, method, url string, body io.Reader) (int, 
 	return resp.StatusCode, string(b), resp.Header
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestPoolSurvivesTargetDeath kills one of three targets under concurrent
 // load: idempotent requests in flight on it are retried, so no request
 // fails, and the dead target is ejected (issue 3).
@@ -155,12 +145,12 @@ func TestPoolSurvivesTargetDeath(t *testing.T) {
 	}
 	// Every target serves before b dies; the survivors then serve a good
 	// number of requests more. Progress, not elapsed time, decides.
-	waitFor(t, "all three targets serving", func() bool {
+	wait.For(t, 5*time.Second, "all three targets serving", func() bool {
 		return a.hits.Load() > 20 && b.hits.Load() > 20 && c.hits.Load() > 20
 	})
 	b.kill()
 	hitsAfterKill := a.hits.Load() + c.hits.Load()
-	waitFor(t, "survivors serving after the kill", func() bool {
+	wait.For(t, 5*time.Second, "survivors serving after the kill", func() bool {
 		return a.hits.Load()+c.hits.Load()-hitsAfterKill >= 200
 	})
 	close(stop)
@@ -194,12 +184,12 @@ func TestEjectedTargetReturnsAfterHealthChecks(t *testing.T) {
 	// Health checks take b out (watched without traffic, so no request
 	// fails on b and passive ejection stays out of it); then every
 	// request lands on a.
-	waitFor(t, "b marked unhealthy", func() bool { return !tg.TargetStatus("u", b.url()).Healthy })
+	wait.For(t, 5*time.Second, "b marked unhealthy", func() bool { return !tg.TargetStatus("u", b.url()).Healthy })
 	if m := seen(20); m["a"] != 20 {
 		t.Fatalf("after b died, want all on a: %v", m)
 	}
 	b.restart()
-	waitFor(t, "b back in rotation", func() bool { return seen(4)["b"] > 0 })
+	wait.For(t, 5*time.Second, "b back in rotation", func() bool { return seen(4)["b"] > 0 })
 }
 
 // TestAllTargetsDownFailsFast: when health checks have marked every target
@@ -249,7 +239,7 @@ func TestCircuitBreakerLimits(t *testing.T) {
 					results <- code
 				}()
 			}
-			waitFor(t, "requests admitted", func() bool { return inside.Load() >= 1 })
+			wait.For(t, 5*time.Second, "requests admitted", func() bool { return inside.Load() >= 1 })
 			time.Sleep(100 * time.Millisecond)
 			start := time.Now()
 			code, body, _ := do(t, testutil.Client(), "GET", tg.URL+"/", nil)
@@ -434,7 +424,7 @@ func TestHealthSurvivesReload(t *testing.T) {
 	cl := testutil.Client()
 	// Requests alone cannot show it (a connect failure is retried on a):
 	// wait for the health checker's verdict itself.
-	waitFor(t, "b marked down", func() bool { return !tg.TargetStatus("u", b.url()).Healthy })
+	wait.For(t, 5*time.Second, "b marked down", func() bool { return !tg.TargetStatus("u", b.url()).Healthy })
 	b.restart() // b answers again, but checks run only every second
 	cfg := testutil.ParseConfig(t, strings.Replace(yaml, "routes: [", "routes: [{name: extra, match: {path: /extra}, respond: {}}, ", 1))
 	if err := tg.Runtime.Apply(cfg); err != nil {

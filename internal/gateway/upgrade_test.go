@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 	"io"
 	"log/slog"
 	"net"
@@ -132,18 +133,13 @@ func TestUpgradedConnCloseFrameAtBoundary(t *testing.T) {
 	go func() { done <- set.goAway(5 * time.Second) }()
 	// goAway marks the close as pending (the frame is half written); the
 	// writer then completes the frame and sends the close frame.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	pending := func() bool {
 		uc.wmu <- struct{}{}
-		pending := uc.pendingClose
-		<-uc.wmu
-		if pending {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("goAway never asked for the close frame")
-		}
-		time.Sleep(time.Millisecond)
+		defer func() { <-uc.wmu }()
+		return uc.pendingClose
+	}
+	if !wait.Within(5*time.Second, pending) {
+		t.Fatal("goAway never asked for the close frame")
 	}
 	next := wsFrame(1, 10, 'n', false)
 	n, err := uc.Write(append(frame[500:], next...))

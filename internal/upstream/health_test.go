@@ -22,6 +22,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/testutil/logbuf"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // healthWait bounds every wait for a health verdict.
@@ -70,18 +71,6 @@ func startHealth(t testing.TB, p *Pool, hc config.HealthCheck, logger *slog.Logg
 	h.Start()
 	t.Cleanup(h.Stop)
 	return h
-}
-
-// healthEventually polls cond until it holds or the deadline passes.
-func healthEventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(healthWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", healthWait, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // healthRecv waits for ch to deliver or be closed.
@@ -151,7 +140,7 @@ func TestHealthHTTPHealthyStaysHealthy(t *testing.T) {
 	startHealth(t, p, hc, nil)
 
 	st := p.Targets[0].State
-	healthEventually(t, "six probes", func() bool {
+	wait.For(t, healthWait, "six probes", func() bool {
 		if !st.Healthy() {
 			t.Fatalf("healthy backend marked unhealthy after %d probes", b.probes.Load())
 		}
@@ -210,14 +199,14 @@ func TestHealthHTTPThresholds(t *testing.T) {
 		t.Fatal("unhealthy after 2 failures, threshold is 3")
 	}
 	close(release[3])
-	healthEventually(t, "unhealthy after 3 failures", func() bool { return !st.Healthy() })
+	wait.For(t, healthWait, "unhealthy after 3 failures", func() bool { return !st.Healthy() })
 
 	healthRecv(t, "probe 5", entered[5])
 	if st.Healthy() {
 		t.Fatal("healthy after 1 success, threshold is 2")
 	}
 	close(release[5])
-	healthEventually(t, "healthy after 2 successes", func() bool { return st.Healthy() })
+	wait.For(t, healthWait, "healthy after 2 successes", func() bool { return st.Healthy() })
 
 	out := logs.String()
 	for _, want := range []string{`msg="target unhealthy"`, `msg="target healthy"`, "pool=api", "target=" + b.URL, "unexpected status 500"} {
@@ -258,10 +247,10 @@ func TestHealthHTTPExpectedStatuses(t *testing.T) {
 			startHealth(t, p, hc, nil)
 			st := p.Targets[0].State
 			if !tc.healthy {
-				healthEventually(t, "unhealthy", func() bool { return !st.Healthy() })
+				wait.For(t, healthWait, "unhealthy", func() bool { return !st.Healthy() })
 				return
 			}
-			healthEventually(t, "five probes", func() bool {
+			wait.For(t, healthWait, "five probes", func() bool {
 				if !st.Healthy() {
 					t.Fatalf("status %d marked unhealthy", tc.status)
 				}
@@ -285,7 +274,7 @@ func TestHealthHTTPHostOverride(t *testing.T) {
 	hc := fastHealth("http")
 	hc.Host = "health.internal"
 	startHealth(t, p, hc, nil)
-	healthEventually(t, "five probes", func() bool {
+	wait.For(t, healthWait, "five probes", func() bool {
 		if !p.Targets[0].State.Healthy() {
 			t.Fatal("Host override did not reach the backend")
 		}
@@ -306,7 +295,7 @@ func TestHealthHTTPTimeout(t *testing.T) {
 	})
 	p := healthPoolFor(t, "s", NewStateRegistry(), nil, b.URL)
 	startHealth(t, p, fastHealth("http"), nil)
-	healthEventually(t, "unhealthy after slow probes", func() bool { return !p.Targets[0].State.Healthy() })
+	wait.For(t, healthWait, "unhealthy after slow probes", func() bool { return !p.Targets[0].State.Healthy() })
 	if n := b.probes.Load(); n < 3 {
 		t.Errorf("unhealthy after %d probes, threshold is 3", n)
 	}
@@ -332,19 +321,19 @@ func TestHealthHTTPBackendRestart(t *testing.T) {
 	st := p.Targets[0].State
 	// Mark the target down first so that recovery is observable.
 	st.SetHealthy(false, time.Now())
-	healthEventually(t, "healthy while serving", st.Healthy)
+	wait.For(t, healthWait, "healthy while serving", st.Healthy)
 
 	_ = srv.Close()
-	healthEventually(t, "unhealthy once killed", func() bool { return !st.Healthy() })
+	wait.For(t, healthWait, "unhealthy once killed", func() bool { return !st.Healthy() })
 
 	var ln2 net.Listener
-	healthEventually(t, "listening again on "+addr, func() bool {
+	wait.For(t, healthWait, "listening again on "+addr, func() bool {
 		ln2, err = net.Listen("tcp", addr)
 		return err == nil
 	})
 	srv2 := serve(ln2)
 	t.Cleanup(func() { _ = srv2.Close() })
-	healthEventually(t, "healthy once restarted", st.Healthy)
+	wait.For(t, healthWait, "healthy once restarted", st.Healthy)
 }
 
 func TestHealthHTTPS(t *testing.T) {
@@ -369,7 +358,7 @@ func TestHealthHTTPS(t *testing.T) {
 				st.SetHealthy(false, time.Now())
 			}
 			startHealth(t, p, fastHealth("http"), nil)
-			healthEventually(t, "verdict", func() bool { return st.Healthy() == tc.healthy })
+			wait.For(t, healthWait, "verdict", func() bool { return st.Healthy() == tc.healthy })
 		})
 	}
 }
@@ -414,7 +403,7 @@ func TestHealthTCP(t *testing.T) {
 				st.SetHealthy(false, time.Now())
 			}
 			startHealth(t, p, fastHealth("tcp"), nil)
-			healthEventually(t, "verdict", func() bool { return st.Healthy() == tc.healthy })
+			wait.For(t, healthWait, "verdict", func() bool { return st.Healthy() == tc.healthy })
 		})
 	}
 }
@@ -504,7 +493,7 @@ func TestHealthGRPC(t *testing.T) {
 				st.SetHealthy(false, time.Now())
 			}
 			startHealth(t, p, hc, nil)
-			healthEventually(t, "verdict", func() bool { return st.Healthy() == tc.healthy })
+			wait.For(t, healthWait, "verdict", func() bool { return st.Healthy() == tc.healthy })
 		})
 	}
 }
@@ -518,14 +507,14 @@ func TestHealthGRPCToggle(t *testing.T) {
 	hc.Timeout = config.Duration(40 * time.Millisecond)
 	startHealth(t, p, hc, nil)
 	st := p.Targets[0].State
-	healthEventually(t, "three checks", func() bool { return b.calls.Load() >= 3 })
+	wait.For(t, healthWait, "three checks", func() bool { return b.calls.Load() >= 3 })
 	if !st.Healthy() {
 		t.Fatal("SERVING backend marked unhealthy")
 	}
 	b.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	healthEventually(t, "unhealthy on NOT_SERVING", func() bool { return !st.Healthy() })
+	wait.For(t, healthWait, "unhealthy on NOT_SERVING", func() bool { return !st.Healthy() })
 	b.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	healthEventually(t, "healthy on SERVING", st.Healthy)
+	wait.For(t, healthWait, "healthy on SERVING", st.Healthy)
 }
 
 func TestHealthGRPCTLS(t *testing.T) {
@@ -560,7 +549,7 @@ func TestHealthGRPCTLS(t *testing.T) {
 				st.SetHealthy(false, time.Now())
 			}
 			startHealth(t, p, hc, nil)
-			healthEventually(t, "verdict", func() bool { return st.Healthy() == tc.healthy })
+			wait.For(t, healthWait, "verdict", func() bool { return st.Healthy() == tc.healthy })
 		})
 	}
 }
@@ -698,7 +687,7 @@ func TestHealthStateSurvivesReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	h1.Start()
-	healthEventually(t, "unhealthy under checker 1", func() bool { return !p1.Targets[0].State.Healthy() })
+	wait.For(t, healthWait, "unhealthy under checker 1", func() bool { return !p1.Targets[0].State.Healthy() })
 	h1.Stop()
 	failing.Store(false)
 
@@ -725,7 +714,7 @@ func TestHealthStateSurvivesReload(t *testing.T) {
 		t.Fatal("target healthy before checker 2's first probe completed")
 	}
 	close(release)
-	healthEventually(t, "healthy under checker 2", p2.Targets[0].State.Healthy)
+	wait.For(t, healthWait, "healthy under checker 2", p2.Targets[0].State.Healthy)
 }
 
 // TestHealthStopNoLeak compares goroutine counts, so it does not run in
@@ -766,7 +755,7 @@ func TestHealthStopNoLeak(t *testing.T) {
 		h.Start() // no-op while running
 		checkers = append(checkers, h)
 	}
-	healthEventually(t, "probes running", func() bool { return web.probes.Load() >= 4 && gb.calls.Load() >= 4 })
+	wait.For(t, healthWait, "probes running", func() bool { return web.probes.Load() >= 4 && gb.calls.Load() >= 4 })
 	if runtime.NumGoroutine() <= base {
 		t.Fatal("checkers started no goroutines")
 	}
@@ -775,18 +764,10 @@ func TestHealthStopNoLeak(t *testing.T) {
 		h.Stop()
 	}
 	const tolerance = 2
-	deadline := time.Now().Add(healthWait)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= base+tolerance {
-			break
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("%d goroutines after Stop, %d before:\n%s", n, base, buf)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !wait.Within(healthWait, func() bool { return runtime.NumGoroutine() <= base+tolerance }) {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		t.Fatalf("%d goroutines after Stop, %d before:\n%s", runtime.NumGoroutine(), base, buf)
 	}
 	probes := web.probes.Load()
 	time.Sleep(200 * time.Millisecond)

@@ -8,15 +8,16 @@ import (
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
 func build(t *testing.T, src string) (http.Handler, error) {
 	t.Helper()
-	in, err := plugin.NewFromYAML("acl", src, plugin.StaticContext{RouteName: "r", SpecPath: "routes[0].plugins[0]"})
+	p, _, err := plugintest.Build[plugin.Plugin](t, "acl", src, plugintest.WithRoute("r"))
 	if err != nil {
 		return nil, err
 	}
-	return in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })), nil
+	return p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })), nil
 }
 
 // TestACL: deny wins, allow restricts, and no consumer is 401.

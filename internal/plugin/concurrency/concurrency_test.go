@@ -12,32 +12,18 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
-	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // build decodes src the way the gateway does and builds an instance on a
 // route named after the test, so tests never share a limiter.
 func build(t testing.TB, src string) (*Concurrency, error) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatalf("bad test YAML: %v", err)
-	}
-	spec := config.PluginSpec{Name: Name, Path: "routes[0].plugins[0]"}
-	if len(doc.Content) > 0 {
-		spec.Config = *doc.Content[0]
-	}
-	in, err := plugin.New(spec, plugin.StaticContext{RouteName: t.Name(), SpecPath: spec.Path})
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(in.Cleanup)
-	return in.Plugin.(*Concurrency), nil
+	p, _, err := plugintest.Build[*Concurrency](t, Name, src, plugintest.WithRoute(t.Name()))
+	return p, err
 }
 
 func mustBuild(t testing.TB, src string) *Concurrency {
@@ -58,18 +44,6 @@ func request(ctx context.Context, ip, id string) *http.Request {
 		rec.Consumer = &consumer.Consumer{Name: id, ID: id}
 	}
 	return r.WithContext(observe.WithRecord(ctx, rec))
-}
-
-// waitFor polls cond until it holds or the test has waited too long.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // gate is a terminal handler that blocks every request until released.
@@ -269,7 +243,7 @@ func TestRejectAtOnce(t *testing.T) {
 	g := newGate()
 	h := p.Wrap(g)
 	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
-	waitFor(t, "first request inside", func() bool { return g.in.Load() == 1 })
+	wait.For(t, 10*time.Second, "first request inside", func() bool { return g.in.Load() == 1 })
 	start := time.Now()
 	rr := httptest.NewRecorder()
 	h.ServeHTTP(rr, request(context.Background(), "192.0.2.1", "alice"))
@@ -290,9 +264,9 @@ func TestQueueProceeds(t *testing.T) {
 	h := p.Wrap(g)
 	k := lkey{kind: kindConsumer, s: "alice"}
 	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
-	waitFor(t, "first request inside", func() bool { return g.in.Load() == 1 })
+	wait.For(t, 10*time.Second, "first request inside", func() bool { return g.in.Load() == 1 })
 	second := serve(h, request(context.Background(), "192.0.2.2", "alice"))
-	waitFor(t, "second request queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
+	wait.For(t, 10*time.Second, "second request queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
 	if g.in.Load() != 1 {
 		t.Fatal("queued request reached the handler")
 	}
@@ -300,7 +274,7 @@ func TestQueueProceeds(t *testing.T) {
 	if rr := recv(t, first); rr.Code != http.StatusOK {
 		t.Fatalf("first: %d", rr.Code)
 	}
-	waitFor(t, "second request inside", func() bool { return g.in.Load() == 2 })
+	wait.For(t, 10*time.Second, "second request inside", func() bool { return g.in.Load() == 2 })
 	if in, w := p.lim.stateOf(k); in != 1 || w != 0 {
 		t.Errorf("state inflight %d waiting %d, want 1 0", in, w)
 	}
@@ -335,9 +309,9 @@ func TestQueueFIFO(t *testing.T) {
 		r.Header.Set("X-N", id)
 		done = append(done, serve(h, r))
 		if i == 0 {
-			waitFor(t, "first inside", func() bool { in, _ := p.lim.stateOf(k); return in == 1 })
+			wait.For(t, 10*time.Second, "first inside", func() bool { in, _ := p.lim.stateOf(k); return in == 1 })
 		} else {
-			waitFor(t, "queued", func() bool { _, w := p.lim.stateOf(k); return w == i })
+			wait.For(t, 10*time.Second, "queued", func() bool { _, w := p.lim.stateOf(k); return w == i })
 		}
 	}
 	close(hold)
@@ -355,7 +329,7 @@ func TestQueueTimeout(t *testing.T) {
 	g := newGate()
 	h := p.Wrap(g)
 	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
-	waitFor(t, "first request inside", func() bool { return g.in.Load() == 1 })
+	wait.For(t, 10*time.Second, "first request inside", func() bool { return g.in.Load() == 1 })
 	start := time.Now()
 	rr := httptest.NewRecorder()
 	h.ServeHTTP(rr, request(context.Background(), "192.0.2.1", "alice"))
@@ -381,9 +355,9 @@ func TestQueueFull(t *testing.T) {
 	h := p.Wrap(g)
 	k := lkey{kind: kindConsumer, s: "alice"}
 	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
-	waitFor(t, "first inside", func() bool { return g.in.Load() == 1 })
+	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 	second := serve(h, request(context.Background(), "192.0.2.1", "alice"))
-	waitFor(t, "second queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
+	wait.For(t, 10*time.Second, "second queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
 	start := time.Now()
 	rr := httptest.NewRecorder()
 	h.ServeHTTP(rr, request(context.Background(), "192.0.2.1", "alice"))
@@ -403,12 +377,12 @@ func TestCancelWhileQueued(t *testing.T) {
 	h := p.Wrap(g)
 	k := lkey{kind: kindConsumer, s: "alice"}
 	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
-	waitFor(t, "first inside", func() bool { return g.in.Load() == 1 })
+	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 
 	ctx, cancel := context.WithCancel(context.Background())
 	r := request(ctx, "192.0.2.1", "alice")
 	second := serve(h, r)
-	waitFor(t, "second queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
+	wait.For(t, 10*time.Second, "second queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
 	cancel()
 	rr := recv(t, second)
 	if rec := observe.RecordOf(r); rec.Status != 499 {
@@ -423,10 +397,10 @@ func TestCancelWhileQueued(t *testing.T) {
 	// The freed queue position is usable: the next request waits instead of
 	// being refused, and gets the slot when the first finishes.
 	third := serve(h, request(context.Background(), "192.0.2.1", "alice"))
-	waitFor(t, "third queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
+	wait.For(t, 10*time.Second, "third queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
 	g.release <- struct{}{}
 	recv(t, first)
-	waitFor(t, "third inside", func() bool { return g.in.Load() == 2 })
+	wait.For(t, 10*time.Second, "third inside", func() bool { return g.in.Load() == 2 })
 	close(g.release)
 	if rr := recv(t, third); rr.Code != http.StatusOK {
 		t.Errorf("third: %d", rr.Code)
@@ -494,7 +468,7 @@ func TestKeysIsolated(t *testing.T) {
 			r := request(context.Background(), "192.0.2.1", "alice")
 			r.Header.Set("X-Tenant", "t1")
 			held := serve(h, r)
-			waitFor(t, "first inside", func() bool { return g.in.Load() == 1 })
+			wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 			for i, mk := range tc.same {
 				rr := httptest.NewRecorder()
 				h.ServeHTTP(rr, mk())
@@ -505,7 +479,7 @@ func TestKeysIsolated(t *testing.T) {
 			var others []<-chan *httptest.ResponseRecorder
 			for i, mk := range tc.others {
 				others = append(others, serve(h, mk()))
-				waitFor(t, "other key inside", func() bool { return g.in.Load() == int32(i+2) })
+				wait.For(t, 10*time.Second, "other key inside", func() bool { return g.in.Load() == int32(i+2) })
 			}
 			close(g.release)
 			recv(t, held)
@@ -527,7 +501,7 @@ func TestRouteKey(t *testing.T) {
 	g := newGate()
 	h := p.Wrap(g)
 	held := serve(h, request(context.Background(), "192.0.2.1", "alice"))
-	waitFor(t, "first inside", func() bool { return g.in.Load() == 1 })
+	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 	rr := httptest.NewRecorder()
 	h.ServeHTTP(rr, request(context.Background(), "198.51.100.1", "bob"))
 	check429(t, rr)
@@ -589,7 +563,7 @@ func TestReloadKeepsCounts(t *testing.T) {
 	old := mustBuild(t, `{max: 1}`)
 	g := newGate()
 	held := serve(old.Wrap(g), request(context.Background(), "192.0.2.1", "alice"))
-	waitFor(t, "first inside", func() bool { return g.in.Load() == 1 })
+	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 	cur := mustBuild(t, `{max: 1}`)
 	_ = old.Cleanup()
 	rr := httptest.NewRecorder()

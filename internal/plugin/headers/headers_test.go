@@ -2,7 +2,6 @@ package headers
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -14,16 +13,11 @@ import (
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
-type testContext struct{ plugin.StaticContext }
-
-func (testContext) Route() string        { return "test" }
-func (testContext) Path() string         { return "routes[0].plugins[0]" }
-func (testContext) Logger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
 // build decodes src the way the gateway does and builds the instance.
 func build(t testing.TB, src string) (*plugin.Instance, error) {
 	t.Helper()
-	return plugin.NewFromYAML("headers", src, testContext{})
+	_, in, err := plugintest.Build[plugin.Plugin](t, "headers", src)
+	return in, err
 }
 
 func mustBuild(t testing.TB, src string) http.Handler {

@@ -1,5 +1,6 @@
-// Package plugintest holds checks that every plugin which wraps the
-// response writer shares. It is imported by tests only.
+// Package plugintest holds what plugin tests share: Build, which turns a
+// YAML config into a provisioned plugin, and checks that every plugin
+// which wraps the response writer must pass. It is imported by tests only.
 package plugintest
 
 import (

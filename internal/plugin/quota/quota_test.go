@@ -14,12 +14,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.yaml.in/yaml/v3"
 
-	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
-	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 	"github.com/portico-gw/portico/internal/testutil/testredis"
 )
 
@@ -45,20 +43,10 @@ func (c *clock) Set(t time.Time) {
 // "api" that reads its time from clk.
 func build(t testing.TB, src string, clk *clock) (*Quota, error) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatalf("bad test YAML: %v", err)
-	}
-	spec := config.PluginSpec{Name: Name, Path: "routes[0].plugins[0]"}
-	if len(doc.Content) > 0 {
-		spec.Config = *doc.Content[0]
-	}
-	in, err := plugin.New(spec, plugin.StaticContext{RouteName: "api", SpecPath: spec.Path})
+	p, _, err := plugintest.Build[*Quota](t, Name, src, plugintest.WithRoute("api"))
 	if err != nil {
 		return nil, err
 	}
-	t.Cleanup(in.Cleanup)
-	p := in.Plugin.(*Quota)
 	if clk != nil {
 		p.now = clk.Now
 	}

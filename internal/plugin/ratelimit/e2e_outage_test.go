@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // TestGatewayRedisPausedBoundedWait runs real gateways (exact and lease
@@ -29,12 +30,8 @@ func TestGatewayRedisPausedBoundedWait(t *testing.T) {
 			g := gatewayRoute(t, up, "paused-"+mode, fmt.Sprintf(`{key: [route], backend: redis, redis_mode: %s,
   redis: {addr: %q, timeout: 100ms}, on_redis_error: fail_closed, limits: [{rate: 1000000, per: 1s}]}`, mode, rd.Addr))
 			c := testutil.Client()
-			deadline := time.Now().Add(5 * time.Second)
-			for get(t, c, g.URL+"/api/x").status != http.StatusOK {
-				if time.Now().After(deadline) {
-					t.Fatal("no 200 with Redis up within 5s")
-				}
-				time.Sleep(50 * time.Millisecond)
+			if !wait.Within(5*time.Second, func() bool { return get(t, c, g.URL+"/api/x").status == http.StatusOK }) {
+				t.Fatal("no 200 with Redis up within 5s")
 			}
 
 			admin := redis.NewClient(&redis.Options{Addr: rd.Addr})

@@ -1,7 +1,6 @@
 package requestid
 
 import (
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,16 +11,11 @@ import (
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
-type testContext struct{ plugin.StaticContext }
-
-func (testContext) Route() string        { return "test" }
-func (testContext) Path() string         { return "routes[0].plugins[0]" }
-func (testContext) Logger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
 // build decodes src the way the gateway does and builds the instance.
 func build(t testing.TB, src string) (*plugin.Instance, error) {
 	t.Helper()
-	return plugin.NewFromYAML("request_id", src, testContext{})
+	_, in, err := plugintest.Build[plugin.Plugin](t, "request_id", src)
+	return in, err
 }
 
 type seen struct {

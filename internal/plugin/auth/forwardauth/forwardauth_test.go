@@ -13,12 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
 // authService is an authorization service whose answer is set per test; it
@@ -80,20 +79,8 @@ func testStore(t testing.TB) consumer.Store {
 
 func build(t testing.TB, src string) (*ForwardAuth, error) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatalf("bad test YAML: %v", err)
-	}
-	spec := config.PluginSpec{Name: Name, Path: "routes[0].plugins[0]"}
-	if len(doc.Content) > 0 {
-		spec.Config = *doc.Content[0]
-	}
-	in, err := plugin.New(spec, plugin.StaticContext{Store: testStore(t)})
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(in.Cleanup)
-	return in.Plugin.(*ForwardAuth), nil
+	p, _, err := plugintest.Build[*ForwardAuth](t, Name, src, plugintest.WithStore(testStore(t)))
+	return p, err
 }
 
 func mustBuild(t testing.TB, src string) *ForwardAuth {

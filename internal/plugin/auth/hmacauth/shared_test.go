@@ -12,6 +12,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 	"github.com/portico-gw/portico/internal/testutil/testredis"
 )
 
@@ -20,12 +21,10 @@ import (
 // unless the test does it first.
 func buildIn(t *testing.T, pool *plugin.SharedPool, src string, now *time.Time) (*plugin.Instance, http.Handler) {
 	t.Helper()
-	in, err := plugin.NewFromYAML(Name, src, plugin.StaticContext{RouteName: "test", SpecPath: "routes[0].plugins[0]", Store: testStore(t), Pool: pool})
+	p, in, err := plugintest.Build[*HMACAuth](t, Name, src, plugintest.WithStore(testStore(t)), plugintest.WithPool(pool))
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
-	t.Cleanup(in.Cleanup)
-	p := in.Plugin.(*HMACAuth)
 	p.now = func() time.Time { return *now }
 	return in, p.Wrap(http.HandlerFunc(upstream))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 	"testing"
 	"time"
 )
@@ -26,12 +27,9 @@ func TestSingleflightCancel(t *testing.T) {
 		_, err := p.lookup(ctx, "shared")
 		first <- err
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.calls.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the endpoint was never called")
-		}
-		time.Sleep(time.Millisecond) // polling a counter: no event to wait on
+	// Polling a counter: there is no event to wait on.
+	if !wait.Within(5*time.Second, func() bool { return srv.calls.Load() != 0 }) {
+		t.Fatal("the endpoint was never called")
 	}
 	type out struct {
 		res *result

@@ -15,13 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
 // authServer is an RFC 7662 endpoint whose answers are set per token.
@@ -111,20 +110,8 @@ func testStore(t testing.TB) consumer.Store {
 // build decodes src the way the gateway does and provisions the instance.
 func build(t testing.TB, src string, log *slog.Logger) (*Introspection, error) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatalf("bad test YAML: %v", err)
-	}
-	spec := config.PluginSpec{Name: Name, Path: "routes[0].plugins[0]"}
-	if len(doc.Content) > 0 {
-		spec.Config = *doc.Content[0]
-	}
-	in, err := plugin.New(spec, plugin.StaticContext{Store: testStore(t), Log: log})
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(in.Cleanup)
-	return in.Plugin.(*Introspection), nil
+	p, _, err := plugintest.Build[*Introspection](t, Name, src, plugintest.WithStore(testStore(t)), plugintest.WithLogger(log))
+	return p, err
 }
 
 // setup starts an endpoint and builds a plugin talking to it; extra is

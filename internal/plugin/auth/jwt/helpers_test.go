@@ -25,6 +25,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
 // testKey is a signing key and its public half.
@@ -151,15 +152,8 @@ func build(t testing.TB, cfg map[string]any) (*plugin.Instance, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		t.Fatalf("bad test YAML: %v", err)
-	}
-	spec := config.PluginSpec{Name: "jwt", Path: "routes[0].plugins[0]"}
-	if len(doc.Content) > 0 {
-		spec.Config = *doc.Content[0]
-	}
-	return plugin.New(spec, plugin.StaticContext{RouteName: "test", SpecPath: spec.Path, Store: testStore(t)})
+	_, in, err := plugintest.Build[plugin.Plugin](t, "jwt", string(src), plugintest.WithStore(testStore(t)))
+	return in, err
 }
 
 // mustBuild builds the plugin, registers its cleanup and returns its
@@ -259,17 +253,4 @@ func (s *jwksServer) set(t testing.TB, keys ...jose.JSONWebKey) {
 
 func jwk(pub crypto.PublicKey, kid, alg string) jose.JSONWebKey {
 	return jose.JSONWebKey{Key: pub, KeyID: kid, Algorithm: alg, Use: "sig"}
-}
-
-// eventually polls cond until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, cond func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return cond()
 }

@@ -14,10 +14,10 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
-	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 	"github.com/portico-gw/portico/internal/testutil/logbuf"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // setMinInterval lowers a remote's minimum kid-refresh interval below what
@@ -37,19 +37,13 @@ func buildLogged(t testing.TB, cfg map[string]any) (http.Handler, *JWT, *logbuf.
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		t.Fatal(err)
-	}
-	spec := config.PluginSpec{Name: "jwt", Path: "routes[0].plugins[0]", Config: *doc.Content[0]}
 	lb := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	in, err := plugin.New(spec, plugin.StaticContext{RouteName: "test", SpecPath: spec.Path, Store: testStore(t), Log: log})
+	p, _, err := plugintest.Build[*JWT](t, "jwt", string(src), plugintest.WithStore(testStore(t)), plugintest.WithLogger(log))
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
-	t.Cleanup(in.Cleanup)
-	return in.Plugin.Wrap(http.HandlerFunc(upstream)), in.Plugin.(*JWT), lb
+	return p.Wrap(http.HandlerFunc(upstream)), p, lb
 }
 
 // callRec is call with a request record; it returns the response and the
@@ -203,7 +197,7 @@ func TestJWKSRecoversQuicklyAfterOutage(t *testing.T) {
 	srv.set(t, jwk(k1.pub, "k1", "ES256"), jwk(k2.pub, "k2", "ES256"))
 	srv.down.Store(false)
 	start := time.Now()
-	if !eventually(t, 5*time.Second, func() bool { return call(h, tok2).Code == 200 }) {
+	if !wait.Within(5*time.Second, func() bool { return call(h, tok2).Code == 200 }) {
 		t.Fatal("token with the new kid still refused 5s after the provider came back")
 	}
 	if d := time.Since(start); d > kidRetryMax+time.Second {

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 	"net/http"
 	"runtime"
 	"sync"
@@ -133,7 +134,7 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 	}
 	srv.set(t, jwk(k2.pub, "k2", "ES256"))
 	tok := sign(t, "ES256", k2, "k2", claims(nil))
-	if !eventually(t, 2*time.Second, func() bool { return call(h, tok).Code == 200 }) {
+	if !wait.Within(2*time.Second, func() bool { return call(h, tok).Code == 200 }) {
 		t.Fatal("background refresh never picked up k2")
 	}
 }
@@ -154,7 +155,7 @@ func TestJWKSStaleIfErrorThenFailClosed(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if !eventually(t, 2*time.Second, func() bool { return call(h, tok).Code == 401 }) {
+	if !wait.Within(2*time.Second, func() bool { return call(h, tok).Code == 401 }) {
 		t.Fatal("stale keys still accepted past jwks_stale_ttl")
 	}
 	if time.Since(start) < 300*time.Millisecond {
@@ -162,7 +163,7 @@ func TestJWKSStaleIfErrorThenFailClosed(t *testing.T) {
 	}
 	// The server comes back: keys are restored by the refresher.
 	srv.down.Store(false)
-	if !eventually(t, 2*time.Second, func() bool { return call(h, tok).Code == 200 }) {
+	if !wait.Within(2*time.Second, func() bool { return call(h, tok).Code == 200 }) {
 		t.Fatal("keys not restored after the JWKS server recovered")
 	}
 }
@@ -178,7 +179,7 @@ func TestJWKSDownAtProvision(t *testing.T) {
 		t.Fatalf("no keys yet: status %d", w.Code)
 	}
 	srv.down.Store(false)
-	if !eventually(t, 2*time.Second, func() bool { return call(h, tok).Code == 200 }) {
+	if !wait.Within(2*time.Second, func() bool { return call(h, tok).Code == 200 }) {
 		t.Fatal("background retry never loaded the keys")
 	}
 }
@@ -247,7 +248,7 @@ func TestCleanupStopsRefresher(t *testing.T) {
 	}
 	// The refresher has exited once the goroutines are back; a fetch it
 	// had in flight when Cleanup ran may still have been counted before.
-	if !eventually(t, 2*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
+	if !wait.Within(2*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
 		buf := make([]byte, 1<<16)
 		t.Fatalf("goroutines: %d before, %d after Cleanup\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
 const (
@@ -41,7 +42,8 @@ func testStore(t testing.TB) consumer.Store {
 // build decodes src the way the gateway does and builds the instance.
 func build(t testing.TB, src string, store consumer.Store) (*plugin.Instance, error) {
 	t.Helper()
-	return plugin.NewFromYAML(Name, src, plugin.StaticContext{RouteName: "test", SpecPath: "routes[0].plugins[0]", Store: store})
+	_, in, err := plugintest.Build[plugin.Plugin](t, Name, src, plugintest.WithStore(store))
+	return in, err
 }
 
 func mustBuild(t testing.TB, src string, store consumer.Store) http.Handler {

@@ -10,12 +10,11 @@ import (
 	"net/url"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
 func build(t *testing.T, src string) http.Handler {
@@ -29,20 +28,11 @@ func build(t *testing.T, src string) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	spec := config.PluginSpec{Name: "mtls", Path: "routes[0].plugins[0]"}
-	if len(doc.Content) > 0 {
-		spec.Config = *doc.Content[0]
-	}
-	in, err := plugin.New(spec, plugin.StaticContext{RouteName: "test", Store: store})
+	p, _, err := plugintest.Build[plugin.Plugin](t, "mtls", src, plugintest.WithStore(store))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(in.Cleanup)
-	return in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Consumer", r.Header.Get("X-Consumer-Username"))
 	}))
 }

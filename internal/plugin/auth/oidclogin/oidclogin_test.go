@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef-test"
@@ -114,15 +113,8 @@ claims_to_headers: {email: X-User-Email, groups: X-User-Groups}
 // build decodes src the way the gateway does and builds the instance.
 func build(t testing.TB, src string, store consumer.Store) (*plugin.Instance, error) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatalf("bad test YAML: %v", err)
-	}
-	spec := config.PluginSpec{Name: Name, Path: "routes[0].plugins[0]"}
-	if len(doc.Content) > 0 {
-		spec.Config = *doc.Content[0]
-	}
-	return plugin.New(spec, plugin.StaticContext{RouteName: "test", Store: store})
+	_, in, err := plugintest.Build[plugin.Plugin](t, Name, src, plugintest.WithStore(store))
+	return in, err
 }
 
 func (e *env) get(c *http.Client, path string, hdr ...string) *http.Response {

@@ -43,6 +43,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
@@ -166,7 +167,7 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 	if p.Method == "" {
 		p.Method = DefaultMethod
 	}
-	if !validToken(p.Method) {
+	if !httpx.ValidToken(p.Method) {
 		errs = append(errs, fmt.Errorf("method: %q is not a valid HTTP method", p.Method))
 	}
 	p.Method = strings.ToUpper(p.Method)
@@ -194,7 +195,7 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 	for i, h := range fwd {
 		c := http.CanonicalHeaderKey(h)
 		switch {
-		case !validToken(h):
+		case !httpx.ValidToken(h):
 			errs = append(errs, fmt.Errorf("forward_headers[%d]: %q is not a valid header name", i, h))
 		case framing[c]:
 			errs = append(errs, fmt.Errorf("forward_headers[%d]: %s is managed by the HTTP layer and cannot be forwarded", i, c))
@@ -211,7 +212,7 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 	for i, h := range p.CopyResponseHeaders {
 		c := http.CanonicalHeaderKey(h)
 		switch {
-		case !validToken(h):
+		case !httpx.ValidToken(h):
 			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %q is not a valid header name", i, h))
 		case framing[c] || identity[c]:
 			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %s cannot be copied onto the request", i, c))
@@ -223,7 +224,7 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 		}
 	}
 	if p.ConsumerHeader != "" {
-		if !validToken(p.ConsumerHeader) {
+		if !httpx.ValidToken(p.ConsumerHeader) {
 			errs = append(errs, fmt.Errorf("consumer_header: %q is not a valid header name", p.ConsumerHeader))
 		}
 		p.consumerHeader = http.CanonicalHeaderKey(p.ConsumerHeader)
@@ -537,24 +538,6 @@ func (p *ForwardAuth) relay(w http.ResponseWriter, r *http.Request, resp *http.R
 type restoredBody struct {
 	io.Reader
 	io.Closer
-}
-
-// validToken reports whether s is an RFC 9110 token (a header name or a
-// method).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // validValue reports whether s can be sent as a header value.

@@ -39,6 +39,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
@@ -217,7 +218,7 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 		switch {
 		case claim == "":
 			errs = append(errs, errors.New("claims_to_headers: empty claim name"))
-		case !validHeaderName(h):
+		case !httpx.ValidToken(h):
 			errs = append(errs, fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h))
 		case reserved[c]:
 			errs = append(errs, fmt.Errorf("claims_to_headers.%s: %s cannot be set by this plugin", claim, c))
@@ -670,23 +671,6 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // InjectedHeaders lists the claims_to_headers names, which the gateway

@@ -38,6 +38,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
 )
@@ -408,7 +409,7 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 		switch {
 		case claim == "":
 			return errors.New("claims_to_headers: empty claim name")
-		case !validHeaderName(h):
+		case !httpx.ValidToken(h):
 			return fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h)
 		case identity[ch] || ch == "Host" || ch == p.header:
 			return fmt.Errorf("claims_to_headers.%s: header %q is reserved", claim, h)
@@ -865,19 +866,6 @@ func headerValue(v any) (string, bool) {
 func validHeaderValue(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
 			return false
 		}
 	}

@@ -68,6 +68,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
@@ -416,7 +417,7 @@ func (p *OIDCLogin) check() error {
 	if !slices.Contains(p.Scopes, oidc.ScopeOpenID) {
 		add("scopes must include %q", oidc.ScopeOpenID)
 	}
-	if !validToken(p.CookieName) || strings.HasPrefix(p.CookieName, stateCookiePrefix) {
+	if !httpx.ValidToken(p.CookieName) || strings.HasPrefix(p.CookieName, stateCookiePrefix) {
 		add("cookie_name: %q is not a valid cookie name", p.CookieName)
 	}
 	switch strings.ToLower(p.CookieSameSite) {
@@ -451,7 +452,7 @@ func (p *OIDCLogin) check() error {
 		switch {
 		case claim == "":
 			add("claims_to_headers: empty claim name")
-		case !validToken(h):
+		case !httpx.ValidToken(h):
 			add("claims_to_headers.%s: %q is not a valid header name", claim, h)
 		case reserved[c]:
 			add("claims_to_headers.%s: %s is reserved by the gateway", claim, c)
@@ -723,7 +724,7 @@ func (p *OIDCLogin) startLogin(w http.ResponseWriter, r *http.Request, d *idp) {
 func (p *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state := q.Get("state")
-	if len(state) < stateNameLen || !validToken(state) {
+	if len(state) < stateNameLen || !httpx.ValidToken(state) {
 		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "missing or malformed state")
 		return
 	}
@@ -1147,21 +1148,6 @@ func routeOf(r *http.Request) string {
 		return rec.Route
 	}
 	return ""
-}
-
-// validToken reports whether s is a non-empty RFC 7230 token (a valid
-// header or cookie name, and every base64url string).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 func sortedKeys(m map[string]string) []string {

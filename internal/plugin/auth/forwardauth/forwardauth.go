@@ -246,12 +246,15 @@ func (p *ForwardAuth) Cleanup() error {
 	return nil
 }
 
-// framing are headers owned by the HTTP layer.
-var framing = map[string]bool{
-	"Host": true, "Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
-	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Expect": true,
-}
+// framing are headers owned by the HTTP layer: the shared hop-by-hop set,
+// Host, Content-Length and Expect.
+var framing = func() map[string]bool {
+	m := map[string]bool{"Host": true, "Content-Length": true, "Expect": true}
+	for _, h := range httpx.HopByHop {
+		m[h] = true
+	}
+	return m
+}()
 
 // identity are the headers the auth base sets from the consumer.
 var identity = func() map[string]bool {

@@ -262,17 +262,21 @@ const (
 	reasonAudience        = "bad_audience"
 )
 
-// reserved are headers claims_to_headers may not write: message framing,
-// routing, the credential itself and the identity headers the auth base
-// sets.
-var reserved = map[string]bool{
-	"Host": true, "Authorization": true, "Connection": true, "Keep-Alive": true,
-	"Proxy-Connection": true, "Te": true, "Trailer": true, "Transfer-Encoding": true,
-	"Upgrade": true, "Content-Length": true, "Content-Type": true, "Cookie": true,
-	auth.HeaderConsumerID: true, auth.HeaderConsumerUsername: true,
-	auth.HeaderConsumerGroups: true, auth.HeaderAnonymous: true,
-	auth.HeaderCredential: true, auth.HeaderAuthenticatedBy: true,
-}
+// reserved are headers claims_to_headers may not write: message framing
+// (the shared hop-by-hop set), routing, the credential itself and the
+// identity headers the auth base sets.
+var reserved = func() map[string]bool {
+	m := map[string]bool{
+		"Host": true, "Authorization": true, "Content-Length": true, "Content-Type": true, "Cookie": true,
+		auth.HeaderConsumerID: true, auth.HeaderConsumerUsername: true,
+		auth.HeaderConsumerGroups: true, auth.HeaderAnonymous: true,
+		auth.HeaderCredential: true, auth.HeaderAuthenticatedBy: true,
+	}
+	for _, h := range httpx.HopByHop {
+		m[h] = true
+	}
+	return m
+}()
 
 func durationOr(d config.Duration, def time.Duration) time.Duration {
 	if d == 0 {

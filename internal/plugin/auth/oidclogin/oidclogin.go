@@ -438,7 +438,10 @@ func (p *OIDCLogin) check() error {
 	if p.UnauthenticatedAction != "redirect" && p.UnauthenticatedAction != "deny" {
 		add("unauthenticated_action: %q must be redirect or deny", p.UnauthenticatedAction)
 	}
-	reserved := map[string]bool{"Host": true, "Cookie": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true}
+	reserved := map[string]bool{"Host": true, "Cookie": true, "Content-Length": true}
+	for _, h := range httpx.HopByHop {
+		reserved[h] = true
+	}
 	for _, h := range auth.IdentityHeaders {
 		reserved[http.CanonicalHeaderKey(h)] = true
 	}

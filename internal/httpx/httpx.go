@@ -1,5 +1,6 @@
 // Package httpx holds the HTTP header facts every layer shares: the one
-// hop-by-hop set, Connection-header token parsing, and the name folding
+// hop-by-hop set, the one identity-header set, the RFC 9110 token check,
+// Connection-header token parsing, and the name folding
 // backends apply to header names ("_" read as "-"). It imports only the
 // standard library, so the gateway, the proxy and plugins can all use it.
 package httpx
@@ -24,6 +25,38 @@ var HopByHop = [...]string{
 	"Transfer-Encoding",
 	"Upgrade",
 	"Http2-Settings",
+}
+
+// Identity headers: what an authentication plugin sends upstream about the
+// consumer. The gateway removes every one of them (also spelled with "_")
+// from client requests before any plugin runs, so a client can never forge
+// an identity, and plugins may not use them for other data.
+const (
+	HeaderConsumerID       = "X-Consumer-Id"
+	HeaderConsumerUsername = "X-Consumer-Username"
+	HeaderConsumerGroups   = "X-Consumer-Groups"
+	HeaderAnonymous        = "X-Anonymous-Consumer"
+	HeaderCredential       = "X-Credential-Identifier"
+	HeaderAuthenticatedBy  = "X-Authenticated-By"
+)
+
+// IdentityHeaders lists the canonical names of every identity header: those
+// Portico sets, and the ones other gateways set that backends may trust.
+var IdentityHeaders = [...]string{
+	HeaderConsumerID, HeaderConsumerUsername, HeaderConsumerGroups, HeaderAnonymous,
+	HeaderCredential, HeaderAuthenticatedBy, "X-Consumer-Custom-Id",
+	"X-Authenticated-Userid", "X-Authenticated-Scope", "X-Userinfo",
+}
+
+// IsIdentityHeader reports whether the canonical header name is in
+// IdentityHeaders.
+func IsIdentityHeader(canonical string) bool {
+	for _, h := range IdentityHeaders {
+		if h == canonical {
+			return true
+		}
+	}
+	return false
 }
 
 // IsHopByHop reports whether the canonical header name is in HopByHop.

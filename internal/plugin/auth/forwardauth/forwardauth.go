@@ -214,7 +214,7 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 		switch {
 		case !httpx.ValidToken(h):
 			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %q is not a valid header name", i, h))
-		case framing[c] || identity[c]:
+		case framing[c] || httpx.IsIdentityHeader(c):
 			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %s cannot be copied onto the request", i, c))
 		case seen[c]:
 			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %s is listed twice", i, c))
@@ -252,15 +252,6 @@ var framing = func() map[string]bool {
 	m := map[string]bool{"Host": true, "Content-Length": true, "Expect": true}
 	for _, h := range httpx.HopByHop {
 		m[h] = true
-	}
-	return m
-}()
-
-// identity are the headers the auth base sets from the consumer.
-var identity = func() map[string]bool {
-	m := map[string]bool{}
-	for _, h := range auth.IdentityHeaders {
-		m[http.CanonicalHeaderKey(h)] = true
 	}
 	return m
 }()

@@ -264,15 +264,15 @@ const (
 
 // reserved are headers claims_to_headers may not write: message framing
 // (the shared hop-by-hop set), routing, the credential itself and the
-// identity headers the auth base sets.
+// identity headers (the shared identity set).
 var reserved = func() map[string]bool {
 	m := map[string]bool{
 		"Host": true, "Authorization": true, "Content-Length": true, "Content-Type": true, "Cookie": true,
-		auth.HeaderConsumerID: true, auth.HeaderConsumerUsername: true,
-		auth.HeaderConsumerGroups: true, auth.HeaderAnonymous: true,
-		auth.HeaderCredential: true, auth.HeaderAuthenticatedBy: true,
 	}
 	for _, h := range httpx.HopByHop {
+		m[h] = true
+	}
+	for _, h := range httpx.IdentityHeaders {
 		m[h] = true
 	}
 	return m

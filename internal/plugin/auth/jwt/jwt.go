@@ -400,10 +400,6 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 	p.stripQuery = p.Query != "" && (p.StripQuery == nil || *p.StripQuery)
 
 	// Upstream headers.
-	identity := map[string]bool{}
-	for _, h := range auth.IdentityHeaders {
-		identity[http.CanonicalHeaderKey(h)] = true
-	}
 	for claim, h := range p.ClaimsToHeaders {
 		ch := http.CanonicalHeaderKey(h)
 		switch {
@@ -411,7 +407,7 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 			return errors.New("claims_to_headers: empty claim name")
 		case !httpx.ValidToken(h):
 			return fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h)
-		case identity[ch] || ch == "Host" || ch == p.header:
+		case httpx.IsIdentityHeader(ch) || ch == "Host" || ch == p.header:
 			return fmt.Errorf("claims_to_headers.%s: header %q is reserved", claim, h)
 		}
 		p.claimHeaders = append(p.claimHeaders, claimHeader{claim, ch})

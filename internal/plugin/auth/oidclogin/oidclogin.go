@@ -442,8 +442,8 @@ func (p *OIDCLogin) check() error {
 	for _, h := range httpx.HopByHop {
 		reserved[h] = true
 	}
-	for _, h := range auth.IdentityHeaders {
-		reserved[http.CanonicalHeaderKey(h)] = true
+	for _, h := range httpx.IdentityHeaders {
+		reserved[h] = true
 	}
 	if p.PassAccessToken {
 		reserved["Authorization"] = true

@@ -77,6 +77,9 @@ func newEdgePolicy(srv config.Server, insts []*plugin.Instance, logger *slog.Log
 	for _, h := range httpx.IdentityHeaders {
 		e.strip[httpx.FoldName(h)] |= stripAlways
 	}
+	for _, h := range httpx.ForeignIdentityHeaders {
+		e.strip[httpx.FoldName(h)] |= stripAlways
+	}
 	var skipped []string
 	for _, in := range insts {
 		hi, ok := in.Plugin.(plugin.HeaderInjector)

@@ -40,18 +40,31 @@ const (
 	HeaderAuthenticatedBy  = "X-Authenticated-By"
 )
 
-// IdentityHeaders lists the canonical names of every identity header: those
-// Portico sets, and the ones other gateways set that backends may trust.
+// IdentityHeaders lists the canonical names of the identity headers
+// Portico's authentication plugins set from the consumer.
 var IdentityHeaders = [...]string{
 	HeaderConsumerID, HeaderConsumerUsername, HeaderConsumerGroups, HeaderAnonymous,
-	HeaderCredential, HeaderAuthenticatedBy, "X-Consumer-Custom-Id",
-	"X-Authenticated-Userid", "X-Authenticated-Scope", "X-Userinfo",
+	HeaderCredential, HeaderAuthenticatedBy,
+}
+
+// ForeignIdentityHeaders lists the canonical names of identity headers other
+// gateways set, which backends written for them may trust. The gateway
+// strips them from clients like IdentityHeaders; a plugin may still write
+// one on purpose (oauth2_introspection can send the token's scope as
+// X-Authenticated-Scope).
+var ForeignIdentityHeaders = [...]string{
+	"X-Consumer-Custom-Id", "X-Authenticated-Userid", "X-Authenticated-Scope", "X-Userinfo",
 }
 
 // IsIdentityHeader reports whether the canonical header name is in
-// IdentityHeaders.
+// IdentityHeaders or ForeignIdentityHeaders.
 func IsIdentityHeader(canonical string) bool {
 	for _, h := range IdentityHeaders {
+		if h == canonical {
+			return true
+		}
+	}
+	for _, h := range ForeignIdentityHeaders {
 		if h == canonical {
 			return true
 		}

@@ -21,6 +21,11 @@ func TestSharedSetsCanonical(t *testing.T) {
 			t.Errorf("%q is in both sets", h)
 		}
 	}
+	for _, h := range ForeignIdentityHeaders {
+		if c := http.CanonicalHeaderKey(h); c != h || !IsIdentityHeader(h) {
+			t.Errorf("ForeignIdentityHeaders entry %q: canonical %q", h, c)
+		}
+	}
 	for _, h := range []string{"X-Consumer-Id", "X-Consumer-Custom-Id", "X-Userinfo", "X-Authenticated-By"} {
 		if !IsIdentityHeader(h) {
 			t.Errorf("IsIdentityHeader(%q) = false", h)

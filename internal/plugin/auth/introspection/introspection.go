@@ -264,7 +264,8 @@ const (
 
 // reserved are headers claims_to_headers may not write: message framing
 // (the shared hop-by-hop set), routing, the credential itself and the
-// identity headers (the shared identity set).
+// identity headers Portico's auth plugins set. The foreign identity
+// headers (X-Authenticated-Scope and the like) may be written on purpose.
 var reserved = func() map[string]bool {
 	m := map[string]bool{
 		"Host": true, "Authorization": true, "Content-Length": true, "Content-Type": true, "Cookie": true,

@@ -445,6 +445,9 @@ func (p *OIDCLogin) check() error {
 	for _, h := range httpx.IdentityHeaders {
 		reserved[h] = true
 	}
+	for _, h := range httpx.ForeignIdentityHeaders {
+		reserved[h] = true
+	}
 	if p.PassAccessToken {
 		reserved["Authorization"] = true
 	}

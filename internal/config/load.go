@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portico-gw/portico/internal/httpx"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -447,7 +448,7 @@ func (c *Config) validateRoute(l *errorList, p string, r *Route) {
 	for i, up := range r.Upgrades {
 		name, _, _ := strings.Cut(up, "/")
 		switch {
-		case !validUpgradeName(name):
+		case !httpx.ValidToken(name):
 			l.add(fmt.Sprintf("%s.upgrades[%d]", p, i), "upgrade protocol %q must be a protocol name such as websocket", up)
 		case strings.EqualFold(name, "h2c"):
 			l.add(fmt.Sprintf("%s.upgrades[%d]", p, i), "h2c upgrades are never forwarded (they would tunnel past every route and plugin)")
@@ -716,20 +717,4 @@ func IsLoopback(addr string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
-}
-
-// validUpgradeName reports whether s is an RFC 9110 token (a protocol name in
-// an Upgrade header).
-func validUpgradeName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }

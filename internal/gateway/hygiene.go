@@ -12,7 +12,6 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/plugin"
-	"github.com/portico-gw/portico/internal/plugin/auth"
 )
 
 // Request header hygiene at arrival: everything here runs in identify,
@@ -75,7 +74,10 @@ func newEdgePolicy(srv config.Server, insts []*plugin.Instance, logger *slog.Log
 	for _, h := range overrideHeaders {
 		e.strip[h] |= stripAlways
 	}
-	for _, h := range auth.IdentityHeaders {
+	for _, h := range httpx.IdentityHeaders {
+		e.strip[httpx.FoldName(h)] |= stripAlways
+	}
+	for _, h := range httpx.ForeignIdentityHeaders {
 		e.strip[httpx.FoldName(h)] |= stripAlways
 	}
 	var skipped []string

@@ -1,5 +1,6 @@
 // Package httpx holds the HTTP header facts every layer shares: the one
-// hop-by-hop set, Connection-header token parsing, and the name folding
+// hop-by-hop set, the one identity-header set, the RFC 9110 token check,
+// Connection-header token parsing, and the name folding
 // backends apply to header names ("_" read as "-"). It imports only the
 // standard library, so the gateway, the proxy and plugins can all use it.
 package httpx
@@ -24,6 +25,51 @@ var HopByHop = [...]string{
 	"Transfer-Encoding",
 	"Upgrade",
 	"Http2-Settings",
+}
+
+// Identity headers: what an authentication plugin sends upstream about the
+// consumer. The gateway removes every one of them (also spelled with "_")
+// from client requests before any plugin runs, so a client can never forge
+// an identity, and plugins may not use them for other data.
+const (
+	HeaderConsumerID       = "X-Consumer-Id"
+	HeaderConsumerUsername = "X-Consumer-Username"
+	HeaderConsumerGroups   = "X-Consumer-Groups"
+	HeaderAnonymous        = "X-Anonymous-Consumer"
+	HeaderCredential       = "X-Credential-Identifier"
+	HeaderAuthenticatedBy  = "X-Authenticated-By"
+)
+
+// IdentityHeaders lists the canonical names of the identity headers
+// Portico's authentication plugins set from the consumer.
+var IdentityHeaders = [...]string{
+	HeaderConsumerID, HeaderConsumerUsername, HeaderConsumerGroups, HeaderAnonymous,
+	HeaderCredential, HeaderAuthenticatedBy,
+}
+
+// ForeignIdentityHeaders lists the canonical names of identity headers other
+// gateways set, which backends written for them may trust. The gateway
+// strips them from clients like IdentityHeaders; a plugin may still write
+// one on purpose (oauth2_introspection can send the token's scope as
+// X-Authenticated-Scope).
+var ForeignIdentityHeaders = [...]string{
+	"X-Consumer-Custom-Id", "X-Authenticated-Userid", "X-Authenticated-Scope", "X-Userinfo",
+}
+
+// IsIdentityHeader reports whether the canonical header name is in
+// IdentityHeaders or ForeignIdentityHeaders.
+func IsIdentityHeader(canonical string) bool {
+	for _, h := range IdentityHeaders {
+		if h == canonical {
+			return true
+		}
+	}
+	for _, h := range ForeignIdentityHeaders {
+		if h == canonical {
+			return true
+		}
+	}
+	return false
 }
 
 // IsHopByHop reports whether the canonical header name is in HopByHop.

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/textproto"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/upstream"
 )
@@ -38,22 +37,14 @@ func headerFields(h http.Header) int {
 	return n
 }
 
-// hopHeaders are the hop-by-hop response headers (RFC 9110 7.6.1) that the
-// engine removes from final responses.
-var hopHeaders = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// removeHopByHop deletes the hop-by-hop headers of h, and those named in
-// its Connection header.
+// removeHopByHop deletes the hop-by-hop headers of h (the shared
+// httpx.HopByHop set), and those named in its Connection header.
 func removeHopByHop(h http.Header) {
-	for _, f := range h["Connection"] {
-		for sf := range strings.SplitSeq(f, ",") {
-			if sf = textproto.TrimString(sf); sf != "" {
-				h.Del(sf)
-			}
-		}
-	}
-	for _, k := range hopHeaders {
+	httpx.Tokens(h["Connection"], func(tok string) bool {
+		h.Del(tok)
+		return true
+	})
+	for _, k := range httpx.HopByHop {
 		delete(h, k)
 	}
 }

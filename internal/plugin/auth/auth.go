@@ -18,28 +18,22 @@ import (
 	"net/http"
 
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 )
 
-// Identity headers sent upstream after authentication. The gateway core
-// removes these from every client request before any plugin runs, so a
-// client can never forge an identity.
+// Identity headers sent upstream after authentication (the full set, which
+// the gateway core removes from every client request before any plugin
+// runs, is httpx.IdentityHeaders).
 const (
-	HeaderConsumerID       = "X-Consumer-Id"
-	HeaderConsumerUsername = "X-Consumer-Username"
-	HeaderConsumerGroups   = "X-Consumer-Groups"
-	HeaderAnonymous        = "X-Anonymous-Consumer"
-	HeaderCredential       = "X-Credential-Identifier"
-	HeaderAuthenticatedBy  = "X-Authenticated-By"
+	HeaderConsumerID       = httpx.HeaderConsumerID
+	HeaderConsumerUsername = httpx.HeaderConsumerUsername
+	HeaderConsumerGroups   = httpx.HeaderConsumerGroups
+	HeaderAnonymous        = httpx.HeaderAnonymous
+	HeaderCredential       = httpx.HeaderCredential
+	HeaderAuthenticatedBy  = httpx.HeaderAuthenticatedBy
 )
-
-// IdentityHeaders lists every identity header the core strips from clients.
-var IdentityHeaders = []string{
-	HeaderConsumerID, HeaderConsumerUsername, HeaderConsumerGroups, HeaderAnonymous,
-	HeaderCredential, HeaderAuthenticatedBy, "X-Consumer-Custom-Id",
-	"X-Authenticated-Userid", "X-Authenticated-Scope", "X-Userinfo",
-}
 
 // Base is embedded by auth plugins: the `anonymous` option plus the shared
 // success and failure paths. Call Setup from Provision.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 )
@@ -112,7 +113,7 @@ func (p *Concurrency) parseKey() error {
 		p.kind = kindRoute
 	case strings.HasPrefix(k, "header:"):
 		name := strings.TrimSpace(k[len("header:"):])
-		if !validName(name) {
+		if !httpx.ValidToken(name) {
 			return fmt.Errorf("key: %q is not a valid header name", name)
 		}
 		p.kind, p.header = kindHeader, http.CanonicalHeaderKey(name)
@@ -121,20 +122,6 @@ func (p *Concurrency) parseKey() error {
 		return fmt.Errorf("key: %q is not one of consumer, ip, route, header:<Name>", k)
 	}
 	return nil
-}
-
-// validName reports whether s is an RFC 7230 token.
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // Cleanup detaches the instance from its limiter.

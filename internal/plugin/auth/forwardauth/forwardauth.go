@@ -43,6 +43,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
@@ -166,7 +167,7 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 	if p.Method == "" {
 		p.Method = DefaultMethod
 	}
-	if !validToken(p.Method) {
+	if !httpx.ValidToken(p.Method) {
 		errs = append(errs, fmt.Errorf("method: %q is not a valid HTTP method", p.Method))
 	}
 	p.Method = strings.ToUpper(p.Method)
@@ -194,7 +195,7 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 	for i, h := range fwd {
 		c := http.CanonicalHeaderKey(h)
 		switch {
-		case !validToken(h):
+		case !httpx.ValidToken(h):
 			errs = append(errs, fmt.Errorf("forward_headers[%d]: %q is not a valid header name", i, h))
 		case framing[c]:
 			errs = append(errs, fmt.Errorf("forward_headers[%d]: %s is managed by the HTTP layer and cannot be forwarded", i, c))
@@ -211,9 +212,9 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 	for i, h := range p.CopyResponseHeaders {
 		c := http.CanonicalHeaderKey(h)
 		switch {
-		case !validToken(h):
+		case !httpx.ValidToken(h):
 			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %q is not a valid header name", i, h))
-		case framing[c] || identity[c]:
+		case framing[c] || httpx.IsIdentityHeader(c):
 			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %s cannot be copied onto the request", i, c))
 		case seen[c]:
 			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %s is listed twice", i, c))
@@ -223,7 +224,7 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 		}
 	}
 	if p.ConsumerHeader != "" {
-		if !validToken(p.ConsumerHeader) {
+		if !httpx.ValidToken(p.ConsumerHeader) {
 			errs = append(errs, fmt.Errorf("consumer_header: %q is not a valid header name", p.ConsumerHeader))
 		}
 		p.consumerHeader = http.CanonicalHeaderKey(p.ConsumerHeader)
@@ -245,18 +246,12 @@ func (p *ForwardAuth) Cleanup() error {
 	return nil
 }
 
-// framing are headers owned by the HTTP layer.
-var framing = map[string]bool{
-	"Host": true, "Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
-	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Expect": true,
-}
-
-// identity are the headers the auth base sets from the consumer.
-var identity = func() map[string]bool {
-	m := map[string]bool{}
-	for _, h := range auth.IdentityHeaders {
-		m[http.CanonicalHeaderKey(h)] = true
+// framing are headers owned by the HTTP layer: the shared hop-by-hop set,
+// Host, Content-Length and Expect.
+var framing = func() map[string]bool {
+	m := map[string]bool{"Host": true, "Content-Length": true, "Expect": true}
+	for _, h := range httpx.HopByHop {
+		m[h] = true
 	}
 	return m
 }()
@@ -537,24 +532,6 @@ func (p *ForwardAuth) relay(w http.ResponseWriter, r *http.Request, resp *http.R
 type restoredBody struct {
 	io.Reader
 	io.Closer
-}
-
-// validToken reports whether s is an RFC 9110 token (a header name or a
-// method).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // validValue reports whether s can be sent as a header value.

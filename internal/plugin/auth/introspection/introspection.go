@@ -38,6 +38,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
@@ -220,7 +221,7 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 		switch {
 		case claim == "":
 			errs = append(errs, errors.New("claims_to_headers: empty claim name"))
-		case !validHeaderName(h):
+		case !httpx.ValidToken(h):
 			errs = append(errs, fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h))
 		case reserved[c]:
 			errs = append(errs, fmt.Errorf("claims_to_headers.%s: %s cannot be set by this plugin", claim, c))
@@ -264,17 +265,22 @@ const (
 	reasonAudience        = "bad_audience"
 )
 
-// reserved are headers claims_to_headers may not write: message framing,
-// routing, the credential itself and the identity headers the auth base
-// sets.
-var reserved = map[string]bool{
-	"Host": true, "Authorization": true, "Connection": true, "Keep-Alive": true,
-	"Proxy-Connection": true, "Te": true, "Trailer": true, "Transfer-Encoding": true,
-	"Upgrade": true, "Content-Length": true, "Content-Type": true, "Cookie": true,
-	auth.HeaderConsumerID: true, auth.HeaderConsumerUsername: true,
-	auth.HeaderConsumerGroups: true, auth.HeaderAnonymous: true,
-	auth.HeaderCredential: true, auth.HeaderAuthenticatedBy: true,
-}
+// reserved are headers claims_to_headers may not write: message framing
+// (the shared hop-by-hop set), routing, the credential itself and the
+// identity headers Portico's auth plugins set. The foreign identity
+// headers (X-Authenticated-Scope and the like) may be written on purpose.
+var reserved = func() map[string]bool {
+	m := map[string]bool{
+		"Host": true, "Authorization": true, "Content-Length": true, "Content-Type": true, "Cookie": true,
+	}
+	for _, h := range httpx.HopByHop {
+		m[h] = true
+	}
+	for _, h := range httpx.IdentityHeaders {
+		m[h] = true
+	}
+	return m
+}()
 
 func durationOr(d config.Duration, def time.Duration) time.Duration {
 	if d == 0 {
@@ -635,23 +641,6 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // InjectedHeaders lists the claims_to_headers names, which the gateway

@@ -38,6 +38,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
 	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
@@ -403,18 +404,14 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 	p.stripQuery = p.Query != "" && (p.StripQuery == nil || *p.StripQuery)
 
 	// Upstream headers.
-	identity := map[string]bool{}
-	for _, h := range auth.IdentityHeaders {
-		identity[http.CanonicalHeaderKey(h)] = true
-	}
 	for claim, h := range p.ClaimsToHeaders {
 		ch := http.CanonicalHeaderKey(h)
 		switch {
 		case claim == "":
 			return errors.New("claims_to_headers: empty claim name")
-		case !validHeaderName(h):
+		case !httpx.ValidToken(h):
 			return fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h)
-		case identity[ch] || ch == "Host" || ch == p.header:
+		case httpx.IsIdentityHeader(ch) || ch == "Host" || ch == p.header:
 			return fmt.Errorf("claims_to_headers.%s: header %q is reserved", claim, h)
 		}
 		p.claimHeaders = append(p.claimHeaders, claimHeader{claim, ch})
@@ -854,19 +851,6 @@ func groupsOf(v any) []string {
 func validHeaderValue(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
 			return false
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"strings"
 
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
 )
@@ -104,7 +105,7 @@ func (p *KeyAuth) Validate() error {
 		errs = append(errs, errors.New("at least one of header_names, query_names and cookie_names must be set"))
 	}
 	for i, h := range p.HeaderNames {
-		if !validToken(strings.TrimSpace(h)) {
+		if !httpx.ValidToken(strings.TrimSpace(h)) {
 			errs = append(errs, fmt.Errorf("header_names[%d]: %q is not a valid header name", i, h))
 		}
 	}
@@ -114,7 +115,7 @@ func (p *KeyAuth) Validate() error {
 		}
 	}
 	for i, c := range p.CookieNames {
-		if !validToken(c) {
+		if !httpx.ValidToken(c) {
 			errs = append(errs, fmt.Errorf("cookie_names[%d]: %q is not a valid cookie name", i, c))
 		}
 	}
@@ -324,22 +325,4 @@ func removeCookies(h http.Header, names []string) {
 		return
 	}
 	h["Cookie"] = out
-}
-
-// validToken reports whether s is a non-empty RFC 9110 token, the syntax of
-// header and cookie names.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

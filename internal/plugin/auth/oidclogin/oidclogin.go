@@ -67,6 +67,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
@@ -419,7 +420,7 @@ func (p *OIDCLogin) check() error {
 	if !slices.Contains(p.Scopes, oidc.ScopeOpenID) {
 		add("scopes must include %q", oidc.ScopeOpenID)
 	}
-	if !validToken(p.CookieName) || strings.HasPrefix(p.CookieName, stateCookiePrefix) {
+	if !httpx.ValidToken(p.CookieName) || strings.HasPrefix(p.CookieName, stateCookiePrefix) {
 		add("cookie_name: %q is not a valid cookie name", p.CookieName)
 	}
 	switch strings.ToLower(p.CookieSameSite) {
@@ -440,9 +441,15 @@ func (p *OIDCLogin) check() error {
 	if p.UnauthenticatedAction != "redirect" && p.UnauthenticatedAction != "deny" {
 		add("unauthenticated_action: %q must be redirect or deny", p.UnauthenticatedAction)
 	}
-	reserved := map[string]bool{"Host": true, "Cookie": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true}
-	for _, h := range auth.IdentityHeaders {
-		reserved[http.CanonicalHeaderKey(h)] = true
+	reserved := map[string]bool{"Host": true, "Cookie": true, "Content-Length": true}
+	for _, h := range httpx.HopByHop {
+		reserved[h] = true
+	}
+	for _, h := range httpx.IdentityHeaders {
+		reserved[h] = true
+	}
+	for _, h := range httpx.ForeignIdentityHeaders {
+		reserved[h] = true
 	}
 	if p.PassAccessToken {
 		reserved["Authorization"] = true
@@ -454,7 +461,7 @@ func (p *OIDCLogin) check() error {
 		switch {
 		case claim == "":
 			add("claims_to_headers: empty claim name")
-		case !validToken(h):
+		case !httpx.ValidToken(h):
 			add("claims_to_headers.%s: %q is not a valid header name", claim, h)
 		case reserved[c]:
 			add("claims_to_headers.%s: %s is reserved by the gateway", claim, c)
@@ -726,7 +733,7 @@ func (p *OIDCLogin) startLogin(w http.ResponseWriter, r *http.Request, d *idp) {
 func (p *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state := q.Get("state")
-	if len(state) < stateNameLen || !validToken(state) {
+	if len(state) < stateNameLen || !httpx.ValidToken(state) {
 		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "missing or malformed state")
 		return
 	}
@@ -1122,21 +1129,6 @@ func routeOf(r *http.Request) string {
 		return rec.Route
 	}
 	return ""
-}
-
-// validToken reports whether s is a non-empty RFC 7230 token (a valid
-// header or cookie name, and every base64url string).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -411,7 +411,7 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 			return errors.New("claims_to_headers: empty claim name")
 		case !httpx.ValidToken(h):
 			return fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h)
-		case httpx.IsIdentityHeader(ch) || ch == "Host" || ch == p.header:
+		case httpx.IsIdentityHeader(ch) || httpx.IsHopByHop(ch) || ch == "Host" || ch == "Content-Length" || ch == p.header:
 			return fmt.Errorf("claims_to_headers.%s: header %q is reserved", claim, h)
 		}
 		p.claimHeaders = append(p.claimHeaders, claimHeader{claim, ch})

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/testutil"
 )
@@ -34,17 +33,7 @@ func TestWatchDebounceDoesNotStarve(t *testing.T) {
 	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	addr := freeAddr(t)
 	file := filepath.Join(t.TempDir(), "portico.yaml")
-	if err := os.WriteFile(file, []byte(versionConfig(addr, backend.URL, 0)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := gateway.New(testutil.Logger(t))
-	if err := g.Start(cfg); err != nil {
-		t.Fatal(err)
-	}
+	g := startFromFile(t, file, versionConfig(addr, backend.URL, 0))
 	defer g.Shutdown(context.Background())
 
 	type applied struct {

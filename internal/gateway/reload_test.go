@@ -85,17 +85,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	addr := freeAddr(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "portico.yaml")
-	if err := os.WriteFile(file, []byte(versionConfig(addr, backend.URL, 0)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := gateway.New(testutil.Logger(t))
-	if err := g.Start(cfg); err != nil {
-		t.Fatal(err)
-	}
+	g := startFromFile(t, file, versionConfig(addr, backend.URL, 0))
 	defer g.Shutdown(context.Background())
 	base := "http://" + addr
 
@@ -481,4 +471,22 @@ routes: [{name: r, match: {path: /}, respond: {body: ok}}]
 	if got := peerCert(kept); !got.Equal(oldCert) {
 		t.Fatal("connection opened before the reload was not kept")
 	}
+}
+
+// startFromFile writes src to file and starts a gateway from it, as
+// `portico run --config file` does; the caller shuts it down.
+func startFromFile(t *testing.T, file, src string) *gateway.Gateway {
+	t.Helper()
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gateway.New(testutil.Logger(t))
+	if err := g.Start(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return g
 }

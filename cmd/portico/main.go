@@ -24,7 +24,6 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/echo"
 	"github.com/portico-gw/portico/internal/gateway"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/schema"
 )
 
@@ -142,7 +141,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	slog.SetDefault(logger)
 	// Libraries that log on their own (standard log, grpc-go, OpenTelemetry,
 	// quic-go through the standard log) write JSON lines through logger too.
-	observe.RouteLibraryLogs(logger)
+	gateway.RouteLibraryLogs(logger)
 	// The echo backend runs for the life of the process; a reload that
 	// changes the echo setting is reported, not applied.
 	var echoAddr string

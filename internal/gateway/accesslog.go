@@ -13,6 +13,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // Outputs keeps access-log destinations open across reloads, one per path.
@@ -138,7 +139,7 @@ func (o *Outputs) AccessLogger(c config.AccessLog) (*slog.Logger, error) {
 
 // logAccess writes one structured line for a finished request; trace_id and
 // span_id are added when the request is traced.
-func (s *Snapshot) logAccess(r *http.Request, rec *observe.Record) {
+func (s *Snapshot) logAccess(r *http.Request, rec *request.Record) {
 	client := ""
 	if rec.ClientIP.IsValid() {
 		client = rec.ClientIP.String()

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/router"
 )
 
@@ -90,7 +90,7 @@ func (c pluginCtx) Covers(host, target string) plugin.Coverage {
 	for k, v := range rc.Match.Headers {
 		hdr.Set(k, v)
 	}
-	var params observe.Params
+	var params request.Params
 	for _, p := range probes {
 		req := &http.Request{Method: http.MethodGet, Host: p.host, URL: &url.URL{Path: path, RawQuery: query}, Header: hdr}
 		i, ok := t.Match(req, p.host, path, &params)

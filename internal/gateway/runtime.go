@@ -12,6 +12,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -196,7 +197,7 @@ func (rt *Runtime) waitRetired(ctx context.Context) bool {
 func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := rt.acquire()
 	if s == nil {
-		observe.WriteError(w, r, http.StatusServiceUnavailable, "no configuration loaded")
+		request.WriteError(w, r, http.StatusServiceUnavailable, "no configuration loaded")
 		return
 	}
 	defer rt.unref(s)

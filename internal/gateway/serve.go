@@ -12,13 +12,14 @@ import (
 
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/proxy"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/router"
 )
 
 // exchange is the pooled per-request state: the record plugins and the proxy
 // share, and the response writer wrapper.
 type exchange struct {
-	rec   observe.Record
+	rec   request.Record
 	rw    responseWriter
 	route *route
 	// fields and headBytes measure the request head as received, before
@@ -42,7 +43,7 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	x.fields, x.headBytes = headerSize(r)
 	x.reject = s.identify(r, rec)
 	x.rw = responseWriter{w: w, rec: rec}
-	ctx := observe.WithRecord(r.Context(), rec)
+	ctx := request.WithRecord(r.Context(), rec)
 	if s.tracer != nil {
 		ctx, rec.Trace = s.tracer.StartServer(ctx, r, rec.ClientIP, rec.Peer, rec.RequestID)
 	}
@@ -75,10 +76,12 @@ func (s *Snapshot) finish(x *exchange, r *http.Request, inflight interface{ Dec(
 	if rec.Trace.On() {
 		s.endTrace(r, rec)
 	}
+	sample := observe.Sample{Method: r.Method, Status: rec.Status, Duration: time.Since(rec.Start),
+		UpstreamDuration: rec.UpstreamDuration, BytesIn: rec.BytesIn(), BytesOut: rec.BytesOut}
 	if x.route != nil {
-		x.route.metrics.Observe(rec, r.Method)
+		x.route.metrics.Observe(sample)
 	} else {
-		s.unrouted.Observe(rec, r.Method)
+		s.unrouted.Observe(sample)
 	}
 	if s.accessLog != nil {
 		s.logAccess(r, rec)
@@ -94,7 +97,7 @@ func (s *Snapshot) finish(x *exchange, r *http.Request, inflight interface{ Dec(
 }
 
 // endTrace ends the request's server span.
-func (s *Snapshot) endTrace(r *http.Request, rec *observe.Record) {
+func (s *Snapshot) endTrace(r *http.Request, rec *request.Record) {
 	consumer := ""
 	if rec.Consumer != nil {
 		consumer = rec.Consumer.Name
@@ -123,47 +126,47 @@ func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
 		return
 	}
 	if x.reject != "" {
-		observe.WriteError(w, r, http.StatusBadRequest, x.reject)
+		request.WriteError(w, r, http.StatusBadRequest, x.reject)
 		return
 	}
 	// A gRPC call is a stream of messages: each message is bounded
 	// (max_grpc_message_bytes) rather than the body's total.
-	grpc := observe.IsGRPC(r)
+	grpc := request.IsGRPC(r)
 	if max := int64(s.limits.MaxBodyBytes); max >= 0 && r.ContentLength > max && !grpc {
-		observe.WriteError(w, r, http.StatusRequestEntityTooLarge, "request body too large")
+		request.WriteError(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 		return
 	}
 	if q := r.URL.RawQuery; q != "" && len(q) >= maxQueryParams && tooManyParams(q) {
-		observe.WriteError(w, r, http.StatusBadRequest, "too many query parameters")
+		request.WriteError(w, r, http.StatusBadRequest, "too many query parameters")
 		return
 	}
 	path, encodedSpecial, err := router.NormalizePath(rawPath(r))
 	if err == nil {
 		path, encodedSpecial, err = router.ApplyPathParams(path, encodedSpecial, s.pathParams)
 		if err == router.ErrPathParam {
-			observe.WriteError(w, r, http.StatusBadRequest, "path parameters (\";\") are not allowed")
+			request.WriteError(w, r, http.StatusBadRequest, "path parameters (\";\") are not allowed")
 			return
 		}
 	}
 	if err != nil {
-		observe.WriteError(w, r, http.StatusBadRequest, "invalid request path")
+		request.WriteError(w, r, http.StatusBadRequest, "invalid request path")
 		return
 	}
 	rec.Path = path
 	idx, res := s.table.MatchRequest(r, router.NormalizeHost(r.Host), path, &rec.Params)
 	switch res {
 	case router.NoMatch:
-		observe.WriteError(w, r, http.StatusNotFound, "no route matched")
+		request.WriteError(w, r, http.StatusNotFound, "no route matched")
 		return
 	case router.Ambiguous:
-		observe.WriteError(w, r, http.StatusBadRequest, "ambiguous request: a header or query parameter a route matches on is repeated or malformed")
+		request.WriteError(w, r, http.StatusBadRequest, "ambiguous request: a header or query parameter a route matches on is repeated or malformed")
 		return
 	}
 	rt := s.routes[idx]
 	rec.Route = rt.name
 	x.route = rt
 	if encodedSpecial && !rt.allowEncoded {
-		observe.WriteError(w, r, http.StatusBadRequest, "encoded path separator or reserved character not allowed")
+		request.WriteError(w, r, http.StatusBadRequest, "encoded path separator or reserved character not allowed")
 		return
 	}
 	if _, ok := r.Header["Upgrade"]; ok {
@@ -186,7 +189,7 @@ func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
 				onDone = func() { _ = rc.SetReadDeadline(time.Time{}) }
 			}
 		}
-		rec.Body = observe.NewBody(r.Body, onDone)
+		rec.Body = request.NewBody(r.Body, onDone)
 		r.Body = rec.Body
 	}
 	rt.handler.ServeHTTP(w, r)
@@ -196,7 +199,7 @@ func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
 // applies the arrival header hygiene before any plugin runs: hop-by-hop and
 // Connection-named fields, headers a client may not set, method overrides.
 // It returns a message when the request must be refused with 400.
-func (s *Snapshot) identify(r *http.Request, rec *observe.Record) (reject string) {
+func (s *Snapshot) identify(r *http.Request, rec *request.Record) (reject string) {
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		rec.Peer = ap.Addr().Unmap()
 	}
@@ -223,10 +226,10 @@ func (s *Snapshot) identify(r *http.Request, rec *observe.Record) (reject string
 	// forwarding headers only by trusted proxies: a client's are removed
 	// before any plugin runs.
 	s.edge.stripHeaders(r.Header, trusted)
-	if id := r.Header["X-Request-Id"]; len(id) == 1 && observe.ValidRequestID(id[0]) {
+	if id := r.Header["X-Request-Id"]; len(id) == 1 && request.ValidID(id[0]) {
 		rec.RequestID = id[0]
 	} else {
-		rec.RequestID = observe.NewRequestID()
+		rec.RequestID = request.NewID()
 	}
 	return reject
 }
@@ -317,7 +320,7 @@ func headError(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	if r.ProtoMajor == 1 {
 		w.Header().Set("Connection", "close")
 	}
-	observe.WriteError(w, r, status, msg)
+	request.WriteError(w, r, status, msg)
 }
 
 // maxQueryParams is url.ParseQuery's limit on query parameters (10000, or

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/portico-gw/portico/internal/testutil/wait"
 	"io"
 	"log/slog"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // wsFrame builds a server frame (FIN, opcode) with n payload bytes of b,

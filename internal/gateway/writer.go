@@ -5,7 +5,7 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // responseWriter records the status and bytes written for the access log.
@@ -13,7 +13,7 @@ import (
 // connection for streaming and upgrades.
 type responseWriter struct {
 	w      http.ResponseWriter
-	rec    *observe.Record
+	rec    *request.Record
 	wrote  bool
 	hijack bool
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -121,13 +122,25 @@ func (m *Metrics) Route(route, upstream string) *RouteMetrics {
 	}
 }
 
+// Sample is what the metrics record of one finished request.
+type Sample struct {
+	Method string
+	Status int
+	// Duration is the whole request's time in the gateway.
+	Duration time.Duration
+	// UpstreamDuration is the time to the upstream's response headers
+	// (zero when the request was not proxied).
+	UpstreamDuration  time.Duration
+	BytesIn, BytesOut int64
+}
+
 // Observe records one finished request.
-func (rm *RouteMetrics) Observe(rec *Record, method string) {
-	class := rec.Status/100 - 1
+func (rm *RouteMetrics) Observe(s Sample) {
+	class := s.Status/100 - 1
 	if class < 0 || class >= len(statusClasses) {
 		class = len(statusClasses) - 1
 	}
-	mi := methodIndex(method)
+	mi := methodIndex(s.Method)
 	slot := &rm.requests[mi][class]
 	c := slot.Load()
 	if c == nil {
@@ -136,15 +149,15 @@ func (rm *RouteMetrics) Observe(rec *Record, method string) {
 		c = slot.Load()
 	}
 	(*c).Inc()
-	rm.duration.Observe(sinceSeconds(rec.Start))
-	if rec.UpstreamDuration > 0 {
-		rm.upstreamDur.Observe(rec.UpstreamDuration.Seconds())
+	rm.duration.Observe(s.Duration.Seconds())
+	if s.UpstreamDuration > 0 {
+		rm.upstreamDur.Observe(s.UpstreamDuration.Seconds())
 	}
-	if n := rec.BytesIn(); n > 0 {
-		rm.bytesIn.Add(float64(n))
+	if s.BytesIn > 0 {
+		rm.bytesIn.Add(float64(s.BytesIn))
 	}
-	if rec.BytesOut > 0 {
-		rm.bytesOut.Add(float64(rec.BytesOut))
+	if s.BytesOut > 0 {
+		rm.bytesOut.Add(float64(s.BytesOut))
 	}
 }
 

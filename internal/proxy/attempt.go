@@ -15,6 +15,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/observe/tracing"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -122,7 +123,7 @@ func idempotent(method string) bool {
 // RoundTrip runs the attempt loop for one outbound request.
 func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 	pol := &a.retry
-	rec := observe.RecordOf(req)
+	rec := request.RecordOf(req)
 	retries := pol.attempts
 	var body *replayBody
 	if retries > 0 && req.Body != nil && req.Body != http.NoBody {

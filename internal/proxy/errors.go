@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -22,7 +22,7 @@ const StatusClientClosed = 499
 // open circuit breaker → 503, an upstream timeout → 504, anything else from
 // the transport → 502.
 func Classify(r *http.Request, err error) (int, string) {
-	rec := observe.RecordOf(r)
+	rec := request.RecordOf(r)
 	var mbe *http.MaxBytesError
 	var bodyErr error
 	if rec != nil {
@@ -111,10 +111,10 @@ func isTimeout(err error) bool {
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := Classify(r, err)
 	if status == StatusClientClosed {
-		if rec := observe.RecordOf(r); rec != nil {
+		if rec := request.RecordOf(r); rec != nil {
 			rec.Status, rec.ErrorMsg = status, msg
 		}
 		return
 	}
-	observe.WriteError(w, r, status, msg)
+	request.WriteError(w, r, status, msg)
 }

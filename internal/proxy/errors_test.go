@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -59,17 +59,17 @@ func refusedDialError(t *testing.T) error {
 // classifyRequest builds a request carrying a gateway record. When bodyErr
 // is set, the record's body has already failed with it, as it would after
 // the transport tried to read it.
-func classifyRequest(t *testing.T, ctx context.Context, bodyErr error) (*http.Request, *observe.Record) {
+func classifyRequest(t *testing.T, ctx context.Context, bodyErr error) (*http.Request, *request.Record) {
 	t.Helper()
-	rec := &observe.Record{RequestID: "rid-classify"}
+	rec := &request.Record{RequestID: "rid-classify"}
 	if bodyErr != nil {
-		rec.Body = observe.NewBody(io.NopCloser(io.MultiReader(strings.NewReader("partial"), failingReader{bodyErr})), nil)
+		rec.Body = request.NewBody(io.NopCloser(io.MultiReader(strings.NewReader("partial"), failingReader{bodyErr})), nil)
 		if _, err := io.Copy(io.Discard, rec.Body); !errors.Is(err, bodyErr) {
 			t.Fatalf("body read error = %v, want %v", err, bodyErr)
 		}
 	}
 	r := httptest.NewRequest(http.MethodPost, "/upload", nil)
-	return r.WithContext(observe.WithRecord(ctx, rec)), rec
+	return r.WithContext(request.WithRecord(ctx, rec)), rec
 }
 
 // TestClassify pins the status and message for every class of forwarding

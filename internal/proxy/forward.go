@@ -18,6 +18,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -111,7 +112,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
-	if observe.IsGRPC(r) {
+	if request.IsGRPC(r) {
 		defer endGRPCOnAbort(w, r)
 	}
 	iw := interimWriters.Get().(*interimWriter)
@@ -167,7 +168,7 @@ func NewReverseProxyEngine(rw *Rewrite, rt http.RoundTripper, logger *slog.Logge
 			// ReverseProxy re-encodes one holding ";" or a malformed escape
 			// and drops one with more parameters than url.ParseQuery takes.
 			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
-			rec := observe.RecordOf(pr.In)
+			rec := request.RecordOf(pr.In)
 			rw.apply(pr, rec)
 			dropH2CUpgrade(pr.Out.Header)
 			setForwarded(pr, rec)
@@ -177,13 +178,13 @@ func NewReverseProxyEngine(rw *Rewrite, rt http.RoundTripper, logger *slog.Logge
 		},
 		Transport: rt,
 		ModifyResponse: func(resp *http.Response) error {
-			if rec := observe.RecordOf(resp.Request); rec != nil && !rec.UpstreamStart.IsZero() {
+			if rec := request.RecordOf(resp.Request); rec != nil && !rec.UpstreamStart.IsZero() {
 				rec.UpstreamDuration = time.Since(rec.UpstreamStart)
 			}
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if rec := observe.RecordOf(r); rec != nil && !rec.UpstreamStart.IsZero() {
+			if rec := request.RecordOf(r); rec != nil && !rec.UpstreamStart.IsZero() {
 				rec.UpstreamDuration = time.Since(rec.UpstreamStart)
 			}
 			logger.Debug("upstream error", "error", err)

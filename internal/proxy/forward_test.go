@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -145,12 +145,12 @@ func TestForwarderRequest(t *testing.T) {
 			t.Parallel()
 			be := newRecordingBackend(t, nil)
 			f := forwarderFor(t, be.URL+tc.basePath, tc.rewrite, tc.match, 0)
-			rec := &observe.Record{RequestID: "rid-fwd", Peer: peer, ClientIP: peer, TrustedPeer: tc.trusted, TLS: tc.tls, Path: tc.recPath}
+			rec := &request.Record{RequestID: "rid-fwd", Peer: peer, ClientIP: peer, TrustedPeer: tc.trusted, TLS: tc.tls, Path: tc.recPath}
 			r := httptest.NewRequest(http.MethodGet, tc.target, nil)
 			for k, v := range tc.reqHeaders {
 				r.Header.Set(k, v)
 			}
-			r = r.WithContext(observe.WithRecord(r.Context(), rec))
+			r = r.WithContext(request.WithRecord(r.Context(), rec))
 			w := httptest.NewRecorder()
 			f.ServeHTTP(w, r)
 
@@ -232,7 +232,7 @@ func TestForwarderErrors(t *testing.T) {
 				target = newRecordingBackend(t, tc.backend).URL
 			}
 			f := forwarderFor(t, target, nil, config.Match{}, tc.timeout)
-			rec := &observe.Record{RequestID: "rid-err", Peer: netip.MustParseAddr("127.0.0.1"), Path: "/slow"}
+			rec := &request.Record{RequestID: "rid-err", Peer: netip.MustParseAddr("127.0.0.1"), Path: "/slow"}
 			method := http.MethodGet
 			var body io.Reader
 			if tc.body != "" {
@@ -240,7 +240,7 @@ func TestForwarderErrors(t *testing.T) {
 			}
 			r := httptest.NewRequest(method, "http://gw.example/slow", body)
 			if tc.maxBody > 0 {
-				rec.Body = observe.NewBody(http.MaxBytesReader(nil, r.Body, tc.maxBody), nil)
+				rec.Body = request.NewBody(http.MaxBytesReader(nil, r.Body, tc.maxBody), nil)
 				r.Body = rec.Body
 			}
 			ctx := r.Context()
@@ -249,7 +249,7 @@ func TestForwarderErrors(t *testing.T) {
 				cancel()
 				ctx = c
 			}
-			r = r.WithContext(observe.WithRecord(ctx, rec))
+			r = r.WithContext(request.WithRecord(ctx, rec))
 			w := httptest.NewRecorder()
 			start := time.Now()
 			f.ServeHTTP(w, r)

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // GRPCMessageTooLarge is the request body error of a gRPC call that sent a
@@ -105,13 +105,13 @@ func endGRPCOnAbort(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		return
 	}
-	rec := observe.RecordOf(r)
+	rec := request.RecordOf(r)
 	var tooLarge *GRPCMessageTooLarge
 	if p != http.ErrAbortHandler || rec == nil || !errors.As(rec.BodyErr(), &tooLarge) {
 		panic(p)
 	}
 	h := w.Header()
-	h.Set(http.TrailerPrefix+"Grpc-Status", strconv.Itoa(observe.GRPCCode(http.StatusRequestEntityTooLarge)))
+	h.Set(http.TrailerPrefix+"Grpc-Status", strconv.Itoa(request.GRPCCode(http.StatusRequestEntityTooLarge)))
 	h.Set(http.TrailerPrefix+"Grpc-Message", msgGRPCTooLarge)
 	rec.ErrorMsg = msgGRPCTooLarge
 }

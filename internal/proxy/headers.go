@@ -5,7 +5,7 @@ import (
 	"net/http/httputil"
 
 	"github.com/portico-gw/portico/internal/httpx"
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // dropH2CUpgrade is the proxy's own guard against h2c upgrades (the gateway
@@ -24,7 +24,7 @@ func dropH2CUpgrade(out http.Header) {
 // outbound request. The httputil engine has already removed the client's
 // X-Forwarded-* and Forwarded headers; they are carried over (and appended
 // to) only when the peer is a trusted proxy.
-func setForwarded(pr *httputil.ProxyRequest, rec *observe.Record) {
+func setForwarded(pr *httputil.ProxyRequest, rec *request.Record) {
 	in, out := pr.In.Header, pr.Out.Header
 	if rec == nil {
 		pr.SetXForwarded()

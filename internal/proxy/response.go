@@ -11,6 +11,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -105,7 +106,7 @@ type endBody struct {
 	readSince atomic.Int64 // monoNow() when the pending read began; 0: none
 	stalled   atomic.Bool
 	closed    atomic.Bool
-	rec       *observe.Record
+	rec       *request.Record
 	stalls    *observe.Counter
 }
 
@@ -182,7 +183,7 @@ func (b *endBodyRW) Write(p []byte) (int, error) { return b.w.Write(p) }
 
 // wrapBody wraps a response body; idle > 0 arms the body idle timeout,
 // which an upgraded connection never gets.
-func wrapBody(rc io.ReadCloser, st *upstream.TargetState, cancel context.CancelFunc, idle time.Duration, rec *observe.Record, stalls *observe.Counter) io.ReadCloser {
+func wrapBody(rc io.ReadCloser, st *upstream.TargetState, cancel context.CancelFunc, idle time.Duration, rec *request.Record, stalls *observe.Counter) io.ReadCloser {
 	if rw, ok := rc.(io.ReadWriteCloser); ok {
 		return &endBodyRW{endBody: endBody{ReadCloser: rc, st: st, cancel: cancel}, w: rw}
 	}

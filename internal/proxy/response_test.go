@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -49,7 +50,7 @@ func TestBodyIdleTimeout(t *testing.T) {
 	t.Run("stalled upstream", func(t *testing.T) {
 		t.Parallel()
 		src := newBlockingBody("partial")
-		rec := &observe.Record{}
+		rec := &request.Record{}
 		stalls := &observe.Counter{}
 		st.Begin()
 		body := wrapBody(src, st, nil, 50*time.Millisecond, rec, stalls)

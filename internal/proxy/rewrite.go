@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // Host header policies for Rewrite.HostPolicy.
@@ -117,7 +117,7 @@ func (rw *Rewrite) Path(p string) string {
 
 // apply sets the outbound request's path (before any target base path,
 // which the attempt loop prefixes per target) and Host header.
-func (rw *Rewrite) apply(pr *httputil.ProxyRequest, rec *observe.Record) {
+func (rw *Rewrite) apply(pr *httputil.ProxyRequest, rec *request.Record) {
 	out := pr.Out
 	var p string
 	if rec != nil && rec.Path != "" {

@@ -5,7 +5,6 @@ package redisclient
 import (
 	"context"
 	"encoding/json"
-	"github.com/redis/go-redis/v9"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/testutil/logbuf"

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // benchSpecs returns n routes: per service a static exact path, a template,
@@ -43,7 +43,7 @@ func BenchmarkMatch(b *testing.B) {
 			b.Run(fmt.Sprintf("routes=%d/%s", n, bc.desc), func(b *testing.B) {
 				r := &http.Request{Method: "GET", Host: "www.example.com", URL: &url.URL{Path: bc.path}, Header: http.Header{}}
 				host := NormalizeHost(r.Host)
-				var ps observe.Params
+				var ps request.Params
 				idx, ok := tab.Match(r, host, bc.path, &ps)
 				if !ok || s[idx].Name != bc.want {
 					b.Fatalf("matched %v %v, want %s", idx, ok, bc.want)

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // fuzzSpecs is a fixed table covering every kind of condition. All static
@@ -85,7 +85,7 @@ func FuzzMatch(f *testing.F) {
 		if env != "" {
 			r.Header["X-Env"] = []string{env}
 		}
-		var ps observe.Params
+		var ps request.Params
 		idx, ok := fuzzTable.Match(r, host, path, &ps)
 		want, wantParams := refMatch(fuzzSpecs, r, host, path)
 		if !ok {
@@ -130,7 +130,7 @@ func TestReferenceAgreesOnSeeds(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			r, host, path := newRequest(t, tc.method, tc.host, tc.target, map[string][]string{"X-Env": {tc.env}})
-			var ps observe.Params
+			var ps request.Params
 			idx, ok := tab.Match(r, host, path, &ps)
 			want, _ := refMatch(fuzzSpecs, r, host, path)
 			if !ok {
@@ -146,7 +146,7 @@ func TestReferenceAgreesOnSeeds(t *testing.T) {
 // refMatch is a slow reference for Table.Match: it tries the host tiers in
 // order and, within a tier, picks the best matching route by comparing every
 // pair with refLess.
-func refMatch(s []Spec, r *http.Request, host, path string) (int, []observe.Param) {
+func refMatch(s []Spec, r *http.Request, host, path string) (int, []request.Param) {
 	tiers := []string{host}
 	for i := 0; i < len(host); i++ {
 		if host[i] == '.' {
@@ -283,18 +283,18 @@ func refPathMatches(sp *Spec, path string) bool {
 	return path == p || strings.HasPrefix(path, p) && (strings.HasSuffix(p, "/") || path[len(p)] == '/')
 }
 
-func refParams(sp *Spec, path string) []observe.Param {
+func refParams(sp *Spec, path string) []request.Param {
 	if sp.Match.Path == "" {
 		return nil
 	}
-	var out []observe.Param
+	var out []request.Param
 	ts := strings.Split(sp.Match.Path[1:], "/")
 	ps := strings.Split(path[1:], "/")
 	for i, t := range ts {
 		if name, ok := strings.CutSuffix(strings.TrimPrefix(t, "{"), "...}"); ok {
-			out = append(out, observe.Param{Key: name, Value: strings.Join(ps[i:], "/")})
+			out = append(out, request.Param{Key: name, Value: strings.Join(ps[i:], "/")})
 		} else if strings.HasPrefix(t, "{") {
-			out = append(out, observe.Param{Key: strings.Trim(t, "{}"), Value: ps[i]})
+			out = append(out, request.Param{Key: strings.Trim(t, "{}"), Value: ps[i]})
 		}
 	}
 	return out

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // Issue 9 items 4 and 5.
@@ -168,7 +168,7 @@ func TestMatchRequestStrict(t *testing.T) {
 			if tc.header != nil {
 				r.Header["X-Version"] = tc.header
 			}
-			var ps observe.Params
+			var ps request.Params
 			idx, res := tab.MatchRequest(r, "x", p, &ps)
 			got := ""
 			switch res {
@@ -218,7 +218,7 @@ func FuzzMatchRequest(f *testing.F) {
 				r.Header["X-Version"] = append(r.Header["X-Version"], h2)
 			}
 		}
-		var ps observe.Params
+		var ps request.Params
 		idx, res := tab.MatchRequest(r, "x", path, &ps)
 		lidx, ok := tab.Match(r, "x", path, &ps)
 		switch res {
@@ -250,7 +250,7 @@ func FuzzMatchRequest(f *testing.F) {
 func TestMatchRequestDoesNotAllocate(t *testing.T) {
 	tab := mustBuild(t, strictSpecs)
 	r := &http.Request{Method: "GET", URL: &url.URL{RawQuery: "x=1&version=v2"}, Header: http.Header{"X-Version": {"v1"}}}
-	var ps observe.Params
+	var ps request.Params
 	if n := testing.AllocsPerRun(100, func() { tab.MatchRequest(r, "x", "/api/x", &ps) }); n != 0 {
 		t.Errorf("MatchRequest allocates %v times", n)
 	}
@@ -267,7 +267,7 @@ func BenchmarkMatchRequest(b *testing.B) {
 	} {
 		b.Run(bc.desc, func(b *testing.B) {
 			r := &http.Request{Method: "GET", URL: &url.URL{RawQuery: bc.query}, Header: http.Header{"X-Version": {"v1"}}}
-			var ps observe.Params
+			var ps request.Params
 			b.ReportAllocs()
 			for b.Loop() {
 				tab.MatchRequest(r, "x", "/api/x", &ps)

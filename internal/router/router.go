@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // Spec is one route to compile: its conditions and the opaque Index that
@@ -98,7 +98,7 @@ const (
 // reset and then receives the captured template parameters. Match reads a
 // repeated header or query parameter by its first value; the gateway uses
 // MatchRequest, which rejects such requests instead.
-func (t *Table) Match(r *http.Request, host, path string, params *observe.Params) (index int, ok bool) {
+func (t *Table) Match(r *http.Request, host, path string, params *request.Params) (index int, ok bool) {
 	return t.match(r, host, path, params, nil)
 }
 
@@ -107,7 +107,7 @@ func (t *Table) Match(r *http.Request, host, path string, params *observe.Params
 // that the request repeats, or on a query parameter while the query repeats
 // that name (ASCII case-insensitively), holds a malformed escape or a ";",
 // the result is Ambiguous. Otherwise it agrees with Match.
-func (t *Table) MatchRequest(r *http.Request, host, path string, params *observe.Params) (int, Result) {
+func (t *Table) MatchRequest(r *http.Request, host, path string, params *request.Params) (int, Result) {
 	amb := false
 	idx, ok := t.match(r, host, path, params, &amb)
 	switch {
@@ -121,7 +121,7 @@ func (t *Table) MatchRequest(r *http.Request, host, path string, params *observe
 }
 
 // match implements Match (amb nil) and MatchRequest (amb not nil).
-func (t *Table) match(r *http.Request, host, path string, params *observe.Params, amb *bool) (index int, ok bool) {
+func (t *Table) match(r *http.Request, host, path string, params *request.Params, amb *bool) (index int, ok bool) {
 	params.Reset()
 	if t == nil || len(path) == 0 || path[0] != '/' {
 		return -1, false
@@ -154,7 +154,7 @@ func (t *Table) match(r *http.Request, host, path string, params *observe.Params
 	return -1, false
 }
 
-func (b *bucket) match(r *http.Request, path string, params *observe.Params, amb *bool) *route {
+func (b *bucket) match(r *http.Request, path string, params *request.Params, amb *bool) *route {
 	if rt := b.root.matchPath(r, path, 0, 0, params, amb); rt != nil {
 		params.N = len(rt.params)
 		for i, name := range rt.params {
@@ -227,7 +227,7 @@ func (n *node) child(seg string) *node {
 // children before the parameter child before rest routes, and returns the
 // first route whose conditions hold. k is the number of values captured so far
 // in params.Arr.
-func (n *node) matchPath(r *http.Request, path string, pos, k int, params *observe.Params, amb *bool) *route {
+func (n *node) matchPath(r *http.Request, path string, pos, k int, params *request.Params, amb *bool) *route {
 	if pos == len(path) {
 		for _, rt := range n.exact {
 			if rt.conds(r, amb) {
@@ -242,13 +242,13 @@ func (n *node) matchPath(r *http.Request, path string, pos, k int, params *obser
 			return rt
 		}
 	}
-	if n.param != nil && seg != "" && k < observe.MaxParams {
+	if n.param != nil && seg != "" && k < request.MaxParams {
 		params.Arr[k].Value = seg
 		if rt := n.param.matchPath(r, path, end, k+1, params, amb); rt != nil {
 			return rt
 		}
 	}
-	if len(n.rest) > 0 && pos+1 < len(path) && k < observe.MaxParams {
+	if len(n.rest) > 0 && pos+1 < len(path) && k < request.MaxParams {
 		for _, rt := range n.rest {
 			if rt.conds(r, amb) {
 				params.Arr[k].Value = path[pos+1:]
@@ -817,8 +817,8 @@ func parseTemplate(p string, templates bool) (segs []tseg, names []string, err e
 				}
 			}
 			names = append(names, name)
-			if len(names) > observe.MaxParams {
-				return nil, nil, fmt.Errorf("more than %d parameters", observe.MaxParams)
+			if len(names) > request.MaxParams {
+				return nil, nil, fmt.Errorf("more than %d parameters", request.MaxParams)
 			}
 			k := segParam
 			if rest {

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // specs builds specs whose Index is their position.
@@ -68,7 +68,7 @@ func runCases(t *testing.T, s []Spec, cases []req) {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			r, host, path := newRequest(t, tc.method, tc.host, tc.target, tc.headers)
-			var ps observe.Params
+			var ps request.Params
 			ps.Add("stale", "value")
 			idx, ok := tab.Match(r, host, path, &ps)
 			got := ""
@@ -347,7 +347,7 @@ func TestMatchParamsCapacity(t *testing.T) {
 	var b strings.Builder
 	var target strings.Builder
 	want := map[string]string{}
-	for i := 0; i < observe.MaxParams; i++ {
+	for i := 0; i < request.MaxParams; i++ {
 		fmt.Fprintf(&b, "/{p%d}", i)
 		fmt.Fprintf(&target, "/v%d", i)
 		want[fmt.Sprintf("p%d", i)] = fmt.Sprintf("v%d", i)
@@ -361,7 +361,7 @@ func TestMatchParamsCapacity(t *testing.T) {
 func TestBuildErrors(t *testing.T) {
 	t.Parallel()
 	var tooMany strings.Builder
-	for i := 0; i <= observe.MaxParams; i++ {
+	for i := 0; i <= request.MaxParams; i++ {
 		fmt.Fprintf(&tooMany, "/{p%d}", i)
 	}
 	for _, tc := range []struct {
@@ -457,7 +457,7 @@ func TestBuildErrors(t *testing.T) {
 func TestMatchNilAndBadInput(t *testing.T) {
 	t.Parallel()
 	var nilTable *Table
-	var ps observe.Params
+	var ps request.Params
 	r := &http.Request{Method: "GET", URL: &url.URL{}, Header: http.Header{}}
 	if _, ok := nilTable.Match(r, "", "/", &ps); ok {
 		t.Fatal("nil table matched")
@@ -472,7 +472,7 @@ func TestMatchNilAndBadInput(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			var ps observe.Params
+			var ps request.Params
 			if _, ok := tab.Match(r, "", tc.path, &ps); ok {
 				t.Fatalf("path %q matched", tc.path)
 			}
@@ -504,7 +504,7 @@ func TestMatchAllocs(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			r, host, path := newRequest(t, tc.method, tc.host, tc.target, map[string][]string{"X-Env": {"canary"}})
-			var ps observe.Params
+			var ps request.Params
 			idx, ok := tab.Match(r, host, path, &ps)
 			got := ""
 			if ok {

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 func init() {
@@ -306,7 +306,7 @@ func cookieValue(lines []string, name string) (string, bool) {
 // clientAddr is the request's client IP: the gateway record's (which knows
 // about trusted proxies) when there is one, else the TCP peer's.
 func clientAddr(r *http.Request) netip.Addr {
-	if rec := observe.RecordOf(r); rec != nil && rec.ClientIP.IsValid() {
+	if rec := request.RecordOf(r); rec != nil && rec.ClientIP.IsValid() {
 		return rec.ClientIP
 	}
 	host := r.RemoteAddr

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // balPolicies are the registered selection policies under test.
@@ -498,8 +498,8 @@ func TestMaglevKeyForms(t *testing.T) {
 	}
 	withRecord := func(peer, client string) *http.Request {
 		r := fromAddr(peer)
-		rec := &observe.Record{ClientIP: netip.MustParseAddr(client)}
-		return r.WithContext(observe.WithRecord(context.Background(), rec))
+		rec := &request.Record{ClientIP: netip.MustParseAddr(client)}
+		return r.WithContext(request.WithRecord(context.Background(), rec))
 	}
 	tests := []struct {
 		desc  string
@@ -813,7 +813,7 @@ func TestBalancerPickAllocs(t *testing.T) {
 	keyed.Header.Set("X-User", "u-42")
 	keyed.Header["Cookie"] = []string{"a=1", "theme=dark; sid=\"abc\""}
 	keyed.RemoteAddr = "[2001:db8::7]:4444"
-	recorded := keyed.WithContext(observe.WithRecord(context.Background(), &observe.Record{ClientIP: netip.MustParseAddr("198.51.100.9")}))
+	recorded := keyed.WithContext(request.WithRecord(context.Background(), &request.Record{ClientIP: netip.MustParseAddr("198.51.100.9")}))
 	bare := httptest.NewRequest(http.MethodGet, "/", nil)
 	type tc struct {
 		desc   string

@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 func build(t *testing.T, src string) (http.Handler, error) {
@@ -43,7 +43,7 @@ func TestACL(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			r := httptest.NewRequest("GET", "/", nil)
-			r = r.WithContext(observe.WithRecord(r.Context(), &observe.Record{RequestID: "t", Consumer: tc.c}))
+			r = r.WithContext(request.WithRecord(r.Context(), &request.Record{RequestID: "t", Consumer: tc.c}))
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			if w.Code != tc.status {

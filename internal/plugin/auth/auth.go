@@ -21,6 +21,7 @@ import (
 	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // Identity headers sent upstream after authentication (the full set, which
@@ -80,7 +81,7 @@ func (b *Base) Authenticated(r *http.Request, c *consumer.Consumer, credential s
 	if b.successes != nil {
 		b.successes.Inc()
 	}
-	rec := observe.RecordOf(r)
+	rec := request.RecordOf(r)
 	if rec != nil && rec.Consumer != nil && !rec.Consumer.Anonymous {
 		return
 	}
@@ -119,7 +120,7 @@ func SetIdentityHeaders(h http.Header, c *consumer.Consumer, via, credential str
 // the failure under reason, and returns false. The body never says why.
 func (b *Base) Unauthenticated(w http.ResponseWriter, r *http.Request, next http.Handler, challenge, reason string) {
 	if b.anon != nil {
-		rec := observe.RecordOf(r)
+		rec := request.RecordOf(r)
 		if rec == nil || rec.Consumer == nil {
 			if rec != nil {
 				rec.Consumer, rec.AuthBy = b.anon, b.name
@@ -133,13 +134,13 @@ func (b *Base) Unauthenticated(w http.ResponseWriter, r *http.Request, next http
 	if challenge != "" {
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
-	observe.WriteError(w, r, http.StatusUnauthorized, "unauthorized")
+	request.WriteError(w, r, http.StatusUnauthorized, "unauthorized")
 }
 
 // Forbidden answers 403 for an authenticated request that is not allowed.
 func (b *Base) Forbidden(w http.ResponseWriter, r *http.Request, reason string) {
 	b.count(r, reason)
-	observe.WriteError(w, r, http.StatusForbidden, "forbidden")
+	request.WriteError(w, r, http.StatusForbidden, "forbidden")
 }
 
 // ReasonMultiple is the failure reason for a request that carries more
@@ -152,7 +153,7 @@ const ReasonMultiple = "multiple"
 // could differ, so such a request is refused even with `anonymous` set.
 func (b *Base) Ambiguous(w http.ResponseWriter, r *http.Request) {
 	b.count(r, ReasonMultiple)
-	observe.WriteError(w, r, http.StatusBadRequest, "more than one credential")
+	request.WriteError(w, r, http.StatusBadRequest, "more than one credential")
 }
 
 // Refused counts a failure under reason and records it for the access log,
@@ -163,7 +164,7 @@ func (b *Base) Refused(r *http.Request, reason string) { b.count(r, reason) }
 // count counts a failure under reason and records the reason on the
 // request for the access log.
 func (b *Base) count(r *http.Request, reason string) {
-	if rec := observe.RecordOf(r); rec != nil {
+	if rec := request.RecordOf(r); rec != nil {
 		rec.AuthFailure = reason
 	}
 	if c, ok := b.failures[reason]; ok {
@@ -175,7 +176,7 @@ func (b *Base) count(r *http.Request, reason string) {
 
 // ConsumerOf returns the request's authenticated consumer, or nil.
 func ConsumerOf(r *http.Request) *consumer.Consumer {
-	if rec := observe.RecordOf(r); rec != nil {
+	if rec := request.RecordOf(r); rec != nil {
 		return rec.Consumer
 	}
 	return nil

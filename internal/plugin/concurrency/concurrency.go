@@ -28,6 +28,7 @@ import (
 	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // Name is the plugin's name in configs.
@@ -145,7 +146,7 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := observe.RecordOf(r)
+	rec := request.RecordOf(r)
 	k := h.p.keyOf(r, rec)
 	s, res := h.lim.acquire(r.Context().Done(), k)
 	switch res {
@@ -164,12 +165,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.p.timeout.Inc()
 		}
 		w.Header().Set("Retry-After", "1")
-		observe.WriteError(w, r, http.StatusTooManyRequests, "too many concurrent requests")
+		request.WriteError(w, r, http.StatusTooManyRequests, "too many concurrent requests")
 	}
 }
 
 // keyOf returns the key r is counted under.
-func (p *Concurrency) keyOf(r *http.Request, rec *observe.Record) lkey {
+func (p *Concurrency) keyOf(r *http.Request, rec *request.Record) lkey {
 	switch p.kind {
 	case kindRoute:
 		return lkey{kind: kindRoute}
@@ -187,7 +188,7 @@ func (p *Concurrency) keyOf(r *http.Request, rec *observe.Record) lkey {
 
 // clientIP is the record's client address, or the TCP peer outside the
 // gateway.
-func clientIP(r *http.Request, rec *observe.Record) netip.Addr {
+func clientIP(r *http.Request, rec *request.Record) netip.Addr {
 	if rec != nil {
 		return rec.ClientIP
 	}

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
@@ -35,15 +35,15 @@ func mustBuild(t testing.TB, src string) *Concurrency {
 	return p
 }
 
-// request returns a request from ip, optionally authenticated as consumer
+// newRequest returns a request from ip, optionally authenticated as consumer
 // id, carrying a gateway record.
-func request(ctx context.Context, ip, id string) *http.Request {
+func newRequest(ctx context.Context, ip, id string) *http.Request {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	rec := &observe.Record{ClientIP: netip.MustParseAddr(ip), Route: "r", RequestID: "req-1"}
+	rec := &request.Record{ClientIP: netip.MustParseAddr(ip), Route: "r", RequestID: "req-1"}
 	if id != "" {
 		rec.Consumer = &consumer.Consumer{Name: id, ID: id}
 	}
-	return r.WithContext(observe.WithRecord(ctx, rec))
+	return r.WithContext(request.WithRecord(ctx, rec))
 }
 
 // gate is a terminal handler that blocks every request until released.
@@ -170,7 +170,7 @@ func TestBound(t *testing.T) {
 			defer wg.Done()
 			<-start
 			rr := httptest.NewRecorder()
-			h.ServeHTTP(rr, request(context.Background(), "192.0.2.1", ""))
+			h.ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", ""))
 			codes[i] = rr.Code
 		}()
 	}
@@ -213,7 +213,7 @@ func TestBoundRejecting(t *testing.T) {
 			defer wg.Done()
 			for j := 0; j < 20; j++ {
 				rr := httptest.NewRecorder()
-				h.ServeHTTP(rr, request(context.Background(), "192.0.2.1", "alice"))
+				h.ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
 				switch rr.Code {
 				case http.StatusOK:
 					ok.Add(1)
@@ -242,11 +242,11 @@ func TestRejectAtOnce(t *testing.T) {
 	p := mustBuild(t, `{max: 1}`)
 	g := newGate()
 	h := p.Wrap(g)
-	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	first := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first request inside", func() bool { return g.in.Load() == 1 })
 	start := time.Now()
 	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, request(context.Background(), "192.0.2.1", "alice"))
+	h.ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
 	check429(t, rr)
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("refusal took %v", d)
@@ -263,9 +263,9 @@ func TestQueueProceeds(t *testing.T) {
 	g := newGate()
 	h := p.Wrap(g)
 	k := lkey{kind: kindConsumer, s: "alice"}
-	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	first := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first request inside", func() bool { return g.in.Load() == 1 })
-	second := serve(h, request(context.Background(), "192.0.2.2", "alice"))
+	second := serve(h, newRequest(context.Background(), "192.0.2.2", "alice"))
 	wait.For(t, 10*time.Second, "second request queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
 	if g.in.Load() != 1 {
 		t.Fatal("queued request reached the handler")
@@ -305,7 +305,7 @@ func TestQueueFIFO(t *testing.T) {
 	k := lkey{kind: kindIP, ip: netip.MustParseAddr("192.0.2.1")}
 	var done []<-chan *httptest.ResponseRecorder
 	for i, id := range []string{"0", "1", "2", "3"} {
-		r := request(context.Background(), "192.0.2.1", "")
+		r := newRequest(context.Background(), "192.0.2.1", "")
 		r.Header.Set("X-N", id)
 		done = append(done, serve(h, r))
 		if i == 0 {
@@ -328,11 +328,11 @@ func TestQueueTimeout(t *testing.T) {
 	p := mustBuild(t, `{max: 1, queue_timeout: 150ms}`)
 	g := newGate()
 	h := p.Wrap(g)
-	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	first := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first request inside", func() bool { return g.in.Load() == 1 })
 	start := time.Now()
 	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, request(context.Background(), "192.0.2.1", "alice"))
+	h.ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
 	d := time.Since(start)
 	check429(t, rr)
 	if d < 150*time.Millisecond || d > 5*time.Second {
@@ -354,13 +354,13 @@ func TestQueueFull(t *testing.T) {
 	g := newGate()
 	h := p.Wrap(g)
 	k := lkey{kind: kindConsumer, s: "alice"}
-	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	first := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
-	second := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	second := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "second queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
 	start := time.Now()
 	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, request(context.Background(), "192.0.2.1", "alice"))
+	h.ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
 	check429(t, rr)
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("a full queue refused after %v, want at once", d)
@@ -376,16 +376,16 @@ func TestCancelWhileQueued(t *testing.T) {
 	g := newGate()
 	h := p.Wrap(g)
 	k := lkey{kind: kindConsumer, s: "alice"}
-	first := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	first := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 
 	ctx, cancel := context.WithCancel(context.Background())
-	r := request(ctx, "192.0.2.1", "alice")
+	r := newRequest(ctx, "192.0.2.1", "alice")
 	second := serve(h, r)
 	wait.For(t, 10*time.Second, "second queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
 	cancel()
 	rr := recv(t, second)
-	if rec := observe.RecordOf(r); rec.Status != 499 {
+	if rec := request.RecordOf(r); rec.Status != 499 {
 		t.Errorf("record status %d, want 499", rec.Status)
 	}
 	if rr.Body.Len() != 0 {
@@ -396,7 +396,7 @@ func TestCancelWhileQueued(t *testing.T) {
 	}
 	// The freed queue position is usable: the next request waits instead of
 	// being refused, and gets the slot when the first finishes.
-	third := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	third := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "third queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
 	g.release <- struct{}{}
 	recv(t, first)
@@ -422,41 +422,41 @@ func TestKeysIsolated(t *testing.T) {
 		{
 			key: "consumer",
 			same: []func() *http.Request{
-				func() *http.Request { return request(context.Background(), "192.0.2.9", "alice") },
+				func() *http.Request { return newRequest(context.Background(), "192.0.2.9", "alice") },
 			},
 			others: []func() *http.Request{
-				func() *http.Request { return request(context.Background(), "192.0.2.1", "bob") },
+				func() *http.Request { return newRequest(context.Background(), "192.0.2.1", "bob") },
 				// Unauthenticated: counted by client IP.
-				func() *http.Request { return request(context.Background(), "192.0.2.1", "") },
+				func() *http.Request { return newRequest(context.Background(), "192.0.2.1", "") },
 			},
 		},
 		{
 			key: "ip",
 			same: []func() *http.Request{
-				func() *http.Request { return request(context.Background(), "192.0.2.1", "bob") },
+				func() *http.Request { return newRequest(context.Background(), "192.0.2.1", "bob") },
 			},
 			others: []func() *http.Request{
-				func() *http.Request { return request(context.Background(), "192.0.2.2", "alice") },
-				func() *http.Request { return request(context.Background(), "2001:db8::1", "alice") },
+				func() *http.Request { return newRequest(context.Background(), "192.0.2.2", "alice") },
+				func() *http.Request { return newRequest(context.Background(), "2001:db8::1", "alice") },
 			},
 		},
 		{
 			key: "header:X-Tenant",
 			same: []func() *http.Request{
 				func() *http.Request {
-					r := request(context.Background(), "192.0.2.7", "bob")
+					r := newRequest(context.Background(), "192.0.2.7", "bob")
 					r.Header.Set("X-Tenant", "t1")
 					return r
 				},
 			},
 			others: []func() *http.Request{
 				func() *http.Request {
-					r := request(context.Background(), "192.0.2.1", "alice")
+					r := newRequest(context.Background(), "192.0.2.1", "alice")
 					r.Header.Set("X-Tenant", "t2")
 					return r
 				},
 				// No header: counted by client IP.
-				func() *http.Request { return request(context.Background(), "192.0.2.1", "alice") },
+				func() *http.Request { return newRequest(context.Background(), "192.0.2.1", "alice") },
 			},
 		},
 	}
@@ -465,7 +465,7 @@ func TestKeysIsolated(t *testing.T) {
 			p := mustBuild(t, `{max: 1, key: "`+tc.key+`"}`)
 			g := newGate()
 			h := p.Wrap(g)
-			r := request(context.Background(), "192.0.2.1", "alice")
+			r := newRequest(context.Background(), "192.0.2.1", "alice")
 			r.Header.Set("X-Tenant", "t1")
 			held := serve(h, r)
 			wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
@@ -500,10 +500,10 @@ func TestRouteKey(t *testing.T) {
 	p := mustBuild(t, `{max: 1, key: route}`)
 	g := newGate()
 	h := p.Wrap(g)
-	held := serve(h, request(context.Background(), "192.0.2.1", "alice"))
+	held := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, request(context.Background(), "198.51.100.1", "bob"))
+	h.ServeHTTP(rr, newRequest(context.Background(), "198.51.100.1", "bob"))
 	check429(t, rr)
 	close(g.release)
 	recv(t, held)
@@ -528,7 +528,7 @@ func TestNoKeyLeak(t *testing.T) {
 					cancel()
 					ctx, cancel = context.WithCancel(context.Background())
 				}
-				r := request(ctx, "192.0.2.1", "")
+				r := newRequest(ctx, "192.0.2.1", "")
 				r.Header.Set("X-User", "user-"+string(rune('a'+(g*7+i)%26)))
 				h.ServeHTTP(httptest.NewRecorder(), r)
 				cancel()
@@ -549,7 +549,7 @@ func TestPanicReleases(t *testing.T) {
 	h := p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }))
 	func() {
 		defer func() { _ = recover() }()
-		h.ServeHTTP(httptest.NewRecorder(), request(context.Background(), "192.0.2.1", "alice"))
+		h.ServeHTTP(httptest.NewRecorder(), newRequest(context.Background(), "192.0.2.1", "alice"))
 	}()
 	if n := p.lim.keys(); n != 0 {
 		t.Errorf("%d keys left after a panic", n)
@@ -562,12 +562,12 @@ func TestReloadKeepsCounts(t *testing.T) {
 	t.Parallel()
 	old := mustBuild(t, `{max: 1}`)
 	g := newGate()
-	held := serve(old.Wrap(g), request(context.Background(), "192.0.2.1", "alice"))
+	held := serve(old.Wrap(g), newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 	cur := mustBuild(t, `{max: 1}`)
 	_ = old.Cleanup()
 	rr := httptest.NewRecorder()
-	cur.Wrap(g).ServeHTTP(rr, request(context.Background(), "192.0.2.1", "alice"))
+	cur.Wrap(g).ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
 	check429(t, rr)
 	changed := mustBuild(t, `{max: 2}`)
 	if changed.lim == cur.lim {
@@ -606,7 +606,7 @@ func BenchmarkHandler(b *testing.B) {
 		b.Run(key, func(b *testing.B) {
 			p := mustBuild(b, `{max: 10, key: `+key+`}`)
 			h := p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-			r := request(context.Background(), "192.0.2.1", "alice")
+			r := newRequest(context.Background(), "192.0.2.1", "alice")
 			var w http.ResponseWriter = httptest.NewRecorder()
 			b.ReportAllocs()
 			for b.Loop() {
@@ -625,7 +625,7 @@ func BenchmarkHandlerParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		id := "consumer-" + string(rune('a'+next.Add(1)%26))
-		r := request(context.Background(), "192.0.2.1", id)
+		r := newRequest(context.Background(), "192.0.2.1", id)
 		var w http.ResponseWriter = httptest.NewRecorder()
 		for pb.Next() {
 			h.ServeHTTP(w, r)

@@ -21,8 +21,8 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/httpx"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 func init() {
@@ -474,11 +474,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // preflight answers a preflight request without calling the upstream.
 func (c *CORS) preflight(w http.ResponseWriter, r *http.Request, ov []string, method string) {
 	if !c.originAllowed(ov[0]) {
-		observe.WriteError(w, r, http.StatusForbidden, "CORS preflight: origin not allowed")
+		request.WriteError(w, r, http.StatusForbidden, "CORS preflight: origin not allowed")
 		return
 	}
 	if !c.methodAllowed(method) {
-		observe.WriteError(w, r, http.StatusForbidden, "CORS preflight: method not allowed")
+		request.WriteError(w, r, http.StatusForbidden, "CORS preflight: method not allowed")
 		return
 	}
 	h := w.Header()

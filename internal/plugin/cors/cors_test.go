@@ -8,9 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // build decodes src the way the gateway does and builds the instance.
@@ -199,7 +199,7 @@ func TestCORS(t *testing.T) {
 			for k, v := range tc.hdr {
 				r.Header.Set(k, v)
 			}
-			r = r.WithContext(observe.WithRecord(r.Context(), &observe.Record{RequestID: "rid-1"}))
+			r = r.WithContext(request.WithRecord(r.Context(), &request.Record{RequestID: "rid-1"}))
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			res := w.Result()

@@ -17,8 +17,8 @@ import (
 	"sync"
 
 	"github.com/portico-gw/portico/internal/httpx"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // RequestIDVar is the placeholder that expands to the request ID in values.
@@ -346,7 +346,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // requestID returns the ID the gateway assigned to r, or "" outside the
 // gateway.
 func requestID(r *http.Request) string {
-	if rec := observe.RecordOf(r); rec != nil {
+	if rec := request.RecordOf(r); rec != nil {
 		return rec.RequestID
 	}
 	return ""

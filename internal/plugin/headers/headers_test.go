@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // build decodes src the way the gateway does and builds the instance.
@@ -46,8 +46,8 @@ func echoHandler(w http.ResponseWriter, r *http.Request) {
 }
 
 func withID(r *http.Request, id string) *http.Request {
-	rec := &observe.Record{RequestID: id}
-	return r.WithContext(observe.WithRecord(r.Context(), rec))
+	rec := &request.Record{RequestID: id}
+	return r.WithContext(request.WithRecord(r.Context(), rec))
 }
 
 func TestHeaders(t *testing.T) {

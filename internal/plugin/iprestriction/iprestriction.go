@@ -12,6 +12,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 func init() {
@@ -73,14 +74,14 @@ func contains(list []netip.Prefix, a netip.Addr) bool {
 func (p *IPRestriction) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var ip netip.Addr
-		if rec := observe.RecordOf(r); rec != nil {
+		if rec := request.RecordOf(r); rec != nil {
 			ip = rec.ClientIP.Unmap()
 		} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 			ip = ap.Addr().Unmap()
 		}
 		if !ip.IsValid() || contains(p.deny, ip) || (len(p.allow) > 0 && !contains(p.allow, ip)) {
 			p.refused.Inc()
-			observe.WriteError(w, r, http.StatusForbidden, "forbidden")
+			request.WriteError(w, r, http.StatusForbidden, "forbidden")
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // TestIPRestriction: the record's client IP decides; deny wins over allow.
@@ -26,7 +26,7 @@ func TestIPRestriction(t *testing.T) {
 		{"10.1.2.3", 204}, {"10.9.1.1", 403}, {"192.168.1.1", 403}, {"2001:db8::1", 204}, {"2001:db9::1", 403},
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
-		r = r.WithContext(observe.WithRecord(r.Context(), &observe.Record{RequestID: "t", ClientIP: netip.MustParseAddr(tc.ip)}))
+		r = r.WithContext(request.WithRecord(r.Context(), &request.Record{RequestID: "t", ClientIP: netip.MustParseAddr(tc.ip)}))
 		// A forged header changes nothing: only the record's client IP counts.
 		r.Header.Set("X-Forwarded-For", "10.1.2.3")
 		w := httptest.NewRecorder()
@@ -65,7 +65,7 @@ func TestIPRestrictionMapped(t *testing.T) {
 		{"192.0.2.2", 403}, {"11.0.0.1", 403}, {"10.9.0.1", 403}, {"::ffff:10.9.0.1", 403}, {"::1", 403},
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
-		r = r.WithContext(observe.WithRecord(r.Context(), &observe.Record{RequestID: "t", ClientIP: netip.MustParseAddr(tc.ip)}))
+		r = r.WithContext(request.WithRecord(r.Context(), &request.Record{RequestID: "t", ClientIP: netip.MustParseAddr(tc.ip)}))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		if w.Code != tc.status {

@@ -32,6 +32,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/redisclient"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // Name is the plugin's name in configs.
@@ -197,13 +198,13 @@ func (p *Quota) period(now time.Time, loc *time.Location) (start, end time.Time)
 // Wrap returns the handler that counts each request against its consumer.
 func (p *Quota) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := observe.RecordOf(r)
+		rec := request.RecordOf(r)
 		if rec == nil || rec.Consumer == nil || rec.Consumer.Anonymous {
 			if p.allowAnon {
 				next.ServeHTTP(w, r)
 				return
 			}
-			observe.WriteError(w, r, http.StatusForbidden, "quota requires an authenticated consumer")
+			request.WriteError(w, r, http.StatusForbidden, "quota requires an authenticated consumer")
 			return
 		}
 		c := rec.Consumer
@@ -236,7 +237,7 @@ func (p *Quota) Wrap(next http.Handler) http.Handler {
 			p.errors.Inc()
 			p.warn(err)
 			if p.failClosed {
-				observe.WriteError(w, r, http.StatusServiceUnavailable, "quota unavailable")
+				request.WriteError(w, r, http.StatusServiceUnavailable, "quota unavailable")
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -250,7 +251,7 @@ func (p *Quota) Wrap(next http.Handler) http.Handler {
 		if n > limit {
 			p.refused.Inc()
 			h.Set("Retry-After", reset)
-			observe.WriteError(w, r, http.StatusTooManyRequests, "quota exceeded")
+			request.WriteError(w, r, http.StatusTooManyRequests, "quota exceeded")
 			return
 		}
 		next.ServeHTTP(w, r)

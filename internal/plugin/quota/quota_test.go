@@ -18,6 +18,7 @@ import (
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/testutil/testredis"
 )
 
@@ -67,8 +68,8 @@ func mustBuild(t testing.TB, src string, clk *clock) http.Handler {
 // do sends one request as consumer c (nil: unauthenticated).
 func do(h http.Handler, c *consumer.Consumer) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	rec := &observe.Record{RequestID: "req-1", Route: "api", Consumer: c}
-	r = r.WithContext(observe.WithRecord(r.Context(), rec))
+	rec := &request.Record{RequestID: "req-1", Route: "api", Consumer: c}
+	r = r.WithContext(request.WithRecord(r.Context(), rec))
 	rr := httptest.NewRecorder()
 	h.ServeHTTP(rr, r)
 	return rr

@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // BenchmarkLocalAllow measures one local decision, key hashing included,
@@ -22,8 +22,8 @@ func BenchmarkLocalAllow(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				base := seq.Add(1) << 20
-				r := req(&observe.Record{Route: "test", Path: "/x"})
-				rec := observe.RecordOf(r)
+				r := req(&request.Record{Route: "test", Path: "/x"})
+				rec := request.RecordOf(r)
 				i := uint32(0)
 				for pb.Next() {
 					i++

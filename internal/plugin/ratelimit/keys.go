@@ -8,7 +8,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // Key part kinds.
@@ -57,14 +57,14 @@ func parseKeyPart(s string) (keyPart, error) {
 // consumerID returns the authenticated consumer's ID, or false when the
 // request is not authenticated (no consumer, or an auth plugin's anonymous
 // fallback consumer).
-func consumerID(rec *observe.Record) (string, bool) {
+func consumerID(rec *request.Record) (string, bool) {
 	if rec == nil || rec.Consumer == nil || rec.Consumer.Anonymous {
 		return "", false
 	}
 	return rec.Consumer.ID, true
 }
 
-func clientIP(r *http.Request, rec *observe.Record) netip.Addr {
+func clientIP(r *http.Request, rec *request.Record) netip.Addr {
 	if rec != nil {
 		return rec.ClientIP
 	}
@@ -83,7 +83,7 @@ func headerValue(r *http.Request, name string) string {
 // hashKey hashes the request's key parts into the local store key without
 // allocating. Each part is written with a kind tag and its length, so
 // different splits of the same bytes hash differently.
-func hashKey(seed maphash.Seed, parts []keyPart, r *http.Request, rec *observe.Record, route string) uint64 {
+func hashKey(seed maphash.Seed, parts []keyPart, r *http.Request, rec *request.Record, route string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(seed)
 	for _, p := range parts {
@@ -130,14 +130,14 @@ func writeIP(h *maphash.Hash, ip netip.Addr) {
 	_, _ = h.Write(b[:])
 }
 
-func recRoute(rec *observe.Record, route string) string {
+func recRoute(rec *request.Record, route string) string {
 	if rec != nil && rec.Route != "" {
 		return rec.Route
 	}
 	return route
 }
 
-func recParam(rec *observe.Record, name string) string {
+func recParam(rec *request.Record, name string) string {
 	if rec == nil {
 		return ""
 	}
@@ -149,7 +149,7 @@ func recParam(rec *observe.Record, name string) string {
 // are separated by '|'; '%', '|', '{' and '}' inside values are
 // percent-encoded, so parts cannot run into each other and the key is safe
 // inside a Redis Cluster hash tag.
-func keyString(parts []keyPart, r *http.Request, rec *observe.Record, route string) string {
+func keyString(parts []keyPart, r *http.Request, rec *request.Record, route string) string {
 	var b strings.Builder
 	for i, p := range parts {
 		if i > 0 {

@@ -34,6 +34,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/redisclient"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // maxLimits is the most limits one instance may configure.
@@ -447,7 +448,7 @@ type handler struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := h.p
-	rec := observe.RecordOf(r)
+	rec := request.RecordOf(r)
 	d, status := p.decide(r, rec)
 	switch status {
 	case statusDecided:
@@ -456,14 +457,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case statusClosed:
 		p.unavailable.Inc()
-		observe.WriteError(w, r, http.StatusServiceUnavailable, "rate limiter unavailable")
+		request.WriteError(w, r, http.StatusServiceUnavailable, "rate limiter unavailable")
 		return
 	}
 	p.writeHeaders(w.Header(), &d)
 	if !d.allowed {
 		w.Header()["Retry-After"] = []string{strconv.FormatInt(ceilSeconds(d.retry), 10)}
 		p.limited.Inc()
-		observe.WriteError(w, r, http.StatusTooManyRequests, "rate limit exceeded")
+		request.WriteError(w, r, http.StatusTooManyRequests, "rate limit exceeded")
 		return
 	}
 	h.next.ServeHTTP(w, r)
@@ -479,7 +480,7 @@ const (
 )
 
 // decide applies the backend and, for Redis, the failure policy.
-func (p *RateLimit) decide(r *http.Request, rec *observe.Record) (decision, int) {
+func (p *RateLimit) decide(r *http.Request, rec *request.Record) (decision, int) {
 	if p.client == nil {
 		return p.local.allow(hashKey(p.seed, p.parts, r, rec, p.route), 1), statusDecided
 	}
@@ -501,7 +502,7 @@ func (p *RateLimit) decide(r *http.Request, rec *observe.Record) (decision, int)
 	return d, statusDecided
 }
 
-func (p *RateLimit) onFailure(r *http.Request, rec *observe.Record) (decision, int) {
+func (p *RateLimit) onFailure(r *http.Request, rec *request.Record) (decision, int) {
 	switch p.failure {
 	case "local":
 		return p.local.allow(hashKey(p.seed, p.parts, r, rec, p.route), 1), statusDecided

@@ -16,8 +16,8 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // fakeClock is a settable clock for the limiter's now.
@@ -31,14 +31,14 @@ func (c *fakeClock) set(d time.Duration)     { c.ns.Store(int64(d)) }
 func (c *fakeClock) elapsed() time.Duration  { return time.Duration(c.ns.Load()) }
 func newFakeClock() *fakeClock               { return &fakeClock{} }
 func at(ms int64) time.Duration              { return time.Duration(ms) * time.Millisecond }
-func req(rec *observe.Record) *http.Request {
+func req(rec *request.Record) *http.Request {
 	return withRecord(httptest.NewRequest("GET", "/x", nil), rec)
 }
-func withRecord(r *http.Request, rec *observe.Record) *http.Request {
+func withRecord(r *http.Request, rec *request.Record) *http.Request {
 	if rec == nil {
 		return r
 	}
-	return r.WithContext(observe.WithRecord(r.Context(), rec))
+	return r.WithContext(request.WithRecord(r.Context(), rec))
 }
 
 // newPlugin decodes src strictly, injects clock (nil: real time) and
@@ -67,8 +67,8 @@ func newPlugin(t testing.TB, src string, clock *fakeClock) *RateLimit {
 	return p
 }
 
-func ipRecord(ip string) *observe.Record {
-	return &observe.Record{ClientIP: netip.MustParseAddr(ip), Route: "test", Path: "/x"}
+func ipRecord(ip string) *request.Record {
+	return &request.Record{ClientIP: netip.MustParseAddr(ip), Route: "test", Path: "/x"}
 }
 
 func TestValidate(t *testing.T) {
@@ -185,7 +185,7 @@ func TestGCRA(t *testing.T) {
 				allowed := 0
 				var d decision
 				for range s.n {
-					d, _ = p.decide(r, observe.RecordOf(r))
+					d, _ = p.decide(r, request.RecordOf(r))
 					if d.allowed {
 						allowed++
 					}
@@ -205,7 +205,7 @@ func TestGCRA(t *testing.T) {
 		allowed := 0
 		for ms := int64(0); ms < 10000; ms += 10 {
 			clk.set(at(ms))
-			if d, _ := p.decide(r, observe.RecordOf(r)); d.allowed {
+			if d, _ := p.decide(r, request.RecordOf(r)); d.allowed {
 				allowed++
 			}
 		}
@@ -224,7 +224,7 @@ func TestDenialConsumesNothing(t *testing.T) {
 	p := newPlugin(t, `{key: [ip], limits: [{rate: 2, per: 1h}, {rate: 10, per: 1h, algorithm: sliding_window}]}`, clk)
 	r := req(ipRecord("192.0.2.1"))
 	for range 50 {
-		p.decide(r, observe.RecordOf(r))
+		p.decide(r, request.RecordOf(r))
 	}
 	var st []state
 	for i := range p.local.shards {
@@ -249,7 +249,7 @@ func TestSlidingWindow(t *testing.T) {
 		var admitted []time.Duration
 		for i := range n {
 			clk.set(arrivals(i))
-			if d, _ := p.decide(r, observe.RecordOf(r)); d.allowed {
+			if d, _ := p.decide(r, request.RecordOf(r)); d.allowed {
 				admitted = append(admitted, clk.elapsed())
 			}
 		}
@@ -318,18 +318,18 @@ func TestSlidingWindow(t *testing.T) {
 		r := req(ipRecord("192.0.2.1"))
 		clk.set(4 * time.Second)
 		for range 10 {
-			if d, _ := p.decide(r, observe.RecordOf(r)); !d.allowed {
+			if d, _ := p.decide(r, request.RecordOf(r)); !d.allowed {
 				t.Fatal("denied within the rate")
 			}
 		}
-		d, _ := p.decide(r, observe.RecordOf(r))
+		d, _ := p.decide(r, request.RecordOf(r))
 		// Window full: wait for the next window (6s) plus until 10×(1−e/10)
 		// + 1 ≤ 10, i.e. e = 1s.
 		if d.allowed || d.retry != 7*time.Second {
 			t.Fatalf("allowed %v retry %v, want denial with 7s", d.allowed, d.retry)
 		}
 		clk.set(11 * time.Second)
-		if d, _ := p.decide(r, observe.RecordOf(r)); !d.allowed || d.remaining != 0 || d.reset != 9*time.Second {
+		if d, _ := p.decide(r, request.RecordOf(r)); !d.allowed || d.remaining != 0 || d.reset != 9*time.Second {
 			t.Fatalf("at 11s: %+v, want allowed, remaining 0, reset 9s", d)
 		}
 	})
@@ -345,7 +345,7 @@ func TestLocalConcurrency(t *testing.T) {
 	for range 50 {
 		wg.Go(func() {
 			r := req(ipRecord("192.0.2.7"))
-			rec := observe.RecordOf(r)
+			rec := request.RecordOf(r)
 			for range 40 {
 				if d, _ := p.decide(r, rec); d.allowed {
 					allowed.Add(1)
@@ -494,7 +494,7 @@ func TestKeys(t *testing.T) {
 	alice := &consumer.Consumer{Name: "alice", ID: "alice"}
 	bob := &consumer.Consumer{Name: "bob", ID: "bob"}
 	anon := &consumer.Consumer{Name: "anonymous", ID: "anonymous", Anonymous: true}
-	rec := func(ip string, c *consumer.Consumer, path string, params ...string) *observe.Record {
+	rec := func(ip string, c *consumer.Consumer, path string, params ...string) *request.Record {
 		r := ipRecord(ip)
 		r.Consumer, r.Path = c, path
 		for i := 0; i+1 < len(params); i += 2 {
@@ -503,7 +503,7 @@ func TestKeys(t *testing.T) {
 		return r
 	}
 	hdr := func(r *http.Request, k, v string) *http.Request { r.Header.Set(k, v); return r }
-	mk := func(rc *observe.Record) *http.Request { return req(rc) }
+	mk := func(rc *request.Record) *http.Request { return req(rc) }
 	tests := []struct {
 		desc   string
 		key    string
@@ -534,15 +534,15 @@ func TestKeys(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			p := newPlugin(t, `{key: `+tc.key+`, limits: [{rate: 1, per: 1h}]}`, newFakeClock())
-			if d, _ := p.decide(tc.a, observe.RecordOf(tc.a)); !d.allowed {
+			if d, _ := p.decide(tc.a, request.RecordOf(tc.a)); !d.allowed {
 				t.Fatal("first request denied")
 			}
-			d, _ := p.decide(tc.b, observe.RecordOf(tc.b))
+			d, _ := p.decide(tc.b, request.RecordOf(tc.b))
 			if d.allowed == tc.shared {
 				t.Fatalf("second request allowed = %v, want shared key = %v", d.allowed, tc.shared)
 			}
-			ka := keyString(p.parts, tc.a, observe.RecordOf(tc.a), "test")
-			kb := keyString(p.parts, tc.b, observe.RecordOf(tc.b), "test")
+			ka := keyString(p.parts, tc.a, request.RecordOf(tc.a), "test")
+			kb := keyString(p.parts, tc.b, request.RecordOf(tc.b), "test")
 			if (ka == kb) != tc.shared {
 				t.Fatalf("Redis keys %q and %q: equal = %v, want %v", ka, kb, ka == kb, tc.shared)
 			}
@@ -553,9 +553,9 @@ func TestKeys(t *testing.T) {
 func TestKeyStringEscaping(t *testing.T) {
 	t.Parallel()
 	parts := []keyPart{{kind: partHeader, name: "A"}, {kind: partConsumer}}
-	r := req(&observe.Record{Consumer: &consumer.Consumer{ID: "x}|{y%"}})
+	r := req(&request.Record{Consumer: &consumer.Consumer{ID: "x}|{y%"}})
 	r.Header.Set("A", "{tag}")
-	if got, want := keyString(parts, r, observe.RecordOf(r), ""), "%7Btag%7D|c:x%7D%7C%7By%25"; got != want {
+	if got, want := keyString(parts, r, request.RecordOf(r), ""), "%7Btag%7D|c:x%7D%7C%7By%25"; got != want {
 		t.Fatalf("key %q, want %q", got, want)
 	}
 }

@@ -1,7 +1,7 @@
 // Package requestid implements the "request_id" plugin, which controls how a
 // request's ID is read from the client, forwarded upstream and echoed back.
 //
-// The gateway core assigns every request an ID (observe.Record.RequestID),
+// The gateway core assigns every request an ID (request.Record.RequestID),
 // taking a valid incoming X-Request-Id or generating one, and always forwards
 // it upstream as X-Request-Id. This plugin can read the ID from another
 // header, forward it under that header as well, refuse client-supplied IDs,
@@ -14,8 +14,8 @@ import (
 	"sync"
 
 	"github.com/portico-gw/portico/internal/httpx"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // DefaultHeader is the header the ID is read from, forwarded and echoed under
@@ -94,7 +94,7 @@ type handler struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := h.p
-	rec := observe.RecordOf(r)
+	rec := request.RecordOf(r)
 	prev := ""
 	if rec != nil {
 		prev = rec.RequestID
@@ -102,15 +102,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var id string
 	switch {
 	case !p.trust:
-		id = observe.NewRequestID()
+		id = request.NewID()
 	case !p.custom && prev != "":
 		// The core already took a valid X-Request-Id or generated an ID.
 		id = prev
 	default:
-		if v := r.Header[p.header]; len(v) > 0 && observe.ValidRequestID(v[0]) {
+		if v := r.Header[p.header]; len(v) > 0 && request.ValidID(v[0]) {
 			id = v[0]
 		} else {
-			id = observe.NewRequestID()
+			id = request.NewID()
 		}
 	}
 	if rec != nil {

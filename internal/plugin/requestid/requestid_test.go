@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // build decodes src the way the gateway does and builds the instance.
@@ -102,7 +102,7 @@ func TestRequestID(t *testing.T) {
 			desc:       "custom header invalid generates",
 			config:     "header: X-Correlation-Id",
 			record:     true,
-			reqHdr:     map[string]string{"X-Correlation-Id": strings.Repeat("a", observe.MaxRequestIDLen+1)},
+			reqHdr:     map[string]string{"X-Correlation-Id": strings.Repeat("a", request.MaxIDLen+1)},
 			wantID:     "new",
 			wantHeader: "X-Correlation-Id",
 		},
@@ -131,7 +131,7 @@ func TestRequestID(t *testing.T) {
 			}
 			var got seen
 			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if rec := observe.RecordOf(r); rec != nil {
+				if rec := request.RecordOf(r); rec != nil {
 					got.recID = rec.RequestID
 				}
 				got.header = r.Header.Clone()
@@ -142,10 +142,10 @@ func TestRequestID(t *testing.T) {
 			for k, v := range tc.reqHdr {
 				r.Header.Set(k, v)
 			}
-			var rec *observe.Record
+			var rec *request.Record
 			if tc.record {
-				rec = &observe.Record{RequestID: coreID}
-				r = r.WithContext(observe.WithRecord(r.Context(), rec))
+				rec = &request.Record{RequestID: coreID}
+				r = r.WithContext(request.WithRecord(r.Context(), rec))
 			}
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
@@ -254,9 +254,9 @@ func BenchmarkRequestID(b *testing.B) {
 				w.WriteHeader(http.StatusOK)
 			}))
 			const id = "0123456789abcdef0123456789abcdef"
-			rec := &observe.Record{}
+			rec := &request.Record{}
 			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r = r.WithContext(observe.WithRecord(r.Context(), rec))
+			r = r.WithContext(request.WithRecord(r.Context(), rec))
 			corr := []string{"corr-1"}
 			core := []string{id}
 			w := &discardWriter{h: http.Header{}}

@@ -7,8 +7,8 @@ import (
 	"net/http"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 func init() {
@@ -35,14 +35,14 @@ func (s *SizeLimit) Wrap(next http.Handler) http.Handler {
 	max := int64(s.MaxBodyBytes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			observe.WriteError(w, r, http.StatusRequestEntityTooLarge, "request body too large")
+			request.WriteError(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
-			// Wrapped in an observe.Body and recorded, so the proxy can tell
+			// Wrapped in an request.Body and recorded, so the proxy can tell
 			// this client error (413) from an upstream failure.
-			b := observe.NewBody(http.MaxBytesReader(w, r.Body, max), nil)
-			if rec := observe.RecordOf(r); rec != nil {
+			b := request.NewBody(http.MaxBytesReader(w, r.Body, max), nil)
+			if rec := request.RecordOf(r); rec != nil {
 				rec.Body = b
 			}
 			r.Body = b

@@ -8,8 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // TestSizeLimit: announced bodies over the limit get 413 before the next
@@ -34,10 +34,10 @@ func TestSizeLimit(t *testing.T) {
 		t.Fatalf("announced large body: status %d, reached %v", w.Code, reached)
 	}
 
-	rec := &observe.Record{RequestID: "t"}
+	rec := &request.Record{RequestID: "t"}
 	r = httptest.NewRequest("POST", "/", io.MultiReader(bytes.NewReader(make([]byte, 2048))))
 	r.ContentLength = -1
-	r = r.WithContext(observe.WithRecord(r.Context(), rec))
+	r = r.WithContext(request.WithRecord(r.Context(), rec))
 	h.ServeHTTP(httptest.NewRecorder(), r)
 	var mbe *http.MaxBytesError
 	if !errors.As(readErr, &mbe) || !errors.As(rec.BodyErr(), &mbe) {

@@ -39,10 +39,10 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
 	"github.com/portico-gw/portico/internal/plugin/auth/ttlcache"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // Name is the plugin's name in configs.
@@ -223,7 +223,7 @@ func (p *BasicAuth) Wrap(next http.Handler) http.Handler {
 		case reasonThrottled:
 			p.base.Refused(r, reason)
 			w.Header().Set("Retry-After", "1")
-			observe.WriteError(w, r, http.StatusTooManyRequests, "too many password checks")
+			request.WriteError(w, r, http.StatusTooManyRequests, "too many password checks")
 			return
 		default:
 			p.base.Unauthenticated(w, r, next, p.challenge, reason)

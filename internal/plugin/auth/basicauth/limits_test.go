@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // TestFailureCache: a failed slow check is remembered, so the same wrong
@@ -119,8 +119,8 @@ func TestHashChecksTotal(t *testing.T) {
 	<-b.entered
 	r := httptest.NewRequest(http.MethodGet, "http://example.com/x", nil)
 	r.Header.Set("Authorization", basic("carol", "y"))
-	rec := &observe.Record{}
-	r = r.WithContext(observe.WithRecord(r.Context(), rec))
+	rec := &request.Record{}
+	r = r.WithContext(request.WithRecord(r.Context(), rec))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	if w.Code != http.StatusTooManyRequests {
@@ -220,8 +220,8 @@ func TestReasons(t *testing.T) {
 		if tc.authz != "" {
 			r.Header.Set("Authorization", tc.authz)
 		}
-		rec := &observe.Record{}
-		r = r.WithContext(observe.WithRecord(r.Context(), rec))
+		rec := &request.Record{}
+		r = r.WithContext(request.WithRecord(r.Context(), rec))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		if w.Code != 401 || rec.AuthFailure != tc.want {

@@ -47,6 +47,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // Name is the plugin name used in configs.
@@ -287,7 +288,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	areq, status, msg := p.authRequest(r)
 	if areq == nil {
-		observe.WriteError(w, r, status, msg)
+		request.WriteError(w, r, status, msg)
 		return
 	}
 	resp, err := p.client.Do(areq)
@@ -377,7 +378,7 @@ func (p *ForwardAuth) authRequest(r *http.Request) (*http.Request, int, string) 
 // client's own X-Forwarded-Host and -Proto are believed only from a trusted
 // proxy (the gateway drops them from anyone else before plugins run).
 func setForwarded(out http.Header, r *http.Request) {
-	rec := observe.RecordOf(r)
+	rec := request.RecordOf(r)
 	out.Set("X-Forwarded-Method", r.Method)
 	out.Set("X-Forwarded-Uri", forwardedURI(r, rec))
 
@@ -423,7 +424,7 @@ func setForwarded(out http.Header, r *http.Request) {
 // forwardedURI is the path the gateway routed (the normalised path the
 // router matched, which the upstream also receives) with the query as
 // received; outside the gateway, the request's own URI.
-func forwardedURI(r *http.Request, rec *observe.Record) string {
+func forwardedURI(r *http.Request, rec *request.Record) string {
 	if rec == nil || rec.Path == "" {
 		return r.URL.RequestURI()
 	}
@@ -478,7 +479,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.p.base.Refused(r, reasonError)
-	observe.WriteError(w, r, http.StatusServiceUnavailable, "authorization service unavailable")
+	request.WriteError(w, r, http.StatusServiceUnavailable, "authorization service unavailable")
 }
 
 // relay answers the client with the service's refusal or redirect.
@@ -489,12 +490,12 @@ func (p *ForwardAuth) relay(w http.ResponseWriter, r *http.Request, resp *http.R
 	if status == http.StatusUnauthorized || status < 400 {
 		msg = "unauthorized"
 	}
-	if observe.IsGRPC(r) {
+	if request.IsGRPC(r) {
 		// A gRPC client understands only a gRPC status.
 		if status < 400 {
 			status = http.StatusUnauthorized
 		}
-		observe.WriteError(w, r, status, msg)
+		request.WriteError(w, r, status, msg)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDenyBody))
@@ -511,13 +512,13 @@ func (p *ForwardAuth) relay(w http.ResponseWriter, r *http.Request, resp *http.R
 		// Nothing to relay: the gateway's own error body, with the
 		// service's challenge and cookies kept.
 		wh.Del("Content-Type")
-		observe.WriteError(w, r, status, msg)
+		request.WriteError(w, r, status, msg)
 		return
 	}
 	wh.Set("Content-Length", strconv.Itoa(len(body)))
 	wh.Set("Cache-Control", "no-store")
 	wh.Del("Content-Encoding")
-	if rec := observe.RecordOf(r); rec != nil {
+	if rec := request.RecordOf(r); rec != nil {
 		rec.ErrorMsg = msg
 		if rec.RequestID != "" {
 			wh.Set("X-Request-Id", rec.RequestID)

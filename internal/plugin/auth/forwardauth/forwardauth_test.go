@@ -15,9 +15,9 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // authService is an authorization service whose answer is set per test; it
@@ -111,8 +111,8 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-// request builds a client request as the gateway hands it to plugins.
-func request(method, target, body string, hdr map[string]string) *http.Request {
+// newRequest builds a client request as the gateway hands it to plugins.
+func newRequest(method, target, body string, hdr map[string]string) *http.Request {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -121,8 +121,8 @@ func request(method, target, body string, hdr map[string]string) *http.Request {
 	for k, v := range hdr {
 		r.Header.Set(k, v)
 	}
-	rec := &observe.Record{RequestID: "req-1", ClientIP: netip.MustParseAddr("203.0.113.7"), Peer: netip.MustParseAddr("10.0.0.1")}
-	return r.WithContext(observe.WithRecord(r.Context(), rec))
+	rec := &request.Record{RequestID: "req-1", ClientIP: netip.MustParseAddr("203.0.113.7"), Peer: netip.MustParseAddr("10.0.0.1")}
+	return r.WithContext(request.WithRecord(r.Context(), rec))
 }
 
 func serve(p *ForwardAuth, r *http.Request) (*httptest.ResponseRecorder, *upstream) {
@@ -310,7 +310,7 @@ func TestForwardAuth(t *testing.T) {
 			t.Parallel()
 			svc := newAuthService(t, tc.answer)
 			p := mustBuild(t, fmt.Sprintf("{url: %q%s}", svc.URL+"/check", tc.extra))
-			w, up := serve(p, request(http.MethodGet, "/api/things", "", tc.hdr))
+			w, up := serve(p, newRequest(http.MethodGet, "/api/things", "", tc.hdr))
 			if w.Code != tc.wantCode {
 				t.Fatalf("status %d, want %d (body %.200q)", w.Code, tc.wantCode, w.Body)
 			}
@@ -399,8 +399,8 @@ func TestForwardedHeaders(t *testing.T) {
 			t.Parallel()
 			svc := newAuthService(t, func(http.ResponseWriter, *http.Request) {})
 			p := mustBuild(t, fmt.Sprintf("{url: %q%s}", svc.URL, tc.extra))
-			r := request(http.MethodPost, "http://api.example/a/b%20c?x=1&y=2", "payload", tc.hdr)
-			rec := observe.RecordOf(r)
+			r := newRequest(http.MethodPost, "http://api.example/a/b%20c?x=1&y=2", "payload", tc.hdr)
+			rec := request.RecordOf(r)
 			rec.TrustedPeer, rec.TLS = tc.trusted, tc.tls
 			w, up := serve(p, r)
 			if w.Code != 200 || up.hits.Load() != 1 {
@@ -453,7 +453,7 @@ func TestForwardBody(t *testing.T) {
 			t.Parallel()
 			svc := newAuthService(t, func(http.ResponseWriter, *http.Request) {})
 			p := mustBuild(t, fmt.Sprintf("{url: %q, method: POST, forward_body: true%s}", svc.URL, tc.extra))
-			w, _ := serve(p, request(http.MethodPost, "/orders", tc.body, map[string]string{"Content-Type": "application/json"}))
+			w, _ := serve(p, newRequest(http.MethodPost, "/orders", tc.body, map[string]string{"Content-Type": "application/json"}))
 			if w.Code != 200 {
 				t.Fatalf("status %d", w.Code)
 			}
@@ -476,7 +476,7 @@ func TestForwardBody(t *testing.T) {
 		t.Parallel()
 		svc := newAuthService(t, func(http.ResponseWriter, *http.Request) {})
 		p := mustBuild(t, fmt.Sprintf("{url: %q, forward_body: true}", svc.URL))
-		r := request(http.MethodPost, "/", strings.Repeat("a", 100), nil)
+		r := newRequest(http.MethodPost, "/", strings.Repeat("a", 100), nil)
 		w := httptest.NewRecorder()
 		r.Body = http.MaxBytesReader(w, r.Body, 10)
 		up := &upstream{}
@@ -519,7 +519,7 @@ func TestFailures(t *testing.T) {
 			}
 			p := mustBuild(t, fmt.Sprintf("{url: %q, timeout: 100ms%s}", target, tc.extra))
 			start := time.Now()
-			w, up := serve(p, request(http.MethodGet, "/", "", map[string]string{"Authorization": "Bearer t"}))
+			w, up := serve(p, newRequest(http.MethodGet, "/", "", map[string]string{"Authorization": "Bearer t"}))
 			if el := time.Since(start); el > time.Second {
 				t.Errorf("took %v despite the 100ms timeout", el)
 			}
@@ -549,7 +549,7 @@ func TestConnectionReuse(t *testing.T) {
 	})
 	p := mustBuild(t, fmt.Sprintf("{url: %q}", svc.URL))
 	for i := 0; i < 5; i++ {
-		if w, _ := serve(p, request(http.MethodGet, "/", "", nil)); w.Code != 401 {
+		if w, _ := serve(p, newRequest(http.MethodGet, "/", "", nil)); w.Code != 401 {
 			t.Fatalf("status %d", w.Code)
 		}
 	}
@@ -567,7 +567,7 @@ func TestGRPCDenied(t *testing.T) {
 		_, _ = io.WriteString(w, "<html>no</html>")
 	})
 	p := mustBuild(t, fmt.Sprintf("{url: %q}", svc.URL))
-	w, _ := serve(p, request(http.MethodPost, "/pkg.Svc/Method", "", map[string]string{"Content-Type": "application/grpc"}))
+	w, _ := serve(p, newRequest(http.MethodPost, "/pkg.Svc/Method", "", map[string]string{"Content-Type": "application/grpc"}))
 	if w.Code != 200 || w.Header().Get("Grpc-Status") != "7" || w.Body.Len() != 0 {
 		t.Errorf("status %d grpc-status %q body %q", w.Code, w.Header().Get("Grpc-Status"), w.Body)
 	}

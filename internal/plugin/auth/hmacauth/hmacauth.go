@@ -69,6 +69,7 @@ import (
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
 	"github.com/portico-gw/portico/internal/redisclient"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // Name is the plugin's name in configs.
@@ -308,14 +309,14 @@ func (p *HMACAuth) Wrap(next http.Handler) http.Handler {
 		switch {
 		case status == http.StatusServiceUnavailable:
 			p.base.Refused(r, reason)
-			observe.WriteError(w, r, status, "replay check unavailable")
+			request.WriteError(w, r, status, "replay check unavailable")
 			return
 		case status != 0:
 			msg := "bad request"
 			if status == http.StatusRequestEntityTooLarge {
 				msg = "request body too large"
 			}
-			observe.WriteError(w, r, status, msg)
+			request.WriteError(w, r, status, msg)
 			return
 		case reason != "":
 			p.base.Unauthenticated(w, r, next, p.challenge, reason)

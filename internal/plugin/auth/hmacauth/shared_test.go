@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/testutil/testredis"
 )
 
@@ -32,8 +32,8 @@ func buildIn(t *testing.T, pool *plugin.SharedPool, src string, now *time.Time) 
 // serve runs h on r with a record and returns the status and the recorded
 // auth failure reason.
 func serve(h http.Handler, r *http.Request) (int, string) {
-	rec := &observe.Record{}
-	r = r.WithContext(observe.WithRecord(r.Context(), rec))
+	rec := &request.Record{}
+	r = r.WithContext(request.WithRecord(r.Context(), rec))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	return w.Code, rec.AuthFailure

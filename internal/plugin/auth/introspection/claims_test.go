@@ -5,7 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // doRec runs p on a request with a record and returns the response and
@@ -13,8 +13,8 @@ import (
 func doRec(p *Introspection, hdr http.Header) (*httptest.ResponseRecorder, string) {
 	r := httptest.NewRequest(http.MethodGet, "http://gw.example/api", nil)
 	r.Header = hdr
-	rec := &observe.Record{}
-	r = r.WithContext(observe.WithRecord(r.Context(), rec))
+	rec := &request.Record{}
+	r = r.WithContext(request.WithRecord(r.Context(), rec))
 	w := httptest.NewRecorder()
 	p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })).ServeHTTP(w, r)
 	return w, rec.AuthFailure

@@ -4,9 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"github.com/portico-gw/portico/internal/testutil/wait"
 	"testing"
 	"time"
+
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // TestSingleflightCancel checks that the request that started a shared

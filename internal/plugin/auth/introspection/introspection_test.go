@@ -17,10 +17,10 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // authServer is an RFC 7662 endpoint whose answers are set per token.
@@ -143,8 +143,8 @@ func do(p *Introspection, hdr map[string]string) *httptest.ResponseRecorder {
 	for k, v := range hdr {
 		r.Header.Set(k, v)
 	}
-	rec := &observe.Record{RequestID: "req-1"}
-	r = r.WithContext(observe.WithRecord(r.Context(), rec))
+	rec := &request.Record{RequestID: "req-1"}
+	r = r.WithContext(request.WithRecord(r.Context(), rec))
 	w := httptest.NewRecorder()
 	p.Wrap(upstream).ServeHTTP(w, r)
 	return w

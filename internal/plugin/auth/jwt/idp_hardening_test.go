@@ -14,8 +14,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/testutil/logbuf"
 	"github.com/portico-gw/portico/internal/testutil/wait"
 )
@@ -49,9 +49,9 @@ func buildLogged(t testing.TB, cfg map[string]any) (http.Handler, *JWT, *logbuf.
 // callRec is call with a request record; it returns the response and the
 // auth failure reason recorded for the access log.
 func callRec(h http.Handler, token string, mod ...func(*http.Request)) (*httptest.ResponseRecorder, string) {
-	rec := &observe.Record{}
+	rec := &request.Record{}
 	mod = append([]func(*http.Request){func(r *http.Request) {
-		*r = *r.WithContext(observe.WithRecord(r.Context(), rec))
+		*r = *r.WithContext(request.WithRecord(r.Context(), rec))
 	}}, mod...)
 	w := call(h, token, mod...)
 	return w, rec.AuthFailure

@@ -4,12 +4,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"github.com/portico-gw/portico/internal/testutil/wait"
 	"net/http"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 func newECKey(t testing.TB) testKey {

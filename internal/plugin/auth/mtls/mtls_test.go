@@ -12,9 +12,9 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 func build(t *testing.T, src string) http.Handler {
@@ -74,8 +74,8 @@ func TestReasonsAndTypedSANs(t *testing.T) {
 	} {
 		r := httptest.NewRequest(http.MethodGet, "https://gw.test/", nil)
 		r.TLS = tc.state
-		rec := &observe.Record{}
-		r = r.WithContext(observe.WithRecord(r.Context(), rec))
+		rec := &request.Record{}
+		r = r.WithContext(request.WithRecord(r.Context(), rec))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		if w.Code != tc.status || rec.AuthFailure != tc.reason || w.Header().Get("X-Consumer") != tc.wantID {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 func (e *env) reason() string {
@@ -94,11 +94,11 @@ func TestDuplicateSessionCookie(t *testing.T) {
 		before := e.upstreamCalls()
 		req := httptest.NewRequest(http.MethodGet, "/app", nil)
 		req.Header.Set("Cookie", cookie)
-		rec := &observe.Record{}
+		rec := &request.Record{}
 		w := httptest.NewRecorder()
 		e.plugin.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 			t.Errorf("%q: reached the upstream", cookie)
-		})).ServeHTTP(w, req.WithContext(observe.WithRecord(req.Context(), rec)))
+		})).ServeHTTP(w, req.WithContext(request.WithRecord(req.Context(), rec)))
 		if w.Code != http.StatusBadRequest || rec.AuthFailure != "multiple" {
 			t.Errorf("%q: status %d reason %q, want 400 multiple", cookie, w.Code, rec.AuthFailure)
 		}
@@ -120,9 +120,9 @@ func TestDuplicateSessionCookie(t *testing.T) {
 	name := stateCookiePrefix + state[:stateNameLen]
 	req = httptest.NewRequest(http.MethodGet, "/oauth2/callback?code=c&state="+state, nil)
 	req.Header.Set("Cookie", name+"=a; "+name+"=b")
-	rec := &observe.Record{}
+	rec := &request.Record{}
 	w = httptest.NewRecorder()
-	e.plugin.Wrap(http.NotFoundHandler()).ServeHTTP(w, req.WithContext(observe.WithRecord(req.Context(), rec)))
+	e.plugin.Wrap(http.NotFoundHandler()).ServeHTTP(w, req.WithContext(request.WithRecord(req.Context(), rec)))
 	if w.Code != http.StatusBadRequest || rec.AuthFailure != "multiple" {
 		t.Errorf("two state cookies: status %d reason %q, want 400 multiple", w.Code, rec.AuthFailure)
 	}
@@ -156,11 +156,11 @@ func TestSessionBoundToIssuerAndClient(t *testing.T) {
 			req := httptest.NewRequest(http.MethodGet, "https://gw.test/app", nil)
 			req.AddCookie(&http.Cookie{Name: DefaultCookieName, Value: c.Value})
 			req.Header.Set("Accept", accept)
-			rec := &observe.Record{}
+			rec := &request.Record{}
 			w := httptest.NewRecorder()
 			in.Plugin.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 				t.Errorf("%s: a session from another route reached the upstream", tc.desc)
-			})).ServeHTTP(w, req.WithContext(observe.WithRecord(req.Context(), rec)))
+			})).ServeHTTP(w, req.WithContext(request.WithRecord(req.Context(), rec)))
 			switch {
 			case accept == "application/json" && (w.Code != http.StatusUnauthorized || rec.AuthFailure != "invalid"):
 				t.Errorf("%s: replayed cookie: status %d reason %q, want 401 invalid", tc.desc, w.Code, rec.AuthFailure)

@@ -73,6 +73,7 @@ import (
 	"github.com/portico-gw/portico/internal/plugin/auth"
 	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
 	"github.com/portico-gw/portico/internal/redisclient"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // Name is the plugin name used in configs.
@@ -719,7 +720,7 @@ func (p *OIDCLogin) startLogin(w http.ResponseWriter, r *http.Request, d *idp) {
 	v, err := p.sealer.seal(purposeState, name, &ls)
 	if err != nil {
 		p.log.Error("oidc_login: cannot seal state cookie", "error", err)
-		observe.WriteError(w, r, http.StatusInternalServerError, "internal error")
+		request.WriteError(w, r, http.StatusInternalServerError, "internal error")
 		return
 	}
 	http.SetCookie(w, p.stateAttrs.cookie(name, v, int(stateTTL/time.Second)))
@@ -1009,13 +1010,13 @@ func (p *OIDCLogin) loginFailed(w http.ResponseWriter, r *http.Request, status i
 	if status >= 500 {
 		msg = "internal error"
 	}
-	observe.WriteError(w, r, status, msg)
+	request.WriteError(w, r, status, msg)
 }
 
 // fail counts a failure that is not a 401 from auth.Base and records its
 // reason for the access log.
 func (p *OIDCLogin) fail(r *http.Request, reason string) {
-	if rec := observe.RecordOf(r); rec != nil {
+	if rec := request.RecordOf(r); rec != nil {
 		rec.AuthFailure = reason
 	}
 	observe.DefaultStats.Counter("portico_auth_failures_total", fmt.Sprintf("plugin=%q,reason=%q", Name, reason)).Inc()
@@ -1026,13 +1027,13 @@ func (p *OIDCLogin) fail(r *http.Request, reason string) {
 func (p *OIDCLogin) unavailable(w http.ResponseWriter, r *http.Request) {
 	p.fail(r, reasonUnavailable)
 	w.Header().Set("Retry-After", "5")
-	observe.WriteError(w, r, http.StatusServiceUnavailable, "identity provider unavailable")
+	request.WriteError(w, r, http.StatusServiceUnavailable, "identity provider unavailable")
 }
 
 // requestPath is the normalised path the router matched and the upstream
 // receives; every path decision uses it, so an encoded or dot-segment
 // variant of the callback or logout path cannot slip past (or into) them.
-func requestPath(r *http.Request) string { return observe.RecordOf(r).PathOf(r) }
+func requestPath(r *http.Request) string { return request.RecordOf(r).PathOf(r) }
 
 // watchTransport notes when the provider could not be reached: a transport
 // error (refused, reset, timeout) or a 5xx/429 answer. Libraries wrap or
@@ -1072,7 +1073,7 @@ func (p *OIDCLogin) origin(r *http.Request) string {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if rec := observe.RecordOf(r); rec != nil {
+	if rec := request.RecordOf(r); rec != nil {
 		if rec.TLS {
 			scheme = "https"
 		}
@@ -1125,7 +1126,7 @@ func randomString() string {
 }
 
 func routeOf(r *http.Request) string {
-	if rec := observe.RecordOf(r); rec != nil {
+	if rec := request.RecordOf(r); rec != nil {
 		return rec.Route
 	}
 	return ""

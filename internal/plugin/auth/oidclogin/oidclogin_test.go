@@ -14,9 +14,9 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef-test"
@@ -83,11 +83,11 @@ claims_to_headers: {email: X-User-Email, groups: X-User-Groups}
 	h := e.plugin.Wrap(upstream)
 	// Like the gateway, give every request a record.
 	e.gw = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &observe.Record{RequestID: "req-1", TLS: r.TLS != nil, Route: "test"}
+		rec := &request.Record{RequestID: "req-1", TLS: r.TLS != nil, Route: "test"}
 		if o.recPath != nil {
 			rec.Path = o.recPath(r)
 		}
-		h.ServeHTTP(w, r.WithContext(observe.WithRecord(r.Context(), rec)))
+		h.ServeHTTP(w, r.WithContext(request.WithRecord(r.Context(), rec)))
 		e.mu.Lock()
 		e.lastReason = rec.AuthFailure
 		e.mu.Unlock()
@@ -686,7 +686,7 @@ func TestAnonymous(t *testing.T) {
 	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
 	r := httptest.NewRequest(http.MethodGet, "/app", nil)
 	r.Header.Set("X-User-Email", "mallory@evil.example")
-	r = r.WithContext(observe.WithRecord(r.Context(), &observe.Record{}))
+	r = r.WithContext(request.WithRecord(r.Context(), &request.Record{}))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	if w.Code != http.StatusOK || got == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/redisclient"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // Server-side revocation. Without Redis a session lives in its cookie
@@ -165,5 +166,5 @@ func (p *OIDCLogin) recordLogout(r *http.Request, s *session) error {
 func (p *OIDCLogin) storeUnavailable(w http.ResponseWriter, r *http.Request, msg string) {
 	p.fail(r, reasonStoreUnavailable)
 	w.Header().Set("Retry-After", "5")
-	observe.WriteError(w, r, http.StatusServiceUnavailable, msg)
+	request.WriteError(w, r, http.StatusServiceUnavailable, msg)
 }

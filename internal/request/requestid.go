@@ -1,15 +1,15 @@
-package observe
+package request
 
 import (
 	"encoding/hex"
 	"math/rand/v2"
 )
 
-// MaxRequestIDLen bounds an accepted incoming request ID.
-const MaxRequestIDLen = 128
+// MaxIDLen bounds an accepted incoming request ID.
+const MaxIDLen = 128
 
-// NewRequestID returns a random 128-bit ID as 32 lowercase hex digits.
-func NewRequestID() string {
+// NewID returns a random 128-bit ID as 32 lowercase hex digits.
+func NewID() string {
 	var b [16]byte
 	a, c := rand.Uint64(), rand.Uint64()
 	for i := 0; i < 8; i++ {
@@ -21,10 +21,10 @@ func NewRequestID() string {
 	return string(out[:])
 }
 
-// ValidRequestID reports whether an incoming ID is safe to propagate: 1 to
-// MaxRequestIDLen characters of A-Z a-z 0-9 and - _ . : / + =.
-func ValidRequestID(s string) bool {
-	if len(s) == 0 || len(s) > MaxRequestIDLen {
+// ValidID reports whether an incoming ID is safe to propagate: 1 to
+// MaxIDLen characters of A-Z a-z 0-9 and - _ . : / + =.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > MaxIDLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -1,4 +1,4 @@
-package observe
+package request
 
 import (
 	"encoding/json"

@@ -1,15 +1,18 @@
-// Package observe holds the per-request record shared by the proxy core,
-// plugins and the access log, plus request-ID helpers. It carries no policy.
-package observe
+// Package request holds what the gateway knows about one request while it is
+// served: the per-request record shared by the proxy core, plugins and the
+// access log, the client body wrapper, request IDs, and the gateway's one
+// error response shape. It carries no policy.
+package request
 
 import (
 	"context"
 
-	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/observe/tracing"
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/observe/tracing"
 )
 
 // MaxParams is the number of path parameters a route template may capture.

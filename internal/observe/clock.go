@@ -1,5 +1,0 @@
-package observe
-
-import "time"
-
-func sinceSeconds(t time.Time) float64 { return time.Since(t).Seconds() }

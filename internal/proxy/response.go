@@ -97,7 +97,7 @@ func monoNow() int64 { return int64(time.Since(monoEpoch)) }
 type endBody struct {
 	io.ReadCloser
 	st     *upstream.TargetState
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	once   sync.Once
 
 	idle      time.Duration
@@ -167,7 +167,7 @@ func (b *endBody) Close() error {
 	b.once.Do(func() {
 		b.st.End()
 		if b.cancel != nil {
-			b.cancel()
+			b.cancel(nil)
 		}
 	})
 	return err
@@ -183,7 +183,7 @@ func (b *endBodyRW) Write(p []byte) (int, error) { return b.w.Write(p) }
 
 // wrapBody wraps a response body; idle > 0 arms the body idle timeout,
 // which an upgraded connection never gets.
-func wrapBody(rc io.ReadCloser, st *upstream.TargetState, cancel context.CancelFunc, idle time.Duration, rec *request.Record, stalls *observe.Counter) io.ReadCloser {
+func wrapBody(rc io.ReadCloser, st *upstream.TargetState, cancel context.CancelCauseFunc, idle time.Duration, rec *request.Record, stalls *observe.Counter) io.ReadCloser {
 	if rw, ok := rc.(io.ReadWriteCloser); ok {
 		return &endBodyRW{endBody: endBody{ReadCloser: rc, st: st, cancel: cancel}, w: rw}
 	}

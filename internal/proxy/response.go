@@ -51,7 +51,7 @@ func removeHopByHop(h http.Header) {
 }
 
 // interimWriter gives interim (1xx) responses the hop-by-hop cleanup final
-// responses get. The engine copies an upstream's 1xx headers into the
+// responses get. The reverse proxy copies an upstream's 1xx headers into the
 // response writer as they arrive (httputil.ReverseProxy's Got1xxResponse
 // hook) and writes them without filtering; this writer cleans them, and
 // drops a 1xx over the header count limit, before they reach the client.
@@ -66,7 +66,7 @@ func (w *interimWriter) WriteHeader(code int) {
 		h := w.ResponseWriter.Header()
 		removeHopByHop(h)
 		if headerFields(h) > w.maxFields {
-			// Not forwarded; the engine clears the header map after
+			// Not forwarded; the reverse proxy clears the header map after
 			// writing an interim response, and so does this writer.
 			clear(h)
 			return
@@ -93,7 +93,7 @@ func monoNow() int64 { return int64(time.Since(monoEpoch)) }
 // watches every read of the body: a read that waits longer than the timeout
 // for the upstream closes the upstream body, which closes the connection
 // (HTTP/1) or resets the stream (HTTP/2), and fails with errBodyIdle, so the
-// engine aborts the client's response.
+// reverse proxy aborts the client's response.
 type endBody struct {
 	io.ReadCloser
 	st     *upstream.TargetState
@@ -136,7 +136,7 @@ func (b *endBody) watch() {
 	}
 	since := b.readSince.Load()
 	if since == 0 {
-		// No read pending: the engine is busy writing to the client.
+		// No read pending: the reverse proxy is busy writing to the client.
 		b.timer.Reset(b.idle)
 		b.tmu.Unlock()
 		return
@@ -173,7 +173,7 @@ func (b *endBody) Close() error {
 	return err
 }
 
-// endBodyRW keeps an upgraded (101) connection writable for the engine.
+// endBodyRW keeps an upgraded (101) connection writable for the reverse proxy.
 type endBodyRW struct {
 	endBody
 	w io.Writer

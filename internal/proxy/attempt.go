@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"sync"
@@ -318,5 +319,8 @@ func (e *perTryTimeout) Error() string   { return e.msg }
 func (e *perTryTimeout) Timeout() bool   { return true }
 func (e *perTryTimeout) Temporary() bool { return true }
 
-// Interface guard.
-var _ http.RoundTripper = (*attempts)(nil)
+// Interface guards.
+var (
+	_ http.RoundTripper = (*attempts)(nil)
+	_ net.Error         = (*perTryTimeout)(nil)
+)

@@ -115,3 +115,9 @@ func endGRPCOnAbort(w http.ResponseWriter, r *http.Request) {
 	h.Set(http.TrailerPrefix+"Grpc-Message", msgGRPCTooLarge)
 	rec.ErrorMsg = msgGRPCTooLarge
 }
+
+// Interface guards.
+var (
+	_ io.ReadCloser = (*grpcLimitReader)(nil)
+	_ error         = (*GRPCMessageTooLarge)(nil)
+)

@@ -82,3 +82,6 @@ func (r *replayReader) Read(p []byte) (int, error) {
 // Close is a no-op: the client's body is closed by the server when the
 // handler returns, after the last attempt.
 func (r *replayReader) Close() error { return nil }
+
+// Interface guard.
+var _ io.ReadCloser = (*replayReader)(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -196,3 +197,11 @@ func wrapBody(rc io.ReadCloser, st *upstream.TargetState, cancel context.CancelC
 	}
 	return b
 }
+
+// Interface guards.
+var (
+	_ http.ResponseWriter = (*interimWriter)(nil)
+	_ io.ReadCloser       = (*endBody)(nil)
+	_ io.ReadWriteCloser  = (*endBodyRW)(nil)
+	_ net.Error           = (*bodyIdleError)(nil)
+)

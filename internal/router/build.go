@@ -200,3 +200,6 @@ func before(x, y *route) bool {
 	}
 	return x.order < y.order
 }
+
+// Interface guard.
+var _ error = (*SpecError)(nil)

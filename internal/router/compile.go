@@ -132,9 +132,7 @@ func (c *compiled) hostConds(hosts []string, kb *strings.Builder) error {
 			c.hosts = append(c.hosts, nh)
 		}
 	}
-	sorted := append([]string(nil), c.hosts...)
-	sort.Strings(sorted)
-	fmt.Fprintf(kb, "|h%q", sorted)
+	writeSorted(kb, "h", c.hosts)
 	return nil
 }
 
@@ -149,9 +147,7 @@ func (rt *route) methodConds(methods []string, kb *strings.Builder) error {
 			rt.methods = append(rt.methods, meth)
 		}
 	}
-	sorted := append([]string(nil), rt.methods...)
-	sort.Strings(sorted)
-	fmt.Fprintf(kb, "|m%q", sorted)
+	writeSorted(kb, "m", rt.methods)
 	if len(rt.methods) > 0 {
 		rt.nconds++
 	}
@@ -292,4 +288,11 @@ func parseParam(part string) (name string, rest bool, err error) {
 		}
 	}
 	return name, rest, nil
+}
+
+// writeSorted writes a sorted copy of l to the route key after tag.
+func writeSorted(kb *strings.Builder, tag string, l []string) {
+	sorted := append([]string(nil), l...)
+	sort.Strings(sorted)
+	fmt.Fprintf(kb, "|%s%q", tag, sorted)
 }

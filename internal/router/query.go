@@ -16,15 +16,8 @@ func queryOnly(raw, key, value string) (ok, ambiguous bool) {
 	seen := false
 	for raw != "" {
 		var pair string
-		if i := strings.IndexByte(raw, '&'); i >= 0 {
-			pair, raw = raw[:i], raw[i+1:]
-		} else {
-			pair, raw = raw, ""
-		}
-		k, v := pair, ""
-		if i := strings.IndexByte(pair, '='); i >= 0 {
-			k, v = pair[:i], pair[i+1:]
-		}
+		pair, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(pair, "=")
 		keq, kfold, kvalid := queryKeyEqual(k, key)
 		veq, vvalid := queryEqual(v, value)
 		if !kvalid || !vvalid {
@@ -92,18 +85,11 @@ func lower(c byte) byte {
 func queryHas(raw, key, value string) bool {
 	for raw != "" {
 		var pair string
-		if i := strings.IndexByte(raw, '&'); i >= 0 {
-			pair, raw = raw[:i], raw[i+1:]
-		} else {
-			pair, raw = raw, ""
-		}
+		pair, raw, _ = strings.Cut(raw, "&")
 		if pair == "" || strings.IndexByte(pair, ';') >= 0 {
 			continue
 		}
-		k, v := pair, ""
-		if i := strings.IndexByte(pair, '='); i >= 0 {
-			k, v = pair[:i], pair[i+1:]
-		}
+		k, v, _ := strings.Cut(pair, "=")
 		keq, kvalid := queryEqual(k, key)
 		if !kvalid {
 			continue

@@ -370,3 +370,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }
+
+// Interface guards.
+var (
+	_ error = (*PreconditionFailedError)(nil)
+	_ error = (*ConflictError)(nil)
+	_ error = (*PersistError)(nil)
+	_ error = (*NotFoundError)(nil)
+)

@@ -422,3 +422,6 @@ func putPlugins(r *http.Request) (*change, error) {
 	}
 	return ch, nil
 }
+
+// Interface guard.
+var _ error = (*UpstreamInUseError)(nil)

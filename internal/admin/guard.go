@@ -151,3 +151,6 @@ func tokenState(cfg *config.Config, r *http.Request) (configured, valid bool) {
 	have := sha256.Sum256([]byte(strings.TrimSpace(got)))
 	return true, ok && subtle.ConstantTimeCompare(want[:], have[:]) == 1
 }
+
+// Interface guard.
+var _ http.Handler = (*guard)(nil)

@@ -227,3 +227,6 @@ func invalidConfigMsg(ps []problem) string {
 	}
 	return b.String()
 }
+
+// Interface guard.
+var _ error = (*requestError)(nil)

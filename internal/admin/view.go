@@ -120,24 +120,33 @@ func getConfig(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Co
 }
 
 func getRoutes(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
-	out := make([]map[string]any, 0, len(cfg.Routes))
-	for _, rt := range cfg.Routes {
-		if rt != nil {
-			out = append(out, routeView(rt))
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"revision": cfg.Hash, "routes": out})
+	writeList(w, cfg.Hash, "routes", cfg.Routes, routeView)
 }
 
 func getRoute(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
-	name := r.PathValue("name")
-	for _, rt := range cfg.Routes {
-		if rt != nil && rt.Name == name {
-			writeJSON(w, http.StatusOK, routeView(rt))
+	writeNamed(w, "route", r.PathValue("name"), cfg.Routes, func(rt *config.Route) string { return rt.Name }, routeView)
+}
+
+// writeList answers with the views of the items that are set, under key.
+func writeList[T, V any](w http.ResponseWriter, revision, key string, items []*T, view func(*T) V) {
+	out := make([]V, 0, len(items))
+	for _, it := range items {
+		if it != nil {
+			out = append(out, view(it))
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revision": revision, key: out})
+}
+
+// writeNamed answers with the view of the item called name, or 404.
+func writeNamed[T, V any](w http.ResponseWriter, kind, name string, items []*T, nameOf func(*T) string, view func(*T) V) {
+	for _, it := range items {
+		if it != nil && nameOf(it) == name {
+			writeJSON(w, http.StatusOK, view(it))
 			return
 		}
 	}
-	writeError(w, &NotFoundError{Kind: "route", Name: name})
+	writeError(w, &NotFoundError{Kind: kind, Name: name})
 }
 
 // targetView is one upstream target with its runtime state.
@@ -222,24 +231,11 @@ func newConsumerView(c *config.Consumer) consumerView {
 }
 
 func getConsumers(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
-	out := make([]consumerView, 0, len(cfg.Consumers))
-	for _, c := range cfg.Consumers {
-		if c != nil {
-			out = append(out, newConsumerView(c))
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"revision": cfg.Hash, "consumers": out})
+	writeList(w, cfg.Hash, "consumers", cfg.Consumers, newConsumerView)
 }
 
 func getConsumer(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
-	name := r.PathValue("name")
-	for _, c := range cfg.Consumers {
-		if c != nil && c.Name == name {
-			writeJSON(w, http.StatusOK, newConsumerView(c))
-			return
-		}
-	}
-	writeError(w, &NotFoundError{Kind: "consumer", Name: name})
+	writeNamed(w, "consumer", r.PathValue("name"), cfg.Consumers, func(c *config.Consumer) string { return c.Name }, newConsumerView)
 }
 
 // pluginKind is one registered plugin.

@@ -46,114 +46,147 @@ func checkNode(l *errorList, n *yaml.Node, t reflect.Type, path string) {
 	if t == nodeType {
 		return
 	}
-	bad := func(msg string) {
-		l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: msg})
-		if l.prune {
-			l.bad = append(l.bad, n)
-		}
-	}
-	if reflect.PointerTo(t).Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()) {
-		if isNull(n) {
-			return
-		}
-		if err := reflect.New(t).Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
-			var es Errors
-			if errors.As(err, &es) {
-				for _, e := range es {
-					if e.Line == 0 {
-						e.Line = n.Line
-					}
-					l.errs = append(l.errs, Error{Path: joinPath(path, e.Path), Line: e.Line, Msg: e.Msg})
-				}
-				if l.prune {
-					l.bad = append(l.bad, n)
-				}
-				return
-			}
-			bad(err.Error())
-		}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		checkUnmarshaler(l, n, t, path)
 		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			if !isNull(n) {
-				bad("expected a mapping (key: value lines), got " + Describe(n))
-			}
-			return
-		}
-		fields := yamlFields(t)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			f, ok := fields[k.Value]
-			p := joinPath(path, k.Value)
-			if !ok {
-				l.errs = append(l.errs, Error{Path: p, Line: k.Line, Msg: fmt.Sprintf("unknown field %q (known: %s)", k.Value, knownList(fields))})
-				continue
-			}
-			checkNode(l, val, f.Type, p)
-		}
+		checkStruct(l, n, t, path)
 	case reflect.Slice:
 		if n.Kind == yaml.SequenceNode {
 			for i, c := range n.Content {
 				checkNode(l, c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 			}
 		} else if !isNull(n) {
-			bad("expected a list, got " + Describe(n))
+			l.reject(n, path, "expected a list, got "+Describe(n))
 		}
 	case reflect.Map:
-		if n.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
-				if k.Kind != yaml.ScalarNode {
-					l.errs = append(l.errs, Error{Path: path, Line: k.Line, Msg: "expected a name as the key, got " + Describe(k)})
-					if l.prune {
-						l.bad = append(l.bad, n)
-					}
-					return
-				}
-				checkNode(l, n.Content[i+1], t.Elem(), joinPath(path, k.Value))
-			}
-		} else if !isNull(n) {
-			bad("expected a mapping (key: value lines), got " + Describe(n))
-		}
+		checkMap(l, n, t, path)
 	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Int16, reflect.Int8,
 		reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Uint16, reflect.Uint8:
-		if !checkScalar(n, "!!int") {
-			if n.Tag == "!!float" && digitsRE.MatchString(n.Value) {
-				bad(fmt.Sprintf("integer %s is out of range", n.Value))
-				return
-			}
-			bad(scalarMsg(n, "an integer"))
-			return
-		}
-		if n.Tag == "!!int" {
-			var err error
-			if t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64 {
-				_, err = strconv.ParseUint(n.Value, 0, t.Bits())
-			} else {
-				_, err = strconv.ParseInt(n.Value, 0, t.Bits())
-			}
-			if err != nil {
-				bad(fmt.Sprintf("integer %s is out of range", n.Value))
-			}
-		}
+		checkInt(l, n, t, path)
 	case reflect.Float64, reflect.Float32:
 		if !checkScalar(n, "!!float", "!!int") {
-			bad(scalarMsg(n, "a number"))
+			l.reject(n, path, scalarMsg(n, "a number"))
 		}
 	case reflect.Bool:
 		if !checkScalar(n, "!!bool") {
-			bad(scalarMsg(n, "true or false"))
+			l.reject(n, path, scalarMsg(n, "true or false"))
 		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
-			bad("expected a string, got " + Describe(n))
+			l.reject(n, path, "expected a string, got "+Describe(n))
 		}
 	case reflect.Interface:
 		// Any YAML value decodes into an interface.
 	default:
-		bad("this value cannot be set from YAML")
+		l.reject(n, path, "this value cannot be set from YAML")
+	}
+}
+
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+// reject records msg about the value n at path and, when pruning, marks n
+// to be nulled.
+func (l *errorList) reject(n *yaml.Node, path, msg string) {
+	l.errs = append(l.errs, Error{Path: path, Line: n.Line, Msg: msg})
+	if l.prune {
+		l.bad = append(l.bad, n)
+	}
+}
+
+// checkUnmarshaler runs a type's own UnmarshalYAML on n; the errors it
+// returns are placed below path.
+func checkUnmarshaler(l *errorList, n *yaml.Node, t reflect.Type, path string) {
+	if isNull(n) {
+		return
+	}
+	err := reflect.New(t).Interface().(yaml.Unmarshaler).UnmarshalYAML(n)
+	if err == nil {
+		return
+	}
+	var es Errors
+	if !errors.As(err, &es) {
+		l.reject(n, path, err.Error())
+		return
+	}
+	for _, e := range es {
+		if e.Line == 0 {
+			e.Line = n.Line
+		}
+		l.errs = append(l.errs, Error{Path: joinPath(path, e.Path), Line: e.Line, Msg: e.Msg})
+	}
+	if l.prune {
+		l.bad = append(l.bad, n)
+	}
+}
+
+// mapping reports whether n is a mapping, rejecting it unless it is null.
+func (l *errorList) mapping(n *yaml.Node, path string) bool {
+	if n.Kind == yaml.MappingNode {
+		return true
+	}
+	if !isNull(n) {
+		l.reject(n, path, "expected a mapping (key: value lines), got "+Describe(n))
+	}
+	return false
+}
+
+func checkStruct(l *errorList, n *yaml.Node, t reflect.Type, path string) {
+	if !l.mapping(n, path) {
+		return
+	}
+	fields := yamlFields(t)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		f, ok := fields[k.Value]
+		p := joinPath(path, k.Value)
+		if !ok {
+			l.errs = append(l.errs, Error{Path: p, Line: k.Line, Msg: fmt.Sprintf("unknown field %q (known: %s)", k.Value, knownList(fields))})
+			continue
+		}
+		checkNode(l, val, f.Type, p)
+	}
+}
+
+func checkMap(l *errorList, n *yaml.Node, t reflect.Type, path string) {
+	if !l.mapping(n, path) {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Kind != yaml.ScalarNode {
+			l.errs = append(l.errs, Error{Path: path, Line: k.Line, Msg: "expected a name as the key, got " + Describe(k)})
+			if l.prune {
+				l.bad = append(l.bad, n)
+			}
+			return
+		}
+		checkNode(l, n.Content[i+1], t.Elem(), joinPath(path, k.Value))
+	}
+}
+
+func checkInt(l *errorList, n *yaml.Node, t reflect.Type, path string) {
+	if !checkScalar(n, "!!int") {
+		if n.Tag == "!!float" && digitsRE.MatchString(n.Value) {
+			l.reject(n, path, fmt.Sprintf("integer %s is out of range", n.Value))
+			return
+		}
+		l.reject(n, path, scalarMsg(n, "an integer"))
+		return
+	}
+	if n.Tag != "!!int" {
+		return
+	}
+	var err error
+	if t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64 {
+		_, err = strconv.ParseUint(n.Value, 0, t.Bits())
+	} else {
+		_, err = strconv.ParseInt(n.Value, 0, t.Bits())
+	}
+	if err != nil {
+		l.reject(n, path, fmt.Sprintf("integer %s is out of range", n.Value))
 	}
 }
 

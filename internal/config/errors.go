@@ -152,3 +152,9 @@ func MapValue(n *yaml.Node, key string) *yaml.Node {
 	}
 	return nil
 }
+
+// Interface guards.
+var (
+	_ error = Error{}
+	_ error = Errors(nil)
+)

@@ -104,150 +104,184 @@ type memStore struct {
 // NewStore builds the in-memory store from config, validating every
 // credential; errors name the consumer's YAML path but never a secret.
 func NewStore(cs []*config.Consumer) (Store, error) {
-	s := &memStore{
+	b := &storeBuilder{s: &memStore{
 		byName: map[string]*Consumer{},
 		keys:   map[[32]byte]*Consumer{},
 		basic:  map[string]*basicEntry{},
 		hmac:   map[string]hmacEntry{},
 		certs:  map[string]*Consumer{},
-	}
-	var errs config.Errors
-	add := func(path, format string, args ...any) {
-		errs = append(errs, config.Error{Path: path, Msg: fmt.Sprintf(format, args...)})
-	}
+	}}
 	for i, cc := range cs {
 		p := fmt.Sprintf("consumers[%d]", i)
-		if cc == nil || cc.Name == "" {
-			add(p+".name", "consumer name is required")
+		c := b.consumer(p, cc)
+		if c == nil {
 			continue
 		}
-		c := &Consumer{Name: cc.Name, ID: cc.ID, Groups: cc.Groups, Metadata: cc.Metadata}
-		if c.ID == "" {
-			c.ID = c.Name
-		}
-		c.GroupsHeader = strings.Join(c.Groups, ", ")
-		if _, dup := s.byName[c.Name]; dup {
-			add(p+".name", "consumer %q is defined twice", c.Name)
-			continue
-		}
-		if o, dup := s.byName[c.ID]; dup && o != c {
-			add(p+".id", "consumer id %q is already used", c.ID)
-			continue
-		}
-		s.byName[c.Name] = c
-		s.byName[c.ID] = c
-		s.n++
 		cr := cc.Credentials
 		for j, k := range cr.KeyAuth {
-			kp := fmt.Sprintf("%s.credentials.key_auth[%d]", p, j)
-			var d [32]byte
-			switch {
-			case k.Key != "" && k.KeySHA256 != "":
-				add(kp, "set key or key_sha256, not both")
-				continue
-			case k.Key != "":
-				if len(k.Key) < 8 {
-					add(kp+".key", "API key is too short (at least 8 characters)")
-					continue
-				}
-				d = DigestKey(k.Key)
-			case k.KeySHA256 != "":
-				b, err := hex.DecodeString(k.KeySHA256)
-				if err != nil || len(b) != 32 {
-					add(kp+".key_sha256", "must be 64 hex digits (the SHA-256 of the key)")
-					continue
-				}
-				copy(d[:], b)
-			default:
-				add(kp, "key or key_sha256 is required")
-				continue
-			}
-			if o, dup := s.keys[d]; dup {
-				add(kp, "this API key is already assigned to consumer %q", o.Name)
-				continue
-			}
-			s.keys[d] = c
+			b.keyAuth(fmt.Sprintf("%s.credentials.key_auth[%d]", p, j), c, k)
 		}
-		for j, b := range cr.BasicAuth {
-			bp := fmt.Sprintf("%s.credentials.basic_auth[%d]", p, j)
-			if b.Username == "" || strings.Contains(b.Username, ":") {
-				add(bp+".username", "username is required and must not contain ':'")
-				continue
-			}
-			var sec BasicSecret
-			switch {
-			case b.Password != "" && b.PasswordHash != "":
-				add(bp, "set password or password_hash, not both")
-				continue
-			case b.Password != "":
-				d := sha256.Sum256([]byte(b.Password))
-				sec.Digest = d[:]
-			case b.PasswordHash != "":
-				// A hash that cannot be parsed would refuse every
-				// password at run time; it is reported here instead.
-				if err := CheckPasswordHash(b.PasswordHash); err != nil {
-					add(bp+".password_hash", "consumer %q: %v", c.Name, err)
-					continue
-				}
-				sec.Hash = b.PasswordHash
-			default:
-				add(bp, "password or password_hash is required")
-				continue
-			}
-			e := s.basic[b.Username]
-			if e == nil {
-				e = &basicEntry{c: c}
-				s.basic[b.Username] = e
-			} else if e.c != c {
-				add(bp+".username", "username %q already belongs to consumer %q", b.Username, e.c.Name)
-				continue
-			}
-			e.secrets = append(e.secrets, sec)
+		for j, bc := range cr.BasicAuth {
+			b.basicAuth(fmt.Sprintf("%s.credentials.basic_auth[%d]", p, j), c, bc)
 		}
 		for j, h := range cr.HMACAuth {
-			hp := fmt.Sprintf("%s.credentials.hmac_auth[%d]", p, j)
-			if h.KeyID == "" {
-				add(hp+".key_id", "key_id is required")
-				continue
-			}
-			if len(h.Secret) < 16 {
-				add(hp+".secret", "secret is required and must be at least 16 characters")
-				continue
-			}
-			if _, dup := s.hmac[h.KeyID]; dup {
-				add(hp+".key_id", "key_id %q is already used", h.KeyID)
-				continue
-			}
-			s.hmac[h.KeyID] = hmacEntry{c: c, secret: []byte(h.Secret)}
+			b.hmacAuth(fmt.Sprintf("%s.credentials.hmac_auth[%d]", p, j), c, h)
 		}
 		for j, m := range cr.MTLS {
-			mp := fmt.Sprintf("%s.credentials.mtls[%d]", p, j)
-			key := ""
-			switch {
-			case m.Subject != "" && m.SAN == "":
-				key = "subject:" + m.Subject
-			case m.SAN != "" && m.Subject == "":
-				typed, err := ParseSANCredential(m.SAN)
-				if err != nil {
-					add(mp+".san", "%v", err)
-					continue
-				}
-				key = "san:" + typed
-			default:
-				add(mp, "set exactly one of subject and san")
-				continue
-			}
-			if o, dup := s.certs[key]; dup {
-				add(mp, "certificate identity already maps to consumer %q", o.Name)
-				continue
-			}
-			s.certs[key] = c
+			b.mtls(fmt.Sprintf("%s.credentials.mtls[%d]", p, j), c, m)
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	if len(b.errs) > 0 {
+		return nil, b.errs
 	}
-	return s, nil
+	return b.s, nil
+}
+
+// storeBuilder fills a memStore from config and collects its errors.
+type storeBuilder struct {
+	s    *memStore
+	errs config.Errors
+}
+
+func (b *storeBuilder) add(path, format string, args ...any) {
+	b.errs = append(b.errs, config.Error{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// either checks that exactly one of two alternative fields is set.
+func (b *storeBuilder) either(path, one, other string, oneSet, otherSet bool) bool {
+	switch {
+	case oneSet && otherSet:
+		b.add(path, "set %s or %s, not both", one, other)
+		return false
+	case !oneSet && !otherSet:
+		b.add(path, "%s or %s is required", one, other)
+		return false
+	}
+	return true
+}
+
+// consumer registers the consumer at path p by name and ID; nil if it
+// cannot be.
+func (b *storeBuilder) consumer(p string, cc *config.Consumer) *Consumer {
+	s := b.s
+	if cc == nil || cc.Name == "" {
+		b.add(p+".name", "consumer name is required")
+		return nil
+	}
+	c := &Consumer{Name: cc.Name, ID: cc.ID, Groups: cc.Groups, Metadata: cc.Metadata}
+	if c.ID == "" {
+		c.ID = c.Name
+	}
+	c.GroupsHeader = strings.Join(c.Groups, ", ")
+	if _, dup := s.byName[c.Name]; dup {
+		b.add(p+".name", "consumer %q is defined twice", c.Name)
+		return nil
+	}
+	if o, dup := s.byName[c.ID]; dup && o != c {
+		b.add(p+".id", "consumer id %q is already used", c.ID)
+		return nil
+	}
+	s.byName[c.Name] = c
+	s.byName[c.ID] = c
+	s.n++
+	return c
+}
+
+func (b *storeBuilder) keyAuth(kp string, c *Consumer, k config.KeyCredential) {
+	if !b.either(kp, "key", "key_sha256", k.Key != "", k.KeySHA256 != "") {
+		return
+	}
+	var d [32]byte
+	if k.Key != "" {
+		if len(k.Key) < 8 {
+			b.add(kp+".key", "API key is too short (at least 8 characters)")
+			return
+		}
+		d = DigestKey(k.Key)
+	} else {
+		raw, err := hex.DecodeString(k.KeySHA256)
+		if err != nil || len(raw) != 32 {
+			b.add(kp+".key_sha256", "must be 64 hex digits (the SHA-256 of the key)")
+			return
+		}
+		copy(d[:], raw)
+	}
+	if o, dup := b.s.keys[d]; dup {
+		b.add(kp, "this API key is already assigned to consumer %q", o.Name)
+		return
+	}
+	b.s.keys[d] = c
+}
+
+func (b *storeBuilder) basicAuth(bp string, c *Consumer, bc config.BasicCredential) {
+	if bc.Username == "" || strings.Contains(bc.Username, ":") {
+		b.add(bp+".username", "username is required and must not contain ':'")
+		return
+	}
+	if !b.either(bp, "password", "password_hash", bc.Password != "", bc.PasswordHash != "") {
+		return
+	}
+	var sec BasicSecret
+	if bc.Password != "" {
+		d := sha256.Sum256([]byte(bc.Password))
+		sec.Digest = d[:]
+	} else {
+		// A hash that cannot be parsed would refuse every password at run
+		// time; it is reported here instead.
+		if err := CheckPasswordHash(bc.PasswordHash); err != nil {
+			b.add(bp+".password_hash", "consumer %q: %v", c.Name, err)
+			return
+		}
+		sec.Hash = bc.PasswordHash
+	}
+	e := b.s.basic[bc.Username]
+	if e == nil {
+		e = &basicEntry{c: c}
+		b.s.basic[bc.Username] = e
+	} else if e.c != c {
+		b.add(bp+".username", "username %q already belongs to consumer %q", bc.Username, e.c.Name)
+		return
+	}
+	e.secrets = append(e.secrets, sec)
+}
+
+func (b *storeBuilder) hmacAuth(hp string, c *Consumer, h config.HMACCredential) {
+	if h.KeyID == "" {
+		b.add(hp+".key_id", "key_id is required")
+		return
+	}
+	if len(h.Secret) < 16 {
+		b.add(hp+".secret", "secret is required and must be at least 16 characters")
+		return
+	}
+	if _, dup := b.s.hmac[h.KeyID]; dup {
+		b.add(hp+".key_id", "key_id %q is already used", h.KeyID)
+		return
+	}
+	b.s.hmac[h.KeyID] = hmacEntry{c: c, secret: []byte(h.Secret)}
+}
+
+func (b *storeBuilder) mtls(mp string, c *Consumer, m config.MTLSCredential) {
+	key := ""
+	switch {
+	case m.Subject != "" && m.SAN == "":
+		key = "subject:" + m.Subject
+	case m.SAN != "" && m.Subject == "":
+		typed, err := ParseSANCredential(m.SAN)
+		if err != nil {
+			b.add(mp+".san", "%v", err)
+			return
+		}
+		key = "san:" + typed
+	default:
+		b.add(mp, "set exactly one of subject and san")
+		return
+	}
+	if o, dup := b.s.certs[key]; dup {
+		b.add(mp, "certificate identity already maps to consumer %q", o.Name)
+		return
+	}
+	b.s.certs[key] = c
 }
 
 func (s *memStore) ByName(name string) (*Consumer, bool) {
@@ -364,3 +398,6 @@ func ParseSANCredential(v string) (string, error) {
 // ErrUnknownConsumer is returned when a plugin names a consumer that does
 // not exist (e.g. its `anonymous` option).
 var ErrUnknownConsumer = errors.New("unknown consumer")
+
+// Interface guard.
+var _ Store = (*memStore)(nil)

@@ -2,103 +2,23 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/observe/tracing"
 	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
-// retryPolicy is a compiled config.Retry.
-type retryPolicy struct {
-	attempts       int
-	perTry         time.Duration
-	onConnect      bool
-	onReset        bool
-	onTimeout      bool
-	statuses       [200]bool // 400..599
-	nonIdempotent  bool
-	buffer         int64
-	budgetPercent  int
-	minConcurrency int
-	maxRetryAfter  time.Duration
-}
-
-func compileRetry(c *config.Retry) retryPolicy {
-	var p retryPolicy
-	if c == nil {
-		return p
-	}
-	if c.Attempts != nil {
-		p.attempts = *c.Attempts
-	}
-	p.perTry = c.PerTryTimeout.D()
-	for _, on := range c.On {
-		switch on {
-		case "connect_failure":
-			p.onConnect = true
-		case "reset":
-			p.onReset = true
-		case "timeout":
-			p.onTimeout = true
-		default:
-			if code, err := strconv.Atoi(on); err == nil && code >= 400 && code <= 599 {
-				p.statuses[code-400] = true
-			}
-		}
-	}
-	p.nonIdempotent = c.NonIdempotent
-	p.buffer = int64(c.BufferBytes)
-	p.budgetPercent = c.BudgetPercent
-	p.minConcurrency = c.MinRetryConcurrency
-	p.maxRetryAfter = c.MaxRetryAfter.D()
-	return p
-}
-
-func (p *retryPolicy) retryStatus(code int) bool {
-	return code >= 400 && code <= 599 && p.statuses[code-400]
-}
-
-// failure kinds of one attempt.
-type failure int
-
-const (
-	failNone failure = iota
-	failConnect
-	failReset
-	failTimeout
-	failOther
-)
-
-// classifyErr sorts a transport error into the retry conditions.
-func classifyErr(err error, perTryFired bool) failure {
-	if perTryFired || isTimeout(err) {
-		return failTimeout
-	}
-	var op *net.OpError
-	if errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &op) && op.Op == "dial") {
-		return failConnect
-	}
-	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) {
-		return failReset
-	}
-	return failOther
-}
-
-// attempts is the RoundTripper under a route's engine: it picks a target
-// for each attempt, retries failed attempts on a different target within
-// the retry budget, replays the request body from a bounded buffer, and
-// reports every outcome to the pool's passive health checks.
+// attempts is the RoundTripper under a route's reverse proxy: it picks a
+// target for each attempt, retries failed attempts on a different target
+// within the retry budget, replays the request body from a bounded buffer,
+// and reports every outcome to the pool's passive health checks.
 type attempts struct {
 	pool        *upstream.Pool
 	rt          http.RoundTripper
@@ -112,196 +32,269 @@ type attempts struct {
 	stalls *observe.Counter
 }
 
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
-}
-
-// RoundTrip runs the attempt loop for one outbound request.
+// RoundTrip runs the attempt loop for one outbound request: pick a target,
+// run one attempt, and either retry or return. Every attempt that does not
+// return a response releases its target and context in try.release; a
+// returned response hands them to its body.
 func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
-	pol := &a.retry
-	rec := request.RecordOf(req)
-	retries := pol.attempts
-	var body *replayBody
-	if retries > 0 && req.Body != nil && req.Body != http.NoBody {
-		if req.ContentLength > pol.buffer || pol.buffer == 0 {
-			retries = 0
-		} else {
-			body = &replayBody{src: req.Body, limit: pol.buffer}
-		}
-	}
-	mayResend := pol.nonIdempotent || idempotent(req.Method)
-	path, rawPath := req.URL.Path, req.URL.RawPath
 	// The filter lives in a pool: passed to the balancer interface it
 	// would otherwise escape to the heap on every request.
-	fp := filters.Get().(*upstream.Filter)
-	defer filters.Put(fp)
-	f := fp
+	f := filters.Get().(*upstream.Filter)
+	defer filters.Put(f)
+	x := a.newExchange(req, f)
+	defer x.releaseRetry()
+	for n := 0; ; n++ {
+		t, err := x.pick(n)
+		if err != nil {
+			a.pool.Refused(err)
+			return nil, err
+		}
+		at := x.attempt(n, t)
+		x.releaseRetry()
+		if wait, ok := x.retry(n, &at); ok {
+			at.release()
+			if wait > 0 && !a.otherTargetAvailable(x.req, f) && !sleepCtx(x.req.Context(), wait) {
+				return nil, x.req.Context().Err()
+			}
+			continue
+		}
+		return x.finish(&at)
+	}
+}
+
+var filters = sync.Pool{New: func() any { return new(upstream.Filter) }}
+
+// exchange is the state one RoundTrip keeps across its attempts.
+type exchange struct {
+	a       *attempts
+	req     *http.Request
+	rec     *request.Record
+	f       *upstream.Filter
+	body    *replayBody // nil: the body (if any) is not replayable
+	retries int
+	// mayResend allows retrying a request that may have reached a backend.
+	mayResend     bool
+	path, rawPath string
+	// heldRetry is set while a retry holds a slot of the retry budget.
+	heldRetry bool
+}
+
+// try is one attempt: its target, its outcome and what it holds.
+type try struct {
+	t           *upstream.Target
+	resp        *http.Response
+	err         error
+	kind        failure
+	perTryFired bool
+	now         time.Time
+	// cancel releases the per-try context (nil without per_try_timeout).
+	cancel context.CancelCauseFunc
+}
+
+func (a *attempts) newExchange(req *http.Request, f *upstream.Filter) exchange {
+	pol := &a.retry
+	x := exchange{a: a, rec: request.RecordOf(req), f: f, retries: pol.attempts,
+		mayResend: pol.nonIdempotent || idempotent(req.Method),
+		path:      req.URL.Path, rawPath: req.URL.RawPath}
+	if x.retries > 0 && req.Body != nil && req.Body != http.NoBody {
+		if req.ContentLength > pol.buffer || pol.buffer == 0 {
+			x.retries = 0
+		} else {
+			x.body = &replayBody{src: req.Body, limit: pol.buffer}
+		}
+	}
 	*f = a.pool.NewFilter(time.Now())
 	// Every exchange tells its upstream connection that a response starts,
 	// so the connection can check that response's framing. The hook is set
-	// on the engine's own trace of this request when it has one (no
+	// on the reverse proxy's own trace of this request when it has one (no
 	// allocation), otherwise added with a trace of its own.
 	if tr := httptrace.ContextClientTrace(req.Context()); tr != nil && tr.GotConn == nil {
 		tr.GotConn = upstream.GotConn
 	} else {
 		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: upstream.GotConn}))
 	}
-	heldRetry := false
-	defer func() {
-		if heldRetry {
-			a.pool.ReleaseRetry()
+	x.req = req
+	return x
+}
+
+// pick chooses the target of attempt n (0-based). Once every target has been
+// tried, a retry goes to one already tried.
+func (x *exchange) pick(n int) (*upstream.Target, error) {
+	pool := x.a.pool
+	t, err := pool.Pick(x.req, x.f)
+	if err != nil && n > 0 {
+		*x.f = pool.NewFilter(time.Now())
+		t, err = pool.Pick(x.req, x.f)
+	}
+	if err == nil {
+		x.f.MarkTried(t)
+	}
+	return t, err
+}
+
+// attempt sends the request to t once and reports the outcome.
+func (x *exchange) attempt(n int, t *upstream.Target) try {
+	a := x.a
+	out, cancel, timer := x.outbound(n, t)
+	at := try{t: t, cancel: cancel}
+	// Each attempt is a client span under the request's server span;
+	// the backend receives the attempt span's traceparent.
+	traced := x.rec != nil && x.rec.Trace.On()
+	var span tracing.Attempt
+	if traced {
+		span = x.rec.Trace.StartAttempt(x.req.Context(), a.pool.Name, t.URL.Host, n+1, out.Header)
+	}
+	t.State.Begin()
+	start := time.Now()
+	at.resp, at.err = a.rt.RoundTrip(out)
+	at.now = time.Now()
+	if at.err == nil && headerFields(at.resp.Header) > a.maxHeaderFields {
+		at.resp.Body.Close()
+		at.resp, at.err = nil, errTooManyHeaders
+	}
+	// The per-try timeout bounds the attempt up to its response headers:
+	// a timer that has not fired yet is stopped here.
+	if timer != nil && !timer.Stop() {
+		at.perTryFired = true
+		if at.err == nil {
+			// The timer fired just as the headers arrived: the attempt's
+			// context is cancelled, so its body cannot be read.
+			at.resp.Body.Close()
+			at.resp, at.err = nil, errPerTryTimeout
 		}
-	}()
-	for attempt := 0; ; attempt++ {
-		t, err := a.pool.Pick(req, f)
-		if err != nil && attempt > 0 {
-			// Every target has been tried: retry on one already tried.
-			*f = a.pool.NewFilter(time.Now())
-			t, err = a.pool.Pick(req, f)
+	}
+	if traced {
+		endAttemptSpan(span, at.resp, at.err, at.perTryFired)
+	}
+	if x.rec != nil {
+		x.rec.Upstream, x.rec.UpstreamAddr, x.rec.Attempts = a.pool.Name, t.URL.Host, n+1
+	}
+	x.report(&at, start)
+	return at
+}
+
+// outbound prepares the request of attempt n to t: a clone for a retry, a
+// fresh reader of the replay buffer, the target's address and base path,
+// and the per-try timeout.
+func (x *exchange) outbound(n int, t *upstream.Target) (*http.Request, context.CancelCauseFunc, *time.Timer) {
+	out := x.req
+	if n > 0 {
+		out = x.req.Clone(x.req.Context())
+	}
+	if x.body != nil {
+		out.Body = x.body.reader()
+	}
+	out.URL.Scheme, out.URL.Host = t.URL.Scheme, t.URL.Host
+	out.URL.Path = t.BasePath + x.path
+	if x.rawPath != "" {
+		out.URL.RawPath = t.BasePath + x.rawPath
+	}
+	perTry := x.a.retry.perTry
+	if perTry <= 0 {
+		return out, nil, nil
+	}
+	// Not context.WithTimeoutCause: its deadline would keep running while
+	// the body streams, and per_try_timeout ends at the response headers.
+	ctx, cancel := context.WithCancelCause(x.req.Context())
+	timer := time.AfterFunc(perTry, func() { cancel(errPerTryTimeout) })
+	return out.WithContext(ctx), cancel, timer
+}
+
+// report classifies the attempt's outcome and tells the pool's passive
+// health checks about it.
+func (x *exchange) report(at *try, start time.Time) {
+	outcome := upstream.Success
+	if at.err != nil {
+		at.kind = classifyErr(at.err, at.perTryFired)
+		if at.kind == failConnect {
+			outcome = upstream.ConnectFailure
+		} else if ctx := x.req.Context(); ctx.Err() == nil && !deadlinePassed(ctx) {
+			// A failure caused by the request's own deadline (the
+			// backend resetting the stream as its copy of the deadline
+			// fires) says nothing about the target's health.
+			outcome = upstream.Failure
 		}
-		if err != nil {
-			a.pool.Refused(err)
-			return nil, err
+	} else {
+		at.t.State.ObserveLatency(at.now.Sub(start), at.now.UnixNano())
+		if code := at.resp.StatusCode; code >= 500 && code != http.StatusNotImplemented && code != http.StatusHTTPVersionNotSupported {
+			outcome = upstream.Failure
 		}
-		f.MarkTried(t)
-		out := req
-		if attempt > 0 {
-			out = req.Clone(req.Context())
-		}
-		if body != nil {
-			out.Body = body.reader()
-		}
-		out.URL.Scheme, out.URL.Host = t.URL.Scheme, t.URL.Host
-		out.URL.Path = t.BasePath + path
-		if rawPath != "" {
-			out.URL.RawPath = t.BasePath + rawPath
-		}
-		var cancel context.CancelFunc
-		var timer *time.Timer
-		var fired bool
-		var firedMu sync.Mutex
-		if pol.perTry > 0 {
-			var ctx context.Context
-			ctx, cancel = context.WithCancel(req.Context())
-			out = out.WithContext(ctx)
-			timer = time.AfterFunc(pol.perTry, func() {
-				firedMu.Lock()
-				fired = true
-				firedMu.Unlock()
-				cancel()
-			})
-		}
-		// Each attempt is a client span under the request's server span;
-		// the backend receives the attempt span's traceparent.
-		traced := rec != nil && rec.Trace.On()
-		var span tracing.Attempt
-		if traced {
-			span = rec.Trace.StartAttempt(req.Context(), a.pool.Name, t.URL.Host, attempt+1, out.Header)
-		}
-		t.State.Begin()
-		start := time.Now()
-		resp, err := a.rt.RoundTrip(out)
-		now := time.Now()
-		if err == nil && headerFields(resp.Header) > a.maxHeaderFields {
-			resp.Body.Close()
-			resp, err = nil, errTooManyHeaders
-		}
-		perTryFired := false
-		if timer != nil {
-			timer.Stop()
-			firedMu.Lock()
-			perTryFired = fired
-			firedMu.Unlock()
-			if perTryFired && err == nil {
-				// The timer fired just as the headers arrived: the attempt's
-				// context is cancelled, so its body cannot be read.
-				resp.Body.Close()
-				resp, err = nil, errPerTryTimeout
-			}
-		}
-		if traced {
-			endAttemptSpan(span, resp, err, perTryFired)
-		}
-		if rec != nil {
-			rec.Upstream, rec.UpstreamAddr, rec.Attempts = a.pool.Name, t.URL.Host, attempt+1
-		}
-		kind := failNone
-		outcome := upstream.Success
-		if err != nil {
-			kind = classifyErr(err, perTryFired)
-			if kind == failConnect {
-				outcome = upstream.ConnectFailure
-			} else if req.Context().Err() == nil && !deadlinePassed(req.Context()) {
-				// A failure caused by the request's own deadline (the
-				// backend resetting the stream as its copy of the deadline
-				// fires) says nothing about the target's health.
-				outcome = upstream.Failure
-			}
-		} else {
-			t.State.ObserveLatency(now.Sub(start), now.UnixNano())
-			if resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented && resp.StatusCode != http.StatusHTTPVersionNotSupported {
-				outcome = upstream.Failure
-			}
-		}
-		if outcome != upstream.Success || err == nil {
-			a.pool.Report(t, outcome, now)
-		}
-		if heldRetry {
-			a.pool.ReleaseRetry()
-			heldRetry = false
-		}
-		if attempt < retries && req.Context().Err() == nil && a.shouldRetry(kind, resp, mayResend) && (body == nil || body.rewindable()) {
-			// A retry after a connect failure is outside the budget: the
-			// failed attempt never reached a backend, so the retry adds no
-			// load to the pool.
-			if wait, ok := a.retryAfter(t, resp, now); ok && (kind == failConnect || a.pool.AcquireRetry(pol.budgetPercent, pol.minConcurrency)) {
-				heldRetry = kind != failConnect
-				if kind == failConnect {
-					a.pool.CountRetry()
-				}
-				if resp != nil {
-					_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
-					resp.Body.Close()
-				}
-				t.State.End()
-				if cancel != nil {
-					cancel()
-				}
-				if wait > 0 && !a.otherTargetAvailable(req, f) {
-					if !sleepCtx(req.Context(), wait) {
-						return nil, req.Context().Err()
-					}
-				}
-				continue
-			}
-		}
-		if err != nil {
-			t.State.End()
-			if cancel != nil {
-				cancel()
-			}
-			if perTryFired {
-				return nil, errPerTryTimeout
-			}
-			return nil, err
-		}
-		if a.debugHeader {
-			resp.Header.Set("X-Portico-Upstream", t.URL.Host)
-		}
-		idle := a.bodyIdle
-		if resp.StatusCode == http.StatusSwitchingProtocols {
-			idle = 0
-		}
-		resp.Body = wrapBody(resp.Body, t.State, cancel, idle, rec, a.stalls)
-		return resp, nil
+	}
+	if outcome != upstream.Success || at.err == nil {
+		x.a.pool.Report(at.t, outcome, at.now)
 	}
 }
 
-var filters = sync.Pool{New: func() any { return new(upstream.Filter) }}
+// retry decides whether attempt n is retried, taking a slot of the retry
+// budget if so, and returns how long the retry must wait for a Retry-After
+// on the same target.
+func (x *exchange) retry(n int, at *try) (time.Duration, bool) {
+	a := x.a
+	if n >= x.retries || x.req.Context().Err() != nil || !a.shouldRetry(at.kind, at.resp, x.mayResend) ||
+		(x.body != nil && !x.body.rewindable()) {
+		return 0, false
+	}
+	wait, ok := a.retryAfter(at.t, at.resp, at.now)
+	if !ok {
+		return 0, false
+	}
+	if at.kind == failConnect {
+		// A retry after a connect failure is outside the budget: the
+		// failed attempt never reached a backend, so the retry adds no
+		// load to the pool.
+		a.pool.CountRetry()
+		return wait, true
+	}
+	if !a.pool.AcquireRetry(a.retry.budgetPercent, a.retry.minConcurrency) {
+		return 0, false
+	}
+	x.heldRetry = true
+	return wait, true
+}
+
+// releaseRetry gives back the retry budget slot a retry holds.
+func (x *exchange) releaseRetry() {
+	if x.heldRetry {
+		x.a.pool.ReleaseRetry()
+		x.heldRetry = false
+	}
+}
+
+// finish returns the last attempt's response or error. A response's body
+// takes over the attempt's target and context and releases them on Close.
+func (x *exchange) finish(at *try) (*http.Response, error) {
+	if at.err != nil {
+		at.release()
+		if at.perTryFired {
+			return nil, errPerTryTimeout
+		}
+		return nil, at.err
+	}
+	a, resp := x.a, at.resp
+	if a.debugHeader {
+		resp.Header.Set("X-Portico-Upstream", at.t.URL.Host)
+	}
+	idle := a.bodyIdle
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		idle = 0
+	}
+	resp.Body = wrapBody(resp.Body, at.t.State, at.cancel, idle, x.rec, a.stalls)
+	return resp, nil
+}
+
+// release ends an attempt that returns no response: it drains and closes a
+// response being retried, ends the target's in-flight count and releases
+// the per-try context.
+func (at *try) release() {
+	if at.resp != nil {
+		_, _ = io.CopyN(io.Discard, at.resp.Body, 64<<10)
+		at.resp.Body.Close()
+	}
+	at.t.State.End()
+	if at.cancel != nil {
+		at.cancel(nil)
+	}
+}
 
 // endAttemptSpan records an attempt's response status or transport error.
 // The span covers the attempt up to the response headers.
@@ -326,144 +319,8 @@ func (e *perTryTimeout) Error() string   { return e.msg }
 func (e *perTryTimeout) Timeout() bool   { return true }
 func (e *perTryTimeout) Temporary() bool { return true }
 
-// shouldRetry applies the retry conditions. A connect failure is retried for
-// any method (the request never left); other failures only for idempotent
-// methods unless the policy opts in.
-func (a *attempts) shouldRetry(kind failure, resp *http.Response, mayResend bool) bool {
-	pol := &a.retry
-	switch kind {
-	case failConnect:
-		return pol.onConnect
-	case failReset:
-		return pol.onReset && mayResend
-	case failTimeout:
-		return pol.onTimeout && mayResend
-	case failOther:
-		return false
-	}
-	return resp != nil && mayResend && pol.retryStatus(resp.StatusCode) && resp.StatusCode != http.StatusSwitchingProtocols
-}
-
-// retryAfter honours a 503's Retry-After: the target gets no new requests
-// until then, and a retry is allowed only if the wait is within
-// max_retry_after. It returns how long a retry on the same target must wait.
-func (a *attempts) retryAfter(t *upstream.Target, resp *http.Response, now time.Time) (time.Duration, bool) {
-	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
-		return 0, true
-	}
-	v := resp.Header.Get("Retry-After")
-	if v == "" {
-		return 0, true
-	}
-	var d time.Duration
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		d = time.Duration(secs) * time.Second
-	} else if at, err := http.ParseTime(v); err == nil {
-		d = at.Sub(now)
-	} else {
-		return 0, true
-	}
-	if d <= 0 {
-		return 0, true
-	}
-	t.State.DelayUntil(now.Add(d))
-	return d, d <= a.retry.maxRetryAfter
-}
-
-// otherTargetAvailable reports whether a not-yet-tried target is available.
-func (a *attempts) otherTargetAvailable(req *http.Request, f *upstream.Filter) bool {
-	for _, t := range a.pool.Targets {
-		if f.OK(t) {
-			return true
-		}
-	}
-	return false
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// replayBody keeps the first limit bytes of a request body so a failed
-// attempt can be replayed. Each attempt reads through its own reader; a
-// reader of an earlier attempt is detached, so a transport goroutine still
-// reading it cannot steal bytes from the next attempt.
-type replayBody struct {
-	mu       sync.Mutex
-	src      io.ReadCloser
-	limit    int64
-	buf      []byte
-	overflow bool
-	srcDone  bool
-	gen      int
-}
-
-func (b *replayBody) reader() io.ReadCloser {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.gen++
-	return &replayReader{b: b, gen: b.gen}
-}
-
-// rewindable reports whether every byte read so far is still buffered.
-func (b *replayBody) rewindable() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return !b.overflow
-}
-
-type replayReader struct {
-	b   *replayBody
-	gen int
-	pos int
-}
-
-var errDetached = errors.New("request body of a superseded attempt")
-
-func (r *replayReader) Read(p []byte) (int, error) {
-	b := r.b
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if r.gen != b.gen {
-		return 0, errDetached
-	}
-	if r.pos < len(b.buf) {
-		n := copy(p, b.buf[r.pos:])
-		r.pos += n
-		return n, nil
-	}
-	if b.srcDone {
-		return 0, io.EOF
-	}
-	if b.overflow && r.pos != len(b.buf) {
-		return 0, errDetached
-	}
-	n, err := b.src.Read(p)
-	if n > 0 {
-		if !b.overflow && int64(len(b.buf)+n) <= b.limit {
-			b.buf = append(b.buf, p[:n]...)
-		} else {
-			b.overflow = true
-		}
-		r.pos += n
-		if b.overflow {
-			b.buf = b.buf[:0]
-			r.pos = 0
-		}
-	}
-	if err == io.EOF {
-		b.srcDone = true
-	}
-	return n, err
-}
-
-// Close is a no-op: the client's body is closed by the server when the
-// handler returns, after the last attempt.
-func (r *replayReader) Close() error { return nil }
+// Interface guards.
+var (
+	_ http.RoundTripper = (*attempts)(nil)
+	_ net.Error         = (*perTryTimeout)(nil)
+)

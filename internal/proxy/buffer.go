@@ -7,7 +7,7 @@ const copyBufferSize = 32 << 10
 
 var buffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
-// bufferPool lends the engine fixed-size copy buffers so streaming a body
+// bufferPool lends the reverse proxy fixed-size copy buffers so streaming a body
 // does not allocate 32 KiB per request.
 type bufferPool struct{}
 

@@ -1,6 +1,6 @@
 // Package proxy is the data-plane forwarder: it sends a request to an
-// upstream pool through a swappable Engine (by default the standard
-// library's httputil.ReverseProxy), with an attempt loop underneath that
+// upstream pool through the standard library's httputil.ReverseProxy,
+// with an attempt loop underneath that
 // picks a target per attempt, retries within a budget and reports outcomes
 // for passive health. It applies the route's path and Host rewrite, sets the
 // forwarding headers, and maps every failure to one JSON (or gRPC) error
@@ -10,6 +10,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net/http"
@@ -22,21 +23,12 @@ import (
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
-// Engine forwards a request through the RoundTripper it was built with and
-// streams the response back (bodies, flushes, trailers, upgrades). It is the
-// seam where a specialised HTTP/1.1 engine can replace httputil.ReverseProxy.
-type Engine interface {
-	http.Handler
-}
-
-// EngineFactory builds the engine of one route. rt performs the attempts
-// (target choice, retries); rw prepares the outbound request.
-type EngineFactory func(rw *Rewrite, rt http.RoundTripper, logger *slog.Logger) Engine
-
 // Forwarder is the terminal handler of a route that proxies to an upstream.
 type Forwarder struct {
-	pool      *upstream.Pool
-	engine    Engine
+	pool *upstream.Pool
+	// rp forwards through the attempt loop and streams the response back
+	// (bodies, flushes, trailers, upgrades).
+	rp        *httputil.ReverseProxy
 	timeout   time.Duration
 	maxFields int
 }
@@ -54,15 +46,10 @@ type Options struct {
 	Retry *config.Retry
 	// Logger receives transport errors at debug level.
 	Logger *slog.Logger
-	// Engine builds the engine; nil selects the httputil engine.
-	Engine EngineFactory
 }
 
 // NewForwarder builds the forwarder of one route for pool.
 func NewForwarder(pool *upstream.Pool, o Options) *Forwarder {
-	if o.Engine == nil {
-		o.Engine = NewReverseProxyEngine
-	}
 	if o.Rewrite == nil {
 		o.Rewrite = &Rewrite{}
 	}
@@ -86,7 +73,7 @@ func NewForwarder(pool *upstream.Pool, o Options) *Forwarder {
 	at := &attempts{pool: pool, rt: pool.Transport, retry: compileRetry(rc), debugHeader: pool.Config.DebugHeader,
 		maxHeaderFields: maxFields, bodyIdle: o.BodyIdleTimeout,
 		stalls: observe.DefaultStats.Counter(BodyIdleTimeoutsMetric, fmt.Sprintf("upstream=%q", pool.Name))}
-	return &Forwarder{pool: pool, engine: o.Engine(o.Rewrite, at, o.Logger), timeout: o.Timeout, maxFields: maxFields}
+	return &Forwarder{pool: pool, rp: newReverseProxy(o.Rewrite, at, o.Logger), timeout: o.Timeout, maxFields: maxFields}
 }
 
 // BodyIdleTimeoutsMetric counts responses aborted because their upstream
@@ -117,8 +104,8 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	iw := interimWriters.Get().(*interimWriter)
 	iw.ResponseWriter, iw.maxFields = w, f.maxFields
-	f.engine.ServeHTTP(iw, r)
-	// Not reached when the engine aborts the response (a panic): the
+	f.rp.ServeHTTP(iw, r)
+	// Not reached when the reverse proxy aborts the response (a panic): the
 	// writer is then left to the garbage collector.
 	*iw = interimWriter{}
 	interimWriters.Put(iw)
@@ -160,8 +147,9 @@ func grpcTimeout(r *http.Request) (time.Duration, bool) {
 	return time.Duration(n) * unit, true
 }
 
-// NewReverseProxyEngine returns the standard-library engine.
-func NewReverseProxyEngine(rw *Rewrite, rt http.RoundTripper, logger *slog.Logger) Engine {
+// newReverseProxy returns the reverse proxy of one route: rt performs the
+// attempts (target choice, retries); rw prepares the outbound request.
+func newReverseProxy(rw *Rewrite, rt http.RoundTripper, logger *slog.Logger) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// The query goes out byte for byte, as the router saw it:
@@ -206,5 +194,5 @@ func (s slogWriter) Write(p []byte) (int, error) {
 // Interface guards.
 var (
 	_ http.Handler = (*Forwarder)(nil)
-	_ Engine       = (*httputil.ReverseProxy)(nil)
+	_ io.Writer    = slogWriter{}
 )

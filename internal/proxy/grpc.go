@@ -95,8 +95,8 @@ func (g *grpcLimitReader) scan(b []byte) (int, bool) {
 
 func (g *grpcLimitReader) Close() error { return g.rc.Close() }
 
-// endGRPCOnAbort runs deferred around the engine for gRPC calls. When the
-// engine aborts a call whose response has started because the client sent
+// endGRPCOnAbort runs deferred around the reverse proxy for gRPC calls. When the
+// reverse proxy aborts a call whose response has started because the client sent
 // a message over the limit, the call ends with trailers (grpc-status 8,
 // RESOURCE_EXHAUSTED, and a message) instead of a bare stream reset. Other
 // aborts continue.
@@ -115,3 +115,9 @@ func endGRPCOnAbort(w http.ResponseWriter, r *http.Request) {
 	h.Set(http.TrailerPrefix+"Grpc-Message", msgGRPCTooLarge)
 	rec.ErrorMsg = msgGRPCTooLarge
 }
+
+// Interface guards.
+var (
+	_ io.ReadCloser = (*grpcLimitReader)(nil)
+	_ error         = (*GRPCMessageTooLarge)(nil)
+)

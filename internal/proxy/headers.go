@@ -21,7 +21,7 @@ func dropH2CUpgrade(out http.Header) {
 }
 
 // setForwarded writes X-Forwarded-For/-Proto/-Host and X-Request-Id on the
-// outbound request. The httputil engine has already removed the client's
+// outbound request. The reverse proxy has already removed the client's
 // X-Forwarded-* and Forwarded headers; they are carried over (and appended
 // to) only when the peer is a trusted proxy.
 func setForwarded(pr *httputil.ProxyRequest, rec *request.Record) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -51,7 +52,7 @@ func removeHopByHop(h http.Header) {
 }
 
 // interimWriter gives interim (1xx) responses the hop-by-hop cleanup final
-// responses get. The engine copies an upstream's 1xx headers into the
+// responses get. The reverse proxy copies an upstream's 1xx headers into the
 // response writer as they arrive (httputil.ReverseProxy's Got1xxResponse
 // hook) and writes them without filtering; this writer cleans them, and
 // drops a 1xx over the header count limit, before they reach the client.
@@ -66,7 +67,7 @@ func (w *interimWriter) WriteHeader(code int) {
 		h := w.ResponseWriter.Header()
 		removeHopByHop(h)
 		if headerFields(h) > w.maxFields {
-			// Not forwarded; the engine clears the header map after
+			// Not forwarded; the reverse proxy clears the header map after
 			// writing an interim response, and so does this writer.
 			clear(h)
 			return
@@ -93,11 +94,11 @@ func monoNow() int64 { return int64(time.Since(monoEpoch)) }
 // watches every read of the body: a read that waits longer than the timeout
 // for the upstream closes the upstream body, which closes the connection
 // (HTTP/1) or resets the stream (HTTP/2), and fails with errBodyIdle, so the
-// engine aborts the client's response.
+// reverse proxy aborts the client's response.
 type endBody struct {
 	io.ReadCloser
 	st     *upstream.TargetState
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	once   sync.Once
 
 	idle      time.Duration
@@ -136,7 +137,7 @@ func (b *endBody) watch() {
 	}
 	since := b.readSince.Load()
 	if since == 0 {
-		// No read pending: the engine is busy writing to the client.
+		// No read pending: the reverse proxy is busy writing to the client.
 		b.timer.Reset(b.idle)
 		b.tmu.Unlock()
 		return
@@ -167,13 +168,13 @@ func (b *endBody) Close() error {
 	b.once.Do(func() {
 		b.st.End()
 		if b.cancel != nil {
-			b.cancel()
+			b.cancel(nil)
 		}
 	})
 	return err
 }
 
-// endBodyRW keeps an upgraded (101) connection writable for the engine.
+// endBodyRW keeps an upgraded (101) connection writable for the reverse proxy.
 type endBodyRW struct {
 	endBody
 	w io.Writer
@@ -183,7 +184,7 @@ func (b *endBodyRW) Write(p []byte) (int, error) { return b.w.Write(p) }
 
 // wrapBody wraps a response body; idle > 0 arms the body idle timeout,
 // which an upgraded connection never gets.
-func wrapBody(rc io.ReadCloser, st *upstream.TargetState, cancel context.CancelFunc, idle time.Duration, rec *request.Record, stalls *observe.Counter) io.ReadCloser {
+func wrapBody(rc io.ReadCloser, st *upstream.TargetState, cancel context.CancelCauseFunc, idle time.Duration, rec *request.Record, stalls *observe.Counter) io.ReadCloser {
 	if rw, ok := rc.(io.ReadWriteCloser); ok {
 		return &endBodyRW{endBody: endBody{ReadCloser: rc, st: st, cancel: cancel}, w: rw}
 	}
@@ -196,3 +197,11 @@ func wrapBody(rc io.ReadCloser, st *upstream.TargetState, cancel context.CancelF
 	}
 	return b
 }
+
+// Interface guards.
+var (
+	_ http.ResponseWriter = (*interimWriter)(nil)
+	_ io.ReadCloser       = (*endBody)(nil)
+	_ io.ReadWriteCloser  = (*endBodyRW)(nil)
+	_ net.Error           = (*bodyIdleError)(nil)
+)

@@ -61,3 +61,6 @@ func ewmaCost(t *Target) float64 {
 	}
 	return lat * float64(in+1) / float64(weightOf(t))
 }
+
+// Interface guard.
+var _ Balancer = (*peakEWMA)(nil)

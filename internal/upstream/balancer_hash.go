@@ -358,3 +358,6 @@ func hashString(s string) uint64 { return mix64(fnv1a(fnvOffset64, s)) }
 
 // unitFloat maps a hash to [0, 1).
 func unitFloat(h uint64) float64 { return float64(h>>11) * 0x1p-53 }
+
+// Interface guard.
+var _ Balancer = (*maglev)(nil)

@@ -42,3 +42,6 @@ func (b *leastRequest) pickOnce(ts []*Target, f *Filter) *Target {
 	}
 	return y
 }
+
+// Interface guard.
+var _ Balancer = (*leastRequest)(nil)

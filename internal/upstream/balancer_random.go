@@ -30,3 +30,6 @@ func (b *randomBalancer) Pick(ts []*Target, _ *http.Request, f *Filter) *Target 
 		}
 	}
 }
+
+// Interface guard.
+var _ Balancer = (*randomBalancer)(nil)

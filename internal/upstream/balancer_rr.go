@@ -24,3 +24,6 @@ func newRoundRobin(_ *config.Upstream, _ []*Target) (Balancer, error) {
 func (b *roundRobin) Pick(ts []*Target, _ *http.Request, f *Filter) *Target {
 	return b.rot.pickSlowStart(ts, f, false)
 }
+
+// Interface guard.
+var _ Balancer = (*roundRobin)(nil)

@@ -74,3 +74,6 @@ func gcd(a, b int) int {
 	}
 	return a
 }
+
+// Interface guard.
+var _ Balancer = (*wrr)(nil)

@@ -230,3 +230,6 @@ func (s *headScanner) endBlock() int {
 	}
 	return scanMore
 }
+
+// Interface guard.
+var _ net.Conn = (*framingConn)(nil)

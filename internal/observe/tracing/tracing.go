@@ -114,33 +114,34 @@ func newExporter(c *config.Tracing) (sdktrace.SpanExporter, error) {
 	ctx := context.Background()
 	switch c.Exporter {
 	case "otlp_http":
-		opts := []otlptracehttp.Option{
-			otlptracehttp.WithEndpoint(c.Endpoint),
-			otlptracehttp.WithTimeout(exportTimeout),
-			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: true, InitialInterval: time.Second, MaxInterval: 5 * time.Second, MaxElapsedTime: 15 * time.Second}),
-		}
-		if c.Insecure {
-			opts = append(opts, otlptracehttp.WithInsecure())
-		}
-		if len(c.Headers) > 0 {
-			opts = append(opts, otlptracehttp.WithHeaders(c.Headers))
-		}
-		return otlptracehttp.New(ctx, opts...)
+		return otlptracehttp.New(ctx, exporterOptions(c, otlptracehttp.WithEndpoint, otlptracehttp.WithTimeout,
+			otlptracehttp.WithRetry(otlptracehttp.RetryConfig(exportRetry)), otlptracehttp.WithInsecure, otlptracehttp.WithHeaders)...)
 	case "otlp_grpc":
-		opts := []otlptracegrpc.Option{
-			otlptracegrpc.WithEndpoint(c.Endpoint),
-			otlptracegrpc.WithTimeout(exportTimeout),
-			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: true, InitialInterval: time.Second, MaxInterval: 5 * time.Second, MaxElapsedTime: 15 * time.Second}),
-		}
-		if c.Insecure {
-			opts = append(opts, otlptracegrpc.WithInsecure())
-		}
-		if len(c.Headers) > 0 {
-			opts = append(opts, otlptracegrpc.WithHeaders(c.Headers))
-		}
-		return otlptracegrpc.New(ctx, opts...)
+		return otlptracegrpc.New(ctx, exporterOptions(c, otlptracegrpc.WithEndpoint, otlptracegrpc.WithTimeout,
+			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig(exportRetry)), otlptracegrpc.WithInsecure, otlptracegrpc.WithHeaders)...)
 	}
 	return nil, fmt.Errorf("unknown exporter %q", c.Exporter)
+}
+
+// exportRetry is the retry policy of both OTLP clients.
+var exportRetry = struct {
+	Enabled                                      bool
+	InitialInterval, MaxInterval, MaxElapsedTime time.Duration
+}{true, time.Second, 5 * time.Second, 15 * time.Second}
+
+// exporterOptions builds the options of an OTLP client (O is its option
+// type) from the tracing config: endpoint, export timeout, retry, and the
+// insecure flag and headers when set.
+func exporterOptions[O any](c *config.Tracing, endpoint func(string) O, timeout func(time.Duration) O, retry O,
+	insecure func() O, headers func(map[string]string) O) []O {
+	opts := []O{endpoint(c.Endpoint), timeout(exportTimeout), retry}
+	if c.Insecure {
+		opts = append(opts, insecure())
+	}
+	if len(c.Headers) > 0 {
+		opts = append(opts, headers(c.Headers))
+	}
+	return opts
 }
 
 // errLogger receives the SDK's asynchronous errors (failed exports). The

@@ -99,7 +99,7 @@ func (c pluginCtx) Shared(key string, create func() (io.Closer, error)) (any, fu
 	if c.shared == nil {
 		return plugin.StaticContext{}.Shared(key, create)
 	}
-	return c.shared.Shared(key, create)
+	return c.shared.Acquire(key, create)
 }
 
 // Builder turns configs into snapshots; it owns the long-lived state that

@@ -42,13 +42,24 @@ func poolJWKS(t *testing.T) (url string, fetches *atomic.Int32) {
 	return srv.URL + "/jwks", fetches
 }
 
-func poolConfig(backend, jwks, version string) string {
+// poolConfig is a gateway config with upstream u at backend, the given
+// routes and a /version route answering version.
+func poolConfig(backend, routes, version string) string {
 	return fmt.Sprintf(`
 server: {listen: [{addr: "127.0.0.1:0"}]}
 admin: {listen: "off"}
 log: {access: {output: "off"}}
 upstreams: {u: {targets: [{url: %q}]}}
 routes:
+%s
+  - {name: version, match: {path: /version}, respond: {body: %q}}
+`, backend, routes, version)
+}
+
+// poolRoutes limits /slow to one request in flight and guards /jwt with
+// keys from jwks.
+func poolRoutes(jwks string) string {
+	return fmt.Sprintf(`
   - name: slow
     match: {path: /slow}
     upstream: u
@@ -56,9 +67,7 @@ routes:
   - name: jwt
     match: {path: /jwt}
     upstream: u
-    plugins: [{name: jwt, config: {algorithms: [ES256], jwks_url: %q}}]
-  - {name: version, match: {path: /version}, respond: {body: %q}}
-`, backend, jwks, version)
+    plugins: [{name: jwt, config: {algorithms: [ES256], jwks_url: %q}}]`, jwks)
 }
 
 func poolStatus(t *testing.T, url string) int {
@@ -85,8 +94,8 @@ func TestPoolGatewaysIsolated(t *testing.T) {
 			<-release
 		}
 	}))
-	g1 := testutil.StartGateway(t, poolConfig(be.URL, jwks, "1"))
-	g2 := testutil.StartGateway(t, poolConfig(be.URL, jwks, "1"))
+	g1 := testutil.StartGateway(t, poolConfig(be.URL, poolRoutes(jwks), "1"))
+	g2 := testutil.StartGateway(t, poolConfig(be.URL, poolRoutes(jwks), "1"))
 	if n := fetches.Load(); n != 2 {
 		t.Fatalf("JWKS fetched %d times by two gateways, want 2 (one key set each)", n)
 	}
@@ -111,7 +120,7 @@ func TestPoolGatewaysIsolated(t *testing.T) {
 		t.Fatalf("gateway 1 while its only slot is held: %d, want 429", c)
 	}
 
-	if err := g1.Runtime.Apply(testutil.ParseConfig(t, poolConfig(be.URL, jwks, "2"))); err != nil {
+	if err := g1.Runtime.Apply(testutil.ParseConfig(t, poolConfig(be.URL, poolRoutes(jwks), "2"))); err != nil {
 		t.Fatal(err)
 	}
 	wait.For(t, 10*time.Second, "reload applied", func() bool {
@@ -145,20 +154,12 @@ func TestPoolGatewaysRedisIsolated(t *testing.T) {
 	t.Parallel()
 	rd := testredis.Start(t)
 	be := testutil.Backend(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	cfg := func(version string) string {
-		return fmt.Sprintf(`
-server: {listen: [{addr: "127.0.0.1:0"}]}
-admin: {listen: "off"}
-log: {access: {output: "off"}}
-upstreams: {u: {targets: [{url: %q}]}}
-routes:
+	routes := fmt.Sprintf(`
   - name: rl
     match: {path: /rl}
     upstream: u
-    plugins: [{name: rate_limit, config: {key: [ip], backend: redis, redis: {addr: %q}, limits: [{rate: 100, per: 1h}]}}]
-  - {name: version, match: {path: /version}, respond: {body: %q}}
-`, be.URL, rd.Addr, version)
-	}
+    plugins: [{name: rate_limit, config: {key: [ip], backend: redis, redis: {addr: %q}, limits: [{rate: 100, per: 1h}]}}]`, rd.Addr)
+	cfg := func(version string) string { return poolConfig(be.URL, routes, version) }
 	g1 := testutil.StartGateway(t, cfg("1"))
 	g2 := testutil.StartGateway(t, cfg("1"))
 	// client returns the Redis client the gateway's rate_limit holds (the

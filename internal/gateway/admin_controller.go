@@ -37,9 +37,8 @@ func (g *Gateway) RunningConfig() *config.Config {
 // TargetStatus reports one target's health, ejection and load from the
 // long-lived state shared by every snapshot that has the target.
 func (g *Gateway) TargetStatus(upstream, url string) admin.TargetStatus {
-	states := g.Runtime.builder.States
-	st := states.Acquire(upstream + "|" + url)
-	defer states.Release(st)
+	st, release := g.Runtime.builder.States.Acquire(upstream + "|" + url)
+	defer release()
 	now := time.Now().UnixNano()
 	return admin.TargetStatus{
 		Healthy:        st.Healthy(),

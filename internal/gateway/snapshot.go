@@ -44,9 +44,10 @@ type Snapshot struct {
 	// unrouted holds the metrics of requests that matched no route.
 	unrouted  *observe.RouteMetrics
 	instances []*plugin.Instance
-	reg       *upstream.Registry
-	checkers  []*upstream.HealthChecker
-	consumers consumer.Store
+	// transports release the upstreams' transports.
+	transports []func()
+	checkers   []*upstream.HealthChecker
+	consumers  consumer.Store
 	// tracer is the snapshot's tracer provider (nil when tracing is off).
 	// Each snapshot owns its own: a reload builds a new one and release
 	// flushes and shuts the old one down.
@@ -99,7 +100,7 @@ func (c pluginCtx) Shared(key string, create func() (io.Closer, error)) (any, fu
 	if c.shared == nil {
 		return plugin.StaticContext{}.Shared(key, create)
 	}
-	return c.shared.Shared(key, create)
+	return c.shared.Acquire(key, create)
 }
 
 // Builder turns configs into snapshots; it owns the long-lived state that
@@ -121,7 +122,7 @@ type Builder struct {
 // that have none, each once and sorted by line (config.Config.Merge). A part
 // that already failed is skipped, so it yields no follow-on errors.
 func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
-	s := &Snapshot{cfg: cfg, limits: cfg.Server.Limits, pools: map[string]*upstream.Pool{}, reg: b.Registry,
+	s := &Snapshot{cfg: cfg, limits: cfg.Server.Limits, pools: map[string]*upstream.Pool{},
 		unrouted: observe.DefaultMetrics.Route("", "")}
 	defer func() {
 		if err != nil {
@@ -183,7 +184,7 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 		if u == nil || cfg.Covered("upstreams."+name) {
 			continue
 		}
-		tr, terr := b.Registry.Acquire(name, u, b.Logger)
+		tr, release, terr := b.Registry.Acquire(name, u, b.Logger)
 		if terr != nil {
 			var fe *upstream.FieldError
 			if errors.As(terr, &fe) {
@@ -193,9 +194,9 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 			}
 			continue
 		}
+		s.transports = append(s.transports, release)
 		p, perr := upstream.NewPool(name, u, tr, b.States)
 		if perr != nil {
-			b.Registry.Release(tr)
 			collect("upstreams."+name, perr)
 			continue
 		}
@@ -379,9 +380,11 @@ func (s *Snapshot) release() {
 	}
 	for _, p := range s.pools {
 		p.Close()
-		s.reg.Release(p.Transport)
 	}
-	s.instances, s.pools = nil, nil
+	for _, release := range s.transports {
+		release()
+	}
+	s.instances, s.pools, s.transports = nil, nil, nil
 	s.tracer.Close()
 	s.tracer = nil
 }

@@ -100,8 +100,9 @@ type Context interface {
 	TrustedProxies() []netip.Prefix
 	// Shared returns the value the gateway holds under key for every
 	// plugin instance, across routes and reloads, creating it with create
-	// when nobody holds one (see SharedPool). The plugin calls release
-	// once, from Cleanup.
+	// when nobody holds one (see SharedPool). create may block (dial,
+	// fetch): it runs outside the pool's lock and only callers of the same
+	// key wait for it. The plugin calls release once, from Cleanup.
 	Shared(key string, create func() (io.Closer, error)) (value any, release func(), err error)
 	// Covers reports whether a browser GET of target (a path, optionally
 	// with "?query") reaches the route the instance is on, following the
@@ -346,7 +347,7 @@ func (c StaticContext) TrustedProxies() []netip.Prefix { return c.TrustedNets }
 // closes.
 func (c StaticContext) Shared(key string, create func() (io.Closer, error)) (any, func(), error) {
 	if c.Pool != nil {
-		return c.Pool.Shared(key, create)
+		return c.Pool.Acquire(key, create)
 	}
 	v, err := create()
 	if err != nil {

@@ -1,71 +1,40 @@
 package plugin
 
 import (
+	"fmt"
 	"io"
-	"sync"
+
+	"github.com/portico-gw/portico/internal/usage"
 )
 
-// SharedPool holds long-lived values that plugin instances share across
-// routes and across reloads, reference-counted by key (Caddy's UsagePool
-// idea): the first Shared call for a key creates the value, later calls
-// get the same value, and the value is closed when the last holder
+// SharedPool holds the long-lived values plugin instances share across
+// routes and across reloads, reference-counted by key (see usage.Pool for
+// the contract): the first Shared call for a key creates the value, later
+// calls get the same value, and the value is closed when the last holder
 // releases it. Because a reload builds the new snapshot (acquiring) before
 // the old one is cleaned up (releasing), a value in use by both lives on.
 //
-// The gateway owns one pool and hands it to plugins through
-// Context.Shared; plugins never keep package-global registries.
-type SharedPool struct {
-	mu sync.Mutex
-	m  map[string]*sharedEntry
-}
-
-type sharedEntry struct {
-	v    io.Closer
-	refs int
-}
+// The gateway's Runtime owns one pool and hands it to plugins through
+// Context.Shared; plugins never keep package-global registries. Keys are
+// namespaced by convention as "<plugin name>/<what>".
+type SharedPool = usage.Pool[io.Closer]
 
 // NewSharedPool returns an empty pool.
-func NewSharedPool() *SharedPool { return &SharedPool{m: map[string]*sharedEntry{}} }
+func NewSharedPool() *SharedPool { return usage.New[io.Closer](nil) }
 
-// Shared returns the value held under key, creating it with create when
-// nobody holds one. Every successful call must be matched by one call of
-// release (idempotent), normally from the plugin's Cleanup; the last
-// release closes the value. create runs with the pool locked, so it must
-// be quick (allocate, do not dial). Keys are namespaced by convention as
-// "<plugin name>/<what>".
-func (p *SharedPool) Shared(key string, create func() (io.Closer, error)) (value any, release func(), err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	e, ok := p.m[key]
+// SharedAs is ctx.Shared typed: it returns the value under key as a T,
+// creating it with create when nobody holds one, and fails (releasing its
+// reference) if another plugin holds a value of a different type under key.
+func SharedAs[T io.Closer](ctx Context, key string, create func() (T, error)) (T, func(), error) {
+	var zero T
+	v, release, err := ctx.Shared(key, func() (io.Closer, error) { return create() })
+	if err != nil {
+		return zero, nil, err
+	}
+	t, ok := v.(T)
 	if !ok {
-		v, err := create()
-		if err != nil {
-			return nil, nil, err
-		}
-		e = &sharedEntry{v: v}
-		p.m[key] = e
+		release()
+		return zero, nil, fmt.Errorf("shared value %q is a %T, not a %T", key, v, zero)
 	}
-	e.refs++
-	var once sync.Once
-	return e.v, func() { once.Do(func() { p.release(key, e) }) }, nil
-}
-
-func (p *SharedPool) release(key string, e *sharedEntry) {
-	p.mu.Lock()
-	e.refs--
-	last := e.refs == 0
-	if last && p.m[key] == e {
-		delete(p.m, key)
-	}
-	p.mu.Unlock()
-	if last {
-		_ = e.v.Close()
-	}
-}
-
-// Len is the number of values held.
-func (p *SharedPool) Len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.m)
+	return t, release, nil
 }

@@ -16,11 +16,11 @@ func TestSharedPool(t *testing.T) {
 	p := NewSharedPool()
 	var created, closed atomic.Int32
 	create := func() (io.Closer, error) { created.Add(1); return closeCounter{&closed}, nil }
-	v1, rel1, err := p.Shared("k", create)
+	v1, rel1, err := p.Acquire("k", create)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v2, rel2, _ := p.Shared("k", create)
+	v2, rel2, _ := p.Acquire("k", create)
 	if v1 != v2 || created.Load() != 1 {
 		t.Fatalf("second holder got a new value (created %d)", created.Load())
 	}
@@ -30,7 +30,7 @@ func TestSharedPool(t *testing.T) {
 		t.Fatal("value closed while still held")
 	}
 	// A new holder before the last release keeps the same value (reload).
-	v3, rel3, _ := p.Shared("k", create)
+	v3, rel3, _ := p.Acquire("k", create)
 	rel2()
 	if v3 != v1 || closed.Load() != 0 {
 		t.Fatal("value lost across overlapping holders")
@@ -40,12 +40,12 @@ func TestSharedPool(t *testing.T) {
 		t.Fatalf("closed %d, len %d after the last release", closed.Load(), p.Len())
 	}
 	// After the last release the next holder gets a fresh value.
-	_, rel4, _ := p.Shared("k", create)
+	_, rel4, _ := p.Acquire("k", create)
 	if created.Load() != 2 {
 		t.Fatal("released value reused")
 	}
 	rel4()
-	if _, _, err := p.Shared("e", func() (io.Closer, error) { return nil, errors.New("boom") }); err == nil || p.Len() != 0 {
+	if _, _, err := p.Acquire("e", func() (io.Closer, error) { return nil, errors.New("boom") }); err == nil || p.Len() != 0 {
 		t.Fatal("failed create left an entry")
 	}
 }

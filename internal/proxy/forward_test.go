@@ -70,7 +70,7 @@ func forwarderFor(t *testing.T, targetURL string, rw *config.Rewrite, m config.M
 		MaxIdleConnsPerTarget: 4,
 	}
 	reg := upstream.NewRegistry()
-	tr, err := reg.Acquire("backend", u, slog.New(slog.DiscardHandler))
+	tr, release, err := reg.Acquire("backend", u, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func forwarderFor(t *testing.T, targetURL string, rw *config.Rewrite, m config.M
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pool.Close(); reg.Release(tr) })
+	t.Cleanup(func() { pool.Close(); release() })
 	crw, err := CompileRewrite(rw, m)
 	if err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ func TestLibraryLogsAreJSON(t *testing.T) {
 	// runs in this process (-count).
 	installLogger()
 	redis.SetLogger(newLibLogger(slog.New(defaultHandler{}), 0))
-	cl, err := Acquire(&Config{Addr: addr, Timeout: config.Duration(200 * time.Millisecond)})
+	cl, err := New(&Config{Addr: addr, Timeout: config.Duration(200 * time.Millisecond)})
 	if err != nil {
 		restore()
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func TestLibraryLogsAreJSON(t *testing.T) {
 			t.Fatal("PING to a closed port succeeded")
 		}
 	}
-	Release(cl)
+	_ = cl.Close()
 	restore()
 
 	plain, err := os.ReadFile(stderr.Name())

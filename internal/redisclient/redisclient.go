@@ -1,16 +1,18 @@
 // Package redisclient builds Redis clients from Portico's config: a single
 // server, a Redis Cluster, or a Sentinel-managed primary, with bounded
-// timeouts so a slow Redis cannot stall requests. Clients are shared by
-// address and settings and reference-counted, so every plugin instance and
-// every snapshot that uses the same Redis shares one connection pool.
+// timeouts so a slow Redis cannot stall requests. Plugins get clients
+// through Shared, from the gateway's pool (plugin.Context.Shared): clients
+// are shared by address and settings and reference-counted, so every plugin
+// instance and every snapshot of one gateway that uses the same Redis
+// shares one connection pool.
 package redisclient
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -108,34 +110,44 @@ func (c *Config) key() string {
 	return strings.Join(s, "|")
 }
 
-// Client is a shared Redis client.
+// Client is a Redis client with its key prefix.
 type Client struct {
 	redis.UniversalClient
 	// Prefix is the configured key prefix.
 	Prefix string
-	key    string
-	refs   int
 }
 
-var (
-	mu      sync.Mutex
-	clients = map[string]*Client{}
-)
+// SharedFunc is how Shared reaches the pool that holds shared values:
+// the Shared method of the plugin's context (plugin.Context.Shared).
+type SharedFunc func(key string, create func() (io.Closer, error)) (value any, release func(), err error)
 
-// Acquire returns the shared client for c (validated first); every Acquire
-// must be matched by Release, which closes the client with the last user.
-func Acquire(c *Config) (*Client, error) {
+// Shared returns a client for c (validated first) and the func that
+// releases it (call it once, from Cleanup). Every caller with identical
+// connection settings shares one connection pool held by shared; the last
+// release closes it. The key prefix is the caller's own.
+func Shared(shared SharedFunc, c *Config) (*Client, func(), error) {
+	if err := c.Validate(); err != nil {
+		return nil, nil, err
+	}
+	v, release, err := shared("redis/"+c.key(), func() (io.Closer, error) { return New(c) })
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, ok := v.(*Client)
+	if !ok {
+		release()
+		return nil, nil, fmt.Errorf("redis: shared value is a %T, not a client", v)
+	}
+	return &Client{UniversalClient: cl.UniversalClient, Prefix: c.KeyPrefix}, release, nil
+}
+
+// New returns a client of its own for c (validated first); the caller
+// closes it. Plugins use Shared instead.
+func New(c *Config) (*Client, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	installLogger()
-	k := c.key()
-	mu.Lock()
-	defer mu.Unlock()
-	if cl, ok := clients[k]; ok {
-		cl.refs++
-		return cl, nil
-	}
 	t := c.Timeout.D()
 	opts := &redis.UniversalOptions{
 		Username:     c.Username,
@@ -170,18 +182,5 @@ func Acquire(c *Config) (*Client, error) {
 	if c.TLS {
 		opts.TLSConfig = tlsConfig()
 	}
-	cl := &Client{UniversalClient: redis.NewUniversalClient(opts), Prefix: c.KeyPrefix, key: k, refs: 1}
-	clients[k] = cl
-	return cl, nil
-}
-
-// Release drops one reference; the last one closes the client.
-func Release(cl *Client) {
-	mu.Lock()
-	defer mu.Unlock()
-	cl.refs--
-	if cl.refs <= 0 {
-		delete(clients, cl.key)
-		_ = cl.Close()
-	}
+	return &Client{UniversalClient: redis.NewUniversalClient(opts), Prefix: c.KeyPrefix}, nil
 }

@@ -23,11 +23,11 @@ func TestTimeoutBoundsWholeCall(t *testing.T) {
 	t.Parallel()
 	const timeout = 300 * time.Millisecond
 	rd := testredis.Start(t)
-	cl, err := Acquire(&Config{Addr: rd.Addr, Timeout: config.Duration(timeout), PoolSize: 4})
+	cl, err := New(&Config{Addr: rd.Addr, Timeout: config.Duration(timeout), PoolSize: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { Release(cl) })
+	t.Cleanup(func() { _ = cl.Close() })
 	if err := cl.Ping(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -70,11 +70,11 @@ func TestTimeoutBoundsWholeCall(t *testing.T) {
 func TestContextDeadlineBoundsCall(t *testing.T) {
 	t.Parallel()
 	rd := testredis.Start(t)
-	cl, err := Acquire(&Config{Addr: rd.Addr, Timeout: config.Duration(2 * time.Second)})
+	cl, err := New(&Config{Addr: rd.Addr, Timeout: config.Duration(2 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { Release(cl) })
+	t.Cleanup(func() { _ = cl.Close() })
 	if err := cl.Ping(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}

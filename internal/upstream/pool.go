@@ -46,8 +46,9 @@ type Pool struct {
 	Config *config.Upstream
 
 	balancer Balancer
-	states   *StateRegistry
 	state    *PoolState
+	// releases give back the pool and target states (Close).
+	releases []func()
 	outlier  outlier
 	limits   limits
 	// closed is set by Close (which runs once, from the goroutine that
@@ -73,7 +74,10 @@ func NewPool(name string, u *config.Upstream, tr *Transport, states *StateRegist
 	if len(u.Targets) > 65535 {
 		return nil, fmt.Errorf("upstream %q has more than 65535 targets", name)
 	}
-	p := &Pool{Name: name, Transport: tr, Config: u, states: states, state: states.AcquirePool(name)}
+	p := &Pool{Name: name, Transport: tr, Config: u}
+	var release func()
+	p.state, release = states.AcquirePool(name)
+	p.releases = append(p.releases, release)
 	if od := u.OutlierDetection; od != nil && !od.Disabled {
 		p.outlier = outlier{enabled: true, consecutive: int32(od.ConsecutiveFailures), base: od.BaseEjectionTime.D(), max: od.MaxEjectionTime.D(), maxPercent: od.MaxEjectionPercent}
 	}
@@ -93,12 +97,14 @@ func NewPool(name string, u *config.Upstream, tr *Transport, states *StateRegist
 		if w <= 0 {
 			w = 1
 		}
+		st, release := states.Acquire(name + "|" + t.URL)
+		p.releases = append(p.releases, release)
 		p.Targets = append(p.Targets, &Target{
 			URL:      pu,
 			BasePath: strings.TrimSuffix(pu.EscapedPath(), "/"),
 			Weight:   w,
 			Index:    i,
-			State:    states.Acquire(name + "|" + t.URL),
+			State:    st,
 		})
 	}
 	b, err := newBalancer(u, p.Targets)
@@ -140,12 +146,7 @@ func (p *Pool) Close() {
 		return
 	}
 	p.closed = true
-	if p.state != nil {
-		p.states.ReleasePool(p.state)
-	}
-	for _, t := range p.Targets {
-		if t.State != nil {
-			p.states.Release(t.State)
-		}
+	for _, release := range p.releases {
+		release()
 	}
 }

@@ -2,9 +2,10 @@ package upstream
 
 import (
 	"math"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-gw/portico/internal/usage"
 )
 
 // TargetState is the long-lived runtime state of one target: in-flight
@@ -12,8 +13,6 @@ import (
 // by pool name and target URL, so a reload that keeps a target keeps its
 // state. Every field is atomic: the request path takes no lock.
 type TargetState struct {
-	key string
-
 	inflight atomic.Int64
 	// activeDown is set by the active health checker.
 	activeDown atomic.Bool
@@ -33,8 +32,6 @@ type TargetState struct {
 	// ewmaBits and ewmaStamp hold the peak-EWMA latency (float64 nanos).
 	ewmaBits  atomic.Uint64
 	ewmaStamp atomic.Int64
-
-	refs int
 }
 
 // EjectionsTotal is how many times the target has been ejected.
@@ -149,57 +146,47 @@ func (s *TargetState) ObserveLatency(d time.Duration, now int64) {
 // Latency is the current peak-EWMA latency in nanoseconds (0 before any sample).
 func (s *TargetState) Latency() float64 { return math.Float64frombits(s.ewmaBits.Load()) }
 
-// StateRegistry keeps TargetStates alive across snapshots, ref-counted by the
-// pools that use them.
+// StateRegistry keeps TargetStates and PoolStates alive across snapshots,
+// ref-counted by the pools that use them (two usage.Pools). The gateway's
+// Runtime owns one.
 type StateRegistry struct {
-	mu    sync.Mutex
-	m     map[string]*TargetState
-	pools map[string]*PoolState
+	targets usage.Pool[*TargetState]
+	pools   usage.Pool[*PoolState]
 }
 
 // NewStateRegistry returns an empty registry.
-func NewStateRegistry() *StateRegistry { return &StateRegistry{m: map[string]*TargetState{}} }
+func NewStateRegistry() *StateRegistry { return &StateRegistry{} }
 
-// Acquire returns the state for key (pool name + target URL), creating it.
-func (g *StateRegistry) Acquire(key string) *TargetState {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	s, ok := g.m[key]
-	if !ok {
-		s = &TargetState{key: key}
-		g.m[key] = s
-	}
-	s.refs++
-	return s
+// Acquire returns the state for key (pool name + target URL), creating it,
+// and the func that releases it (once); the state is forgotten with the
+// last release.
+func (g *StateRegistry) Acquire(key string) (*TargetState, func()) {
+	return acquireState(&g.targets, key)
 }
 
-// Release drops one reference; the state is forgotten with the last one.
-func (g *StateRegistry) Release(s *TargetState) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	s.refs--
-	if s.refs <= 0 {
-		delete(g.m, s.key)
-	}
+// AcquirePool returns the pool-wide state for name, creating it, and the
+// func that releases it.
+func (g *StateRegistry) AcquirePool(name string) (*PoolState, func()) {
+	return acquireState(&g.pools, name)
 }
 
-// Len reports how many states are alive (for leak tests).
-func (g *StateRegistry) Len() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.m)
+// acquireState acquires the *S under key from p, creating a zero one.
+func acquireState[S any](p *usage.Pool[*S], key string) (*S, func()) {
+	s, release, _ := p.Acquire(key, func() (*S, error) { return new(S), nil })
+	return s, release
 }
+
+// Len reports how many target states are alive (for leak tests).
+func (g *StateRegistry) Len() int { return g.targets.Len() }
 
 // PoolState is the long-lived, pool-wide runtime state: requests and
 // retries in flight, for circuit breaking and the retry budget. Like
 // TargetState it survives reloads of an unchanged upstream name.
 type PoolState struct {
-	key     string
 	active  atomic.Int64
 	retries atomic.Int64
 	// retriesTotal counts every retry made, for metrics.
 	retriesTotal atomic.Int64
-	refs         int
 	overload     atomic.Int64
 	budgetHit    atomic.Int64
 }
@@ -218,29 +205,3 @@ func (s *PoolState) Overloaded() int64 { return s.overload.Load() }
 
 // BudgetExhausted counts retries refused by the retry budget.
 func (s *PoolState) BudgetExhausted() int64 { return s.budgetHit.Load() }
-
-// AcquirePool returns the pool-wide state for name, creating it.
-func (g *StateRegistry) AcquirePool(name string) *PoolState {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.pools == nil {
-		g.pools = map[string]*PoolState{}
-	}
-	s, ok := g.pools[name]
-	if !ok {
-		s = &PoolState{key: name}
-		g.pools[name] = s
-	}
-	s.refs++
-	return s
-}
-
-// ReleasePool drops one reference to a pool state.
-func (g *StateRegistry) ReleasePool(s *PoolState) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	s.refs--
-	if s.refs <= 0 {
-		delete(g.pools, s.key)
-	}
-}

@@ -13,10 +13,10 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/usage"
 )
 
 // Defaults applied when an upstream leaves a transport setting at zero.
@@ -44,27 +44,27 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// Transport is a shared, ref-counted http.Transport for one upstream.
+// Transport is a shared http.Transport for one upstream.
 type Transport struct {
 	*http.Transport
-	key      string
-	refs     int
 	resolver *resolver
 }
 
-// Registry keeps transports alive across config reloads: a new snapshot
-// acquires the transport of an unchanged upstream instead of dialing anew,
-// and the last release closes its idle connections.
+// Registry keeps transports alive across config reloads, in a usage.Pool
+// keyed by the settings that shape a transport: a new snapshot acquires the
+// transport of an unchanged upstream instead of dialing anew, and the last
+// release closes its idle connections. The gateway's Runtime owns one.
 type Registry struct {
-	mu sync.Mutex
-	m  map[string]*Transport
+	pool *usage.Pool[*Transport]
 	// lookup resolves target host names for transports created from now
 	// on; nil means the system resolver.
 	lookup lookupFunc
 }
 
 // NewRegistry returns an empty transport registry.
-func NewRegistry() *Registry { return &Registry{m: map[string]*Transport{}} }
+func NewRegistry() *Registry {
+	return &Registry{pool: usage.New(func(t *Transport) error { t.CloseIdleConnections(); return nil })}
+}
 
 // tlsMaterial is the content of the files an upstream's TLS settings name,
 // read once per Acquire so that the registry key and the transport built
@@ -140,62 +140,39 @@ func transportKey(name, proto string, u *config.Upstream, m tlsMaterial) string 
 	return b.String()
 }
 
-// Acquire returns the transport for an upstream, creating it on first use.
-// It fails when the protocol is unknown or the TLS files are unreadable or
-// invalid; the error names the setting. logger receives the transport's
-// warnings (disabled verification, failed DNS refreshes); nil means
-// slog.Default().
-func (g *Registry) Acquire(name string, u *config.Upstream, logger *slog.Logger) (*Transport, error) {
+// Acquire returns the transport for an upstream, creating it on first use,
+// and the func that releases it (once; the last release closes its idle
+// connections). It fails when the protocol is unknown or the TLS files are
+// unreadable or invalid; the error names the setting. logger receives the
+// transport's warnings (disabled verification, failed DNS refreshes); nil
+// means slog.Default().
+func (g *Registry) Acquire(name string, u *config.Upstream, logger *slog.Logger) (*Transport, func(), error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	proto, err := normProtocol(u.Protocol)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m, err := readTLSMaterial(u.TLS)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	key := transportKey(name, proto, u, m)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	t, ok := g.m[key]
-	if !ok {
+	return g.pool.Acquire(transportKey(name, proto, u, m), func() (*Transport, error) {
 		tlsConf, err := buildTLSConfig(u.TLS, m)
 		if err != nil {
 			return nil, err
 		}
 		res := newResolver(name, refreshTTL(u), g.lookup, logger)
-		t = &Transport{Transport: newHTTPTransport(u, proto, tlsConf, res), key: key, resolver: res}
 		if u.TLS != nil && u.TLS.InsecureSkipVerify {
 			logger.Warn("upstream TLS verification disabled", "upstream", name)
 		}
-		g.m[key] = t
-	}
-	t.refs++
-	return t, nil
-}
-
-// Release drops one reference; the last one closes idle connections.
-func (g *Registry) Release(t *Transport) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	t.refs--
-	if t.refs <= 0 {
-		if g.m[t.key] == t {
-			delete(g.m, t.key)
-		}
-		t.CloseIdleConnections()
-	}
+		return &Transport{Transport: newHTTPTransport(u, proto, tlsConf, res), resolver: res}, nil
+	})
 }
 
 // Len reports how many transports are alive (for leak tests).
-func (g *Registry) Len() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.m)
-}
+func (g *Registry) Len() int { return g.pool.Len() }
 
 // maxRespHeaderBytes is the upstream's response header size limit.
 func maxRespHeaderBytes(u *config.Upstream) int64 {

@@ -11,14 +11,15 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 )
 
-// acquire takes a transport from g, failing the test on error.
-func acquire(t *testing.T, g *Registry, name string, u *config.Upstream) *Transport {
+// acquire takes a transport from g, failing the test on error, and
+// returns it with its release func.
+func acquire(t *testing.T, g *Registry, name string, u *config.Upstream) (*Transport, func()) {
 	t.Helper()
-	tr, err := g.Acquire(name, u, slog.New(slog.DiscardHandler))
+	tr, release, err := g.Acquire(name, u, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("Acquire(%q): %v", name, err)
 	}
-	return tr
+	return tr, release
 }
 
 func registryCfg(connect, header, idle time.Duration, maxIdle int) *config.Upstream {
@@ -37,29 +38,31 @@ func TestRegistryShareAndRelease(t *testing.T) {
 	t.Parallel()
 	g := NewRegistry()
 	u := registryCfg(time.Second, 2*time.Second, 3*time.Second, 8)
-	a := acquire(t, g, "api", u)
-	b := acquire(t, g, "api", registryCfg(time.Second, 2*time.Second, 3*time.Second, 8))
+	a, relA := acquire(t, g, "api", u)
+	b, relB := acquire(t, g, "api", registryCfg(time.Second, 2*time.Second, 3*time.Second, 8))
 	if a != b {
 		t.Fatal("same settings gave different transports")
 	}
-	if a.refs != 2 || g.Len() != 1 {
-		t.Fatalf("refs = %d, Len = %d; want 2, 1", a.refs, g.Len())
+	if g.Len() != 1 {
+		t.Fatalf("Len = %d, want 1", g.Len())
 	}
-	g.Release(a)
-	if a.refs != 1 || g.Len() != 1 {
-		t.Fatalf("after one release: refs = %d, Len = %d; want 1, 1", a.refs, g.Len())
+	relA()
+	relA() // a second call of one release does not drop b's reference
+	if g.Len() != 1 {
+		t.Fatalf("after one release: Len = %d, want 1", g.Len())
 	}
-	g.Release(b)
+	relB()
 	if g.Len() != 0 {
 		t.Fatalf("after last release Len = %d, want 0", g.Len())
 	}
-	c := acquire(t, g, "api", u)
+	c, relC := acquire(t, g, "api", u)
 	if c == a {
 		t.Fatal("acquire after the last release reused the retired transport")
 	}
-	if c.refs != 1 || g.Len() != 1 {
-		t.Fatalf("fresh transport: refs = %d, Len = %d; want 1, 1", c.refs, g.Len())
+	if g.Len() != 1 {
+		t.Fatalf("fresh transport: Len = %d, want 1", g.Len())
 	}
+	relC()
 }
 
 // TestRegistryDistinctSettings checks that any difference in name or in a
@@ -82,19 +85,19 @@ func TestRegistryDistinctSettings(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			g := NewRegistry()
-			a := acquire(t, g, "api", base())
-			b := acquire(t, g, tc.name, tc.u)
+			a, relA := acquire(t, g, "api", base())
+			b, relB := acquire(t, g, tc.name, tc.u)
 			if a == b {
 				t.Fatal("different settings shared a transport")
 			}
 			if g.Len() != 2 {
 				t.Fatalf("Len = %d, want 2", g.Len())
 			}
-			g.Release(b)
+			relB()
 			if g.Len() != 1 {
 				t.Fatalf("Len after releasing one = %d, want 1", g.Len())
 			}
-			g.Release(a)
+			relA()
 			if g.Len() != 0 {
 				t.Fatalf("Len after releasing both = %d, want 0", g.Len())
 			}
@@ -112,7 +115,11 @@ func TestRegistryTargetsIgnored(t *testing.T) {
 	u1.Targets = []config.Target{{URL: "http://a:1"}}
 	u2 := registryCfg(time.Second, time.Second, time.Second, 4)
 	u2.Targets = []config.Target{{URL: "http://b:2", Weight: 5}}
-	if acquire(t, g, "api", u1) != acquire(t, g, "api", u2) {
+	a, relA := acquire(t, g, "api", u1)
+	b, relB := acquire(t, g, "api", u2)
+	defer relA()
+	defer relB()
+	if a != b {
 		t.Fatal("changing targets replaced the transport")
 	}
 }
@@ -124,14 +131,14 @@ func TestRegistryConcurrent(t *testing.T) {
 	t.Parallel()
 	g := NewRegistry()
 	u := registryCfg(time.Second, time.Second, time.Second, 4)
-	keep := acquire(t, g, "api", u)
+	keep, relKeep := acquire(t, g, "api", u)
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range 200 {
-				tr, err := g.Acquire("api", u, nil)
+				tr, release, err := g.Acquire("api", u, nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -140,15 +147,20 @@ func TestRegistryConcurrent(t *testing.T) {
 					t.Error("acquire returned a different transport while one reference is held")
 					return
 				}
-				g.Release(tr)
+				release()
 			}
 		}()
 	}
 	wg.Wait()
-	if g.Len() != 1 || keep.refs != 1 {
-		t.Fatalf("Len = %d, refs = %d; want 1, 1", g.Len(), keep.refs)
+	if g.Len() != 1 {
+		t.Fatalf("Len = %d, want 1", g.Len())
 	}
-	g.Release(keep)
+	if again, rel := acquire(t, g, "api", u); again != keep {
+		t.Fatal("the transport still held by one reference was replaced")
+	} else {
+		rel()
+	}
+	relKeep()
 	if g.Len() != 0 {
 		t.Fatalf("Len = %d, want 0", g.Len())
 	}
@@ -160,8 +172,8 @@ func TestRegistryConcurrent(t *testing.T) {
 func TestTransportSettings(t *testing.T) {
 	t.Parallel()
 	g := NewRegistry()
-	tr := acquire(t, g, "api", registryCfg(time.Second, 2*time.Second, 3*time.Second, 7))
-	defer g.Release(tr)
+	tr, release := acquire(t, g, "api", registryCfg(time.Second, 2*time.Second, 3*time.Second, 7))
+	defer release()
 	if tr.Proxy != nil {
 		t.Error("Proxy is set; upstream traffic must not follow proxy environment variables")
 	}
@@ -183,7 +195,7 @@ func TestTransportRoundTrip(t *testing.T) {
 	}))
 	defer srv.Close()
 	g := NewRegistry()
-	tr := acquire(t, g, "api", registryCfg(time.Second, time.Second, time.Second, 2))
+	tr, release := acquire(t, g, "api", registryCfg(time.Second, time.Second, time.Second, 2))
 	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
@@ -193,7 +205,7 @@ func TestTransportRoundTrip(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status = %d", resp.StatusCode)
 	}
-	g.Release(tr)
+	release()
 	if g.Len() != 0 {
 		t.Fatalf("Len = %d, want 0", g.Len())
 	}
@@ -206,17 +218,20 @@ func TestRegistryStaleRelease(t *testing.T) {
 	t.Parallel()
 	g := NewRegistry()
 	u := registryCfg(time.Second, time.Second, time.Second, 4)
-	old := acquire(t, g, "api", u)
-	g.Release(old)
-	live := acquire(t, g, "api", u)
+	old, relOld := acquire(t, g, "api", u)
+	relOld()
+	live, relLive := acquire(t, g, "api", u)
+	defer relLive()
 	if live == old {
 		t.Fatal("retired transport was reused")
 	}
-	g.Release(old) // a second, stale release
+	relOld() // a second, stale release
 	if g.Len() != 1 {
 		t.Fatalf("Len = %d after a stale release, want the live transport kept", g.Len())
 	}
-	if again := acquire(t, g, "api", u); again != live {
+	again, relAgain := acquire(t, g, "api", u)
+	defer relAgain()
+	if again != live {
 		t.Fatal("acquire after a stale release did not return the live transport")
 	}
 }

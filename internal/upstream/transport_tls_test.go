@@ -178,11 +178,11 @@ func get(tr http.RoundTripper, url string) (*http.Response, string, error) {
 // acquireWith acquires a transport that must build, releasing it at cleanup.
 func acquireWith(t *testing.T, g *Registry, name string, u *config.Upstream, logger *slog.Logger) *Transport {
 	t.Helper()
-	tr, err := g.Acquire(name, u, logger)
+	tr, release, err := g.Acquire(name, u, logger)
 	if err != nil {
 		t.Fatalf("Acquire: %v", err)
 	}
-	t.Cleanup(func() { g.Release(tr) })
+	t.Cleanup(release)
 	return tr
 }
 
@@ -512,9 +512,9 @@ func TestRegistryErrors(t *testing.T) {
 			g := NewRegistry()
 			u := baseUpstream()
 			tc.u(u)
-			tr, err := g.Acquire("api", u, nil)
+			tr, release, err := g.Acquire("api", u, nil)
 			if err == nil {
-				g.Release(tr)
+				release()
 				t.Fatal("Acquire succeeded")
 			}
 			if !strings.HasPrefix(err.Error(), tc.field+": ") {

@@ -64,6 +64,7 @@ type Concurrency struct {
 	header  string
 	route   string
 	lim     *limiter
+	relLim  func()
 	full    *observe.Counter
 	timeout *observe.Counter
 }
@@ -97,7 +98,11 @@ func (p *Concurrency) Provision(ctx plugin.Context) error {
 		return errors.New("max_queue: must not be negative")
 	}
 	p.route = ctx.Route()
-	p.lim = acquireLimiter(p.route, p.Key, p.Max, *p.MaxQueue, p.QueueTimeout.D())
+	lim, release, err := acquireLimiter(ctx, p.route, p.Key, p.Max, *p.MaxQueue, p.QueueTimeout.D())
+	if err != nil {
+		return err
+	}
+	p.lim, p.relLim = lim, release
 	labels := fmt.Sprintf("route=%q,reason=", p.route)
 	p.full = observe.DefaultStats.Counter("portico_concurrency_rejected_total", labels+`"queue_full"`)
 	p.timeout = observe.DefaultStats.Counter("portico_concurrency_rejected_total", labels+`"queue_timeout"`)
@@ -127,9 +132,9 @@ func (p *Concurrency) parseKey() error {
 
 // Cleanup detaches the instance from its limiter.
 func (p *Concurrency) Cleanup() error {
-	if p.lim != nil {
-		releaseLimiter(p.lim)
-		p.lim = nil
+	if p.relLim != nil {
+		p.relLim()
+		p.lim, p.relLim = nil, nil
 	}
 	return nil
 }
@@ -232,13 +237,11 @@ const (
 )
 
 // limiter holds the per-key counts of every instance with the same route and
-// settings, so a reload that leaves them unchanged keeps counting the
-// requests already in flight.
+// settings (shared through plugin.Context.Shared), so a reload that leaves
+// them unchanged keeps counting the requests already in flight.
 type limiter struct {
 	max, maxQueue int
 	queueTimeout  time.Duration
-	regKey        string
-	refs          int // guarded by regMu
 	shards        [numShards]shard
 }
 
@@ -397,37 +400,23 @@ func (l *limiter) stateOf(k lkey) (inflight, waiting int) {
 	return 0, 0
 }
 
-var (
-	regMu    sync.Mutex
-	limiters = map[string]*limiter{}
-)
-
-// acquireLimiter returns the shared limiter for a route and settings.
-func acquireLimiter(route, key string, max, maxQueue int, queueTimeout time.Duration) *limiter {
-	rk := fmt.Sprintf("%q|%s|%d|%d|%d", route, key, max, maxQueue, queueTimeout)
-	regMu.Lock()
-	defer regMu.Unlock()
-	if l, ok := limiters[rk]; ok {
-		l.refs++
-		return l
-	}
-	l := &limiter{max: max, maxQueue: maxQueue, queueTimeout: queueTimeout, regKey: rk, refs: 1}
-	for i := range l.shards {
-		l.shards[i].m = map[lkey]*entry{}
-	}
-	limiters[rk] = l
-	return l
+// acquireLimiter returns the limiter for a route and settings from the
+// gateway's shared pool, and the func that releases it. Requests still in
+// flight keep using the limiter after the last release; only its sharing
+// ends.
+func acquireLimiter(ctx plugin.Context, route, key string, max, maxQueue int, queueTimeout time.Duration) (*limiter, func(), error) {
+	rk := fmt.Sprintf("%s/%q|%s|%d|%d|%d", Name, route, key, max, maxQueue, queueTimeout)
+	return plugin.SharedAs(ctx, rk, func() (*limiter, error) {
+		l := &limiter{max: max, maxQueue: maxQueue, queueTimeout: queueTimeout}
+		for i := range l.shards {
+			l.shards[i].m = map[lkey]*entry{}
+		}
+		return l, nil
+	})
 }
 
-// releaseLimiter drops one reference. Requests still in flight keep using
-// the limiter after the last reference is gone; only its registration ends.
-func releaseLimiter(l *limiter) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	l.refs--
-	if l.refs <= 0 && limiters[l.regKey] == l {
-		delete(limiters, l.regKey)
-	}
-}
+// Close does nothing: requests in flight keep using the limiter after its
+// last release.
+func (l *limiter) Close() error { return nil }
 
 var _ plugin.Plugin = (*Concurrency)(nil)

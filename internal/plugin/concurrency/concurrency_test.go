@@ -13,22 +13,23 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
 	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // build decodes src the way the gateway does and builds an instance on a
-// route named after the test, so tests never share a limiter.
-func build(t testing.TB, src string) (*Concurrency, error) {
+// route named after the test; opts adjust the context (a shared pool).
+func build(t testing.TB, src string, opts ...plugintest.Option) (*Concurrency, error) {
 	t.Helper()
-	p, _, err := plugintest.Build[*Concurrency](t, Name, src, plugintest.WithRoute(t.Name()))
+	p, _, err := plugintest.Build[*Concurrency](t, Name, src, append([]plugintest.Option{plugintest.WithRoute(t.Name())}, opts...)...)
 	return p, err
 }
 
-func mustBuild(t testing.TB, src string) *Concurrency {
+func mustBuild(t testing.TB, src string, opts ...plugintest.Option) *Concurrency {
 	t.Helper()
-	p, err := build(t, src)
+	p, err := build(t, src, opts...)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -557,21 +558,27 @@ func TestPanicReleases(t *testing.T) {
 }
 
 // TestReloadKeepsCounts checks that an instance built for the same route and
-// settings (a reload) shares the counts of requests already in flight.
+// settings with the same shared pool (a reload) shares the counts of
+// requests already in flight, and that another pool (another gateway) does
+// not.
 func TestReloadKeepsCounts(t *testing.T) {
 	t.Parallel()
-	old := mustBuild(t, `{max: 1}`)
+	pool := plugin.NewSharedPool()
+	old := mustBuild(t, `{max: 1}`, plugintest.WithPool(pool))
 	g := newGate()
 	held := serve(old.Wrap(g), newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
-	cur := mustBuild(t, `{max: 1}`)
+	cur := mustBuild(t, `{max: 1}`, plugintest.WithPool(pool))
 	_ = old.Cleanup()
 	rr := httptest.NewRecorder()
 	cur.Wrap(g).ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
 	check429(t, rr)
-	changed := mustBuild(t, `{max: 2}`)
+	changed := mustBuild(t, `{max: 2}`, plugintest.WithPool(pool))
 	if changed.lim == cur.lim {
 		t.Error("changed settings share the limiter")
+	}
+	if other := mustBuild(t, `{max: 1}`, plugintest.WithPool(plugin.NewSharedPool())); other.lim == cur.lim {
+		t.Error("another pool shares the limiter")
 	}
 	close(g.release)
 	recv(t, held)

@@ -84,6 +84,7 @@ type Quota struct {
 	timeout    time.Duration
 	keyBase    string // <prefix>quota:<route>:
 	client     *redisclient.Client
+	relClient  func()
 	log        *slog.Logger
 	errors     *observe.Counter
 	refused    *observe.Counter
@@ -147,11 +148,11 @@ func (p *Quota) Provision(ctx plugin.Context) error {
 	if p.Redis == nil {
 		return errors.New("redis: required")
 	}
-	cl, err := redisclient.Acquire(p.Redis)
+	cl, release, err := redisclient.Shared(ctx.Shared, p.Redis)
 	if err != nil {
 		return err
 	}
-	p.client = cl
+	p.client, p.relClient = cl, release
 	p.timeout = p.Redis.Timeout.D()
 	p.keyBase = cl.Prefix + "quota:" + ctx.Route() + ":"
 	route := fmt.Sprintf("route=%q", ctx.Route())
@@ -162,9 +163,9 @@ func (p *Quota) Provision(ctx plugin.Context) error {
 
 // Cleanup releases the Redis client.
 func (p *Quota) Cleanup() error {
-	if p.client != nil {
-		redisclient.Release(p.client)
-		p.client = nil
+	if p.relClient != nil {
+		p.relClient()
+		p.client, p.relClient = nil, nil
 	}
 	return nil
 }

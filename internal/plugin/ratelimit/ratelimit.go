@@ -124,6 +124,7 @@ type RateLimit struct {
 	epoch       time.Time
 	local       *localStore
 	client      *redisclient.Client
+	relClient   func()
 	timeout     time.Duration
 	keyPrefixes []string
 	staticArgs  [][]any
@@ -196,11 +197,11 @@ func (p *RateLimit) Provision(ctx plugin.Context) error {
 	if p.Backend != "redis" {
 		return nil
 	}
-	cl, err := redisclient.Acquire(p.Redis)
+	cl, release, err := redisclient.Shared(ctx.Shared, p.Redis)
 	if err != nil {
 		return err
 	}
-	p.client = cl
+	p.client, p.relClient = cl, release
 	p.timeout = p.Redis.Timeout.D()
 	ns := p.route
 	if ns == "" {
@@ -428,9 +429,9 @@ func (p *RateLimit) Cleanup() error {
 			<-d
 		}
 		p.refills.Wait()
-		if p.client != nil {
-			redisclient.Release(p.client)
-			p.client = nil
+		if p.relClient != nil {
+			p.relClient()
+			p.client, p.relClient = nil, nil
 		}
 	})
 	return nil

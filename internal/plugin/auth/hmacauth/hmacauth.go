@@ -146,6 +146,7 @@ type HMACAuth struct {
 	replays   *replayCache
 	release   func()
 	client    *redisclient.Client
+	relClient func()
 	redisTTO  time.Duration
 	warn      *observe.DependencyWarner
 	// now is the clock, replaceable in tests.
@@ -202,14 +203,14 @@ func (p *HMACAuth) Provision(ctx plugin.Context) error {
 		p.OnRedisError = "fail_closed"
 	}
 	if p.ReplayCacheSize > 0 && p.skew >= 0 {
-		v, release, err := ctx.Shared(replayPoolKey, func() (io.Closer, error) {
+		replays, release, err := plugin.SharedAs(ctx, replayPoolKey, func() (*replayCache, error) {
 			return newReplayCache(p.ReplayCacheSize), nil
 		})
 		if err != nil {
 			return err
 		}
 		p.release = release
-		p.replays = v.(*replayCache)
+		p.replays = replays
 		p.replays.grow(p.ReplayCacheSize)
 		p.replays.widen(p.skew)
 	}
@@ -217,11 +218,11 @@ func (p *HMACAuth) Provision(ctx plugin.Context) error {
 		if err := p.Redis.Validate(); err != nil {
 			return err
 		}
-		cl, err := redisclient.Acquire(p.Redis)
+		cl, release, err := redisclient.Shared(ctx.Shared, p.Redis)
 		if err != nil {
 			return err
 		}
-		p.client = cl
+		p.client, p.relClient = cl, release
 		p.redisTTO = p.Redis.Timeout.D()
 		p.warn = observe.NewDependencyWarner(ctx.Logger(), 0)
 	}
@@ -244,9 +245,9 @@ func (p *HMACAuth) Cleanup() error {
 		p.release()
 		p.release = nil
 	}
-	if p.client != nil {
-		redisclient.Release(p.client)
-		p.client = nil
+	if p.relClient != nil {
+		p.relClient()
+		p.client, p.relClient = nil, nil
 	}
 	return nil
 }

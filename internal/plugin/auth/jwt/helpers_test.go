@@ -145,14 +145,15 @@ func testStore(t testing.TB) consumer.Store {
 	return s
 }
 
-// build decodes cfg the way the gateway does and builds the instance.
-func build(t testing.TB, cfg map[string]any) (*plugin.Instance, error) {
+// build decodes cfg the way the gateway does and builds the instance
+// (opts adjust the context, e.g. a shared pool).
+func build(t testing.TB, cfg map[string]any, opts ...plugintest.Option) (*plugin.Instance, error) {
 	t.Helper()
 	src, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, in, err := plugintest.Build[plugin.Plugin](t, "jwt", string(src), plugintest.WithStore(testStore(t)))
+	_, in, err := plugintest.Build[plugin.Plugin](t, "jwt", string(src), append([]plugintest.Option{plugintest.WithStore(testStore(t))}, opts...)...)
 	return in, err
 }
 

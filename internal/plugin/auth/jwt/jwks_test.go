@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
@@ -265,24 +267,33 @@ func TestCleanupStopsRefresher(t *testing.T) {
 	}
 }
 
-// TestRemoteKeysShared: instances with the same key settings (the routes of
-// a config, and the same routes after a reload) share one key set: one
-// initial fetch, and the refresher lives until the last instance is
-// cleaned up.
+// TestRemoteKeysShared: instances with the same key settings built with
+// one shared pool (the routes of a config, and the same routes after a
+// reload) share one key set: one initial fetch, and the refresher lives
+// until the last instance is cleaned up. Another pool (another gateway)
+// gets a key set of its own.
 func TestRemoteKeysShared(t *testing.T) {
 	k1 := newECKey(t)
 	srv := newJWKSServer(t, jwk(k1.pub, "k1", "ES256"))
 	cfg := jwksCfg(srv.URL+"/jwks", "jwks_min_refresh_interval", "1h")
-	a, err := build(t, cfg)
+	pool := plugin.NewSharedPool()
+	a, err := build(t, cfg, plugintest.WithPool(pool))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := build(t, cfg)
+	b, err := build(t, cfg, plugintest.WithPool(pool))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := srv.fetches.Load(); n != 1 {
 		t.Fatalf("%d fetches for two instances with the same settings, want 1", n)
+	}
+	other, err := build(t, cfg, plugintest.WithPool(plugin.NewSharedPool()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.fetches.Load(); n != 2 || other.Plugin.(*JWT).remote == b.Plugin.(*JWT).remote {
+		t.Fatalf("another pool shares the key set (%d fetches, want 2)", n)
 	}
 	a.Cleanup()
 	hb := b.Plugin.(*JWT).Wrap(http.HandlerFunc(upstream))

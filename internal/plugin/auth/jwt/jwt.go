@@ -221,7 +221,7 @@ type JWT struct {
 	algs         []string
 	static       *keySet
 	remote       *remote
-	remoteKey    string
+	relRemote    func()
 	parser       *gojwt.Parser
 	keyfunc      gojwt.Keyfunc
 	fallbackKey  gojwt.Keyfunc
@@ -455,22 +455,28 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 		case stale < refresh:
 			return fmt.Errorf("jwks_stale_ttl (%s) must be at least jwks_refresh (%s)", stale, refresh)
 		}
-		p.remoteKey = remoteKey(p.OIDCIssuer, p.JWKSURL, keys, p.algs, refresh, minInterval, stale, timeout)
-		p.remote = acquireRemote(p.remoteKey, func() *remote {
+		rk := remoteKey(p.OIDCIssuer, p.JWKSURL, keys, p.algs, refresh, minInterval, stale, timeout)
+		r, release, err := plugin.SharedAs(ctx, rk, func() (*remote, error) {
 			// The shared service client never follows a redirect: a
 			// discovery or JWKS URL that redirects elsewhere is an error.
 			client, _ := auth.NewServiceClient(timeout)
-			return newRemote(p.OIDCIssuer, p.JWKSURL, client, keys, p.algs, refresh, minInterval, stale, p.log)
+			r := newRemote(p.OIDCIssuer, p.JWKSURL, client, keys, p.algs, refresh, minInterval, stale, p.log)
+			r.start()
+			return r, nil
 		})
+		if err != nil {
+			return err
+		}
+		p.remote, p.relRemote = r, release
 	}
 	return nil
 }
 
 // Cleanup stops the JWKS refresher; it tolerates a partial Provision.
 func (p *JWT) Cleanup() error {
-	if p.remote != nil && p.remoteKey != "" {
-		releaseRemote(p.remoteKey)
-		p.remoteKey = ""
+	if p.relRemote != nil {
+		p.relRemote()
+		p.relRemote = nil
 	}
 	return nil
 }

@@ -44,6 +44,7 @@ const sessionIDBytes = 16
 // revocation is the Redis side of an instance with `redis` set.
 type revocation struct {
 	client   *redisclient.Client
+	release  func()
 	timeout  time.Duration
 	failOpen bool
 	prefix   string
@@ -65,12 +66,13 @@ func (p *OIDCLogin) setupRevocation(ctx plugin.Context) error {
 	if p.OnRedisError != failClosed && p.OnRedisError != failOpen {
 		return fmt.Errorf("on_redis_error: %q is not fail_closed or fail_open", p.OnRedisError)
 	}
-	cl, err := redisclient.Acquire(p.Redis)
+	cl, release, err := redisclient.Shared(ctx.Shared, p.Redis)
 	if err != nil {
 		return err
 	}
 	p.revoke = &revocation{
 		client:   cl,
+		release:  release,
 		timeout:  p.Redis.Timeout.D(),
 		failOpen: p.OnRedisError == failOpen,
 		prefix:   cl.Prefix + revokedKey,
@@ -82,7 +84,7 @@ func (p *OIDCLogin) setupRevocation(ctx plugin.Context) error {
 // releaseRevocation gives back the Redis client.
 func (p *OIDCLogin) releaseRevocation() {
 	if p.revoke != nil {
-		redisclient.Release(p.revoke.client)
+		p.revoke.release()
 		p.revoke = nil
 	}
 }

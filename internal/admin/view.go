@@ -12,7 +12,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/plugin"
 )
 
 // Redacted replaces every secret value in admin API responses.
@@ -41,8 +40,8 @@ func toGeneric(v any) any {
 // replaced: fields tagged secret on the config types and on each plugin's
 // config type, credentials in URLs, and the fallback key names inside
 // plugin configs.
-func redacted(v any) any {
-	doc := config.Redact(reflect.TypeOf(v), toGeneric(v), plugin.ConfigType)
+func redacted(v any, plugins config.PluginTypes) any {
+	doc := config.Redact(reflect.TypeOf(v), toGeneric(v), plugins)
 	redactFallback(doc, false)
 	return doc
 }
@@ -98,8 +97,8 @@ func redactFallback(v any, inPlugin bool) {
 }
 
 // configView is the whole running config with every secret redacted.
-func configView(cfg *config.Config) map[string]any {
-	doc, _ := redacted(cfg).(map[string]any)
+func configView(cfg *config.Config, plugins config.PluginTypes) map[string]any {
+	doc, _ := redacted(cfg, plugins).(map[string]any)
 	if doc == nil {
 		doc = map[string]any{}
 	}
@@ -107,8 +106,8 @@ func configView(cfg *config.Config) map[string]any {
 }
 
 // routeView is one route in config form (secrets redacted).
-func routeView(r *config.Route) map[string]any {
-	m, _ := redacted(r).(map[string]any)
+func routeView(r *config.Route, plugins config.PluginTypes) map[string]any {
+	m, _ := redacted(r, plugins).(map[string]any)
 	if m == nil {
 		m = map[string]any{"name": r.Name}
 	}
@@ -116,14 +115,14 @@ func routeView(r *config.Route) map[string]any {
 }
 
 func getConfig(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
-	writeJSON(w, http.StatusOK, map[string]any{"revision": cfg.Hash, "source": cfg.Source, "config": configView(cfg)})
+	writeJSON(w, http.StatusOK, map[string]any{"revision": cfg.Hash, "source": cfg.Source, "config": configView(cfg, m.PluginConfigType)})
 }
 
 func getRoutes(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
 	out := make([]map[string]any, 0, len(cfg.Routes))
 	for _, rt := range cfg.Routes {
 		if rt != nil {
-			out = append(out, routeView(rt))
+			out = append(out, routeView(rt, m.PluginConfigType))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"revision": cfg.Hash, "routes": out})
@@ -133,7 +132,7 @@ func getRoute(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Con
 	name := r.PathValue("name")
 	for _, rt := range cfg.Routes {
 		if rt != nil && rt.Name == name {
-			writeJSON(w, http.StatusOK, routeView(rt))
+			writeJSON(w, http.StatusOK, routeView(rt, m.PluginConfigType))
 			return
 		}
 	}
@@ -163,7 +162,7 @@ func newUpstreamView(m Manager, name string, u *config.Upstream) upstreamView {
 	for _, t := range u.Targets {
 		v.Targets = append(v.Targets, targetView{URL: config.RedactUserinfo(t.URL), Weight: t.Weight, TargetStatus: m.TargetStatus(name, t.URL)})
 	}
-	v.Config, _ = redacted(u).(map[string]any)
+	v.Config, _ = redacted(u, m.PluginConfigType).(map[string]any)
 	return v
 }
 
@@ -242,19 +241,12 @@ func getConsumer(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.
 	writeError(w, &NotFoundError{Kind: "consumer", Name: name})
 }
 
-// pluginKind is one registered plugin.
-type pluginKind struct {
-	Name  string `json:"name"`
-	Phase int    `json:"phase"`
-}
-
 func getPlugins(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
-	kinds := []pluginKind{}
-	for _, n := range plugin.Names() {
-		s, _ := plugin.Lookup(n)
-		kinds = append(kinds, pluginKind{Name: n, Phase: int(s.Phase)})
+	kinds := m.Plugins()
+	if kinds == nil {
+		kinds = []PluginKind{}
 	}
-	global, _ := redacted(cfg.Plugins).([]any)
+	global, _ := redacted(cfg.Plugins, m.PluginConfigType).([]any)
 	if global == nil {
 		global = []any{}
 	}

@@ -38,7 +38,7 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	x := exchanges.Get().(*exchange)
 	rec := &x.rec
 	rec.Start = time.Now()
-	inflight := observe.DefaultMetrics.InFlight()
+	inflight := s.inflight
 	inflight.Inc()
 	x.fields, x.headBytes = headerSize(r)
 	x.reject = s.identify(r, rec)

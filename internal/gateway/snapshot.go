@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
@@ -42,7 +44,9 @@ type Snapshot struct {
 	accessQuery bool
 	certs       map[string]*certSet
 	// unrouted holds the metrics of requests that matched no route.
-	unrouted  *observe.RouteMetrics
+	unrouted *observe.RouteMetrics
+	// inflight is the gauge of requests being served (the runtime's).
+	inflight  prometheus.Gauge
 	instances []*plugin.Instance
 	reg       *upstream.Registry
 	checkers  []*upstream.HealthChecker
@@ -86,6 +90,8 @@ type pluginCtx struct {
 	logger      *slog.Logger
 	snap        *Snapshot
 	shared      *plugin.SharedPool
+	stats       *observe.Stats
+	clock       func() time.Time
 	// rc is the route the instance is on.
 	rc *config.Route
 }
@@ -95,11 +101,27 @@ func (c pluginCtx) Path() string                   { return c.path }
 func (c pluginCtx) Logger() *slog.Logger           { return c.logger }
 func (c pluginCtx) Consumers() consumer.Store      { return c.snap.consumers }
 func (c pluginCtx) TrustedProxies() []netip.Prefix { return c.snap.trusted }
+func (c pluginCtx) Stats() *observe.Stats          { return c.stats }
+func (c pluginCtx) Clock() func() time.Time        { return c.clock }
 func (c pluginCtx) Shared(key string, create func() (io.Closer, error)) (any, func(), error) {
 	if c.shared == nil {
 		return plugin.StaticContext{}.Shared(key, create)
 	}
 	return c.shared.Shared(key, create)
+}
+
+// pluginContext is the context the instance of ps on route rc (nil for a
+// global plugin built on no route) is provisioned with.
+func (b *Builder) pluginContext(s *Snapshot, rc *config.Route, ps config.PluginSpec, logger *slog.Logger) pluginCtx {
+	clock := b.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	c := pluginCtx{path: ps.Path, logger: logger.With("plugin", ps.Name), snap: s, shared: b.Shared, stats: b.Stats, clock: clock, rc: rc}
+	if rc != nil {
+		c.route = rc.Name
+	}
+	return c
 }
 
 // Builder turns configs into snapshots; it owns the long-lived state that
@@ -112,6 +134,13 @@ type Builder struct {
 	// Shared holds the values plugins share across routes and reloads
 	// (plugin.Context.Shared).
 	Shared *plugin.SharedPool
+	// Metrics and Stats are the runtime's, which snapshots record into
+	// and plugins resolve their counters in.
+	Metrics *observe.Metrics
+	Stats   *observe.Stats
+	// Clock is what plugins read the time with (plugin.Context.Clock);
+	// nil means time.Now.
+	Clock func() time.Time
 }
 
 // Build compiles cfg. On error nothing it acquired stays acquired, and the
@@ -122,7 +151,7 @@ type Builder struct {
 // that already failed is skipped, so it yields no follow-on errors.
 func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 	s := &Snapshot{cfg: cfg, limits: cfg.Server.Limits, pools: map[string]*upstream.Pool{}, reg: b.Registry,
-		unrouted: observe.DefaultMetrics.Route("", "")}
+		unrouted: b.Metrics.Route("", ""), inflight: b.Metrics.InFlight()}
 	defer func() {
 		if err != nil {
 			s.release()
@@ -231,7 +260,7 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 		// route table errors are found in the same run; the snapshot is
 		// discarded then.
 		s.routes = append(s.routes, &route{name: rc.Name, handler: h, allowEncoded: rc.AllowEncodedSlash,
-			metrics: observe.DefaultMetrics.Route(rc.Name, rc.Upstream), upgrades: compileUpgrades(rc.Upgrades)})
+			metrics: b.Metrics.Route(rc.Name, rc.Upstream), upgrades: compileUpgrades(rc.Upgrades)})
 		specs = append(specs, router.Spec{Name: rc.Name, Priority: rc.Priority, Match: rc.Match, Index: len(s.routes) - 1})
 		specPaths = append(specPaths, path)
 	}
@@ -241,7 +270,7 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 		if globals.tried[ps.Path] || cfg.Covered(ps.Path) {
 			continue
 		}
-		in, perr := plugin.New(ps, pluginCtx{path: ps.Path, logger: b.Logger.With("plugin", ps.Name), snap: s, shared: b.Shared})
+		in, perr := plugin.New(ps, b.pluginContext(s, nil, ps, b.Logger))
 		if perr != nil {
 			collect(ps.Path, perr)
 			continue
@@ -334,7 +363,7 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 			fail(path+".rewrite", err)
 			break
 		}
-		terminal = proxy.NewForwarder(pool, proxy.Options{Rewrite: rw, Timeout: rc.Timeout.D(), BodyIdleTimeout: rc.BodyIdleTimeout.D(), Retry: rc.Retry, Logger: logger})
+		terminal = proxy.NewForwarder(pool, proxy.Options{Rewrite: rw, Timeout: rc.Timeout.D(), BodyIdleTimeout: rc.BodyIdleTimeout.D(), Retry: rc.Retry, Logger: logger, Stats: b.Stats})
 	}
 	var insts []*plugin.Instance
 	for _, ps := range plugin.Merge(global, rc.Plugins) {
@@ -342,7 +371,7 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 			continue
 		}
 		globals.tried[ps.Path] = true
-		in, err := plugin.New(ps, pluginCtx{route: rc.Name, path: ps.Path, logger: logger.With("plugin", ps.Name), snap: s, shared: b.Shared, rc: rc})
+		in, err := plugin.New(ps, b.pluginContext(s, rc, ps, logger))
 		if err != nil {
 			if _, ok := errors.AsType[*plugin.RouteError](err); !ok {
 				globals.failed[ps.Path] = true

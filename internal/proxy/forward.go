@@ -56,6 +56,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Engine builds the engine; nil selects the httputil engine.
 	Engine EngineFactory
+	// Stats holds the forwarder's counters (the gateway's); nil keeps
+	// them in a private set.
+	Stats *observe.Stats
 }
 
 // NewForwarder builds the forwarder of one route for pool.
@@ -68,6 +71,9 @@ func NewForwarder(pool *upstream.Pool, o Options) *Forwarder {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Stats == nil {
+		o.Stats = observe.NewStats()
 	}
 	if o.Timeout == 0 {
 		o.Timeout = pool.Config.RequestTimeout.D()
@@ -85,7 +91,7 @@ func NewForwarder(pool *upstream.Pool, o Options) *Forwarder {
 	}
 	at := &attempts{pool: pool, rt: pool.Transport, retry: compileRetry(rc), debugHeader: pool.Config.DebugHeader,
 		maxHeaderFields: maxFields, bodyIdle: o.BodyIdleTimeout,
-		stalls: observe.DefaultStats.Counter(BodyIdleTimeoutsMetric, fmt.Sprintf("upstream=%q", pool.Name))}
+		stalls: o.Stats.Counter(BodyIdleTimeoutsMetric, fmt.Sprintf("upstream=%q", pool.Name))}
 	return &Forwarder{pool: pool, engine: o.Engine(o.Rewrite, at, o.Logger), timeout: o.Timeout, maxFields: maxFields}
 }
 

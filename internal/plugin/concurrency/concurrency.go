@@ -99,8 +99,8 @@ func (p *Concurrency) Provision(ctx plugin.Context) error {
 	p.route = ctx.Route()
 	p.lim = acquireLimiter(p.route, p.Key, p.Max, *p.MaxQueue, p.QueueTimeout.D())
 	labels := fmt.Sprintf("route=%q,reason=", p.route)
-	p.full = observe.DefaultStats.Counter("portico_concurrency_rejected_total", labels+`"queue_full"`)
-	p.timeout = observe.DefaultStats.Counter("portico_concurrency_rejected_total", labels+`"queue_timeout"`)
+	p.full = ctx.Stats().Counter("portico_concurrency_rejected_total", labels+`"queue_full"`)
+	p.timeout = ctx.Stats().Counter("portico_concurrency_rejected_total", labels+`"queue_timeout"`)
 	return nil
 }
 

@@ -11,11 +11,11 @@ import (
 	"sync"
 	"time"
 
-		"github.com/portico-gw/portico/internal/buildinfo"
+	"github.com/portico-gw/portico/internal/buildinfo"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/control"
-	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/plugin"
 )
 
 // adminState is the gateway's side of the admin API.

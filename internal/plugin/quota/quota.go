@@ -100,7 +100,7 @@ func (p *Quota) Provision(ctx plugin.Context) error {
 	p.log = ctx.Logger()
 	p.warner = observe.NewDependencyWarner(p.log, 0)
 	if p.now == nil {
-		p.now = time.Now
+		p.now = ctx.Clock()
 	}
 	switch p.Period {
 	case "day":

@@ -182,7 +182,7 @@ func (p *RateLimit) Provision(ctx plugin.Context) error {
 	p.limited = ctx.Stats().Counter(RejectedMetric, `route="`+p.route+`",reason="limit"`)
 	p.unavailable = ctx.Stats().Counter(RejectedMetric, `route="`+p.route+`",reason="unavailable"`)
 	if p.now == nil {
-		p.now = time.Now
+		p.now = ctx.Clock()
 	}
 	p.epoch = p.now()
 	p.seed = maphash.MakeSeed()

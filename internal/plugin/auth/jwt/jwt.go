@@ -460,7 +460,9 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 			// The shared service client never follows a redirect: a
 			// discovery or JWKS URL that redirects elsewhere is an error.
 			client, _ := auth.NewServiceClient(timeout)
-			return newRemote(p.OIDCIssuer, p.JWKSURL, client, keys, p.algs, refresh, minInterval, stale, p.log)
+			r := newRemote(p.OIDCIssuer, p.JWKSURL, client, keys, p.algs, refresh, minInterval, stale, p.log)
+			r.now = ctx.Clock()
+			return r
 		})
 	}
 	return nil

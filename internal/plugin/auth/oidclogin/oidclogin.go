@@ -299,7 +299,7 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 	p.warn = observe.NewDependencyWarner(p.log, 0)
 	p.store = ctx.Consumers()
 	if p.now == nil {
-		p.now = time.Now
+		p.now = ctx.Clock()
 	}
 	p.retry = discoveryRetry
 	p.refreshes = map[string]*refreshCall{}

@@ -69,9 +69,9 @@ func (g *Gateway) persistTo(cfg *config.Config) string {
 	return g.ConfigFile
 }
 
-// Update implements the admin API's Manager: check the revision, edit a copy of the
-// unexpanded document, load and apply it like a file reload, then persist
-// it (rolling back when the file cannot be written).
+// Update implements the admin API's Manager: check the revision, edit a
+// copy of the unexpanded document, load and apply it like a file reload,
+// then persist it (rolling back when the file cannot be written).
 func (g *Gateway) Update(ifMatch func(revision string) bool, edit control.EditFunc) (string, error) {
 	g.adm.mu.Lock()
 	defer g.adm.mu.Unlock()
@@ -86,39 +86,11 @@ func (g *Gateway) Update(ifMatch func(revision string) bool, edit control.EditFu
 		return "", &control.ConflictError{Msg: "the running config has no source document to edit"}
 	}
 	file := g.persistTo(old)
-	if file != "" {
-		// Never overwrite edits made on disk that are not in force (an
-		// invalid file, or one whose reload is still pending).
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return "", &control.ConflictError{Msg: fmt.Sprintf("cannot read the config file: %v", err)}
-		}
-		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != old.Hash {
-			return "", &control.ConflictError{Msg: "the config file " + file + " was changed on disk and is not the running config; fix or reload it first"}
-		}
-	}
-	doc := config.CloneNode(old.RawRoot)
-	if err := edit(doc, old); err != nil {
+	if err := fileUnchanged(file, old.Hash); err != nil {
 		return "", err
 	}
-	data, err := config.MarshalDocument(doc)
+	cfg, data, err := g.editedConfig(old, file, edit)
 	if err != nil {
-		return "", err
-	}
-	source := old.Source
-	if file != "" {
-		source = file
-	}
-	cfg, err := config.ParseAll(data, source, os.LookupEnv)
-	if err != nil && cfg != nil {
-		// Build what decoded, so the answer lists every mistake at once.
-		err = g.Runtime.Validate(cfg)
-	}
-	if err != nil {
-		// A config the running one cannot become is a failed reload, like
-		// an invalid file (Apply counts its own failures below).
-		g.Runtime.metrics.Reload(false, "")
-		g.adminLogger().Warn("admin: config change rejected; keeping the running config", "stage", "config", "errors", err.Error())
 		return "", err
 	}
 	if err := g.Runtime.Apply(cfg); err != nil {
@@ -137,6 +109,55 @@ func (g *Gateway) Update(ifMatch func(revision string) bool, edit control.EditFu
 	}
 	g.adminLogger().Info("admin: config changed", "revision", cfg.Hash, "persisted", file != "")
 	return cfg.Hash, nil
+}
+
+// fileUnchanged refuses a change while the config file ("" for none)
+// differs from the running config: edits made on disk that are not in force
+// (an invalid file, or one whose reload is still pending) are never
+// overwritten.
+func fileUnchanged(file, runningHash string) error {
+	if file == "" {
+		return nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return &control.ConflictError{Msg: fmt.Sprintf("cannot read the config file: %v", err)}
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != runningHash {
+		return &control.ConflictError{Msg: "the config file " + file + " was changed on disk and is not the running config; fix or reload it first"}
+	}
+	return nil
+}
+
+// editedConfig applies edit to a copy of old's document and loads the
+// result, building what decoded so the error lists every mistake at once.
+// It returns the config and the document's bytes to persist. A result that
+// does not load or build counts as a failed reload.
+func (g *Gateway) editedConfig(old *config.Config, file string, edit control.EditFunc) (*config.Config, []byte, error) {
+	doc := config.CloneNode(old.RawRoot)
+	if err := edit(doc, old); err != nil {
+		return nil, nil, err
+	}
+	data, err := config.MarshalDocument(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	source := old.Source
+	if file != "" {
+		source = file
+	}
+	cfg, err := config.ParseAll(data, source, os.LookupEnv)
+	if err != nil && cfg != nil {
+		err = g.Runtime.Validate(cfg)
+	}
+	if err != nil {
+		// A config the running one cannot become is a failed reload, like
+		// an invalid file (Apply counts its own failures).
+		g.Runtime.metrics.Reload(false, "")
+		g.adminLogger().Warn("admin: config change rejected; keeping the running config", "stage", "config", "errors", err.Error())
+		return nil, nil, err
+	}
+	return cfg, data, nil
 }
 
 // NewReloader returns a Reloader for the gateway's config file that takes

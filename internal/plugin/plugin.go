@@ -310,8 +310,9 @@ func Chain(instances []*Instance, terminal http.Handler) http.Handler {
 
 // StaticContext is a plain Context with fixed values, for tools and tests
 // that build plugins outside the gateway. Its zero value works: no
-// consumers, no trusted proxies, a discarding logger, and nothing shared
-// (each Shared call creates a value of its own) unless Pool is set.
+// consumers, no trusted proxies, a discarding logger, nothing shared
+// (each Shared call creates a value of its own) unless Pool is set,
+// private counters and time.Now.
 type StaticContext struct {
 	RouteName   string
 	SpecPath    string

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/examples"
+	"github.com/portico-gw/portico/internal/admin"
 	"github.com/portico-gw/portico/internal/buildinfo"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/echo"
@@ -110,29 +111,16 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 func cmdRun(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "config file (default ./portico.yaml, else the bundled quick start)")
-	listen := fs.String("listen", "", "replace the address of the first server.listen entry (default $PORTICO_LISTEN)")
-	adminAddr := fs.String("admin", "", "replace admin.listen; \"off\" turns the admin API off (default $PORTICO_ADMIN)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "run: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	ov, err := runOverrides(*listen, *adminAddr, os.LookupEnv)
-	if err != nil {
-		fmt.Fprintf(stderr, "run: %v\n", err)
-		return 2
+	path, ov, code := parseRunFlags(args, stderr)
+	if code != 0 {
+		return code
 	}
 	// Signals are caught from the start so an early SIGHUP cannot kill the
 	// process with the default action.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
-	cfg, file, _, err := loadConfig(*path)
+	cfg, file, _, err := loadConfig(path)
 	if err != nil {
 		printErrors(stderr, "config", err)
 		return 1
@@ -154,11 +142,62 @@ func cmdRun(args []string, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	version := buildinfo.Version()
+	g := newGateway(logger, file, prepareConfig(ov, echoAddr, logger))
+	if err := g.Start(cfg); err != nil {
+		printErrors(stderr, "start", err)
+		_ = g.Shutdown(context.Background())
+		return 1
+	}
+	logger.Info("portico started", "version", g.BuildVersion, "config", cfg.Source)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	return serveUntilStopped(g, watchConfig(ctx, g, file, logger), sigs, logger)
+}
+
+// parseRunFlags reads the flags of `portico run` together with the
+// PORTICO_LISTEN and PORTICO_ADMIN overrides; a non-zero code is the exit
+// status of a usage error (already reported).
+func parseRunFlags(args []string, stderr io.Writer) (path string, ov config.Overrides, code int) {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file (default ./portico.yaml, else the bundled quick start)")
+	listen := fs.String("listen", "", "replace the address of the first server.listen entry (default $PORTICO_LISTEN)")
+	adminAddr := fs.String("admin", "", "replace admin.listen; \"off\" turns the admin API off (default $PORTICO_ADMIN)")
+	if err := fs.Parse(args); err != nil {
+		return "", ov, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "run: unexpected argument %q\n", fs.Arg(0))
+		return "", ov, 2
+	}
+	ov, err := runOverrides(*listen, *adminAddr, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintf(stderr, "run: %v\n", err)
+		return "", ov, 2
+	}
+	return *cfgPath, ov, 0
+}
+
+// newGateway builds the gateway of `portico run` and wires the admin API
+// to it: the admin package serves the gateway through its Manager
+// interface, which the gateway satisfies without importing it.
+func newGateway(logger *slog.Logger, file string, prepare func(*config.Config) error) *gateway.Gateway {
 	g := gateway.New(logger)
-	g.ConfigFile, g.BuildVersion = file, version
+	g.ConfigFile, g.BuildVersion = file, buildinfo.Version()
+	g.Admin = admin.Handler(g)
+	g.Runtime.Prepare = prepare
+	return g
+}
+
+// The admin API serves a gateway through the interfaces it defines.
+var _ admin.Manager = (*gateway.Gateway)(nil)
+
+// prepareConfig returns the Runtime.Prepare of `portico run`: it applies
+// the --listen/--admin overrides to every config and warns when a reload
+// changes the echo setting, which needs a restart.
+func prepareConfig(ov config.Overrides, echoAddr string, logger *slog.Logger) func(*config.Config) error {
 	first := true
-	g.Runtime.Prepare = func(c *config.Config) error {
+	return func(c *config.Config) error {
 		if err := ov.Apply(c); err != nil {
 			return err
 		}
@@ -172,24 +211,27 @@ func cmdRun(args []string, stderr io.Writer) int {
 		first = false
 		return nil
 	}
-	if err := g.Start(cfg); err != nil {
-		printErrors(stderr, "start", err)
-		_ = g.Shutdown(context.Background())
-		return 1
-	}
-	logger.Info("portico started", "version", version, "config", cfg.Source)
+}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var rl *gateway.Reloader
-	if file != "" {
-		rl = g.NewReloader(file)
-		go func() {
-			if err := rl.Watch(ctx, 200*time.Millisecond); err != nil {
-				logger.Warn("config file watching unavailable; reload with SIGHUP", "error", err)
-			}
-		}()
+// watchConfig reloads the config file when it changes, until ctx ends; it
+// returns the reloader SIGHUP uses, nil for the embedded config.
+func watchConfig(ctx context.Context, g *gateway.Gateway, file string, logger *slog.Logger) *gateway.Reloader {
+	if file == "" {
+		return nil
 	}
+	rl := g.NewReloader(file)
+	go func() {
+		if err := rl.Watch(ctx, 200*time.Millisecond); err != nil {
+			logger.Warn("config file watching unavailable; reload with SIGHUP", "error", err)
+		}
+	}()
+	return rl
+}
+
+// serveUntilStopped logs listener failures and reloads on SIGHUP until
+// SIGTERM or SIGINT, then shuts the gateway down within the configured
+// grace period and returns the exit status.
+func serveUntilStopped(g *gateway.Gateway, rl *gateway.Reloader, sigs <-chan os.Signal, logger *slog.Logger) int {
 	for {
 		select {
 		case err := <-g.Server.Errors():

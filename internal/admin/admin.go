@@ -10,22 +10,26 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
-	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/portico-gw/portico/internal/admin/dashboard"
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/control"
 	"github.com/portico-gw/portico/internal/observe"
 )
 
-// Controller is what the health endpoints need from the running gateway.
+// Controller is what the health and metrics endpoints need from the
+// running gateway.
 type Controller interface {
 	// Ready reports whether a config is loaded and the listeners are up.
 	Ready() bool
 	// Info returns a small status document (config source, route count).
 	Info() map[string]any
+	// Metrics is the gateway's registry, served at /metrics.
+	Metrics() *observe.Metrics
+	// Stats are the gateway's counters, served at /stats.
+	Stats() *observe.Stats
 }
 
 // Manager is what the config API needs on top of Controller. When the
@@ -42,66 +46,42 @@ type Manager interface {
 	// applies the result exactly like a file reload (config.Errors on
 	// failure, nothing changed) and, when persisting, writes it back to the
 	// config file (*PersistError on failure, after rolling back). It
-	// returns the new revision.
-	Update(ifMatch IfMatch, edit EditFunc) (revision string, err error)
+	// returns the new revision. ifMatch is IfMatch.Matches of the request.
+	Update(ifMatch func(revision string) bool, edit EditFunc) (revision string, err error)
 	// Version describes the build and the process.
 	Version() VersionInfo
 	// History lists the most recent applied config revisions, oldest first.
 	History() []Revision
+	// Plugins lists the registered plugin kinds, sorted by name.
+	Plugins() []PluginKind
+	// PluginConfigType resolves a plugin name to the type its config
+	// decodes into, whose fields tagged `secret` are redacted.
+	PluginConfigType(name string) (reflect.Type, bool)
 }
 
-// Revision is one applied config, for the revision history.
-type Revision struct {
-	Revision  string    `json:"revision"`
-	AppliedAt time.Time `json:"applied_at"`
-	Source    string    `json:"source"`
-	Routes    int       `json:"routes"`
-	Upstreams int       `json:"upstreams"`
-}
-
-// EditFunc changes doc, a copy of the running config's YAML document
-// before ${ENV} expansion; cur is the running config it was loaded as.
-type EditFunc func(doc *yaml.Node, cur *config.Config) error
-
-// TargetStatus is the runtime state of one upstream target.
-type TargetStatus struct {
-	Healthy        bool  `json:"healthy"`
-	Ejected        bool  `json:"ejected"`
-	Available      bool  `json:"available"`
-	InFlight       int64 `json:"in_flight"`
-	EjectionsTotal int64 `json:"ejections_total"`
-}
-
-// VersionInfo describes the running build.
-type VersionInfo struct {
-	Version string
-	Started time.Time
-}
-
-// PreconditionFailedError is returned by Update when If-Match does not name
-// the running revision.
-type PreconditionFailedError struct{ Current string }
-
-func (e *PreconditionFailedError) Error() string {
-	return "the config has changed: the running revision is " + e.Current
-}
-
-// ConflictError is returned by Update when the change cannot be made
-// safely, e.g. the config file was edited on disk and not yet loaded.
-type ConflictError struct{ Msg string }
-
-func (e *ConflictError) Error() string { return e.Msg }
-
-// PersistError is returned by Update when the new config was applied but
-// could not be written back to the config file; the previous config is
-// back in force.
-type PersistError struct{ Err error }
-
-func (e *PersistError) Error() string {
-	return "config applied but not saved (rolled back): " + e.Err.Error()
-}
-
-func (e *PersistError) Unwrap() error { return e.Err }
+// The types the Manager interface speaks in live in package control, which
+// the gateway imports to satisfy it.
+type (
+	// Revision is one applied config, for the revision history.
+	Revision = control.Revision
+	// EditFunc changes a copy of the running config's YAML document.
+	EditFunc = control.EditFunc
+	// TargetStatus is the runtime state of one upstream target.
+	TargetStatus = control.TargetStatus
+	// VersionInfo describes the running build.
+	VersionInfo = control.VersionInfo
+	// PluginKind is one registered plugin.
+	PluginKind = control.PluginKind
+	// PreconditionFailedError is returned by Update when If-Match does not
+	// name the running revision.
+	PreconditionFailedError = control.PreconditionFailedError
+	// ConflictError is returned by Update when the change cannot be made
+	// safely.
+	ConflictError = control.ConflictError
+	// PersistError is returned by Update when the new config was applied
+	// but could not be written back (it was rolled back).
+	PersistError = control.PersistError
+)
 
 // NotFoundError is returned by an edit when the named object does not exist.
 type NotFoundError struct{ Kind, Name string }
@@ -215,9 +195,10 @@ func newMux(c Controller) (http.Handler, []string) {
 	if m != nil {
 		protect = func(h http.Handler) http.Handler { return authorize(m, h) }
 	}
-	mux.Handle("GET /metrics", protect(observe.DefaultMetrics.Handler()))
+	mux.Handle("GET /metrics", protect(c.Metrics().Handler()))
+	stats := c.Stats()
 	mux.Handle("GET /stats", protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"counters": observe.DefaultStats.Snapshot()})
+		writeJSON(w, http.StatusOK, map[string]any{"counters": stats.Snapshot()})
 	})))
 	allowed := map[string][]string{"/healthz": {"GET", "HEAD"}, "/readyz": {"GET", "HEAD"}, "/stats": {"GET", "HEAD"}}
 	if m != nil {
@@ -288,7 +269,7 @@ func apiHandler(m Manager, e endpoint) http.Handler {
 			writeChangeError(w, err, nil, ifMatch)
 			return
 		}
-		rev, err := m.Update(ifMatch, ch.apply)
+		rev, err := m.Update(ifMatch.Matches, ch.apply)
 		if err != nil {
 			if cur := m.RunningConfig(); cur != nil {
 				setETag(w, cur.Hash)

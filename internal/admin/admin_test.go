@@ -7,16 +7,28 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/portico-gw/portico/internal/observe"
 )
 
 // fakeController is a Controller whose readiness can be flipped.
 type fakeController struct {
 	ready atomic.Bool
 	info  map[string]any
+	stats *observe.Stats
 }
 
 func (f *fakeController) Ready() bool          { return f.ready.Load() }
 func (f *fakeController) Info() map[string]any { return f.info }
+
+// Metrics and Stats are private to the fake.
+func (f *fakeController) Metrics() *observe.Metrics { return observe.NewMetrics(f.Stats()) }
+func (f *fakeController) Stats() *observe.Stats {
+	if f.stats == nil {
+		f.stats = observe.NewStats()
+	}
+	return f.stats
+}
 
 // TestAdminEndpoints checks status codes, JSON bodies and headers of the
 // admin endpoints against a real server.

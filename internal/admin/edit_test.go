@@ -64,7 +64,7 @@ consumers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(configView(cfg))
+	b, _ := json.Marshal(configView(cfg, nil))
 	s := string(b)
 	if strings.Contains(s, "s3cr3t") {
 		t.Fatalf("secret in view: %s", s)

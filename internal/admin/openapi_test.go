@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -35,10 +36,14 @@ func (f *fakeManager) TargetStatus(string, string) TargetStatus {
 func (f *fakeManager) Version() VersionInfo { return VersionInfo{Version: "test"} }
 func (f *fakeManager) History() []Revision  { return nil }
 
-func (f *fakeManager) Update(ifMatch IfMatch, edit EditFunc) (string, error) {
+func (f *fakeManager) Plugins() []PluginKind { return nil }
+
+func (f *fakeManager) PluginConfigType(string) (reflect.Type, bool) { return nil, false }
+
+func (f *fakeManager) Update(ifMatch func(string) bool, edit EditFunc) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !ifMatch.Matches(f.cfg.Hash) {
+	if !ifMatch(f.cfg.Hash) {
 		return "", &PreconditionFailedError{Current: f.cfg.Hash}
 	}
 	doc := config.CloneNode(f.cfg.RawRoot)

@@ -12,7 +12,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/plugin"
 )
 
 // Redacted replaces every secret value in admin API responses.
@@ -41,8 +40,8 @@ func toGeneric(v any) any {
 // replaced: fields tagged secret on the config types and on each plugin's
 // config type, credentials in URLs, and the fallback key names inside
 // plugin configs.
-func redacted(v any) any {
-	doc := config.Redact(reflect.TypeOf(v), toGeneric(v), plugin.ConfigType)
+func redacted(v any, plugins config.PluginTypes) any {
+	doc := config.Redact(reflect.TypeOf(v), toGeneric(v), plugins)
 	redactFallback(doc, false)
 	return doc
 }
@@ -98,8 +97,8 @@ func redactFallback(v any, inPlugin bool) {
 }
 
 // configView is the whole running config with every secret redacted.
-func configView(cfg *config.Config) map[string]any {
-	doc, _ := redacted(cfg).(map[string]any)
+func configView(cfg *config.Config, plugins config.PluginTypes) map[string]any {
+	doc, _ := redacted(cfg, plugins).(map[string]any)
 	if doc == nil {
 		doc = map[string]any{}
 	}
@@ -107,8 +106,8 @@ func configView(cfg *config.Config) map[string]any {
 }
 
 // routeView is one route in config form (secrets redacted).
-func routeView(r *config.Route) map[string]any {
-	m, _ := redacted(r).(map[string]any)
+func routeView(r *config.Route, plugins config.PluginTypes) map[string]any {
+	m, _ := redacted(r, plugins).(map[string]any)
 	if m == nil {
 		m = map[string]any{"name": r.Name}
 	}
@@ -116,15 +115,16 @@ func routeView(r *config.Route) map[string]any {
 }
 
 func getConfig(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
-	writeJSON(w, http.StatusOK, map[string]any{"revision": cfg.Hash, "source": cfg.Source, "config": configView(cfg)})
+	writeJSON(w, http.StatusOK, map[string]any{"revision": cfg.Hash, "source": cfg.Source, "config": configView(cfg, m.PluginConfigType)})
 }
 
 func getRoutes(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
-	writeList(w, cfg.Hash, "routes", cfg.Routes, routeView)
+	writeList(w, cfg.Hash, "routes", cfg.Routes, func(rt *config.Route) map[string]any { return routeView(rt, m.PluginConfigType) })
 }
 
 func getRoute(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
-	writeNamed(w, "route", r.PathValue("name"), cfg.Routes, func(rt *config.Route) string { return rt.Name }, routeView)
+	writeNamed(w, "route", r.PathValue("name"), cfg.Routes, func(rt *config.Route) string { return rt.Name },
+		func(rt *config.Route) map[string]any { return routeView(rt, m.PluginConfigType) })
 }
 
 // writeList answers with the views of the items that are set, under key.
@@ -172,7 +172,7 @@ func newUpstreamView(m Manager, name string, u *config.Upstream) upstreamView {
 	for _, t := range u.Targets {
 		v.Targets = append(v.Targets, targetView{URL: config.RedactUserinfo(t.URL), Weight: t.Weight, TargetStatus: m.TargetStatus(name, t.URL)})
 	}
-	v.Config, _ = redacted(u).(map[string]any)
+	v.Config, _ = redacted(u, m.PluginConfigType).(map[string]any)
 	return v
 }
 
@@ -238,19 +238,12 @@ func getConsumer(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.
 	writeNamed(w, "consumer", r.PathValue("name"), cfg.Consumers, func(c *config.Consumer) string { return c.Name }, newConsumerView)
 }
 
-// pluginKind is one registered plugin.
-type pluginKind struct {
-	Name  string `json:"name"`
-	Phase int    `json:"phase"`
-}
-
 func getPlugins(w http.ResponseWriter, r *http.Request, m Manager, cfg *config.Config) {
-	kinds := []pluginKind{}
-	for _, n := range plugin.Names() {
-		s, _ := plugin.Lookup(n)
-		kinds = append(kinds, pluginKind{Name: n, Phase: int(s.Phase)})
+	kinds := m.Plugins()
+	if kinds == nil {
+		kinds = []PluginKind{}
 	}
-	global, _ := redacted(cfg.Plugins).([]any)
+	global, _ := redacted(cfg.Plugins, m.PluginConfigType).([]any)
 	if global == nil {
 		global = []any{}
 	}

@@ -126,8 +126,10 @@ func (c *Config) setPaths() {
 	}
 }
 
-// LocatedError wraps err (from a plugin or the router) with the line of path.
-func (c *Config) LocatedError(path string, err error) error {
+// LocatedError returns err (from a plugin or the router) as Errors located
+// at the line of path; the lines of Errors it already holds are filled in
+// where missing.
+func (c *Config) LocatedError(path string, err error) Errors {
 	var es Errors
 	if errors.As(err, &es) {
 		for i := range es {

@@ -7,13 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"sync"
 	"time"
 
-	"github.com/portico-gw/portico/internal/admin"
 	"github.com/portico-gw/portico/internal/buildinfo"
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/control"
 	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/plugin"
 )
 
 // adminState is the gateway's side of the admin API.
@@ -36,11 +38,11 @@ func (g *Gateway) RunningConfig() *config.Config {
 
 // TargetStatus reports one target's health, ejection and load from the
 // long-lived state shared by every snapshot that has the target.
-func (g *Gateway) TargetStatus(upstream, url string) admin.TargetStatus {
+func (g *Gateway) TargetStatus(upstream, url string) control.TargetStatus {
 	st, release := g.Runtime.builder.States.Acquire(upstream + "|" + url)
 	defer release()
 	now := time.Now().UnixNano()
-	return admin.TargetStatus{
+	return control.TargetStatus{
 		Healthy:        st.Healthy(),
 		Ejected:        st.Ejected(now),
 		Available:      st.Available(now),
@@ -50,12 +52,12 @@ func (g *Gateway) TargetStatus(upstream, url string) admin.TargetStatus {
 }
 
 // Version describes the build and when the gateway started.
-func (g *Gateway) Version() admin.VersionInfo {
+func (g *Gateway) Version() control.VersionInfo {
 	v := g.BuildVersion
 	if v == "" {
 		v = buildinfo.Version()
 	}
-	return admin.VersionInfo{Version: v, Started: g.adm.started}
+	return control.VersionInfo{Version: v, Started: g.adm.started}
 }
 
 // persistTo is the file admin changes are written back to ("" for none).
@@ -66,56 +68,28 @@ func (g *Gateway) persistTo(cfg *config.Config) string {
 	return g.ConfigFile
 }
 
-// Update implements admin.Manager: check the revision, edit a copy of the
-// unexpanded document, load and apply it like a file reload, then persist
-// it (rolling back when the file cannot be written).
-func (g *Gateway) Update(ifMatch admin.IfMatch, edit admin.EditFunc) (string, error) {
+// Update implements the admin API's Manager: check the revision, edit a
+// copy of the unexpanded document, load and apply it like a file reload,
+// then persist it (rolling back when the file cannot be written).
+func (g *Gateway) Update(ifMatch func(revision string) bool, edit control.EditFunc) (string, error) {
 	g.adm.mu.Lock()
 	defer g.adm.mu.Unlock()
 	old := g.RunningConfig()
 	if old == nil {
 		return "", errors.New("no configuration loaded")
 	}
-	if !ifMatch.Matches(old.Hash) {
-		return "", &admin.PreconditionFailedError{Current: old.Hash}
+	if !ifMatch(old.Hash) {
+		return "", &control.PreconditionFailedError{Current: old.Hash}
 	}
 	if old.RawRoot == nil {
-		return "", &admin.ConflictError{Msg: "the running config has no source document to edit"}
+		return "", &control.ConflictError{Msg: "the running config has no source document to edit"}
 	}
 	file := g.persistTo(old)
-	if file != "" {
-		// Never overwrite edits made on disk that are not in force (an
-		// invalid file, or one whose reload is still pending).
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return "", &admin.ConflictError{Msg: fmt.Sprintf("cannot read the config file: %v", err)}
-		}
-		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != old.Hash {
-			return "", &admin.ConflictError{Msg: "the config file " + file + " was changed on disk and is not the running config; fix or reload it first"}
-		}
-	}
-	doc := config.CloneNode(old.RawRoot)
-	if err := edit(doc, old); err != nil {
+	if err := fileUnchanged(file, old.Hash); err != nil {
 		return "", err
 	}
-	data, err := config.MarshalDocument(doc)
+	cfg, data, err := g.editedConfig(old, file, edit)
 	if err != nil {
-		return "", err
-	}
-	source := old.Source
-	if file != "" {
-		source = file
-	}
-	cfg, err := config.ParseAll(data, source, os.LookupEnv)
-	if err != nil && cfg != nil {
-		// Build what decoded, so the answer lists every mistake at once.
-		err = g.Runtime.Validate(cfg)
-	}
-	if err != nil {
-		// A config the running one cannot become is a failed reload, like
-		// an invalid file (Apply counts its own failures below).
-		observe.DefaultMetrics.Reload(false, "")
-		g.adminLogger().Warn("admin: config change rejected; keeping the running config", "stage", "config", "errors", err.Error())
 		return "", err
 	}
 	if err := g.Runtime.Apply(cfg); err != nil {
@@ -127,13 +101,62 @@ func (g *Gateway) Update(ifMatch admin.IfMatch, edit admin.EditFunc) (string, er
 			if rerr := g.Runtime.Apply(old); rerr != nil {
 				g.adminLogger().Error("admin: rolling back after a failed save also failed", "error", rerr)
 			}
-			observe.DefaultMetrics.Reload(false, "")
+			g.Runtime.metrics.Reload(false, "")
 			g.adminLogger().Error("admin: config change rolled back: could not save it", "stage", "persist", "file", file, "error", err)
-			return "", &admin.PersistError{Err: err}
+			return "", &control.PersistError{Err: err}
 		}
 	}
 	g.adminLogger().Info("admin: config changed", "revision", cfg.Hash, "persisted", file != "")
 	return cfg.Hash, nil
+}
+
+// fileUnchanged refuses a change while the config file ("" for none)
+// differs from the running config: edits made on disk that are not in force
+// (an invalid file, or one whose reload is still pending) are never
+// overwritten.
+func fileUnchanged(file, runningHash string) error {
+	if file == "" {
+		return nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return &control.ConflictError{Msg: fmt.Sprintf("cannot read the config file: %v", err)}
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != runningHash {
+		return &control.ConflictError{Msg: "the config file " + file + " was changed on disk and is not the running config; fix or reload it first"}
+	}
+	return nil
+}
+
+// editedConfig applies edit to a copy of old's document and loads the
+// result, building what decoded so the error lists every mistake at once.
+// It returns the config and the document's bytes to persist. A result that
+// does not load or build counts as a failed reload.
+func (g *Gateway) editedConfig(old *config.Config, file string, edit control.EditFunc) (*config.Config, []byte, error) {
+	doc := config.CloneNode(old.RawRoot)
+	if err := edit(doc, old); err != nil {
+		return nil, nil, err
+	}
+	data, err := config.MarshalDocument(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	source := old.Source
+	if file != "" {
+		source = file
+	}
+	cfg, err := config.ParseAll(data, source, os.LookupEnv)
+	if err != nil && cfg != nil {
+		err = g.Runtime.Validate(cfg)
+	}
+	if err != nil {
+		// A config the running one cannot become is a failed reload, like
+		// an invalid file (Apply counts its own failures).
+		g.Runtime.metrics.Reload(false, "")
+		g.adminLogger().Warn("admin: config change rejected; keeping the running config", "stage", "config", "errors", err.Error())
+		return nil, nil, err
+	}
+	return cfg, data, nil
 }
 
 // NewReloader returns a Reloader for the gateway's config file that takes
@@ -149,15 +172,34 @@ func (g *Gateway) adminLogger() *slog.Logger {
 	return g.logger
 }
 
-var _ admin.Manager = (*Gateway)(nil)
-
 // History lists the most recent applied config revisions, oldest first.
-func (g *Gateway) History() []admin.Revision {
+func (g *Gateway) History() []control.Revision {
 	g.Runtime.applyMu.Lock()
 	defer g.Runtime.applyMu.Unlock()
-	out := make([]admin.Revision, len(g.Runtime.history))
+	out := make([]control.Revision, len(g.Runtime.history))
 	for i, h := range g.Runtime.history {
-		out[i] = admin.Revision{Revision: h.hash, AppliedAt: h.at, Source: h.source, Routes: h.routes, Upstreams: h.upstreams}
+		out[i] = control.Revision{Revision: h.hash, AppliedAt: h.at, Source: h.source, Routes: h.routes, Upstreams: h.upstreams}
 	}
 	return out
 }
+
+// Metrics is the runtime's registry, served at the admin /metrics.
+func (g *Gateway) Metrics() *observe.Metrics { return g.Runtime.metrics }
+
+// Stats are the runtime's counters, served at the admin /stats.
+func (g *Gateway) Stats() *observe.Stats { return g.Runtime.stats }
+
+// Plugins lists the registered plugin kinds, sorted by name.
+func (g *Gateway) Plugins() []control.PluginKind {
+	names := plugin.Names()
+	out := make([]control.PluginKind, 0, len(names))
+	for _, n := range names {
+		s, _ := plugin.Lookup(n)
+		out = append(out, control.PluginKind{Name: n, Phase: int(s.Phase)})
+	}
+	return out
+}
+
+// PluginConfigType resolves a plugin name to the type its config decodes
+// into (see plugin.ConfigType).
+func (g *Gateway) PluginConfigType(name string) (reflect.Type, bool) { return plugin.ConfigType(name) }

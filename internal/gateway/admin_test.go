@@ -117,7 +117,7 @@ func admStart(t *testing.T, file, yaml string) *admGateway {
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	g := gateway.New(testutil.Logger(t))
+	g := testutil.NewGateway(testutil.Logger(t))
 	g.ConfigFile, g.BuildVersion = file, "v-test"
 	if err := g.Start(cfg); err != nil {
 		t.Fatalf("start: %v", err)

@@ -2,14 +2,11 @@ package gateway
 
 import (
 	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portico-gw/portico/internal/buildinfo"
-	"github.com/portico-gw/portico/internal/observe"
 )
 
 var (
@@ -27,22 +24,11 @@ var (
 		"Retries refused by the retry budget.", []string{"upstream"}, nil)
 )
 
-// upstreamCollector reports the upstreams of the most recently started
-// gateway's current snapshot at scrape time, reading the targets' runtime
-// state: nothing is recorded on the request path for these metrics.
-type upstreamCollector struct{}
-
-var (
-	reported     atomic.Pointer[Runtime]
-	registerOnce sync.Once
-)
-
-// reportUpstreams makes rt the runtime whose upstreams /metrics reports (a
-// process runs one gateway; tests may start several, one after another).
-func reportUpstreams(rt *Runtime) {
-	reported.Store(rt)
-	registerOnce.Do(func() { observe.DefaultMetrics.Registry.MustRegister(upstreamCollector{}, buildInfoGauge()) })
-}
+// upstreamCollector reports the upstreams of its runtime's current snapshot
+// at scrape time, reading the targets' runtime state: nothing is recorded
+// on the request path for these metrics. Each runtime registers its own on
+// its own registry.
+type upstreamCollector struct{ rt *Runtime }
 
 // buildInfoGauge is portico_build_info: always 1, labelled with the build
 // that runs (the same version string as `portico version` and /version).
@@ -61,10 +47,7 @@ func (c upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c upstreamCollector) Collect(ch chan<- prometheus.Metric) {
-	rt := reported.Load()
-	if rt == nil {
-		return
-	}
+	rt := c.rt
 	// A reference keeps the snapshot's pools from being released while
 	// they are read (a reload may retire it meanwhile).
 	s := rt.acquire()

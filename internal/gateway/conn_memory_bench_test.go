@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/testutil"
 )
 
@@ -54,7 +53,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		io.WriteString(w, "ok")
 	}))
 	addr := freeAddr(b)
-	g := gateway.New(testutil.Logger(b))
+	g := testutil.NewGateway(testutil.Logger(b))
 	if err := g.Start(testutil.ParseConfig(b, fmt.Sprintf(`
 server: {listen: [{addr: %q, max_connections: 100000}]}
 admin: {listen: "off"}

@@ -14,15 +14,15 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
-	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/testutil"
 	"github.com/portico-gw/portico/internal/testutil/logbuf"
 )
 
-// e2eReloadFailures reads portico_config_reloads_total{result="failure"}.
-func e2eReloadFailures(t *testing.T) float64 {
+// e2eReloadFailures reads g's portico_config_reloads_total{result="failure"}.
+func e2eReloadFailures(t *testing.T, g *gateway.Gateway) float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	observe.DefaultMetrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	g.Metrics().Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	for _, line := range strings.Split(rec.Body.String(), "\n") {
 		if v, ok := strings.CutPrefix(line, `portico_config_reloads_total{result="failure"} `); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
@@ -64,7 +64,7 @@ func TestE2EEveryFailedReloadIsCountedAndLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &logbuf.Buffer{}
-	g := gateway.New(slog.New(slog.NewJSONHandler(logs, nil)))
+	g := testutil.NewGateway(slog.New(slog.NewJSONHandler(logs, nil)))
 	g.ConfigFile = file
 	if err := g.Start(cfg); err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestE2EEveryFailedReloadIsCountedAndLogged(t *testing.T) {
 		{"listener bind", e2eReloadYAML(`, {addr: "`+busy.Addr().String()+`"}`, ""), "apply"},
 	}
 	for _, tc := range fileCases {
-		before := e2eReloadFailures(t)
+		before := e2eReloadFailures(t, g)
 		if tc.yaml == "" {
 			if err := os.Remove(file); err != nil {
 				t.Fatal(err)
@@ -122,7 +122,7 @@ func TestE2EEveryFailedReloadIsCountedAndLogged(t *testing.T) {
 		if err := rl.Reload(); err == nil {
 			t.Fatalf("%s: reload accepted", tc.name)
 		}
-		if d := e2eReloadFailures(t) - before; d != 1 {
+		if d := e2eReloadFailures(t, g) - before; d != 1 {
 			t.Errorf("%s: failure counter +%v, want +1", tc.name, d)
 		}
 		check(tc.name, "config reload rejected; keeping the running config", tc.stage)
@@ -138,7 +138,7 @@ func TestE2EEveryFailedReloadIsCountedAndLogged(t *testing.T) {
 		{"admin: unknown field", `{"match":{"path":"/x"},"respond":{},"bogus":1}`, "config"},
 		{"admin: plugin build", `{"match":{"path":"/x"},"respond":{},"plugins":[{"name":"no_such_plugin"}]}`, "apply"},
 	} {
-		before := e2eReloadFailures(t)
+		before := e2eReloadFailures(t, g)
 		req, _ := http.NewRequest("PUT", admin+"/routes/x", strings.NewReader(tc.body))
 		req.Header.Set("If-Match", `"`+running+`"`)
 		resp, err := http.DefaultClient.Do(req)
@@ -150,21 +150,21 @@ func TestE2EEveryFailedReloadIsCountedAndLogged(t *testing.T) {
 		if resp.StatusCode != 400 {
 			t.Fatalf("%s: %d %s", tc.name, resp.StatusCode, body)
 		}
-		if d := e2eReloadFailures(t) - before; d != 1 {
+		if d := e2eReloadFailures(t, g) - before; d != 1 {
 			t.Errorf("%s: failure counter +%v, want +1", tc.name, d)
 		}
 		check(tc.name, "admin: config change rejected; keeping the running config", tc.stage)
 	}
 
 	// A good reload still counts as a success and changes nothing else.
-	before := e2eReloadFailures(t)
+	before := e2eReloadFailures(t, g)
 	if err := os.WriteFile(file, []byte(e2eReloadYAML("", "  - {name: more, match: {path: /more}, respond: {}}\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := rl.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if d := e2eReloadFailures(t) - before; d != 0 {
+	if d := e2eReloadFailures(t, g) - before; d != 0 {
 		t.Errorf("good reload: failure counter +%v", d)
 	}
 }

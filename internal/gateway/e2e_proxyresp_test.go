@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/proxy"
 )
 
@@ -600,7 +599,7 @@ routes:
   - {name: route-override, match: {path_prefix: /route/}, upstream: long, body_idle_timeout: 300ms}
 `+logYAML, map[string]string{"BE": be.url()})
 	counter := func(up string) int64 {
-		return observe.DefaultStats.Counter(proxy.BodyIdleTimeoutsMetric, fmt.Sprintf("upstream=%q", up)).Value()
+		return tg.Stats().Counter(proxy.BodyIdleTimeoutsMetric, fmt.Sprintf("upstream=%q", up)).Value()
 	}
 
 	for _, tc := range []struct{ path, upstream, partial string }{

@@ -139,7 +139,7 @@ func TestRuntimeStreamOutlivesRetiredSnapshot(t *testing.T) {
 			backend, started, release := rtStreamBackend(t)
 			addr := freeAddr(t)
 			logs := &rtLog{}
-			g := gateway.New(slog.New(slog.NewTextHandler(logs, nil)))
+			g := testutil.NewGateway(slog.New(slog.NewTextHandler(logs, nil)))
 			gateway.SetMaxDrain(g.Runtime, 20*time.Millisecond)
 			if err := g.Start(testutil.ParseConfig(t, rtConfig(addr, backend, "svc", ""))); err != nil {
 				t.Fatal(err)
@@ -206,7 +206,7 @@ func TestRuntimeStreamOutlivesRetiredSnapshot(t *testing.T) {
 func TestRuntimeAbortedStreamOfRetiredSnapshot(t *testing.T) {
 	backend, started, _ := rtStreamBackend(t)
 	addr := freeAddr(t)
-	g := gateway.New(testutil.Logger(t))
+	g := testutil.NewGateway(testutil.Logger(t))
 	gateway.SetMaxDrain(g.Runtime, 20*time.Millisecond)
 	if err := g.Start(testutil.ParseConfig(t, rtConfig(addr, backend, "svc", ""))); err != nil {
 		t.Fatal(err)

@@ -62,7 +62,7 @@ func shutdownBackend(t *testing.T) string {
 func shutdownGateway(t *testing.T, backend string) (*gateway.Gateway, string) {
 	t.Helper()
 	addr := freeAddr(t)
-	g := gateway.New(testutil.Logger(t))
+	g := testutil.NewGateway(testutil.Logger(t))
 	if err := g.Start(testutil.ParseConfig(t, fmt.Sprintf(`
 server: {listen: [{addr: %q}], shutdown_grace: 10s}
 admin: {listen: "off"}
@@ -252,7 +252,7 @@ func TestShutdownWebSocketOverTLS(t *testing.T) {
 	roots.AddCert(cert)
 	backend := shutdownBackend(t)
 	addr := freeAddr(t)
-	g := gateway.New(testutil.Logger(t))
+	g := testutil.NewGateway(testutil.Logger(t))
 	if err := g.Start(testutil.ParseConfig(t, fmt.Sprintf(`
 server: {listen: [{addr: %q, tls: {certificates: [{cert_file: %q, key_file: %q}]}}]}
 admin: {listen: "off"}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/portico-gw/portico/internal/admin"
 	"github.com/portico-gw/portico/internal/config"
 )
 
@@ -26,6 +25,10 @@ type Gateway struct {
 	// BuildVersion is reported by the admin API's /version; "" means
 	// buildinfo.Version(), what `portico version` prints.
 	BuildVersion string
+	// Admin serves the admin listener (admin.listen). The CLI sets it to
+	// the admin API over this gateway before Start; nil keeps the admin
+	// listener closed whatever the config says.
+	Admin http.Handler
 
 	admin   *http.Server
 	adminLn net.Listener
@@ -35,7 +38,6 @@ type Gateway struct {
 // New returns a gateway that serves nothing until Start.
 func New(logger *slog.Logger) *Gateway {
 	rt := NewRuntime(logger)
-	reportUpstreams(rt)
 	return &Gateway{Runtime: rt, Server: NewServer(rt, logger), logger: logger}
 }
 
@@ -46,7 +48,7 @@ func (g *Gateway) Start(cfg *config.Config) error {
 	if err := g.Runtime.Apply(cfg); err != nil {
 		return err
 	}
-	if cfg.Admin.Listen == "off" {
+	if cfg.Admin.Listen == "off" || g.Admin == nil {
 		return nil
 	}
 	ln, err := net.Listen("tcp", cfg.Admin.Listen)
@@ -54,7 +56,7 @@ func (g *Gateway) Start(cfg *config.Config) error {
 		return fmt.Errorf("admin listen %s: %w", cfg.Admin.Listen, err)
 	}
 	g.adminLn = ln
-	g.admin = &http.Server{Handler: admin.Handler(g), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	g.admin = &http.Server{Handler: g.Admin, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 	go func() {
 		if err := g.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			g.logger.Error("admin listener failed", "error", err)
@@ -138,7 +140,4 @@ func releaseContext(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // Interface guards.
-var (
-	_ admin.Controller = (*Gateway)(nil)
-	_ http.Handler     = (*Runtime)(nil)
-)
+var _ http.Handler = (*Runtime)(nil)

@@ -74,8 +74,8 @@ func value(ms map[string][]*dtoMetric, name string, labels ...string) float64 {
 }
 
 // TestMetricsAfterKnownTraffic scrapes /metrics after a known mix of
-// requests and checks the counts exactly. It does not run in parallel, so
-// its gateway is the one whose upstreams are reported.
+// requests and checks the counts exactly (the gateway's metrics are its
+// own; see TestServicesTwoGatewaysIsolated).
 func TestMetricsAfterKnownTraffic(t *testing.T) {
 	up := newSeenBackend(t)
 	dead := e2eFreePort(t)

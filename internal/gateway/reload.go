@@ -15,7 +15,6 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/observe"
 )
 
 // Reloader re-reads a config file and applies it to a Runtime. A config that
@@ -91,7 +90,7 @@ func (rl *Reloader) reload(data []byte) error {
 	stage := "apply"
 	if err != nil {
 		stage = loadStage(err)
-		observe.DefaultMetrics.Reload(false, "")
+		rl.Runtime.metrics.Reload(false, "")
 	} else {
 		err = rl.Runtime.Apply(cfg)
 	}

@@ -169,7 +169,7 @@ func TestReloadOnFileChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := gateway.New(testutil.Logger(t))
+	g := testutil.NewGateway(testutil.Logger(t))
 	if err := g.Start(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestLongLivedConnectionsSurviveReload(t *testing.T) {
 		}
 	}))
 	addr := freeAddr(t)
-	g := gateway.New(testutil.Logger(t))
+	g := testutil.NewGateway(testutil.Logger(t))
 	if err := g.Start(testutil.ParseConfig(t, versionConfig(addr, backend.URL, 0))); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestGracefulShutdown(t *testing.T) {
 		io.WriteString(w, "finished")
 	}))
 	addr := freeAddr(t)
-	g := gateway.New(testutil.Logger(t))
+	g := testutil.NewGateway(testutil.Logger(t))
 	if err := g.Start(testutil.ParseConfig(t, versionConfig(addr, backend.URL, 0))); err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestReloadDoesNotLeak(t *testing.T) {
 	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	addr := freeAddr(t)
 	cfg := testutil.ParseConfig(t, routesConfig(addr, backend.URL, 250))
-	g := gateway.New(testutil.Logger(t))
+	g := testutil.NewGateway(testutil.Logger(t))
 	if err := g.Start(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +381,7 @@ func BenchmarkApply10000Routes(b *testing.B) {
 	backend := testutil.Backend(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	addr := freeAddr(b)
 	cfg := testutil.ParseConfig(b, routesConfig(addr, backend.URL, 10000))
-	g := gateway.New(testutil.Logger(b))
+	g := testutil.NewGateway(testutil.Logger(b))
 	if err := g.Start(cfg); err != nil {
 		b.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func BenchmarkLoadAndApply10000Routes(b *testing.B) {
 	backend := testutil.Backend(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	addr := freeAddr(b)
 	yaml := routesConfig(addr, backend.URL, 10000)
-	g := gateway.New(testutil.Logger(b))
+	g := testutil.NewGateway(testutil.Logger(b))
 	if err := g.Start(testutil.ParseConfig(b, yaml)); err != nil {
 		b.Fatal(err)
 	}
@@ -430,7 +430,7 @@ admin: {listen: "off"}
 log: {access: {output: "off"}}
 routes: [{name: r, match: {path: /}, respond: {body: ok}}]
 `, addr, certFile, keyFile)
-	g := gateway.New(testutil.Logger(t))
+	g := testutil.NewGateway(testutil.Logger(t))
 	if err := g.Start(testutil.ParseConfig(t, yaml)); err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +484,7 @@ func startFromFile(t *testing.T, file, src string) *gateway.Gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := gateway.New(testutil.Logger(t))
+	g := testutil.NewGateway(testutil.Logger(t))
 	if err := g.Start(cfg); err != nil {
 		t.Fatal(err)
 	}

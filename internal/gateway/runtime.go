@@ -39,6 +39,11 @@ type Runtime struct {
 	// history holds the last applied revisions, oldest first (applyMu).
 	history []revision
 
+	// metrics and stats are the runtime's own (served by its admin API):
+	// two runtimes in one process never share them.
+	metrics *observe.Metrics
+	stats   *observe.Stats
+
 	// Prepare, if set, is called with every config before it is built, at
 	// start and on each reload or admin change: the CLI applies its
 	// --listen/--admin overrides here. An error rejects the config.
@@ -50,11 +55,21 @@ func NewRuntime(logger *slog.Logger) *Runtime {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	rt := &Runtime{logger: logger, maxDrain: 60 * time.Second}
+	stats := observe.NewStats()
+	rt := &Runtime{logger: logger, maxDrain: 60 * time.Second, stats: stats, metrics: observe.NewMetrics(stats)}
+	rt.metrics.Registry.MustRegister(upstreamCollector{rt}, buildInfoGauge())
 	rt.builder = &Builder{Registry: upstream.NewRegistry(), States: upstream.NewStateRegistry(), Logger: logger, Outputs: NewOutputs(),
-		Shared: plugin.NewSharedPool()}
+		Shared: plugin.NewSharedPool(), Metrics: rt.metrics, Stats: stats}
 	return rt
 }
+
+// Metrics is the runtime's Prometheus registry and request metrics (with
+// its upstream and build-info collectors), served at its admin /metrics.
+func (rt *Runtime) Metrics() *observe.Metrics { return rt.metrics }
+
+// Stats are the runtime's counters (plugins, proxy), served at its admin
+// /stats and in /metrics.
+func (rt *Runtime) Stats() *observe.Stats { return rt.stats }
 
 // Current returns the snapshot in force, or nil before the first Apply.
 func (rt *Runtime) Current() *Snapshot { return rt.cur.Load() }
@@ -80,23 +95,23 @@ func (rt *Runtime) Apply(cfg *config.Config) error {
 	defer rt.applyMu.Unlock()
 	if rt.Prepare != nil {
 		if err := rt.Prepare(cfg); err != nil {
-			observe.DefaultMetrics.Reload(false, "")
+			rt.metrics.Reload(false, "")
 			return err
 		}
 	}
 	s, err := rt.builder.Build(cfg)
 	if err != nil {
-		observe.DefaultMetrics.Reload(false, "")
+		rt.metrics.Reload(false, "")
 		return err
 	}
 	if rt.listeners != nil {
 		if err := rt.listeners.reconcile(s); err != nil {
 			s.release()
-			observe.DefaultMetrics.Reload(false, "")
+			rt.metrics.Reload(false, "")
 			return err
 		}
 	}
-	observe.DefaultMetrics.Reload(true, cfg.Hash)
+	rt.metrics.Reload(true, cfg.Hash)
 	rt.record(cfg)
 	s.start()
 	s.refs.Store(1)

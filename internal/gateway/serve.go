@@ -38,7 +38,7 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	x := exchanges.Get().(*exchange)
 	rec := &x.rec
 	rec.Start = time.Now()
-	inflight := observe.DefaultMetrics.InFlight()
+	inflight := s.inflight
 	inflight.Inc()
 	x.fields, x.headBytes = headerSize(r)
 	x.reject = s.identify(r, rec)
@@ -112,87 +112,106 @@ func (s *Snapshot) endTrace(r *http.Request, rec *request.Record) {
 // handle applies the edge limits, normalises and routes the request, and runs
 // the matched route.
 func (s *Snapshot) handle(w *responseWriter, r *http.Request, x *exchange) {
-	rec := &x.rec
-	if len(r.RequestURI) > int(s.limits.MaxURIBytes) {
-		headError(w, r, http.StatusRequestURITooLong, "request target too long")
-		return
-	}
-	if x.fields > s.limits.MaxHeaderCount {
-		headError(w, r, http.StatusRequestHeaderFieldsTooLarge, "too many request header fields")
-		return
-	}
-	if x.headBytes > int(s.limits.MaxHeaderBytes) {
-		headError(w, r, http.StatusRequestHeaderFieldsTooLarge, "request header too large")
-		return
-	}
-	if x.reject != "" {
-		request.WriteError(w, r, http.StatusBadRequest, x.reject)
-		return
-	}
 	// A gRPC call is a stream of messages: each message is bounded
 	// (max_grpc_message_bytes) rather than the body's total.
 	grpc := request.IsGRPC(r)
-	if max := int64(s.limits.MaxBodyBytes); max >= 0 && r.ContentLength > max && !grpc {
-		request.WriteError(w, r, http.StatusRequestEntityTooLarge, "request body too large")
+	if !s.admit(w, r, x, grpc) {
 		return
 	}
-	if q := r.URL.RawQuery; q != "" && len(q) >= maxQueryParams && tooManyParams(q) {
-		request.WriteError(w, r, http.StatusBadRequest, "too many query parameters")
-		return
-	}
-	path, encodedSpecial, err := router.NormalizePath(rawPath(r))
-	if err == nil {
-		path, encodedSpecial, err = router.ApplyPathParams(path, encodedSpecial, s.pathParams)
-		if err == router.ErrPathParam {
-			request.WriteError(w, r, http.StatusBadRequest, "path parameters (\";\") are not allowed")
-			return
-		}
-	}
-	if err != nil {
-		request.WriteError(w, r, http.StatusBadRequest, "invalid request path")
-		return
-	}
-	rec.Path = path
-	idx, res := s.table.MatchRequest(r, router.NormalizeHost(r.Host), path, &rec.Params)
-	switch res {
-	case router.NoMatch:
-		request.WriteError(w, r, http.StatusNotFound, "no route matched")
-		return
-	case router.Ambiguous:
-		request.WriteError(w, r, http.StatusBadRequest, "ambiguous request: a header or query parameter a route matches on is repeated or malformed")
-		return
-	}
-	rt := s.routes[idx]
-	rec.Route = rt.name
-	x.route = rt
-	if encodedSpecial && !rt.allowEncoded {
-		request.WriteError(w, r, http.StatusBadRequest, "encoded path separator or reserved character not allowed")
+	rt := s.match(w, r, x)
+	if rt == nil {
 		return
 	}
 	if _, ok := r.Header["Upgrade"]; ok {
 		rt.filterUpgrade(r.Header)
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		if grpc {
-			if max := int64(s.limits.MaxGRPCMessageBytes); max >= 0 {
-				r.Body = proxy.LimitGRPCMessages(r.Body, max)
-			}
-		} else if max := int64(s.limits.MaxBodyBytes); max >= 0 {
-			r.Body = http.MaxBytesReader(w, r.Body, max)
-		}
-		var onDone func()
-		if d := s.limits.BodyReadTimeout.D(); d > 0 && r.ProtoMajor == 1 && r.Header.Get("Upgrade") == "" {
-			// The deadline covers reading the body only; it is lifted when
-			// the body ends so a long response is not cut by it.
-			rc := http.NewResponseController(w)
-			if rc.SetReadDeadline(time.Now().Add(d)) == nil {
-				onDone = func() { _ = rc.SetReadDeadline(time.Time{}) }
-			}
-		}
-		rec.Body = request.NewBody(r.Body, onDone)
-		r.Body = rec.Body
+		s.limitBody(w, r, &x.rec, grpc)
 	}
 	rt.handler.ServeHTTP(w, r)
+}
+
+// admit applies the edge limits to the request head (target, header
+// fields, declared body size, query parameters) and the verdict of header
+// hygiene. It answers a request that breaks one and returns false.
+func (s *Snapshot) admit(w *responseWriter, r *http.Request, x *exchange, grpc bool) bool {
+	switch {
+	case len(r.RequestURI) > int(s.limits.MaxURIBytes):
+		headError(w, r, http.StatusRequestURITooLong, "request target too long")
+	case x.fields > s.limits.MaxHeaderCount:
+		headError(w, r, http.StatusRequestHeaderFieldsTooLarge, "too many request header fields")
+	case x.headBytes > int(s.limits.MaxHeaderBytes):
+		headError(w, r, http.StatusRequestHeaderFieldsTooLarge, "request header too large")
+	case x.reject != "":
+		request.WriteError(w, r, http.StatusBadRequest, x.reject)
+	case s.limits.MaxBodyBytes >= 0 && r.ContentLength > int64(s.limits.MaxBodyBytes) && !grpc:
+		request.WriteError(w, r, http.StatusRequestEntityTooLarge, "request body too large")
+	case r.URL.RawQuery != "" && len(r.URL.RawQuery) >= maxQueryParams && tooManyParams(r.URL.RawQuery):
+		request.WriteError(w, r, http.StatusBadRequest, "too many query parameters")
+	default:
+		return true
+	}
+	return false
+}
+
+// match normalises the request path and finds the route, recording both on
+// the request. It answers a request it cannot route and returns nil.
+func (s *Snapshot) match(w *responseWriter, r *http.Request, x *exchange) *route {
+	rec := &x.rec
+	path, encodedSpecial, err := router.NormalizePath(rawPath(r))
+	if err == nil {
+		path, encodedSpecial, err = router.ApplyPathParams(path, encodedSpecial, s.pathParams)
+		if err == router.ErrPathParam {
+			request.WriteError(w, r, http.StatusBadRequest, "path parameters (\";\") are not allowed")
+			return nil
+		}
+	}
+	if err != nil {
+		request.WriteError(w, r, http.StatusBadRequest, "invalid request path")
+		return nil
+	}
+	rec.Path = path
+	idx, res := s.table.MatchRequest(r, router.NormalizeHost(r.Host), path, &rec.Params)
+	switch res {
+	case router.NoMatch:
+		request.WriteError(w, r, http.StatusNotFound, "no route matched")
+		return nil
+	case router.Ambiguous:
+		request.WriteError(w, r, http.StatusBadRequest, "ambiguous request: a header or query parameter a route matches on is repeated or malformed")
+		return nil
+	}
+	rt := s.routes[idx]
+	rec.Route = rt.name
+	x.route = rt
+	if encodedSpecial && !rt.allowEncoded {
+		request.WriteError(w, r, http.StatusBadRequest, "encoded path separator or reserved character not allowed")
+		return nil
+	}
+	return rt
+}
+
+// limitBody bounds the request body (its total size, or each gRPC
+// message), sets the body read deadline, and wraps the body so the record
+// counts its bytes.
+func (s *Snapshot) limitBody(w *responseWriter, r *http.Request, rec *request.Record, grpc bool) {
+	if grpc {
+		if max := int64(s.limits.MaxGRPCMessageBytes); max >= 0 {
+			r.Body = proxy.LimitGRPCMessages(r.Body, max)
+		}
+	} else if max := int64(s.limits.MaxBodyBytes); max >= 0 {
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+	}
+	var onDone func()
+	if d := s.limits.BodyReadTimeout.D(); d > 0 && r.ProtoMajor == 1 && r.Header.Get("Upgrade") == "" {
+		// The deadline covers reading the body only; it is lifted when
+		// the body ends so a long response is not cut by it.
+		rc := http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(d)) == nil {
+			onDone = func() { _ = rc.SetReadDeadline(time.Time{}) }
+		}
+	}
+	rec.Body = request.NewBody(r.Body, onDone)
+	r.Body = rec.Body
 }
 
 // identify fills the peer, the real client IP and the request ID, and

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
@@ -42,7 +44,9 @@ type Snapshot struct {
 	accessQuery bool
 	certs       map[string]*certSet
 	// unrouted holds the metrics of requests that matched no route.
-	unrouted  *observe.RouteMetrics
+	unrouted *observe.RouteMetrics
+	// inflight is the gauge of requests being served (the runtime's).
+	inflight  prometheus.Gauge
 	instances []*plugin.Instance
 	// transports release the upstreams' transports.
 	transports []func()
@@ -87,6 +91,8 @@ type pluginCtx struct {
 	logger      *slog.Logger
 	snap        *Snapshot
 	shared      *plugin.SharedPool
+	stats       *observe.Stats
+	clock       func() time.Time
 	// rc is the route the instance is on.
 	rc *config.Route
 }
@@ -96,11 +102,27 @@ func (c pluginCtx) Path() string                   { return c.path }
 func (c pluginCtx) Logger() *slog.Logger           { return c.logger }
 func (c pluginCtx) Consumers() consumer.Store      { return c.snap.consumers }
 func (c pluginCtx) TrustedProxies() []netip.Prefix { return c.snap.trusted }
+func (c pluginCtx) Stats() *observe.Stats          { return c.stats }
+func (c pluginCtx) Clock() func() time.Time        { return c.clock }
 func (c pluginCtx) Shared(key string, create func() (io.Closer, error)) (any, func(), error) {
 	if c.shared == nil {
 		return plugin.StaticContext{}.Shared(key, create)
 	}
 	return c.shared.Acquire(key, create)
+}
+
+// pluginContext is the context the instance of ps on route rc (nil for a
+// global plugin built on no route) is provisioned with.
+func (b *Builder) pluginContext(s *Snapshot, rc *config.Route, ps config.PluginSpec, logger *slog.Logger) pluginCtx {
+	clock := b.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	c := pluginCtx{path: ps.Path, logger: logger.With("plugin", ps.Name), snap: s, shared: b.Shared, stats: b.Stats, clock: clock, rc: rc}
+	if rc != nil {
+		c.route = rc.Name
+	}
+	return c
 }
 
 // Builder turns configs into snapshots; it owns the long-lived state that
@@ -113,6 +135,13 @@ type Builder struct {
 	// Shared holds the values plugins share across routes and reloads
 	// (plugin.Context.Shared).
 	Shared *plugin.SharedPool
+	// Metrics and Stats are the runtime's, which snapshots record into
+	// and plugins resolve their counters in.
+	Metrics *observe.Metrics
+	Stats   *observe.Stats
+	// Clock is what plugins read the time with (plugin.Context.Clock);
+	// nil means time.Now.
+	Clock func() time.Time
 }
 
 // Build compiles cfg. On error nothing it acquired stays acquired, and the
@@ -123,32 +152,55 @@ type Builder struct {
 // that already failed is skipped, so it yields no follow-on errors.
 func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 	s := &Snapshot{cfg: cfg, limits: cfg.Server.Limits, pools: map[string]*upstream.Pool{},
-		unrouted: observe.DefaultMetrics.Route("", "")}
+		unrouted: b.Metrics.Route("", ""), inflight: b.Metrics.InFlight()}
 	defer func() {
 		if err != nil {
 			s.release()
 		}
 	}()
-	var errs config.Errors
-	collect := func(path string, e error) {
-		if le, ok := cfg.LocatedError(path, e).(config.Errors); ok {
-			errs = append(errs, le...)
-		}
+	errs := &located{cfg: cfg}
+	b.buildServer(s, errs)
+	b.buildOutputs(s, errs)
+	b.buildPools(s, errs)
+	specs, specPaths := b.buildRoutes(s, errs)
+	s.edge = newEdgePolicy(cfg.Server, s.instances, b.Logger)
+	tableErrs := &located{cfg: cfg}
+	s.table = buildTable(specs, specPaths, tableErrs.add)
+	all, _ := cfg.Merge(errs.errs).(config.Errors)
+	if all = append(all, tableErrs.errs...).Tidy(); len(all) > 0 {
+		return nil, all
 	}
-	if mode, perr := router.ParsePathParamMode(cfg.Server.PathParams); perr != nil {
-		collect("server.path_params", perr)
+	return s, nil
+}
+
+// located gathers the build errors of one config, each located at the
+// line of its YAML path.
+type located struct {
+	cfg  *config.Config
+	errs config.Errors
+}
+
+func (l *located) add(path string, err error) {
+	l.errs = append(l.errs, l.cfg.LocatedError(path, err)...)
+}
+
+// buildServer compiles the server-wide settings: path parameter mode,
+// trusted proxies, consumers and listener certificates.
+func (b *Builder) buildServer(s *Snapshot, errs *located) {
+	cfg := s.cfg
+	if mode, err := router.ParsePathParamMode(cfg.Server.PathParams); err != nil {
+		errs.add("server.path_params", err)
 	} else {
 		s.pathParams = mode
 	}
 	for _, tp := range cfg.Server.TrustedProxies {
-		p, perr := config.ParsePrefix(tp)
-		if perr == nil {
+		if p, err := config.ParsePrefix(tp); err == nil {
 			s.trusted = append(s.trusted, p)
 		}
 	}
-	cs, cerr := consumer.NewStore(cfg.Consumers)
-	if cerr != nil {
-		collect("consumers", cerr)
+	cs, err := consumer.NewStore(cfg.Consumers)
+	if err != nil {
+		errs.add("consumers", err)
 		cs, _ = consumer.NewStore(nil)
 	}
 	s.consumers = cs
@@ -158,109 +210,110 @@ func (b *Builder) Build(cfg *config.Config) (snap *Snapshot, err error) {
 		if ln.TLS == nil || cfg.Covered(base) {
 			continue
 		}
-		cs, cerr := loadCerts(ln.TLS, base+".tls")
-		if cerr != nil {
-			collect(base+".tls", cerr)
+		certs, err := loadCerts(ln.TLS, base+".tls")
+		if err != nil {
+			errs.add(base+".tls", err)
 			continue
 		}
-		s.certs[ln.Addr] = cs
+		s.certs[ln.Addr] = certs
 	}
+}
+
+// buildOutputs opens the access log and the tracer.
+func (b *Builder) buildOutputs(s *Snapshot, errs *located) {
+	cfg := s.cfg
 	if cfg.Log.Access.Output != "off" && !cfg.Covered("log.access") {
-		lg, lerr := b.Outputs.AccessLogger(cfg.Log.Access)
-		if lerr != nil {
-			collect("log.access.output", lerr)
+		lg, err := b.Outputs.AccessLogger(cfg.Log.Access)
+		if err != nil {
+			errs.add("log.access.output", err)
 		}
 		s.accessLog = lg
 		s.accessQuery = cfg.Log.Access.Query
 	}
 	if !cfg.Covered("tracing") {
-		tp, terr := tracing.New(cfg.Tracing, b.Logger)
-		if terr != nil {
-			collect("tracing", terr)
+		tp, err := tracing.New(cfg.Tracing, b.Logger)
+		if err != nil {
+			errs.add("tracing", err)
 		}
 		s.tracer = tp
 	}
-	for name, u := range cfg.Upstreams {
-		if u == nil || cfg.Covered("upstreams."+name) {
+}
+
+// buildPools acquires each upstream's transport and builds its pool and
+// active health checker.
+func (b *Builder) buildPools(s *Snapshot, errs *located) {
+	for name, u := range s.cfg.Upstreams {
+		if u == nil || s.cfg.Covered("upstreams."+name) {
 			continue
 		}
-		tr, release, terr := b.Registry.Acquire(name, u, b.Logger)
-		if terr != nil {
-			var fe *upstream.FieldError
-			if errors.As(terr, &fe) {
-				collect("upstreams."+name+"."+fe.Field, fe.Err)
+		tr, release, err := b.Registry.Acquire(name, u, b.Logger)
+		if err != nil {
+			if fe, ok := errors.AsType[*upstream.FieldError](err); ok {
+				errs.add("upstreams."+name+"."+fe.Field, fe.Err)
 			} else {
-				collect("upstreams."+name, terr)
+				errs.add("upstreams."+name, err)
 			}
 			continue
 		}
 		s.transports = append(s.transports, release)
-		p, perr := upstream.NewPool(name, u, tr, b.States)
-		if perr != nil {
-			collect("upstreams."+name, perr)
+		p, err := upstream.NewPool(name, u, tr, b.States)
+		if err != nil {
+			errs.add("upstreams."+name, err)
 			continue
 		}
 		p.SetLogger(b.Logger)
 		s.pools[name] = p
 		if u.HealthCheck != nil {
-			hc, herr := upstream.NewHealthChecker(p, u.HealthCheck, &http.Client{Transport: tr.Transport}, b.Logger.With("upstream", name))
-			if herr != nil {
-				collect("upstreams."+name+".health_check", herr)
+			hc, err := upstream.NewHealthChecker(p, u.HealthCheck, &http.Client{Transport: tr.Transport}, b.Logger.With("upstream", name))
+			if err != nil {
+				errs.add("upstreams."+name+".health_check", err)
 				continue
 			}
 			s.checkers = append(s.checkers, hc)
 		}
 	}
-	specs := make([]router.Spec, 0, len(cfg.Routes))
-	specPaths := make([]string, 0, len(cfg.Routes))
+}
+
+// buildRoutes compiles every route and returns the router specs of those
+// whose match compiled, with their YAML paths. Global plugins that no route
+// runs are built once too, so their mistakes are found.
+func (b *Builder) buildRoutes(s *Snapshot, errs *located) (specs []router.Spec, specPaths []string) {
+	cfg := s.cfg
+	specs = make([]router.Spec, 0, len(cfg.Routes))
+	specPaths = make([]string, 0, len(cfg.Routes))
 	// A global plugin that failed is reported once, at plugins[i], and not
 	// built again for the next route, unless its error depends on the
 	// route (plugin.RouteError).
 	globals := &globalState{tried: map[string]bool{}, failed: map[string]bool{}}
 	for i, rc := range cfg.Routes {
 		path := fmt.Sprintf("routes[%d]", i)
-		h, rerr := b.buildRoute(s, rc, path, cfg.Plugins, globals)
-		if rerr != nil {
-			errs = append(errs, rerr.(config.Errors)...)
-		}
+		h := b.buildRoute(s, rc, path, cfg.Plugins, globals, errs)
 		// A route's match is compiled unless the match itself failed,
-		// even when other settings of the route did.
+		// even when other settings of the route did, so route table
+		// errors are found in the same run; the snapshot is discarded
+		// then.
 		if rc == nil || cfg.Touches(path+".match") {
 			continue
 		}
-		// A route whose chain failed still has its match compiled, so
-		// route table errors are found in the same run; the snapshot is
-		// discarded then.
 		s.routes = append(s.routes, &route{name: rc.Name, handler: h, allowEncoded: rc.AllowEncodedSlash,
-			metrics: observe.DefaultMetrics.Route(rc.Name, rc.Upstream), upgrades: compileUpgrades(rc.Upgrades)})
+			metrics: b.Metrics.Route(rc.Name, rc.Upstream), upgrades: compileUpgrades(rc.Upgrades)})
 		specs = append(specs, router.Spec{Name: rc.Name, Priority: rc.Priority, Match: rc.Match, Index: len(s.routes) - 1})
 		specPaths = append(specPaths, path)
 	}
 	// Global plugins that no route runs (no routes, or every route replaces
-	// them) are still built once, so their mistakes are found too.
+	// them) are still built once.
 	for _, ps := range cfg.Plugins {
 		if globals.tried[ps.Path] || cfg.Covered(ps.Path) {
 			continue
 		}
-		in, perr := plugin.New(ps, pluginCtx{path: ps.Path, logger: b.Logger.With("plugin", ps.Name), snap: s, shared: b.Shared})
-		if perr != nil {
-			collect(ps.Path, perr)
+		in, err := plugin.New(ps, b.pluginContext(s, nil, ps, b.Logger))
+		if err != nil {
+			errs.add(ps.Path, err)
 			continue
 		}
 		in.Cleanup()
 	}
-	s.edge = newEdgePolicy(cfg.Server, s.instances, b.Logger)
-	var tableErrs config.Errors
-	s.table = buildTable(specs, specPaths, func(path string, e error) {
-		if le, ok := cfg.LocatedError(path, e).(config.Errors); ok {
-			tableErrs = append(tableErrs, le...)
-		}
-	})
-	all, _ := cfg.Merge(errs).(config.Errors)
-	if all = append(all, tableErrs...).Tidy(); len(all) > 0 {
-		return nil, all
-	}
-	return s, nil
+	return specs, specPaths
 }
 
 // buildTable compiles the route table. A route the router rejects is
@@ -303,64 +356,64 @@ func (s *Snapshot) start() {
 
 // buildRoute compiles one route's terminal and plugin chain. Its plugins are
 // built even when its own settings failed earlier (they are parts of their
-// own); it then returns a nil handler and only the plugins' errors.
-func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global []config.PluginSpec, globals *globalState) (http.Handler, error) {
-	var errs config.Errors
-	fail := func(p string, e error) {
-		errs = append(errs, s.cfg.LocatedError(p, e).(config.Errors)...)
-	}
+// own); it then returns a nil handler and adds only the plugins' errors.
+func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global []config.PluginSpec, globals *globalState, errs *located) http.Handler {
 	if rc == nil {
-		return nil, nil
+		return nil
 	}
+	before := len(errs.errs)
 	logger := b.Logger.With("route", rc.Name)
-	var terminal http.Handler
-	switch {
-	case s.cfg.Covered(path):
-	case rc.Respond != nil:
-		terminal = proxy.NewRespond(rc.Respond)
-	case rc.Redirect != nil:
-		terminal = proxy.NewRedirect(rc.Redirect)
-	default:
-		pool := s.pools[rc.Upstream]
-		if pool == nil {
-			if _, defined := s.cfg.Upstreams[rc.Upstream]; !defined {
-				fail(path+".upstream", fmt.Errorf("upstream %q is not available", rc.Upstream))
-			}
-			// A defined upstream without a pool failed to build and
-			// its own error is reported.
-			break
-		}
-		rw, err := proxy.CompileRewrite(rc.Rewrite, rc.Match)
-		if err != nil {
-			fail(path+".rewrite", err)
-			break
-		}
-		terminal = proxy.NewForwarder(pool, proxy.Options{Rewrite: rw, Timeout: rc.Timeout.D(), BodyIdleTimeout: rc.BodyIdleTimeout.D(), Retry: rc.Retry, Logger: logger})
-	}
+	terminal := b.buildTerminal(s, rc, path, logger, errs)
 	var insts []*plugin.Instance
 	for _, ps := range plugin.Merge(global, rc.Plugins) {
 		if s.cfg.Covered(ps.Path) || globals.failed[ps.Path] {
 			continue
 		}
 		globals.tried[ps.Path] = true
-		in, err := plugin.New(ps, pluginCtx{route: rc.Name, path: ps.Path, logger: logger.With("plugin", ps.Name), snap: s, shared: b.Shared, rc: rc})
+		in, err := plugin.New(ps, b.pluginContext(s, rc, ps, logger))
 		if err != nil {
 			if _, ok := errors.AsType[*plugin.RouteError](err); !ok {
 				globals.failed[ps.Path] = true
 			}
-			fail(ps.Path, err)
+			errs.add(ps.Path, err)
 			continue
 		}
 		insts = append(insts, in)
 		s.instances = append(s.instances, in)
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	if len(errs.errs) > before || terminal == nil {
+		return nil
 	}
-	if terminal == nil {
-		return nil, nil
+	return plugin.Chain(insts, terminal)
+}
+
+// buildTerminal returns the handler a route ends in (respond, redirect or
+// the upstream's forwarder); nil when the route's settings failed.
+func (b *Builder) buildTerminal(s *Snapshot, rc *config.Route, path string, logger *slog.Logger, errs *located) http.Handler {
+	switch {
+	case s.cfg.Covered(path):
+		return nil
+	case rc.Respond != nil:
+		return proxy.NewRespond(rc.Respond)
+	case rc.Redirect != nil:
+		return proxy.NewRedirect(rc.Redirect)
 	}
-	return plugin.Chain(insts, terminal), nil
+	pool := s.pools[rc.Upstream]
+	if pool == nil {
+		// A defined upstream without a pool failed to build and its own
+		// error is reported.
+		if _, defined := s.cfg.Upstreams[rc.Upstream]; !defined {
+			errs.add(path+".upstream", fmt.Errorf("upstream %q is not available", rc.Upstream))
+		}
+		return nil
+	}
+	rw, err := proxy.CompileRewrite(rc.Rewrite, rc.Match)
+	if err != nil {
+		errs.add(path+".rewrite", err)
+		return nil
+	}
+	return proxy.NewForwarder(pool, proxy.Options{Rewrite: rw, Timeout: rc.Timeout.D(), BodyIdleTimeout: rc.BodyIdleTimeout.D(),
+		Retry: rc.Retry, Logger: logger, Stats: b.Stats})
 }
 
 // stopCheckers stops the snapshot's active health checks.

@@ -40,9 +40,10 @@ var allowed = map[string][]string{
 	"internal/upstream":             {"internal/config", "internal/observe", "internal/request", "internal/httpx", "internal/reqkey", "internal/usage"},
 	"internal/proxy":                {"internal/config", "internal/observe", "internal/observe/tracing", "internal/request", "internal/httpx", "internal/upstream"},
 	"internal/plugin":               {"internal/config", "internal/consumer", "internal/observe", "internal/request", "internal/httpx", "internal/usage"},
-	"internal/admin":                {"internal/config", "internal/observe", "internal/admin/dashboard", "internal/httpx", "internal/request"},
+	"internal/control":              {"internal/config"},
+	"internal/admin":                {"internal/control", "internal/config", "internal/observe", "internal/admin/dashboard", "internal/httpx", "internal/request"},
 	"internal/admin/dashboard":      nil,
-	"internal/gateway":              {"internal/config", "internal/observe/", "internal/observe", "internal/request", "internal/httpx", "internal/consumer", "internal/router", "internal/upstream", "internal/proxy", "internal/plugin", "internal/plugin/", "internal/buildinfo", "internal/usage"},
+	"internal/gateway":              {"internal/config", "internal/observe/", "internal/observe", "internal/request", "internal/httpx", "internal/consumer", "internal/router", "internal/upstream", "internal/proxy", "internal/plugin", "internal/plugin/", "internal/buildinfo", "internal/usage", "internal/control"},
 	"internal/schema":               {"internal/config", "internal/upstream", "internal/plugin", "internal/plugin/"},
 	"internal/schema/gen":           {"internal/schema"},
 	// Plugins: the plugin contract and the shared leaves, never the

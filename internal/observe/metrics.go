@@ -32,15 +32,13 @@ type Metrics struct {
 	configHash string
 }
 
-// DefaultMetrics is the process-wide registry served at the admin /metrics.
-var DefaultMetrics = NewMetrics()
-
 // latencyBuckets span sub-millisecond proxying to slow upstreams (seconds).
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
 // NewMetrics creates a registry with the request metrics, the Go runtime and
-// process collectors, and the Stats counters.
-func NewMetrics() *Metrics {
+// process collectors, and the counters of stats (none when nil). Each
+// gateway runtime owns one; its admin /metrics serves it.
+func NewMetrics(stats *Stats) *Metrics {
 	m := &Metrics{Registry: prometheus.NewRegistry()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "portico_requests_total",
 		Help: "Requests served, by route, method, status class and upstream."}, []string{"route", "method", "status", "upstream"})
@@ -58,7 +56,10 @@ func NewMetrics() *Metrics {
 	m.configInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "portico_config_info",
 		Help: "The config in force: 1 for its hash."}, []string{"hash"})
 	m.Registry.MustRegister(m.requests, m.duration, m.upstreamDuration, m.bytesIn, m.bytesOut, m.inflight, m.reloads, m.configInfo,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), statsCollector{DefaultStats})
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if stats != nil {
+		m.Registry.MustRegister(statsCollector{stats})
+	}
 	return m
 }
 

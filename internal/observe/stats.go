@@ -24,15 +24,16 @@ func (c *Counter) Inc() { c.n.Add(1) }
 // Value is the current count.
 func (c *Counter) Value() int64 { return c.n.Load() }
 
-// Stats is a process-wide set of named counters that survives reloads: the
-// same name and labels always return the same counter.
+// Stats is a gateway's set of named counters. It survives reloads: the same
+// name and labels always return the same counter. Each gateway runtime owns
+// one, which its admin API exposes; nothing is shared between runtimes.
 type Stats struct {
 	mu sync.Mutex
 	m  map[string]*Counter
 }
 
-// DefaultStats holds the gateway's counters; the admin API exposes them.
-var DefaultStats = &Stats{m: map[string]*Counter{}}
+// NewStats returns an empty set of counters.
+func NewStats() *Stats { return &Stats{m: map[string]*Counter{}} }
 
 // Counter returns the counter for name and a label string such as
 // `plugin="key_auth",reason="invalid"`, creating it on first use.

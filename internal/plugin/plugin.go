@@ -19,11 +19,13 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/observe"
 )
 
 // Plugin is one configured instance of a plugin on one route.
@@ -110,6 +112,14 @@ type Context interface {
 	// means every host of the route. Plugins that answer on a fixed path
 	// of their own (a login callback) check it at load time with this.
 	Covers(host, target string) Coverage
+	// Stats is the gateway's set of counters (served at the admin /stats
+	// and /metrics). A plugin resolves its counters here once, in
+	// Provision; at request time it only adds to them.
+	Stats() *observe.Stats
+	// Clock is the function the plugin reads the current time with:
+	// time.Now in a gateway, a fake clock in tests. A plugin keeps it from
+	// Provision.
+	Clock() func() time.Time
 }
 
 // Coverage is the answer of Context.Covers.
@@ -301,8 +311,9 @@ func Chain(instances []*Instance, terminal http.Handler) http.Handler {
 
 // StaticContext is a plain Context with fixed values, for tools and tests
 // that build plugins outside the gateway. Its zero value works: no
-// consumers, no trusted proxies, a discarding logger, and nothing shared
-// (each Shared call creates a value of its own) unless Pool is set.
+// consumers, no trusted proxies, a discarding logger, nothing shared
+// (each Shared call creates a value of its own) unless Pool is set,
+// private counters and time.Now.
 type StaticContext struct {
 	RouteName   string
 	SpecPath    string
@@ -315,6 +326,12 @@ type StaticContext struct {
 	// Coverage, when set, answers Covers; without it every target is
 	// reported covered.
 	Coverage func(host, target string) Coverage
+	// Counters, when set, is what Stats returns, so a test can read the
+	// counters the plugin resolved; without it each call returns a new,
+	// private set.
+	Counters *observe.Stats
+	// Now, when set, is what Clock returns; without it, time.Now.
+	Now func() time.Time
 }
 
 // Route returns RouteName.
@@ -363,6 +380,22 @@ func (c StaticContext) Covers(host, target string) Coverage {
 		return c.Coverage(host, target)
 	}
 	return Coverage{Covered: true, Host: host}
+}
+
+// Stats returns Counters, or a new private set of counters.
+func (c StaticContext) Stats() *observe.Stats {
+	if c.Counters == nil {
+		return observe.NewStats()
+	}
+	return c.Counters
+}
+
+// Clock returns Now, or time.Now.
+func (c StaticContext) Clock() func() time.Time {
+	if c.Now == nil {
+		return time.Now
+	}
+	return c.Now
 }
 
 // NewFromYAML builds one instance of the named plugin from the YAML text of

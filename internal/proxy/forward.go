@@ -46,6 +46,9 @@ type Options struct {
 	Retry *config.Retry
 	// Logger receives transport errors at debug level.
 	Logger *slog.Logger
+	// Stats holds the forwarder's counters (the gateway's); nil keeps
+	// them in a private set.
+	Stats *observe.Stats
 }
 
 // NewForwarder builds the forwarder of one route for pool.
@@ -55,6 +58,9 @@ func NewForwarder(pool *upstream.Pool, o Options) *Forwarder {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Stats == nil {
+		o.Stats = observe.NewStats()
 	}
 	if o.Timeout == 0 {
 		o.Timeout = pool.Config.RequestTimeout.D()
@@ -72,7 +78,7 @@ func NewForwarder(pool *upstream.Pool, o Options) *Forwarder {
 	}
 	at := &attempts{pool: pool, rt: pool.Transport, retry: compileRetry(rc), debugHeader: pool.Config.DebugHeader,
 		maxHeaderFields: maxFields, bodyIdle: o.BodyIdleTimeout,
-		stalls: observe.DefaultStats.Counter(BodyIdleTimeoutsMetric, fmt.Sprintf("upstream=%q", pool.Name))}
+		stalls: o.Stats.Counter(BodyIdleTimeoutsMetric, fmt.Sprintf("upstream=%q", pool.Name))}
 	return &Forwarder{pool: pool, rp: newReverseProxy(o.Rewrite, at, o.Logger), timeout: o.Timeout, maxFields: maxFields}
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-gw/portico/internal/admin"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
 )
@@ -63,7 +64,7 @@ func StartGateway(t testing.TB, yaml string) *Gateway {
 		yaml += "\nlog: {access: {output: \"off\"}}\n"
 	}
 	cfg := ParseConfig(t, yaml)
-	g := gateway.New(Logger(t))
+	g := NewGateway(Logger(t))
 	if err := g.Start(cfg); err != nil {
 		t.Fatalf("start gateway: %v", err)
 	}
@@ -83,6 +84,14 @@ func StartGateway(t testing.TB, yaml string) *Gateway {
 		tg.AdminURL = "http://" + a
 	}
 	return tg
+}
+
+// NewGateway returns a gateway wired to the admin API as `portico run`
+// wires it, not yet started.
+func NewGateway(logger *slog.Logger) *gateway.Gateway {
+	g := gateway.New(logger)
+	g.Admin = admin.Handler(g)
+	return g
 }
 
 // Backend starts an httptest server that is closed when the test ends.

@@ -64,9 +64,9 @@ func (b *Base) Setup(ctx plugin.Context, pluginName string, reasons ...string) e
 	}
 	b.failures = map[string]*observe.Counter{}
 	for _, r := range append(reasons, "missing", "invalid", "forbidden", "error", ReasonMultiple) {
-		b.failures[r] = observe.DefaultStats.Counter("portico_auth_failures_total", fmt.Sprintf("plugin=%q,reason=%q", pluginName, r))
+		b.failures[r] = ctx.Stats().Counter("portico_auth_failures_total", fmt.Sprintf("plugin=%q,reason=%q", pluginName, r))
 	}
-	b.successes = observe.DefaultStats.Counter("portico_auth_success_total", fmt.Sprintf("plugin=%q", pluginName))
+	b.successes = ctx.Stats().Counter("portico_auth_success_total", fmt.Sprintf("plugin=%q", pluginName))
 	return nil
 }
 

@@ -104,8 +104,8 @@ func (p *Concurrency) Provision(ctx plugin.Context) error {
 	}
 	p.lim, p.relLim = lim, release
 	labels := fmt.Sprintf("route=%q,reason=", p.route)
-	p.full = observe.DefaultStats.Counter("portico_concurrency_rejected_total", labels+`"queue_full"`)
-	p.timeout = observe.DefaultStats.Counter("portico_concurrency_rejected_total", labels+`"queue_timeout"`)
+	p.full = ctx.Stats().Counter("portico_concurrency_rejected_total", labels+`"queue_full"`)
+	p.timeout = ctx.Stats().Counter("portico_concurrency_rejected_total", labels+`"queue_timeout"`)
 	return nil
 }
 

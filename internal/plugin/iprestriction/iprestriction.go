@@ -45,7 +45,7 @@ func (p *IPRestriction) Provision(ctx plugin.Context) error {
 	if p.deny, err = parse("deny", p.Deny); err != nil {
 		return err
 	}
-	p.refused = observe.DefaultStats.Counter("portico_ip_restriction_refused_total", fmt.Sprintf("route=%q", ctx.Route()))
+	p.refused = ctx.Stats().Counter("portico_ip_restriction_refused_total", fmt.Sprintf("route=%q", ctx.Route()))
 	return nil
 }
 

@@ -4,8 +4,10 @@ import (
 	"log/slog"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 )
 
@@ -55,6 +57,18 @@ func WithTrustedProxies(nets ...netip.Prefix) Option {
 // is covered).
 func WithCoverage(f func(host, target string) plugin.Coverage) Option {
 	return func(c *plugin.StaticContext) { c.Coverage = f }
+}
+
+// WithStats sets the counters the plugin resolves its own in, so the test
+// can read them (default: a private set nobody reads).
+func WithStats(s *observe.Stats) Option {
+	return func(c *plugin.StaticContext) { c.Counters = s }
+}
+
+// WithClock sets the clock the plugin reads the time with (default
+// time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(c *plugin.StaticContext) { c.Now = now }
 }
 
 // Build decodes src (the plugin's YAML config) the way the gateway does,

@@ -101,7 +101,7 @@ func (p *Quota) Provision(ctx plugin.Context) error {
 	p.log = ctx.Logger()
 	p.warner = observe.NewDependencyWarner(p.log, 0)
 	if p.now == nil {
-		p.now = time.Now
+		p.now = ctx.Clock()
 	}
 	switch p.Period {
 	case "day":
@@ -156,8 +156,8 @@ func (p *Quota) Provision(ctx plugin.Context) error {
 	p.timeout = p.Redis.Timeout.D()
 	p.keyBase = cl.Prefix + "quota:" + ctx.Route() + ":"
 	route := fmt.Sprintf("route=%q", ctx.Route())
-	p.errors = observe.DefaultStats.Counter("portico_quota_redis_errors_total", route)
-	p.refused = observe.DefaultStats.Counter("portico_quota_refused_total", route)
+	p.errors = ctx.Stats().Counter("portico_quota_redis_errors_total", route)
+	p.refused = ctx.Stats().Counter("portico_quota_refused_total", route)
 	return nil
 }
 

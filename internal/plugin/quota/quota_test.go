@@ -42,9 +42,9 @@ func (c *clock) Set(t time.Time) {
 
 // build decodes src the way the gateway does and builds an instance on route
 // "api" that reads its time from clk.
-func build(t testing.TB, src string, clk *clock) (*Quota, error) {
+func build(t testing.TB, src string, clk *clock, opts ...plugintest.Option) (*Quota, error) {
 	t.Helper()
-	p, _, err := plugintest.Build[*Quota](t, Name, src, plugintest.WithRoute("api"))
+	p, _, err := plugintest.Build[*Quota](t, Name, src, append(opts, plugintest.WithRoute("api"))...)
 	if err != nil {
 		return nil, err
 	}
@@ -54,9 +54,9 @@ func build(t testing.TB, src string, clk *clock) (*Quota, error) {
 	return p, nil
 }
 
-func mustBuild(t testing.TB, src string, clk *clock) http.Handler {
+func mustBuild(t testing.TB, src string, clk *clock, opts ...plugintest.Option) http.Handler {
 	t.Helper()
-	p, err := build(t, src, clk)
+	p, err := build(t, src, clk, opts...)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -381,14 +381,15 @@ func TestRedisDown(t *testing.T) {
 	clk := &clock{t: utc(2026, 3, 10, 12, 0, 0)}
 	const timeout = 200 * time.Millisecond
 	cfg := fmt.Sprintf(`redis: {addr: %q, timeout: 200ms}`, rs.Addr)
-	open := mustBuild(t, `{limit: 5, period: day, `+cfg+`}`, clk)
-	closed := mustBuild(t, `{limit: 5, period: day, on_redis_error: fail_closed, `+cfg+`}`, clk)
+	stats := observe.NewStats()
+	open := mustBuild(t, `{limit: 5, period: day, `+cfg+`}`, clk, plugintest.WithStats(stats))
+	closed := mustBuild(t, `{limit: 5, period: day, on_redis_error: fail_closed, `+cfg+`}`, clk, plugintest.WithStats(stats))
 	alice := cons("alice", nil)
 	expect(t, do(open, alice), http.StatusOK, "5", "4", "43200", "")
 	expect(t, do(closed, alice), http.StatusOK, "5", "3", "43200", "")
 
 	rs.Stop()
-	errs := observe.DefaultStats.Counter("portico_quota_redis_errors_total", `route="api"`)
+	errs := stats.Counter("portico_quota_redis_errors_total", `route="api"`)
 	before := errs.Value()
 	for i := 0; i < 3; i++ {
 		start := time.Now()

@@ -180,10 +180,10 @@ func (p *RateLimit) Provision(ctx plugin.Context) error {
 	}
 	p.route = ctx.Route()
 	p.warner = observe.NewDependencyWarner(ctx.Logger(), 0)
-	p.limited = observe.DefaultStats.Counter(RejectedMetric, `route="`+p.route+`",reason="limit"`)
-	p.unavailable = observe.DefaultStats.Counter(RejectedMetric, `route="`+p.route+`",reason="unavailable"`)
+	p.limited = ctx.Stats().Counter(RejectedMetric, `route="`+p.route+`",reason="limit"`)
+	p.unavailable = ctx.Stats().Counter(RejectedMetric, `route="`+p.route+`",reason="unavailable"`)
 	if p.now == nil {
-		p.now = time.Now
+		p.now = ctx.Clock()
 	}
 	p.epoch = p.now()
 	p.seed = maphash.MakeSeed()
@@ -213,7 +213,7 @@ func (p *RateLimit) Provision(ctx plugin.Context) error {
 		p.staticArgs[i] = staticLimitArgs(&p.specs[i])
 	}
 	p.exactArgs = p.scriptArgs(1, false, 0, nil)
-	p.errCount = observe.DefaultStats.Counter(ErrorsMetric, `route="`+p.route+`"`)
+	p.errCount = ctx.Stats().Counter(ErrorsMetric, `route="`+p.route+`"`)
 	warmed := make(chan struct{})
 	p.done = append(p.done, warmed)
 	go p.warmUp(p.stop, warmed)

@@ -160,7 +160,7 @@ func (p *BasicAuth) Provision(ctx plugin.Context) error {
 	p.checkHash = checkHash
 	p.hide = p.HideCredentials == nil || *p.HideCredentials
 	p.challenge = `Basic realm="` + p.Realm + `", charset="UTF-8"`
-	p.now = time.Now
+	p.now = ctx.Clock()
 	p.store = ctx.Consumers()
 	p.base.Anonymous = p.Anonymous
 	return p.base.Setup(ctx, Name, reasonMalformed, reasonUnknownUser, reasonBadPassword, reasonThrottled)

@@ -157,7 +157,7 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 	p.log = ctx.Logger()
 	p.warn = observe.NewDependencyWarner(p.log, 0)
 	p.consumers = ctx.Consumers()
-	p.successes = observe.DefaultStats.Counter("portico_auth_success_total", fmt.Sprintf("plugin=%q", Name))
+	p.successes = ctx.Stats().Counter("portico_auth_success_total", fmt.Sprintf("plugin=%q", Name))
 
 	var errs []error
 	if u, err := config.CheckServiceURL("url", p.URL); err != nil {

@@ -231,7 +231,7 @@ func (p *HMACAuth) Provision(ctx plugin.Context) error {
 		hint = append(hint, "digest")
 	}
 	p.challenge = `hmac realm="portico", headers="` + strings.Join(hint, " ") + `"`
-	p.now = time.Now
+	p.now = ctx.Clock()
 	p.store = ctx.Consumers()
 	p.base.Anonymous = p.Anonymous
 	return p.base.Setup(ctx, Name, reasonMalformed, reasonAlgorithm, reasonUnsigned, reasonBadDate,

@@ -166,7 +166,7 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 	p.warn = observe.NewDependencyWarner(p.log, 0)
 	p.consumers = ctx.Consumers()
 	if p.now == nil {
-		p.now = time.Now
+		p.now = ctx.Clock()
 	}
 	var errs []error
 	if u, err := config.CheckServiceURL("introspection_url", p.IntrospectionURL); err != nil {

@@ -49,6 +49,9 @@ type remote struct {
 	staleTTL    time.Duration
 	log         *slog.Logger
 	warn        *observe.DependencyWarner
+	// now reads the time (time.Now unless the plugin's context has a
+	// clock of its own).
+	now func() time.Time
 
 	state atomic.Pointer[remoteState]
 
@@ -82,7 +85,7 @@ func newRemote(issuer, jwksURL string, client *http.Client, static []*key, algs 
 		issuer: strings.TrimSuffix(issuer, "/"), jwksURL: jwksURL,
 		client: client, static: static, algs: algs,
 		refresh: refresh, minInterval: minInterval, staleTTL: staleTTL, log: log,
-		warn: observe.NewDependencyWarner(log, 0),
+		warn: observe.NewDependencyWarner(log, 0), now: time.Now,
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r
@@ -118,7 +121,7 @@ func (r *remote) stop() {
 // static keys alone (fail closed for remote keys).
 func (r *remote) current(static *keySet) *keySet {
 	st := r.state.Load()
-	if st == nil || time.Since(st.fetched) > r.staleTTL {
+	if st == nil || r.now().Sub(st.fetched) > r.staleTTL {
 		return static
 	}
 	return st.set
@@ -154,7 +157,7 @@ func (r *remote) do(forKid bool) <-chan singleflight.Result {
 	if r.closed {
 		return nil
 	}
-	now := time.Now()
+	now := r.now()
 	if forKid && now.Before(r.kidNext) {
 		return nil
 	}
@@ -174,7 +177,7 @@ func (r *remote) do(forKid bool) <-chan singleflight.Result {
 		if err != nil {
 			r.failures++
 			backoff := min(kidRetryBase<<min(r.failures-1, 10), kidRetryMax, r.minInterval)
-			r.kidNext = time.Now().Add(backoff)
+			r.kidNext = r.now().Add(backoff)
 		}
 		recovered := err == nil && r.failures > 0
 		if err == nil {
@@ -203,7 +206,7 @@ func (r *remote) warnFailure(url string, err error) {
 	switch {
 	case st == nil:
 		msg = "jwt: JWKS fetch failed; tokens signed by remote keys are refused until a fetch succeeds"
-	case time.Since(st.fetched) > r.staleTTL:
+	case r.now().Sub(st.fetched) > r.staleTTL:
 		msg = "jwt: JWKS fetch failed and the cached keys are past jwks_stale_ttl; remote keys are refused"
 	}
 	r.warn.Warn("jwks", msg, err, slog.String("url", url))
@@ -274,7 +277,7 @@ func (r *remote) load(ctx context.Context) error {
 	}
 	all := make([]*key, 0, len(r.static)+len(keys))
 	all = append(append(all, r.static...), keys...)
-	r.state.Store(&remoteState{set: newKeySet(all, r.algs), fetched: time.Now()})
+	r.state.Store(&remoteState{set: newKeySet(all, r.algs), fetched: r.now()})
 	r.log.Debug("jwt: JWKS loaded", "url", r.jwksURL, "keys", len(keys))
 	return nil
 }

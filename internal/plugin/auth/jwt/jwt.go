@@ -461,6 +461,7 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 			// discovery or JWKS URL that redirects elsewhere is an error.
 			client, _ := auth.NewServiceClient(timeout)
 			r := newRemote(p.OIDCIssuer, p.JWKSURL, client, keys, p.algs, refresh, minInterval, stale, p.log)
+			r.now = ctx.Clock()
 			r.start()
 			return r, nil
 		})

@@ -17,7 +17,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/auth/oidclogin"
 	"github.com/portico-gw/portico/internal/testutil"
 )
@@ -281,7 +280,7 @@ func TestGatewayRevocationRedisDown(t *testing.T) {
 			}
 			gw := startLoginGateway(t, idp, be, route, extra)
 			cookie := newBrowser(t).login(gw)
-			errs := observe.DefaultStats.Counter("portico_oidc_login_redis_errors_total", fmt.Sprintf("route=%q", route))
+			errs := gw.Stats().Counter("portico_oidc_login_redis_errors_total", fmt.Sprintf("route=%q", route))
 			rs.Stop()
 			before := be.count()
 			data := rawGet(t, gw, "/app/data", cookie)

@@ -299,7 +299,7 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 	p.warn = observe.NewDependencyWarner(p.log, 0)
 	p.store = ctx.Consumers()
 	if p.now == nil {
-		p.now = time.Now
+		p.now = ctx.Clock()
 	}
 	p.retry = discoveryRetry
 	p.refreshes = map[string]*refreshCall{}
@@ -1005,7 +1005,7 @@ func (p *OIDCLogin) logout(w http.ResponseWriter, r *http.Request) {
 // loginFailed answers a failed callback; the reason is logged, never sent.
 func (p *OIDCLogin) loginFailed(w http.ResponseWriter, r *http.Request, status int, reason, detail string) {
 	p.log.Info("oidc_login: login failed", "route", routeOf(r), "reason", detail)
-	p.fail(r, reason)
+	p.Refused(r, reason)
 	msg := "login failed"
 	if status >= 500 {
 		msg = "internal error"
@@ -1013,19 +1013,10 @@ func (p *OIDCLogin) loginFailed(w http.ResponseWriter, r *http.Request, status i
 	request.WriteError(w, r, status, msg)
 }
 
-// fail counts a failure that is not a 401 from auth.Base and records its
-// reason for the access log.
-func (p *OIDCLogin) fail(r *http.Request, reason string) {
-	if rec := request.RecordOf(r); rec != nil {
-		rec.AuthFailure = reason
-	}
-	observe.DefaultStats.Counter("portico_auth_failures_total", fmt.Sprintf("plugin=%q,reason=%q", Name, reason)).Inc()
-}
-
 // unavailable answers 503 with Retry-After: the provider could not be
 // reached for a step that needs it.
 func (p *OIDCLogin) unavailable(w http.ResponseWriter, r *http.Request) {
-	p.fail(r, reasonUnavailable)
+	p.Refused(r, reasonUnavailable)
 	w.Header().Set("Retry-After", "5")
 	request.WriteError(w, r, http.StatusServiceUnavailable, "identity provider unavailable")
 }

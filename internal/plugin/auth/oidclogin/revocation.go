@@ -76,7 +76,7 @@ func (p *OIDCLogin) setupRevocation(ctx plugin.Context) error {
 		timeout:  p.Redis.Timeout.D(),
 		failOpen: p.OnRedisError == failOpen,
 		prefix:   cl.Prefix + revokedKey,
-		errors:   observe.DefaultStats.Counter("portico_oidc_login_redis_errors_total", fmt.Sprintf("route=%q", ctx.Route())),
+		errors:   ctx.Stats().Counter("portico_oidc_login_redis_errors_total", fmt.Sprintf("route=%q", ctx.Route())),
 	}
 	return nil
 }
@@ -166,7 +166,7 @@ func (p *OIDCLogin) recordLogout(r *http.Request, s *session) error {
 // storeUnavailable answers 503 with Retry-After: Redis could not answer
 // and on_redis_error is fail_closed.
 func (p *OIDCLogin) storeUnavailable(w http.ResponseWriter, r *http.Request, msg string) {
-	p.fail(r, reasonStoreUnavailable)
+	p.Refused(r, reasonStoreUnavailable)
 	w.Header().Set("Retry-After", "5")
 	request.WriteError(w, r, http.StatusServiceUnavailable, msg)
 }

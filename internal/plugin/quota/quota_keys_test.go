@@ -69,7 +69,7 @@ func TestKeyWithoutConsumer(t *testing.T) {
 
 	c := rdb(t, rs.Addr)
 	for key, want := range map[string]int{
-		"portico:quota:api:t1:2026-03-10":             2,
+		"portico:quota:api:t1:2026-03-10":            2,
 		"portico:quota:api:%ip:192.0.2.1:2026-03-10": 2,
 	} {
 		if n, err := c.Get(context.Background(), key).Int(); err != nil || n != want {

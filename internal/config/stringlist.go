@@ -30,7 +30,7 @@ func (s *StringList) UnmarshalYAML(n *yaml.Node) error {
 				c = c.Alias
 			}
 			if c.Kind != yaml.ScalarNode {
-				return fmt.Errorf("[%d]: expected a string, got %s", i, Describe(c))
+				return fmt.Errorf("item %d: expected a string, got %s", i, Describe(c))
 			}
 			out = append(out, c.Value)
 		}

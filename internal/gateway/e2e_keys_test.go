@@ -64,34 +64,30 @@ routes:
 		{"same client with a header", "192.0.2.1", "t1", false},
 		{"header value naming the address", "192.0.2.1", "%ip:192.0.2.1", false},
 	}
-	t.Run("rate_limit", func(t *testing.T) {
-		if got := send("/rl", "192.0.2.1", "", false); got != http.StatusOK {
-			t.Fatalf("first request: %d", got)
-		}
+	// check sends each case to path and checks which share the key.
+	check := func(t *testing.T, path string) {
 		for _, tc := range cases {
 			want := http.StatusOK
 			if tc.want429 {
 				want = http.StatusTooManyRequests
 			}
-			if got := send("/rl", tc.ip, tc.tenant, false); got != want {
+			if got := send(path, tc.ip, tc.tenant, false); got != want {
 				t.Errorf("%s: status %d, want %d", tc.desc, got, want)
 			}
 		}
+	}
+	t.Run("rate_limit", func(t *testing.T) {
+		if got := send("/rl", "192.0.2.1", "", false); got != http.StatusOK {
+			t.Fatalf("first request: %d", got)
+		}
+		check(t, "/rl")
 	})
 	t.Run("concurrency_limit", func(t *testing.T) {
 		before := rec.count()
 		held := make(chan int, 1)
 		go func() { held <- send("/cl", "192.0.2.1", "", true) }()
 		wait.For(t, 10*time.Second, "held request at the backend", func() bool { return rec.count() == before+1 })
-		for _, tc := range cases {
-			want := http.StatusOK
-			if tc.want429 {
-				want = http.StatusTooManyRequests
-			}
-			if got := send("/cl", tc.ip, tc.tenant, false); got != want {
-				t.Errorf("%s: status %d, want %d", tc.desc, got, want)
-			}
-		}
+		check(t, "/cl")
 		unblock()
 		if got := <-held; got != http.StatusOK {
 			t.Errorf("held request: %d", got)

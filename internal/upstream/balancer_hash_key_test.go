@@ -66,13 +66,13 @@ func TestMaglevKeySameAsField(t *testing.T) {
 	for _, tc := range []struct {
 		field config.HashOn
 		key   string
-		// legacy is the hash earlier versions gave the request.
+		// legacy is the hash the previous release gave the request.
 		legacy uint64
 	}{
-		{config.HashOn{Header: "x-user"}, "header:X-User", legacyHash("u1")},
-		{config.HashOn{Cookie: "sid"}, "cookie:sid", legacyHash("s1")},
-		{config.HashOn{Path: true}, "path", legacyHash("/p/1")},
-		{config.HashOn{ClientIP: true}, "ip", legacyHashIP(netip.MustParseAddr("203.0.113.7"))},
+		{config.HashOn{Header: "x-user"}, "header:X-User", 0x715fdd7b59a9a19f},
+		{config.HashOn{Cookie: "sid"}, "cookie:sid", 0x4c594168be82e9fe},
+		{config.HashOn{Path: true}, "path", 0x2f1e0bbdc68f9ac2},
+		{config.HashOn{ClientIP: true}, "ip", 0xe08e6a5eb0372eab},
 	} {
 		a, okA := balNew(t, "consistent_hash", ts, &tc.field).(*maglev).key(r)
 		b, okB := balNew(t, "consistent_hash", ts, &config.HashOn{Key: config.StringList{tc.key}}).(*maglev).key(r)
@@ -80,31 +80,6 @@ func TestMaglevKeySameAsField(t *testing.T) {
 			t.Errorf("%s: field %x %v, key %x %v, legacy %x", tc.key, a, okA, b, okB, tc.legacy)
 		}
 	}
-}
-
-// legacyHash and legacyHashIP are the hashes of consistent hashing before
-// request keys, kept here to pin them.
-func legacyHash(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return legacyMix(h)
-}
-
-func legacyHashIP(a netip.Addr) uint64 {
-	ip := a.As16()
-	return legacyHash(string(ip[:]))
-}
-
-func legacyMix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
 }
 
 func TestMaglevKeyValidation(t *testing.T) {

@@ -3,9 +3,9 @@
 //
 // Every request is counted against each configured limit under its key
 // (internal/reqkey: consumer, client IP, route, path, method, header,
-// cookie, path or query parameter, in any combination). It passes only when every limit allows it; a denied request
-// consumes nothing from any limit (the check and the update are one atomic
-// step in both backends). A denial is answered 429 with Retry-After.
+// cookie, path or query parameter, in any combination). It passes only
+// when every limit allows it; a denied request consumes nothing from any
+// limit (the check and the update are one atomic step in both backends). A denial is answered 429 with Retry-After.
 //
 // Algorithms: "gcra" (the generic cell rate algorithm, an exact token
 // bucket kept as one theoretical arrival time per key) and

@@ -236,8 +236,8 @@ func (p *Quota) Wrap(next http.Handler) http.Handler {
 		}
 		now := p.now()
 		start, end := p.period(now, loc)
-		b := make([]byte, 0, len(p.keyBase)+64)
-		b = append(b, p.keyBase...)
+		var buf [192]byte
+		b := append(buf[:0], p.keyBase...)
 		b = p.key.Append(b, r, rec)
 		b = append(b, ':')
 		b = start.AppendFormat(b, time.DateOnly)

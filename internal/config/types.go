@@ -299,7 +299,9 @@ type Upstream struct {
 	DebugHeader bool `yaml:"debug_header"`
 }
 
-// HashOn selects the consistent-hash key; exactly one field is set.
+// HashOn selects the consistent-hash key; exactly one field is set. A
+// request without the key (an absent header or cookie…) gets a random
+// target.
 type HashOn struct {
 	// Header hashes on the value of this request header.
 	Header string `yaml:"header"`
@@ -309,6 +311,10 @@ type HashOn struct {
 	ClientIP bool `yaml:"client_ip"`
 	// Path hashes on the request path.
 	Path bool `yaml:"path"`
+	// Key hashes on a request key (README "Request keys"): one part or a
+	// list, e.g. [consumer, header:X-Tenant]. Unlike elsewhere, a request
+	// with a part that has no value gets a random target.
+	Key StringList `yaml:"key"`
 }
 
 // UpstreamTLS configures TLS to https:// targets.

@@ -313,14 +313,17 @@ func (u *Upstream) validate(l *errorList, p string) {
 		if h.Path {
 			n++
 		}
+		if len(h.Key) > 0 {
+			n++
+		}
 		if n != 1 {
-			l.add(p+".hash_on", "set exactly one of header, cookie, client_ip, path")
+			l.add(p+".hash_on", "set exactly one of header, cookie, client_ip, path, key")
 		}
 		if u.Balancer != "consistent_hash" {
 			l.add(p+".hash_on", "hash_on only applies to balancer: consistent_hash")
 		}
 	} else if u.Balancer == "consistent_hash" {
-		l.add(p+".balancer", "consistent_hash needs hash_on (header, cookie, client_ip or path)")
+		l.add(p+".balancer", "consistent_hash needs hash_on (header, cookie, client_ip, path or key)")
 	}
 	if od := u.OutlierDetection; od != nil {
 		if od.ConsecutiveFailures < 1 {

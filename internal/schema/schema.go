@@ -71,6 +71,7 @@ const sizePattern = `^(-1 *[Bb]?|(\+?[0-9]+|-0+) *([KkMmGg]([Ii]?[Bb])?|[Bb])?)$
 var (
 	durationType   = reflect.TypeOf(config.Duration(0))
 	sizeType       = reflect.TypeOf(config.Size(0))
+	stringListType = reflect.TypeOf(config.StringList(nil))
 	pluginSpecType = reflect.TypeOf(config.PluginSpec{})
 	yamlNodeType   = reflect.TypeOf(yaml.Node{})
 	configPkg      = durationType.PkgPath()
@@ -195,6 +196,13 @@ func Generate(root string) ([]byte, error) {
 			Minimum:     "-1",
 			Pattern:     sizePattern,
 			Examples:    []any{"64KiB", "10MiB", 65536},
+		},
+		"StringList": {
+			Description: "One string, or a list of strings.",
+			AnyOf: []*jsonschema.Schema{
+				{Type: "string"},
+				{Type: "array", Items: &jsonschema.Schema{Type: "string"}},
+			},
 		},
 	} {
 		if err := addDef(defs, k, d); err != nil {
@@ -354,6 +362,8 @@ func mapType(t reflect.Type) *jsonschema.Schema {
 		return &jsonschema.Schema{Ref: "#/$defs/Duration"}
 	case sizeType:
 		return &jsonschema.Schema{Ref: "#/$defs/Size"}
+	case stringListType:
+		return &jsonschema.Schema{Ref: "#/$defs/StringList"}
 	case pluginSpecType:
 		return &jsonschema.Schema{Ref: "#/$defs/PluginSpec"}
 	case yamlNodeType:

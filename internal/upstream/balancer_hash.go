@@ -4,11 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"sort"
-	"strings"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/reqkey"
 	"github.com/portico-gw/portico/internal/request"
 )
 
@@ -26,36 +25,28 @@ const (
 	maglevMaxTargets = 1<<16 - 1
 )
 
-// hashKind is where the consistent-hash key comes from.
-type hashKind uint8
-
-const (
-	hashHeader hashKind = iota
-	hashCookie
-	hashClientIP
-	hashPath
-)
-
 // maglev is consistent hashing with Google's Maglev lookup table. The table
 // is built once from the target URLs and weights, so the same key maps to
 // the same target across reloads, restarts and gateway instances; each
 // target owns table entries in proportion to its weight, and adding or
 // removing one target moves about 1/N of the keys.
 //
-// A pick hashes the request's key (a header, a cookie, the client IP or the
-// path) to a table entry. When that entry's target is unavailable it walks
+// A pick hashes the request's key (a request key, internal/reqkey: a
+// header, a cookie, the client IP, the path, or any list of parts) with the
+// stable reqkey.Key.Sum64 to a table entry. When that entry's target is unavailable it walks
 // on to the following entries, which belong to the other targets in
 // proportion, so only the keys of the unavailable target move. A request
-// without a key goes to a random admissible target, by weight.
+// without a key (a part with no value) goes to a random admissible target,
+// by weight: the one exception to reqkey's missing-value rule, as
+// documented for hash_on.
 type maglev struct {
 	table []uint16
 	// seeds are the targets' URL hashes; mixed with the key they give the
 	// key's slow-start draw for that target.
 	seeds []uint64
-	kind  hashKind
-	// name is the canonical header name or the cookie name.
-	name string
-	w    weightTable
+	// rk is the request key hashed.
+	rk reqkey.Key
+	w  weightTable
 }
 
 // validateHashOn checks the hash_on settings of an upstream using balancer.
@@ -67,18 +58,39 @@ func validateHashOn(balancer string, h *config.HashOn) error {
 		return nil
 	}
 	if h == nil {
-		return errors.New("consistent_hash needs hash_on (header, cookie, client_ip or path)")
+		return errors.New("consistent_hash needs hash_on (header, cookie, client_ip, path or key)")
 	}
 	n := 0
-	for _, set := range []bool{h.Header != "", h.Cookie != "", h.ClientIP, h.Path} {
+	for _, set := range []bool{h.Header != "", h.Cookie != "", h.ClientIP, h.Path, len(h.Key) > 0} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return fmt.Errorf("hash_on: set exactly one of header, cookie, client_ip, path (%d set)", n)
+		return fmt.Errorf("hash_on: set exactly one of header, cookie, client_ip, path, key (%d set)", n)
 	}
 	return nil
+}
+
+// hashKey is the request key a hash_on setting names: a one-field form is
+// the one-part key it stands for.
+func hashKey(h *config.HashOn) (reqkey.Key, error) {
+	parts := []string(h.Key)
+	switch {
+	case h.Header != "":
+		parts = []string{"header:" + h.Header}
+	case h.Cookie != "":
+		parts = []string{"cookie:" + h.Cookie}
+	case h.ClientIP:
+		parts = []string{"ip"}
+	case h.Path:
+		parts = []string{"path"}
+	}
+	k, err := reqkey.Parse(parts)
+	if err != nil {
+		return k, fmt.Errorf("hash_on: %w", err)
+	}
+	return k, nil
 }
 
 func newMaglev(u *config.Upstream, ts []*Target) (Balancer, error) {
@@ -91,17 +103,11 @@ func newMaglev(u *config.Upstream, ts []*Target) (Balancer, error) {
 	if len(ts) > maglevMaxTargets {
 		return nil, fmt.Errorf("consistent_hash supports at most %d targets, got %d", maglevMaxTargets, len(ts))
 	}
-	b := &maglev{w: newWeightTable(ts)}
-	switch h := u.HashOn; {
-	case h.Header != "":
-		b.kind, b.name = hashHeader, http.CanonicalHeaderKey(h.Header)
-	case h.Cookie != "":
-		b.kind, b.name = hashCookie, h.Cookie
-	case h.ClientIP:
-		b.kind = hashClientIP
-	default:
-		b.kind = hashPath
+	key, err := hashKey(u.HashOn)
+	if err != nil {
+		return nil, err
 	}
+	b := &maglev{w: newWeightTable(ts), rk: key}
 	b.table, b.seeds = buildMaglev(ts, maglevTableSize(len(ts)))
 	return b, nil
 }
@@ -161,7 +167,7 @@ func buildMaglev(ts []*Target, m int) ([]uint16, []uint64) {
 		seeds[i] = hashString(u)
 		bs[i] = builder{
 			pos:    seeds[i] % mm,
-			skip:   mix64(fnv1a(fnvOffset64Alt, u))%(mm-1) + 1,
+			skip:   reqkey.Mix64(reqkey.FNV1a(fnvOffset64Alt, u))%(mm-1) + 1,
 			weight: float64(weightOf(t)) / float64(maxW),
 			index:  i,
 			url:    u,
@@ -220,7 +226,7 @@ func (b *maglev) walk(ts []*Target, f *Filter, h uint64) *Target {
 	for k := uint64(0); k < m; k++ {
 		i := b.table[pos]
 		if t := ts[i]; f.OK(t) {
-			if admitSlowStartAt(f, t, refused, unitFloat(mix64(h^b.seeds[i]))) {
+			if admitSlowStartAt(f, t, refused, unitFloat(reqkey.Mix64(h^b.seeds[i]))) {
 				return t
 			}
 			refused++
@@ -249,112 +255,15 @@ func (b *maglev) key(r *http.Request) (uint64, bool) {
 	if r == nil {
 		return 0, false
 	}
-	switch b.kind {
-	case hashHeader:
-		vs := r.Header[b.name]
-		if len(vs) == 0 || vs[0] == "" {
-			return 0, false
-		}
-		return hashString(vs[0]), true
-	case hashCookie:
-		v, ok := cookieValue(r.Header["Cookie"], b.name)
-		if !ok || v == "" {
-			return 0, false
-		}
-		return hashString(v), true
-	case hashClientIP:
-		a := clientAddr(r)
-		if !a.IsValid() {
-			return 0, false
-		}
-		ip := a.As16()
-		h := uint64(fnvOffset64)
-		for _, c := range ip {
-			h ^= uint64(c)
-			h *= fnvPrime64
-		}
-		return mix64(h), true
-	default:
-		if r.URL == nil {
-			return 0, false
-		}
-		return hashString(r.URL.Path), true
-	}
+	return b.rk.Sum64(r, request.RecordOf(r))
 }
 
-// cookieValue finds the named cookie in the Cookie header lines without
-// allocating; a value in double quotes is returned without them.
-func cookieValue(lines []string, name string) (string, bool) {
-	for _, line := range lines {
-		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			k, v, ok := strings.Cut(part, "=")
-			if !ok || strings.TrimSpace(k) != name {
-				continue
-			}
-			v = strings.TrimSpace(v)
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-			return v, true
-		}
-	}
-	return "", false
-}
-
-// clientAddr is the request's client IP: the gateway record's (which knows
-// about trusted proxies) when there is one, else the TCP peer's.
-func clientAddr(r *http.Request) netip.Addr {
-	if rec := request.RecordOf(r); rec != nil && rec.ClientIP.IsValid() {
-		return rec.ClientIP
-	}
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i > 0 {
-		switch {
-		case host[0] == '[' && host[i-1] == ']':
-			host = host[1 : i-1]
-		case strings.IndexByte(host, ':') == i:
-			host = host[:i]
-		}
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a
-}
-
-// FNV-1a 64 constants; fnvOffset64Alt is a second offset basis for an
-// independent hash of the same bytes.
-const (
-	fnvOffset64    = 14695981039346656037
-	fnvOffset64Alt = 0x9e3779b97f4a7c15
-	fnvPrime64     = 1099511628211
-)
-
-// fnv1a folds s into the FNV-1a 64 hash h.
-func fnv1a(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= fnvPrime64
-	}
-	return h
-}
-
-// mix64 is the SplitMix64 finalizer: it spreads FNV's weak low bits over the
-// whole word before they are reduced modulo a table size.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
-}
+// fnvOffset64Alt is a second FNV offset basis, for a hash of a target URL
+// independent of reqkey.HashString's.
+const fnvOffset64Alt = 0x9e3779b97f4a7c15
 
 // hashString is the stable 64-bit hash of s used for keys and target URLs.
-func hashString(s string) uint64 { return mix64(fnv1a(fnvOffset64, s)) }
+func hashString(s string) uint64 { return reqkey.HashString(s) }
 
 // unitFloat maps a hash to [0, 1).
 func unitFloat(h uint64) float64 { return float64(h>>11) * 0x1p-53 }

@@ -1,6 +1,7 @@
 // Package concurrency implements the "concurrency_limit" plugin, which caps
-// the number of requests in flight per key (consumer, client IP, route or a
-// request header) on one gateway node.
+// the number of requests in flight per request key (internal/reqkey:
+// consumer, client IP, route, header… in any combination) on one gateway
+// node.
 //
 // A request takes a slot before it is passed on and gives it back when the
 // downstream handler returns, so for a streamed response the slot is held for
@@ -19,15 +20,13 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/http"
-	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
-	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/reqkey"
 	"github.com/portico-gw/portico/internal/request"
 )
 
@@ -49,10 +48,12 @@ func init() {
 type Concurrency struct {
 	// Max is the number of requests per key allowed in flight at once.
 	Max int `yaml:"max"`
-	// Key selects what requests are counted by: "consumer" (the default: the
-	// authenticated consumer's ID, else the client IP), "ip", "route" or
-	// "header:<Name>" (the header's value, else the client IP).
-	Key string `yaml:"key"`
+	// Key selects what requests are counted by, in the request-key grammar
+	// (README "Request keys"): one part such as "consumer", "ip", "route"
+	// or "header:<Name>", or a list of parts. A part with no value (no
+	// authenticated consumer, an absent header…) stands for the client IP.
+	// Default consumer: the authenticated consumer's ID, else the client IP.
+	Key config.StringList `yaml:"key"`
 	// QueueTimeout is how long a request waits for a slot; 0 (the default)
 	// refuses it at once.
 	QueueTimeout config.Duration `yaml:"queue_timeout"`
@@ -60,24 +61,13 @@ type Concurrency struct {
 	// requests are refused at once. Default 100.
 	MaxQueue *int `yaml:"max_queue"`
 
-	kind    keyKind
-	header  string
+	key     reqkey.Key
 	route   string
 	lim     *limiter
 	relLim  func()
 	full    *observe.Counter
 	timeout *observe.Counter
 }
-
-// keyKind is what a request's key is made of.
-type keyKind uint8
-
-const (
-	kindConsumer keyKind = iota + 1
-	kindIP
-	kindRoute
-	kindHeader
-)
 
 // Provision parses the key and attaches the instance to its limiter.
 func (p *Concurrency) Provision(ctx plugin.Context) error {
@@ -98,7 +88,7 @@ func (p *Concurrency) Provision(ctx plugin.Context) error {
 		return errors.New("max_queue: must not be negative")
 	}
 	p.route = ctx.Route()
-	lim, release, err := acquireLimiter(ctx, p.route, p.Key, p.Max, *p.MaxQueue, p.QueueTimeout.D())
+	lim, release, err := acquireLimiter(ctx, p.route, p.key.String(), p.Max, *p.MaxQueue, p.QueueTimeout.D())
 	if err != nil {
 		return err
 	}
@@ -110,23 +100,14 @@ func (p *Concurrency) Provision(ctx plugin.Context) error {
 }
 
 func (p *Concurrency) parseKey() error {
-	switch k := p.Key; {
-	case k == "" || k == "consumer":
-		p.Key, p.kind = "consumer", kindConsumer
-	case k == "ip":
-		p.kind = kindIP
-	case k == "route":
-		p.kind = kindRoute
-	case strings.HasPrefix(k, "header:"):
-		name := strings.TrimSpace(k[len("header:"):])
-		if !httpx.ValidToken(name) {
-			return fmt.Errorf("key: %q is not a valid header name", name)
-		}
-		p.kind, p.header = kindHeader, http.CanonicalHeaderKey(name)
-		p.Key = "header:" + p.header
-	default:
-		return fmt.Errorf("key: %q is not one of consumer, ip, route, header:<Name>", k)
+	if len(p.Key) == 0 {
+		p.Key = config.StringList{"consumer"}
 	}
+	k, err := reqkey.Parse(p.Key)
+	if err != nil {
+		return err
+	}
+	p.key = k
 	return nil
 }
 
@@ -174,57 +155,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// keyOf returns the key r is counted under.
+// keyOf returns the key r is counted under: the hash of its request key,
+// with a seed shared by every instance, so a limiter kept across a reload
+// keeps counting the same parties.
 func (p *Concurrency) keyOf(r *http.Request, rec *request.Record) lkey {
-	switch p.kind {
-	case kindRoute:
-		return lkey{kind: kindRoute}
-	case kindConsumer:
-		if rec != nil && rec.Consumer != nil && !rec.Consumer.Anonymous {
-			return lkey{kind: kindConsumer, s: rec.Consumer.ID}
-		}
-	case kindHeader:
-		if v := r.Header.Get(p.header); v != "" {
-			return lkey{kind: kindHeader, s: v}
-		}
-	}
-	return lkey{kind: kindIP, ip: clientIP(r, rec)}
+	return lkey(p.key.Hash(seed, r, rec))
 }
 
-// clientIP is the record's client address, or the TCP peer outside the
-// gateway.
-func clientIP(r *http.Request, rec *request.Record) netip.Addr {
-	if rec != nil {
-		return rec.ClientIP
-	}
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		return ap.Addr().Unmap()
-	}
-	return netip.Addr{}
-}
-
-// lkey identifies one counted party. Client addresses are kept as
-// netip.Addr so that keying by IP needs no string.
-type lkey struct {
-	kind keyKind
-	s    string
-	ip   netip.Addr
-}
+// lkey identifies one counted party: the 64-bit hash of its request key.
+type lkey uint64
 
 const numShards = 32
 
 var seed = maphash.MakeSeed()
 
-func (k *lkey) shard() uint64 {
-	var h uint64
-	if k.kind == kindIP {
-		b := k.ip.As16()
-		h = maphash.Bytes(seed, b[:])
-	} else {
-		h = maphash.String(seed, k.s)
-	}
-	return (h ^ uint64(k.kind)*0x9e3779b97f4a7c15) % numShards
-}
+func (k lkey) shard() uint64 { return uint64(k) % numShards }
 
 // result is the outcome of acquire.
 type result uint8

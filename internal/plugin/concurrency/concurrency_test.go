@@ -125,7 +125,7 @@ func TestConfig(t *testing.T) {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
 				}
-				if *p.MaxQueue < 0 || p.kind == 0 {
+				if *p.MaxQueue < 0 || p.key.Len() == 0 {
 					t.Errorf("defaults not filled: %+v", p)
 				}
 				return
@@ -136,11 +136,11 @@ func TestConfig(t *testing.T) {
 		})
 	}
 	p := mustBuild(t, `{max: 2}`)
-	if p.Key != "consumer" || *p.MaxQueue != DefaultMaxQueue || p.QueueTimeout != 0 {
-		t.Errorf("defaults: key %q max_queue %d queue_timeout %v", p.Key, *p.MaxQueue, p.QueueTimeout)
+	if p.key.String() != "[consumer]" || *p.MaxQueue != DefaultMaxQueue || p.QueueTimeout != 0 {
+		t.Errorf("defaults: key %s max_queue %d queue_timeout %v", p.key, *p.MaxQueue, p.QueueTimeout)
 	}
-	if p := mustBuild(t, `{max: 2, key: "header:x-user"}`); p.header != "X-User" {
-		t.Errorf("header %q, want canonical X-User", p.header)
+	if p := mustBuild(t, `{max: 2, key: "header:x-user"}`); p.key.String() != "[header:X-User]" {
+		t.Errorf("key %s, want canonical [header:X-User]", p.key)
 	}
 }
 
@@ -263,7 +263,7 @@ func TestQueueProceeds(t *testing.T) {
 	p := mustBuild(t, `{max: 1, queue_timeout: 30s}`)
 	g := newGate()
 	h := p.Wrap(g)
-	k := lkey{kind: kindConsumer, s: "alice"}
+	k := consumerKey(p, "alice")
 	first := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first request inside", func() bool { return g.in.Load() == 1 })
 	second := serve(h, newRequest(context.Background(), "192.0.2.2", "alice"))
@@ -303,7 +303,7 @@ func TestQueueFIFO(t *testing.T) {
 		order = append(order, id)
 		mu.Unlock()
 	}))
-	k := lkey{kind: kindIP, ip: netip.MustParseAddr("192.0.2.1")}
+	k := consumerKey(p, "")
 	var done []<-chan *httptest.ResponseRecorder
 	for i, id := range []string{"0", "1", "2", "3"} {
 		r := newRequest(context.Background(), "192.0.2.1", "")
@@ -339,7 +339,7 @@ func TestQueueTimeout(t *testing.T) {
 	if d < 150*time.Millisecond || d > 5*time.Second {
 		t.Errorf("timed out after %v, want about 150ms", d)
 	}
-	if in, w := p.lim.stateOf(lkey{kind: kindConsumer, s: "alice"}); in != 1 || w != 0 {
+	if in, w := p.lim.stateOf(consumerKey(p, "alice")); in != 1 || w != 0 {
 		t.Errorf("state inflight %d waiting %d, want 1 0", in, w)
 	}
 	close(g.release)
@@ -354,7 +354,7 @@ func TestQueueFull(t *testing.T) {
 	p := mustBuild(t, `{max: 1, queue_timeout: 30s, max_queue: 1}`)
 	g := newGate()
 	h := p.Wrap(g)
-	k := lkey{kind: kindConsumer, s: "alice"}
+	k := consumerKey(p, "alice")
 	first := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 	second := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
@@ -376,7 +376,7 @@ func TestCancelWhileQueued(t *testing.T) {
 	p := mustBuild(t, `{max: 1, queue_timeout: 30s, max_queue: 1}`)
 	g := newGate()
 	h := p.Wrap(g)
-	k := lkey{kind: kindConsumer, s: "alice"}
+	k := consumerKey(p, "alice")
 	first := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 
@@ -597,7 +597,7 @@ func TestOutsideGateway(t *testing.T) {
 
 func BenchmarkAcquireRelease(b *testing.B) {
 	p := mustBuild(b, `{max: 10}`)
-	k := lkey{kind: kindConsumer, s: "alice"}
+	k := consumerKey(p, "alice")
 	b.ReportAllocs()
 	for b.Loop() {
 		s, res := p.lim.acquire(nil, k)

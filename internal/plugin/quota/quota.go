@@ -1,12 +1,14 @@
 // Package quota implements the "quota" plugin: a number of requests each
-// consumer may make per calendar day or month, counted in Redis so that every
-// gateway node shares the counts and they survive gateway restarts.
+// consumer (or any request key, see internal/reqkey) may make per calendar
+// day or month, counted in Redis so that every gateway node shares the
+// counts and they survive gateway restarts.
 //
 // A period starts at local midnight (day) or at 00:00 on the 1st (month) in
 // the consumer's time zone, taken from the consumer's metadata when present
 // and from the plugin's time_zone otherwise. Each request of a consumer runs
-// one Lua script on the key <prefix>quota:<route>:<consumer id>:<period start
-// yyyy-mm-dd>: it counts the request unless the quota is already used up and,
+// one Lua script on the key <prefix>quota:<route>:<request key>:<period
+// start yyyy-mm-dd>, where the request key is rendered as reqkey.Key.Append
+// writes it (for the default key, the consumer ID): it counts the request unless the quota is already used up and,
 // when it creates the key, sets it to expire one day after the period ends.
 // The expiry is sent as a TTL computed from the gateway's clock rather than
 // as an absolute time, so a Redis server whose clock is off cannot expire
@@ -29,9 +31,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/redisclient"
+	"github.com/portico-gw/portico/internal/reqkey"
 	"github.com/portico-gw/portico/internal/request"
 )
 
@@ -55,8 +60,15 @@ func init() {
 
 // Quota is the configuration of one "quota" instance.
 type Quota struct {
-	// Limit is the number of requests per consumer per period.
+	// Limit is the number of requests per key per period.
 	Limit int64 `yaml:"limit"`
+	// Key is what the requests are counted by, in the request-key grammar
+	// (README "Request keys"): one part or a list. Default consumer. A
+	// part with no value stands for the client IP; but while the key has
+	// a consumer part, a request without an authenticated consumer is
+	// decided by on_anonymous instead. The consumer's metadata (limit,
+	// time zone) applies while the key has a consumer part.
+	Key config.StringList `yaml:"key"`
 	// Period is "day" or "month".
 	Period string `yaml:"period"`
 	// Redis is where the counts are kept (required).
@@ -70,13 +82,16 @@ type Quota struct {
 	// QuotaLimitMetadataKey is the consumer metadata key holding a
 	// per-consumer limit that replaces Limit. Default "quota".
 	QuotaLimitMetadataKey string `yaml:"quota_limit_metadata_key"`
-	// OnAnonymous decides for requests without an authenticated consumer:
-	// "deny" (the default, 403) or "allow" (passed on, not counted).
+	// OnAnonymous decides for requests without an authenticated consumer
+	// when the key has a consumer part: "deny" (the default, 403) or
+	// "allow" (passed on, not counted).
 	OnAnonymous string `yaml:"on_anonymous"`
 	// OnRedisError decides when Redis fails or is too slow: "fail_open"
 	// (the default, the request passes uncounted) or "fail_closed" (503).
 	OnRedisError string `yaml:"on_redis_error"`
 
+	key        reqkey.Key
+	byConsumer bool
 	month      bool
 	loc        *time.Location
 	allowAnon  bool
@@ -115,6 +130,14 @@ func (p *Quota) Provision(ctx plugin.Context) error {
 	if p.Limit < 1 {
 		return errors.New("limit: required, at least 1")
 	}
+	if len(p.Key) == 0 {
+		p.Key = config.StringList{"consumer"}
+	}
+	k, err := reqkey.Parse(p.Key)
+	if err != nil {
+		return err
+	}
+	p.key, p.byConsumer = k, k.UsesConsumer()
 	if p.TimeZone == "" {
 		p.TimeZone = "UTC"
 	}
@@ -200,30 +223,26 @@ func (p *Quota) period(now time.Time, loc *time.Location) (start, end time.Time)
 func (p *Quota) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := request.RecordOf(r)
-		if rec == nil || rec.Consumer == nil || rec.Consumer.Anonymous {
-			if p.allowAnon {
-				next.ServeHTTP(w, r)
+		limit, loc := p.Limit, p.loc
+		if p.byConsumer {
+			if _, ok := reqkey.Consumer(rec); !ok {
+				if p.allowAnon {
+					next.ServeHTTP(w, r)
+					return
+				}
+				request.WriteError(w, r, http.StatusForbidden, "quota requires an authenticated consumer")
 				return
 			}
-			request.WriteError(w, r, http.StatusForbidden, "quota requires an authenticated consumer")
-			return
-		}
-		c := rec.Consumer
-		limit := p.Limit
-		if v, ok := c.Metadata[p.QuotaLimitMetadataKey]; ok {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-				limit = n
-			}
-		}
-		loc := p.loc
-		if name := c.Metadata[p.TimeZoneMetadataKey]; name != "" {
-			if l := p.zones.get(name, p.log); l != nil {
-				loc = l
-			}
+			limit, loc = p.consumerSettings(rec.Consumer)
 		}
 		now := p.now()
 		start, end := p.period(now, loc)
-		key := p.keyBase + c.ID + ":" + start.Format(time.DateOnly)
+		var buf [192]byte
+		b := append(buf[:0], p.keyBase...)
+		b = p.key.Append(b, r, rec)
+		b = append(b, ':')
+		b = start.AppendFormat(b, time.DateOnly)
+		key := string(b)
 		left := ceilSeconds(end.Sub(now))
 		ttl := left + 86400
 
@@ -232,7 +251,9 @@ func (p *Quota) Wrap(next http.Handler) http.Handler {
 		cancel()
 		if err != nil {
 			if r.Context().Err() != nil {
-				rec.Status, rec.ErrorMsg = 499, "client closed request"
+				if rec != nil {
+					rec.Status, rec.ErrorMsg = 499, "client closed request"
+				}
 				return
 			}
 			p.errors.Inc()
@@ -257,6 +278,23 @@ func (p *Quota) Wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// consumerSettings returns the limit and time zone for consumer c: its
+// metadata's when set and valid, else the plugin's.
+func (p *Quota) consumerSettings(c *consumer.Consumer) (int64, *time.Location) {
+	limit, loc := p.Limit, p.loc
+	if v, ok := c.Metadata[p.QuotaLimitMetadataKey]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+			limit = n
+		}
+	}
+	if name := c.Metadata[p.TimeZoneMetadataKey]; name != "" {
+		if l := p.zones.get(name, p.log); l != nil {
+			loc = l
+		}
+	}
+	return limit, loc
 }
 
 // ceilSeconds rounds d up to whole seconds, at least 1.

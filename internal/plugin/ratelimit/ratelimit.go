@@ -2,10 +2,10 @@
 // limits enforced in this process or shared through Redis.
 //
 // Every request is counted against each configured limit under its key
-// (consumer, client IP, route, header, path parameter or path, in any
-// combination). It passes only when every limit allows it; a denied request
-// consumes nothing from any limit (the check and the update are one atomic
-// step in both backends). A denial is answered 429 with Retry-After.
+// (internal/reqkey: consumer, client IP, route, path, method, header,
+// cookie, path or query parameter, in any combination). It passes only
+// when every limit allows it; a denied request consumes nothing from any
+// limit (the check and the update are one atomic step in both backends). A denial is answered 429 with Retry-After.
 //
 // Algorithms: "gcra" (the generic cell rate algorithm, an exact token
 // bucket kept as one theoretical arrival time per key) and
@@ -34,6 +34,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/redisclient"
+	"github.com/portico-gw/portico/internal/reqkey"
 	"github.com/portico-gw/portico/internal/request"
 )
 
@@ -69,17 +70,14 @@ func init() {
 
 // RateLimit is the configuration of one "rate_limit" plugin instance.
 type RateLimit struct {
-	// Key lists what identifies a client; requests with the same values
-	// share limits. Elements: "consumer" (the authenticated consumer's ID;
-	// for requests without an authenticated consumer — none, or an auth
-	// plugin's anonymous fallback — the client IP instead), "ip" (the
-	// client IP, trusted-proxy aware: X-Forwarded-For counts only from a
-	// trusted proxy), "route" (the route name), "header:<Name>" (the first
-	// value of the request header; missing means empty), "param:<name>"
-	// (a path parameter of the route template; missing means empty),
-	// "path" (the normalised request path). Default [consumer]: the
+	// Key lists what identifies a client, in the request-key grammar
+	// (README "Request keys"); requests with the same values share limits.
+	// Parts: consumer, ip, route, path, method, header:<Name>,
+	// cookie:<name>, param:<name>, query:<name>. A part with no value (no
+	// authenticated consumer, an absent header…) stands for the client IP.
+	// One part may be written without the list. Default [consumer]: the
 	// consumer when authenticated, else the client IP.
-	Key []string `yaml:"key"`
+	Key config.StringList `yaml:"key"`
 	// Limits are checked together; at least one, at most 8.
 	Limits []Limit `yaml:"limits"`
 	// Backend is "local" (default) or "redis".
@@ -112,7 +110,7 @@ type RateLimit struct {
 	MaxKeys int `yaml:"max_keys"`
 
 	specs       []limitSpec
-	parts       []keyPart
+	key         reqkey.Key
 	seed        maphash.Seed
 	ietf, xhdrs bool
 	// policy is the precomputed RateLimit-Policy value.
@@ -233,16 +231,12 @@ func (p *RateLimit) Validate() error {
 	}
 	var errs []error
 	if len(p.Key) == 0 {
-		p.Key = []string{"consumer"}
+		p.Key = config.StringList{"consumer"}
 	}
-	p.parts = p.parts[:0]
-	for i, k := range p.Key {
-		kp, err := parseKeyPart(k)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("key[%d]: %w", i, err))
-			continue
-		}
-		p.parts = append(p.parts, kp)
+	if k, err := reqkey.Parse(p.Key); err != nil {
+		errs = append(errs, err)
+	} else {
+		p.key = k
 	}
 	switch {
 	case len(p.Limits) == 0:
@@ -483,19 +477,19 @@ const (
 // decide applies the backend and, for Redis, the failure policy.
 func (p *RateLimit) decide(r *http.Request, rec *request.Record) (decision, int) {
 	if p.client == nil {
-		return p.local.allow(hashKey(p.seed, p.parts, r, rec, p.route), 1), statusDecided
+		return p.local.allow(p.key.Hash(p.seed, r, rec), 1), statusDecided
 	}
 	var d decision
 	var err error
 	if p.lease {
-		d, err = p.redisLease(r.Context(), hashKey(p.seed, p.parts, r, rec, p.route), func() []string {
-			return p.redisKeys(keyString(p.parts, r, rec, p.route))
+		d, err = p.redisLease(r.Context(), p.key.Hash(p.seed, r, rec), func() []string {
+			return p.redisKeys(p.key.Render(r, rec))
 		})
 	} else {
 		if !p.mayCallRedis(p.clock()) {
 			return p.onFailure(r, rec)
 		}
-		d, err = p.redisExact(r.Context(), keyString(p.parts, r, rec, p.route))
+		d, err = p.redisExact(r.Context(), p.key.Render(r, rec))
 	}
 	if err != nil {
 		return p.onFailure(r, rec)
@@ -506,7 +500,7 @@ func (p *RateLimit) decide(r *http.Request, rec *request.Record) (decision, int)
 func (p *RateLimit) onFailure(r *http.Request, rec *request.Record) (decision, int) {
 	switch p.failure {
 	case "local":
-		return p.local.allow(hashKey(p.seed, p.parts, r, rec, p.route), 1), statusDecided
+		return p.local.allow(p.key.Hash(p.seed, r, rec), 1), statusDecided
 	case "fail_closed":
 		return decision{}, statusClosed
 	}

@@ -77,7 +77,8 @@ func TestValidate(t *testing.T) {
 		desc, src, err string
 	}{
 		{"no limits", `{key: [ip]}`, "at least one limit"},
-		{"bad key", `{key: [cookie], limits: [{rate: 1, per: 1s}]}`, "unknown key part"},
+		{"bad key", `{key: [user], limits: [{rate: 1, per: 1s}]}`, "unknown key part"},
+		{"cookie without a name", `{key: [cookie], limits: [{rate: 1, per: 1s}]}`, "cookie name missing"},
 		{"empty header", `{key: ["header:"], limits: [{rate: 1, per: 1s}]}`, "header name"},
 		{"zero rate", `{limits: [{rate: 0, per: 1s}]}`, "rate must be at least 1"},
 		{"no per", `{limits: [{rate: 1}]}`, "per must be"},
@@ -393,11 +394,11 @@ func TestMemoryBound(t *testing.T) {
 	// Lazy expiry: a full shard drops its idle keys on insert. Fill the
 	// shard the fresh key hashes to, so the insert finds it full.
 	r.Header.Set("X-Key", "fresh")
-	target := hashKey(p.seed, p.parts, r, nil, "") % numShards
+	target := p.key.Hash(p.seed, r, nil) % numShards
 	sh := &p.local.shards[target]
 	for i := 0; len(sh.m) < p.local.perShard && i < 1000000; i++ {
 		r.Header.Set("X-Key", itoa(i))
-		if hashKey(p.seed, p.parts, r, nil, "")%numShards == target {
+		if p.key.Hash(p.seed, r, nil)%numShards == target {
 			p.decide(r, nil)
 		}
 	}
@@ -520,7 +521,8 @@ func TestKeys(t *testing.T) {
 		{"default key is consumer", "null", mk(rec("10.0.0.1", alice, "/")), mk(rec("10.0.0.9", alice, "/")), true},
 		{"header: same value", "[header:x-api-key]", hdr(mk(rec("10.0.0.1", nil, "/")), "X-Api-Key", "k1"), hdr(mk(rec("10.0.0.2", nil, "/")), "X-Api-Key", "k1"), true},
 		{"header: other value", "[header:X-Api-Key]", hdr(mk(rec("10.0.0.1", nil, "/")), "X-Api-Key", "k1"), hdr(mk(rec("10.0.0.1", nil, "/")), "X-Api-Key", "k2"), false},
-		{"header: missing is one empty key", "[header:X-Api-Key]", mk(rec("10.0.0.1", nil, "/")), mk(rec("10.0.0.2", nil, "/")), true},
+		{"header: missing falls back to the client IP", "[header:X-Api-Key]", mk(rec("10.0.0.1", nil, "/")), mk(rec("10.0.0.2", nil, "/")), false},
+		{"header: missing, same client IP", "[header:X-Api-Key]", mk(rec("10.0.0.1", nil, "/")), mk(rec("10.0.0.1", nil, "/y")), true},
 		{"param: same value", "[param:id]", mk(rec("10.0.0.1", nil, "/u/1", "id", "1")), mk(rec("10.0.0.2", nil, "/u/1/x", "id", "1")), true},
 		{"param: other value", "[param:id]", mk(rec("10.0.0.1", nil, "/u/1", "id", "1")), mk(rec("10.0.0.1", nil, "/u/2", "id", "2")), false},
 		{"path: same", "[path]", mk(rec("10.0.0.1", nil, "/a")), mk(rec("10.0.0.2", nil, "/a")), true},
@@ -541,22 +543,12 @@ func TestKeys(t *testing.T) {
 			if d.allowed == tc.shared {
 				t.Fatalf("second request allowed = %v, want shared key = %v", d.allowed, tc.shared)
 			}
-			ka := keyString(p.parts, tc.a, request.RecordOf(tc.a), "test")
-			kb := keyString(p.parts, tc.b, request.RecordOf(tc.b), "test")
+			ka := p.key.Render(tc.a, request.RecordOf(tc.a))
+			kb := p.key.Render(tc.b, request.RecordOf(tc.b))
 			if (ka == kb) != tc.shared {
 				t.Fatalf("Redis keys %q and %q: equal = %v, want %v", ka, kb, ka == kb, tc.shared)
 			}
 		})
-	}
-}
-
-func TestKeyStringEscaping(t *testing.T) {
-	t.Parallel()
-	parts := []keyPart{{kind: partHeader, name: "A"}, {kind: partConsumer}}
-	r := req(&request.Record{Consumer: &consumer.Consumer{ID: "x}|{y%"}})
-	r.Header.Set("A", "{tag}")
-	if got, want := keyString(parts, r, request.RecordOf(r), ""), "%7Btag%7D|c:x%7D%7C%7By%25"; got != want {
-		t.Fatalf("key %q, want %q", got, want)
 	}
 }
 

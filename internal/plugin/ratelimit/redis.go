@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/portico-gw/portico/internal/reqkey"
 )
 
 // script evaluates every limit of one decision atomically on the Redis
@@ -579,7 +581,7 @@ func (p *RateLimit) warmUp(stop <-chan struct{}, done chan<- struct{}) {
 func redisKeyPrefixes(prefix, namespace string, n int) []string {
 	out := make([]string, n)
 	for i := range out {
-		out[i] = fmt.Sprintf("%srl:%s:%d:{", prefix, escapeString(namespace), i)
+		out[i] = fmt.Sprintf("%srl:%s:%d:{", prefix, reqkey.Escape(namespace), i)
 	}
 	return out
 }

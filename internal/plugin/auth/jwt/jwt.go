@@ -31,7 +31,6 @@ import (
 	"time"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
@@ -233,47 +232,6 @@ type JWT struct {
 }
 
 type claimHeader struct{ claim, header string }
-
-// fields is JWT without methods, for decoding.
-type fields JWT
-
-// UnmarshalYAML decodes the config strictly, with `anonymous` (from the
-// embedded auth.Base) accepted as a key of its own.
-func (p *JWT) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.MappingNode {
-		return errors.New("expected a mapping")
-	}
-	rest := *n
-	rest.Content = nil
-	anon := ""
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Value == "anonymous" {
-			if v.Kind != yaml.ScalarNode {
-				return fmt.Errorf("anonymous: expected a string")
-			}
-			anon = v.Value
-			continue
-		}
-		rest.Content = append(rest.Content, k, v)
-	}
-	if err := config.DecodeStrict(&rest, (*fields)(p), ""); err != nil {
-		// The embedded Base is listed as "base"; its key is "anonymous".
-		// Each error keeps its own path and line.
-		var es config.Errors
-		if !errors.As(err, &es) {
-			return err
-		}
-		out := make(config.Errors, len(es))
-		for i, e := range es {
-			e.Msg = strings.Replace(e.Msg, "(known: algorithms, allow_unknown_consumers, audiences, base, ", "(known: algorithms, allow_unknown_consumers, anonymous, audiences, ", 1)
-			out[i] = e
-		}
-		return out
-	}
-	p.Anonymous = anon
-	return nil
-}
 
 // Provision checks the config, parses every static key, and starts the
 // JWKS refresher when a JWKS URL or OIDC issuer is configured. The first

@@ -37,6 +37,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
+	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
 	"github.com/portico-gw/portico/internal/plugin/auth/ttlcache"
 )
 
@@ -217,7 +218,7 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 			errs = append(errs, errors.New("claims_to_headers: empty claim name"))
 		case !httpx.ValidToken(h):
 			errs = append(errs, fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h))
-		case reserved[c]:
+		case authclaims.Reserved(c, "Authorization"):
 			errs = append(errs, fmt.Errorf("claims_to_headers.%s: %s cannot be set by this plugin", claim, c))
 		case seen[c] != "":
 			errs = append(errs, fmt.Errorf("claims_to_headers: %q and %q both map to %s", seen[c], claim, c))
@@ -258,23 +259,6 @@ const (
 	reasonIssuer          = "bad_issuer"
 	reasonAudience        = "bad_audience"
 )
-
-// reserved are headers claims_to_headers may not write: message framing
-// (the shared hop-by-hop set), routing, the credential itself and the
-// identity headers Portico's auth plugins set. The foreign identity
-// headers (X-Authenticated-Scope and the like) may be written on purpose.
-var reserved = func() map[string]bool {
-	m := map[string]bool{
-		"Host": true, "Authorization": true, "Content-Length": true, "Content-Type": true, "Cookie": true,
-	}
-	for _, h := range httpx.HopByHop {
-		m[h] = true
-	}
-	for _, h := range httpx.IdentityHeaders {
-		m[h] = true
-	}
-	return m
-}()
 
 func durationOr(d config.Duration, def time.Duration) time.Duration {
 	if d == 0 {

@@ -243,6 +243,38 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 	if err := p.Setup(ctx, "jwt", failureReasons...); err != nil {
 		return err
 	}
+	if err := p.checkSources(); err != nil {
+		return err
+	}
+	keys, err := p.staticKeys()
+	if err != nil {
+		return err
+	}
+	p.static = newKeySet(keys, p.algs)
+	if err := p.setupParser(); err != nil {
+		return err
+	}
+
+	// Token sources.
+	p.header = http.CanonicalHeaderKey(p.Header)
+	if p.header == "" {
+		p.header = defaultHeader
+	}
+	p.bearerOnly = p.header == defaultHeader
+	p.stripQuery = p.Query != "" && (p.StripQuery == nil || *p.StripQuery)
+
+	if err := p.setupClaimHeaders(); err != nil {
+		return err
+	}
+	p.setupChallenges()
+	if p.JWKSURL != "" || p.OIDCIssuer != "" {
+		return p.startRemote(keys)
+	}
+	return nil
+}
+
+// checkSources checks the algorithms and that the key sources fit together.
+func (p *JWT) checkSources() error {
 	if len(p.Algorithms) == 0 {
 		return errors.New("algorithms: list at least one algorithm")
 	}
@@ -266,59 +298,66 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 	if p.SecretBase64 && p.Secret == "" {
 		return errors.New("secret_base64 is set but secret is empty")
 	}
+	return nil
+}
 
-	// Static keys.
+// staticKeys parses secret, public_keys, key_files and jwks, and checks
+// that every key can verify one of the allowed algorithms.
+func (p *JWT) staticKeys() ([]*key, error) {
 	var keys []*key
 	if p.Secret != "" {
 		sec := []byte(p.Secret)
 		if p.SecretBase64 {
 			var err error
 			if sec, err = decodeBase64(p.Secret); err != nil {
-				return errors.New("secret: not valid base64")
+				return nil, errors.New("secret: not valid base64")
 			}
 		}
 		k, err := newKey(sec, "", "", "secret")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		keys = append(keys, k)
 	}
 	for i, s := range p.PublicKeys {
 		ks, err := parsePEM([]byte(s), fmt.Sprintf("public_keys[%d]", i))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		keys = append(keys, ks...)
 	}
 	for i, f := range p.KeyFiles {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return fmt.Errorf("key_files[%d]: %v", i, err)
+			return nil, fmt.Errorf("key_files[%d]: %v", i, err)
 		}
 		ks, err := parsePEM(b, fmt.Sprintf("key_files[%d] (%s)", i, f))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		keys = append(keys, ks...)
 	}
 	if p.JWKS != "" {
 		ks, skipped, err := parseJWKS([]byte(p.JWKS), "jwks", true)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(skipped) > 0 {
-			return fmt.Errorf("jwks: %s", strings.Join(skipped, "; "))
+			return nil, fmt.Errorf("jwks: %s", strings.Join(skipped, "; "))
 		}
 		keys = append(keys, ks...)
 	}
 	for _, k := range keys {
 		if !slices.ContainsFunc(p.algs, k.compatible) {
-			return fmt.Errorf("%s: the key cannot verify any of the allowed algorithms %v", k.src, p.algs)
+			return nil, fmt.Errorf("%s: the key cannot verify any of the allowed algorithms %v", k.src, p.algs)
 		}
 	}
-	p.static = newKeySet(keys, p.algs)
+	return keys, nil
+}
 
-	// Claims.
+// setupParser collects the accepted issuers and builds the token parser
+// with the allowed algorithms, leeway, audiences and exp rule.
+func (p *JWT) setupParser() error {
 	p.issuers = nil
 	for _, iss := range append([]string{p.Issuer}, p.Issuers...) {
 		if iss != "" && !slices.Contains(p.issuers, iss) {
@@ -349,16 +388,13 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 	p.parser = gojwt.NewParser(opts...)
 	p.keyfunc = p.lookupKey
 	p.fallbackKey = p.lookupKeyNoRefresh
+	return nil
+}
 
-	// Token sources.
-	p.header = http.CanonicalHeaderKey(p.Header)
-	if p.header == "" {
-		p.header = defaultHeader
-	}
-	p.bearerOnly = p.header == defaultHeader
-	p.stripQuery = p.Query != "" && (p.StripQuery == nil || *p.StripQuery)
-
-	// Upstream headers.
+// setupClaimHeaders checks claims_to_headers against the shared reserved
+// header rule (the token's own header is reserved too) and sorts it by
+// claim.
+func (p *JWT) setupClaimHeaders() error {
 	for claim, h := range p.ClaimsToHeaders {
 		ch := http.CanonicalHeaderKey(h)
 		switch {
@@ -366,13 +402,24 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 			return errors.New("claims_to_headers: empty claim name")
 		case !httpx.ValidToken(h):
 			return fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h)
-		case httpx.IsIdentityHeader(ch) || httpx.IsHopByHop(ch) || ch == "Host" || ch == "Content-Length" || ch == p.header:
+		case authclaims.Reserved(ch, p.reservedHeaders()...):
 			return fmt.Errorf("claims_to_headers.%s: header %q is reserved", claim, h)
 		}
 		p.claimHeaders = append(p.claimHeaders, claimHeader{claim, ch})
 	}
 	sort.Slice(p.claimHeaders, func(i, j int) bool { return p.claimHeaders[i].claim < p.claimHeaders[j].claim })
+	return nil
+}
 
+// reservedHeaders are the headers beyond the shared reserved set that
+// claims_to_headers may not write: the header carrying the token and the
+// identity headers of other gateways.
+func (p *JWT) reservedHeaders() []string {
+	return append([]string{p.header}, httpx.ForeignIdentityHeaders[:]...)
+}
+
+// setupChallenges renders the WWW-Authenticate challenges once.
+func (p *JWT) setupChallenges() {
 	realm := p.Realm
 	if realm == "" {
 		realm = DefaultRealm
@@ -384,40 +431,41 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 	if len(p.RequiredScopes) > 0 {
 		p.chScope += `, scope=` + strconv.Quote(strings.Join(p.RequiredScopes, " "))
 	}
+}
 
-	// Remote keys.
-	if p.JWKSURL != "" || p.OIDCIssuer != "" {
-		for _, f := range [...][2]string{{"jwks_url", p.JWKSURL}, {"oidc_issuer", p.OIDCIssuer}} {
-			if f[1] == "" {
-				continue
-			}
-			if _, err := config.CheckServiceURL(f[0], f[1]); err != nil {
-				return err
-			}
+// startRemote checks the remote key settings and joins (or starts) the
+// shared JWKS refresher for them.
+func (p *JWT) startRemote(keys []*key) error {
+	for _, f := range [...][2]string{{"jwks_url", p.JWKSURL}, {"oidc_issuer", p.OIDCIssuer}} {
+		if f[1] == "" {
+			continue
 		}
-		refresh := durationOr(p.JWKSRefresh, DefaultJWKSRefresh)
-		stale := durationOr(p.JWKSStaleTTL, DefaultJWKSStaleTTL)
-		timeout := durationOr(p.JWKSTimeout, DefaultJWKSTimeout)
-		minInterval := DefaultJWKSMinRefresh
-		if p.JWKSMinRefreshInterval != nil {
-			minInterval = p.JWKSMinRefreshInterval.D()
+		if _, err := config.CheckServiceURL(f[0], f[1]); err != nil {
+			return err
 		}
-		switch {
-		case refresh <= 0 || timeout <= 0:
-			return errors.New("jwks_refresh and jwks_timeout must be positive")
-		case minInterval < MinJWKSMinRefresh || minInterval > MaxJWKSMinRefresh:
-			return fmt.Errorf("jwks_min_refresh_interval: %s is out of range (%s to %s)", minInterval, MinJWKSMinRefresh, MaxJWKSMinRefresh)
-		case stale < refresh:
-			return fmt.Errorf("jwks_stale_ttl (%s) must be at least jwks_refresh (%s)", stale, refresh)
-		}
-		p.remoteKey = remoteKey(p.OIDCIssuer, p.JWKSURL, keys, p.algs, refresh, minInterval, stale, timeout)
-		p.remote = acquireRemote(p.remoteKey, func() *remote {
-			// The shared service client never follows a redirect: a
-			// discovery or JWKS URL that redirects elsewhere is an error.
-			client, _ := auth.NewServiceClient(timeout)
-			return newRemote(p.OIDCIssuer, p.JWKSURL, client, keys, p.algs, refresh, minInterval, stale, p.log)
-		})
 	}
+	refresh := durationOr(p.JWKSRefresh, DefaultJWKSRefresh)
+	stale := durationOr(p.JWKSStaleTTL, DefaultJWKSStaleTTL)
+	timeout := durationOr(p.JWKSTimeout, DefaultJWKSTimeout)
+	minInterval := DefaultJWKSMinRefresh
+	if p.JWKSMinRefreshInterval != nil {
+		minInterval = p.JWKSMinRefreshInterval.D()
+	}
+	switch {
+	case refresh <= 0 || timeout <= 0:
+		return errors.New("jwks_refresh and jwks_timeout must be positive")
+	case minInterval < MinJWKSMinRefresh || minInterval > MaxJWKSMinRefresh:
+		return fmt.Errorf("jwks_min_refresh_interval: %s is out of range (%s to %s)", minInterval, MinJWKSMinRefresh, MaxJWKSMinRefresh)
+	case stale < refresh:
+		return fmt.Errorf("jwks_stale_ttl (%s) must be at least jwks_refresh (%s)", stale, refresh)
+	}
+	p.remoteKey = remoteKey(p.OIDCIssuer, p.JWKSURL, keys, p.algs, refresh, minInterval, stale, timeout)
+	p.remote = acquireRemote(p.remoteKey, func() *remote {
+		// The shared service client never follows a redirect: a
+		// discovery or JWKS URL that redirects elsewhere is an error.
+		client, _ := auth.NewServiceClient(timeout)
+		return newRemote(p.OIDCIssuer, p.JWKSURL, client, keys, p.algs, refresh, minInterval, stale, p.log)
+	})
 	return nil
 }
 

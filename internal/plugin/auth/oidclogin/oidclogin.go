@@ -63,6 +63,7 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
+	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
 	"github.com/portico-gw/portico/internal/redisclient"
 )
 
@@ -432,18 +433,11 @@ func (p *OIDCLogin) check() error {
 	if p.UnauthenticatedAction != "redirect" && p.UnauthenticatedAction != "deny" {
 		add("unauthenticated_action: %q must be redirect or deny", p.UnauthenticatedAction)
 	}
-	reserved := map[string]bool{"Host": true, "Cookie": true, "Content-Length": true}
-	for _, h := range httpx.HopByHop {
-		reserved[h] = true
-	}
-	for _, h := range httpx.IdentityHeaders {
-		reserved[h] = true
-	}
-	for _, h := range httpx.ForeignIdentityHeaders {
-		reserved[h] = true
-	}
+	// The identity headers of other gateways are reserved too, and so is
+	// Authorization when the access token is sent in it.
+	reserved := httpx.ForeignIdentityHeaders[:]
 	if p.PassAccessToken {
-		reserved["Authorization"] = true
+		reserved = append(slices.Clone(reserved), "Authorization")
 	}
 	seen := map[string]string{}
 	for _, claim := range sortedKeys(p.ClaimsToHeaders) {
@@ -454,7 +448,7 @@ func (p *OIDCLogin) check() error {
 			add("claims_to_headers: empty claim name")
 		case !httpx.ValidToken(h):
 			add("claims_to_headers.%s: %q is not a valid header name", claim, h)
-		case reserved[c]:
+		case authclaims.Reserved(c, reserved...):
 			add("claims_to_headers.%s: %s is reserved by the gateway", claim, c)
 		case seen[c] != "":
 			add("claims_to_headers: %q and %q both map to %s", seen[c], claim, c)

@@ -50,34 +50,8 @@ func (p *OIDCLogin) startLogin(w http.ResponseWriter, r *http.Request, d *idp) {
 // verifier, ID token and nonce verification, session cookie.
 func (p *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	state := q.Get("state")
-	if len(state) < stateNameLen || !httpx.ValidToken(state) {
-		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "missing or malformed state")
-		return
-	}
-	name := stateCookiePrefix + state[:stateNameLen]
-	if duplicateCookie(r, name) {
-		p.Ambiguous(w, r)
-		return
-	}
-	c, err := r.Cookie(name)
-	if err != nil {
-		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "no login in progress for this state")
-		return
-	}
-	// The attempt is single-use whatever happens next.
-	http.SetCookie(w, p.stateAttrs.cookie(name, "", -1))
-	var ls loginState
-	if err := p.sealer.open(purposeState, name, c.Value, &ls); err != nil {
-		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "state cookie is invalid")
-		return
-	}
-	if subtle.ConstantTimeCompare([]byte(ls.State), []byte(state)) != 1 {
-		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "state mismatch")
-		return
-	}
-	if p.now().Unix() >= ls.Expires {
-		p.loginFailed(w, r, http.StatusBadRequest, "expired", "login attempt expired")
+	ls, ok := p.openState(w, r, q.Get("state"))
+	if !ok {
 		return
 	}
 	if e := q.Get("error"); e != "" {
@@ -96,43 +70,11 @@ func (p *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(p.clientContext(r.Context()), p.Timeout.D())
 	defer cancel()
-	start := time.Now()
-	tok, err := p.oauthConfig(d, ls.RedirectURI).Exchange(ctx, code, oauth2.VerifierOption(ls.Verifier))
-	if err != nil {
-		if p.watch.failedSince(start) {
-			p.warn.Warn("oidc_provider", "oidc_login: code exchange failed: provider unreachable", err, slog.String("issuer", p.Issuer), slog.String("route", routeOf(r)))
-			p.unavailable(w, r)
-			return
-		}
-		p.loginFailed(w, r, http.StatusUnauthorized, reasonExchange, "code exchange failed: "+err.Error())
+	tok, idt, ok := p.redeem(ctx, w, r, d, ls, code)
+	if !ok {
 		return
 	}
 	rawID, _ := tok.Extra("id_token").(string)
-	if rawID == "" {
-		p.loginFailed(w, r, http.StatusUnauthorized, reasonBadIDToken, "token response has no id_token")
-		return
-	}
-	start = time.Now()
-	idt, err := d.verifier.Verify(ctx, rawID)
-	if err != nil {
-		if p.watch.failedSince(start) {
-			p.warn.Warn("oidc_provider", "oidc_login: ID token keys unavailable: provider unreachable", err, slog.String("issuer", p.Issuer), slog.String("route", routeOf(r)))
-			p.unavailable(w, r)
-			return
-		}
-		p.loginFailed(w, r, http.StatusUnauthorized, reasonBadIDToken, "ID token rejected: "+err.Error())
-		return
-	}
-	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(ls.Nonce)) != 1 {
-		p.loginFailed(w, r, http.StatusUnauthorized, reasonBadNonce, "ID token nonce mismatch")
-		return
-	}
-	if idt.AccessTokenHash != "" {
-		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			p.loginFailed(w, r, http.StatusUnauthorized, reasonBadIDToken, "access token does not match at_hash")
-			return
-		}
-	}
 	now := p.now()
 	s := &session{
 		Sub:          idt.Subject,
@@ -152,6 +94,86 @@ func (p *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	redirect(w, safeReturn(ls.Return, p.redirectPath))
+}
+
+// openState finds, deletes and opens the state cookie of the login attempt
+// named by state, and checks that the attempt matches and has not expired.
+// On failure it has answered the request and returns false.
+func (p *OIDCLogin) openState(w http.ResponseWriter, r *http.Request, state string) (*loginState, bool) {
+	if len(state) < stateNameLen || !httpx.ValidToken(state) {
+		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "missing or malformed state")
+		return nil, false
+	}
+	name := stateCookiePrefix + state[:stateNameLen]
+	if duplicateCookie(r, name) {
+		p.Ambiguous(w, r)
+		return nil, false
+	}
+	c, err := r.Cookie(name)
+	if err != nil {
+		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "no login in progress for this state")
+		return nil, false
+	}
+	// The attempt is single-use whatever happens next.
+	http.SetCookie(w, p.stateAttrs.cookie(name, "", -1))
+	var ls loginState
+	if err := p.sealer.open(purposeState, name, c.Value, &ls); err != nil {
+		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "state cookie is invalid")
+		return nil, false
+	}
+	if subtle.ConstantTimeCompare([]byte(ls.State), []byte(state)) != 1 {
+		p.loginFailed(w, r, http.StatusBadRequest, reasonBadState, "state mismatch")
+		return nil, false
+	}
+	if p.now().Unix() >= ls.Expires {
+		p.loginFailed(w, r, http.StatusBadRequest, "expired", "login attempt expired")
+		return nil, false
+	}
+	return &ls, true
+}
+
+// redeem exchanges the code (with the PKCE verifier) and verifies the ID
+// token, its nonce and its at_hash. A provider that cannot be reached is
+// answered 503. On failure it has answered the request and returns false.
+func (p *OIDCLogin) redeem(ctx context.Context, w http.ResponseWriter, r *http.Request, d *idp, ls *loginState, code string) (*oauth2.Token, *oidc.IDToken, bool) {
+	start := time.Now()
+	tok, err := p.oauthConfig(d, ls.RedirectURI).Exchange(ctx, code, oauth2.VerifierOption(ls.Verifier))
+	if err != nil {
+		if p.watch.failedSince(start) {
+			p.warn.Warn("oidc_provider", "oidc_login: code exchange failed: provider unreachable", err, slog.String("issuer", p.Issuer), slog.String("route", routeOf(r)))
+			p.unavailable(w, r)
+			return nil, nil, false
+		}
+		p.loginFailed(w, r, http.StatusUnauthorized, reasonExchange, "code exchange failed: "+err.Error())
+		return nil, nil, false
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID == "" {
+		p.loginFailed(w, r, http.StatusUnauthorized, reasonBadIDToken, "token response has no id_token")
+		return nil, nil, false
+	}
+	start = time.Now()
+	idt, err := d.verifier.Verify(ctx, rawID)
+	if err != nil {
+		if p.watch.failedSince(start) {
+			p.warn.Warn("oidc_provider", "oidc_login: ID token keys unavailable: provider unreachable", err, slog.String("issuer", p.Issuer), slog.String("route", routeOf(r)))
+			p.unavailable(w, r)
+			return nil, nil, false
+		}
+		p.loginFailed(w, r, http.StatusUnauthorized, reasonBadIDToken, "ID token rejected: "+err.Error())
+		return nil, nil, false
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(ls.Nonce)) != 1 {
+		p.loginFailed(w, r, http.StatusUnauthorized, reasonBadNonce, "ID token nonce mismatch")
+		return nil, nil, false
+	}
+	if idt.AccessTokenHash != "" {
+		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+			p.loginFailed(w, r, http.StatusUnauthorized, reasonBadIDToken, "access token does not match at_hash")
+			return nil, nil, false
+		}
+	}
+	return tok, idt, true
 }
 
 // applyClaims sets the consumer name and the claims_to_headers values.

@@ -294,6 +294,42 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 	}
 	p.retry = discoveryRetry
 	p.refreshes = map[string]*refreshCall{}
+	p.defaults()
+	if err := p.check(); err != nil {
+		return err
+	}
+
+	p.deny = p.UnauthenticatedAction == "deny"
+	p.refresh = p.Refresh == nil || *p.Refresh
+	p.redirectPath = p.RedirectPath
+	if p.RedirectURL != "" {
+		u, _ := url.Parse(p.RedirectURL)
+		p.redirectPath = u.Path
+	}
+	if err := p.checkCoverage(ctx); err != nil {
+		return &plugin.RouteError{Err: err}
+	}
+	p.warnLogoutCoverage(ctx)
+	if err := p.setupRevocation(ctx); err != nil {
+		return err
+	}
+	p.setupCookieAttrs()
+	for _, claim := range sortedKeys(p.ClaimsToHeaders) {
+		p.claimHeaders = append(p.claimHeaders, claimHeader{claim, http.CanonicalHeaderKey(p.ClaimsToHeaders[claim])})
+	}
+
+	s, err := newSealer([]byte(p.CookieSecret), strings.TrimSuffix(p.Issuer, "/"), p.ClientID)
+	if err != nil {
+		return fmt.Errorf("cookie_secret: %v", err)
+	}
+	p.sealer = s
+
+	p.connect()
+	return nil
+}
+
+// defaults fills in the defaults of unset options.
+func (p *OIDCLogin) defaults() {
 	if p.RedirectPath == "" {
 		p.RedirectPath = DefaultRedirectPath
 	}
@@ -321,26 +357,12 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 	if p.UnauthenticatedAction == "" {
 		p.UnauthenticatedAction = "redirect"
 	}
-	if err := p.check(); err != nil {
-		return err
-	}
+}
 
-	p.deny = p.UnauthenticatedAction == "deny"
-	p.refresh = p.Refresh == nil || *p.Refresh
+// setupCookieAttrs sets the attributes of the session and state cookies.
+func (p *OIDCLogin) setupCookieAttrs() {
 	secure := p.CookieSecure == nil || *p.CookieSecure
 	sameSite := map[string]http.SameSite{"": http.SameSiteLaxMode, "lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}[strings.ToLower(p.CookieSameSite)]
-	p.redirectPath = p.RedirectPath
-	if p.RedirectURL != "" {
-		u, _ := url.Parse(p.RedirectURL)
-		p.redirectPath = u.Path
-	}
-	if err := p.checkCoverage(ctx); err != nil {
-		return &plugin.RouteError{Err: err}
-	}
-	p.warnLogoutCoverage(ctx)
-	if err := p.setupRevocation(ctx); err != nil {
-		return err
-	}
 	p.sessionAttrs = cookieAttrs{path: "/", secure: secure, sameSite: sameSite}
 	// The state cookie only travels to the callback. It is always Lax: the
 	// provider's redirect back is a cross-site top-level navigation, which
@@ -349,16 +371,10 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 	if sameSite == http.SameSiteNoneMode {
 		p.stateAttrs.sameSite = http.SameSiteNoneMode
 	}
-	for _, claim := range sortedKeys(p.ClaimsToHeaders) {
-		p.claimHeaders = append(p.claimHeaders, claimHeader{claim, http.CanonicalHeaderKey(p.ClaimsToHeaders[claim])})
-	}
+}
 
-	s, err := newSealer([]byte(p.CookieSecret), strings.TrimSuffix(p.Issuer, "/"), p.ClientID)
-	if err != nil {
-		return fmt.Errorf("cookie_secret: %v", err)
-	}
-	p.sealer = s
-
+// connect builds the service client and runs the first discovery.
+func (p *OIDCLogin) connect() {
 	// The shared service client: bounded, pooled, never follows a
 	// redirect. The watch notes when the provider could not be reached.
 	p.client, p.transport = auth.NewServiceClient(p.Timeout.D())
@@ -370,7 +386,6 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 		p.log.Warn("oidc_login: provider discovery failed; retrying on demand, logins answer 503 until it succeeds",
 			"issuer", p.Issuer, "error", err)
 	}
-	return nil
 }
 
 // check validates the config after defaults are applied.
@@ -388,6 +403,15 @@ func (p *OIDCLogin) check() error {
 	if len(p.CookieSecret) < MinCookieSecret {
 		add("cookie_secret is required and must be at least %d bytes (e.g. 32 random bytes, base64-encoded)", MinCookieSecret)
 	}
+	p.checkPaths(add)
+	p.checkSettings(add)
+	p.checkClaimHeaders(add)
+	return errors.Join(errs...)
+}
+
+// checkPaths checks redirect_path, logout_path, redirect_url and
+// post_logout_redirect.
+func (p *OIDCLogin) checkPaths(add func(format string, args ...any)) {
 	for field, v := range map[string]string{"redirect_path": p.RedirectPath, "logout_path": p.LogoutPath} {
 		if !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || strings.ContainsAny(v, "?#") {
 			add("%s: %q must be a path starting with /", field, v)
@@ -409,6 +433,11 @@ func (p *OIDCLogin) check() error {
 			add("%v; it must be a path starting with / or an absolute http(s) URL", err)
 		}
 	}
+}
+
+// checkSettings checks the scopes, the cookie settings, the durations and
+// unauthenticated_action.
+func (p *OIDCLogin) checkSettings(add func(format string, args ...any)) {
 	if !slices.Contains(p.Scopes, oidc.ScopeOpenID) {
 		add("scopes must include %q", oidc.ScopeOpenID)
 	}
@@ -433,6 +462,11 @@ func (p *OIDCLogin) check() error {
 	if p.UnauthenticatedAction != "redirect" && p.UnauthenticatedAction != "deny" {
 		add("unauthenticated_action: %q must be redirect or deny", p.UnauthenticatedAction)
 	}
+}
+
+// checkClaimHeaders checks claims_to_headers against the shared reserved
+// header rule.
+func (p *OIDCLogin) checkClaimHeaders(add func(format string, args ...any)) {
 	// The identity headers of other gateways are reserved too, and so is
 	// Authorization when the access token is sent in it.
 	reserved := httpx.ForeignIdentityHeaders[:]
@@ -455,7 +489,6 @@ func (p *OIDCLogin) check() error {
 		}
 		seen[c] = claim
 	}
-	return errors.Join(errs...)
 }
 
 // Cleanup closes idle connections to the provider.

@@ -164,6 +164,27 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 		p.now = time.Now
 	}
 	var errs []error
+	errs = append(errs, p.checkEndpoint()...)
+	errs = append(errs, p.checkLimits()...)
+	errs = append(errs, p.checkClaimHeaders()...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	c, err := ttlcache.New[[32]byte, *result](p.CacheMaxEntries)
+	if err != nil {
+		return fmt.Errorf("cache_max_entries: %v", err)
+	}
+	p.cache = c
+	// The endpoint must answer itself; a redirect comes back as a non-200
+	// answer and fails closed.
+	p.client, p.transport = auth.NewServiceClient(p.timeout)
+	return nil
+}
+
+// checkEndpoint checks introspection_url and the client credentials, and
+// renders the Basic authorization sent to the endpoint.
+func (p *Introspection) checkEndpoint() []error {
+	var errs []error
 	if u, err := config.CheckServiceURL("introspection_url", p.IntrospectionURL); err != nil {
 		errs = append(errs, err)
 	} else {
@@ -184,6 +205,13 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 	default:
 		errs = append(errs, fmt.Errorf("client_auth: %q is not one of basic, none", p.ClientAuth))
 	}
+	return errs
+}
+
+// checkLimits fills the defaults of the timeouts and the cache and checks
+// them, the audiences and the required scopes.
+func (p *Introspection) checkLimits() []error {
+	var errs []error
 	if p.TokenTypeHint == "" {
 		p.TokenTypeHint = DefaultTokenTypeHint
 	}
@@ -209,6 +237,14 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 			errs = append(errs, fmt.Errorf("required_scopes[%d]: %q is not a valid scope", i, s))
 		}
 	}
+	return errs
+}
+
+// checkClaimHeaders checks claims_to_headers against the shared reserved
+// header rule (Authorization, which carries the token, is reserved too)
+// and lists the headers to set, sorted by claim.
+func (p *Introspection) checkClaimHeaders() []error {
+	var errs []error
 	seen := map[string]string{}
 	for _, claim := range sortedKeys(p.ClaimsToHeaders) {
 		h := p.ClaimsToHeaders[claim]
@@ -228,18 +264,7 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 			p.claimHeaders = append(p.claimHeaders, claimHeader{claim: claim, header: c})
 		}
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	c, err := ttlcache.New[[32]byte, *result](p.CacheMaxEntries)
-	if err != nil {
-		return fmt.Errorf("cache_max_entries: %v", err)
-	}
-	p.cache = c
-	// The endpoint must answer itself; a redirect comes back as a non-200
-	// answer and fails closed.
-	p.client, p.transport = auth.NewServiceClient(p.timeout)
-	return nil
+	return errs
 }
 
 // Cleanup closes the idle connections to the endpoint.

@@ -131,79 +131,107 @@ func (p *Introspection) introspect(ctx context.Context, token string) (*result, 
 
 // parse turns an introspection response into a result.
 func (p *Introspection) parse(body []byte) (*result, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var claims map[string]any
-	if err := dec.Decode(&claims); err != nil || claims == nil {
-		return nil, errors.New("response is not a JSON object")
-	}
-	if dec.More() {
-		return nil, errors.New("response has data after the JSON object")
+	claims, active, err := decodeResponse(body)
+	if err != nil {
+		return nil, err
 	}
 	res := &result{}
-	a, ok := claims["active"]
-	if !ok {
-		return nil, errors.New(`response has no "active" member`)
-	}
-	active, ok := a.(bool)
-	if !ok {
-		return nil, errors.New(`response member "active" is not a boolean`)
-	}
-	if !active {
+	if !active || !p.valid(claims, res) {
 		return res, nil
 	}
+	res.active = true
+	clientID, _ := claims["client_id"].(string)
+	res.credential = clientID
+	res.consumer = p.consumerOf(claims)
+	scope, _ := claims["scope"].(string)
+	res.scopeOK = hasScopes(scope, p.RequiredScopes)
+	res.headers = p.claimHeaderValues(claims)
+	return res, nil
+}
+
+// decodeResponse decodes an introspection response: one JSON object with
+// a boolean "active" member.
+func decodeResponse(body []byte) (claims map[string]any, active bool, err error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&claims); err != nil || claims == nil {
+		return nil, false, errors.New("response is not a JSON object")
+	}
+	if dec.More() {
+		return nil, false, errors.New("response has data after the JSON object")
+	}
+	a, ok := claims["active"]
+	if !ok {
+		return nil, false, errors.New(`response has no "active" member`)
+	}
+	active, ok = a.(bool)
+	if !ok {
+		return nil, false, errors.New(`response member "active" is not a boolean`)
+	}
+	return claims, active, nil
+}
+
+// valid checks an active token's exp, nbf, iss and aud, setting res's
+// expiry and, for a refused issuer or audience, its reason.
+func (p *Introspection) valid(claims map[string]any, res *result) bool {
 	now := p.now()
 	if exp, ok := numericDate(claims["exp"]); ok {
 		if !now.Before(exp) {
-			return res, nil
+			return false
 		}
 		res.expires = exp
 	}
 	if nbf, ok := numericDate(claims["nbf"]); ok && now.Before(nbf) {
-		return res, nil
+		return false
 	}
 	if p.Issuer != "" {
 		if iss, _ := claims["iss"].(string); iss != p.Issuer {
 			res.reason = reasonIssuer
-			return res, nil
+			return false
 		}
 	}
 	if len(p.Audiences) > 0 && !hasAudience(claims["aud"], p.Audiences) {
 		res.reason = reasonAudience
-		return res, nil
+		return false
 	}
-	res.active = true
+	return true
+}
 
+// consumerOf is the consumer named by consumer_claim, or one synthesised
+// from sub, client_id or username; nil when there is none.
+func (p *Introspection) consumerOf(claims map[string]any) *consumer.Consumer {
 	sub, _ := claims["sub"].(string)
 	clientID, _ := claims["client_id"].(string)
 	username, _ := claims["username"].(string)
-	res.credential = clientID
 	if p.ConsumerClaim != "" {
 		if name, ok := claims[p.ConsumerClaim].(string); ok && name != "" {
 			if c, ok := p.consumers.ByName(name); ok {
-				res.consumer = c
+				return c
 			}
 		}
-	} else {
-		id := sub
-		if id == "" {
-			id = clientID
-		}
-		if id == "" {
-			id = username
-		}
-		if id != "" {
-			name := username
-			if name == "" {
-				name = id
-			}
-			res.consumer = &consumer.Consumer{ID: id, Name: name}
-		}
+		return nil
 	}
+	id := sub
+	if id == "" {
+		id = clientID
+	}
+	if id == "" {
+		id = username
+	}
+	if id == "" {
+		return nil
+	}
+	name := username
+	if name == "" {
+		name = id
+	}
+	return &consumer.Consumer{ID: id, Name: name}
+}
 
-	scope, _ := claims["scope"].(string)
-	res.scopeOK = hasScopes(scope, p.RequiredScopes)
-
+// claimHeaderValues renders the claims_to_headers values by the shared
+// claim rule; a claim that cannot be rendered is logged and left out.
+func (p *Introspection) claimHeaderValues(claims map[string]any) []headerValue {
+	var out []headerValue
 	for _, ch := range p.claimHeaders {
 		v, err := authclaims.Render(claims[ch.claim])
 		if err != nil {
@@ -211,10 +239,10 @@ func (p *Introspection) parse(body []byte) (*result, error) {
 			continue
 		}
 		if v != "" {
-			res.headers = append(res.headers, headerValue{name: ch.header, value: []string{v}[:1:1]})
+			out = append(out, headerValue{name: ch.header, value: []string{v}[:1:1]})
 		}
 	}
-	return res, nil
+	return out
 }
 
 // hasAudience reports whether aud, a string or a list of strings, holds

@@ -188,6 +188,27 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 		p.maxBody = int64(p.MaxBodyBytes)
 	}
 
+	errs = append(errs, p.checkForwardHeaders()...)
+	errs = append(errs, p.checkCopyHeaders()...)
+	if p.ConsumerHeader != "" {
+		if !httpx.ValidToken(p.ConsumerHeader) {
+			errs = append(errs, fmt.Errorf("consumer_header: %q is not a valid header name", p.ConsumerHeader))
+		}
+		p.consumerHeader = http.CanonicalHeaderKey(p.ConsumerHeader)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+
+	// A redirect from the service is its answer, relayed to the client.
+	p.client, p.transport = auth.NewServiceClient(timeout)
+	return nil
+}
+
+// checkForwardHeaders checks forward_headers and lists the canonical names
+// to send.
+func (p *ForwardAuth) checkForwardHeaders() []error {
+	var errs []error
 	fwd := p.ForwardHeaders
 	if fwd == nil {
 		fwd = DefaultForwardHeaders
@@ -209,7 +230,14 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 			p.forward = append(p.forward, c)
 		}
 	}
-	seen = map[string]bool{}
+	return errs
+}
+
+// checkCopyHeaders checks copy_response_headers and lists the canonical
+// names to copy.
+func (p *ForwardAuth) checkCopyHeaders() []error {
+	var errs []error
+	seen := map[string]bool{}
 	for i, h := range p.CopyResponseHeaders {
 		c := http.CanonicalHeaderKey(h)
 		switch {
@@ -224,19 +252,7 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 			p.copyHeaders = append(p.copyHeaders, c)
 		}
 	}
-	if p.ConsumerHeader != "" {
-		if !httpx.ValidToken(p.ConsumerHeader) {
-			errs = append(errs, fmt.Errorf("consumer_header: %q is not a valid header name", p.ConsumerHeader))
-		}
-		p.consumerHeader = http.CanonicalHeaderKey(p.ConsumerHeader)
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-
-	// A redirect from the service is its answer, relayed to the client.
-	p.client, p.transport = auth.NewServiceClient(timeout)
-	return nil
+	return errs
 }
 
 // Cleanup closes the idle connections to the authorization service.

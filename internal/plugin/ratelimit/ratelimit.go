@@ -146,7 +146,6 @@ type RateLimit struct {
 	stop        chan struct{}
 	done        []chan struct{}
 	cleanOnce   sync.Once
-	validated   bool
 }
 
 // Limit is one rate limit.
@@ -171,12 +170,14 @@ type Limit struct {
 	Algorithm string `yaml:"algorithm"`
 }
 
-// Provision checks the config, builds the limiter and opens the Redis
-// client.
+// Provision applies the defaults, checks the config, builds the limiter
+// and opens the Redis client.
 func (p *RateLimit) Provision(ctx plugin.Context) error {
+	p.defaults()
 	if err := p.Validate(); err != nil {
 		return err
 	}
+	p.compile()
 	p.route = ctx.Route()
 	p.warner = observe.NewDependencyWarner(ctx.Logger(), 0)
 	p.limited = observe.DefaultStats.Counter(RejectedMetric, `route="`+p.route+`",reason="limit"`)
@@ -225,43 +226,11 @@ func (p *RateLimit) Provision(ctx plugin.Context) error {
 	return nil
 }
 
-// Validate checks the config and fills defaults; it is idempotent.
-func (p *RateLimit) Validate() error {
-	if p.validated {
-		return nil
-	}
-	var errs []error
+// defaults fills in the defaults of unset options; Provision calls it
+// before Validate.
+func (p *RateLimit) defaults() {
 	if len(p.Key) == 0 {
 		p.Key = []string{"consumer"}
-	}
-	p.parts = p.parts[:0]
-	for i, k := range p.Key {
-		kp, err := parseKeyPart(k)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("key[%d]: %w", i, err))
-			continue
-		}
-		p.parts = append(p.parts, kp)
-	}
-	switch {
-	case len(p.Limits) == 0:
-		errs = append(errs, errors.New("limits: at least one limit is required"))
-	case len(p.Limits) > maxLimits:
-		errs = append(errs, fmt.Errorf("limits: at most %d limits", maxLimits))
-	}
-	p.specs = p.specs[:0]
-	names := map[string]int{}
-	for i, l := range p.Limits {
-		s, err := compileLimit(l)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("limits[%d]: %w", i, err))
-			continue
-		}
-		names[s.name]++
-		if names[s.name] > 1 {
-			s.name += "-" + strconv.Itoa(names[s.name])
-		}
-		p.specs = append(p.specs, s)
 	}
 	if p.Backend == "" {
 		p.Backend = "local"
@@ -278,9 +247,41 @@ func (p *RateLimit) Validate() error {
 	if p.MaxKeys == 0 {
 		p.MaxKeys = defaultMaxKeys
 	}
+}
+
+// Validate checks the config, with the defaults applied; it changes
+// nothing.
+func (p *RateLimit) Validate() error {
+	_, errs := p.compileKeys()
+	switch {
+	case len(p.Limits) == 0:
+		errs = append(errs, errors.New("limits: at least one limit is required"))
+	case len(p.Limits) > maxLimits:
+		errs = append(errs, fmt.Errorf("limits: at most %d limits", maxLimits))
+	}
+	_, limitErrs := compileLimits(p.Limits)
+	errs = append(errs, limitErrs...)
 	if p.MaxKeys < 0 {
 		errs = append(errs, errors.New("max_keys must be positive"))
 	}
+	errs = append(errs, p.checkBackend()...)
+	switch p.OnRedisError {
+	case "fail_open", "fail_closed", "local":
+	default:
+		errs = append(errs, fmt.Errorf("on_redis_error: %q is not fail_open, fail_closed or local", p.OnRedisError))
+	}
+	switch p.Headers {
+	case "ietf", "x", "both", "none":
+	default:
+		errs = append(errs, fmt.Errorf("headers: %q is not ietf, x, both or none", p.Headers))
+	}
+	return errors.Join(errs...)
+}
+
+// checkBackend checks backend, redis, redis_mode, lease_size and
+// lease_ttl.
+func (p *RateLimit) checkBackend() []error {
+	var errs []error
 	switch p.Backend {
 	case "local":
 		if p.Redis != nil {
@@ -296,38 +297,61 @@ func (p *RateLimit) Validate() error {
 		errs = append(errs, fmt.Errorf("backend: %q is not local or redis", p.Backend))
 	}
 	switch p.RedisMode {
-	case "exact":
-	case "lease":
-		p.lease = true
+	case "exact", "lease":
 	default:
 		errs = append(errs, fmt.Errorf("redis_mode: %q is not exact or lease", p.RedisMode))
 	}
 	if p.LeaseSize < 0 || p.LeaseTTL < 0 {
 		errs = append(errs, errors.New("lease_size and lease_ttl must be positive"))
 	}
-	switch p.OnRedisError {
-	case "fail_open", "fail_closed", "local":
-		p.failure = p.OnRedisError
-	default:
-		errs = append(errs, fmt.Errorf("on_redis_error: %q is not fail_open, fail_closed or local", p.OnRedisError))
+	return errs
+}
+
+// compileKeys parses the key parts.
+func (p *RateLimit) compileKeys() ([]keyPart, []error) {
+	var parts []keyPart
+	var errs []error
+	for i, k := range p.Key {
+		kp, err := parseKeyPart(k)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("key[%d]: %w", i, err))
+			continue
+		}
+		parts = append(parts, kp)
 	}
-	switch p.Headers {
-	case "ietf":
-		p.ietf = true
-	case "x":
-		p.xhdrs = true
-	case "both":
-		p.ietf, p.xhdrs = true, true
-	case "none":
-	default:
-		errs = append(errs, fmt.Errorf("headers: %q is not ietf, x, both or none", p.Headers))
+	return parts, errs
+}
+
+// compileLimits compiles the limits; limits of the same name get a
+// numbered suffix.
+func compileLimits(limits []Limit) ([]limitSpec, []error) {
+	var specs []limitSpec
+	var errs []error
+	names := map[string]int{}
+	for i, l := range limits {
+		s, err := compileLimit(l)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("limits[%d]: %w", i, err))
+			continue
+		}
+		names[s.name]++
+		if names[s.name] > 1 {
+			s.name += "-" + strconv.Itoa(names[s.name])
+		}
+		specs = append(specs, s)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if p.Backend == "local" {
-		p.lease = false
-	}
+	return specs, errs
+}
+
+// compile precomputes a validated config: key parts, limits, backend
+// modes, lease size and TTL, and the response headers.
+func (p *RateLimit) compile() {
+	p.parts, _ = p.compileKeys()
+	p.specs, _ = compileLimits(p.Limits)
+	p.lease = p.RedisMode == "lease" && p.Backend != "local"
+	p.failure = p.OnRedisError
+	p.ietf = p.Headers == "ietf" || p.Headers == "both"
+	p.xhdrs = p.Headers == "x" || p.Headers == "both"
 	p.leaseSize, p.leaseTTL = p.LeaseSize, p.LeaseTTL.D()
 	if p.leaseSize == 0 {
 		p.leaseSize = 100
@@ -342,8 +366,6 @@ func (p *RateLimit) Validate() error {
 		}
 	}
 	p.compileHeaders()
-	p.validated = true
-	return nil
 }
 
 // compileLimit checks one Limit and precomputes it.

@@ -356,36 +356,19 @@ func (s *leaseStore) get(h uint64, mkKeys func() []string) *lease {
 // without asking Redis.
 func (p *RateLimit) redisLease(ctx context.Context, h uint64, mkKeys func() []string) (decision, error) {
 	l := p.leases.get(h, mkKeys)
-	var (
-		timer  *time.Timer
-		budget time.Time // this request's deadline, set when it first waits
-		// expired: the budget is spent; the request may not wait again.
-		expired bool
-	)
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	var w leaseWait
+	defer w.stop()
 	for {
 		now := p.clock()
 		l.mu.Lock()
 		l.lastUse = now
-		if l.tokens > 0 && now < l.expires {
-			l.tokens--
-			d := l.view(now)
-			l.mu.Unlock()
-			return d, nil
-		}
-		if now < l.deniedUntil {
-			d := decision{idx: max(l.idx, 0), retry: time.Duration(l.deniedUntil - now)}
-			d.reset = d.retry
+		if d, ok := l.take(now); ok {
 			l.mu.Unlock()
 			return d, nil
 		}
 		rf := l.refilling
 		if rf == nil {
-			if expired {
+			if w.expired {
 				l.mu.Unlock()
 				return decision{}, errLeaseWait
 			}
@@ -398,7 +381,7 @@ func (p *RateLimit) redisLease(ctx context.Context, h uint64, mkKeys func() []st
 			ret, wins := l.tokens, l.wins
 			l.tokens = 0
 			l.mu.Unlock()
-			if budget.IsZero() {
+			if w.budget.IsZero() {
 				// First round: the refill's own timeout is this request's
 				// budget, so it runs here and keeps one token for it.
 				return p.refillLease(ctx, l, rf, ret, wins, true)
@@ -414,29 +397,69 @@ func (p *RateLimit) redisLease(ctx context.Context, h uint64, mkKeys func() []st
 				return decision{}, errRedisDown
 			}
 		}
-		if expired {
+		if w.expired {
 			return decision{}, errLeaseWait
 		}
-		if budget.IsZero() {
-			budget = time.Now().Add(p.timeout)
-		}
-		if timer == nil {
-			timer = time.NewTimer(time.Until(budget))
-		}
-		select {
-		case <-rf.done:
-			if rf.err != nil {
-				// Counted and logged once, by the refill.
-				return decision{}, errRedisDown
-			}
-		case <-timer.C:
-			// Out of time: one last look at the lease (the refill may
-			// have just finished), but no more waiting.
-			expired = true
-		case <-ctx.Done():
-			return decision{}, ctx.Err()
+		if err := w.wait(ctx, rf, p.timeout); err != nil {
+			return decision{}, err
 		}
 	}
+}
+
+// take serves a request from the lease: a leased token, or the denial in
+// force. It reports false when the lease can do neither. l.mu is held.
+func (l *lease) take(now int64) (decision, bool) {
+	if l.tokens > 0 && now < l.expires {
+		l.tokens--
+		return l.view(now), true
+	}
+	if now < l.deniedUntil {
+		d := decision{idx: max(l.idx, 0), retry: time.Duration(l.deniedUntil - now)}
+		d.reset = d.retry
+		return d, true
+	}
+	return decision{}, false
+}
+
+// leaseWait is one request's waiting for lease refills: its deadline is set
+// when it first waits, and once that has passed it may not wait again.
+type leaseWait struct {
+	timer  *time.Timer
+	budget time.Time // this request's deadline, set when it first waits
+	// expired: the budget is spent; the request may not wait again.
+	expired bool
+}
+
+func (w *leaseWait) stop() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+// wait waits for the refill rf until the request's deadline (arrival +
+// timeout). It returns nil when the lease should be looked at again, or
+// the error the request ends with.
+func (w *leaseWait) wait(ctx context.Context, rf *refill, timeout time.Duration) error {
+	if w.budget.IsZero() {
+		w.budget = time.Now().Add(timeout)
+	}
+	if w.timer == nil {
+		w.timer = time.NewTimer(time.Until(w.budget))
+	}
+	select {
+	case <-rf.done:
+		if rf.err != nil {
+			// Counted and logged once, by the refill.
+			return errRedisDown
+		}
+	case <-w.timer.C:
+		// Out of time: one last look at the lease (the refill may
+		// have just finished), but no more waiting.
+		w.expired = true
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 // Errors of redisLease that need no recording: the failure was recorded by

@@ -437,19 +437,14 @@ func (c *CORS) allowOrigin(originVals []string) []string {
 // Wrap returns the handler that answers preflights and decorates responses
 // to allowed origins.
 func (c *CORS) Wrap(next http.Handler) http.Handler {
-	return &handler{c: c, next: next}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.serve(w, r, next) })
 }
 
-type handler struct {
-	c    *CORS
-	next http.Handler
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := h.c
+// serve runs the plugin for one request, then next.
+func (c *CORS) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	ov := r.Header[hOrigin]
 	if len(ov) == 0 {
-		h.next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 		return
 	}
 	if r.Method == http.MethodOptions {
@@ -459,13 +454,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !c.originAllowed(ov[0]) {
-		h.next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 		return
 	}
 	rw := writerPool.Get().(*responseWriter)
 	rw.c, rw.acao = c, c.allowOrigin(ov)
 	rw.Reset(w, rw)
-	h.next.ServeHTTP(rw, r)
+	next.ServeHTTP(rw, r)
 	rw.Finish()
 	*rw = responseWriter{}
 	writerPool.Put(rw)

@@ -460,22 +460,17 @@ func (p *RateLimit) Cleanup() error {
 
 // Wrap returns the handler that enforces the limits before next.
 func (p *RateLimit) Wrap(next http.Handler) http.Handler {
-	return &handler{p: p, next: next}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, next) })
 }
 
-type handler struct {
-	p    *RateLimit
-	next http.Handler
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := h.p
+// serve runs the plugin for one request, then next.
+func (p *RateLimit) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	rec := request.RecordOf(r)
 	d, status := p.decide(r, rec)
 	switch status {
 	case statusDecided:
 	case statusOpen:
-		h.next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 		return
 	case statusClosed:
 		p.unavailable.Inc()
@@ -489,7 +484,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		request.WriteError(w, r, http.StatusTooManyRequests, "rate limit exceeded")
 		return
 	}
-	h.next.ServeHTTP(w, r)
+	next.ServeHTTP(w, r)
 }
 
 // Outcomes of decide besides a decision.

@@ -84,16 +84,11 @@ func (p *RequestID) Validate() error {
 // Wrap returns the handler that settles the request ID, calls next and
 // echoes the ID on the response.
 func (p *RequestID) Wrap(next http.Handler) http.Handler {
-	return &handler{p: p, next: next}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, next) })
 }
 
-type handler struct {
-	p    *RequestID
-	next http.Handler
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := h.p
+// serve runs the plugin for one request, then next.
+func (p *RequestID) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	rec := request.RecordOf(r)
 	prev := ""
 	if rec != nil {
@@ -130,7 +125,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !p.echo {
-		h.next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 		return
 	}
 	if vals == nil {
@@ -141,7 +136,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := writerPool.Get().(*responseWriter)
 	rw.name, rw.value = p.header, vals
 	rw.Reset(w, rw)
-	h.next.ServeHTTP(rw, r)
+	next.ServeHTTP(rw, r)
 	rw.Finish()
 	*rw = responseWriter{}
 	writerPool.Put(rw)

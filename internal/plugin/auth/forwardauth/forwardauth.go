@@ -285,16 +285,11 @@ func isAlwaysSent(h string) bool {
 // Wrap returns the handler that asks the authorization service, then calls
 // next if it allows the request.
 func (p *ForwardAuth) Wrap(next http.Handler) http.Handler {
-	return &handler{p: p, next: next}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, next) })
 }
 
-type handler struct {
-	p    *ForwardAuth
-	next http.Handler
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := h.p
+// serve runs the plugin for one request, then next.
+func (p *ForwardAuth) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	if len(r.Header["Authorization"]) > 1 {
 		p.base.Ambiguous(w, r)
 		return
@@ -312,22 +307,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() == nil {
 			p.warn.Warn("forward_auth", "authorization service call failed", err, slog.String("plugin", Name), slog.String("url", p.endpoint))
 		}
-		h.fail(w, r)
+		p.fail(w, r, next)
 		return
 	}
 	defer resp.Body.Close()
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDenyBody))
-		h.allow(w, r, resp.Header)
+		p.allow(w, r, resp.Header, next)
 	case code >= 500:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDenyBody))
 		p.warn.Warn("forward_auth", "authorization service failed", nil, slog.String("plugin", Name), slog.String("url", p.endpoint), slog.Int("status", code))
-		h.fail(w, r)
+		p.fail(w, r, next)
 	case code == http.StatusUnauthorized || (code >= 300 && code < 400):
 		if p.Anonymous != "" {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDenyBody))
-			p.base.Unauthenticated(w, r, h.next, "", reasonUnauthorized)
+			p.base.Unauthenticated(w, r, next, "", reasonUnauthorized)
 			return
 		}
 		reason := reasonUnauthorized
@@ -342,7 +337,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		// 1xx cannot end an exchange; treat it as a broken service.
 		p.warn.Warn("forward_auth", "authorization service answered with an unexpected status", nil, slog.String("plugin", Name), slog.String("url", p.endpoint), slog.Int("status", code))
-		h.fail(w, r)
+		p.fail(w, r, next)
 	}
 }
 
@@ -463,8 +458,7 @@ func firstValue(v string) string {
 }
 
 // allow passes the request on after a 2xx from the service.
-func (h *handler) allow(w http.ResponseWriter, r *http.Request, rh http.Header) {
-	p := h.p
+func (p *ForwardAuth) allow(w http.ResponseWriter, r *http.Request, rh http.Header, next http.Handler) {
 	for _, name := range p.copyHeaders {
 		if v := rh[name]; len(v) > 0 {
 			r.Header[name] = v
@@ -477,7 +471,7 @@ func (h *handler) allow(w http.ResponseWriter, r *http.Request, rh http.Header) 
 	if name == "" || !validValue(name) {
 		// Allowed but not identified: no consumer is recorded.
 		p.successes.Inc()
-		h.next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 		return
 	}
 	c, ok := p.consumers.ByName(name)
@@ -485,16 +479,16 @@ func (h *handler) allow(w http.ResponseWriter, r *http.Request, rh http.Header) 
 		c = &consumer.Consumer{Name: name, ID: name}
 	}
 	p.base.Authenticated(r, c, "")
-	h.next.ServeHTTP(w, r)
+	next.ServeHTTP(w, r)
 }
 
 // fail handles a failed call to the service.
-func (h *handler) fail(w http.ResponseWriter, r *http.Request) {
-	if h.p.FailureModeAllow {
-		h.next.ServeHTTP(w, r)
+func (p *ForwardAuth) fail(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if p.FailureModeAllow {
+		next.ServeHTTP(w, r)
 		return
 	}
-	h.p.base.Refused(r, reasonError)
+	p.base.Refused(r, reasonError)
 	request.WriteError(w, r, http.StatusServiceUnavailable, "authorization service unavailable")
 }
 

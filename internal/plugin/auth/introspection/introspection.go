@@ -294,16 +294,11 @@ func durationOr(d config.Duration, def time.Duration) time.Duration {
 
 // Wrap returns the handler that authenticates requests, then calls next.
 func (p *Introspection) Wrap(next http.Handler) http.Handler {
-	return &handler{p: p, next: next}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, next) })
 }
 
-type handler struct {
-	p    *Introspection
-	next http.Handler
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := h.p
+// serve runs the plugin for one request, then next.
+func (p *Introspection) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	for _, name := range p.stripHeaders {
 		delete(r.Header, name)
 	}
@@ -313,11 +308,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		p.base.Unauthenticated(w, r, h.next, challengeMissing, "missing")
+		p.base.Unauthenticated(w, r, next, challengeMissing, "missing")
 		return
 	}
 	if token == "" {
-		p.base.Unauthenticated(w, r, h.next, challengeInvalid, reasonMalformed)
+		p.base.Unauthenticated(w, r, next, challengeInvalid, reasonMalformed)
 		return
 	}
 	res, err := p.lookup(r.Context(), token)
@@ -325,7 +320,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() == nil {
 			p.warn.Warn("oauth2_introspection", "token introspection failed", err, slog.String("plugin", Name), slog.String("endpoint", p.endpoint))
 		}
-		p.base.Unauthenticated(w, r, h.next, challengeInvalid, "error")
+		p.base.Unauthenticated(w, r, next, challengeInvalid, "error")
 		return
 	}
 	switch {
@@ -334,10 +329,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if reason == "" {
 			reason = reasonInactive
 		}
-		p.base.Unauthenticated(w, r, h.next, challengeInvalid, reason)
+		p.base.Unauthenticated(w, r, next, challengeInvalid, reason)
 		return
 	case res.consumer == nil:
-		p.base.Unauthenticated(w, r, h.next, challengeInvalid, reasonUnknownConsumer)
+		p.base.Unauthenticated(w, r, next, challengeInvalid, reasonUnknownConsumer)
 		return
 	case !res.scopeOK:
 		w.Header().Set("WWW-Authenticate", p.scopeChallenge())
@@ -348,7 +343,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header[hv.name] = hv.value
 	}
 	p.base.Authenticated(r, res.consumer, res.credential)
-	h.next.ServeHTTP(w, r)
+	next.ServeHTTP(w, r)
 }
 
 func (p *Introspection) scopeChallenge() string {

@@ -25,7 +25,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +32,6 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
@@ -140,14 +138,12 @@ type Introspection struct {
 	negTTL    time.Duration
 	// stripHeaders are the canonical claims_to_headers header names.
 	stripHeaders []string
-	claimHeaders []claimHeader
+	claimHeaders []authclaims.Mapping
 	cache        *ttlcache.Cache[[32]byte, *result]
 	flight       singleflight.Group
 	// now is the clock; tests replace it.
 	now func() time.Time
 }
-
-type claimHeader struct{ claim, header string }
 
 // Provision checks the configuration, fills defaults and creates the HTTP
 // client used to call the endpoint.
@@ -244,26 +240,9 @@ func (p *Introspection) checkLimits() []error {
 // header rule (Authorization, which carries the token, is reserved too)
 // and lists the headers to set, sorted by claim.
 func (p *Introspection) checkClaimHeaders() []error {
-	var errs []error
-	seen := map[string]string{}
-	for _, claim := range sortedKeys(p.ClaimsToHeaders) {
-		h := p.ClaimsToHeaders[claim]
-		c := http.CanonicalHeaderKey(h)
-		switch {
-		case claim == "":
-			errs = append(errs, errors.New("claims_to_headers: empty claim name"))
-		case !httpx.ValidToken(h):
-			errs = append(errs, fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h))
-		case authclaims.Reserved(c, "Authorization"):
-			errs = append(errs, fmt.Errorf("claims_to_headers.%s: %s cannot be set by this plugin", claim, c))
-		case seen[c] != "":
-			errs = append(errs, fmt.Errorf("claims_to_headers: %q and %q both map to %s", seen[c], claim, c))
-		default:
-			seen[c] = claim
-			p.stripHeaders = append(p.stripHeaders, c)
-			p.claimHeaders = append(p.claimHeaders, claimHeader{claim: claim, header: c})
-		}
-	}
+	ms, errs := authclaims.Mappings(p.ClaimsToHeaders, "Authorization")
+	p.claimHeaders = ms
+	p.stripHeaders = authclaims.Headers(ms)
 	return errs
 }
 
@@ -386,23 +365,8 @@ var _ plugin.Plugin = (*Introspection)(nil)
 
 func base64Encode(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // InjectedHeaders lists the claims_to_headers names, which the gateway
 // strips from client requests on every route.
-func (p *Introspection) InjectedHeaders() []string {
-	out := make([]string, len(p.claimHeaders))
-	for i, ch := range p.claimHeaders {
-		out[i] = ch.header
-	}
-	return out
-}
+func (p *Introspection) InjectedHeaders() []string { return authclaims.Headers(p.claimHeaders) }
 
 var _ plugin.HeaderInjector = (*Introspection)(nil)

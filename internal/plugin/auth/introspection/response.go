@@ -233,13 +233,13 @@ func (p *Introspection) consumerOf(claims map[string]any) *consumer.Consumer {
 func (p *Introspection) claimHeaderValues(claims map[string]any) []headerValue {
 	var out []headerValue
 	for _, ch := range p.claimHeaders {
-		v, err := authclaims.Render(claims[ch.claim])
+		v, err := authclaims.Render(claims[ch.Claim])
 		if err != nil {
-			p.log.Warn("oauth2_introspection: claim not sent as a header", "claim", ch.claim, "header", ch.header, "error", err)
+			p.log.Warn("oauth2_introspection: claim not sent as a header", "claim", ch.Claim, "header", ch.Header, "error", err)
 			continue
 		}
 		if v != "" {
-			out = append(out, headerValue{name: ch.header, value: []string{v}[:1:1]})
+			out = append(out, headerValue{name: ch.Header, value: []string{v}[:1:1]})
 		}
 	}
 	return out

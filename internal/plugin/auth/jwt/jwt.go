@@ -25,7 +25,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -225,13 +224,11 @@ type JWT struct {
 	header       string
 	bearerOnly   bool
 	stripQuery   bool
-	claimHeaders []claimHeader
+	claimHeaders []authclaims.Mapping
 	chMissing    string
 	chInvalid    string
 	chScope      string
 }
-
-type claimHeader struct{ claim, header string }
 
 // Provision checks the config, parses every static key, and starts the
 // JWKS refresher when a JWKS URL or OIDC issuer is configured. The first
@@ -392,23 +389,11 @@ func (p *JWT) setupParser() error {
 }
 
 // setupClaimHeaders checks claims_to_headers against the shared reserved
-// header rule (the token's own header is reserved too) and sorts it by
-// claim.
+// header rule (the token's own header is reserved too).
 func (p *JWT) setupClaimHeaders() error {
-	for claim, h := range p.ClaimsToHeaders {
-		ch := http.CanonicalHeaderKey(h)
-		switch {
-		case claim == "":
-			return errors.New("claims_to_headers: empty claim name")
-		case !httpx.ValidToken(h):
-			return fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h)
-		case authclaims.Reserved(ch, p.reservedHeaders()...):
-			return fmt.Errorf("claims_to_headers.%s: header %q is reserved", claim, h)
-		}
-		p.claimHeaders = append(p.claimHeaders, claimHeader{claim, ch})
-	}
-	sort.Slice(p.claimHeaders, func(i, j int) bool { return p.claimHeaders[i].claim < p.claimHeaders[j].claim })
-	return nil
+	ms, errs := authclaims.Mappings(p.ClaimsToHeaders, p.reservedHeaders()...)
+	p.claimHeaders = ms
+	return errors.Join(errs...)
 }
 
 // reservedHeaders are the headers beyond the shared reserved set that
@@ -489,7 +474,7 @@ func durationOr(d config.Duration, def time.Duration) time.Duration {
 func (p *JWT) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for i := range p.claimHeaders {
-			delete(r.Header, p.claimHeaders[i].header)
+			delete(r.Header, p.claimHeaders[i].Header)
 		}
 		raw, ambiguous := p.token(r)
 		if ambiguous {
@@ -532,15 +517,15 @@ func (p *JWT) Wrap(next http.Handler) http.Handler {
 		}
 		for i := range p.claimHeaders {
 			ch := &p.claimHeaders[i]
-			v, err := authclaims.Render(claims[ch.claim])
+			v, err := authclaims.Render(claims[ch.Claim])
 			if err != nil {
 				if p.log.Enabled(r.Context(), slog.LevelDebug) {
-					p.log.Debug("jwt: claim not sent as a header", "claim", ch.claim, "header", ch.header, "error", err)
+					p.log.Debug("jwt: claim not sent as a header", "claim", ch.Claim, "header", ch.Header, "error", err)
 				}
 				continue
 			}
 			if v != "" {
-				r.Header[ch.header] = []string{v}
+				r.Header[ch.Header] = []string{v}
 			}
 		}
 		p.Authenticated(r, c, kid)
@@ -550,12 +535,6 @@ func (p *JWT) Wrap(next http.Handler) http.Handler {
 
 // InjectedHeaders lists the claims_to_headers names, which the gateway
 // strips from client requests on every route.
-func (p *JWT) InjectedHeaders() []string {
-	out := make([]string, len(p.claimHeaders))
-	for i, ch := range p.claimHeaders {
-		out[i] = ch.header
-	}
-	return out
-}
+func (p *JWT) InjectedHeaders() []string { return authclaims.Headers(p.claimHeaders) }
 
 var _ plugin.HeaderInjector = (*JWT)(nil)

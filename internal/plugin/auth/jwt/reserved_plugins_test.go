@@ -26,3 +26,15 @@ func TestClaimHeadersSharedReserved(t *testing.T) {
 	}
 	in.Cleanup()
 }
+
+// Two claims sent in one header are refused, as in the other claim plugins.
+func TestClaimHeadersDuplicateRefused(t *testing.T) {
+	in, err := build(t, map[string]any{"algorithms": []string{"HS256"}, "secret": "0123456789abcdef0123456789abcdef", "claims_to_headers": map[string]string{"sub": "X-User", "email": "x-user"}})
+	if err == nil {
+		in.Cleanup()
+		t.Fatal("two claims in one header accepted")
+	}
+	if !strings.Contains(err.Error(), `"email" and "sub" both map to X-User`) {
+		t.Fatalf("error %v", err)
+	}
+}

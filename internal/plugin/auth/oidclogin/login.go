@@ -192,16 +192,16 @@ func (p *OIDCLogin) applyClaims(s *session, idt *oidc.IDToken) error {
 	s.Name = name
 	s.Claims = nil
 	for _, ch := range p.claimHeaders {
-		v, err := authclaims.RenderJSON(claims[ch.claim])
+		v, err := authclaims.RenderJSON(claims[ch.Claim])
 		if err != nil {
-			p.log.Warn("oidc_login: ID token claim not sent as a header", "claim", ch.claim, "header", ch.header, "error", err)
+			p.log.Warn("oidc_login: ID token claim not sent as a header", "claim", ch.Claim, "header", ch.Header, "error", err)
 			continue
 		}
 		if v != "" {
 			if s.Claims == nil {
 				s.Claims = map[string]string{}
 			}
-			s.Claims[ch.claim] = v
+			s.Claims[ch.Claim] = v
 		}
 	}
 	return nil

@@ -209,7 +209,7 @@ type OIDCLogin struct {
 	sessionAttrs cookieAttrs
 	stateAttrs   cookieAttrs
 	redirectPath string
-	claimHeaders []claimHeader
+	claimHeaders []authclaims.Mapping
 	deny         bool
 	refresh      bool
 	client       *http.Client
@@ -229,8 +229,6 @@ type OIDCLogin struct {
 	// now is the clock; tests replace it.
 	now func() time.Time
 }
-
-type claimHeader struct{ claim, header string }
 
 // idp is the discovered provider.
 type idp struct {
@@ -314,9 +312,7 @@ func (p *OIDCLogin) Provision(ctx plugin.Context) error {
 		return err
 	}
 	p.setupCookieAttrs()
-	for _, claim := range sortedKeys(p.ClaimsToHeaders) {
-		p.claimHeaders = append(p.claimHeaders, claimHeader{claim, http.CanonicalHeaderKey(p.ClaimsToHeaders[claim])})
-	}
+	p.claimHeaders, _ = authclaims.Mappings(p.ClaimsToHeaders)
 
 	s, err := newSealer([]byte(p.CookieSecret), strings.TrimSuffix(p.Issuer, "/"), p.ClientID)
 	if err != nil {
@@ -473,21 +469,9 @@ func (p *OIDCLogin) checkClaimHeaders(add func(format string, args ...any)) {
 	if p.PassAccessToken {
 		reserved = append(slices.Clone(reserved), "Authorization")
 	}
-	seen := map[string]string{}
-	for _, claim := range sortedKeys(p.ClaimsToHeaders) {
-		h := p.ClaimsToHeaders[claim]
-		c := http.CanonicalHeaderKey(h)
-		switch {
-		case claim == "":
-			add("claims_to_headers: empty claim name")
-		case !httpx.ValidToken(h):
-			add("claims_to_headers.%s: %q is not a valid header name", claim, h)
-		case authclaims.Reserved(c, reserved...):
-			add("claims_to_headers.%s: %s is reserved by the gateway", claim, c)
-		case seen[c] != "":
-			add("claims_to_headers: %q and %q both map to %s", seen[c], claim, c)
-		}
-		seen[c] = claim
+	_, errs := authclaims.Mappings(p.ClaimsToHeaders, reserved...)
+	for _, err := range errs {
+		add("%w", err)
 	}
 }
 
@@ -507,26 +491,11 @@ func (p *OIDCLogin) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 var _ plugin.Plugin = (*OIDCLogin)(nil)
 var _ plugin.Cleaner = (*OIDCLogin)(nil)
 
 // InjectedHeaders lists the claims_to_headers names, which the gateway
 // strips from client requests on every route.
-func (p *OIDCLogin) InjectedHeaders() []string {
-	out := make([]string, len(p.claimHeaders))
-	for i, ch := range p.claimHeaders {
-		out[i] = ch.header
-	}
-	return out
-}
+func (p *OIDCLogin) InjectedHeaders() []string { return authclaims.Headers(p.claimHeaders) }
 
 var _ plugin.HeaderInjector = (*OIDCLogin)(nil)

@@ -14,7 +14,7 @@ import (
 
 func (p *OIDCLogin) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	for _, ch := range p.claimHeaders {
-		r.Header.Del(ch.header)
+		r.Header.Del(ch.Header)
 	}
 	switch requestPath(r) {
 	case p.redirectPath:
@@ -83,8 +83,8 @@ func (p *OIDCLogin) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 	}
 	p.Authenticated(r, c, s.Sub)
 	for _, ch := range p.claimHeaders {
-		if v, ok := s.Claims[ch.claim]; ok {
-			r.Header.Set(ch.header, v)
+		if v, ok := s.Claims[ch.Claim]; ok {
+			r.Header.Set(ch.Header, v)
 		}
 	}
 	if p.PassAccessToken && s.AccessToken != "" {

@@ -26,11 +26,7 @@ import (
 )
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  "cors",
-		Phase: plugin.PhaseInit,
-		New:   func() plugin.Plugin { return new(CORS) },
-	})
+	plugin.Register(plugin.Spec{Name: "cors", Phase: plugin.PhaseInit, New: func() plugin.Plugin { return new(CORS) }})
 }
 
 // DefaultMethods are the methods allowed when allow_methods is not set.

@@ -25,11 +25,7 @@ import (
 const RequestIDVar = "$request_id"
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  "headers",
-		Phase: plugin.PhaseTransform,
-		New:   func() plugin.Plugin { return new(Headers) },
-	})
+	plugin.Register(plugin.Spec{Name: "headers", Phase: plugin.PhaseTransform, New: func() plugin.Plugin { return new(Headers) }})
 }
 
 // Headers is the configuration of one "headers" plugin instance.

@@ -46,11 +46,7 @@ const (
 )
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  Name,
-		Phase: plugin.PhaseRateLimit,
-		New:   func() plugin.Plugin { return new(Quota) },
-	})
+	plugin.Register(plugin.Spec{Name: Name, Phase: plugin.PhaseRateLimit, New: func() plugin.Plugin { return new(Quota) }})
 }
 
 // Quota is the configuration of one "quota" instance.

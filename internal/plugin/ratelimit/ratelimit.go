@@ -60,11 +60,7 @@ const ErrorsMetric = "portico_ratelimit_redis_errors_total"
 const RejectedMetric = "portico_ratelimit_rejected_total"
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  "rate_limit",
-		Phase: plugin.PhaseRateLimit,
-		New:   func() plugin.Plugin { return new(RateLimit) },
-	})
+	plugin.Register(plugin.Spec{Name: "rate_limit", Phase: plugin.PhaseRateLimit, New: func() plugin.Plugin { return new(RateLimit) }})
 }
 
 // RateLimit is the configuration of one "rate_limit" plugin instance.

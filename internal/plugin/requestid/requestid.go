@@ -23,11 +23,7 @@ import (
 const DefaultHeader = "X-Request-Id"
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  "request_id",
-		Phase: plugin.PhaseInit,
-		New:   func() plugin.Plugin { return new(RequestID) },
-	})
+	plugin.Register(plugin.Spec{Name: "request_id", Phase: plugin.PhaseInit, New: func() plugin.Plugin { return new(RequestID) }})
 }
 
 // RequestID is the configuration of one "request_id" plugin instance.

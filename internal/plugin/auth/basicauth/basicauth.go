@@ -73,11 +73,7 @@ const (
 )
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  Name,
-		Phase: plugin.PhaseAccess,
-		New:   func() plugin.Plugin { return new(BasicAuth) },
-	})
+	plugin.Register(plugin.Spec{Name: Name, Phase: plugin.PhaseAccess, New: func() plugin.Plugin { return new(BasicAuth) }})
 }
 
 // BasicAuth is the configuration of one "basic_auth" instance.

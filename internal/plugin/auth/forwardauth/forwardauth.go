@@ -84,11 +84,7 @@ var alwaysSent = []string{
 }
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  Name,
-		Phase: plugin.PhaseAccess,
-		New:   func() plugin.Plugin { return new(ForwardAuth) },
-	})
+	plugin.Register(plugin.Spec{Name: Name, Phase: plugin.PhaseAccess, New: func() plugin.Plugin { return new(ForwardAuth) }})
 }
 
 // ForwardAuth is the configuration of one "forward_auth" plugin instance.

@@ -80,11 +80,7 @@ const RequestTarget = "@request-target"
 const maxSignedHeaders = 32
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  Name,
-		Phase: plugin.PhaseAccess,
-		New:   func() plugin.Plugin { return new(HMACAuth) },
-	})
+	plugin.Register(plugin.Spec{Name: Name, Phase: plugin.PhaseAccess, New: func() plugin.Plugin { return new(HMACAuth) }})
 }
 
 // algorithms maps the supported algorithm names to their hash.

@@ -65,11 +65,7 @@ const (
 )
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  Name,
-		Phase: plugin.PhaseAccess,
-		New:   func() plugin.Plugin { return new(Introspection) },
-	})
+	plugin.Register(plugin.Spec{Name: Name, Phase: plugin.PhaseAccess, New: func() plugin.Plugin { return new(Introspection) }})
 }
 
 // Introspection is the configuration of one "oauth2_introspection" plugin

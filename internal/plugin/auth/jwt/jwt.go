@@ -40,11 +40,7 @@ import (
 )
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  "jwt",
-		Phase: plugin.PhaseAccess,
-		New:   func() plugin.Plugin { return new(JWT) },
-	})
+	plugin.Register(plugin.Spec{Name: "jwt", Phase: plugin.PhaseAccess, New: func() plugin.Plugin { return new(JWT) }})
 }
 
 // Defaults.

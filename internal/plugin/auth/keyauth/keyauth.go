@@ -42,11 +42,7 @@ const challenge = `Key realm="portico"`
 const credentialIDLen = 12
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  Name,
-		Phase: plugin.PhaseAccess,
-		New:   func() plugin.Plugin { return new(KeyAuth) },
-	})
+	plugin.Register(plugin.Spec{Name: Name, Phase: plugin.PhaseAccess, New: func() plugin.Plugin { return new(KeyAuth) }})
 }
 
 // KeyAuth is the configuration of one "key_auth" instance.

@@ -108,11 +108,7 @@ const discoveryRetry = 5 * time.Second
 const refreshShare = 30 * time.Second
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  Name,
-		Phase: plugin.PhaseAccess,
-		New:   func() plugin.Plugin { return new(OIDCLogin) },
-	})
+	plugin.Register(plugin.Spec{Name: Name, Phase: plugin.PhaseAccess, New: func() plugin.Plugin { return new(OIDCLogin) }})
 }
 
 // OIDCLogin is the configuration of one "oidc_login" plugin instance.

@@ -564,4 +564,10 @@ type responseWriter struct {
 // BeforeHeaders adds the CORS headers.
 func (w *responseWriter) BeforeHeaders(h http.Header) { w.c.decorate(h, w.acao) }
 
-var _ plugin.Plugin = (*CORS)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin       = (*CORS)(nil)
+	_ plugin.Validator    = (*CORS)(nil)
+	_ http.ResponseWriter = (*responseWriter)(nil)
+	_ plugin.HeaderHook   = (*responseWriter)(nil)
+)

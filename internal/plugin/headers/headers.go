@@ -367,4 +367,10 @@ func (w *responseWriter) BeforeHeaders(h http.Header) {
 	w.ops.apply(h, id)
 }
 
-var _ plugin.Plugin = (*Headers)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin       = (*Headers)(nil)
+	_ plugin.Validator    = (*Headers)(nil)
+	_ http.ResponseWriter = (*responseWriter)(nil)
+	_ plugin.HeaderHook   = (*responseWriter)(nil)
+)

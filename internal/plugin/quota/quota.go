@@ -299,4 +299,8 @@ func (z *zoneCache) get(name string, log *slog.Logger) *time.Location {
 	return loc
 }
 
-var _ plugin.Plugin = (*Quota)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin  = (*Quota)(nil)
+	_ plugin.Cleaner = (*Quota)(nil)
+)

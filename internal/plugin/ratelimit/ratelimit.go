@@ -563,3 +563,10 @@ var (
 	_ plugin.Validator = (*RateLimit)(nil)
 	_ plugin.Cleaner   = (*RateLimit)(nil)
 )
+
+// Interface guards.
+var (
+	_ plugin.Plugin    = (*RateLimit)(nil)
+	_ plugin.Validator = (*RateLimit)(nil)
+	_ plugin.Cleaner   = (*RateLimit)(nil)
+)

@@ -152,4 +152,10 @@ type responseWriter struct {
 // BeforeHeaders sets the ID.
 func (w *responseWriter) BeforeHeaders(h http.Header) { h[w.name] = w.value }
 
-var _ plugin.Plugin = (*RequestID)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin       = (*RequestID)(nil)
+	_ plugin.Validator    = (*RequestID)(nil)
+	_ http.ResponseWriter = (*responseWriter)(nil)
+	_ plugin.HeaderHook   = (*responseWriter)(nil)
+)

@@ -426,3 +426,9 @@ func (c *verifiedCache) put(k cacheKey, now time.Time) {
 
 // len is the number of entries, expired ones not yet dropped included.
 func (c *verifiedCache) len() int { return c.c.Len() }
+
+// Interface guards.
+var (
+	_ plugin.Plugin    = (*BasicAuth)(nil)
+	_ plugin.Validator = (*BasicAuth)(nil)
+)

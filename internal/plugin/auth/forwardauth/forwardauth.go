@@ -551,12 +551,15 @@ func validValue(s string) bool {
 	return true
 }
 
-var _ plugin.Plugin = (*ForwardAuth)(nil)
-
 // InjectedHeaders lists the copy_response_headers names, which the gateway
 // strips from client requests on every route.
 func (p *ForwardAuth) InjectedHeaders() []string {
 	return append([]string(nil), p.copyHeaders...)
 }
 
-var _ plugin.HeaderInjector = (*ForwardAuth)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin         = (*ForwardAuth)(nil)
+	_ plugin.Cleaner        = (*ForwardAuth)(nil)
+	_ plugin.HeaderInjector = (*ForwardAuth)(nil)
+)

@@ -392,3 +392,10 @@ func (p *HMACAuth) check(r *http.Request, sp *sigParams) (*consumer.Consumer, st
 	}
 	return c, "", 0
 }
+
+// Interface guards.
+var (
+	_ plugin.Plugin    = (*HMACAuth)(nil)
+	_ plugin.Validator = (*HMACAuth)(nil)
+	_ plugin.Cleaner   = (*HMACAuth)(nil)
+)

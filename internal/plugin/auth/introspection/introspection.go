@@ -357,12 +357,15 @@ func bearerToken(h http.Header) (token string, ok, multiple bool) {
 	return t, true, false
 }
 
-var _ plugin.Plugin = (*Introspection)(nil)
-
 func base64Encode(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 // InjectedHeaders lists the claims_to_headers names, which the gateway
 // strips from client requests on every route.
 func (p *Introspection) InjectedHeaders() []string { return authclaims.Headers(p.claimHeaders) }
 
-var _ plugin.HeaderInjector = (*Introspection)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin         = (*Introspection)(nil)
+	_ plugin.Cleaner        = (*Introspection)(nil)
+	_ plugin.HeaderInjector = (*Introspection)(nil)
+)

@@ -533,4 +533,9 @@ func (p *JWT) Wrap(next http.Handler) http.Handler {
 // strips from client requests on every route.
 func (p *JWT) InjectedHeaders() []string { return authclaims.Headers(p.claimHeaders) }
 
-var _ plugin.HeaderInjector = (*JWT)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin         = (*JWT)(nil)
+	_ plugin.Cleaner        = (*JWT)(nil)
+	_ plugin.HeaderInjector = (*JWT)(nil)
+)

@@ -322,3 +322,9 @@ func removeCookies(h http.Header, names []string) {
 	}
 	h["Cookie"] = out
 }
+
+// Interface guards.
+var (
+	_ plugin.Plugin    = (*KeyAuth)(nil)
+	_ plugin.Validator = (*KeyAuth)(nil)
+)

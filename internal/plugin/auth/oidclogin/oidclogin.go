@@ -487,11 +487,13 @@ func (p *OIDCLogin) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-var _ plugin.Plugin = (*OIDCLogin)(nil)
-var _ plugin.Cleaner = (*OIDCLogin)(nil)
-
 // InjectedHeaders lists the claims_to_headers names, which the gateway
 // strips from client requests on every route.
 func (p *OIDCLogin) InjectedHeaders() []string { return authclaims.Headers(p.claimHeaders) }
 
-var _ plugin.HeaderInjector = (*OIDCLogin)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin         = (*OIDCLogin)(nil)
+	_ plugin.Cleaner        = (*OIDCLogin)(nil)
+	_ plugin.HeaderInjector = (*OIDCLogin)(nil)
+)

@@ -204,28 +204,20 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 // checkForwardHeaders checks forward_headers and lists the canonical names
 // to send.
 func (p *ForwardAuth) checkForwardHeaders() []error {
-	var errs []error
 	fwd := p.ForwardHeaders
 	if fwd == nil {
 		fwd = DefaultForwardHeaders
 	}
-	seen := map[string]bool{}
-	for i, h := range fwd {
-		c := http.CanonicalHeaderKey(h)
+	var errs []error
+	p.forward, errs = headerList("forward_headers", fwd, func(c string) string {
 		switch {
-		case !httpx.ValidToken(h):
-			errs = append(errs, fmt.Errorf("forward_headers[%d]: %q is not a valid header name", i, h))
 		case framing[c]:
-			errs = append(errs, fmt.Errorf("forward_headers[%d]: %s is managed by the HTTP layer and cannot be forwarded", i, c))
+			return "is managed by the HTTP layer and cannot be forwarded"
 		case isAlwaysSent(c):
-			errs = append(errs, fmt.Errorf("forward_headers[%d]: %s is always sent", i, c))
-		case seen[c]:
-			errs = append(errs, fmt.Errorf("forward_headers[%d]: %s is listed twice", i, c))
-		default:
-			seen[c] = true
-			p.forward = append(p.forward, c)
+			return "is always sent"
 		}
-	}
+		return ""
+	})
 	return errs
 }
 
@@ -233,22 +225,36 @@ func (p *ForwardAuth) checkForwardHeaders() []error {
 // names to copy.
 func (p *ForwardAuth) checkCopyHeaders() []error {
 	var errs []error
+	p.copyHeaders, errs = headerList("copy_response_headers", p.CopyResponseHeaders, func(c string) string {
+		if framing[c] || httpx.IsIdentityHeader(c) {
+			return "cannot be copied onto the request"
+		}
+		return ""
+	})
+	return errs
+}
+
+// headerList checks the header names of the option field: each a valid
+// name, not refused (refuse returns why the canonical name is refused, or
+// ""), and listed once. It returns the canonical names of the good ones.
+func headerList(field string, names []string, refuse func(canonical string) string) ([]string, []error) {
+	var out []string
+	var errs []error
 	seen := map[string]bool{}
-	for i, h := range p.CopyResponseHeaders {
+	for i, h := range names {
 		c := http.CanonicalHeaderKey(h)
-		switch {
-		case !httpx.ValidToken(h):
-			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %q is not a valid header name", i, h))
-		case framing[c] || httpx.IsIdentityHeader(c):
-			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %s cannot be copied onto the request", i, c))
-		case seen[c]:
-			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %s is listed twice", i, c))
-		default:
+		if !httpx.ValidToken(h) {
+			errs = append(errs, fmt.Errorf("%s[%d]: %q is not a valid header name", field, i, h))
+		} else if why := refuse(c); why != "" {
+			errs = append(errs, fmt.Errorf("%s[%d]: %s %s", field, i, c, why))
+		} else if seen[c] {
+			errs = append(errs, fmt.Errorf("%s[%d]: %s is listed twice", field, i, c))
+		} else {
 			seen[c] = true
-			p.copyHeaders = append(p.copyHeaders, c)
+			out = append(out, c)
 		}
 	}
-	return errs
+	return out, errs
 }
 
 // Cleanup closes the idle connections to the authorization service.

@@ -139,12 +139,7 @@ func (p *OIDCLogin) redeem(ctx context.Context, w http.ResponseWriter, r *http.R
 	start := time.Now()
 	tok, err := p.oauthConfig(d, ls.RedirectURI).Exchange(ctx, code, oauth2.VerifierOption(ls.Verifier))
 	if err != nil {
-		if p.watch.failedSince(start) {
-			p.warn.Warn("oidc_provider", "oidc_login: code exchange failed: provider unreachable", err, slog.String("issuer", p.Issuer), slog.String("route", routeOf(r)))
-			p.unavailable(w, r)
-			return nil, nil, false
-		}
-		p.loginFailed(w, r, http.StatusUnauthorized, reasonExchange, "code exchange failed: "+err.Error())
+		p.providerFailed(w, r, start, err, reasonExchange, "code exchange failed", "code exchange failed")
 		return nil, nil, false
 	}
 	rawID, _ := tok.Extra("id_token").(string)
@@ -155,12 +150,7 @@ func (p *OIDCLogin) redeem(ctx context.Context, w http.ResponseWriter, r *http.R
 	start = time.Now()
 	idt, err := d.verifier.Verify(ctx, rawID)
 	if err != nil {
-		if p.watch.failedSince(start) {
-			p.warn.Warn("oidc_provider", "oidc_login: ID token keys unavailable: provider unreachable", err, slog.String("issuer", p.Issuer), slog.String("route", routeOf(r)))
-			p.unavailable(w, r)
-			return nil, nil, false
-		}
-		p.loginFailed(w, r, http.StatusUnauthorized, reasonBadIDToken, "ID token rejected: "+err.Error())
+		p.providerFailed(w, r, start, err, reasonBadIDToken, "ID token keys unavailable", "ID token rejected")
 		return nil, nil, false
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(ls.Nonce)) != 1 {
@@ -174,6 +164,19 @@ func (p *OIDCLogin) redeem(ctx context.Context, w http.ResponseWriter, r *http.R
 		}
 	}
 	return tok, idt, true
+}
+
+// providerFailed answers a login whose call to the provider, started at
+// start, failed: 503 (logged as "<unreachable>: provider unreachable")
+// when the provider could not be reached meanwhile, else 401 with reason
+// and "<refused>: <error>" as the logged detail.
+func (p *OIDCLogin) providerFailed(w http.ResponseWriter, r *http.Request, start time.Time, err error, reason, unreachable, refused string) {
+	if p.watch.failedSince(start) {
+		p.warn.Warn("oidc_provider", "oidc_login: "+unreachable+": provider unreachable", err, slog.String("issuer", p.Issuer), slog.String("route", routeOf(r)))
+		p.unavailable(w, r)
+		return
+	}
+	p.loginFailed(w, r, http.StatusUnauthorized, reason, refused+": "+err.Error())
 }
 
 // applyClaims sets the consumer name and the claims_to_headers values.

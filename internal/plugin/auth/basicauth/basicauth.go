@@ -192,16 +192,11 @@ func (p *BasicAuth) Validate() error {
 // Wrap returns the handler that authenticates the request, then runs next.
 func (p *BasicAuth) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		authz := r.Header["Authorization"]
-		if len(authz) > 1 {
-			p.base.Ambiguous(w, r)
+		authz, single := p.base.Authorization(w, r)
+		if !single {
 			return
 		}
-		var user, pass string
-		found, ok := false, false
-		if len(authz) == 1 {
-			user, pass, found, ok = parseBasic(authz[0])
-		}
+		user, pass, found, ok := parseBasic(authz)
 		if !found {
 			p.base.Unauthenticated(w, r, next, p.challenge, "missing")
 			return

@@ -292,8 +292,7 @@ func (p *ForwardAuth) Wrap(next http.Handler) http.Handler {
 
 // serve runs the plugin for one request, then next.
 func (p *ForwardAuth) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	if len(r.Header["Authorization"]) > 1 {
-		p.base.Ambiguous(w, r)
+	if _, single := p.base.Authorization(w, r); !single {
 		return
 	}
 	for _, name := range p.copyHeaders {

@@ -274,16 +274,11 @@ func (p *HMACAuth) Validate() error {
 // Wrap returns the handler that authenticates the request, then runs next.
 func (p *HMACAuth) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		authz := r.Header["Authorization"]
-		if len(authz) > 1 {
-			p.base.Ambiguous(w, r)
+		authz, single := p.base.Authorization(w, r)
+		if !single {
 			return
 		}
-		var sp *sigParams
-		found, ok := false, false
-		if len(authz) == 1 {
-			sp, found, ok = parseAuthorization(authz[0])
-		}
+		sp, found, ok := parseAuthorization(authz)
 		if !found {
 			p.base.Unauthenticated(w, r, next, p.challenge, "missing")
 			return

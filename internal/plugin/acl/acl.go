@@ -81,4 +81,7 @@ func (a *ACL) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-var _ plugin.Plugin = (*ACL)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin = (*ACL)(nil)
+)

@@ -156,6 +156,20 @@ func (b *Base) Ambiguous(w http.ResponseWriter, r *http.Request) {
 	request.WriteError(w, r, http.StatusBadRequest, "more than one credential")
 }
 
+// Authorization returns the request's Authorization value, "" when it has
+// none. A request with more than one is answered 400 (see Ambiguous) and
+// ok is false.
+func (b *Base) Authorization(w http.ResponseWriter, r *http.Request) (value string, ok bool) {
+	switch v := r.Header["Authorization"]; len(v) {
+	case 0:
+		return "", true
+	case 1:
+		return v[0], true
+	}
+	b.Ambiguous(w, r)
+	return "", false
+}
+
 // Refused counts a failure under reason and records it for the access log,
 // for a request the plugin answers itself with another status (429 when
 // checks are throttled, 503 when a dependency is down…).

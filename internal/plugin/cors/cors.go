@@ -26,11 +26,7 @@ import (
 )
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  "cors",
-		Phase: plugin.PhaseInit,
-		New:   func() plugin.Plugin { return new(CORS) },
-	})
+	plugin.Register(plugin.Spec{Name: "cors", Phase: plugin.PhaseInit, New: func() plugin.Plugin { return new(CORS) }})
 }
 
 // DefaultMethods are the methods allowed when allow_methods is not set.
@@ -437,19 +433,14 @@ func (c *CORS) allowOrigin(originVals []string) []string {
 // Wrap returns the handler that answers preflights and decorates responses
 // to allowed origins.
 func (c *CORS) Wrap(next http.Handler) http.Handler {
-	return &handler{c: c, next: next}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.serve(w, r, next) })
 }
 
-type handler struct {
-	c    *CORS
-	next http.Handler
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := h.c
+// serve runs the plugin for one request, then next.
+func (c *CORS) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	ov := r.Header[hOrigin]
 	if len(ov) == 0 {
-		h.next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 		return
 	}
 	if r.Method == http.MethodOptions {
@@ -459,13 +450,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !c.originAllowed(ov[0]) {
-		h.next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 		return
 	}
 	rw := writerPool.Get().(*responseWriter)
 	rw.c, rw.acao = c, c.allowOrigin(ov)
 	rw.Reset(w, rw)
-	h.next.ServeHTTP(rw, r)
+	next.ServeHTTP(rw, r)
 	rw.Finish()
 	*rw = responseWriter{}
 	writerPool.Put(rw)
@@ -573,4 +564,10 @@ type responseWriter struct {
 // BeforeHeaders adds the CORS headers.
 func (w *responseWriter) BeforeHeaders(h http.Header) { w.c.decorate(h, w.acao) }
 
-var _ plugin.Plugin = (*CORS)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin       = (*CORS)(nil)
+	_ plugin.Validator    = (*CORS)(nil)
+	_ http.ResponseWriter = (*responseWriter)(nil)
+	_ plugin.HeaderHook   = (*responseWriter)(nil)
+)

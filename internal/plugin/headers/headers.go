@@ -25,11 +25,7 @@ import (
 const RequestIDVar = "$request_id"
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  "headers",
-		Phase: plugin.PhaseTransform,
-		New:   func() plugin.Plugin { return new(Headers) },
-	})
+	plugin.Register(plugin.Spec{Name: "headers", Phase: plugin.PhaseTransform, New: func() plugin.Plugin { return new(Headers) }})
 }
 
 // Headers is the configuration of one "headers" plugin instance.
@@ -371,4 +367,10 @@ func (w *responseWriter) BeforeHeaders(h http.Header) {
 	w.ops.apply(h, id)
 }
 
-var _ plugin.Plugin = (*Headers)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin       = (*Headers)(nil)
+	_ plugin.Validator    = (*Headers)(nil)
+	_ http.ResponseWriter = (*responseWriter)(nil)
+	_ plugin.HeaderHook   = (*responseWriter)(nil)
+)

@@ -88,4 +88,7 @@ func (p *IPRestriction) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-var _ plugin.Plugin = (*IPRestriction)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin = (*IPRestriction)(nil)
+)

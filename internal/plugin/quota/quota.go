@@ -51,11 +51,7 @@ const (
 )
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  Name,
-		Phase: plugin.PhaseRateLimit,
-		New:   func() plugin.Plugin { return new(Quota) },
-	})
+	plugin.Register(plugin.Spec{Name: Name, Phase: plugin.PhaseRateLimit, New: func() plugin.Plugin { return new(Quota) }})
 }
 
 // Quota is the configuration of one "quota" instance.
@@ -342,4 +338,8 @@ func (z *zoneCache) get(name string, log *slog.Logger) *time.Location {
 	return loc
 }
 
-var _ plugin.Plugin = (*Quota)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin  = (*Quota)(nil)
+	_ plugin.Cleaner = (*Quota)(nil)
+)

@@ -61,11 +61,7 @@ const ErrorsMetric = "portico_ratelimit_redis_errors_total"
 const RejectedMetric = "portico_ratelimit_rejected_total"
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  "rate_limit",
-		Phase: plugin.PhaseRateLimit,
-		New:   func() plugin.Plugin { return new(RateLimit) },
-	})
+	plugin.Register(plugin.Spec{Name: "rate_limit", Phase: plugin.PhaseRateLimit, New: func() plugin.Plugin { return new(RateLimit) }})
 }
 
 // RateLimit is the configuration of one "rate_limit" plugin instance.
@@ -145,7 +141,6 @@ type RateLimit struct {
 	stop        chan struct{}
 	done        []chan struct{}
 	cleanOnce   sync.Once
-	validated   bool
 }
 
 // Limit is one rate limit.
@@ -170,12 +165,14 @@ type Limit struct {
 	Algorithm string `yaml:"algorithm"`
 }
 
-// Provision checks the config, builds the limiter and opens the Redis
-// client.
+// Provision applies the defaults, checks the config, builds the limiter
+// and opens the Redis client.
 func (p *RateLimit) Provision(ctx plugin.Context) error {
+	p.defaults()
 	if err := p.Validate(); err != nil {
 		return err
 	}
+	p.compile()
 	p.route = ctx.Route()
 	p.warner = observe.NewDependencyWarner(ctx.Logger(), 0)
 	p.limited = ctx.Stats().Counter(RejectedMetric, `route="`+p.route+`",reason="limit"`)
@@ -224,39 +221,11 @@ func (p *RateLimit) Provision(ctx plugin.Context) error {
 	return nil
 }
 
-// Validate checks the config and fills defaults; it is idempotent.
-func (p *RateLimit) Validate() error {
-	if p.validated {
-		return nil
-	}
-	var errs []error
+// defaults fills in the defaults of unset options; Provision calls it
+// before Validate.
+func (p *RateLimit) defaults() {
 	if len(p.Key) == 0 {
 		p.Key = config.StringList{"consumer"}
-	}
-	if k, err := reqkey.Parse(p.Key); err != nil {
-		errs = append(errs, err)
-	} else {
-		p.key = k
-	}
-	switch {
-	case len(p.Limits) == 0:
-		errs = append(errs, errors.New("limits: at least one limit is required"))
-	case len(p.Limits) > maxLimits:
-		errs = append(errs, fmt.Errorf("limits: at most %d limits", maxLimits))
-	}
-	p.specs = p.specs[:0]
-	names := map[string]int{}
-	for i, l := range p.Limits {
-		s, err := compileLimit(l)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("limits[%d]: %w", i, err))
-			continue
-		}
-		names[s.name]++
-		if names[s.name] > 1 {
-			s.name += "-" + strconv.Itoa(names[s.name])
-		}
-		p.specs = append(p.specs, s)
 	}
 	if p.Backend == "" {
 		p.Backend = "local"
@@ -273,9 +242,44 @@ func (p *RateLimit) Validate() error {
 	if p.MaxKeys == 0 {
 		p.MaxKeys = defaultMaxKeys
 	}
+}
+
+// Validate checks the config, with the defaults applied; it changes
+// nothing.
+func (p *RateLimit) Validate() error {
+	var errs []error
+	if _, err := reqkey.Parse(p.Key); err != nil {
+		errs = append(errs, err)
+	}
+	switch {
+	case len(p.Limits) == 0:
+		errs = append(errs, errors.New("limits: at least one limit is required"))
+	case len(p.Limits) > maxLimits:
+		errs = append(errs, fmt.Errorf("limits: at most %d limits", maxLimits))
+	}
+	_, limitErrs := compileLimits(p.Limits)
+	errs = append(errs, limitErrs...)
 	if p.MaxKeys < 0 {
 		errs = append(errs, errors.New("max_keys must be positive"))
 	}
+	errs = append(errs, p.checkBackend()...)
+	switch p.OnRedisError {
+	case "fail_open", "fail_closed", "local":
+	default:
+		errs = append(errs, fmt.Errorf("on_redis_error: %q is not fail_open, fail_closed or local", p.OnRedisError))
+	}
+	switch p.Headers {
+	case "ietf", "x", "both", "none":
+	default:
+		errs = append(errs, fmt.Errorf("headers: %q is not ietf, x, both or none", p.Headers))
+	}
+	return errors.Join(errs...)
+}
+
+// checkBackend checks backend, redis, redis_mode, lease_size and
+// lease_ttl.
+func (p *RateLimit) checkBackend() []error {
+	var errs []error
 	switch p.Backend {
 	case "local":
 		if p.Redis != nil {
@@ -291,38 +295,46 @@ func (p *RateLimit) Validate() error {
 		errs = append(errs, fmt.Errorf("backend: %q is not local or redis", p.Backend))
 	}
 	switch p.RedisMode {
-	case "exact":
-	case "lease":
-		p.lease = true
+	case "exact", "lease":
 	default:
 		errs = append(errs, fmt.Errorf("redis_mode: %q is not exact or lease", p.RedisMode))
 	}
 	if p.LeaseSize < 0 || p.LeaseTTL < 0 {
 		errs = append(errs, errors.New("lease_size and lease_ttl must be positive"))
 	}
-	switch p.OnRedisError {
-	case "fail_open", "fail_closed", "local":
-		p.failure = p.OnRedisError
-	default:
-		errs = append(errs, fmt.Errorf("on_redis_error: %q is not fail_open, fail_closed or local", p.OnRedisError))
+	return errs
+}
+
+// compileLimits compiles the limits; limits of the same name get a
+// numbered suffix.
+func compileLimits(limits []Limit) ([]limitSpec, []error) {
+	var specs []limitSpec
+	var errs []error
+	names := map[string]int{}
+	for i, l := range limits {
+		s, err := compileLimit(l)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("limits[%d]: %w", i, err))
+			continue
+		}
+		names[s.name]++
+		if names[s.name] > 1 {
+			s.name += "-" + strconv.Itoa(names[s.name])
+		}
+		specs = append(specs, s)
 	}
-	switch p.Headers {
-	case "ietf":
-		p.ietf = true
-	case "x":
-		p.xhdrs = true
-	case "both":
-		p.ietf, p.xhdrs = true, true
-	case "none":
-	default:
-		errs = append(errs, fmt.Errorf("headers: %q is not ietf, x, both or none", p.Headers))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if p.Backend == "local" {
-		p.lease = false
-	}
+	return specs, errs
+}
+
+// compile precomputes a validated config: key parts, limits, backend
+// modes, lease size and TTL, and the response headers.
+func (p *RateLimit) compile() {
+	p.key, _ = reqkey.Parse(p.Key)
+	p.specs, _ = compileLimits(p.Limits)
+	p.lease = p.RedisMode == "lease" && p.Backend != "local"
+	p.failure = p.OnRedisError
+	p.ietf = p.Headers == "ietf" || p.Headers == "both"
+	p.xhdrs = p.Headers == "x" || p.Headers == "both"
 	p.leaseSize, p.leaseTTL = p.LeaseSize, p.LeaseTTL.D()
 	if p.leaseSize == 0 {
 		p.leaseSize = 100
@@ -337,8 +349,6 @@ func (p *RateLimit) Validate() error {
 		}
 	}
 	p.compileHeaders()
-	p.validated = true
-	return nil
 }
 
 // compileLimit checks one Limit and precomputes it.
@@ -433,22 +443,17 @@ func (p *RateLimit) Cleanup() error {
 
 // Wrap returns the handler that enforces the limits before next.
 func (p *RateLimit) Wrap(next http.Handler) http.Handler {
-	return &handler{p: p, next: next}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, next) })
 }
 
-type handler struct {
-	p    *RateLimit
-	next http.Handler
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := h.p
+// serve runs the plugin for one request, then next.
+func (p *RateLimit) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	rec := request.RecordOf(r)
 	d, status := p.decide(r, rec)
 	switch status {
 	case statusDecided:
 	case statusOpen:
-		h.next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 		return
 	case statusClosed:
 		p.unavailable.Inc()
@@ -462,7 +467,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		request.WriteError(w, r, http.StatusTooManyRequests, "rate limit exceeded")
 		return
 	}
-	h.next.ServeHTTP(w, r)
+	next.ServeHTTP(w, r)
 }
 
 // Outcomes of decide besides a decision.
@@ -540,6 +545,13 @@ func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
+var (
+	_ plugin.Plugin    = (*RateLimit)(nil)
+	_ plugin.Validator = (*RateLimit)(nil)
+	_ plugin.Cleaner   = (*RateLimit)(nil)
+)
+
+// Interface guards.
 var (
 	_ plugin.Plugin    = (*RateLimit)(nil)
 	_ plugin.Validator = (*RateLimit)(nil)

@@ -23,11 +23,7 @@ import (
 const DefaultHeader = "X-Request-Id"
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  "request_id",
-		Phase: plugin.PhaseInit,
-		New:   func() plugin.Plugin { return new(RequestID) },
-	})
+	plugin.Register(plugin.Spec{Name: "request_id", Phase: plugin.PhaseInit, New: func() plugin.Plugin { return new(RequestID) }})
 }
 
 // RequestID is the configuration of one "request_id" plugin instance.
@@ -84,16 +80,11 @@ func (p *RequestID) Validate() error {
 // Wrap returns the handler that settles the request ID, calls next and
 // echoes the ID on the response.
 func (p *RequestID) Wrap(next http.Handler) http.Handler {
-	return &handler{p: p, next: next}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, next) })
 }
 
-type handler struct {
-	p    *RequestID
-	next http.Handler
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := h.p
+// serve runs the plugin for one request, then next.
+func (p *RequestID) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	rec := request.RecordOf(r)
 	prev := ""
 	if rec != nil {
@@ -130,7 +121,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !p.echo {
-		h.next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 		return
 	}
 	if vals == nil {
@@ -141,7 +132,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := writerPool.Get().(*responseWriter)
 	rw.name, rw.value = p.header, vals
 	rw.Reset(w, rw)
-	h.next.ServeHTTP(rw, r)
+	next.ServeHTTP(rw, r)
 	rw.Finish()
 	*rw = responseWriter{}
 	writerPool.Put(rw)
@@ -161,4 +152,10 @@ type responseWriter struct {
 // BeforeHeaders sets the ID.
 func (w *responseWriter) BeforeHeaders(h http.Header) { h[w.name] = w.value }
 
-var _ plugin.Plugin = (*RequestID)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin       = (*RequestID)(nil)
+	_ plugin.Validator    = (*RequestID)(nil)
+	_ http.ResponseWriter = (*responseWriter)(nil)
+	_ plugin.HeaderHook   = (*responseWriter)(nil)
+)

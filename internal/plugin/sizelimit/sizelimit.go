@@ -51,4 +51,7 @@ func (s *SizeLimit) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-var _ plugin.Plugin = (*SizeLimit)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin = (*SizeLimit)(nil)
+)

@@ -73,11 +73,7 @@ const (
 )
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  Name,
-		Phase: plugin.PhaseAccess,
-		New:   func() plugin.Plugin { return new(BasicAuth) },
-	})
+	plugin.Register(plugin.Spec{Name: Name, Phase: plugin.PhaseAccess, New: func() plugin.Plugin { return new(BasicAuth) }})
 }
 
 // BasicAuth is the configuration of one "basic_auth" instance.
@@ -196,16 +192,11 @@ func (p *BasicAuth) Validate() error {
 // Wrap returns the handler that authenticates the request, then runs next.
 func (p *BasicAuth) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		authz := r.Header["Authorization"]
-		if len(authz) > 1 {
-			p.base.Ambiguous(w, r)
+		authz, single := p.base.Authorization(w, r)
+		if !single {
 			return
 		}
-		var user, pass string
-		found, ok := false, false
-		if len(authz) == 1 {
-			user, pass, found, ok = parseBasic(authz[0])
-		}
+		user, pass, found, ok := parseBasic(authz)
 		if !found {
 			p.base.Unauthenticated(w, r, next, p.challenge, "missing")
 			return
@@ -430,3 +421,9 @@ func (c *verifiedCache) put(k cacheKey, now time.Time) {
 
 // len is the number of entries, expired ones not yet dropped included.
 func (c *verifiedCache) len() int { return c.c.Len() }
+
+// Interface guards.
+var (
+	_ plugin.Plugin    = (*BasicAuth)(nil)
+	_ plugin.Validator = (*BasicAuth)(nil)
+)

@@ -84,11 +84,7 @@ var alwaysSent = []string{
 }
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  Name,
-		Phase: plugin.PhaseAccess,
-		New:   func() plugin.Plugin { return new(ForwardAuth) },
-	})
+	plugin.Register(plugin.Spec{Name: Name, Phase: plugin.PhaseAccess, New: func() plugin.Plugin { return new(ForwardAuth) }})
 }
 
 // ForwardAuth is the configuration of one "forward_auth" plugin instance.
@@ -188,42 +184,8 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 		p.maxBody = int64(p.MaxBodyBytes)
 	}
 
-	fwd := p.ForwardHeaders
-	if fwd == nil {
-		fwd = DefaultForwardHeaders
-	}
-	seen := map[string]bool{}
-	for i, h := range fwd {
-		c := http.CanonicalHeaderKey(h)
-		switch {
-		case !httpx.ValidToken(h):
-			errs = append(errs, fmt.Errorf("forward_headers[%d]: %q is not a valid header name", i, h))
-		case framing[c]:
-			errs = append(errs, fmt.Errorf("forward_headers[%d]: %s is managed by the HTTP layer and cannot be forwarded", i, c))
-		case isAlwaysSent(c):
-			errs = append(errs, fmt.Errorf("forward_headers[%d]: %s is always sent", i, c))
-		case seen[c]:
-			errs = append(errs, fmt.Errorf("forward_headers[%d]: %s is listed twice", i, c))
-		default:
-			seen[c] = true
-			p.forward = append(p.forward, c)
-		}
-	}
-	seen = map[string]bool{}
-	for i, h := range p.CopyResponseHeaders {
-		c := http.CanonicalHeaderKey(h)
-		switch {
-		case !httpx.ValidToken(h):
-			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %q is not a valid header name", i, h))
-		case framing[c] || httpx.IsIdentityHeader(c):
-			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %s cannot be copied onto the request", i, c))
-		case seen[c]:
-			errs = append(errs, fmt.Errorf("copy_response_headers[%d]: %s is listed twice", i, c))
-		default:
-			seen[c] = true
-			p.copyHeaders = append(p.copyHeaders, c)
-		}
-	}
+	errs = append(errs, p.checkForwardHeaders()...)
+	errs = append(errs, p.checkCopyHeaders()...)
 	if p.ConsumerHeader != "" {
 		if !httpx.ValidToken(p.ConsumerHeader) {
 			errs = append(errs, fmt.Errorf("consumer_header: %q is not a valid header name", p.ConsumerHeader))
@@ -237,6 +199,62 @@ func (p *ForwardAuth) Provision(ctx plugin.Context) error {
 	// A redirect from the service is its answer, relayed to the client.
 	p.client, p.transport = auth.NewServiceClient(timeout)
 	return nil
+}
+
+// checkForwardHeaders checks forward_headers and lists the canonical names
+// to send.
+func (p *ForwardAuth) checkForwardHeaders() []error {
+	fwd := p.ForwardHeaders
+	if fwd == nil {
+		fwd = DefaultForwardHeaders
+	}
+	var errs []error
+	p.forward, errs = headerList("forward_headers", fwd, func(c string) string {
+		switch {
+		case framing[c]:
+			return "is managed by the HTTP layer and cannot be forwarded"
+		case isAlwaysSent(c):
+			return "is always sent"
+		}
+		return ""
+	})
+	return errs
+}
+
+// checkCopyHeaders checks copy_response_headers and lists the canonical
+// names to copy.
+func (p *ForwardAuth) checkCopyHeaders() []error {
+	var errs []error
+	p.copyHeaders, errs = headerList("copy_response_headers", p.CopyResponseHeaders, func(c string) string {
+		if framing[c] || httpx.IsIdentityHeader(c) {
+			return "cannot be copied onto the request"
+		}
+		return ""
+	})
+	return errs
+}
+
+// headerList checks the header names of the option field: each a valid
+// name, not refused (refuse returns why the canonical name is refused, or
+// ""), and listed once. It returns the canonical names of the good ones.
+func headerList(field string, names []string, refuse func(canonical string) string) ([]string, []error) {
+	var out []string
+	var errs []error
+	seen := map[string]bool{}
+	for i, h := range names {
+		c := http.CanonicalHeaderKey(h)
+		if !httpx.ValidToken(h) {
+			errs = append(errs, fmt.Errorf("%s[%d]: %q is not a valid header name", field, i, h))
+		} else if why := refuse(c); why != "" {
+			errs = append(errs, fmt.Errorf("%s[%d]: %s %s", field, i, c, why))
+		} else if seen[c] {
+			errs = append(errs, fmt.Errorf("%s[%d]: %s is listed twice", field, i, c))
+		} else {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out, errs
 }
 
 // Cleanup closes the idle connections to the authorization service.
@@ -269,18 +287,12 @@ func isAlwaysSent(h string) bool {
 // Wrap returns the handler that asks the authorization service, then calls
 // next if it allows the request.
 func (p *ForwardAuth) Wrap(next http.Handler) http.Handler {
-	return &handler{p: p, next: next}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, next) })
 }
 
-type handler struct {
-	p    *ForwardAuth
-	next http.Handler
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := h.p
-	if len(r.Header["Authorization"]) > 1 {
-		p.base.Ambiguous(w, r)
+// serve runs the plugin for one request, then next.
+func (p *ForwardAuth) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if _, single := p.base.Authorization(w, r); !single {
 		return
 	}
 	for _, name := range p.copyHeaders {
@@ -296,22 +308,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() == nil {
 			p.warn.Warn("forward_auth", "authorization service call failed", err, slog.String("plugin", Name), slog.String("url", p.endpoint))
 		}
-		h.fail(w, r)
+		p.fail(w, r, next)
 		return
 	}
 	defer resp.Body.Close()
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDenyBody))
-		h.allow(w, r, resp.Header)
+		p.allow(w, r, resp.Header, next)
 	case code >= 500:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDenyBody))
 		p.warn.Warn("forward_auth", "authorization service failed", nil, slog.String("plugin", Name), slog.String("url", p.endpoint), slog.Int("status", code))
-		h.fail(w, r)
+		p.fail(w, r, next)
 	case code == http.StatusUnauthorized || (code >= 300 && code < 400):
 		if p.Anonymous != "" {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDenyBody))
-			p.base.Unauthenticated(w, r, h.next, "", reasonUnauthorized)
+			p.base.Unauthenticated(w, r, next, "", reasonUnauthorized)
 			return
 		}
 		reason := reasonUnauthorized
@@ -326,7 +338,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		// 1xx cannot end an exchange; treat it as a broken service.
 		p.warn.Warn("forward_auth", "authorization service answered with an unexpected status", nil, slog.String("plugin", Name), slog.String("url", p.endpoint), slog.Int("status", code))
-		h.fail(w, r)
+		p.fail(w, r, next)
 	}
 }
 
@@ -447,8 +459,7 @@ func firstValue(v string) string {
 }
 
 // allow passes the request on after a 2xx from the service.
-func (h *handler) allow(w http.ResponseWriter, r *http.Request, rh http.Header) {
-	p := h.p
+func (p *ForwardAuth) allow(w http.ResponseWriter, r *http.Request, rh http.Header, next http.Handler) {
 	for _, name := range p.copyHeaders {
 		if v := rh[name]; len(v) > 0 {
 			r.Header[name] = v
@@ -461,7 +472,7 @@ func (h *handler) allow(w http.ResponseWriter, r *http.Request, rh http.Header) 
 	if name == "" || !validValue(name) {
 		// Allowed but not identified: no consumer is recorded.
 		p.successes.Inc()
-		h.next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 		return
 	}
 	c, ok := p.consumers.ByName(name)
@@ -469,16 +480,16 @@ func (h *handler) allow(w http.ResponseWriter, r *http.Request, rh http.Header) 
 		c = &consumer.Consumer{Name: name, ID: name}
 	}
 	p.base.Authenticated(r, c, "")
-	h.next.ServeHTTP(w, r)
+	next.ServeHTTP(w, r)
 }
 
 // fail handles a failed call to the service.
-func (h *handler) fail(w http.ResponseWriter, r *http.Request) {
-	if h.p.FailureModeAllow {
-		h.next.ServeHTTP(w, r)
+func (p *ForwardAuth) fail(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if p.FailureModeAllow {
+		next.ServeHTTP(w, r)
 		return
 	}
-	h.p.base.Refused(r, reasonError)
+	p.base.Refused(r, reasonError)
 	request.WriteError(w, r, http.StatusServiceUnavailable, "authorization service unavailable")
 }
 
@@ -545,12 +556,15 @@ func validValue(s string) bool {
 	return true
 }
 
-var _ plugin.Plugin = (*ForwardAuth)(nil)
-
 // InjectedHeaders lists the copy_response_headers names, which the gateway
 // strips from client requests on every route.
 func (p *ForwardAuth) InjectedHeaders() []string {
 	return append([]string(nil), p.copyHeaders...)
 }
 
-var _ plugin.HeaderInjector = (*ForwardAuth)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin         = (*ForwardAuth)(nil)
+	_ plugin.Cleaner        = (*ForwardAuth)(nil)
+	_ plugin.HeaderInjector = (*ForwardAuth)(nil)
+)

@@ -42,25 +42,15 @@
 package hmacauth
 
 import (
-	"bytes"
-	"container/heap"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
-	"hash/maphash"
-	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -89,11 +79,7 @@ const RequestTarget = "@request-target"
 const maxSignedHeaders = 32
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  Name,
-		Phase: plugin.PhaseAccess,
-		New:   func() plugin.Plugin { return new(HMACAuth) },
-	})
+	plugin.Register(plugin.Spec{Name: Name, Phase: plugin.PhaseAccess, New: func() plugin.Plugin { return new(HMACAuth) }})
 }
 
 // algorithms maps the supported algorithm names to their hash.
@@ -288,16 +274,11 @@ func (p *HMACAuth) Validate() error {
 // Wrap returns the handler that authenticates the request, then runs next.
 func (p *HMACAuth) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		authz := r.Header["Authorization"]
-		if len(authz) > 1 {
-			p.base.Ambiguous(w, r)
+		authz, single := p.base.Authorization(w, r)
+		if !single {
 			return
 		}
-		var sp *sigParams
-		found, ok := false, false
-		if len(authz) == 1 {
-			sp, found, ok = parseAuthorization(authz[0])
-		}
+		sp, found, ok := parseAuthorization(authz)
 		if !found {
 			p.base.Unauthenticated(w, r, next, p.challenge, "missing")
 			return
@@ -407,376 +388,9 @@ func (p *HMACAuth) check(r *http.Request, sp *sigParams) (*consumer.Consumer, st
 	return c, "", 0
 }
 
-// replayKey identifies one accepted signature of one credential: SHA-256
-// over the key ID and the decoded signature.
-func replayKey(keyID string, signature []byte) [sha256.Size]byte {
-	h := sha256.New()
-	h.Write([]byte(keyID))
-	h.Write([]byte{0})
-	h.Write(signature)
-	var k [sha256.Size]byte
-	h.Sum(k[:0])
-	return k
-}
-
-// redisCheck records the signature in Redis with SET NX for ttl. It
-// returns reasonReplay when another node (or an earlier request) already
-// recorded it, and reasonUnavailable with 503 when Redis cannot answer and
-// on_redis_error is fail_closed.
-func (p *HMACAuth) redisCheck(ctx context.Context, key [sha256.Size]byte, ttl time.Duration) (string, int) {
-	if ttl < time.Second {
-		ttl = time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, p.redisTTO)
-	defer cancel()
-	var b [len("hmac_replay:") + 2*sha256.Size]byte
-	n := copy(b[:], "hmac_replay:")
-	hex.Encode(b[n:], key[:])
-	fresh, err := p.client.SetNX(ctx, p.client.Prefix+string(b[:]), 1, ttl).Result()
-	if err != nil {
-		p.warn.Warn("redis", "hmac_auth replay check failed", err, slog.String("plugin", Name), slog.String("on_redis_error", p.OnRedisError))
-		if p.OnRedisError == "local" {
-			return "", 0
-		}
-		return reasonUnavailable, http.StatusServiceUnavailable
-	}
-	if !fresh {
-		return reasonReplay, 0
-	}
-	return "", 0
-}
-
-// signs reports whether the signed header list covers the required name.
-func signs(signed []string, name string) bool {
-	if slices.Contains(signed, name) {
-		return true
-	}
-	return name == "date" && slices.Contains(signed, "x-date")
-}
-
-// hasBody reports whether the request may carry a body.
-func hasBody(r *http.Request) bool {
-	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-}
-
-// readBody reads the whole body, at most MaxBodyBytes, and puts the bytes
-// back on the request for the next handler.
-func (p *HMACAuth) readBody(r *http.Request) ([]byte, int) {
-	if !hasBody(r) {
-		return nil, 0
-	}
-	limit := int64(p.MaxBodyBytes)
-	if r.ContentLength > limit {
-		return nil, http.StatusRequestEntityTooLarge
-	}
-	size := 512
-	if r.ContentLength > 0 {
-		size = int(r.ContentLength) + 1
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, http.StatusRequestEntityTooLarge
-		}
-		return nil, http.StatusBadRequest
-	}
-	if n > limit {
-		return nil, http.StatusRequestEntityTooLarge
-	}
-	body := buf.Bytes()
-	r.Body = restoredBody{Reader: bytes.NewReader(body), Closer: r.Body}
-	return body, 0
-}
-
-// restoredBody replays the buffered body and closes the original one.
-type restoredBody struct {
-	io.Reader
-	io.Closer
-}
-
-// digestMatches checks a Digest header (RFC 3230): a comma-separated list
-// of "algorithm=base64". At least one entry must be SHA-256 or SHA-512 and
-// every such entry must match the body.
-func digestMatches(header string, body []byte) bool {
-	checked := false
-	for part := range strings.SplitSeq(header, ",") {
-		alg, val, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			return false
-		}
-		var sum []byte
-		switch strings.ToUpper(alg) {
-		case "SHA-256":
-			s := sha256.Sum256(body)
-			sum = s[:]
-		case "SHA-512":
-			s := sha512.Sum512(body)
-			sum = s[:]
-		default:
-			continue
-		}
-		got, err := base64.StdEncoding.DecodeString(val)
-		if err != nil || !hmac.Equal(got, sum) {
-			return false
-		}
-		checked = true
-	}
-	return checked
-}
-
-// signingString builds the string the client signed; ok is false when a
-// signed header is absent from the request.
-func signingString(r *http.Request, headers []string) ([]byte, bool) {
-	var b []byte
-	for i, name := range headers {
-		if i > 0 {
-			b = append(b, '\n')
-		}
-		b = append(b, name...)
-		b = append(b, ": "...)
-		switch name {
-		case RequestTarget:
-			// The origin-form target as received; an absolute-form
-			// request line is reduced to its path and query.
-			target := r.RequestURI
-			if target == "" || target[0] != '/' {
-				target = r.URL.RequestURI()
-			}
-			b = append(b, strings.ToLower(r.Method)...)
-			b = append(b, ' ')
-			b = append(b, target...)
-		case "host":
-			if r.Host == "" {
-				return nil, false
-			}
-			b = append(b, r.Host...)
-		default:
-			vs := r.Header.Values(name)
-			if len(vs) == 0 {
-				return nil, false
-			}
-			for j, v := range vs {
-				if j > 0 {
-					b = append(b, ", "...)
-				}
-				b = append(b, strings.TrimSpace(v)...)
-			}
-		}
-	}
-	return b, true
-}
-
-// sigParams are the parameters of an hmac Authorization header.
-type sigParams struct {
-	keyID        string
-	algorithm    string
-	headers      []string
-	signature    []byte // decoded
-	rawSignature string
-}
-
-// parseAuthorization parses `hmac k="v", k="v", ...`. found reports whether
-// the scheme is hmac; ok whether the parameters are complete and well
-// formed. Unknown parameters are ignored; repeated ones are an error.
-func parseAuthorization(h string) (sp *sigParams, found, ok bool) {
-	const scheme = "hmac"
-	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
-		return nil, false, false
-	}
-	rest := h[len(scheme):]
-	if rest != "" && rest[0] != ' ' {
-		return nil, false, false
-	}
-	sp = &sigParams{}
-	var seen [4]bool
-	hdrs := "date"
-	for {
-		rest = strings.TrimLeft(rest, " \t")
-		if rest == "" {
-			break
-		}
-		eq := strings.IndexByte(rest, '=')
-		if eq <= 0 {
-			return nil, true, false
-		}
-		key := strings.ToLower(strings.TrimSpace(rest[:eq]))
-		rest = strings.TrimLeft(rest[eq+1:], " \t")
-		if rest == "" || rest[0] != '"' {
-			return nil, true, false
-		}
-		end := strings.IndexByte(rest[1:], '"')
-		if end < 0 {
-			return nil, true, false
-		}
-		val := rest[1 : 1+end]
-		rest = strings.TrimLeft(rest[2+end:], " \t")
-		if rest != "" {
-			if rest[0] != ',' {
-				return nil, true, false
-			}
-			rest = rest[1:]
-		}
-		idx := -1
-		switch key {
-		case "username":
-			idx, sp.keyID = 0, val
-		case "algorithm":
-			idx, sp.algorithm = 1, strings.ToLower(val)
-		case "headers":
-			idx, hdrs = 2, val
-		case "signature":
-			idx, sp.rawSignature = 3, val
-		}
-		if idx >= 0 {
-			if seen[idx] {
-				return nil, true, false
-			}
-			seen[idx] = true
-		}
-	}
-	if sp.keyID == "" || sp.algorithm == "" || sp.rawSignature == "" {
-		return nil, true, false
-	}
-	for name := range strings.FieldsSeq(hdrs) {
-		name = strings.ToLower(name)
-		if slices.Contains(sp.headers, name) || len(sp.headers) == maxSignedHeaders {
-			return nil, true, false
-		}
-		sp.headers = append(sp.headers, name)
-	}
-	if len(sp.headers) == 0 {
-		return nil, true, false
-	}
-	// Strict decoding: one signature has exactly one accepted encoding.
-	sig, err := base64.StdEncoding.Strict().DecodeString(sp.rawSignature)
-	if err != nil || len(sig) == 0 {
-		return nil, true, false
-	}
-	sp.signature = sig
-	return sp, true, true
-}
-
-// replayShards spreads the replay cache over independently locked maps.
-const replayShards = 64
-
-// replayCache remembers accepted (key ID, signature) pairs, by their
-// replayKey, until they expire. Each shard holds at most its share of the
-// configured size; when a shard is full, expired entries are dropped and
-// then the entries that expire soonest (the oldest dates) are evicted
-// first. One cache serves every instance (see Provision); it grows to the
-// largest size and the widest clock-skew window any of them configures.
-//
-// It is not an LRU (golang-lru): an entry's life is its signed date plus
-// the skew window, not a fixed time from insertion, and evicting an entry
-// whose window is still open lets that signature be replayed. Insertion or
-// use order would evict a pair stored early but dated late while pairs
-// whose window closes sooner stay; the expiry heap evicts the pairs closest
-// to expiring, which keeps the replay window opened by a full cache as
-// small as it can be.
-type replayCache struct {
-	seed   maphash.Seed
-	max    atomic.Int64 // per shard
-	skew   atomic.Int64 // widest clock skew, nanoseconds
-	shards [replayShards]replayShard
-}
-
-type replayShard struct {
-	mu      sync.Mutex
-	entries map[[sha256.Size]byte]int64 // expiry, Unix nanoseconds
-	order   expiryHeap
-}
-
-func newReplayCache(size int) *replayCache {
-	c := &replayCache{seed: maphash.MakeSeed()}
-	c.grow(size)
-	for i := range c.shards {
-		c.shards[i].entries = map[[sha256.Size]byte]int64{}
-	}
-	return c
-}
-
-// Close lets the cache live in the shared pool; it holds nothing to free.
-func (c *replayCache) Close() error { return nil }
-
-// grow raises the bound to at least size entries.
-func (c *replayCache) grow(size int) {
-	per := int64(max(1, (size+replayShards-1)/replayShards))
-	for {
-		cur := c.max.Load()
-		if per <= cur || c.max.CompareAndSwap(cur, per) {
-			return
-		}
-	}
-}
-
-// widen raises the remembered window to at least skew.
-func (c *replayCache) widen(skew time.Duration) {
-	for {
-		cur := c.skew.Load()
-		if int64(skew) <= cur || c.skew.CompareAndSwap(cur, int64(skew)) {
-			return
-		}
-	}
-}
-
-// window is the widest clock skew of the instances sharing the cache.
-func (c *replayCache) window() time.Duration { return time.Duration(c.skew.Load()) }
-
-// add records the pair until expires and reports whether it was new (not
-// seen before, or seen but expired).
-func (c *replayCache) add(keyID string, signature []byte, expires, now time.Time) bool {
-	return c.addKey(replayKey(keyID, signature), expires, now)
-}
-
-// addKey is add for a precomputed replayKey.
-func (c *replayCache) addKey(k [sha256.Size]byte, expires, now time.Time) bool {
-	s := &c.shards[maphash.Comparable(c.seed, k)%replayShards]
-	t, exp := now.UnixNano(), expires.UnixNano()
-	limit := int(c.max.Load())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e, ok := s.entries[k]; ok && e >= t {
-		return false
-	}
-	for len(s.order) > 0 && (s.order[0].exp < t || len(s.entries) >= limit) {
-		it := heap.Pop(&s.order).(expiryItem)
-		if e, ok := s.entries[it.key]; ok && e == it.exp {
-			delete(s.entries, it.key)
-		}
-	}
-	s.entries[k] = exp
-	heap.Push(&s.order, expiryItem{key: k, exp: exp})
-	return true
-}
-
-// len is the number of remembered pairs.
-func (c *replayCache) len() int {
-	n := 0
-	for i := range c.shards {
-		c.shards[i].mu.Lock()
-		n += len(c.shards[i].entries)
-		c.shards[i].mu.Unlock()
-	}
-	return n
-}
-
-type expiryItem struct {
-	key [sha256.Size]byte
-	exp int64
-}
-
-// expiryHeap is a min-heap of entries by expiry.
-type expiryHeap []expiryItem
-
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].exp < h[j].exp }
-func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryItem)) }
-func (h *expiryHeap) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return it
-}
+// Interface guards.
+var (
+	_ plugin.Plugin    = (*HMACAuth)(nil)
+	_ plugin.Validator = (*HMACAuth)(nil)
+	_ plugin.Cleaner   = (*HMACAuth)(nil)
+)

@@ -19,18 +19,12 @@
 package introspection
 
 import (
-	"bytes"
-	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -38,7 +32,6 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
@@ -72,11 +65,7 @@ const (
 )
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  Name,
-		Phase: plugin.PhaseAccess,
-		New:   func() plugin.Plugin { return new(Introspection) },
-	})
+	plugin.Register(plugin.Spec{Name: Name, Phase: plugin.PhaseAccess, New: func() plugin.Plugin { return new(Introspection) }})
 }
 
 // Introspection is the configuration of one "oauth2_introspection" plugin
@@ -145,14 +134,12 @@ type Introspection struct {
 	negTTL    time.Duration
 	// stripHeaders are the canonical claims_to_headers header names.
 	stripHeaders []string
-	claimHeaders []claimHeader
+	claimHeaders []authclaims.Mapping
 	cache        *ttlcache.Cache[[32]byte, *result]
 	flight       singleflight.Group
 	// now is the clock; tests replace it.
 	now func() time.Time
 }
-
-type claimHeader struct{ claim, header string }
 
 // Provision checks the configuration, fills defaults and creates the HTTP
 // client used to call the endpoint.
@@ -168,6 +155,27 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 	if p.now == nil {
 		p.now = ctx.Clock()
 	}
+	var errs []error
+	errs = append(errs, p.checkEndpoint()...)
+	errs = append(errs, p.checkLimits()...)
+	errs = append(errs, p.checkClaimHeaders()...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	c, err := ttlcache.New[[32]byte, *result](p.CacheMaxEntries)
+	if err != nil {
+		return fmt.Errorf("cache_max_entries: %v", err)
+	}
+	p.cache = c
+	// The endpoint must answer itself; a redirect comes back as a non-200
+	// answer and fails closed.
+	p.client, p.transport = auth.NewServiceClient(p.timeout)
+	return nil
+}
+
+// checkEndpoint checks introspection_url and the client credentials, and
+// renders the Basic authorization sent to the endpoint.
+func (p *Introspection) checkEndpoint() []error {
 	var errs []error
 	if u, err := config.CheckServiceURL("introspection_url", p.IntrospectionURL); err != nil {
 		errs = append(errs, err)
@@ -189,6 +197,13 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 	default:
 		errs = append(errs, fmt.Errorf("client_auth: %q is not one of basic, none", p.ClientAuth))
 	}
+	return errs
+}
+
+// checkLimits fills the defaults of the timeouts and the cache and checks
+// them, the audiences and the required scopes.
+func (p *Introspection) checkLimits() []error {
+	var errs []error
 	if p.TokenTypeHint == "" {
 		p.TokenTypeHint = DefaultTokenTypeHint
 	}
@@ -214,37 +229,17 @@ func (p *Introspection) Provision(ctx plugin.Context) error {
 			errs = append(errs, fmt.Errorf("required_scopes[%d]: %q is not a valid scope", i, s))
 		}
 	}
-	seen := map[string]string{}
-	for _, claim := range sortedKeys(p.ClaimsToHeaders) {
-		h := p.ClaimsToHeaders[claim]
-		c := http.CanonicalHeaderKey(h)
-		switch {
-		case claim == "":
-			errs = append(errs, errors.New("claims_to_headers: empty claim name"))
-		case !httpx.ValidToken(h):
-			errs = append(errs, fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h))
-		case reserved[c]:
-			errs = append(errs, fmt.Errorf("claims_to_headers.%s: %s cannot be set by this plugin", claim, c))
-		case seen[c] != "":
-			errs = append(errs, fmt.Errorf("claims_to_headers: %q and %q both map to %s", seen[c], claim, c))
-		default:
-			seen[c] = claim
-			p.stripHeaders = append(p.stripHeaders, c)
-			p.claimHeaders = append(p.claimHeaders, claimHeader{claim: claim, header: c})
-		}
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	c, err := ttlcache.New[[32]byte, *result](p.CacheMaxEntries)
-	if err != nil {
-		return fmt.Errorf("cache_max_entries: %v", err)
-	}
-	p.cache = c
-	// The endpoint must answer itself; a redirect comes back as a non-200
-	// answer and fails closed.
-	p.client, p.transport = auth.NewServiceClient(p.timeout)
-	return nil
+	return errs
+}
+
+// checkClaimHeaders checks claims_to_headers against the shared reserved
+// header rule (Authorization, which carries the token, is reserved too)
+// and lists the headers to set, sorted by claim.
+func (p *Introspection) checkClaimHeaders() []error {
+	ms, errs := authclaims.Mappings(p.ClaimsToHeaders, "Authorization")
+	p.claimHeaders = ms
+	p.stripHeaders = authclaims.Headers(ms)
+	return errs
 }
 
 // Cleanup closes the idle connections to the endpoint.
@@ -265,23 +260,6 @@ const (
 	reasonAudience        = "bad_audience"
 )
 
-// reserved are headers claims_to_headers may not write: message framing
-// (the shared hop-by-hop set), routing, the credential itself and the
-// identity headers Portico's auth plugins set. The foreign identity
-// headers (X-Authenticated-Scope and the like) may be written on purpose.
-var reserved = func() map[string]bool {
-	m := map[string]bool{
-		"Host": true, "Authorization": true, "Content-Length": true, "Content-Type": true, "Cookie": true,
-	}
-	for _, h := range httpx.HopByHop {
-		m[h] = true
-	}
-	for _, h := range httpx.IdentityHeaders {
-		m[h] = true
-	}
-	return m
-}()
-
 func durationOr(d config.Duration, def time.Duration) time.Duration {
 	if d == 0 {
 		return def
@@ -291,16 +269,11 @@ func durationOr(d config.Duration, def time.Duration) time.Duration {
 
 // Wrap returns the handler that authenticates requests, then calls next.
 func (p *Introspection) Wrap(next http.Handler) http.Handler {
-	return &handler{p: p, next: next}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, next) })
 }
 
-type handler struct {
-	p    *Introspection
-	next http.Handler
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := h.p
+// serve runs the plugin for one request, then next.
+func (p *Introspection) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	for _, name := range p.stripHeaders {
 		delete(r.Header, name)
 	}
@@ -310,11 +283,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		p.base.Unauthenticated(w, r, h.next, challengeMissing, "missing")
+		p.base.Unauthenticated(w, r, next, challengeMissing, "missing")
 		return
 	}
 	if token == "" {
-		p.base.Unauthenticated(w, r, h.next, challengeInvalid, reasonMalformed)
+		p.base.Unauthenticated(w, r, next, challengeInvalid, reasonMalformed)
 		return
 	}
 	res, err := p.lookup(r.Context(), token)
@@ -322,7 +295,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() == nil {
 			p.warn.Warn("oauth2_introspection", "token introspection failed", err, slog.String("plugin", Name), slog.String("endpoint", p.endpoint))
 		}
-		p.base.Unauthenticated(w, r, h.next, challengeInvalid, "error")
+		p.base.Unauthenticated(w, r, next, challengeInvalid, "error")
 		return
 	}
 	switch {
@@ -331,10 +304,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if reason == "" {
 			reason = reasonInactive
 		}
-		p.base.Unauthenticated(w, r, h.next, challengeInvalid, reason)
+		p.base.Unauthenticated(w, r, next, challengeInvalid, reason)
 		return
 	case res.consumer == nil:
-		p.base.Unauthenticated(w, r, h.next, challengeInvalid, reasonUnknownConsumer)
+		p.base.Unauthenticated(w, r, next, challengeInvalid, reasonUnknownConsumer)
 		return
 	case !res.scopeOK:
 		w.Header().Set("WWW-Authenticate", p.scopeChallenge())
@@ -345,7 +318,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header[hv.name] = hv.value
 	}
 	p.base.Authenticated(r, res.consumer, res.credential)
-	h.next.ServeHTTP(w, r)
+	next.ServeHTTP(w, r)
 }
 
 func (p *Introspection) scopeChallenge() string {
@@ -384,273 +357,15 @@ func bearerToken(h http.Header) (token string, ok, multiple bool) {
 	return t, true, false
 }
 
-// result is the outcome of introspecting one token, precomputed so that a
-// cache hit costs a map lookup.
-type result struct {
-	active bool
-	// reason is why an inactive result is refused when the endpoint said
-	// active (issuer or audience mismatch); empty otherwise.
-	reason     string
-	scopeOK    bool
-	consumer   *consumer.Consumer
-	credential string
-	headers    []headerValue
-	expires    time.Time
-}
-
-type headerValue struct {
-	name  string
-	value []string
-}
-
-// lookup returns the cached result for token or introspects it, sharing
-// one call among concurrent requests for the same token.
-func (p *Introspection) lookup(ctx context.Context, token string) (*result, error) {
-	key := sha256.Sum256([]byte(token))
-	if res, ok := p.cache.Get(key, p.now()); ok {
-		return res, nil
-	}
-	// The call is shared by the concurrent lookups of this token and
-	// detached from the first request's cancellation: the others must not
-	// fail because that one went away. Each caller stops waiting when its
-	// own request ends.
-	ch := p.flight.DoChan(string(key[:]), func() (v any, err error) {
-		// A panic would otherwise end the process (DoChan re-raises it
-		// where it cannot be recovered); it fails this lookup instead.
-		defer func() {
-			if r := recover(); r != nil {
-				v, err = nil, fmt.Errorf("introspection failed: %v", r)
-			}
-		}()
-		// A call that finished between the cache miss and this one has
-		// already stored its result.
-		if res, ok := p.cache.Get(key, p.now()); ok {
-			return res, nil
-		}
-		res, err := p.introspect(context.WithoutCancel(ctx), token)
-		if err == nil {
-			p.store(key, res)
-		}
-		return res, err
-	})
-	select {
-	case r := <-ch:
-		res, _ := r.Val.(*result)
-		return res, r.Err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// store caches res for as long as its kind allows.
-func (p *Introspection) store(key [32]byte, res *result) {
-	ttl := p.negTTL
-	if res.active {
-		ttl = p.posTTL
-	}
-	if ttl <= 0 {
-		return
-	}
-	now := p.now()
-	exp := now.Add(ttl)
-	if res.active && !res.expires.IsZero() && res.expires.Before(exp) {
-		exp = res.expires
-	}
-	p.cache.Add(key, res, exp, now)
-}
-
-// introspect calls the endpoint for token.
-func (p *Introspection) introspect(ctx context.Context, token string) (*result, error) {
-	form := url.Values{"token": {token}}
-	if p.TokenTypeHint != "" {
-		form.Set("token_type_hint", p.TokenTypeHint)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if p.basicAuth != "" {
-		req.Header.Set("Authorization", p.basicAuth)
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		// The error text of a failed request names the URL but not the body,
-		// so the token does not reach the log.
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
-		return nil, fmt.Errorf("endpoint answered %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading response: %w", err)
-	}
-	if len(body) > maxResponseBytes {
-		return nil, errors.New("response is too large")
-	}
-	return p.parse(body)
-}
-
-// parse turns an introspection response into a result.
-func (p *Introspection) parse(body []byte) (*result, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var claims map[string]any
-	if err := dec.Decode(&claims); err != nil || claims == nil {
-		return nil, errors.New("response is not a JSON object")
-	}
-	if dec.More() {
-		return nil, errors.New("response has data after the JSON object")
-	}
-	res := &result{}
-	a, ok := claims["active"]
-	if !ok {
-		return nil, errors.New(`response has no "active" member`)
-	}
-	active, ok := a.(bool)
-	if !ok {
-		return nil, errors.New(`response member "active" is not a boolean`)
-	}
-	if !active {
-		return res, nil
-	}
-	now := p.now()
-	if exp, ok := numericDate(claims["exp"]); ok {
-		if !now.Before(exp) {
-			return res, nil
-		}
-		res.expires = exp
-	}
-	if nbf, ok := numericDate(claims["nbf"]); ok && now.Before(nbf) {
-		return res, nil
-	}
-	if p.Issuer != "" {
-		if iss, _ := claims["iss"].(string); iss != p.Issuer {
-			res.reason = reasonIssuer
-			return res, nil
-		}
-	}
-	if len(p.Audiences) > 0 && !hasAudience(claims["aud"], p.Audiences) {
-		res.reason = reasonAudience
-		return res, nil
-	}
-	res.active = true
-
-	sub, _ := claims["sub"].(string)
-	clientID, _ := claims["client_id"].(string)
-	username, _ := claims["username"].(string)
-	res.credential = clientID
-	if p.ConsumerClaim != "" {
-		if name, ok := claims[p.ConsumerClaim].(string); ok && name != "" {
-			if c, ok := p.consumers.ByName(name); ok {
-				res.consumer = c
-			}
-		}
-	} else {
-		id := sub
-		if id == "" {
-			id = clientID
-		}
-		if id == "" {
-			id = username
-		}
-		if id != "" {
-			name := username
-			if name == "" {
-				name = id
-			}
-			res.consumer = &consumer.Consumer{ID: id, Name: name}
-		}
-	}
-
-	scope, _ := claims["scope"].(string)
-	res.scopeOK = hasScopes(scope, p.RequiredScopes)
-
-	for _, ch := range p.claimHeaders {
-		v, err := authclaims.Render(claims[ch.claim])
-		if err != nil {
-			p.log.Warn("oauth2_introspection: claim not sent as a header", "claim", ch.claim, "header", ch.header, "error", err)
-			continue
-		}
-		if v != "" {
-			res.headers = append(res.headers, headerValue{name: ch.header, value: []string{v}[:1:1]})
-		}
-	}
-	return res, nil
-}
-
-// hasAudience reports whether aud, a string or a list of strings, holds
-// one of want.
-func hasAudience(aud any, want []string) bool {
-	switch a := aud.(type) {
-	case string:
-		return slices.Contains(want, a)
-	case []any:
-		for _, e := range a {
-			if s, ok := e.(string); ok && slices.Contains(want, s) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// numericDate reads a JSON NumericDate (seconds since the epoch).
-func numericDate(v any) (time.Time, bool) {
-	n, ok := v.(json.Number)
-	if !ok {
-		return time.Time{}, false
-	}
-	if i, err := n.Int64(); err == nil {
-		return time.Unix(i, 0), true
-	}
-	f, err := n.Float64()
-	if err != nil {
-		return time.Time{}, false
-	}
-	return time.Unix(0, 0).Add(time.Duration(f * float64(time.Second))), true
-}
-
-// hasScopes reports whether the space-separated scope holds every required
-// scope.
-func hasScopes(scope string, required []string) bool {
-	if len(required) == 0 {
-		return true
-	}
-	have := strings.Fields(scope)
-	for _, r := range required {
-		if !slices.Contains(have, r) {
-			return false
-		}
-	}
-	return true
-}
-
-var _ plugin.Plugin = (*Introspection)(nil)
-
 func base64Encode(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
 
 // InjectedHeaders lists the claims_to_headers names, which the gateway
 // strips from client requests on every route.
-func (p *Introspection) InjectedHeaders() []string {
-	out := make([]string, len(p.claimHeaders))
-	for i, ch := range p.claimHeaders {
-		out[i] = ch.header
-	}
-	return out
-}
+func (p *Introspection) InjectedHeaders() []string { return authclaims.Headers(p.claimHeaders) }
 
-var _ plugin.HeaderInjector = (*Introspection)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin         = (*Introspection)(nil)
+	_ plugin.Cleaner        = (*Introspection)(nil)
+	_ plugin.HeaderInjector = (*Introspection)(nil)
+)

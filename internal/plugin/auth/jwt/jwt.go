@@ -19,22 +19,17 @@
 package jwt
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
@@ -45,11 +40,7 @@ import (
 )
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  "jwt",
-		Phase: plugin.PhaseAccess,
-		New:   func() plugin.Plugin { return new(JWT) },
-	})
+	plugin.Register(plugin.Spec{Name: "jwt", Phase: plugin.PhaseAccess, New: func() plugin.Plugin { return new(JWT) }})
 }
 
 // Defaults.
@@ -229,53 +220,10 @@ type JWT struct {
 	header       string
 	bearerOnly   bool
 	stripQuery   bool
-	claimHeaders []claimHeader
+	claimHeaders []authclaims.Mapping
 	chMissing    string
 	chInvalid    string
 	chScope      string
-}
-
-type claimHeader struct{ claim, header string }
-
-// fields is JWT without methods, for decoding.
-type fields JWT
-
-// UnmarshalYAML decodes the config strictly, with `anonymous` (from the
-// embedded auth.Base) accepted as a key of its own.
-func (p *JWT) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.MappingNode {
-		return errors.New("expected a mapping")
-	}
-	rest := *n
-	rest.Content = nil
-	anon := ""
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Value == "anonymous" {
-			if v.Kind != yaml.ScalarNode {
-				return fmt.Errorf("anonymous: expected a string")
-			}
-			anon = v.Value
-			continue
-		}
-		rest.Content = append(rest.Content, k, v)
-	}
-	if err := config.DecodeStrict(&rest, (*fields)(p), ""); err != nil {
-		// The embedded Base is listed as "base"; its key is "anonymous".
-		// Each error keeps its own path and line.
-		var es config.Errors
-		if !errors.As(err, &es) {
-			return err
-		}
-		out := make(config.Errors, len(es))
-		for i, e := range es {
-			e.Msg = strings.Replace(e.Msg, "(known: algorithms, allow_unknown_consumers, audiences, base, ", "(known: algorithms, allow_unknown_consumers, anonymous, audiences, ", 1)
-			out[i] = e
-		}
-		return out
-	}
-	p.Anonymous = anon
-	return nil
 }
 
 // Provision checks the config, parses every static key, and starts the
@@ -288,6 +236,38 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 	if err := p.Setup(ctx, "jwt", failureReasons...); err != nil {
 		return err
 	}
+	if err := p.checkSources(); err != nil {
+		return err
+	}
+	keys, err := p.staticKeys()
+	if err != nil {
+		return err
+	}
+	p.static = newKeySet(keys, p.algs)
+	if err := p.setupParser(); err != nil {
+		return err
+	}
+
+	// Token sources.
+	p.header = http.CanonicalHeaderKey(p.Header)
+	if p.header == "" {
+		p.header = defaultHeader
+	}
+	p.bearerOnly = p.header == defaultHeader
+	p.stripQuery = p.Query != "" && (p.StripQuery == nil || *p.StripQuery)
+
+	if err := p.setupClaimHeaders(); err != nil {
+		return err
+	}
+	p.setupChallenges()
+	if p.JWKSURL != "" || p.OIDCIssuer != "" {
+		return p.startRemote(ctx, keys)
+	}
+	return nil
+}
+
+// checkSources checks the algorithms and that the key sources fit together.
+func (p *JWT) checkSources() error {
 	if len(p.Algorithms) == 0 {
 		return errors.New("algorithms: list at least one algorithm")
 	}
@@ -311,59 +291,66 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 	if p.SecretBase64 && p.Secret == "" {
 		return errors.New("secret_base64 is set but secret is empty")
 	}
+	return nil
+}
 
-	// Static keys.
+// staticKeys parses secret, public_keys, key_files and jwks, and checks
+// that every key can verify one of the allowed algorithms.
+func (p *JWT) staticKeys() ([]*key, error) {
 	var keys []*key
 	if p.Secret != "" {
 		sec := []byte(p.Secret)
 		if p.SecretBase64 {
 			var err error
 			if sec, err = decodeBase64(p.Secret); err != nil {
-				return errors.New("secret: not valid base64")
+				return nil, errors.New("secret: not valid base64")
 			}
 		}
 		k, err := newKey(sec, "", "", "secret")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		keys = append(keys, k)
 	}
 	for i, s := range p.PublicKeys {
 		ks, err := parsePEM([]byte(s), fmt.Sprintf("public_keys[%d]", i))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		keys = append(keys, ks...)
 	}
 	for i, f := range p.KeyFiles {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return fmt.Errorf("key_files[%d]: %v", i, err)
+			return nil, fmt.Errorf("key_files[%d]: %v", i, err)
 		}
 		ks, err := parsePEM(b, fmt.Sprintf("key_files[%d] (%s)", i, f))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		keys = append(keys, ks...)
 	}
 	if p.JWKS != "" {
 		ks, skipped, err := parseJWKS([]byte(p.JWKS), "jwks", true)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(skipped) > 0 {
-			return fmt.Errorf("jwks: %s", strings.Join(skipped, "; "))
+			return nil, fmt.Errorf("jwks: %s", strings.Join(skipped, "; "))
 		}
 		keys = append(keys, ks...)
 	}
 	for _, k := range keys {
 		if !slices.ContainsFunc(p.algs, k.compatible) {
-			return fmt.Errorf("%s: the key cannot verify any of the allowed algorithms %v", k.src, p.algs)
+			return nil, fmt.Errorf("%s: the key cannot verify any of the allowed algorithms %v", k.src, p.algs)
 		}
 	}
-	p.static = newKeySet(keys, p.algs)
+	return keys, nil
+}
 
-	// Claims.
+// setupParser collects the accepted issuers and builds the token parser
+// with the allowed algorithms, leeway, audiences and exp rule.
+func (p *JWT) setupParser() error {
 	p.issuers = nil
 	for _, iss := range append([]string{p.Issuer}, p.Issuers...) {
 		if iss != "" && !slices.Contains(p.issuers, iss) {
@@ -394,30 +381,26 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 	p.parser = gojwt.NewParser(opts...)
 	p.keyfunc = p.lookupKey
 	p.fallbackKey = p.lookupKeyNoRefresh
+	return nil
+}
 
-	// Token sources.
-	p.header = http.CanonicalHeaderKey(p.Header)
-	if p.header == "" {
-		p.header = defaultHeader
-	}
-	p.bearerOnly = p.header == defaultHeader
-	p.stripQuery = p.Query != "" && (p.StripQuery == nil || *p.StripQuery)
+// setupClaimHeaders checks claims_to_headers against the shared reserved
+// header rule (the token's own header is reserved too).
+func (p *JWT) setupClaimHeaders() error {
+	ms, errs := authclaims.Mappings(p.ClaimsToHeaders, p.reservedHeaders()...)
+	p.claimHeaders = ms
+	return errors.Join(errs...)
+}
 
-	// Upstream headers.
-	for claim, h := range p.ClaimsToHeaders {
-		ch := http.CanonicalHeaderKey(h)
-		switch {
-		case claim == "":
-			return errors.New("claims_to_headers: empty claim name")
-		case !httpx.ValidToken(h):
-			return fmt.Errorf("claims_to_headers.%s: %q is not a valid header name", claim, h)
-		case httpx.IsIdentityHeader(ch) || httpx.IsHopByHop(ch) || ch == "Host" || ch == "Content-Length" || ch == p.header:
-			return fmt.Errorf("claims_to_headers.%s: header %q is reserved", claim, h)
-		}
-		p.claimHeaders = append(p.claimHeaders, claimHeader{claim, ch})
-	}
-	sort.Slice(p.claimHeaders, func(i, j int) bool { return p.claimHeaders[i].claim < p.claimHeaders[j].claim })
+// reservedHeaders are the headers beyond the shared reserved set that
+// claims_to_headers may not write: the header carrying the token and the
+// identity headers of other gateways.
+func (p *JWT) reservedHeaders() []string {
+	return append([]string{p.header}, httpx.ForeignIdentityHeaders[:]...)
+}
 
+// setupChallenges renders the WWW-Authenticate challenges once.
+func (p *JWT) setupChallenges() {
 	realm := p.Realm
 	if realm == "" {
 		realm = DefaultRealm
@@ -429,47 +412,48 @@ func (p *JWT) Provision(ctx plugin.Context) error {
 	if len(p.RequiredScopes) > 0 {
 		p.chScope += `, scope=` + strconv.Quote(strings.Join(p.RequiredScopes, " "))
 	}
+}
 
-	// Remote keys.
-	if p.JWKSURL != "" || p.OIDCIssuer != "" {
-		for _, f := range [...][2]string{{"jwks_url", p.JWKSURL}, {"oidc_issuer", p.OIDCIssuer}} {
-			if f[1] == "" {
-				continue
-			}
-			if _, err := config.CheckServiceURL(f[0], f[1]); err != nil {
-				return err
-			}
+// startRemote checks the remote key settings and joins (or starts) the
+// shared JWKS refresher for them.
+func (p *JWT) startRemote(ctx plugin.Context, keys []*key) error {
+	for _, f := range [...][2]string{{"jwks_url", p.JWKSURL}, {"oidc_issuer", p.OIDCIssuer}} {
+		if f[1] == "" {
+			continue
 		}
-		refresh := durationOr(p.JWKSRefresh, DefaultJWKSRefresh)
-		stale := durationOr(p.JWKSStaleTTL, DefaultJWKSStaleTTL)
-		timeout := durationOr(p.JWKSTimeout, DefaultJWKSTimeout)
-		minInterval := DefaultJWKSMinRefresh
-		if p.JWKSMinRefreshInterval != nil {
-			minInterval = p.JWKSMinRefreshInterval.D()
-		}
-		switch {
-		case refresh <= 0 || timeout <= 0:
-			return errors.New("jwks_refresh and jwks_timeout must be positive")
-		case minInterval < MinJWKSMinRefresh || minInterval > MaxJWKSMinRefresh:
-			return fmt.Errorf("jwks_min_refresh_interval: %s is out of range (%s to %s)", minInterval, MinJWKSMinRefresh, MaxJWKSMinRefresh)
-		case stale < refresh:
-			return fmt.Errorf("jwks_stale_ttl (%s) must be at least jwks_refresh (%s)", stale, refresh)
-		}
-		rk := remoteKey(p.OIDCIssuer, p.JWKSURL, keys, p.algs, refresh, minInterval, stale, timeout)
-		r, release, err := plugin.SharedAs(ctx, rk, func() (*remote, error) {
-			// The shared service client never follows a redirect: a
-			// discovery or JWKS URL that redirects elsewhere is an error.
-			client, _ := auth.NewServiceClient(timeout)
-			r := newRemote(p.OIDCIssuer, p.JWKSURL, client, keys, p.algs, refresh, minInterval, stale, p.log)
-			r.now = ctx.Clock()
-			r.start()
-			return r, nil
-		})
-		if err != nil {
+		if _, err := config.CheckServiceURL(f[0], f[1]); err != nil {
 			return err
 		}
-		p.remote, p.relRemote = r, release
 	}
+	refresh := durationOr(p.JWKSRefresh, DefaultJWKSRefresh)
+	stale := durationOr(p.JWKSStaleTTL, DefaultJWKSStaleTTL)
+	timeout := durationOr(p.JWKSTimeout, DefaultJWKSTimeout)
+	minInterval := DefaultJWKSMinRefresh
+	if p.JWKSMinRefreshInterval != nil {
+		minInterval = p.JWKSMinRefreshInterval.D()
+	}
+	switch {
+	case refresh <= 0 || timeout <= 0:
+		return errors.New("jwks_refresh and jwks_timeout must be positive")
+	case minInterval < MinJWKSMinRefresh || minInterval > MaxJWKSMinRefresh:
+		return fmt.Errorf("jwks_min_refresh_interval: %s is out of range (%s to %s)", minInterval, MinJWKSMinRefresh, MaxJWKSMinRefresh)
+	case stale < refresh:
+		return fmt.Errorf("jwks_stale_ttl (%s) must be at least jwks_refresh (%s)", stale, refresh)
+	}
+	rk := remoteKey(p.OIDCIssuer, p.JWKSURL, keys, p.algs, refresh, minInterval, stale, timeout)
+	r, release, err := plugin.SharedAs(ctx, rk, func() (*remote, error) {
+		// The shared service client never follows a redirect: a
+		// discovery or JWKS URL that redirects elsewhere is an error.
+		client, _ := auth.NewServiceClient(timeout)
+		r := newRemote(p.OIDCIssuer, p.JWKSURL, client, keys, p.algs, refresh, minInterval, stale, p.log)
+		r.now = ctx.Clock()
+		r.start()
+		return r, nil
+	})
+	if err != nil {
+		return err
+	}
+	p.remote, p.relRemote = r, release
 	return nil
 }
 
@@ -489,267 +473,11 @@ func durationOr(d config.Duration, def time.Duration) time.Duration {
 	return d.D()
 }
 
-func sortedAlgs() []string {
-	out := make([]string, 0, len(knownAlgs))
-	for a := range knownAlgs {
-		out = append(out, a)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func decodeBase64(s string) ([]byte, error) {
-	s = strings.TrimSpace(s)
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			return b, nil
-		}
-	}
-	return nil, errors.New("invalid base64")
-}
-
-// keys returns the key set in force.
-func (p *JWT) keys() *keySet {
-	if p.remote == nil {
-		return p.static
-	}
-	return p.remote.current(p.static)
-}
-
-// lookupKey is the jwt.Keyfunc: candidates are chosen by kid and by the
-// algorithm's compatibility with each key's type, never by alg alone. An
-// unknown kid with a JWKS source reports errUnknownKid so the caller can
-// refresh.
-func (p *JWT) lookupKey(t *gojwt.Token) (any, error) {
-	return p.pick(t, p.remote != nil)
-}
-
-// lookupKeyNoRefresh is lookupKey after a refresh attempt: an unknown kid
-// falls back to the keys without kid.
-func (p *JWT) lookupKeyNoRefresh(t *gojwt.Token) (any, error) {
-	return p.pick(t, false)
-}
-
-func (p *JWT) pick(t *gojwt.Token, unknownIsError bool) (any, error) {
-	if _, ok := t.Header["crit"]; ok {
-		return nil, errCrit
-	}
-	alg := t.Method.Alg()
-	if _, ok := knownAlgs[alg]; !ok || !slices.Contains(p.algs, alg) {
-		return nil, errNoKey
-	}
-	kid, _ := t.Header["kid"].(string)
-	c, known := p.keys().lookup(kid, alg)
-	if !known && (unknownIsError || c == nil) {
-		return nil, errUnknownKid
-	}
-	if c == nil {
-		return nil, errNoKey
-	}
-	return c, nil
-}
-
-// verify parses and verifies raw and checks its claims.
-func (p *JWT) verify(r *http.Request, raw string) (gojwt.MapClaims, string, error) {
-	claims := gojwt.MapClaims{}
-	tok, err := p.parser.ParseWithClaims(raw, claims, p.keyfunc)
-	if err != nil && p.remote != nil && errors.Is(err, errUnknownKid) {
-		p.remote.refreshForKid(r.Context())
-		claims = gojwt.MapClaims{}
-		tok, err = p.parser.ParseWithClaims(raw, claims, p.fallbackKey)
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	if len(p.issuers) > 0 {
-		iss, _ := claims["iss"].(string)
-		if !slices.Contains(p.issuers, iss) {
-			return nil, "", errIssuer
-		}
-	}
-	for c, want := range p.RequiredClaims {
-		if !claimHas(claims[c], want) {
-			return nil, "", fmt.Errorf("%w: required claim %q does not match", errClaims, c)
-		}
-	}
-	kid, _ := tok.Header["kid"].(string)
-	return claims, kid, nil
-}
-
-// claimHas reports whether a claim equals want, or is a list containing it.
-func claimHas(v any, want string) bool {
-	switch x := v.(type) {
-	case []any:
-		for _, e := range x {
-			if scalarString(e) == want {
-				return true
-			}
-		}
-		return false
-	case nil:
-		return false
-	default:
-		return scalarString(x) == want
-	}
-}
-
-// scalarString renders a string, number or boolean claim; other values
-// render as a string no config value can equal.
-func scalarString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	case json.Number:
-		return x.String()
-	}
-	return "\x00"
-}
-
-// hasScopes reports whether every required scope is in scope or scp.
-func (p *JWT) hasScopes(claims gojwt.MapClaims) bool {
-	for _, want := range p.RequiredScopes {
-		if !containsScope(claims["scope"], want) && !containsScope(claims["scp"], want) {
-			return false
-		}
-	}
-	return true
-}
-
-func containsScope(v any, want string) bool {
-	switch x := v.(type) {
-	case string:
-		for x != "" {
-			var f string
-			f, x, _ = strings.Cut(x, " ")
-			if f == want {
-				return true
-			}
-		}
-	case []any:
-		for _, e := range x {
-			if s, ok := e.(string); ok && s == want {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// token returns the token from the header, the cookie or the query, in
-// that order. ambiguous reports a request that carries more than one
-// credential: two headers of the token header (whatever their values), the
-// cookie more than once, the query parameter more than once, or different
-// tokens in two of those places. The plugin and the upstream could then
-// read different tokens, so such a request is refused.
-func (p *JWT) token(r *http.Request) (tok string, ambiguous bool) {
-	if hv := r.Header[p.header]; len(hv) > 1 {
-		return "", true
-	} else if len(hv) == 1 {
-		tok = p.fromHeader(hv[0])
-	}
-	if p.Cookie != "" && r.Header["Cookie"] != nil {
-		seen := false
-		for _, c := range r.CookiesNamed(p.Cookie) {
-			if seen {
-				return "", true
-			}
-			seen = true
-			if c.Value == "" {
-				continue
-			}
-			if tok != "" && tok != c.Value {
-				return "", true
-			}
-			tok = c.Value
-		}
-	}
-	if p.Query != "" && r.URL.RawQuery != "" {
-		v, n := queryValue(r.URL.RawQuery, p.Query)
-		if n > 1 || (v != "" && tok != "" && v != tok) {
-			return "", true
-		}
-		if v != "" {
-			tok = v
-		}
-	}
-	return tok, false
-}
-
-// fromHeader returns the token in a header value: "Bearer <token>", or in
-// a header other than Authorization also the bare token.
-func (p *JWT) fromHeader(v string) string {
-	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
-		return strings.TrimSpace(v[7:])
-	}
-	if !p.bearerOnly {
-		return strings.TrimSpace(v)
-	}
-	return ""
-}
-
-// queryValue returns the first value of name in a raw query and how many
-// times name occurs.
-func queryValue(raw, name string) (string, int) {
-	val, n := "", 0
-	for raw != "" {
-		var kv string
-		kv, raw, _ = strings.Cut(raw, "&")
-		k, v, _ := strings.Cut(kv, "=")
-		if k == name || (strings.ContainsAny(k, "%+") && unescape(k) == name) {
-			if n == 0 {
-				val = unescape(v)
-			}
-			n++
-		}
-	}
-	return val, n
-}
-
-func unescape(s string) string {
-	if !strings.ContainsAny(s, "%+") {
-		return s
-	}
-	u, err := url.QueryUnescape(s)
-	if err != nil {
-		return ""
-	}
-	return u
-}
-
-// stripParam removes every occurrence of name from a raw query, keeping the
-// rest as sent.
-func stripParam(raw, name string) (string, bool) {
-	var b strings.Builder
-	found := false
-	rest := raw
-	for rest != "" {
-		var kv string
-		kv, rest, _ = strings.Cut(rest, "&")
-		k, _, _ := strings.Cut(kv, "=")
-		if k == name || (strings.ContainsAny(k, "%+") && unescape(k) == name) {
-			found = true
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(kv)
-	}
-	if !found {
-		return raw, false
-	}
-	return b.String(), true
-}
-
 // Wrap returns the authenticating handler.
 func (p *JWT) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for i := range p.claimHeaders {
-			delete(r.Header, p.claimHeaders[i].header)
+			delete(r.Header, p.claimHeaders[i].Header)
 		}
 		raw, ambiguous := p.token(r)
 		if ambiguous {
@@ -792,15 +520,15 @@ func (p *JWT) Wrap(next http.Handler) http.Handler {
 		}
 		for i := range p.claimHeaders {
 			ch := &p.claimHeaders[i]
-			v, err := authclaims.Render(claims[ch.claim])
+			v, err := authclaims.Render(claims[ch.Claim])
 			if err != nil {
 				if p.log.Enabled(r.Context(), slog.LevelDebug) {
-					p.log.Debug("jwt: claim not sent as a header", "claim", ch.claim, "header", ch.header, "error", err)
+					p.log.Debug("jwt: claim not sent as a header", "claim", ch.Claim, "header", ch.Header, "error", err)
 				}
 				continue
 			}
 			if v != "" {
-				r.Header[ch.header] = []string{v}
+				r.Header[ch.Header] = []string{v}
 			}
 		}
 		p.Authenticated(r, c, kid)
@@ -808,70 +536,13 @@ func (p *JWT) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-// identify maps verified claims to a consumer.
-func (p *JWT) identify(claims gojwt.MapClaims) (*consumer.Consumer, bool) {
-	claim := p.ConsumerClaim
-	if claim == "" {
-		claim = "sub"
-	}
-	name, _ := claims[claim].(string)
-	if name == "" {
-		return nil, false
-	}
-	if p.ConsumerClaim != "" {
-		if c, ok := p.consumers.ByName(name); ok {
-			return c, true
-		}
-		if !p.AllowUnknownConsumers {
-			return nil, false
-		}
-	}
-	c := &consumer.Consumer{Name: name, ID: name}
-	if p.GroupsClaim != "" {
-		c.Groups = groupsOf(claims[p.GroupsClaim])
-		c.GroupsHeader = strings.Join(c.Groups, ", ")
-	}
-	return c, true
-}
-
-// groupsOf reads a list claim or a space- or comma-separated string.
-func groupsOf(v any) []string {
-	var out []string
-	switch x := v.(type) {
-	case string:
-		out = append(out, strings.FieldsFunc(x, func(r rune) bool { return r == ' ' || r == ',' })...)
-	case []any:
-		for _, e := range x {
-			if s, ok := e.(string); ok && s != "" {
-				out = append(out, s)
-			}
-		}
-	}
-	for _, g := range out {
-		if !validHeaderValue(g) {
-			return nil
-		}
-	}
-	return out
-}
-
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // InjectedHeaders lists the claims_to_headers names, which the gateway
 // strips from client requests on every route.
-func (p *JWT) InjectedHeaders() []string {
-	out := make([]string, len(p.claimHeaders))
-	for i, ch := range p.claimHeaders {
-		out[i] = ch.header
-	}
-	return out
-}
+func (p *JWT) InjectedHeaders() []string { return authclaims.Headers(p.claimHeaders) }
 
-var _ plugin.HeaderInjector = (*JWT)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin         = (*JWT)(nil)
+	_ plugin.Cleaner        = (*JWT)(nil)
+	_ plugin.HeaderInjector = (*JWT)(nil)
+)

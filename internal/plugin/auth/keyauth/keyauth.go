@@ -42,11 +42,7 @@ const challenge = `Key realm="portico"`
 const credentialIDLen = 12
 
 func init() {
-	plugin.Register(plugin.Spec{
-		Name:  Name,
-		Phase: plugin.PhaseAccess,
-		New:   func() plugin.Plugin { return new(KeyAuth) },
-	})
+	plugin.Register(plugin.Spec{Name: Name, Phase: plugin.PhaseAccess, New: func() plugin.Plugin { return new(KeyAuth) }})
 }
 
 // KeyAuth is the configuration of one "key_auth" instance.
@@ -326,3 +322,9 @@ func removeCookies(h http.Header, names []string) {
 	}
 	h["Cookie"] = out
 }
+
+// Interface guards.
+var (
+	_ plugin.Plugin    = (*KeyAuth)(nil)
+	_ plugin.Validator = (*KeyAuth)(nil)
+)

@@ -98,4 +98,7 @@ func (m *MTLS) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-var _ plugin.Plugin = (*MTLS)(nil)
+// Interface guards.
+var (
+	_ plugin.Plugin = (*MTLS)(nil)
+)

@@ -121,10 +121,7 @@ func (p *OIDCLogin) checkRevoked(r *http.Request, s *session) revokeResult {
 	defer cancel()
 	n, err := rv.client.Exists(ctx, rv.prefix+s.ID).Result()
 	if err != nil {
-		rv.errors.Inc()
-		p.warn.Warn("redis", "oidc_login: session revocation check failed", err,
-			slog.String("plugin", Name), slog.String("route", routeOf(r)), slog.String("on_redis_error", p.OnRedisError))
-		if rv.failOpen {
+		if p.revocationFailed(r, "oidc_login: session revocation check failed", err) {
 			return sessionLive
 		}
 		return storeDown
@@ -154,13 +151,20 @@ func (p *OIDCLogin) recordLogout(r *http.Request, s *session) error {
 	if err == nil {
 		return nil
 	}
-	rv.errors.Inc()
-	p.warn.Warn("redis", "oidc_login: logout could not be recorded", err,
-		slog.String("plugin", Name), slog.String("route", routeOf(r)), slog.String("on_redis_error", p.OnRedisError))
-	if rv.failOpen {
+	if p.revocationFailed(r, "oidc_login: logout could not be recorded", err) {
 		return nil
 	}
 	return err
+}
+
+// revocationFailed counts and logs (rate limited) a failed call to the
+// revocation store, and reports whether on_redis_error lets the request
+// continue.
+func (p *OIDCLogin) revocationFailed(r *http.Request, msg string, err error) (failOpen bool) {
+	p.revoke.errors.Inc()
+	p.warn.Warn("redis", msg, err,
+		slog.String("plugin", Name), slog.String("route", routeOf(r)), slog.String("on_redis_error", p.OnRedisError))
+	return p.revoke.failOpen
 }
 
 // storeUnavailable answers 503 with Retry-After: Redis could not answer

@@ -220,16 +220,23 @@ func pathName(r *http.Request) (string, error) {
 	return name, nil
 }
 
+// namedBody reads the item name from the path and the item from the body
+// (a YAML or JSON mapping).
+func namedBody(r *http.Request) (string, *yaml.Node, error) {
+	name, err := pathName(r)
+	if err != nil {
+		return "", nil, err
+	}
+	body, err := readBody(r, yaml.MappingNode)
+	return name, body, err
+}
+
 // putListItem builds the edit for PUT of a named item of a top-level list
 // (routes, consumers): replace the item with that name or append it. index
 // finds the item in the running config, whose list has the same order as
 // the unexpanded document's.
 func putListItem(r *http.Request, key string, index func(cur *config.Config, name string) int) (*change, error) {
-	name, err := pathName(r)
-	if err != nil {
-		return nil, err
-	}
-	body, err := readBody(r, yaml.MappingNode)
+	name, body, err := namedBody(r)
 	if err != nil {
 		return nil, err
 	}
@@ -313,11 +320,7 @@ func deleteConsumer(r *http.Request) (*change, error) {
 }
 
 func putUpstream(r *http.Request) (*change, error) {
-	name, err := pathName(r)
-	if err != nil {
-		return nil, err
-	}
-	body, err := readBody(r, yaml.MappingNode)
+	name, body, err := namedBody(r)
 	if err != nil {
 		return nil, err
 	}

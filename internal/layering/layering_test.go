@@ -30,7 +30,7 @@ var allowed = map[string][]string{
 	"internal/usage":                nil,
 	"internal/config":               {"internal/httpx"},
 	"internal/consumer":             {"internal/config"},
-	"internal/plugin/auth/claims":   nil,
+	"internal/plugin/auth/claims":   {"internal/httpx"},
 	"internal/plugin/auth/ttlcache": nil,
 	"internal/observe/tracing":      {"internal/config"},
 	"internal/request":              {"internal/consumer", "internal/observe/tracing"},

@@ -150,6 +150,30 @@ func Generate(root string) ([]byte, error) {
 	s.Title = "Portico configuration"
 	defs := s.Definitions
 
+	if err := addPluginDefs(r, defs); err != nil {
+		return nil, err
+	}
+	for k, d := range scalarDefs() {
+		if err := addDef(defs, k, d); err != nil {
+			return nil, err
+		}
+	}
+	if err := applyEnums(r, defs); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// addPluginDefs adds one definition per plugin config type and the
+// PluginSpec definition that selects among them by name.
+func addPluginDefs(r *reflector, defs jsonschema.Definitions) error {
 	// Plugin configs: one definition per plugin config type, which the
 	// plugin spec refers to.
 	r.ExpandedStruct = false
@@ -160,7 +184,7 @@ func Generate(root string) ([]byte, error) {
 		ps := r.ReflectFromType(t)
 		for k, d := range ps.Definitions {
 			if err := addDef(defs, k, d); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		cases = append(cases, &jsonschema.Schema{
@@ -182,8 +206,12 @@ func Generate(root string) ([]byte, error) {
 		AdditionalProperties: jsonschema.FalseSchema,
 		AllOf:                cases,
 	}
-	for k, d := range map[string]*jsonschema.Schema{
-		"PluginSpec": spec,
+	return addDef(defs, "PluginSpec", spec)
+}
+
+// scalarDefs are the definitions of the config's own scalar types.
+func scalarDefs() map[string]*jsonschema.Schema {
+	return map[string]*jsonschema.Schema{
 		"Duration": {
 			Description: `A duration: "250ms", "10s", "1m30s", "2h" (units ns, us, ms, s, m, h), or an integer number of seconds.`,
 			Extras:      map[string]any{"type": []string{"integer", "string"}},
@@ -204,23 +232,7 @@ func Generate(root string) ([]byte, error) {
 				{Type: "array", Items: &jsonschema.Schema{Type: "string"}},
 			},
 		},
-	} {
-		if err := addDef(defs, k, d); err != nil {
-			return nil, err
-		}
 	}
-
-	if err := applyEnums(r, defs); err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(s); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // addDef adds d under name, which two plugins may share only with the

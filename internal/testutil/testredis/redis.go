@@ -73,28 +73,35 @@ func (r *Redis) start(bin string) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	ready := make(chan struct{})
+	// ready reports whether this server said it accepts connections. A
+	// dial alone is not proof: when another test's server took the port
+	// between choosing it and binding it, this one exits and the dial
+	// reaches the other, and the two tests would share (and kill) one server.
+	ready := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		signalled := false
 		for sc.Scan() {
 			if !signalled && strings.Contains(sc.Text(), "Ready to accept connections") {
-				close(ready)
+				ready <- true
 				signalled = true
 			}
 		}
 		if !signalled {
-			close(ready)
+			ready <- false
 		}
 	}()
+	ok := false
 	select {
-	case <-ready:
+	case ok = <-ready:
 	case <-time.After(10 * time.Second):
 	}
-	if c, err := net.DialTimeout("tcp", r.Addr, time.Second); err == nil {
-		c.Close()
-		r.cmd = cmd
-		return nil
+	if ok {
+		if c, err := net.DialTimeout("tcp", r.Addr, time.Second); err == nil {
+			c.Close()
+			r.cmd = cmd
+			return nil
+		}
 	}
 	cmd.Process.Kill()
 	cmd.Wait()

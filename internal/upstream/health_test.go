@@ -734,8 +734,15 @@ func TestHealthStopNoLeak(t *testing.T) {
 	web := statusBackend(t, http.StatusOK)
 	gb := newGRPCBackend(t, nil)
 	tcp := statusBackend(t, http.StatusOK)
-	// Let the servers' goroutines settle before counting.
-	time.Sleep(50 * time.Millisecond)
+	// Count once the servers' goroutines have settled: the same count on
+	// two polls in a row.
+	last := -1
+	wait.For(t, healthWait, "a steady goroutine count", func() bool {
+		n := runtime.NumGoroutine()
+		steady := n == last
+		last = n
+		return steady
+	})
 	base := runtime.NumGoroutine()
 
 	var checkers []*HealthChecker
@@ -770,6 +777,8 @@ func TestHealthStopNoLeak(t *testing.T) {
 		t.Fatalf("%d goroutines after Stop, %d before:\n%s", runtime.NumGoroutine(), base, buf)
 	}
 	probes := web.probes.Load()
+	// An absence check: nothing to wait on but time, so let more than one
+	// probe interval pass and count again.
 	time.Sleep(200 * time.Millisecond)
 	if n := web.probes.Load(); n != probes {
 		t.Errorf("%d probes after Stop", n-probes)

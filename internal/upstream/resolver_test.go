@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/testutil/fakeclock"
 	"github.com/portico-gw/portico/internal/testutil/logbuf"
 )
 
@@ -117,6 +118,15 @@ func dnsTransport(t *testing.T, dns *fakeDNS, refresh time.Duration) (*Transport
 	return acquireWith(t, g, "api", u, logger), buf
 }
 
+// dnsClock puts tr's resolver on a fake clock, so a test moves past the
+// refresh interval instead of sleeping through it. Call it before the
+// first request.
+func dnsClock(tr *Transport) *fakeclock.Clock {
+	clk := fakeclock.New(time.Now())
+	tr.resolver.now = clk.Now
+	return clk
+}
+
 // fetch sends a GET; closeConn asks for a connection that is not reused.
 func fetch(t *testing.T, tr http.RoundTripper, url string, closeConn bool) string {
 	t.Helper()
@@ -147,13 +157,14 @@ func TestResolverReresolve(t *testing.T) {
 	dns.set(nil, "127.0.0.1")
 	const ttl = 100 * time.Millisecond
 	tr, _ := dnsTransport(t, dns, ttl)
+	clk := dnsClock(tr)
 	url := "http://backend.test:" + port
 
 	if got := fetch(t, tr, url+"/", false); got != "A" {
 		t.Fatalf("first request served by %s, want A", got)
 	}
 	dns.set(nil, "127.0.0.2")
-	time.Sleep(2 * ttl)
+	clk.Advance(2 * ttl)
 
 	// The idle connection to A is reused; hold it busy.
 	held := make(chan string, 1)
@@ -229,12 +240,13 @@ func TestResolverFailedRefresh(t *testing.T) {
 			dns.set(nil, "127.0.0.1")
 			const ttl = 50 * time.Millisecond
 			tr, logs := dnsTransport(t, dns, ttl)
+			clk := dnsClock(tr)
 			url := "http://backend.test:" + port
 			if got := fetch(t, tr, url, true); got != "A" {
 				t.Fatalf("served by %s, want A", got)
 			}
 			tc.fail(dns)
-			time.Sleep(2 * ttl)
+			clk.Advance(2 * ttl)
 			if got := fetch(t, tr, url, true); got != "A" {
 				t.Fatalf("after failed refresh served by %s, want A", got)
 			}
@@ -248,7 +260,7 @@ func TestResolverFailedRefresh(t *testing.T) {
 			}
 			// Recovery: the next refresh after the retry interval succeeds.
 			dns.set(nil, "127.0.0.2")
-			time.Sleep(2 * ttl)
+			clk.Advance(2 * ttl)
 			if got := fetch(t, tr, url, true); got != "B" {
 				t.Fatalf("after recovery served by %s, want B", got)
 			}

@@ -602,7 +602,7 @@ func TestTransportMaxConnections(t *testing.T) {
 	t.Parallel()
 	var open, peak, total atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(150 * time.Millisecond) // slow on purpose: requests overlap and need connections
 		_, _ = io.WriteString(w, "ok")
 	}))
 	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/logbuf"
 	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
@@ -768,13 +770,20 @@ func TestAdminWriteDoesNotTriggerReload(t *testing.T) {
 	var reloads atomic.Int32
 	rl := a.NewReloader(file)
 	rl.OnResult = func(error) { reloads.Add(1) }
+	// The watcher logs at debug level when it finds the running revision.
+	var logs logbuf.Buffer
+	rl.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	watching := make(chan struct{})
+	gateway.OnWatching(rl, func() { close(watching) })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go rl.Watch(ctx, 50*time.Millisecond)
-	time.Sleep(100 * time.Millisecond)
+	<-watching
 	a.write(t, "PUT", "/routes/w", `{"match": {"path": "/w"}, "respond": {"body": "w"}}`, 200)
 	rev := a.RunningConfig().Hash
-	time.Sleep(400 * time.Millisecond)
+	wait.For(t, 5*time.Second, "the watcher to see the admin write", func() bool {
+		return strings.Contains(logs.String(), "config file unchanged; nothing to reload")
+	})
 	if n := reloads.Load(); n != 0 {
 		t.Fatalf("%d reloads after an admin write, want 0", n)
 	}

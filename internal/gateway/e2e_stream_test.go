@@ -39,6 +39,8 @@ func (g *e2eGatedStream) handler(contentType string, first, second string) http.
 		}
 		w.Header().Set("Cache-Control", "no-cache")
 		w.WriteHeader(http.StatusOK)
+		// The pauses are the stream's pacing, not synchronisation: a
+		// proxy that waits for more data before flushing is caught by them.
 		time.Sleep(300 * time.Millisecond)
 		io.WriteString(w, first)
 		http.NewResponseController(w).Flush()
@@ -49,7 +51,7 @@ func (g *e2eGatedStream) handler(contentType string, first, second string) http.
 		case <-r.Context().Done():
 			return
 		}
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // pacing, as above
 		io.WriteString(w, second)
 		http.NewResponseController(w).Flush()
 	}

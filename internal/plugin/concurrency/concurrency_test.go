@@ -158,7 +158,9 @@ func TestBound(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		// Hold the slot until max requests are inside at once, so the
+		// peak does not depend on the machine's speed.
+		wait.Within(10*time.Second, func() bool { return peak.Load() >= max })
 		cur.Add(-1)
 	}))
 	var wg sync.WaitGroup
@@ -203,7 +205,7 @@ func TestBoundRejecting(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // holds the slot so requests overlap
 		cur.Add(-1)
 	}))
 	var wg sync.WaitGroup
@@ -515,7 +517,7 @@ func TestNoKeyLeak(t *testing.T) {
 	t.Parallel()
 	p := mustBuild(t, `{max: 2, key: "header:X-User", queue_timeout: 5ms, max_queue: 2}`)
 	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(time.Duration(len(r.Header.Get("X-User"))%3) * time.Millisecond)
+		time.Sleep(time.Duration(len(r.Header.Get("X-User"))%3) * time.Millisecond) // varied holding times on purpose
 	}))
 	var wg sync.WaitGroup
 	for g := 0; g < 20; g++ {

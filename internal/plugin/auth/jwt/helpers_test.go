@@ -225,7 +225,7 @@ func newJWKSServer(t testing.TB, keys ...jose.JSONWebKey) *jwksServer {
 		case "/jwks":
 			s.fetches.Add(1)
 			if s.delay > 0 {
-				time.Sleep(s.delay)
+				time.Sleep(s.delay) // a slow key server on purpose
 			}
 			s.mu.Lock()
 			b := s.body

@@ -90,14 +90,11 @@ plugins:
 
 func TestErrorsRequestValidation(t *testing.T) {
 	rec := e2eNewRecorder(t, "rec", nil)
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  rec: {targets: [{url: "{{REC}}"}]}
+	tg := e2eStartRec(t, rec, `
 routes:
   - {name: enc, match: {path_prefix: /enc}, upstream: rec, allow_encoded_slash: true}
   - {name: all, match: {path_prefix: /}, upstream: rec}
-`, map[string]string{"REC": rec.URL})
+`)
 	addr := e2eHostPort(tg.URL)
 
 	headers := func(n int) []string {

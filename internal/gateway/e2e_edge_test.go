@@ -67,10 +67,7 @@ func (ec *edgeConn) do(t *testing.T, raw string) e2eRawResponse {
 // request on the same connection is routed (and refused) normally.
 func TestEdgeUpgradeNotAllowed(t *testing.T) {
 	be := edgeTunnelBackend(t)
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  be: {targets: [{url: "{{BE}}"}]}
+	tg := e2eStartOne(t, "be", be.URL, `
 routes:
   - {name: open, match: {path_prefix: /open}, upstream: be}
   - {name: none, match: {path_prefix: /none}, upstream: be, upgrades: []}
@@ -78,7 +75,7 @@ routes:
     match: {path_prefix: /denied}
     upstream: be
     plugins: [{name: ip_restriction, config: {deny: [127.0.0.0/8]}}]
-`, map[string]string{"BE": be.URL})
+`)
 	addr := e2eHostPort(tg.URL)
 
 	tests := []struct {
@@ -129,14 +126,11 @@ routes:
 // upgrades list allows others; the backend then sees the upgrade.
 func TestEdgeUpgradeAllowed(t *testing.T) {
 	be := edgeTunnelBackend(t)
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  be: {targets: [{url: "{{BE}}"}]}
+	tg := e2eStartOne(t, "be", be.URL, `
 routes:
   - {name: open, match: {path_prefix: /open}, upstream: be}
   - {name: foo, match: {path_prefix: /foo}, upstream: be, upgrades: [Foo]}
-`, map[string]string{"BE": be.URL})
+`)
 	addr := e2eHostPort(tg.URL)
 	tests := []struct {
 		desc, path, upgrade, want string

@@ -6,14 +6,6 @@ import (
 	"github.com/portico-gw/portico/internal/testutil"
 )
 
-// e2eRecYAML starts a config with one listener and an upstream "rec" at
-// {{REC}}; e2eStartRec appends the test's routes and plugins to it.
-const e2eRecYAML = `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  rec: {targets: [{url: "{{REC}}"}]}
-`
-
 // e2eRecAll routes every path to rec.
 const e2eRecAll = "routes:\n  - {name: all, match: {path_prefix: /}, upstream: rec}\n"
 
@@ -21,5 +13,16 @@ const e2eRecAll = "routes:\n  - {name: all, match: {path_prefix: /}, upstream: r
 // cfg (routes, plugins, …) after the listener and upstream.
 func e2eStartRec(t testing.TB, rec *e2eRecorder, cfg string) *testutil.Gateway {
 	t.Helper()
-	return e2eStart(t, e2eRecYAML+cfg, map[string]string{"REC": rec.URL})
+	return e2eStartOne(t, "rec", rec.URL, cfg)
+}
+
+// e2eStartOne starts a gateway with one listener and one upstream, name,
+// with one target, url; cfg (routes, plugins, …) follows them.
+func e2eStartOne(t testing.TB, name, url, cfg string) *testutil.Gateway {
+	t.Helper()
+	return e2eStart(t, `
+server: {listen: [{addr: "127.0.0.1:0"}]}
+upstreams:
+  `+name+`: {targets: [{url: "{{URL}}"}]}
+`+cfg, map[string]string{"URL": url})
 }

@@ -73,17 +73,14 @@ func TestStreamFlushes(t *testing.T) {
 			t.Parallel()
 			g := &e2eGatedStream{gate: make(chan struct{})}
 			be := testutil.Backend(t, g.handler(tc.contentType, tc.first, tc.second))
-			tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  s: {targets: [{url: "{{BE}}"}]}
+			tg := e2eStartOne(t, "s", be.URL, `
 routes:
   - {name: s, match: {path_prefix: /}, upstream: s}
 plugins:
   - name: request_id
   - name: headers
     config: {response: {set: {X-Gw: "1"}}}
-`, map[string]string{"BE": be.URL})
+`)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 			defer cancel()
@@ -336,17 +333,14 @@ func TestStreamBodyLimit(t *testing.T) {
 
 func TestStreamWebSocketEcho(t *testing.T) {
 	be := testutil.Backend(t, http.HandlerFunc(e2eWebSocketEcho))
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  ws: {targets: [{url: "{{BE}}"}]}
+	tg := e2eStartOne(t, "ws", be.URL, `
 routes:
   - {name: ws, match: {path_prefix: /ws}, upstream: ws}
 plugins:
   - name: request_id
   - name: headers
     config: {request: {set: {X-Gw: "1"}}, response: {set: {X-Gw: "1"}}}
-`, map[string]string{"BE": be.URL})
+`)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -414,14 +408,11 @@ func TestStreamGenericUpgrade(t *testing.T) {
 			}
 		}
 	}))
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  up: {targets: [{url: "{{BE}}"}]}
+	tg := e2eStartOne(t, "up", be.URL, `
 routes:
   # Protocols other than WebSocket are forwarded only when the route lists them.
   - {name: up, match: {path_prefix: /}, upstream: up, upgrades: [websocket, foo]}
-`, map[string]string{"BE": be.URL})
+`)
 
 	c, err := net.Dial("tcp", e2eHostPort(tg.URL))
 	if err != nil {

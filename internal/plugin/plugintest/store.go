@@ -1,0 +1,39 @@
+package plugintest
+
+import (
+	"testing"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/consumer"
+	"github.com/portico-gw/portico/internal/plugin"
+)
+
+// Store builds a consumer store of consumers, failing the test when the
+// store refuses them.
+func Store(t testing.TB, consumers []*config.Consumer) consumer.Store {
+	t.Helper()
+	s, err := consumer.NewStore(consumers)
+	if err != nil {
+		t.Fatalf("NewStore: %v", err)
+	}
+	return s
+}
+
+// BuildWithStore builds plugin name from src with the consumer store
+// store, returning the instance or the build error (see Build).
+func BuildWithStore(t testing.TB, name, src string, store consumer.Store) (*plugin.Instance, error) {
+	t.Helper()
+	_, in, err := Build[plugin.Plugin](t, name, src, WithStore(store))
+	return in, err
+}
+
+// MustBuildWithStore is BuildWithStore that fails the test on a build
+// error.
+func MustBuildWithStore(t testing.TB, name, src string, store consumer.Store) *plugin.Instance {
+	t.Helper()
+	in, err := BuildWithStore(t, name, src, store)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	return in
+}

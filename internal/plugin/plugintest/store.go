@@ -1,6 +1,7 @@
 package plugintest
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -36,4 +37,18 @@ func MustBuildWithStore(t testing.TB, name, src string, store consumer.Store) *p
 		t.Fatalf("build: %v", err)
 	}
 	return in
+}
+
+// ErrorMentions fails the test unless err is an error whose text contains
+// each of want: the check of a table of invalid configs.
+func ErrorMentions(t testing.TB, err error, want ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
 }

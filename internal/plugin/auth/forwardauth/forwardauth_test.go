@@ -599,12 +599,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			_, err := build(t, tc.config)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q does not mention %q", err, tc.want)
-			}
+			plugintest.ErrorMentions(t, err, tc.want)
 		})
 	}
 }

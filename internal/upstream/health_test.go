@@ -483,19 +483,27 @@ func TestHealthGRPC(t *testing.T) {
 				b.health.SetServingStatus(svc, s)
 			}
 			p := healthPoolFor(t, "grpc", NewStateRegistry(), nil, "http://"+b.addr)
-			hc := fastHealth("grpc")
-			hc.Service = tc.service
-			hc.Timeout = config.Duration(200 * time.Millisecond) // room for the first connect under -race
-			hc.Interval = config.Duration(250 * time.Millisecond)
-			hc.HealthyThreshold, hc.UnhealthyThreshold = 1, 1
-			st := p.Targets[0].State
-			if tc.healthy {
-				st.SetHealthy(false, time.Now())
-			}
-			startHealth(t, p, hc, nil)
-			wait.For(t, healthWait, "verdict", func() bool { return st.Healthy() == tc.healthy })
+			grpcVerdict(t, p, tc.service, tc.healthy)
 		})
 	}
+}
+
+// grpcVerdict starts a gRPC health check of service on p's first target,
+// which starts with the opposite verdict, and waits for the verdict
+// healthy after one probe.
+func grpcVerdict(t *testing.T, p *Pool, service string, healthy bool) {
+	t.Helper()
+	hc := fastHealth("grpc")
+	hc.Service = service
+	hc.Timeout = config.Duration(200 * time.Millisecond) // room for the first connect under -race
+	hc.Interval = config.Duration(250 * time.Millisecond)
+	hc.HealthyThreshold, hc.UnhealthyThreshold = 1, 1
+	st := p.Targets[0].State
+	if healthy {
+		st.SetHealthy(false, time.Now())
+	}
+	startHealth(t, p, hc, nil)
+	wait.For(t, healthWait, "verdict", func() bool { return st.Healthy() == healthy })
 }
 
 func TestHealthGRPCToggle(t *testing.T) {
@@ -540,16 +548,7 @@ func TestHealthGRPCTLS(t *testing.T) {
 			t.Parallel()
 			u := &config.Upstream{TLS: &config.UpstreamTLS{InsecureSkipVerify: tc.insecure}}
 			p := healthPoolFor(t, "grpcs", NewStateRegistry(), u, tc.scheme+"://"+b.addr)
-			hc := fastHealth("grpc")
-			hc.Timeout = config.Duration(200 * time.Millisecond)
-			hc.Interval = config.Duration(250 * time.Millisecond)
-			hc.HealthyThreshold, hc.UnhealthyThreshold = 1, 1
-			st := p.Targets[0].State
-			if tc.healthy {
-				st.SetHealthy(false, time.Now())
-			}
-			startHealth(t, p, hc, nil)
-			wait.For(t, healthWait, "verdict", func() bool { return st.Healthy() == tc.healthy })
+			grpcVerdict(t, p, "", tc.healthy)
 		})
 	}
 }

@@ -679,14 +679,7 @@ routes:
 				b.Fatal(err)
 			}
 			defer rt.Close()
-			r := httptest.NewRequest("GET", "/bench/123", nil)
-			r.RemoteAddr = "10.1.2.3:4567"
-			w := &discardWriter{h: http.Header{}}
-			b.ReportAllocs()
-			for b.Loop() {
-				clear(w.h)
-				rt.ServeHTTP(w, r)
-			}
+			benchServe(b, rt, "/bench/123")
 		})
 	}
 }

@@ -28,11 +28,7 @@ func build(t testing.TB, src string) (*Concurrency, error) {
 
 func mustBuild(t testing.TB, src string) *Concurrency {
 	t.Helper()
-	p, err := build(t, src)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	return p
+	return plugintest.MustBuild[*Concurrency](t, Name, src, plugintest.WithRoute(t.Name()))
 }
 
 // newRequest returns a request from ip, optionally authenticated as consumer

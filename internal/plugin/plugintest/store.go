@@ -52,3 +52,14 @@ func ErrorMentions(t testing.TB, err error, want ...string) {
 		}
 	}
 }
+
+// MustBuild is Build that fails the test on a build error and returns
+// only the plugin.
+func MustBuild[T plugin.Plugin](t testing.TB, name, src string, opts ...Option) T {
+	t.Helper()
+	p, _, err := Build[T](t, name, src, opts...)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	return p
+}

@@ -85,11 +85,7 @@ func build(t testing.TB, src string) (*ForwardAuth, error) {
 
 func mustBuild(t testing.TB, src string) *ForwardAuth {
 	t.Helper()
-	p, err := build(t, src)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	return p
+	return plugintest.MustBuild[*ForwardAuth](t, Name, src, plugintest.WithStore(testStore(t)))
 }
 
 // upstream echoes the request headers as X-Got-* and the body as its body,

@@ -15,9 +15,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.yaml.in/yaml/v3"
 
-	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/testutil/logbuf"
@@ -55,21 +53,9 @@ func redisWarnings(lines []map[string]any) []map[string]any {
 // the returned buffer.
 func newLoggedPlugin(t *testing.T, src string) (*RateLimit, *logbuf.Buffer) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatalf("bad test YAML: %v", err)
-	}
-	p := new(RateLimit)
-	if err := config.DecodeStrict(doc.Content[0], p, "config"); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
+	p := decodePlugin(t, src)
 	buf := new(logbuf.Buffer)
-	log := slog.New(slog.NewJSONHandler(buf, nil))
-	if err := p.Provision(plugin.StaticContext{RouteName: "outage", Log: log}); err != nil {
-		_ = p.Cleanup()
-		t.Fatalf("provision: %v", err)
-	}
-	t.Cleanup(func() { _ = p.Cleanup() })
+	provisionPlugin(t, p, plugin.StaticContext{RouteName: "outage", Log: slog.New(slog.NewJSONHandler(buf, nil))})
 	return p, buf
 }
 

@@ -24,15 +24,26 @@ func edgeTunnelBackend(t *testing.T) *e2eRecorder {
 		if up == "" {
 			return
 		}
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
+		conn, brw, ok := e2eSwitchProtocols(w, up, "TUNNEL")
+		if !ok {
 			return
 		}
 		defer conn.Close()
-		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\nTUNNEL", up)
-		brw.Flush()
 		_, _ = io.Copy(conn, brw)
 	})
+}
+
+// e2eSwitchProtocols hijacks a backend's connection and answers 101 to
+// protocol, followed by first (raw bytes of the new protocol, may be
+// empty). The caller closes the connection.
+func e2eSwitchProtocols(w http.ResponseWriter, protocol, first string) (net.Conn, *bufio.ReadWriter, bool) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, nil, false
+	}
+	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n%s", protocol, first)
+	brw.Flush()
+	return conn, brw, true
 }
 
 // edgeConn is one raw client connection to the gateway.

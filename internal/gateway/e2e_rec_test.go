@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/portico-gw/portico/internal/testutil"
@@ -25,4 +26,14 @@ server: {listen: [{addr: "127.0.0.1:0"}]}
 upstreams:
   `+name+`: {targets: [{url: "{{URL}}"}]}
 `+cfg, map[string]string{"URL": url})
+}
+
+// e2eGetHost is e2eGet with the Host header host ("" for the URL's).
+func e2eGetHost(t testing.TB, url, host string) (*http.Response, []byte) {
+	t.Helper()
+	req := e2eReq(t, http.MethodGet, url, nil)
+	if host != "" {
+		req.Host = host
+	}
+	return e2eDo(t, req)
 }

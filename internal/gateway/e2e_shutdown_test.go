@@ -30,13 +30,11 @@ func shutdownBackend(t *testing.T) string {
 		case "/ws":
 			e2eWebSocketEcho(w, r)
 		case "/tunnel":
-			conn, brw, err := http.NewResponseController(w).Hijack()
-			if err != nil {
+			conn, brw, ok := e2eSwitchProtocols(w, "foo", "")
+			if !ok {
 				return
 			}
 			defer conn.Close()
-			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n")
-			brw.Flush()
 			io.Copy(conn, brw)
 		case "/events":
 			w.Header().Set("Content-Type", "text/event-stream")

@@ -382,13 +382,11 @@ func TestStreamGenericUpgrade(t *testing.T) {
 			http.Error(w, "upgrade expected", http.StatusBadRequest)
 			return
 		}
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
+		conn, brw, ok := e2eSwitchProtocols(w, "foo", "")
+		if !ok {
 			return
 		}
 		defer conn.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n")
-		brw.Flush()
 		// Echo raw bytes until the peer closes.
 		buf := make([]byte, 4096)
 		for {

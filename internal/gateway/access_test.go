@@ -252,14 +252,7 @@ routes:
 		t.Run(tc.desc, func(t *testing.T) {
 			req, _ := http.NewRequest("GET", tc.url+"/x", nil)
 			req.Header.Set("X-Forwarded-For", tc.xff)
-			resp, err := testutil.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
-			}
+			wantStatus(t, req, tc.status)
 		})
 	}
 }
@@ -292,17 +285,25 @@ routes:
 			before := up.hits.Load()
 			req, _ := http.NewRequest("POST", tg.URL+"/x", tc.body)
 			req.ContentLength = tc.length
-			resp, err := testutil.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
-			}
+			wantStatus(t, req, tc.status)
 			if tc.length > 0 && !tc.reaches && up.hits.Load() != before {
 				t.Fatal("upstream received an announced oversized body")
 			}
 		})
 	}
+}
+
+// wantStatus sends req with the test client and fails the test unless the
+// answer has status want; it returns the answer, its body closed.
+func wantStatus(t *testing.T, req *http.Request, want int) *http.Response {
+	t.Helper()
+	resp, err := testutil.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Fatalf("status %d, want %d", resp.StatusCode, want)
+	}
+	return resp
 }

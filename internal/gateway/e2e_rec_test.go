@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -36,4 +37,23 @@ func e2eGetHost(t testing.TB, url, host string) (*http.Response, []byte) {
 		req.Host = host
 	}
 	return e2eDo(t, req)
+}
+
+// e2eServeEvents streams server-sent events "data: 0", "data: 1", …, each
+// after the last once the channel next returns delivers, until the client
+// goes away.
+func e2eServeEvents[T any](w http.ResponseWriter, r *http.Request, next func() <-chan T) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	rc := http.NewResponseController(w)
+	for i := 0; ; i++ {
+		fmt.Fprintf(w, "data: %d\n\n", i)
+		if rc.Flush() != nil {
+			return
+		}
+		select {
+		case <-next():
+		case <-r.Context().Done():
+			return
+		}
+	}
 }

@@ -37,19 +37,7 @@ func shutdownBackend(t *testing.T) string {
 			defer conn.Close()
 			io.Copy(conn, brw)
 		case "/events":
-			w.Header().Set("Content-Type", "text/event-stream")
-			rc := http.NewResponseController(w)
-			for i := 0; ; i++ {
-				fmt.Fprintf(w, "data: %d\n\n", i)
-				if rc.Flush() != nil {
-					return
-				}
-				select {
-				case <-time.After(50 * time.Millisecond):
-				case <-r.Context().Done():
-					return
-				}
-			}
+			e2eServeEvents(w, r, func() <-chan time.Time { return time.After(50 * time.Millisecond) })
 		default:
 			io.WriteString(w, "ok")
 		}

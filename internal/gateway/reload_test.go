@@ -225,19 +225,7 @@ func TestLongLivedConnectionsSurviveReload(t *testing.T) {
 			e2eWebSocketEcho(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		rc := http.NewResponseController(w)
-		for i := 0; ; i++ {
-			fmt.Fprintf(w, "data: %d\n\n", i)
-			if rc.Flush() != nil {
-				return
-			}
-			select {
-			case <-events:
-			case <-r.Context().Done():
-				return
-			}
-		}
+		e2eServeEvents(w, r, func() <-chan struct{} { return events })
 	}))
 	addr := freeAddr(t)
 	g := gateway.New(testutil.Logger(t))

@@ -182,6 +182,12 @@ func (a *admGateway) call(t *testing.T, method, path, body string, hdr ...string
 		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	return a.do(t, req)
+}
+
+// do sends req with the test's client and reads the whole answer.
+func (a *admGateway) do(t *testing.T, req *http.Request) admResp {
+	t.Helper()
 	resp, err := a.c.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -209,13 +215,8 @@ func (a *admGateway) traffic(t *testing.T, path string, hdr ...string) (int, str
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := a.c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	r := a.do(t, req)
+	return r.status, r.body
 }
 
 // admNoSecrets fails when any secret value occurs in s.

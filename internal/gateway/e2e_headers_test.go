@@ -155,18 +155,7 @@ func TestHeadersForwardedUntrusted(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			req := e2eReq(t, http.MethodGet, tg.URL+"/fwd", nil)
-			if tc.host != "" {
-				req.Host = tc.host
-			}
-			for k, vs := range tc.header {
-				req.Header[k] = vs
-			}
-			resp, body := e2eDo(t, req)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("status %d", resp.StatusCode)
-			}
-			s := e2eDecodeSeen(t, body)
+			s := headersSeen(t, tg.URL+"/fwd", tc.host, tc.header)
 			if got := s.Header.Values("X-Forwarded-For"); len(got) != 1 || got[0] != "127.0.0.1" {
 				t.Errorf("X-Forwarded-For = %q, want [127.0.0.1]", got)
 			}
@@ -224,15 +213,7 @@ routes:
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			req := e2eReq(t, http.MethodGet, tg.URL+"/fwd", nil)
-			for k, vs := range tc.header {
-				req.Header[k] = vs
-			}
-			resp, body := e2eDo(t, req)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("status %d", resp.StatusCode)
-			}
-			s := e2eDecodeSeen(t, body)
+			s := headersSeen(t, tg.URL+"/fwd", "", tc.header)
 			if got := strings.Join(s.Header.Values("X-Forwarded-For"), ", "); got != tc.wantXFF {
 				t.Errorf("X-Forwarded-For = %q, want %q", got, tc.wantXFF)
 			}
@@ -453,4 +434,22 @@ plugins:
 	if !strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Origin") {
 		t.Errorf("Vary = %q, want Origin", resp.Header.Values("Vary"))
 	}
+}
+
+// headersSeen GETs url with Host host ("" for the URL's) and header, and
+// returns what the recorder behind the gateway saw; the answer must be 200.
+func headersSeen(t *testing.T, url, host string, header map[string][]string) e2eSeen {
+	t.Helper()
+	req := e2eReq(t, http.MethodGet, url, nil)
+	if host != "" {
+		req.Host = host
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, body := e2eDo(t, req)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	return e2eDecodeSeen(t, body)
 }

@@ -230,8 +230,12 @@ func httpGet(t *testing.T, url string) (int, string) {
 // and stops it with SIGTERM while a request is in flight.
 func TestRunReloadAndShutdown(t *testing.T) {
 	t.Parallel()
+	// The slow backend answers once the test has seen shutdown begin, so
+	// its request is in flight while the gateway drains.
+	started, release := make(chan struct{}), make(chan struct{})
 	slow := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(700 * time.Millisecond)
+		close(started)
+		<-release
 		io.WriteString(w, "slow done")
 	})}
 	sln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -293,8 +297,14 @@ routes:
 		resp.Body.Close()
 		result <- string(b)
 	}()
-	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow request did not reach the backend")
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitLog(t, "shutting down")
+	close(release)
 	if got := <-result; got != "slow done" {
 		t.Fatalf("in-flight request during shutdown: %q", got)
 	}

@@ -81,17 +81,30 @@ func pemBlock(typ string, der []byte) []byte {
 
 // client returns a TLS certificate for cn, signed by the CA.
 func (ca *testCA) client(t *testing.T, cn string) tls.Certificate {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	t.Helper()
+	tmpl := clientTemplate(pkix.Name{CommonName: cn, Organization: []string{"Example"}})
+	tmpl.DNSNames = []string{cn + ".clients.test"}
+	return ca.issue(t, tmpl)
+}
+
+// clientTemplate is a client-auth certificate for subject, valid from an
+// hour ago to an hour from now, with a random serial.
+func clientTemplate(subject pkix.Name) *x509.Certificate {
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"Example"}},
+	return &x509.Certificate{
+		SerialNumber: serial, Subject: subject,
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		DNSNames: []string{cn + ".clients.test"},
 	}
+}
+
+// issue signs tmpl for a new key with the CA.
+func (ca *testCA) issue(t *testing.T, tmpl *x509.Certificate) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("create certificate: %v", err)
 	}
 	leaf, _ := x509.ParseCertificate(der)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
@@ -239,14 +252,7 @@ routes:
 		t.Run(tc.desc, func(t *testing.T) {
 			req, _ := http.NewRequest("GET", tc.url+"/x", nil)
 			req.Header.Set("X-Forwarded-For", tc.xff)
-			resp, err := testutil.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
-			}
+			wantStatus(t, req, tc.status)
 		})
 	}
 }
@@ -279,17 +285,25 @@ routes:
 			before := up.hits.Load()
 			req, _ := http.NewRequest("POST", tg.URL+"/x", tc.body)
 			req.ContentLength = tc.length
-			resp, err := testutil.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
-			}
+			wantStatus(t, req, tc.status)
 			if tc.length > 0 && !tc.reaches && up.hits.Load() != before {
 				t.Fatal("upstream received an announced oversized body")
 			}
 		})
 	}
+}
+
+// wantStatus sends req with the test client and fails the test unless the
+// answer has status want; it returns the answer, its body closed.
+func wantStatus(t *testing.T, req *http.Request, want int) *http.Response {
+	t.Helper()
+	resp, err := testutil.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Fatalf("status %d, want %d", resp.StatusCode, want)
+	}
+	return resp
 }

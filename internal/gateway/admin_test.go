@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/logbuf"
 	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
@@ -180,6 +182,12 @@ func (a *admGateway) call(t *testing.T, method, path, body string, hdr ...string
 		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	return a.do(t, req)
+}
+
+// do sends req with the test's client and reads the whole answer.
+func (a *admGateway) do(t *testing.T, req *http.Request) admResp {
+	t.Helper()
 	resp, err := a.c.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -207,13 +215,8 @@ func (a *admGateway) traffic(t *testing.T, path string, hdr ...string) (int, str
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := a.c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	r := a.do(t, req)
+	return r.status, r.body
 }
 
 // admNoSecrets fails when any secret value occurs in s.
@@ -768,13 +771,20 @@ func TestAdminWriteDoesNotTriggerReload(t *testing.T) {
 	var reloads atomic.Int32
 	rl := a.NewReloader(file)
 	rl.OnResult = func(error) { reloads.Add(1) }
+	// The watcher logs at debug level when it finds the running revision.
+	var logs logbuf.Buffer
+	rl.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	watching := make(chan struct{})
+	gateway.OnWatching(rl, func() { close(watching) })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go rl.Watch(ctx, 50*time.Millisecond)
-	time.Sleep(100 * time.Millisecond)
+	<-watching
 	a.write(t, "PUT", "/routes/w", `{"match": {"path": "/w"}, "respond": {"body": "w"}}`, 200)
 	rev := a.RunningConfig().Hash
-	time.Sleep(400 * time.Millisecond)
+	wait.For(t, 5*time.Second, "the watcher to see the admin write", func() bool {
+		return strings.Contains(logs.String(), "config file unchanged; nothing to reload")
+	})
 	if n := reloads.Load(); n != 0 {
 		t.Fatalf("%d reloads after an admin write, want 0", n)
 	}

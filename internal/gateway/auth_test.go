@@ -98,14 +98,7 @@ func TestAuthSemantics(t *testing.T) {
 				req.Header.Set("Authorization", "Bearer "+tc.jwt)
 			}
 			req.Header.Set("X-Consumer-Username", "mallory")
-			resp, err := testutil.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
-			}
+			resp := wantStatus(t, req, tc.status)
 			if tc.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
 				t.Error("401 without WWW-Authenticate")
 			}

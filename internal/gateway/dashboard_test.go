@@ -20,6 +20,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/admin/dashboard"
 	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // dashboardToken is the admin API token of TestDashboardInChromium.
@@ -155,6 +156,7 @@ func TestDashboardInChromium(t *testing.T) {
 			case "/missing":
 				http.NotFound(w, r)
 			default:
+				// Latencies vary on purpose, for the latency charts.
 				time.Sleep(time.Duration(len(r.URL.Path)%4) * time.Millisecond)
 				io.WriteString(w, name)
 			}
@@ -233,7 +235,7 @@ func TestDashboardInChromium(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
 	defer cancel()
-	wait := func(what, selector string, within time.Duration) {
+	waitFor := func(what, selector string, within time.Duration) {
 		t.Helper()
 		start := time.Now()
 		wctx, wcancel := context.WithTimeout(ctx, within)
@@ -250,15 +252,15 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 
 	// The admin API wants a token: the page asks for it, then shows data.
-	wait("token field", `#auth #token`, 20*time.Second)
+	waitFor("token field", `#auth #token`, 20*time.Second)
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`#token`), dashboardToken),
 		chromedp.Click(chromedp.CSS(`#auth button[type="submit"]`)),
 	); err != nil {
 		t.Fatalf("enter token: %v", err)
 	}
-	wait("route shop-api", `#routes-body tr[data-route="shop-api"]`, 20*time.Second)
-	wait("upstream shop with both targets up",
+	waitFor("route shop-api", `#routes-body tr[data-route="shop-api"]`, 20*time.Second)
+	waitFor("upstream shop with both targets up",
 		fmt.Sprintf(`tr.target[data-target=%q][data-health="up"] .badge.ok`, strings.TrimPrefix(b.URL, "http://")), 20*time.Second)
 	if stored, err := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem('portico.adminToken') || ''`)); err != nil || stored != dashboardToken {
 		t.Errorf("token in sessionStorage: %q %v", stored, err)
@@ -270,7 +272,7 @@ func TestDashboardInChromium(t *testing.T) {
 		`{"name": "dash-new", "match": {"path_prefix": "/new", "methods": ["GET", "POST"]}, "upstream": "shop"}`,
 		dashboardYAML(a.URL, b.URL, "", newRoute))
 	t.Logf("route dash-new added with %s", how)
-	wait("new route dash-new", `#routes-body tr[data-route="dash-new"]`, 20*time.Second)
+	waitFor("new route dash-new", `#routes-body tr[data-route="dash-new"]`, 20*time.Second)
 
 	// Backend b dies; an active health check takes its target out and the
 	// page turns it red.
@@ -282,11 +284,11 @@ func TestDashboardInChromium(t *testing.T) {
 			`"health_check": {"path": "/healthz", "interval": "100ms", "timeout": "80ms", "healthy_threshold": 1, "unhealthy_threshold": 1}}`, a.URL, b.URL),
 		dashboardYAML(a.URL, b.URL, hc, newRoute))
 	t.Logf("health check configured with %s", how)
-	wait("target b unhealthy", fmt.Sprintf(`tr.target[data-target=%q][data-health="down"] .badge:not(.ok)`, bHost), 6*time.Second)
-	wait("target a still healthy", fmt.Sprintf(`tr.target[data-target=%q][data-health="up"] .badge.ok`, strings.TrimPrefix(a.URL, "http://")), time.Second)
+	waitFor("target b unhealthy", fmt.Sprintf(`tr.target[data-target=%q][data-health="down"] .badge:not(.ok)`, bHost), 6*time.Second)
+	waitFor("target a still healthy", fmt.Sprintf(`tr.target[data-target=%q][data-health="up"] .badge.ok`, strings.TrimPrefix(a.URL, "http://")), time.Second)
 
 	// Once the token works the form goes away, leaving a way to forget it.
-	wait("forget-token button", `#logout`, time.Second)
+	waitFor("forget-token button", `#logout`, time.Second)
 	if hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('auth').hidden`)); err != nil || !hidden {
 		t.Errorf("token form still shown after the token was accepted (%v)", err)
 	}
@@ -294,16 +296,13 @@ func TestDashboardInChromium(t *testing.T) {
 	// Let the sparklines collect a few samples, then check the overview.
 	waitJS := func(what, expr string, within time.Duration) {
 		t.Helper()
-		deadline := time.Now().Add(within)
-		for {
-			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-			if err == nil && ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not true within %v (%v)", what, within, err)
-			}
-			time.Sleep(100 * time.Millisecond)
+		var err error
+		if !wait.Within(within, func() bool {
+			var ok bool
+			ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+			return err == nil && ok
+		}) {
+			t.Fatalf("%s: not true within %v (%v)", what, within, err)
 		}
 	}
 	waitJS("request-rate sparkline with 4 samples",

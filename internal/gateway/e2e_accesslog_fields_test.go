@@ -8,15 +8,19 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // e2eAccessLine waits for the access-log line of the request with the given
 // ID and returns it decoded.
 func e2eAccessLine(t *testing.T, path, requestID string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, _ := os.ReadFile(path)
+	var b []byte
+	var found map[string]any
+	// The gateway flushes the file on a timer: poll it.
+	ok := wait.Within(5*time.Second, func() bool {
+		b, _ = os.ReadFile(path)
 		for _, line := range strings.Split(string(b), "\n") {
 			if !strings.Contains(line, requestID) {
 				continue
@@ -26,14 +30,16 @@ func e2eAccessLine(t *testing.T, path, requestID string) map[string]any {
 				t.Fatalf("access log line is not JSON: %v\n%s", err, line)
 			}
 			if m["request_id"] == requestID {
-				return m
+				found = m
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no access log line for request %s in:\n%s", requestID, b)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a file the gateway flushes on a timer: no event to wait on
+		return false
+	})
+	if !ok {
+		t.Fatalf("no access log line for request %s in:\n%s", requestID, b)
 	}
+	return found
 }
 
 // TestAccessLogFields checks every field of the access-log line of a proxied

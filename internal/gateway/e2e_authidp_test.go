@@ -1,14 +1,10 @@
 package gateway_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -95,14 +91,8 @@ routes:
 // clientCert issues a client certificate with the given SANs.
 func (ca *testCA) clientWith(t *testing.T, cn string, dns, emails []string, uris []string, ips []net.IP) tls.Certificate {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		DNSNames: dns, EmailAddresses: emails, IPAddresses: ips,
-	}
+	tmpl := clientTemplate(pkix.Name{CommonName: cn})
+	tmpl.DNSNames, tmpl.EmailAddresses, tmpl.IPAddresses = dns, emails, ips
 	for _, u := range uris {
 		pu, err := url.Parse(u)
 		if err != nil {
@@ -110,12 +100,7 @@ func (ca *testCA) clientWith(t *testing.T, cn string, dns, emails []string, uris
 		}
 		tmpl.URIs = append(tmpl.URIs, pu)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatalf("create certificate: %v", err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return ca.issue(t, tmpl)
 }
 
 // TestE2EMTLSTypedSANs: over a TLS listener with client certificates, a SAN

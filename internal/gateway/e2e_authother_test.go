@@ -18,6 +18,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/testutil"
 	"github.com/portico-gw/portico/internal/testutil/testredis"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // Credentials of the consumers in the AUTHOTHER end-to-end tests.
@@ -413,24 +414,31 @@ routes:
 // returns them by request_id.
 func aoWaitLog(t *testing.T, path string, n int) map[string]map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		lines := map[string]map[string]any{}
-		if f, err := os.Open(path); err == nil {
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				var m map[string]any
-				if json.Unmarshal(sc.Bytes(), &m) == nil {
-					if id, _ := m["request_id"].(string); id != "" {
-						lines[id] = m
-					}
-				}
-			}
-			f.Close()
-		}
-		if len(lines) >= n || time.Now().After(deadline) {
-			return lines
-		}
-		time.Sleep(20 * time.Millisecond) // polling a file the gateway flushes on a ticker
+	var lines map[string]map[string]any
+	// The gateway flushes the file on a ticker: poll it.
+	wait.Within(10*time.Second, func() bool {
+		lines = aoReadLog(path)
+		return len(lines) >= n
+	})
+	return lines
+}
+
+// aoReadLog reads the access log's JSON lines by request_id.
+func aoReadLog(path string) map[string]map[string]any {
+	lines := map[string]map[string]any{}
+	f, err := os.Open(path)
+	if err != nil {
+		return lines
 	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			if id, _ := m["request_id"].(string); id != "" {
+				lines[id] = m
+			}
+		}
+	}
+	return lines
 }

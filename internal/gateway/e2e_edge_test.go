@@ -24,15 +24,26 @@ func edgeTunnelBackend(t *testing.T) *e2eRecorder {
 		if up == "" {
 			return
 		}
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
+		conn, brw, ok := e2eSwitchProtocols(w, up, "TUNNEL")
+		if !ok {
 			return
 		}
 		defer conn.Close()
-		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\nTUNNEL", up)
-		brw.Flush()
 		_, _ = io.Copy(conn, brw)
 	})
+}
+
+// e2eSwitchProtocols hijacks a backend's connection and answers 101 to
+// protocol, followed by first (raw bytes of the new protocol, may be
+// empty). The caller closes the connection.
+func e2eSwitchProtocols(w http.ResponseWriter, protocol, first string) (net.Conn, *bufio.ReadWriter, bool) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, nil, false
+	}
+	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n%s", protocol, first)
+	brw.Flush()
+	return conn, brw, true
 }
 
 // edgeConn is one raw client connection to the gateway.
@@ -67,10 +78,7 @@ func (ec *edgeConn) do(t *testing.T, raw string) e2eRawResponse {
 // request on the same connection is routed (and refused) normally.
 func TestEdgeUpgradeNotAllowed(t *testing.T) {
 	be := edgeTunnelBackend(t)
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  be: {targets: [{url: "{{BE}}"}]}
+	tg := e2eStartOne(t, "be", be.URL, `
 routes:
   - {name: open, match: {path_prefix: /open}, upstream: be}
   - {name: none, match: {path_prefix: /none}, upstream: be, upgrades: []}
@@ -78,7 +86,7 @@ routes:
     match: {path_prefix: /denied}
     upstream: be
     plugins: [{name: ip_restriction, config: {deny: [127.0.0.0/8]}}]
-`, map[string]string{"BE": be.URL})
+`)
 	addr := e2eHostPort(tg.URL)
 
 	tests := []struct {
@@ -129,14 +137,11 @@ routes:
 // upgrades list allows others; the backend then sees the upgrade.
 func TestEdgeUpgradeAllowed(t *testing.T) {
 	be := edgeTunnelBackend(t)
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  be: {targets: [{url: "{{BE}}"}]}
+	tg := e2eStartOne(t, "be", be.URL, `
 routes:
   - {name: open, match: {path_prefix: /open}, upstream: be}
   - {name: foo, match: {path_prefix: /foo}, upstream: be, upgrades: [Foo]}
-`, map[string]string{"BE": be.URL})
+`)
 	addr := e2eHostPort(tg.URL)
 	tests := []struct {
 		desc, path, upgrade, want string

@@ -90,14 +90,11 @@ plugins:
 
 func TestErrorsRequestValidation(t *testing.T) {
 	rec := e2eNewRecorder(t, "rec", nil)
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  rec: {targets: [{url: "{{REC}}"}]}
+	tg := e2eStartRec(t, rec, `
 routes:
   - {name: enc, match: {path_prefix: /enc}, upstream: rec, allow_encoded_slash: true}
   - {name: all, match: {path_prefix: /}, upstream: rec}
-`, map[string]string{"REC": rec.URL})
+`)
 	addr := e2eHostPort(tg.URL)
 
 	headers := func(n int) []string {
@@ -355,9 +352,11 @@ routes:
 func TestErrorsClientDisconnects(t *testing.T) {
 	rec := e2eNewRecorder(t, "rec", nil)
 	canceled := make(chan string, 8)
+	arrived := make(chan string, 8)
 	slow := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// net/http notices a closed connection only once the body is read.
 		io.Copy(io.Discard, r.Body)
+		arrived <- r.Method + " " + r.URL.Path
 		select {
 		case <-time.After(2 * time.Second):
 		case <-r.Context().Done():
@@ -382,14 +381,13 @@ plugins:
 	tests := []struct {
 		desc   string
 		raw    string
-		pause  time.Duration
 		cancel string // the upstream request the disconnect must cancel
 	}{
 		{desc: "mid body", raw: "POST /upload HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 100000\r\n\r\npartial-body"},
 		{desc: "mid chunked body", raw: "POST /upload HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n20\r\nshort"},
 		{desc: "mid headers", raw: "GET /x HTTP/1.1\r\nHost: gw.test\r\nX-Partial: "},
-		{desc: "while waiting for the upstream", raw: "GET /slow HTTP/1.1\r\nHost: gw.test\r\n\r\n", pause: 200 * time.Millisecond, cancel: "GET /slow"},
-		{desc: "after sending the body to a slow upstream", raw: "POST /slow HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 10\r\n\r\n0123456789", pause: 100 * time.Millisecond, cancel: "POST /slow"},
+		{desc: "while waiting for the upstream", raw: "GET /slow HTTP/1.1\r\nHost: gw.test\r\n\r\n", cancel: "GET /slow"},
+		{desc: "after sending the body to a slow upstream", raw: "POST /slow HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 10\r\n\r\n0123456789", cancel: "POST /slow"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -398,7 +396,19 @@ plugins:
 				t.Fatal(err)
 			}
 			io.WriteString(c, tc.raw)
-			time.Sleep(50*time.Millisecond + tc.pause)
+			// TCP delivers the partial request before the close, so the
+			// gateway reads it first; a request that reaches the upstream
+			// is awaited there, so the client goes away while it runs.
+			if tc.cancel != "" {
+				select {
+				case got := <-arrived:
+					if got != tc.cancel {
+						t.Fatalf("upstream got %q, want %q", got, tc.cancel)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("upstream request %s did not arrive", tc.cancel)
+				}
+			}
 			c.Close()
 			if tc.cancel != "" {
 				select {

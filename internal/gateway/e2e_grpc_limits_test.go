@@ -54,29 +54,11 @@ routes:
 
 	t.Run("bidirectional stream past max_body_bytes", func(t *testing.T) {
 		t.Parallel()
-		stream, err := client.FullDuplexCall(e2eGRPCCtx(t, 30*time.Second))
-		if err != nil {
-			t.Fatalf("FullDuplexCall: %v", err)
-		}
+		var msgs [][]byte
 		for i := range 12 {
-			msg := bytes.Repeat([]byte{byte('a' + i)}, 1<<20)
-			if err := stream.Send(&grpc_testing.StreamingOutputCallRequest{Payload: &grpc_testing.Payload{Body: msg}}); err != nil {
-				t.Fatalf("Send %d: %v", i, err)
-			}
-			m, err := stream.Recv()
-			if err != nil {
-				t.Fatalf("Recv %d after %d MiB: %v", i, i+1, err)
-			}
-			if !bytes.Equal(m.GetPayload().GetBody(), msg) {
-				t.Fatalf("echo %d differs", i)
-			}
+			msgs = append(msgs, bytes.Repeat([]byte{byte('a' + i)}, 1<<20))
 		}
-		if err := stream.CloseSend(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := stream.Recv(); err != io.EOF {
-			t.Fatalf("after CloseSend: %v, want io.EOF", err)
-		}
+		e2eGRPCPingPong(t, client, 30*time.Second, msgs)
 	})
 
 	t.Run("client stream past max_body_bytes", func(t *testing.T) {

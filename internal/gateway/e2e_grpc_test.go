@@ -439,31 +439,12 @@ func TestGRPCProxy(t *testing.T) {
 
 	t.Run("bidirectional ping-pong", func(t *testing.T) {
 		t.Parallel()
-		stream, err := client.FullDuplexCall(e2eGRPCCtx(t, 5*time.Second))
-		if err != nil {
-			t.Fatalf("FullDuplexCall: %v", err)
-		}
+		// Each ping waits for its pong.
+		var pings [][]byte
 		for i := range 20 {
-			ping := fmt.Appendf(nil, "ping-%02d", i)
-			if err := stream.Send(&grpc_testing.StreamingOutputCallRequest{Payload: &grpc_testing.Payload{Body: ping}}); err != nil {
-				t.Fatalf("Send %d: %v", i, err)
-			}
-			// The next ping is sent only after this pong: a gateway that
-			// waits for the whole request stream would deadlock here.
-			m, err := stream.Recv()
-			if err != nil {
-				t.Fatalf("Recv %d: %v", i, err)
-			}
-			if !bytes.Equal(m.GetPayload().GetBody(), ping) {
-				t.Fatalf("pong %d = %q, want %q", i, m.GetPayload().GetBody(), ping)
-			}
+			pings = append(pings, fmt.Appendf(nil, "ping-%02d", i))
 		}
-		if err := stream.CloseSend(); err != nil {
-			t.Fatalf("CloseSend: %v", err)
-		}
-		if m, err := stream.Recv(); err != io.EOF {
-			t.Fatalf("after CloseSend: Recv = %v, %v; want io.EOF", m, err)
-		}
+		e2eGRPCPingPong(t, client, 5*time.Second, pings)
 	})
 
 	t.Run("large message round-trips", func(t *testing.T) {
@@ -705,27 +686,11 @@ routes:
 
 	t.Run("bidirectional", func(t *testing.T) {
 		t.Parallel()
-		stream, err := client.FullDuplexCall(e2eGRPCCtx(t, 5*time.Second))
-		if err != nil {
-			t.Fatalf("FullDuplexCall over TLS: %v", err)
-		}
+		var pings [][]byte
 		for i := range 5 {
-			ping := fmt.Appendf(nil, "tls-%d", i)
-			if err := stream.Send(&grpc_testing.StreamingOutputCallRequest{Payload: &grpc_testing.Payload{Body: ping}}); err != nil {
-				t.Fatalf("Send %d: %v", i, err)
-			}
-			m, err := stream.Recv()
-			if err != nil {
-				t.Fatalf("Recv %d: %v", i, err)
-			}
-			if !bytes.Equal(m.GetPayload().GetBody(), ping) {
-				t.Fatalf("pong %d = %q, want %q", i, m.GetPayload().GetBody(), ping)
-			}
+			pings = append(pings, fmt.Appendf(nil, "tls-%d", i))
 		}
-		_ = stream.CloseSend()
-		if _, err := stream.Recv(); err != io.EOF {
-			t.Fatalf("after CloseSend: Recv error %v, want io.EOF", err)
-		}
+		e2eGRPCPingPong(t, client, 5*time.Second, pings)
 	})
 }
 

@@ -8,13 +8,7 @@ import (
 
 func TestHeadersHopByHopRequest(t *testing.T) {
 	rec := e2eNewRecorder(t, "rec", nil)
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  rec: {targets: [{url: "{{REC}}"}]}
-routes:
-  - {name: all, match: {path_prefix: /}, upstream: rec}
-`, map[string]string{"REC": rec.URL})
+	tg := e2eStartRec(t, rec, e2eRecAll)
 	addr := e2eHostPort(tg.URL)
 
 	tests := []struct {
@@ -106,13 +100,7 @@ func TestHeadersHopByHopResponse(t *testing.T) {
 		h.Set("Upgrade", "foo")
 		h.Set("X-Resp-Kept", "yes")
 	})
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  rec: {targets: [{url: "{{REC}}"}]}
-routes:
-  - {name: all, match: {path_prefix: /}, upstream: rec}
-`, map[string]string{"REC": rec.URL})
+	tg := e2eStartRec(t, rec, e2eRecAll)
 
 	resp := e2eRawDo(t, e2eHostPort(tg.URL), "GET", "GET /resp HTTP/1.1\r\nHost: gw.test\r\n\r\n")
 	if resp.StatusCode != http.StatusOK {
@@ -133,13 +121,7 @@ routes:
 
 func TestHeadersForwardedUntrusted(t *testing.T) {
 	rec := e2eNewRecorder(t, "rec", nil)
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  rec: {targets: [{url: "{{REC}}"}]}
-routes:
-  - {name: all, match: {path_prefix: /}, upstream: rec}
-`, map[string]string{"REC": rec.URL})
+	tg := e2eStartRec(t, rec, e2eRecAll)
 	gw := e2eHostPort(tg.URL)
 
 	tests := []struct {
@@ -173,18 +155,7 @@ routes:
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			req := e2eReq(t, http.MethodGet, tg.URL+"/fwd", nil)
-			if tc.host != "" {
-				req.Host = tc.host
-			}
-			for k, vs := range tc.header {
-				req.Header[k] = vs
-			}
-			resp, body := e2eDo(t, req)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("status %d", resp.StatusCode)
-			}
-			s := e2eDecodeSeen(t, body)
+			s := headersSeen(t, tg.URL+"/fwd", tc.host, tc.header)
 			if got := s.Header.Values("X-Forwarded-For"); len(got) != 1 || got[0] != "127.0.0.1" {
 				t.Errorf("X-Forwarded-For = %q, want [127.0.0.1]", got)
 			}
@@ -242,15 +213,7 @@ routes:
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			req := e2eReq(t, http.MethodGet, tg.URL+"/fwd", nil)
-			for k, vs := range tc.header {
-				req.Header[k] = vs
-			}
-			resp, body := e2eDo(t, req)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("status %d", resp.StatusCode)
-			}
-			s := e2eDecodeSeen(t, body)
+			s := headersSeen(t, tg.URL+"/fwd", "", tc.header)
 			if got := strings.Join(s.Header.Values("X-Forwarded-For"), ", "); got != tc.wantXFF {
 				t.Errorf("X-Forwarded-For = %q, want %q", got, tc.wantXFF)
 			}
@@ -269,23 +232,11 @@ func TestHeadersRequestID(t *testing.T) {
 		// An upstream's own ID must not replace the gateway's echo.
 		w.Header().Set("X-Request-Id", "from-upstream")
 	})
-	plain := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  rec: {targets: [{url: "{{REC}}"}]}
-routes:
-  - {name: all, match: {path_prefix: /}, upstream: rec}
-`, map[string]string{"REC": rec.URL})
-	echo := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  rec: {targets: [{url: "{{REC}}"}]}
-routes:
-  - {name: all, match: {path_prefix: /}, upstream: rec}
-  - {name: not-found-helper, match: {path: /respond}, respond: {body: ok}}
+	plain := e2eStartRec(t, rec, e2eRecAll)
+	echo := e2eStartRec(t, rec, e2eRecAll+`  - {name: not-found-helper, match: {path: /respond}, respond: {body: ok}}
 plugins:
   - name: request_id
-`, map[string]string{"REC": rec.URL})
+`)
 
 	long := strings.Repeat("a", 200)
 	tests := []struct {
@@ -354,10 +305,7 @@ func TestHeadersPlugin(t *testing.T) {
 		w.Header().Set("Server", "backend/1.0")
 		w.Header().Set("X-Old-Resp", "moved")
 	})
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  rec: {targets: [{url: "{{REC}}"}]}
+	tg := e2eStartRec(t, rec, `
 routes:
   - name: h
     match: {path_prefix: /h}
@@ -376,7 +324,7 @@ routes:
             remove: [X-Backend-Secret]
             rename: {X-Old-Resp: X-New-Resp}
   - {name: other, match: {path_prefix: /other}, upstream: rec}
-`, map[string]string{"REC": rec.URL})
+`)
 
 	t.Run("applied on the plugin route", func(t *testing.T) {
 		t.Parallel()
@@ -429,10 +377,7 @@ routes:
 
 func TestHeadersCORS(t *testing.T) {
 	rec := e2eNewRecorder(t, "rec", nil)
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  rec: {targets: [{url: "{{REC}}"}]}
+	tg := e2eStartRec(t, rec, `
 routes:
   - {name: api, match: {path_prefix: /api}, upstream: rec}
 plugins:
@@ -441,7 +386,7 @@ plugins:
       allow_origins: ["https://app.example"]
       allow_methods: [GET, PUT]
       max_age: 10m
-`, map[string]string{"REC": rec.URL})
+`)
 
 	preflight := func(t *testing.T, origin, method string) (*http.Response, []byte) {
 		req := e2eReq(t, http.MethodOptions, tg.URL+"/api/things", nil)
@@ -489,4 +434,22 @@ plugins:
 	if !strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Origin") {
 		t.Errorf("Vary = %q, want Origin", resp.Header.Values("Vary"))
 	}
+}
+
+// headersSeen GETs url with Host host ("" for the URL's) and header, and
+// returns what the recorder behind the gateway saw; the answer must be 200.
+func headersSeen(t *testing.T, url, host string, header map[string][]string) e2eSeen {
+	t.Helper()
+	req := e2eReq(t, http.MethodGet, url, nil)
+	if host != "" {
+		req.Host = host
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, body := e2eDo(t, req)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	return e2eDecodeSeen(t, body)
 }

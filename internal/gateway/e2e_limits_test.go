@@ -332,30 +332,35 @@ routes:
 			}
 		}
 	}
+	// start runs a gateway with path_params mode (YAML, "" for the
+	// default) in front of a fresh recorder.
+	start := func(t *testing.T, mode string) (*e2eRecorder, string) {
+		rec := e2eNewRecorder(t, "rec", nil)
+		tg := e2eStart(t, conf, map[string]string{"REC": rec.URL, "MODE": mode})
+		return rec, e2eHostPort(tg.URL)
+	}
+	noneReached := func(t *testing.T, rec *e2eRecorder) {
+		t.Helper()
+		if n := rec.count(); n != 0 {
+			t.Fatalf("backend received %v", rec.all())
+		}
+	}
 	t.Run("reject (default)", func(t *testing.T) {
 		t.Parallel()
-		rec := e2eNewRecorder(t, "rec", nil)
-		tg := e2eStart(t, conf, map[string]string{"REC": rec.URL, "MODE": ""})
-		addr := e2eHostPort(tg.URL)
+		rec, addr := start(t, "")
 		check(t, addr, attacks, http.StatusBadRequest)
 		check(t, addr, encoded, http.StatusBadRequest)
 		check(t, addr, dots, http.StatusBadRequest)
 		check(t, addr, []string{"/public;x/y"}, http.StatusBadRequest)
-		if n := rec.count(); n != 0 {
-			t.Fatalf("backend received %v", rec.all())
-		}
+		noneReached(t, rec)
 	})
 	t.Run("strip", func(t *testing.T) {
 		t.Parallel()
-		rec := e2eNewRecorder(t, "rec", nil)
-		tg := e2eStart(t, conf, map[string]string{"REC": rec.URL, "MODE": ", path_params: strip"})
-		addr := e2eHostPort(tg.URL)
+		rec, addr := start(t, ", path_params: strip")
 		check(t, addr, attacks, http.StatusForbidden)
 		check(t, addr, encoded, http.StatusBadRequest)
 		check(t, addr, dots, http.StatusBadRequest)
-		if n := rec.count(); n != 0 {
-			t.Fatalf("backend received %v", rec.all())
-		}
+		noneReached(t, rec)
 		for target, want := range map[string]string{
 			"/public;jsessionid=1/y": "/public/y", "/public/y;v=2": "/public/y", "/;x/public": "/public", "/p;a/q;b/": "/p/q/",
 		} {
@@ -371,9 +376,7 @@ routes:
 	})
 	t.Run("allow", func(t *testing.T) {
 		t.Parallel()
-		rec := e2eNewRecorder(t, "rec", nil)
-		tg := e2eStart(t, conf, map[string]string{"REC": rec.URL, "MODE": ", path_params: allow"})
-		addr := e2eHostPort(tg.URL)
+		_, addr := start(t, ", path_params: allow")
 		check(t, addr, dots, http.StatusBadRequest)
 		resp := e2eRawDo(t, addr, "GET", e2eRawGet("/public;v=1/y", "gw.test"))
 		if resp.StatusCode != http.StatusOK || e2eDecodeSeen(t, resp.Body).RequestURI != "/public;v=1/y" {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/proxy"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // e2eRespBackend is a raw TCP backend whose answers are exact bytes, for
@@ -226,13 +227,10 @@ func TestUpstreamInterimResponseHeaders(t *testing.T) {
 		io.WriteString(c, interim[path]+e2eRespOK)
 		return true
 	})
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  raw: {targets: [{url: "{{BE}}"}]}
+	tg := e2eStartOne(t, "raw", be.url(), `
 routes:
   - {name: raw, match: {path_prefix: /}, upstream: raw}
-`, map[string]string{"BE": be.url()})
+`)
 	banned := []string{"connection", "x-foo", "x-bar", "x-baz", "keep-alive", "proxy-connection", "proxy-authenticate",
 		"te", "trailer", "upgrade", "secret"}
 	for path, raw := range interim {
@@ -512,22 +510,23 @@ func e2eRespAccessLog(t testing.TB) (path, yaml string) {
 // e2eRespWaitLog waits until the access log contains all of want on one line.
 func e2eRespWaitLog(t testing.TB, path string, want ...string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, _ := os.ReadFile(path)
+	var b []byte
+	// The gateway flushes the file on a timer: poll it.
+	ok := wait.Within(5*time.Second, func() bool {
+		b, _ = os.ReadFile(path)
 		for _, line := range strings.Split(string(b), "\n") {
-			ok := true
+			all := true
 			for _, w := range want {
-				ok = ok && strings.Contains(line, w)
+				all = all && strings.Contains(line, w)
 			}
-			if ok {
-				return
+			if all {
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no access log line with %q in:\n%s", want, b)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a file: no event to wait on
+		return false
+	})
+	if !ok {
+		t.Fatalf("no access log line with %q in:\n%s", want, b)
 	}
 }
 

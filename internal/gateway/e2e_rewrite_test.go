@@ -79,11 +79,7 @@ func TestRewritePathAndHost(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			req := e2eReq(t, http.MethodGet, tg.URL+tc.path, nil)
-			if tc.host != "" {
-				req.Host = tc.host
-			}
-			resp, body := e2eDo(t, req)
+			resp, body := e2eGetHost(t, tg.URL+tc.path, tc.host)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("status %d body %q", resp.StatusCode, body)
 			}
@@ -227,11 +223,7 @@ routes:
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			req := e2eReq(t, http.MethodGet, tg.URL+tc.path, nil)
-			if tc.host != "" {
-				req.Host = tc.host
-			}
-			resp, body := e2eDo(t, req)
+			resp, body := e2eGetHost(t, tg.URL+tc.path, tc.host)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status = %d, want %d; body %q", resp.StatusCode, tc.status, body)
 			}

@@ -139,16 +139,7 @@ func TestRuntimeStreamOutlivesRetiredSnapshot(t *testing.T) {
 			backend, started, release := rtStreamBackend(t)
 			addr := freeAddr(t)
 			logs := &rtLog{}
-			g := testutil.NewGateway(slog.New(slog.NewTextHandler(logs, nil)))
-			gateway.SetMaxDrain(g.Runtime, 20*time.Millisecond)
-			if err := g.Start(testutil.ParseConfig(t, rtConfig(addr, backend, "svc", ""))); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				g.Shutdown(ctx)
-			})
+			g := rtStartDraining(t, slog.New(slog.NewTextHandler(logs, nil)), addr, backend)
 			client := testutil.Client()
 			t.Cleanup(client.CloseIdleConnections)
 
@@ -206,16 +197,7 @@ func TestRuntimeStreamOutlivesRetiredSnapshot(t *testing.T) {
 func TestRuntimeAbortedStreamOfRetiredSnapshot(t *testing.T) {
 	backend, started, _ := rtStreamBackend(t)
 	addr := freeAddr(t)
-	g := testutil.NewGateway(testutil.Logger(t))
-	gateway.SetMaxDrain(g.Runtime, 20*time.Millisecond)
-	if err := g.Start(testutil.ParseConfig(t, rtConfig(addr, backend, "svc", ""))); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		g.Shutdown(ctx)
-	})
+	g := rtStartDraining(t, testutil.Logger(t), addr, backend)
 	client := testutil.Client()
 	t.Cleanup(client.CloseIdleConnections)
 	c, _, _ := rtOpenStream(t, addr, started)
@@ -232,4 +214,22 @@ func TestRuntimeAbortedStreamOfRetiredSnapshot(t *testing.T) {
 	if code, _ := fetch(t, client, "http://"+addr+"/x"); code != 200 {
 		t.Fatalf("request after the aborted stream = %d; the breaker stayed open", code)
 	}
+}
+
+// rtStartDraining starts a gateway on addr with route svc to backend whose
+// retired snapshots drain for at most 20ms; it is shut down when the test
+// ends.
+func rtStartDraining(t *testing.T, logger *slog.Logger, addr, backend string) *gateway.Gateway {
+	t.Helper()
+	g := testutil.NewGateway(logger)
+	gateway.SetMaxDrain(g.Runtime, 20*time.Millisecond)
+	if err := g.Start(testutil.ParseConfig(t, rtConfig(addr, backend, "svc", ""))); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		g.Shutdown(ctx)
+	})
+	return g
 }

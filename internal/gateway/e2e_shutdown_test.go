@@ -30,28 +30,14 @@ func shutdownBackend(t *testing.T) string {
 		case "/ws":
 			e2eWebSocketEcho(w, r)
 		case "/tunnel":
-			conn, brw, err := http.NewResponseController(w).Hijack()
-			if err != nil {
+			conn, brw, ok := e2eSwitchProtocols(w, "foo", "")
+			if !ok {
 				return
 			}
 			defer conn.Close()
-			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n")
-			brw.Flush()
 			io.Copy(conn, brw)
 		case "/events":
-			w.Header().Set("Content-Type", "text/event-stream")
-			rc := http.NewResponseController(w)
-			for i := 0; ; i++ {
-				fmt.Fprintf(w, "data: %d\n\n", i)
-				if rc.Flush() != nil {
-					return
-				}
-				select {
-				case <-time.After(50 * time.Millisecond):
-				case <-r.Context().Done():
-					return
-				}
-			}
+			e2eServeEvents(w, r, func() <-chan time.Time { return time.After(50 * time.Millisecond) })
 		default:
 			io.WriteString(w, "ok")
 		}

@@ -39,6 +39,8 @@ func (g *e2eGatedStream) handler(contentType string, first, second string) http.
 		}
 		w.Header().Set("Cache-Control", "no-cache")
 		w.WriteHeader(http.StatusOK)
+		// The pauses are the stream's pacing, not synchronisation: a
+		// proxy that waits for more data before flushing is caught by them.
 		time.Sleep(300 * time.Millisecond)
 		io.WriteString(w, first)
 		http.NewResponseController(w).Flush()
@@ -49,7 +51,7 @@ func (g *e2eGatedStream) handler(contentType string, first, second string) http.
 		case <-r.Context().Done():
 			return
 		}
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // pacing, as above
 		io.WriteString(w, second)
 		http.NewResponseController(w).Flush()
 	}
@@ -71,17 +73,14 @@ func TestStreamFlushes(t *testing.T) {
 			t.Parallel()
 			g := &e2eGatedStream{gate: make(chan struct{})}
 			be := testutil.Backend(t, g.handler(tc.contentType, tc.first, tc.second))
-			tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  s: {targets: [{url: "{{BE}}"}]}
+			tg := e2eStartOne(t, "s", be.URL, `
 routes:
   - {name: s, match: {path_prefix: /}, upstream: s}
 plugins:
   - name: request_id
   - name: headers
     config: {response: {set: {X-Gw: "1"}}}
-`, map[string]string{"BE": be.URL})
+`)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 			defer cancel()
@@ -261,18 +260,21 @@ func TestStreamBodyLimit(t *testing.T) {
 		resp := e2eReadRaw(t, bufio.NewReader(c), "POST")
 		e2eCheckError(t, resp.StatusCode, resp.Header, resp.Body, http.StatusRequestEntityTooLarge)
 	})
-	t.Run("content length over the limit with Go client", func(t *testing.T) {
-		req := e2eReq(t, http.MethodPost, tg.URL+"/too-big-client", bytes.NewReader(make([]byte, over)))
+	// tooLarge sends req with the Go client and checks the 413. The
+	// gateway may close the connection while the client is still writing;
+	// the raw subtests check the answer itself.
+	tooLarge := func(t *testing.T, req *http.Request) {
 		resp, err := e2eClient.Do(req)
 		if err != nil {
-			// The gateway may close the connection while the client is still
-			// writing; the raw subtest checks the answer itself.
 			t.Logf("client error (connection closed early): %v", err)
 			return
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
 		e2eCheckError(t, resp.StatusCode, resp.Header, body, http.StatusRequestEntityTooLarge)
+	}
+	t.Run("content length over the limit with Go client", func(t *testing.T) {
+		tooLarge(t, e2eReq(t, http.MethodPost, tg.URL+"/too-big-client", bytes.NewReader(make([]byte, over))))
 	})
 	t.Run("chunked over the limit", func(t *testing.T) {
 		c, err := net.Dial("tcp", addr)
@@ -299,15 +301,7 @@ func TestStreamBodyLimit(t *testing.T) {
 		e2eCheckError(t, resp.StatusCode, resp.Header, resp.Body, http.StatusRequestEntityTooLarge)
 	})
 	t.Run("chunked over the limit with Go client", func(t *testing.T) {
-		req := e2eReq(t, http.MethodPost, tg.URL+"/too-big-chunked-client", e2eOnlyReader{e2ePattern(4, over)})
-		resp, err := e2eClient.Do(req)
-		if err != nil {
-			t.Logf("client error (connection closed early): %v", err)
-			return
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		e2eCheckError(t, resp.StatusCode, resp.Header, body, http.StatusRequestEntityTooLarge)
+		tooLarge(t, e2eReq(t, http.MethodPost, tg.URL+"/too-big-chunked-client", e2eOnlyReader{e2ePattern(4, over)}))
 	})
 	t.Run("exactly at the limit passes", func(t *testing.T) {
 		resp, body := e2eDo(t, e2eReq(t, http.MethodPost, tg.URL+"/at-limit", bytes.NewReader(make([]byte, limit))))
@@ -334,17 +328,14 @@ func TestStreamBodyLimit(t *testing.T) {
 
 func TestStreamWebSocketEcho(t *testing.T) {
 	be := testutil.Backend(t, http.HandlerFunc(e2eWebSocketEcho))
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  ws: {targets: [{url: "{{BE}}"}]}
+	tg := e2eStartOne(t, "ws", be.URL, `
 routes:
   - {name: ws, match: {path_prefix: /ws}, upstream: ws}
 plugins:
   - name: request_id
   - name: headers
     config: {request: {set: {X-Gw: "1"}}, response: {set: {X-Gw: "1"}}}
-`, map[string]string{"BE": be.URL})
+`)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -391,13 +382,11 @@ func TestStreamGenericUpgrade(t *testing.T) {
 			http.Error(w, "upgrade expected", http.StatusBadRequest)
 			return
 		}
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
+		conn, brw, ok := e2eSwitchProtocols(w, "foo", "")
+		if !ok {
 			return
 		}
 		defer conn.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n")
-		brw.Flush()
 		// Echo raw bytes until the peer closes.
 		buf := make([]byte, 4096)
 		for {
@@ -412,14 +401,11 @@ func TestStreamGenericUpgrade(t *testing.T) {
 			}
 		}
 	}))
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  up: {targets: [{url: "{{BE}}"}]}
+	tg := e2eStartOne(t, "up", be.URL, `
 routes:
   # Protocols other than WebSocket are forwarded only when the route lists them.
   - {name: up, match: {path_prefix: /}, upstream: up, upgrades: [websocket, foo]}
-`, map[string]string{"BE": be.URL})
+`)
 
 	c, err := net.Dial("tcp", e2eHostPort(tg.URL))
 	if err != nil {

@@ -27,7 +27,7 @@ func TestBodyReadTimeout(t *testing.T) {
 		for i := 0; i < 4; i++ {
 			fmt.Fprintf(w, "chunk %d after %d body bytes\n", i, n)
 			rc.Flush()
-			time.Sleep(250 * time.Millisecond)
+			time.Sleep(250 * time.Millisecond) // slow on purpose: the response outlasts body_read_timeout
 		}
 	}))
 	tg := testutil.StartGateway(t, fmt.Sprintf(`

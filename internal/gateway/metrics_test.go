@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // scrape fetches and parses the admin /metrics page.
@@ -207,15 +208,11 @@ routes: [{name: m-stream, match: {path: /s}, upstream: s}]
 		t.Fatal(err)
 	}
 	resp.Body.Close() // the client goes away mid-stream
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ms := scrape(t, tg.AdminURL)
-		if value(ms, "portico_requests_in_flight") == 0 && value(ms, "portico_requests_total", "route", "m-stream") == before+1 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("in flight %v, requests %v after the client left", value(ms, "portico_requests_in_flight"), value(ms, "portico_requests_total", "route", "m-stream"))
-		}
-		time.Sleep(50 * time.Millisecond)
+	var ms map[string][]*dtoMetric
+	if !wait.Within(5*time.Second, func() bool {
+		ms = scrape(t, tg.AdminURL)
+		return value(ms, "portico_requests_in_flight") == 0 && value(ms, "portico_requests_total", "route", "m-stream") == before+1
+	}) {
+		t.Fatalf("in flight %v, requests %v after the client left", value(ms, "portico_requests_in_flight"), value(ms, "portico_requests_total", "route", "m-stream"))
 	}
 }

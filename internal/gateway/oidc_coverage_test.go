@@ -33,6 +33,19 @@ func oidcLogin(extra string) string {
 `
 }
 
+// oidcApp is a config whose route "app", on path_prefix prefix, runs an
+// oidc_login with extra settings; more routes may follow.
+func oidcApp(prefix, extra string) string {
+	return "\nroutes:\n  - name: app\n    match: {path_prefix: " + prefix + "}\n    upstream: app\n    plugins:" + oidcLogin(extra)
+}
+
+// oidcGlobalAppHome is a config with a global oidc_login and routes "app"
+// (/app) and "home" (/, a catch-all that gets the callback).
+func oidcGlobalAppHome() string {
+	return "\nplugins:" + oidcLogin("") + "routes:\n  - name: app\n    match: {path_prefix: /app}\n    upstream: app\n" +
+		"  - name: home\n    match: {path_prefix: /}\n    upstream: app\n"
+}
+
 // TestOIDCLoginCallbackCoverage: validate refuses an oidc_login whose
 // callback (redirect_path, or redirect_url's host and path) the route does
 // not receive — not matched, won by another route, or on another host —
@@ -44,71 +57,32 @@ func TestOIDCLoginCallbackCoverage(t *testing.T) {
 		name, yaml string
 		want       []string // substrings of the error; none means valid
 	}{
-		{"prefix route, default path", `
-routes:
-  - name: app
-    match: {path_prefix: /app}
-    upstream: app
-    plugins:` + oidcLogin(""),
+		{"prefix route, default path", oidcApp("/app", ""),
 			[]string{`routes[0].plugins[0].config`, `redirect_path "/oauth2/callback" is not matched by route "app" (match: path_prefix /app): use a path under /app, e.g. "/app/oauth2/callback", or add a route for it`}},
-		{"prefix route, path under it", `
-routes:
-  - name: app
-    match: {path_prefix: /app}
-    upstream: app
-    plugins:` + oidcLogin(", redirect_path: /app/oauth2/callback"), nil},
-		{"shadowed by a longer prefix", `
-routes:
-  - name: app
-    match: {path_prefix: /app}
-    upstream: app
-    plugins:` + oidcLogin(", redirect_path: /app/oauth2/callback") + `
+		{"prefix route, path under it", oidcApp("/app", ", redirect_path: /app/oauth2/callback"), nil},
+		{"shadowed by a longer prefix", oidcApp("/app", ", redirect_path: /app/oauth2/callback") + `
   - name: static
     match: {path_prefix: /app/oauth2}
     upstream: app
 `, []string{`redirect_path "/app/oauth2/callback" is matched by route "static", which wins over route "app" (match: path_prefix /app)`,
 			`give route "static" an oidc_login with the same issuer`}},
-		{"shadowed by an exact path", `
-routes:
-  - name: app
-    match: {path_prefix: /}
-    upstream: app
-    plugins:` + oidcLogin("") + `
+		{"shadowed by an exact path", oidcApp("/", "") + `
   - name: cb
     match: {path: /oauth2/callback}
     respond: {status: 204}
 `, []string{`is matched by route "cb", which wins over route "app" (match: path_prefix /)`}},
-		{"won by a route with a different login", `
-routes:
-  - name: app
-    match: {path_prefix: /}
-    upstream: app
-    plugins:` + oidcLogin("") + `
+		{"won by a route with a different login", oidcApp("/", "") + `
   - name: cb
     match: {path: /oauth2/callback}
     upstream: app
     plugins:` + oidcLogin(", client_id: other"),
 			[]string{`is matched by route "cb"`}},
-		{"won by a route with the same login", `
-routes:
-  - name: app
-    match: {path_prefix: /app}
-    upstream: app
-    plugins:` + oidcLogin("") + `
+		{"won by a route with the same login", oidcApp("/app", "") + `
   - name: home
     match: {path_prefix: /}
     upstream: app
     plugins:` + oidcLogin(""), nil},
-		{"global login, a catch-all route gets the callback", `
-plugins:` + oidcLogin("") + `
-routes:
-  - name: app
-    match: {path_prefix: /app}
-    upstream: app
-  - name: home
-    match: {path_prefix: /}
-    upstream: app
-`, nil},
+		{"global login, a catch-all route gets the callback", oidcGlobalAppHome(), nil},
 		{"global login, no route gets the callback", `
 plugins:` + oidcLogin("") + `
 routes:
@@ -176,22 +150,12 @@ routes:
     upstream: app
     plugins:` + oidcLogin(`, redirect_url: "https://app.example.com/oauth2/callback"`),
 			[]string{`redirect_url "https://app.example.com/oauth2/callback" is not matched by route "app" (match: hosts [app.example.com], path_prefix /app): use a path under /app, e.g. "https://app.example.com/app/oauth2/callback", or add a route for it`}},
-		{"redirect_url host won by a host route", `
-routes:
-  - name: app
-    match: {path_prefix: /}
-    upstream: app
-    plugins:` + oidcLogin(`, redirect_url: "https://login.example.com/oauth2/callback"`) + `
+		{"redirect_url host won by a host route", oidcApp("/", `, redirect_url: "https://login.example.com/oauth2/callback"`) + `
   - name: login
     match: {hosts: [login.example.com]}
     upstream: app
 `, []string{`is matched by route "login", which wins over route "app"`}},
-		{"redirect_path not in normal form", `
-routes:
-  - name: app
-    match: {path_prefix: /}
-    upstream: app
-    plugins:` + oidcLogin(", redirect_path: /oauth2/./callback"),
+		{"redirect_path not in normal form", oidcApp("/", ", redirect_path: /oauth2/./callback"),
 			[]string{`redirect_path "/oauth2/./callback": the path is not in normal form (requests for it are routed and compared as "/oauth2/callback")`}},
 		{"header-conditioned route", `
 routes:
@@ -230,28 +194,9 @@ func TestOIDCLoginLogoutPathWarning(t *testing.T) {
 		name, yaml string
 		warn       bool
 	}{
-		{"logout outside the route", `
-routes:
-  - name: app
-    match: {path_prefix: /app}
-    upstream: app
-    plugins:` + oidcLogin(", redirect_path: /app/oauth2/callback"), true},
-		{"logout under the route", `
-routes:
-  - name: app
-    match: {path_prefix: /app}
-    upstream: app
-    plugins:` + oidcLogin(", redirect_path: /app/oauth2/callback, logout_path: /app/oauth2/logout"), false},
-		{"logout on a route with the same login", `
-plugins:` + oidcLogin("") + `
-routes:
-  - name: app
-    match: {path_prefix: /app}
-    upstream: app
-  - name: home
-    match: {path_prefix: /}
-    upstream: app
-`, false},
+		{"logout outside the route", oidcApp("/app", ", redirect_path: /app/oauth2/callback"), true},
+		{"logout under the route", oidcApp("/app", ", redirect_path: /app/oauth2/callback, logout_path: /app/oauth2/logout"), false},
+		{"logout on a route with the same login", oidcGlobalAppHome(), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

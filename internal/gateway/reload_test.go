@@ -117,8 +117,14 @@ func TestReloadUnderLoad(t *testing.T) {
 	rl := &gateway.Reloader{Path: file, Runtime: g.Runtime, Logger: testutil.Logger(t)}
 	lastValid := 0
 	rejected := 0
+	// Between reloads, and after the last, the load serves some requests.
+	served := func(what string, n int64) {
+		t.Helper()
+		from := ok.Load() + failed.Load()
+		wait.For(t, 10*time.Second, what, func() bool { return ok.Load()+failed.Load() >= from+n })
+	}
 	for i := 1; i <= 50; i++ {
-		time.Sleep(60 * time.Millisecond)
+		served("requests between reloads", 10)
 		var content string
 		if i%2 == 0 {
 			content = versionConfig(addr, backend.URL, i)
@@ -140,7 +146,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
+	served("requests after the last reload", 20)
 	close(stop)
 	wg.Wait()
 	if failed.Load() != 0 {
@@ -164,21 +170,17 @@ func TestReloadOnFileChange(t *testing.T) {
 	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	addr := freeAddr(t)
 	file := filepath.Join(t.TempDir(), "portico.yaml")
-	os.WriteFile(file, []byte(versionConfig(addr, backend.URL, 1)), 0o644)
-	cfg, err := config.Load(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := testutil.NewGateway(testutil.Logger(t))
-	if err := g.Start(cfg); err != nil {
-		t.Fatal(err)
-	}
+	g := startFromFile(t, file, versionConfig(addr, backend.URL, 1))
 	defer g.Shutdown(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rl := &gateway.Reloader{Path: file, Runtime: g.Runtime, Logger: testutil.Logger(t)}
+	results := make(chan error, 16)
+	rl := &gateway.Reloader{Path: file, Runtime: g.Runtime, Logger: testutil.Logger(t),
+		OnResult: func(err error) { results <- err }}
+	watching := make(chan struct{})
+	gateway.OnWatching(rl, func() { close(watching) })
 	go rl.Watch(ctx, 50*time.Millisecond)
-	time.Sleep(100 * time.Millisecond)
+	<-watching
 
 	// Replace the file the way editors do: write a temp file, rename over.
 	tmp := file + ".tmp"
@@ -190,9 +192,24 @@ func TestReloadOnFileChange(t *testing.T) {
 	if !wait.Within(5*time.Second, func() bool { _, body := fetch(t, c, "http://"+addr+"/version"); return body == "2" }) {
 		t.Fatal("file change was not applied within 5s")
 	}
+	reloaded := func(what string) error {
+		t.Helper()
+		select {
+		case err := <-results:
+			return err
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no reload within 5s", what)
+			return nil
+		}
+	}
+	if err := reloaded("the replaced file"); err != nil {
+		t.Fatalf("the replaced file: %v", err)
+	}
 	// An invalid edit keeps the running config.
 	os.WriteFile(file, []byte("routes: [oops"), 0o644)
-	time.Sleep(300 * time.Millisecond)
+	if reloaded("the invalid edit") == nil {
+		t.Fatal("the invalid edit was applied")
+	}
 	if _, body := fetch(t, c, "http://"+addr+"/version"); body != "2" {
 		t.Fatalf("after invalid edit /version = %q, want 2", body)
 	}
@@ -208,19 +225,7 @@ func TestLongLivedConnectionsSurviveReload(t *testing.T) {
 			e2eWebSocketEcho(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		rc := http.NewResponseController(w)
-		for i := 0; ; i++ {
-			fmt.Fprintf(w, "data: %d\n\n", i)
-			if rc.Flush() != nil {
-				return
-			}
-			select {
-			case <-events:
-			case <-r.Context().Done():
-				return
-			}
-		}
+		e2eServeEvents(w, r, func() <-chan struct{} { return events })
 	}))
 	addr := freeAddr(t)
 	g := testutil.NewGateway(testutil.Logger(t))
@@ -275,10 +280,10 @@ func TestLongLivedConnectionsSurviveReload(t *testing.T) {
 // connections.
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
-	started := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(started)
-		time.Sleep(500 * time.Millisecond)
+		<-release
 		io.WriteString(w, "finished")
 	}))
 	addr := freeAddr(t)
@@ -294,7 +299,18 @@ func TestGracefulShutdown(t *testing.T) {
 	<-started
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := g.Shutdown(ctx); err != nil {
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- g.Shutdown(ctx) }()
+	// The request finishes only once shutdown has closed the listener.
+	wait.For(t, 5*time.Second, "the listener closed", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	close(release)
+	if err := <-shutdown; err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
 	if got := <-result; got != "200 finished" {

@@ -45,13 +45,8 @@ func newKillable(t testing.TB, h http.HandlerFunc) *killable {
 func (k *killable) start(addr string) {
 	var ln net.Listener
 	var err error
-	for i := 0; i < 50; i++ {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
+	// A restart rebinds the old port, which may take a moment to free.
+	if !wait.Within(time.Second, func() bool { ln, err = net.Listen("tcp", addr); return err == nil }) {
 		k.t.Fatalf("listen %s: %v", addr, err)
 	}
 	srv := &http.Server{Handler: k.handler}
@@ -111,7 +106,7 @@ func TestPoolSurvivesTargetDeath(t *testing.T) {
 	t.Parallel()
 	slow := func(name string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(2 * time.Millisecond) // slow on purpose: requests are in flight when a target dies
 			io.WriteString(w, name)
 		}
 	}
@@ -199,7 +194,7 @@ func TestAllTargetsDownFailsFast(t *testing.T) {
 	a := newKillable(t, ok("a"))
 	tg := testutil.StartGateway(t, poolYAML(`    health_check: {type: tcp, interval: 50ms, timeout: 40ms, unhealthy_threshold: 1}`, a))
 	a.kill()
-	time.Sleep(200 * time.Millisecond)
+	wait.For(t, 5*time.Second, "a marked unhealthy", func() bool { return !tg.TargetStatus("u", a.url()).Healthy })
 	start := time.Now()
 	code, body, _ := do(t, testutil.Client(), "GET", tg.URL+"/", nil)
 	if code != 503 || !strings.Contains(body, "no upstream target available") {
@@ -240,7 +235,8 @@ func TestCircuitBreakerLimits(t *testing.T) {
 				}()
 			}
 			wait.For(t, 5*time.Second, "requests admitted", func() bool { return inside.Load() >= 1 })
-			time.Sleep(100 * time.Millisecond)
+			// The target counts admitted requests, queued ones included.
+			wait.For(t, 5*time.Second, "the limit reached", func() bool { return tg.TargetStatus("u", a.url()).InFlight >= int64(tc.allow) })
 			start := time.Now()
 			code, body, _ := do(t, testutil.Client(), "GET", tg.URL+"/", nil)
 			if code != 503 || !strings.Contains(body, "upstream overloaded") {
@@ -265,7 +261,7 @@ func TestRetryBudget(t *testing.T) {
 	t.Parallel()
 	run := func(budget string) int64 {
 		a := newKillable(t, func(w http.ResponseWriter, r *http.Request) {
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // slow on purpose: the 20 requests overlap, so their retries compete for the budget
 			w.WriteHeader(503)
 		})
 		tg := testutil.StartGateway(t, poolYAML(`    outlier_detection: {disabled: true}

@@ -18,6 +18,18 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(int)             {}
 
+// benchServe measures rt serving GET path from a fixed client address.
+func benchServe(b *testing.B, rt http.Handler, path string) {
+	r := httptest.NewRequest("GET", path, nil)
+	r.RemoteAddr = "10.1.2.3:4567"
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		rt.ServeHTTP(w, r)
+	}
+}
+
 // BenchmarkServeRespond measures the gateway's own per-request cost: snapshot
 // load, header checks, path normalisation, routing among 1,000 routes, the
 // request_id and headers plugins, and a direct response (no network).
@@ -31,14 +43,7 @@ func BenchmarkServeRespond(b *testing.B) {
 	defer rt.Close()
 	for _, path := range []string{"/svc998", "/bench/123"} {
 		b.Run(path, func(b *testing.B) {
-			r := httptest.NewRequest("GET", path, nil)
-			r.RemoteAddr = "10.1.2.3:4567"
-			w := &discardWriter{h: http.Header{}}
-			b.ReportAllocs()
-			for b.Loop() {
-				clear(w.h)
-				rt.ServeHTTP(w, r)
-			}
+			benchServe(b, rt, path)
 		})
 	}
 }
@@ -53,12 +58,5 @@ func BenchmarkServeRespondAccessLog(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer rt.Close()
-	r := httptest.NewRequest("GET", "/svc2", nil)
-	r.RemoteAddr = "10.1.2.3:4567"
-	w := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		clear(w.h)
-		rt.ServeHTTP(w, r)
-	}
+	benchServe(b, rt, "/svc2")
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -236,23 +235,6 @@ func (g *trGateway) shutdown(t *testing.T) {
 	}
 }
 
-// trClosedPort returns a 127.0.0.1 address nobody listens on, below the
-// usual ephemeral port ranges so no port-0 listener is handed it.
-func trClosedPort(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mathrand.IntN(10000))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return addr
-	}
-	t.Fatal("no free port found in 20000-29999")
-	return ""
-}
-
 func trByKind(spans []trSpan, kind tracepb.Span_SpanKind) []trSpan {
 	var out []trSpan
 	for _, s := range spans {
@@ -415,7 +397,7 @@ func TestTracingIncomingTraceparentIsParent(t *testing.T) {
 func TestTracingRetryAttemptsAreSiblings(t *testing.T) {
 	sink, collector := trHTTPReceiver(t)
 	be := trNewBackend(t)
-	dead := trClosedPort(t)
+	dead := e2eGRPCClosedPort(t)
 	g := trStart(t, `
 server: {listen: [{addr: "127.0.0.1:0"}]}
 tracing: {exporter: otlp_http, endpoint: "{{COLLECTOR}}", insecure: true, sampler: always}
@@ -650,7 +632,7 @@ upstreams:
 routes:
   - {name: users, match: {path_prefix: /users}, upstream: api, plugins: [{name: key_auth}]}
   - {name: broken, match: {path_prefix: /broken}, upstream: dead}
-`, map[string]string{"COLLECTOR": collector, "BACKEND": be.URL, "DEAD": trClosedPort(t)})
+`, map[string]string{"COLLECTOR": collector, "BACKEND": be.URL, "DEAD": e2eGRPCClosedPort(t)})
 	g.get(t, "/users/1", map[string]string{"X-API-Key": "alice-key-123456"})
 	g.getStatus(t, "/broken", nil, http.StatusBadGateway)
 	g.shutdown(t)
@@ -697,14 +679,7 @@ routes:
 				b.Fatal(err)
 			}
 			defer rt.Close()
-			r := httptest.NewRequest("GET", "/bench/123", nil)
-			r.RemoteAddr = "10.1.2.3:4567"
-			w := &discardWriter{h: http.Header{}}
-			b.ReportAllocs()
-			for b.Loop() {
-				clear(w.h)
-				rt.ServeHTTP(w, r)
-			}
+			benchServe(b, rt, "/bench/123")
 		})
 	}
 }

@@ -206,10 +206,7 @@ func TestRotationSlowStart(t *testing.T) {
 		t.Run(p, func(t *testing.T) {
 			t.Parallel()
 			now := time.Now()
-			ts := balTargets(1, 1, 1)
-			ts[0].State.SetHealthy(false, now.Add(-time.Minute))
-			ts[0].State.SetHealthy(true, now)
-			b := balNew(t, p, ts, nil)
+			ts, b := balRecovering(t, p, now)
 
 			start := balCount(t, b, ts, NewFilter(now, window), 30_000)
 			if share := float64(start[0]) / 30_000; share > 1.0/3/2 {

@@ -743,6 +743,16 @@ func TestMaglevValidation(t *testing.T) {
 // TestBalancerSlowStart checks that a target that has just recovered gets a
 // clearly smaller share under slow start, and a normal one once the window
 // has passed.
+// balRecovering returns three equal targets, the first back to healthy at
+// now after a minute down, and a balancer of policy p over them.
+func balRecovering(t *testing.T, p string, now time.Time) ([]*Target, Balancer) {
+	t.Helper()
+	ts := balTargets(1, 1, 1)
+	ts[0].State.SetHealthy(false, now.Add(-time.Minute))
+	ts[0].State.SetHealthy(true, now)
+	return ts, balNew(t, p, ts, nil)
+}
+
 func TestBalancerSlowStart(t *testing.T) {
 	t.Parallel()
 	const window = 10 * time.Second
@@ -750,10 +760,7 @@ func TestBalancerSlowStart(t *testing.T) {
 		t.Run(p, func(t *testing.T) {
 			t.Parallel()
 			now := time.Now()
-			ts := balTargets(1, 1, 1)
-			ts[0].State.SetHealthy(false, now.Add(-time.Minute))
-			ts[0].State.SetHealthy(true, now)
-			b := balNew(t, p, ts, nil)
+			ts, b := balRecovering(t, p, now)
 
 			counts := balCount(t, b, ts, NewFilter(now, window), 30_000)
 			if share := float64(counts[0]) / 30_000; share > 1.0/3/2 {

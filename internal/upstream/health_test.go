@@ -294,10 +294,14 @@ func TestHealthHTTPTimeout(t *testing.T) {
 		}
 	})
 	p := healthPoolFor(t, "s", NewStateRegistry(), nil, b.URL)
-	startHealth(t, p, fastHealth("http"), nil)
+	logger, logs := bufLogger()
+	startHealth(t, p, fastHealth("http"), logger)
 	wait.For(t, healthWait, "unhealthy after slow probes", func() bool { return !p.Targets[0].State.Healthy() })
-	if n := b.probes.Load(); n < 3 {
-		t.Errorf("unhealthy after %d probes, threshold is 3", n)
+	// The checker's own count: a probe that times out before the backend
+	// has accepted it fails without reaching the handler.
+	wait.For(t, healthWait, "the unhealthy line", func() bool { return strings.Contains(logs.String(), "target unhealthy") })
+	if l := logs.String(); !strings.Contains(l, "3 consecutive failed http checks") {
+		t.Errorf("unhealthy after other than 3 failed probes (threshold 3):\n%s", l)
 	}
 }
 
@@ -483,19 +487,27 @@ func TestHealthGRPC(t *testing.T) {
 				b.health.SetServingStatus(svc, s)
 			}
 			p := healthPoolFor(t, "grpc", NewStateRegistry(), nil, "http://"+b.addr)
-			hc := fastHealth("grpc")
-			hc.Service = tc.service
-			hc.Timeout = config.Duration(200 * time.Millisecond) // room for the first connect under -race
-			hc.Interval = config.Duration(250 * time.Millisecond)
-			hc.HealthyThreshold, hc.UnhealthyThreshold = 1, 1
-			st := p.Targets[0].State
-			if tc.healthy {
-				st.SetHealthy(false, time.Now())
-			}
-			startHealth(t, p, hc, nil)
-			wait.For(t, healthWait, "verdict", func() bool { return st.Healthy() == tc.healthy })
+			grpcVerdict(t, p, tc.service, tc.healthy)
 		})
 	}
+}
+
+// grpcVerdict starts a gRPC health check of service on p's first target,
+// which starts with the opposite verdict, and waits for the verdict
+// healthy after one probe.
+func grpcVerdict(t *testing.T, p *Pool, service string, healthy bool) {
+	t.Helper()
+	hc := fastHealth("grpc")
+	hc.Service = service
+	hc.Timeout = config.Duration(200 * time.Millisecond) // room for the first connect under -race
+	hc.Interval = config.Duration(250 * time.Millisecond)
+	hc.HealthyThreshold, hc.UnhealthyThreshold = 1, 1
+	st := p.Targets[0].State
+	if healthy {
+		st.SetHealthy(false, time.Now())
+	}
+	startHealth(t, p, hc, nil)
+	wait.For(t, healthWait, "verdict", func() bool { return st.Healthy() == healthy })
 }
 
 func TestHealthGRPCToggle(t *testing.T) {
@@ -540,16 +552,7 @@ func TestHealthGRPCTLS(t *testing.T) {
 			t.Parallel()
 			u := &config.Upstream{TLS: &config.UpstreamTLS{InsecureSkipVerify: tc.insecure}}
 			p := healthPoolFor(t, "grpcs", NewStateRegistry(), u, tc.scheme+"://"+b.addr)
-			hc := fastHealth("grpc")
-			hc.Timeout = config.Duration(200 * time.Millisecond)
-			hc.Interval = config.Duration(250 * time.Millisecond)
-			hc.HealthyThreshold, hc.UnhealthyThreshold = 1, 1
-			st := p.Targets[0].State
-			if tc.healthy {
-				st.SetHealthy(false, time.Now())
-			}
-			startHealth(t, p, hc, nil)
-			wait.For(t, healthWait, "verdict", func() bool { return st.Healthy() == tc.healthy })
+			grpcVerdict(t, p, "", tc.healthy)
 		})
 	}
 }
@@ -734,8 +737,15 @@ func TestHealthStopNoLeak(t *testing.T) {
 	web := statusBackend(t, http.StatusOK)
 	gb := newGRPCBackend(t, nil)
 	tcp := statusBackend(t, http.StatusOK)
-	// Let the servers' goroutines settle before counting.
-	time.Sleep(50 * time.Millisecond)
+	// Count once the servers' goroutines have settled: the same count on
+	// two polls in a row.
+	last := -1
+	wait.For(t, healthWait, "a steady goroutine count", func() bool {
+		n := runtime.NumGoroutine()
+		steady := n == last
+		last = n
+		return steady
+	})
 	base := runtime.NumGoroutine()
 
 	var checkers []*HealthChecker
@@ -770,6 +780,8 @@ func TestHealthStopNoLeak(t *testing.T) {
 		t.Fatalf("%d goroutines after Stop, %d before:\n%s", runtime.NumGoroutine(), base, buf)
 	}
 	probes := web.probes.Load()
+	// An absence check: nothing to wait on but time, so let more than one
+	// probe interval pass and count again.
 	time.Sleep(200 * time.Millisecond)
 	if n := web.probes.Load(); n != probes {
 		t.Errorf("%d probes after Stop", n-probes)

@@ -80,19 +80,10 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 func newCA(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
 	t.Helper()
 	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tmpl := certTemplate(cn)
+	tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
+	der := createCert(t, tmpl, tmpl, key, key)
 	ca, err := x509.ParseCertificate(der)
 	if err != nil {
 		t.Fatal(err)
@@ -104,20 +95,33 @@ func newCA(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey, []byt
 func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, usage x509.ExtKeyUsage, dns ...string) ([]byte, *ecdsa.PrivateKey) {
 	t.Helper()
 	key := newKey(t)
-	tmpl := &x509.Certificate{
+	tmpl := certTemplate(cn)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{usage}
+	tmpl.DNSNames = dns
+	return createCert(t, tmpl, ca, key, caKey), key
+}
+
+// certTemplate is a certificate for cn valid from an hour ago to an hour
+// from now.
+func certTemplate(cn string) *x509.Certificate {
+	return &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
 		Subject:      pkix.Name{CommonName: cn},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		DNSNames:     dns,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+}
+
+// createCert signs tmpl for key's public key with parent and parentKey and
+// returns the DER certificate.
+func createCert(t *testing.T, tmpl, parent *x509.Certificate, key, parentKey *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return der, key
+	return der
 }
 
 func newTestPKI(t *testing.T) *testPKI {
@@ -602,7 +606,7 @@ func TestTransportMaxConnections(t *testing.T) {
 	t.Parallel()
 	var open, peak, total atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(150 * time.Millisecond) // slow on purpose: requests overlap and need connections
 		_, _ = io.WriteString(w, "ok")
 	}))
 	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {

@@ -29,11 +29,7 @@ func build(t testing.TB, src string, opts ...plugintest.Option) (*Concurrency, e
 
 func mustBuild(t testing.TB, src string, opts ...plugintest.Option) *Concurrency {
 	t.Helper()
-	p, err := build(t, src, opts...)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	return p
+	return plugintest.MustBuild[*Concurrency](t, Name, src, append([]plugintest.Option{plugintest.WithRoute(t.Name())}, opts...)...)
 }
 
 // newRequest returns a request from ip, optionally authenticated as consumer
@@ -159,7 +155,9 @@ func TestBound(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		// Hold the slot until max requests are inside at once, so the
+		// peak does not depend on the machine's speed.
+		wait.Within(10*time.Second, func() bool { return peak.Load() >= max })
 		cur.Add(-1)
 	}))
 	var wg sync.WaitGroup
@@ -204,7 +202,7 @@ func TestBoundRejecting(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // holds the slot so requests overlap
 		cur.Add(-1)
 	}))
 	var wg sync.WaitGroup
@@ -516,7 +514,7 @@ func TestNoKeyLeak(t *testing.T) {
 	t.Parallel()
 	p := mustBuild(t, `{max: 2, key: "header:X-User", queue_timeout: 5ms, max_queue: 2}`)
 	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(time.Duration(len(r.Header.Get("X-User"))%3) * time.Millisecond)
+		time.Sleep(time.Duration(len(r.Header.Get("X-User"))%3) * time.Millisecond) // varied holding times on purpose
 	}))
 	var wg sync.WaitGroup
 	for g := 0; g < 20; g++ {

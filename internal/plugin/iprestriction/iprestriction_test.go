@@ -10,24 +10,25 @@ import (
 	"github.com/portico-gw/portico/internal/request"
 )
 
-// TestIPRestriction: the record's client IP decides; deny wins over allow.
-func TestIPRestriction(t *testing.T) {
-	t.Parallel()
-	in, err := plugin.NewFromYAML("ip_restriction", `{allow: ["10.0.0.0/8", "2001:db8::/32"], deny: ["10.9.0.0/16"]}`,
-		plugin.StaticContext{RouteName: "r", SpecPath: "p"})
+// ipCase is a client IP and the status the plugin gives it.
+type ipCase struct {
+	ip     string
+	status int
+}
+
+// checkIPs builds an ip_restriction from cfg and checks the status of each
+// client IP, taken from the request record; a forged X-Forwarded-For
+// naming an allowed address changes nothing.
+func checkIPs(t *testing.T, cfg string, cases []ipCase) {
+	t.Helper()
+	in, err := plugin.NewFromYAML("ip_restriction", cfg, plugin.StaticContext{RouteName: "r", SpecPath: "p"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
-	for _, tc := range []struct {
-		ip     string
-		status int
-	}{
-		{"10.1.2.3", 204}, {"10.9.1.1", 403}, {"192.168.1.1", 403}, {"2001:db8::1", 204}, {"2001:db9::1", 403},
-	} {
+	for _, tc := range cases {
 		r := httptest.NewRequest("GET", "/", nil)
 		r = r.WithContext(request.WithRecord(r.Context(), &request.Record{RequestID: "t", ClientIP: netip.MustParseAddr(tc.ip)}))
-		// A forged header changes nothing: only the record's client IP counts.
 		r.Header.Set("X-Forwarded-For", "10.1.2.3")
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
@@ -35,6 +36,14 @@ func TestIPRestriction(t *testing.T) {
 			t.Errorf("%s: status %d, want %d", tc.ip, w.Code, tc.status)
 		}
 	}
+}
+
+// TestIPRestriction: the record's client IP decides; deny wins over allow.
+func TestIPRestriction(t *testing.T) {
+	t.Parallel()
+	checkIPs(t, `{allow: ["10.0.0.0/8", "2001:db8::/32"], deny: ["10.9.0.0/16"]}`, []ipCase{
+		{"10.1.2.3", 204}, {"10.9.1.1", 403}, {"192.168.1.1", 403}, {"2001:db8::1", 204}, {"2001:db9::1", 403},
+	})
 }
 
 // TestIPRestrictionConfigErrors: bad CIDRs and empty lists are refused.
@@ -51,25 +60,8 @@ func TestIPRestrictionConfigErrors(t *testing.T) {
 // CIDRs match their IPv4 forms, whichever form the client address has.
 func TestIPRestrictionMapped(t *testing.T) {
 	t.Parallel()
-	in, err := plugin.NewFromYAML("ip_restriction", `{allow: ["::ffff:10.0.0.0/104", "::ffff:192.0.2.1"], deny: ["::ffff:10.9.0.0/112"]}`,
-		plugin.StaticContext{RouteName: "r", SpecPath: "p"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
-	for _, tc := range []struct {
-		ip     string
-		status int
-	}{
+	checkIPs(t, `{allow: ["::ffff:10.0.0.0/104", "::ffff:192.0.2.1"], deny: ["::ffff:10.9.0.0/112"]}`, []ipCase{
 		{"10.1.2.3", 204}, {"::ffff:10.1.2.3", 204}, {"192.0.2.1", 204}, {"::ffff:192.0.2.1", 204},
 		{"192.0.2.2", 403}, {"11.0.0.1", 403}, {"10.9.0.1", 403}, {"::ffff:10.9.0.1", 403}, {"::1", 403},
-	} {
-		r := httptest.NewRequest("GET", "/", nil)
-		r = r.WithContext(request.WithRecord(r.Context(), &request.Record{RequestID: "t", ClientIP: netip.MustParseAddr(tc.ip)}))
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		if w.Code != tc.status {
-			t.Errorf("%s: status %d, want %d", tc.ip, w.Code, tc.status)
-		}
-	}
+	})
 }

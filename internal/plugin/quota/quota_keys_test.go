@@ -10,6 +10,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/request"
+	"github.com/portico-gw/portico/internal/testutil/fakeclock"
 	"github.com/portico-gw/portico/internal/testutil/testredis"
 )
 
@@ -54,7 +55,7 @@ func TestKeyConfig(t *testing.T) {
 func TestKeyWithoutConsumer(t *testing.T) {
 	t.Parallel()
 	rs := testredis.Start(t)
-	clk := &clock{t: utc(2026, 3, 10, 12, 0, 0)}
+	clk := fakeclock.New(utc(2026, 3, 10, 12, 0, 0))
 	h := mustBuild(t, `{limit: 2, period: day, key: "header:X-Tenant", redis: `+redisCfg(rs.Addr)+`}`, clk)
 	big := cons("alice", map[string]string{"quota": "100"})
 	expect(t, doFrom(h, "192.0.2.1", big, "t1"), http.StatusOK, "2", "1", "43200", "")
@@ -83,7 +84,7 @@ func TestKeyWithoutConsumer(t *testing.T) {
 func TestKeyWithConsumer(t *testing.T) {
 	t.Parallel()
 	rs := testredis.Start(t)
-	clk := &clock{t: utc(2026, 3, 10, 12, 0, 0)}
+	clk := fakeclock.New(utc(2026, 3, 10, 12, 0, 0))
 	src := `{limit: 1, period: day, key: [consumer, "header:X-Tenant"], redis: ` + redisCfg(rs.Addr) + `}`
 	h := mustBuild(t, src, clk)
 	expect(t, doFrom(h, "192.0.2.1", nil, "t1"), http.StatusForbidden, "", "", "", "")

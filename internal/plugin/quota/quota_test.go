@@ -19,26 +19,13 @@ import (
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
 	"github.com/portico-gw/portico/internal/request"
+	"github.com/portico-gw/portico/internal/testutil/fakeclock"
 	"github.com/portico-gw/portico/internal/testutil/testredis"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
+type clock = fakeclock.Clock
 
 // build decodes src the way the gateway does and builds an instance on route
 // "api" that reads its time from clk.
@@ -159,7 +146,7 @@ func TestConfig(t *testing.T) {
 func TestLimitExact(t *testing.T) {
 	t.Parallel()
 	rs := testredis.Start(t)
-	clk := &clock{t: utc(2026, 3, 10, 12, 0, 0)}
+	clk := fakeclock.New(utc(2026, 3, 10, 12, 0, 0))
 	h := mustBuild(t, `{limit: 5, period: day, redis: `+redisCfg(rs.Addr)+`}`, clk)
 	alice := cons("alice", nil)
 	for i := 1; i <= 5; i++ {
@@ -197,7 +184,7 @@ func TestLimitExact(t *testing.T) {
 func TestSharedBetweenNodes(t *testing.T) {
 	t.Parallel()
 	rs := testredis.Start(t)
-	clk := &clock{t: utc(2026, 3, 10, 12, 0, 0)}
+	clk := fakeclock.New(utc(2026, 3, 10, 12, 0, 0))
 	// Different pool sizes give each "node" its own Redis client.
 	a := mustBuild(t, fmt.Sprintf(`{limit: 5, period: day, redis: {addr: %q, pool_size: 3}}`, rs.Addr), clk)
 	b := mustBuild(t, fmt.Sprintf(`{limit: 5, period: day, redis: {addr: %q, pool_size: 4}}`, rs.Addr), clk)
@@ -216,7 +203,7 @@ func TestSharedBetweenNodes(t *testing.T) {
 func TestConcurrentExact(t *testing.T) {
 	t.Parallel()
 	rs := testredis.Start(t)
-	clk := &clock{t: utc(2026, 3, 10, 12, 0, 0)}
+	clk := fakeclock.New(utc(2026, 3, 10, 12, 0, 0))
 	h := mustBuild(t, `{limit: 30, period: day, redis: {addr: "`+rs.Addr+`", timeout: 5s}}`, clk)
 	alice := cons("alice", nil)
 	var mu sync.Mutex
@@ -244,7 +231,7 @@ func TestConsumerTimeZone(t *testing.T) {
 	t.Parallel()
 	rs := testredis.Start(t)
 	// 14:59:50 UTC is 23:59:50 in Tokyo (UTC+9, no DST).
-	clk := &clock{t: utc(2026, 3, 10, 14, 59, 50)}
+	clk := fakeclock.New(utc(2026, 3, 10, 14, 59, 50))
 	h := mustBuild(t, `{limit: 2, period: day, redis: `+redisCfg(rs.Addr)+`}`, clk)
 	tokyo := cons("tokyo", map[string]string{"time_zone": "Asia/Tokyo"})
 	london := cons("london", nil) // the plugin's zone, UTC
@@ -282,7 +269,7 @@ func TestPluginTimeZoneAndMetadataKey(t *testing.T) {
 	t.Parallel()
 	rs := testredis.Start(t)
 	// 2026-03-29 is the day Paris moves to summer time: 23 hours long.
-	clk := &clock{t: utc(2026, 3, 28, 23, 0, 0)} // 00:00 in Paris (UTC+1)
+	clk := fakeclock.New(utc(2026, 3, 28, 23, 0, 0)) // 00:00 in Paris (UTC+1)
 	h := mustBuild(t, `{limit: 3, period: day, time_zone: Europe/Paris, time_zone_metadata_key: tz,
 		redis: `+redisCfg(rs.Addr)+`}`, clk)
 	expect(t, do(h, cons("a", nil)), http.StatusOK, "3", "2", strconv.Itoa(23*3600), "")
@@ -298,7 +285,7 @@ func TestMonth(t *testing.T) {
 	rs := testredis.Start(t)
 	c := rdb(t, rs.Addr)
 	ctx := context.Background()
-	clk := &clock{t: utc(2028, 2, 29, 23, 59, 59)} // 2028 is a leap year
+	clk := fakeclock.New(utc(2028, 2, 29, 23, 59, 59)) // 2028 is a leap year
 	h := mustBuild(t, `{limit: 2, period: month, redis: `+redisCfg(rs.Addr)+`}`, clk)
 	alice := cons("alice", nil)
 	expect(t, do(h, alice), http.StatusOK, "2", "1", "1", "")
@@ -338,7 +325,7 @@ func TestMonth(t *testing.T) {
 func TestLimitOverride(t *testing.T) {
 	t.Parallel()
 	rs := testredis.Start(t)
-	clk := &clock{t: utc(2026, 3, 10, 12, 0, 0)}
+	clk := fakeclock.New(utc(2026, 3, 10, 12, 0, 0))
 	h := mustBuild(t, `{limit: 5, period: day, redis: `+redisCfg(rs.Addr)+`}`, clk)
 	vip := cons("vip", map[string]string{"quota": "2"})
 	expect(t, do(h, vip), http.StatusOK, "2", "1", "43200", "")
@@ -378,7 +365,7 @@ func TestAnonymous(t *testing.T) {
 func TestRedisDown(t *testing.T) {
 	t.Parallel()
 	rs := testredis.Start(t)
-	clk := &clock{t: utc(2026, 3, 10, 12, 0, 0)}
+	clk := fakeclock.New(utc(2026, 3, 10, 12, 0, 0))
 	const timeout = 200 * time.Millisecond
 	cfg := fmt.Sprintf(`redis: {addr: %q, timeout: 200ms}`, rs.Addr)
 	stats := observe.NewStats()
@@ -413,18 +400,11 @@ func TestRedisDown(t *testing.T) {
 
 	// Back up (empty: no persistence in this test server), counting resumes.
 	rs.Restart()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		rr := do(closed, alice)
-		if rr.Code == http.StatusOK {
-			expect(t, rr, http.StatusOK, "5", "4", "43200", "")
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still %d after the restart", rr.Code)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var rr *httptest.ResponseRecorder
+	if !wait.Within(5*time.Second, func() bool { rr = do(closed, alice); return rr.Code == http.StatusOK }) {
+		t.Fatalf("still %d after the restart", rr.Code)
 	}
+	expect(t, rr, http.StatusOK, "5", "4", "43200", "")
 }
 
 // TestRedisHung checks the bound when Redis accepts connections but never

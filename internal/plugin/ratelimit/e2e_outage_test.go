@@ -53,7 +53,7 @@ func TestGatewayRedisPausedBoundedWait(t *testing.T) {
 						lat = append(lat, r.latency)
 						codes[r.status]++
 						mu.Unlock()
-						time.Sleep(5 * time.Millisecond)
+						time.Sleep(5 * time.Millisecond) // the clients' pacing, not synchronisation
 					}
 				})
 			}

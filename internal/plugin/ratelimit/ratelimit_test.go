@@ -45,6 +45,20 @@ func withRecord(r *http.Request, rec *request.Record) *http.Request {
 // provisions the instance the way the gateway does.
 func newPlugin(t testing.TB, src string, clock *fakeClock) *RateLimit {
 	t.Helper()
+	p := decodePlugin(t, src)
+	if clock != nil {
+		p.now = clock.now
+	}
+	provisionPlugin(t, p, plugin.StaticContext{RouteName: "test"})
+	if err := p.Validate(); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	return p
+}
+
+// decodePlugin decodes src strictly into a new plugin.
+func decodePlugin(t testing.TB, src string) *RateLimit {
+	t.Helper()
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		t.Fatalf("bad test YAML: %v", err)
@@ -53,18 +67,18 @@ func newPlugin(t testing.TB, src string, clock *fakeClock) *RateLimit {
 	if err := config.DecodeStrict(doc.Content[0], p, "config"); err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	if clock != nil {
-		p.now = clock.now
-	}
-	if err := p.Provision(plugin.StaticContext{RouteName: "test"}); err != nil {
+	return p
+}
+
+// provisionPlugin provisions p with ctx and cleans it up when the test
+// ends.
+func provisionPlugin(t testing.TB, p *RateLimit, ctx plugin.StaticContext) {
+	t.Helper()
+	if err := p.Provision(ctx); err != nil {
 		_ = p.Cleanup()
 		t.Fatalf("provision: %v", err)
 	}
-	if err := p.Validate(); err != nil {
-		t.Fatalf("validate: %v", err)
-	}
 	t.Cleanup(func() { _ = p.Cleanup() })
-	return p
 }
 
 func ipRecord(ip string) *request.Record {

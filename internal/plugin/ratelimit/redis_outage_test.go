@@ -15,13 +15,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.yaml.in/yaml/v3"
 
-	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/testutil/logbuf"
 	"github.com/portico-gw/portico/internal/testutil/testredis"
+	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // logLines parses every line of a JSON log; a line that is not a JSON
@@ -54,21 +53,9 @@ func redisWarnings(lines []map[string]any) []map[string]any {
 // the returned buffer.
 func newLoggedPlugin(t *testing.T, src string) (*RateLimit, *logbuf.Buffer) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatalf("bad test YAML: %v", err)
-	}
-	p := new(RateLimit)
-	if err := config.DecodeStrict(doc.Content[0], p, "config"); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
+	p := decodePlugin(t, src)
 	buf := new(logbuf.Buffer)
-	log := slog.New(slog.NewJSONHandler(buf, nil))
-	if err := p.Provision(plugin.StaticContext{RouteName: "outage", Log: log}); err != nil {
-		_ = p.Cleanup()
-		t.Fatalf("provision: %v", err)
-	}
-	t.Cleanup(func() { _ = p.Cleanup() })
+	provisionPlugin(t, p, plugin.StaticContext{RouteName: "outage", Log: slog.New(slog.NewJSONHandler(buf, nil))})
 	return p, buf
 }
 
@@ -92,7 +79,7 @@ func outageLoad(h http.Handler, workers int, d time.Duration) (lat []time.Durati
 				h.ServeHTTP(w, r)
 				mine = append(mine, time.Since(start))
 				mineCodes[w.Code]++
-				time.Sleep(5 * time.Millisecond)
+				time.Sleep(5 * time.Millisecond) // the clients' pacing, not synchronisation
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
@@ -208,17 +195,17 @@ func TestRedisWarnInterval(t *testing.T) {
 	p.warner = observe.NewDependencyWarner(slog.New(slog.NewJSONHandler(logs, nil)), 300*time.Millisecond)
 	rd.Stop()
 	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	deadline := time.Now().Add(10 * time.Second)
-	for len(redisWarnings(logLines(t, logs.String()))) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no second WARN line within 10s:\n%s", logs.String())
-		}
+	// Failures go on until the warner's interval has passed and it logs
+	// again.
+	if !wait.Within(10*time.Second, func() bool {
 		// The breaker lets one request a second through to Redis.
 		p.downUntil.Store(0)
 		for range 20 {
 			h.ServeHTTP(httptest.NewRecorder(), withRecord(httptest.NewRequest(http.MethodGet, "/", nil), ipRecord("192.0.2.1")))
 		}
-		time.Sleep(20 * time.Millisecond)
+		return len(redisWarnings(logLines(t, logs.String()))) >= 2
+	}) {
+		t.Fatalf("no second WARN line within 10s:\n%s", logs.String())
 	}
 	warns := redisWarnings(logLines(t, logs.String()))
 	if warns[1]["suppressed"] == nil {

@@ -227,14 +227,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			_, err := build(t, tc.config)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
+			plugintest.ErrorMentions(t, err, tc.want...)
 		})
 	}
 }

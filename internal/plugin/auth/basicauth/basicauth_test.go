@@ -15,7 +15,6 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
@@ -44,7 +43,7 @@ func testStore(t testing.TB) consumer.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := consumer.NewStore([]*config.Consumer{
+	return plugintest.Store(t, []*config.Consumer{
 		{Name: "alice", ID: "c-1", Groups: []string{"admins"}, Credentials: config.Credentials{
 			BasicAuth: []config.BasicCredential{{Username: "alice", Password: clearPass}},
 		}},
@@ -60,24 +59,11 @@ func testStore(t testing.TB) consumer.Store {
 		}},
 		{Name: "guest"},
 	})
-	if err != nil {
-		t.Fatalf("NewStore: %v", err)
-	}
-	return s
-}
-
-func build(t testing.TB, src string, store consumer.Store) (*plugin.Instance, error) {
-	t.Helper()
-	_, in, err := plugintest.Build[plugin.Plugin](t, Name, src, plugintest.WithStore(store))
-	return in, err
 }
 
 func mustBuild(t testing.TB, src string, store consumer.Store) (*BasicAuth, http.Handler) {
 	t.Helper()
-	in, err := build(t, src, store)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
+	in := plugintest.MustBuildWithStore(t, Name, src, store)
 	return in.Plugin.(*BasicAuth), in.Plugin.Wrap(http.HandlerFunc(upstream))
 }
 
@@ -321,7 +307,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			_, err := build(t, tc.config, store)
+			_, err := plugintest.BuildWithStore(t, Name, tc.config, store)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
 			}

@@ -85,11 +85,7 @@ func build(t testing.TB, src string) (*ForwardAuth, error) {
 
 func mustBuild(t testing.TB, src string) *ForwardAuth {
 	t.Helper()
-	p, err := build(t, src)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	return p
+	return plugintest.MustBuild[*ForwardAuth](t, Name, src, plugintest.WithStore(testStore(t)))
 }
 
 // upstream echoes the request headers as X-Got-* and the body as its body,
@@ -599,12 +595,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			_, err := build(t, tc.config)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q does not mention %q", err, tc.want)
-			}
+			plugintest.ErrorMentions(t, err, tc.want)
 		})
 	}
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
@@ -31,7 +30,7 @@ var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func testStore(t testing.TB) consumer.Store {
 	t.Helper()
-	s, err := consumer.NewStore([]*config.Consumer{
+	return plugintest.Store(t, []*config.Consumer{
 		{Name: "alice", ID: "c-1", Credentials: config.Credentials{
 			HMACAuth: []config.HMACCredential{{KeyID: "alice-key", Secret: aliceSecret}},
 		}},
@@ -40,25 +39,12 @@ func testStore(t testing.TB) consumer.Store {
 		}},
 		{Name: "guest"},
 	})
-	if err != nil {
-		t.Fatalf("NewStore: %v", err)
-	}
-	return s
-}
-
-func build(t testing.TB, src string, store consumer.Store) (*plugin.Instance, error) {
-	t.Helper()
-	_, in, err := plugintest.Build[plugin.Plugin](t, Name, src, plugintest.WithStore(store))
-	return in, err
 }
 
 // mustBuild builds the plugin with its clock at epoch.
 func mustBuild(t testing.TB, src string, store consumer.Store) (*HMACAuth, http.Handler) {
 	t.Helper()
-	in, err := build(t, src, store)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
+	in := plugintest.MustBuildWithStore(t, Name, src, store)
 	p := in.Plugin.(*HMACAuth)
 	p.now = func() time.Time { return epoch }
 	return p, p.Wrap(http.HandlerFunc(upstream))
@@ -382,7 +368,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			_, err := build(t, tc.config, store)
+			_, err := plugintest.BuildWithStore(t, Name, tc.config, store)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
 			}

@@ -177,7 +177,7 @@ func TestReplayRedisDown(t *testing.T) {
 	if c, reason := serve(local, signed{}.request()); c != 401 || reason != reasonReplay {
 		t.Fatalf("local replay: %d %q", c, reason)
 	}
-	if _, err := build(t, "on_redis_error: open", testStore(t)); err == nil {
+	if _, err := plugintest.BuildWithStore(t, Name, "on_redis_error: open", testStore(t)); err == nil {
 		t.Fatal("bad on_redis_error accepted")
 	}
 }

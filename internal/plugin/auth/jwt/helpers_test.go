@@ -226,7 +226,7 @@ func newJWKSServer(t testing.TB, keys ...jose.JSONWebKey) *jwksServer {
 		case "/jwks":
 			s.fetches.Add(1)
 			if s.delay > 0 {
-				time.Sleep(s.delay)
+				time.Sleep(s.delay) // a slow key server on purpose
 			}
 			s.mu.Lock()
 			b := s.body
@@ -254,4 +254,17 @@ func (s *jwksServer) set(t testing.TB, keys ...jose.JSONWebKey) {
 
 func jwk(pub crypto.PublicKey, kid, alg string) jose.JSONWebKey {
 	return jose.JSONWebKey{Key: pub, KeyID: kid, Algorithm: alg, Use: "sig"}
+}
+
+// withClaims returns a copy of base with the claims kv (name, value, …)
+// set.
+func withClaims(base map[string]any, kv ...any) map[string]any {
+	m := make(map[string]any, len(base)+len(kv)/2)
+	for k, v := range base {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	return m
 }

@@ -222,16 +222,7 @@ func TestFailureReasons(t *testing.T) {
 	})
 	now := time.Now()
 	ok := map[string]any{"tenant": "acme", "sub": "alice", "scope": "read"}
-	with := func(kv ...any) map[string]any {
-		m := map[string]any{}
-		for k, v := range ok {
-			m[k] = v
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i].(string)] = kv[i+1]
-		}
-		return m
-	}
+	with := func(kv ...any) map[string]any { return withClaims(ok, kv...) }
 	good := sign(t, "RS256", rk, "r1", claims(with()))
 	for _, tc := range []struct {
 		desc, token string

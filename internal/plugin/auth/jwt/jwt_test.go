@@ -124,16 +124,7 @@ func TestClaims(t *testing.T) {
 	h, _ := mustBuild(t, cfg)
 	now := time.Now()
 	ok := map[string]any{"tenant": "acme", "scope": "read write admin"}
-	with := func(kv ...any) map[string]any {
-		m := map[string]any{}
-		for k, v := range ok {
-			m[k] = v
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i].(string)] = kv[i+1]
-		}
-		return m
-	}
+	with := func(kv ...any) map[string]any { return withClaims(ok, kv...) }
 	valid := sign(t, "RS256", k, "", claims(ok))
 	parts := strings.Split(valid, ".")
 	tamperedPayload := parts[0] + "." + b64(`{"sub":"admin","iss":"https://issuer.test","aud":"api","tenant":"acme","scope":"read write","exp":9999999999}`) + "." + parts[2]

@@ -11,7 +11,6 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
@@ -24,7 +23,7 @@ const (
 func testStore(t testing.TB) consumer.Store {
 	t.Helper()
 	bobDigest := sha256.Sum256([]byte(bobKey))
-	s, err := consumer.NewStore([]*config.Consumer{
+	return plugintest.Store(t, []*config.Consumer{
 		{Name: "alice", ID: "c-1", Groups: []string{"admins", "dev"}, Credentials: config.Credentials{
 			KeyAuth: []config.KeyCredential{{Key: aliceKey}},
 		}},
@@ -33,25 +32,11 @@ func testStore(t testing.TB) consumer.Store {
 		}},
 		{Name: "guest"},
 	})
-	if err != nil {
-		t.Fatalf("NewStore: %v", err)
-	}
-	return s
-}
-
-// build decodes src the way the gateway does and builds the instance.
-func build(t testing.TB, src string, store consumer.Store) (*plugin.Instance, error) {
-	t.Helper()
-	_, in, err := plugintest.Build[plugin.Plugin](t, Name, src, plugintest.WithStore(store))
-	return in, err
 }
 
 func mustBuild(t testing.TB, src string, store consumer.Store) http.Handler {
 	t.Helper()
-	in, err := build(t, src, store)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
+	in := plugintest.MustBuildWithStore(t, Name, src, store)
 	return in.Plugin.Wrap(http.HandlerFunc(upstream))
 }
 
@@ -272,7 +257,7 @@ func TestKeyAuthConfigErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			_, err := build(t, tc.config, store)
+			_, err := plugintest.BuildWithStore(t, Name, tc.config, store)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
 			}
@@ -318,14 +303,7 @@ func BenchmarkKeyAuthLookup(b *testing.B) {
 			Credentials: config.Credentials{KeyAuth: []config.KeyCredential{{Key: fmt.Sprintf("bench-key-%08d-secret", i)}}},
 		}
 	}
-	store, err := consumer.NewStore(cs)
-	if err != nil {
-		b.Fatal(err)
-	}
-	in, err := build(b, "", store)
-	if err != nil {
-		b.Fatal(err)
-	}
+	in := plugintest.MustBuildWithStore(b, Name, "", plugintest.Store(b, cs))
 	h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	key := fmt.Sprintf("bench-key-%08d-secret", n/2)
 	r := httptest.NewRequest(http.MethodGet, "http://example.com/x", nil)

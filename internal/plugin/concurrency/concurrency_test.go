@@ -412,50 +412,45 @@ func TestCancelWhileQueued(t *testing.T) {
 	}
 }
 
+// keyedRequest describes one request of TestKeysIsolated: client IP,
+// consumer ("" for unauthenticated) and X-Tenant header ("" for none).
+type keyedRequest struct{ ip, consumer, tenant string }
+
+func (k keyedRequest) build() *http.Request {
+	r := newRequest(context.Background(), k.ip, k.consumer)
+	if k.tenant != "" {
+		r.Header.Set("X-Tenant", k.tenant)
+	}
+	return r
+}
+
 func TestKeysIsolated(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		key          string
-		same, others []func() *http.Request
+		same, others []keyedRequest
 	}{
 		{
-			key: "consumer",
-			same: []func() *http.Request{
-				func() *http.Request { return newRequest(context.Background(), "192.0.2.9", "alice") },
-			},
-			others: []func() *http.Request{
-				func() *http.Request { return newRequest(context.Background(), "192.0.2.1", "bob") },
+			key:  "consumer",
+			same: []keyedRequest{{"192.0.2.9", "alice", ""}},
+			others: []keyedRequest{
+				{"192.0.2.1", "bob", ""},
 				// Unauthenticated: counted by client IP.
-				func() *http.Request { return newRequest(context.Background(), "192.0.2.1", "") },
+				{"192.0.2.1", "", ""},
 			},
 		},
 		{
-			key: "ip",
-			same: []func() *http.Request{
-				func() *http.Request { return newRequest(context.Background(), "192.0.2.1", "bob") },
-			},
-			others: []func() *http.Request{
-				func() *http.Request { return newRequest(context.Background(), "192.0.2.2", "alice") },
-				func() *http.Request { return newRequest(context.Background(), "2001:db8::1", "alice") },
-			},
+			key:    "ip",
+			same:   []keyedRequest{{"192.0.2.1", "bob", ""}},
+			others: []keyedRequest{{"192.0.2.2", "alice", ""}, {"2001:db8::1", "alice", ""}},
 		},
 		{
-			key: "header:X-Tenant",
-			same: []func() *http.Request{
-				func() *http.Request {
-					r := newRequest(context.Background(), "192.0.2.7", "bob")
-					r.Header.Set("X-Tenant", "t1")
-					return r
-				},
-			},
-			others: []func() *http.Request{
-				func() *http.Request {
-					r := newRequest(context.Background(), "192.0.2.1", "alice")
-					r.Header.Set("X-Tenant", "t2")
-					return r
-				},
+			key:  "header:X-Tenant",
+			same: []keyedRequest{{"192.0.2.7", "bob", "t1"}},
+			others: []keyedRequest{
+				{"192.0.2.1", "alice", "t2"},
 				// No header: counted by client IP.
-				func() *http.Request { return newRequest(context.Background(), "192.0.2.1", "alice") },
+				{"192.0.2.1", "alice", ""},
 			},
 		},
 	}
@@ -468,16 +463,16 @@ func TestKeysIsolated(t *testing.T) {
 			r.Header.Set("X-Tenant", "t1")
 			held := serve(h, r)
 			wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
-			for i, mk := range tc.same {
+			for i, kr := range tc.same {
 				rr := httptest.NewRecorder()
-				h.ServeHTTP(rr, mk())
+				h.ServeHTTP(rr, kr.build())
 				if rr.Code != http.StatusTooManyRequests {
 					t.Errorf("same key %d: status %d, want 429", i, rr.Code)
 				}
 			}
 			var others []<-chan *httptest.ResponseRecorder
-			for i, mk := range tc.others {
-				others = append(others, serve(h, mk()))
+			for i, kr := range tc.others {
+				others = append(others, serve(h, kr.build()))
 				wait.For(t, 10*time.Second, "other key inside", func() bool { return g.in.Load() == int32(i+2) })
 			}
 			close(g.release)

@@ -571,33 +571,22 @@ func TestGRPCDenied(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		desc   string
-		config string
-		want   string
-	}{
-		{"url required", "{method: GET}", "url is required"},
-		{"bad url", "{url: 'auth:9000'}", "not an http or https URL"},
-		{"bad method", "{url: 'http://a', method: 'G T'}", "not a valid HTTP method"},
-		{"negative timeout", "{url: 'http://a', timeout: -1s}", "timeout must be positive"},
-		{"bad forward header", "{url: 'http://a', forward_headers: ['a b']}", "not a valid header name"},
-		{"framing header", "{url: 'http://a', forward_headers: [content-length]}", "managed by the HTTP layer"},
-		{"always sent", "{url: 'http://a', forward_headers: [x-forwarded-uri]}", "always sent"},
-		{"duplicate", "{url: 'http://a', forward_headers: [Cookie, cookie]}", "listed twice"},
-		{"identity copy", "{url: 'http://a', copy_response_headers: [X-Consumer-Id]}", "cannot be copied"},
-		{"host copy", "{url: 'http://a', copy_response_headers: [host]}", "cannot be copied"},
-		{"bad consumer header", "{url: 'http://a', consumer_header: 'a:b'}", "consumer_header"},
-		{"negative body", "{url: 'http://a', max_body_bytes: -1}", "max_body_bytes"},
-		{"unknown anonymous", "{url: 'http://a', anonymous: nobody}", "nobody"},
-		{"unknown field", "{url: 'http://a', headers: [a]}", `unknown field "headers"`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			_, err := build(t, tc.config)
-			plugintest.ErrorMentions(t, err, tc.want)
-		})
-	}
+	plugintest.ExpectErrors(t, Name, []plugintest.ConfigError{
+		{Desc: "url required", Config: "{method: GET}", Want: []string{"url is required"}},
+		{Desc: "bad url", Config: "{url: 'auth:9000'}", Want: []string{"not an http or https URL"}},
+		{Desc: "bad method", Config: "{url: 'http://a', method: 'G T'}", Want: []string{"not a valid HTTP method"}},
+		{Desc: "negative timeout", Config: "{url: 'http://a', timeout: -1s}", Want: []string{"timeout must be positive"}},
+		{Desc: "bad forward header", Config: "{url: 'http://a', forward_headers: ['a b']}", Want: []string{"not a valid header name"}},
+		{Desc: "framing header", Config: "{url: 'http://a', forward_headers: [content-length]}", Want: []string{"managed by the HTTP layer"}},
+		{Desc: "always sent", Config: "{url: 'http://a', forward_headers: [x-forwarded-uri]}", Want: []string{"always sent"}},
+		{Desc: "duplicate", Config: "{url: 'http://a', forward_headers: [Cookie, cookie]}", Want: []string{"listed twice"}},
+		{Desc: "identity copy", Config: "{url: 'http://a', copy_response_headers: [X-Consumer-Id]}", Want: []string{"cannot be copied"}},
+		{Desc: "host copy", Config: "{url: 'http://a', copy_response_headers: [host]}", Want: []string{"cannot be copied"}},
+		{Desc: "bad consumer header", Config: "{url: 'http://a', consumer_header: 'a:b'}", Want: []string{"consumer_header"}},
+		{Desc: "negative body", Config: "{url: 'http://a', max_body_bytes: -1}", Want: []string{"max_body_bytes"}},
+		{Desc: "unknown anonymous", Config: "{url: 'http://a', anonymous: nobody}", Want: []string{"nobody"}},
+		{Desc: "unknown field", Config: "{url: 'http://a', headers: [a]}", Want: []string{`unknown field "headers"`}},
+	}, plugintest.WithStore(testStore(t)))
 }
 
 func TestDefaults(t *testing.T) {

@@ -667,32 +667,21 @@ func TestSingleflightError(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		desc   string
-		config string
-		want   string
-	}{
-		{"url required", "{client_id: a, client_secret: b}", "introspection_url is required"},
-		{"bad url", "{introspection_url: 'ftp://x', client_id: a, client_secret: b}", "not an http or https URL"},
-		{"credentials in url", "{introspection_url: 'https://u:p@x/i', client_id: a, client_secret: b}", "not in the URL"},
-		{"credentials required", "{introspection_url: 'https://x/i'}", "client_id and client_secret are required"},
-		{"secret with none", "{introspection_url: 'https://x/i', client_auth: none, client_secret: b}", "client_auth is none"},
-		{"bad client_auth", "{introspection_url: 'https://x/i', client_auth: jwt}", "not one of basic, none"},
-		{"unknown field", "{introspection_url: 'https://x/i', client_auth: none, ttl: 1s}", `unknown field "ttl"`},
-		{"bad header", "{introspection_url: 'https://x/i', client_auth: none, claims_to_headers: {sub: 'X Bad'}}", "not a valid header name"},
-		{"reserved header", "{introspection_url: 'https://x/i', client_auth: none, claims_to_headers: {sub: x-consumer-id}}", "cannot be set"},
-		{"duplicate header", "{introspection_url: 'https://x/i', client_auth: none, claims_to_headers: {sub: X-A, email: x-a}}", "both map to X-A"},
-		{"bad scope", "{introspection_url: 'https://x/i', client_auth: none, required_scopes: ['a b']}", "not a valid scope"},
-		{"negative max", "{introspection_url: 'https://x/i', client_auth: none, cache_max_entries: -1}", "cache_max_entries"},
-		{"unknown anonymous", "{introspection_url: 'https://x/i', client_auth: none, anonymous: nobody}", "nobody"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			_, err := build(t, tc.config, nil)
-			plugintest.ErrorMentions(t, err, tc.want)
-		})
-	}
+	plugintest.ExpectErrors(t, Name, []plugintest.ConfigError{
+		{Desc: "url required", Config: "{client_id: a, client_secret: b}", Want: []string{"introspection_url is required"}},
+		{Desc: "bad url", Config: "{introspection_url: 'ftp://x', client_id: a, client_secret: b}", Want: []string{"not an http or https URL"}},
+		{Desc: "credentials in url", Config: "{introspection_url: 'https://u:p@x/i', client_id: a, client_secret: b}", Want: []string{"not in the URL"}},
+		{Desc: "credentials required", Config: "{introspection_url: 'https://x/i'}", Want: []string{"client_id and client_secret are required"}},
+		{Desc: "secret with none", Config: "{introspection_url: 'https://x/i', client_auth: none, client_secret: b}", Want: []string{"client_auth is none"}},
+		{Desc: "bad client_auth", Config: "{introspection_url: 'https://x/i', client_auth: jwt}", Want: []string{"not one of basic, none"}},
+		{Desc: "unknown field", Config: "{introspection_url: 'https://x/i', client_auth: none, ttl: 1s}", Want: []string{`unknown field "ttl"`}},
+		{Desc: "bad header", Config: "{introspection_url: 'https://x/i', client_auth: none, claims_to_headers: {sub: 'X Bad'}}", Want: []string{"not a valid header name"}},
+		{Desc: "reserved header", Config: "{introspection_url: 'https://x/i', client_auth: none, claims_to_headers: {sub: x-consumer-id}}", Want: []string{"cannot be set"}},
+		{Desc: "duplicate header", Config: "{introspection_url: 'https://x/i', client_auth: none, claims_to_headers: {sub: X-A, email: x-a}}", Want: []string{"both map to X-A"}},
+		{Desc: "bad scope", Config: "{introspection_url: 'https://x/i', client_auth: none, required_scopes: ['a b']}", Want: []string{"not a valid scope"}},
+		{Desc: "negative max", Config: "{introspection_url: 'https://x/i', client_auth: none, cache_max_entries: -1}", Want: []string{"cache_max_entries"}},
+		{Desc: "unknown anonymous", Config: "{introspection_url: 'https://x/i', client_auth: none, anonymous: nobody}", Want: []string{"nobody"}},
+	}, plugintest.WithStore(testStore(t)))
 }
 
 func TestDefaults(t *testing.T) {

@@ -1,0 +1,30 @@
+package plugintest
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/portico-gw/portico/internal/plugin/auth"
+)
+
+// EchoIdentity copies the identity headers an auth plugin set on r into
+// the response headers h as X-Got-Consumer, X-Got-Consumer-Id,
+// X-Got-Anonymous and X-Got-Credential, for a test upstream to report
+// what reached it.
+func EchoIdentity(h http.Header, r *http.Request) {
+	h.Set("X-Got-Consumer", r.Header.Get(auth.HeaderConsumerUsername))
+	h.Set("X-Got-Consumer-Id", r.Header.Get(auth.HeaderConsumerID))
+	h.Set("X-Got-Anonymous", r.Header.Get(auth.HeaderAnonymous))
+	h.Set("X-Got-Credential", r.Header.Get(auth.HeaderCredential))
+}
+
+// HeadersEqual reports an error for each header of want whose first value
+// in h differs ("" stands for absent).
+func HeadersEqual(t testing.TB, h http.Header, want map[string]string) {
+	t.Helper()
+	for k, w := range want {
+		if got := h.Get(k); got != w {
+			t.Errorf("%s = %q, want %q", k, got, w)
+		}
+	}
+}

@@ -31,7 +31,6 @@ type e2eRespBackend struct {
 	ln      net.Listener
 	respond func(path string, c net.Conn) bool // writes the answer; false: close the connection
 	mu      sync.Mutex
-	conns   int
 	reqs    []e2eRespSeen
 	closed  map[int]bool
 	changed chan struct{}
@@ -60,32 +59,13 @@ func e2eNewRespBackendTLS(t testing.TB, conf *tls.Config, respond func(path stri
 		ln = tls.NewListener(ln, conf)
 	}
 	b := &e2eRespBackend{ln: ln, respond: respond, closed: map[int]bool{}, changed: make(chan struct{}, 1)}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b.mu.Lock()
-			b.conns++
-			id := b.conns
-			b.mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				b.serveConn(id, c)
-				b.mu.Lock()
-				b.closed[id] = true
-				b.mu.Unlock()
-				b.notify()
-			}()
-		}
-	}()
+	e2eServeConns(t, ln, func(id int, c net.Conn) {
+		b.serveConn(id, c)
+		b.mu.Lock()
+		b.closed[id] = true
+		b.mu.Unlock()
+		b.notify()
+	})
 	return b
 }
 

@@ -27,20 +27,8 @@ import (
 func TestGRPCMessageLimit(t *testing.T) {
 	t.Parallel()
 	be := e2eGRPCStartBackend(t, "be")
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  grpc: {protocol: h2c, targets: [{url: "{{BE}}"}]}
-routes:
-  - {name: grpc, match: {path_prefix: /grpc.testing.TestService/}, upstream: grpc}
-`, map[string]string{"BE": be.url()})
-	small := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}], limits: {max_grpc_message_bytes: 64KiB}}
-upstreams:
-  grpc: {protocol: h2c, targets: [{url: "{{BE}}"}]}
-routes:
-  - {name: grpc, match: {path_prefix: /grpc.testing.TestService/}, upstream: grpc}
-`, map[string]string{"BE": be.url()})
+	tg := e2eGRPCStart(t, be, `server: {listen: [{addr: "127.0.0.1:0"}]}`, nil)
+	small := e2eGRPCStart(t, be, `server: {listen: [{addr: "127.0.0.1:0"}], limits: {max_grpc_message_bytes: 64KiB}}`, nil)
 	client := grpc_testing.NewTestServiceClient(e2eGRPCDial(t, e2eHostPort(tg.URL), nil))
 	smallClient := grpc_testing.NewTestServiceClient(e2eGRPCDial(t, e2eHostPort(small.URL), nil))
 

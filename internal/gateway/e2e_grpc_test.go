@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"maps"
 	mathrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -24,6 +25,8 @@ import (
 	"google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/portico-gw/portico/internal/testutil"
 )
 
 // e2eGRPCMaxMsg is the message size limit of the test backend and clients,
@@ -203,6 +206,21 @@ func (b *e2eGRPCBackend) FullDuplexCall(stream grpc.BidiStreamingServer[grpc_tes
 			return err
 		}
 	}
+}
+
+// e2eGRPCStart starts a gateway from the YAML server section server and
+// vars, with one h2c upstream, grpc, whose target is be, and one route
+// sending the TestService to it.
+func e2eGRPCStart(t testing.TB, be *e2eGRPCBackend, server string, vars map[string]string) *testutil.Gateway {
+	t.Helper()
+	all := map[string]string{"BE": be.url()}
+	maps.Copy(all, vars)
+	return e2eStart(t, server+`
+upstreams:
+  grpc: {protocol: h2c, targets: [{url: "{{BE}}"}]}
+routes:
+  - {name: grpc, match: {path_prefix: /grpc.testing.TestService/}, upstream: grpc}
+`, all)
 }
 
 // e2eGRPCDial connects a gRPC client to addr (host:port); the connection is
@@ -653,16 +671,12 @@ func TestGRPCOverTLS(t *testing.T) {
 	be := e2eGRPCStartBackend(t, "be")
 	dir := t.TempDir()
 	crt, key, cert := e2eSelfSigned(t, dir, "grpc", "grpc.test")
-	tg := e2eStart(t, `
+	tg := e2eGRPCStart(t, be, `
 server:
   listen:
     - addr: "127.0.0.1:0"
       tls: {certificates: [{cert_file: "{{CRT}}", key_file: "{{KEY}}"}]}
-upstreams:
-  grpc: {protocol: h2c, targets: [{url: "{{BE}}"}]}
-routes:
-  - {name: grpc, match: {path_prefix: /grpc.testing.TestService/}, upstream: grpc}
-`, map[string]string{"CRT": crt, "KEY": key, "BE": be.url()})
+`, map[string]string{"CRT": crt, "KEY": key})
 	roots := x509.NewCertPool()
 	roots.AddCert(cert)
 	client := grpc_testing.NewTestServiceClient(e2eGRPCDial(t, e2eHostPort(tg.URL), credentials.NewTLS(&tls.Config{RootCAs: roots, ServerName: "grpc.test"})))

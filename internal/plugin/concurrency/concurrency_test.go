@@ -32,6 +32,15 @@ func mustBuild(t testing.TB, src string, opts ...plugintest.Option) *Concurrency
 	return plugintest.MustBuild[*Concurrency](t, Name, src, append([]plugintest.Option{plugintest.WithRoute(t.Name())}, opts...)...)
 }
 
+// checkNoKeys reports an error when p's limiter still holds keys; when
+// ends the message ("" or, say, " after the load").
+func checkNoKeys(t testing.TB, p *Concurrency, when string) {
+	t.Helper()
+	if n := p.lim.keys(); n != 0 {
+		t.Errorf("%d keys left%s", n, when)
+	}
+}
+
 // newRequest returns a request from ip, optionally authenticated as consumer
 // id, carrying a gateway record.
 func newRequest(ctx context.Context, ip, id string) *http.Request {
@@ -183,9 +192,7 @@ func TestBound(t *testing.T) {
 	if got := peak.Load(); got != max {
 		t.Errorf("peak concurrency %d, want exactly %d", got, max)
 	}
-	if k := p.lim.keys(); k != 0 {
-		t.Errorf("%d keys left after the load", k)
-	}
+	checkNoKeys(t, p, " after the load")
 }
 
 // TestBoundRejecting checks the bound without a queue: the excess is refused
@@ -231,9 +238,7 @@ func TestBoundRejecting(t *testing.T) {
 	if ok.Load() == 0 || ok.Load()+refused.Load() != 1000 {
 		t.Errorf("ok %d refused %d", ok.Load(), refused.Load())
 	}
-	if k := p.lim.keys(); k != 0 {
-		t.Errorf("%d keys left after the load", k)
-	}
+	checkNoKeys(t, p, " after the load")
 }
 
 func TestRejectAtOnce(t *testing.T) {
@@ -281,9 +286,7 @@ func TestQueueProceeds(t *testing.T) {
 	if rr := recv(t, second); rr.Code != http.StatusOK {
 		t.Fatalf("second: %d", rr.Code)
 	}
-	if n := p.lim.keys(); n != 0 {
-		t.Errorf("%d keys left", n)
-	}
+	checkNoKeys(t, p, "")
 }
 
 func TestQueueFIFO(t *testing.T) {
@@ -342,9 +345,7 @@ func TestQueueTimeout(t *testing.T) {
 	}
 	close(g.release)
 	recv(t, first)
-	if n := p.lim.keys(); n != 0 {
-		t.Errorf("%d keys left", n)
-	}
+	checkNoKeys(t, p, "")
 }
 
 func TestQueueFull(t *testing.T) {
@@ -407,9 +408,7 @@ func TestCancelWhileQueued(t *testing.T) {
 	if g.in.Load() != 2 {
 		t.Errorf("%d requests reached the handler, want 2", g.in.Load())
 	}
-	if n := p.lim.keys(); n != 0 {
-		t.Errorf("%d keys left", n)
-	}
+	checkNoKeys(t, p, "")
 }
 
 // keyedRequest describes one request of TestKeysIsolated: client IP,
@@ -482,9 +481,7 @@ func TestKeysIsolated(t *testing.T) {
 					t.Errorf("other key: %d", rr.Code)
 				}
 			}
-			if n := p.lim.keys(); n != 0 {
-				t.Errorf("%d keys left", n)
-			}
+			checkNoKeys(t, p, "")
 		})
 	}
 }
@@ -530,9 +527,7 @@ func TestNoKeyLeak(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := p.lim.keys(); n != 0 {
-		t.Errorf("%d keys left after the load", n)
-	}
+	checkNoKeys(t, p, " after the load")
 }
 
 // TestPanicReleases checks that a handler that panics (as the proxy does with
@@ -545,9 +540,7 @@ func TestPanicReleases(t *testing.T) {
 		defer func() { _ = recover() }()
 		h.ServeHTTP(httptest.NewRecorder(), newRequest(context.Background(), "192.0.2.1", "alice"))
 	}()
-	if n := p.lim.keys(); n != 0 {
-		t.Errorf("%d keys left after a panic", n)
-	}
+	checkNoKeys(t, p, " after a panic")
 }
 
 // TestReloadKeepsCounts checks that an instance built for the same route and

@@ -2,6 +2,8 @@ package plugintest
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/portico-gw/portico/internal/plugin/auth"
@@ -26,5 +28,19 @@ func HeadersEqual(t testing.TB, h http.Header, want map[string]string) {
 		if got := h.Get(k); got != w {
 			t.Errorf("%s = %q, want %q", k, got, w)
 		}
+	}
+}
+
+// ExpectAnswer checks the answer w of an auth plugin's handler: the status
+// (fatal when it differs), the headers of want as HeadersEqual does, and
+// for a 401 the gateway's error body.
+func ExpectAnswer(t testing.TB, w *httptest.ResponseRecorder, status int, want map[string]string) {
+	t.Helper()
+	if w.Code != status {
+		t.Fatalf("status = %d, want %d (body %q)", w.Code, status, w.Body.String())
+	}
+	HeadersEqual(t, w.Header(), want)
+	if status == http.StatusUnauthorized && !strings.Contains(w.Body.String(), `"error":"unauthorized"`) {
+		t.Errorf("body = %q", w.Body.String())
 	}
 }

@@ -229,15 +229,9 @@ func TestHMACAuth(t *testing.T) {
 			}
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
-			if w.Code != tc.status {
-				t.Fatalf("status = %d, want %d (body %q)", w.Code, tc.status, w.Body.String())
-			}
-			plugintest.HeadersEqual(t, w.Header(), tc.want)
+			plugintest.ExpectAnswer(t, w, tc.status, tc.want)
 			if tc.status == 200 && w.Body.String() != tc.body {
 				t.Errorf("upstream body = %q, want %q", w.Body.String(), tc.body)
-			}
-			if tc.status == 401 && !strings.Contains(w.Body.String(), `"error":"unauthorized"`) {
-				t.Errorf("body = %q", w.Body.String())
 			}
 		})
 	}

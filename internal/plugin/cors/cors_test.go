@@ -13,13 +13,6 @@ import (
 	"github.com/portico-gw/portico/internal/request"
 )
 
-// build decodes src the way the gateway does and builds the instance.
-func build(t testing.TB, src string) (*plugin.Instance, error) {
-	t.Helper()
-	_, in, err := plugintest.Build[plugin.Plugin](t, "cors", src)
-	return in, err
-}
-
 const (
 	exactCfg = `
 allow_origins: [https://app.example.com, "http://localhost:3000", "https://*.example.org"]
@@ -182,12 +175,9 @@ func TestCORS(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			in, err := build(t, tc.config)
-			if err != nil {
-				t.Fatal(err)
-			}
+			in := plugintest.MustBuild[plugin.Plugin](t, "cors", tc.config)
 			var reached atomic.Bool
-			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				reached.Store(true)
 				h := w.Header()
 				h.Set(hACAO, "upstream")
@@ -228,11 +218,8 @@ func TestCORS(t *testing.T) {
 
 func TestStreaming(t *testing.T) {
 	t.Parallel()
-	in, err := build(t, credsCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := plugintest.Streaming(t, in.Plugin.Wrap, func(r *http.Request) { r.Header.Set("Origin", "https://app.example.com") })
+	in := plugintest.MustBuild[plugin.Plugin](t, "cors", credsCfg)
+	h := plugintest.Streaming(t, in.Wrap, func(r *http.Request) { r.Header.Set("Origin", "https://app.example.com") })
 	if got := h.Get(hACAO); got != "https://app.example.com" {
 		t.Errorf("%s = %q", hACAO, got)
 	}
@@ -243,14 +230,11 @@ func TestStreaming(t *testing.T) {
 
 func TestHandlerNeverWrites(t *testing.T) {
 	t.Parallel()
-	in, err := build(t, exactCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := plugintest.MustBuild[plugin.Plugin](t, "cors", exactCfg)
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("Origin", "https://app.example.com")
-	in.Plugin.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
+	in.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
 	if got := w.Result().Header.Get(hACAO); got != "https://app.example.com" {
 		t.Errorf("%s = %q", hACAO, got)
 	}
@@ -290,11 +274,8 @@ func BenchmarkCORS(b *testing.B) {
 		{"preflight", exactCfg, "OPTIONS", map[string]string{"Origin": "https://app.example.com", hReqMeth: "POST", hReqHdrs: "content-type"}},
 	} {
 		b.Run(bc.desc, func(b *testing.B) {
-			in, err := build(b, bc.config)
-			if err != nil {
-				b.Fatal(err)
-			}
-			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			in := plugintest.MustBuild[plugin.Plugin](b, "cors", bc.config)
+			h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(http.StatusOK)
 			}))
 			r := httptest.NewRequest(bc.method, "/", nil)

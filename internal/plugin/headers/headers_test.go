@@ -12,20 +12,10 @@ import (
 	"github.com/portico-gw/portico/internal/request"
 )
 
-// build decodes src the way the gateway does and builds the instance.
-func build(t testing.TB, src string) (*plugin.Instance, error) {
-	t.Helper()
-	_, in, err := plugintest.Build[plugin.Plugin](t, "headers", src)
-	return in, err
-}
-
 func mustBuild(t testing.TB, src string) http.Handler {
 	t.Helper()
-	in, err := build(t, src)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	return in.Plugin.Wrap(http.HandlerFunc(echoHandler))
+	in := plugintest.MustBuild[plugin.Plugin](t, "headers", src)
+	return in.Wrap(http.HandlerFunc(echoHandler))
 }
 
 // echoHandler reports the request headers it received as X-Got-* response
@@ -205,15 +195,12 @@ func TestResponseWriterPaths(t *testing.T) {
 			status: http.StatusAccepted,
 		},
 	}
-	in, err := build(t, "response: {set: {X-Set: v}, remove: [Server]}")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := plugintest.MustBuild[plugin.Plugin](t, "headers", "response: {set: {X-Set: v}, remove: [Server]}")
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			w := httptest.NewRecorder()
-			in.Plugin.Wrap(tc.handler).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+			in.Wrap(tc.handler).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
 			res := w.Result()
 			if res.StatusCode != tc.status {
 				t.Errorf("status = %d, want %d", res.StatusCode, tc.status)
@@ -232,11 +219,8 @@ func TestResponseWriterPaths(t *testing.T) {
 // handler finishes and that ResponseController reaches the connection.
 func TestStreaming(t *testing.T) {
 	t.Parallel()
-	in, err := build(t, "response: {set: {X-Stream: yes}}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := plugintest.Streaming(t, in.Plugin.Wrap, nil).Get("X-Stream"); got != "yes" {
+	in := plugintest.MustBuild[plugin.Plugin](t, "headers", "response: {set: {X-Stream: yes}}")
+	if got := plugintest.Streaming(t, in.Wrap, nil).Get("X-Stream"); got != "yes" {
 		t.Errorf("X-Stream = %q, want yes", got)
 	}
 }
@@ -277,11 +261,8 @@ request: {set: {X-Trace: 'portico-$request_id'}}
 response: {set: {X-Request: $request_id}}`},
 	} {
 		b.Run(bc.desc, func(b *testing.B) {
-			in, err := build(b, bc.config)
-			if err != nil {
-				b.Fatal(err)
-			}
-			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			in := plugintest.MustBuild[plugin.Plugin](b, "headers", bc.config)
+			h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(http.StatusOK)
 			}))
 			r := withID(httptest.NewRequest(http.MethodGet, "/", nil), "0123456789abcdef0123456789abcdef")

@@ -11,13 +11,6 @@ import (
 	"github.com/portico-gw/portico/internal/request"
 )
 
-// build decodes src the way the gateway does and builds the instance.
-func build(t testing.TB, src string) (*plugin.Instance, error) {
-	t.Helper()
-	_, in, err := plugintest.Build[plugin.Plugin](t, "request_id", src)
-	return in, err
-}
-
 type seen struct {
 	recID  string
 	header http.Header
@@ -125,12 +118,9 @@ func TestRequestID(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			in, err := build(t, tc.config)
-			if err != nil {
-				t.Fatal(err)
-			}
+			in := plugintest.MustBuild[plugin.Plugin](t, "request_id", tc.config)
 			var got seen
-			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if rec := request.RecordOf(r); rec != nil {
 					got.recID = rec.RequestID
 				}
@@ -187,12 +177,9 @@ func TestRequestID(t *testing.T) {
 
 func TestEchoWithoutWrite(t *testing.T) {
 	t.Parallel()
-	in, err := build(t, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := plugintest.MustBuild[plugin.Plugin](t, "request_id", "")
 	w := httptest.NewRecorder()
-	in.Plugin.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	in.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
 	if got := w.Result().Header.Get("X-Request-Id"); len(got) != 32 {
 		t.Errorf("X-Request-Id = %q, want a generated ID", got)
 	}
@@ -200,11 +187,8 @@ func TestEchoWithoutWrite(t *testing.T) {
 
 func TestStreaming(t *testing.T) {
 	t.Parallel()
-	in, err := build(t, "header: X-Trace-Id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := plugintest.Streaming(t, in.Plugin.Wrap, func(r *http.Request) { r.Header.Set("X-Trace-Id", "trace-42") })
+	in := plugintest.MustBuild[plugin.Plugin](t, "request_id", "header: X-Trace-Id")
+	h := plugintest.Streaming(t, in.Wrap, func(r *http.Request) { r.Header.Set("X-Trace-Id", "trace-42") })
 	if got := h.Get("X-Trace-Id"); got != "trace-42" {
 		t.Errorf("X-Trace-Id = %q, want trace-42", got)
 	}
@@ -228,11 +212,8 @@ func BenchmarkRequestID(b *testing.B) {
 		{"no echo", "echo: false"},
 	} {
 		b.Run(bc.desc, func(b *testing.B) {
-			in, err := build(b, bc.config)
-			if err != nil {
-				b.Fatal(err)
-			}
-			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			in := plugintest.MustBuild[plugin.Plugin](b, "request_id", bc.config)
+			h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(http.StatusOK)
 			}))
 			const id = "0123456789abcdef0123456789abcdef"

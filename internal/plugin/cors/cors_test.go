@@ -27,18 +27,22 @@ allow_credentials: true`
 	anyCredsCfg = `{allow_origins: ["*"], allow_credentials: true, allow_methods: ["*"], allow_headers: ["*"]}`
 )
 
+// corsCase is one request of TestCORS and what the plugin must make of it.
+type corsCase struct {
+	desc   string
+	config string
+	method string
+	hdr    map[string]string
+	// upstream is whether the request must reach the next handler.
+	upstream bool
+	status   int
+	want     map[string]string // "" means absent
+}
+
 func TestCORS(t *testing.T) {
+	// Table test: its length is the table of cases.
 	t.Parallel()
-	tests := []struct {
-		desc   string
-		config string
-		method string
-		hdr    map[string]string
-		// upstream is whether the request must reach the next handler.
-		upstream bool
-		status   int
-		want     map[string]string // "" means absent
-	}{
+	tests := []corsCase{
 		{
 			desc: "no origin passes through untouched", config: exactCfg, method: "GET",
 			upstream: true, status: 200,
@@ -175,44 +179,50 @@ func TestCORS(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			in := plugintest.MustBuild[plugin.Plugin](t, "cors", tc.config)
-			var reached atomic.Bool
-			h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				reached.Store(true)
-				h := w.Header()
-				h.Set(hACAO, "upstream")
-				h.Set(hVary, "Accept-Encoding")
-				h.Set(hACEH, "X-Upstream")
-				w.WriteHeader(http.StatusOK)
-			}))
-			r := httptest.NewRequest(tc.method, "/", nil)
-			for k, v := range tc.hdr {
-				r.Header.Set(k, v)
-			}
-			r = r.WithContext(request.WithRecord(r.Context(), &request.Record{RequestID: "rid-1"}))
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			res := w.Result()
-			if reached.Load() != tc.upstream {
-				t.Errorf("upstream reached = %v, want %v", reached.Load(), tc.upstream)
-			}
-			if res.StatusCode != tc.status {
-				t.Errorf("status = %d, want %d", res.StatusCode, tc.status)
-			}
-			for k, want := range tc.want {
-				got := strings.Join(res.Header.Values(k), ", ")
-				if got != want {
-					t.Errorf("%s = %q, want %q", k, got, want)
-				}
-			}
-			if tc.status == http.StatusForbidden {
-				var body struct{ Error, RequestID string }
-				dec := json.NewDecoder(res.Body)
-				if err := dec.Decode(&body); err != nil || !strings.Contains(body.Error, "not allowed") {
-					t.Errorf("403 body: %+v, %v", body, err)
-				}
-			}
+			checkCORS(t, tc)
 		})
+	}
+}
+
+// checkCORS sends tc's request through the plugin built from tc.config
+// to an upstream that sets CORS headers of its own, and checks the answer.
+func checkCORS(t *testing.T, tc corsCase) {
+	in := plugintest.MustBuild[plugin.Plugin](t, "cors", tc.config)
+	var reached atomic.Bool
+	h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		reached.Store(true)
+		h := w.Header()
+		h.Set(hACAO, "upstream")
+		h.Set(hVary, "Accept-Encoding")
+		h.Set(hACEH, "X-Upstream")
+		w.WriteHeader(http.StatusOK)
+	}))
+	r := httptest.NewRequest(tc.method, "/", nil)
+	for k, v := range tc.hdr {
+		r.Header.Set(k, v)
+	}
+	r = r.WithContext(request.WithRecord(r.Context(), &request.Record{RequestID: "rid-1"}))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	res := w.Result()
+	if reached.Load() != tc.upstream {
+		t.Errorf("upstream reached = %v, want %v", reached.Load(), tc.upstream)
+	}
+	if res.StatusCode != tc.status {
+		t.Errorf("status = %d, want %d", res.StatusCode, tc.status)
+	}
+	for k, want := range tc.want {
+		got := strings.Join(res.Header.Values(k), ", ")
+		if got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if tc.status == http.StatusForbidden {
+		var body struct{ Error, RequestID string }
+		dec := json.NewDecoder(res.Body)
+		if err := dec.Decode(&body); err != nil || !strings.Contains(body.Error, "not allowed") {
+			t.Errorf("403 body: %+v, %v", body, err)
+		}
 	}
 }
 

@@ -44,3 +44,13 @@ func ExpectAnswer(t testing.TB, w *httptest.ResponseRecorder, status int, want m
 		t.Errorf("body = %q", w.Body.String())
 	}
 }
+
+// HeadersAbsent reports an error for each of names that h holds.
+func HeadersAbsent(t testing.TB, h http.Header, names []string) {
+	t.Helper()
+	for _, k := range names {
+		if v, ok := h[k]; ok {
+			t.Errorf("%s present: %q", k, v)
+		}
+	}
+}

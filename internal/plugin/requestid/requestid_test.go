@@ -16,25 +16,31 @@ type seen struct {
 	header http.Header
 }
 
+// coreID is the request ID of the gateway record in TestRequestID.
+const coreID = "core-id"
+
+// requestIDCase is one request of TestRequestID and the ID it must carry.
+type requestIDCase struct {
+	desc   string
+	config string
+	// record: whether the request carries a gateway record whose ID is
+	// coreID; the core mirrored it into X-Request-Id when set.
+	record bool
+	reqHdr map[string]string
+	// wantID: the exact ID expected; "new" means a freshly generated one.
+	wantID string
+	// wantHeader: the header the ID is expected under, upstream and echoed.
+	wantHeader string
+	noEcho     bool
+	// wantXRequestID: expected X-Request-Id on the upstream request when
+	// it differs from wantHeader ("" means not checked).
+	wantXRequestID string
+}
+
 func TestRequestID(t *testing.T) {
+	// Table test: its length is the table of cases.
 	t.Parallel()
-	const coreID = "core-id"
-	tests := []struct {
-		desc   string
-		config string
-		// record: whether the request carries a gateway record whose ID is
-		// coreID; the core mirrored it into X-Request-Id when set.
-		record bool
-		reqHdr map[string]string
-		// wantID: the exact ID expected; "new" means a freshly generated one.
-		wantID string
-		// wantHeader: the header the ID is expected under, upstream and echoed.
-		wantHeader string
-		noEcho     bool
-		// wantXRequestID: expected X-Request-Id on the upstream request when
-		// it differs from wantHeader ("" means not checked).
-		wantXRequestID string
-	}{
+	tests := []requestIDCase{
 		{
 			desc:       "defaults keep the core ID and echo it",
 			config:     "",
@@ -118,60 +124,66 @@ func TestRequestID(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			in := plugintest.MustBuild[plugin.Plugin](t, "request_id", tc.config)
-			var got seen
-			h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if rec := request.RecordOf(r); rec != nil {
-					got.recID = rec.RequestID
-				}
-				got.header = r.Header.Clone()
-				w.Header().Set(tc.wantHeader, "from-upstream")
-				w.WriteHeader(http.StatusOK)
-			}))
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			for k, v := range tc.reqHdr {
-				r.Header.Set(k, v)
-			}
-			var rec *request.Record
-			if tc.record {
-				rec = &request.Record{RequestID: coreID}
-				r = r.WithContext(request.WithRecord(r.Context(), rec))
-			}
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-
-			id := got.header.Get(tc.wantHeader)
-			switch tc.wantID {
-			case "new":
-				if len(id) != 32 || id == coreID || id == tc.reqHdr[tc.wantHeader] {
-					t.Errorf("upstream %s = %q, want a fresh ID", tc.wantHeader, id)
-				}
-			default:
-				if id != tc.wantID {
-					t.Errorf("upstream %s = %q, want %q", tc.wantHeader, id, tc.wantID)
-				}
-			}
-			if vals := got.header.Values(tc.wantHeader); len(vals) != 1 {
-				t.Errorf("upstream %s has %d values, want 1", tc.wantHeader, len(vals))
-			}
-			if tc.record && got.recID != id {
-				t.Errorf("record ID = %q, want %q", got.recID, id)
-			}
-			if tc.wantXRequestID != "" {
-				if x := got.header.Get("X-Request-Id"); x != tc.wantXRequestID {
-					t.Errorf("upstream X-Request-Id = %q, want %q", x, tc.wantXRequestID)
-				}
-			}
-			echo := w.Result().Header.Values(tc.wantHeader)
-			switch {
-			case tc.noEcho:
-				if len(echo) != 1 || echo[0] != "from-upstream" {
-					t.Errorf("echo disabled: response %s = %q, want the upstream's value", tc.wantHeader, echo)
-				}
-			case len(echo) != 1 || echo[0] != id:
-				t.Errorf("response %s = %q, want [%q]", tc.wantHeader, echo, id)
-			}
+			checkRequestID(t, tc)
 		})
+	}
+}
+
+// checkRequestID sends tc's request through the plugin built from
+// tc.config and checks the ID the upstream saw and the one echoed.
+func checkRequestID(t *testing.T, tc requestIDCase) {
+	in := plugintest.MustBuild[plugin.Plugin](t, "request_id", tc.config)
+	var got seen
+	h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec := request.RecordOf(r); rec != nil {
+			got.recID = rec.RequestID
+		}
+		got.header = r.Header.Clone()
+		w.Header().Set(tc.wantHeader, "from-upstream")
+		w.WriteHeader(http.StatusOK)
+	}))
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	for k, v := range tc.reqHdr {
+		r.Header.Set(k, v)
+	}
+	var rec *request.Record
+	if tc.record {
+		rec = &request.Record{RequestID: coreID}
+		r = r.WithContext(request.WithRecord(r.Context(), rec))
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+
+	id := got.header.Get(tc.wantHeader)
+	switch tc.wantID {
+	case "new":
+		if len(id) != 32 || id == coreID || id == tc.reqHdr[tc.wantHeader] {
+			t.Errorf("upstream %s = %q, want a fresh ID", tc.wantHeader, id)
+		}
+	default:
+		if id != tc.wantID {
+			t.Errorf("upstream %s = %q, want %q", tc.wantHeader, id, tc.wantID)
+		}
+	}
+	if vals := got.header.Values(tc.wantHeader); len(vals) != 1 {
+		t.Errorf("upstream %s has %d values, want 1", tc.wantHeader, len(vals))
+	}
+	if tc.record && got.recID != id {
+		t.Errorf("record ID = %q, want %q", got.recID, id)
+	}
+	if tc.wantXRequestID != "" {
+		if x := got.header.Get("X-Request-Id"); x != tc.wantXRequestID {
+			t.Errorf("upstream X-Request-Id = %q, want %q", x, tc.wantXRequestID)
+		}
+	}
+	echo := w.Result().Header.Values(tc.wantHeader)
+	switch {
+	case tc.noEcho:
+		if len(echo) != 1 || echo[0] != "from-upstream" {
+			t.Errorf("echo disabled: response %s = %q, want the upstream's value", tc.wantHeader, echo)
+		}
+	case len(echo) != 1 || echo[0] != id:
+		t.Errorf("response %s = %q, want [%q]", tc.wantHeader, echo, id)
 	}
 }
 

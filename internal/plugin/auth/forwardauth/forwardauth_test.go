@@ -128,19 +128,24 @@ func serve(p *ForwardAuth, r *http.Request) (*httptest.ResponseRecorder, *upstre
 	return w, up
 }
 
+// forwardAuthCase is one request of TestForwardAuth, the auth service's
+// answer to it and what the plugin must make of it.
+type forwardAuthCase struct {
+	desc     string
+	extra    string
+	answer   http.HandlerFunc
+	hdr      map[string]string
+	wantCode int
+	upstream bool
+	want     map[string]string // response headers (X-Got-* are upstream request headers)
+	wantBody string            // substring of the response body
+	missing  []string
+}
+
 func TestForwardAuth(t *testing.T) {
+	// Table test: its length is the table of cases.
 	t.Parallel()
-	tests := []struct {
-		desc     string
-		extra    string
-		answer   http.HandlerFunc
-		hdr      map[string]string
-		wantCode int
-		upstream bool
-		want     map[string]string // response headers (X-Got-* are upstream request headers)
-		wantBody string            // substring of the response body
-		missing  []string
-	}{
+	tests := []forwardAuthCase{
 		{
 			desc:  "allowed, copied headers reach the upstream, spoofed ones removed",
 			extra: ", copy_response_headers: [X-User, x-roles, X-Team]",
@@ -304,35 +309,33 @@ func TestForwardAuth(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			svc := newAuthService(t, tc.answer)
-			p := mustBuild(t, fmt.Sprintf("{url: %q%s}", svc.URL+"/check", tc.extra))
-			w, up := serve(p, newRequest(http.MethodGet, "/api/things", "", tc.hdr))
-			if w.Code != tc.wantCode {
-				t.Fatalf("status %d, want %d (body %.200q)", w.Code, tc.wantCode, w.Body)
-			}
-			if reached := up.hits.Load() > 0; reached != tc.upstream {
-				t.Errorf("upstream reached = %v, want %v", reached, tc.upstream)
-			}
-			if svc.calls.Load() != 1 {
-				t.Errorf("auth service calls = %d, want 1", svc.calls.Load())
-			}
-			for k, v := range tc.want {
-				if got := w.Header().Get(k); got != v {
-					t.Errorf("%s = %q, want %q", k, got, v)
-				}
-			}
-			for _, k := range tc.missing {
-				if v, ok := w.Header()[k]; ok {
-					t.Errorf("%s present: %q", k, v)
-				}
-			}
-			if tc.wantBody != "" && !strings.Contains(w.Body.String(), tc.wantBody) {
-				t.Errorf("body %.200q does not contain %q", w.Body, tc.wantBody)
-			}
-			if n := w.Header().Get("Content-Length"); n != "" && n != fmt.Sprint(w.Body.Len()) {
-				t.Errorf("Content-Length %s for a %d-byte body", n, w.Body.Len())
-			}
+			checkForwardAuth(t, tc)
 		})
+	}
+}
+
+// checkForwardAuth sends tc's request through a plugin whose auth
+// service answers with tc.answer, and checks the answer.
+func checkForwardAuth(t *testing.T, tc forwardAuthCase) {
+	svc := newAuthService(t, tc.answer)
+	p := mustBuild(t, fmt.Sprintf("{url: %q%s}", svc.URL+"/check", tc.extra))
+	w, up := serve(p, newRequest(http.MethodGet, "/api/things", "", tc.hdr))
+	if w.Code != tc.wantCode {
+		t.Fatalf("status %d, want %d (body %.200q)", w.Code, tc.wantCode, w.Body)
+	}
+	if reached := up.hits.Load() > 0; reached != tc.upstream {
+		t.Errorf("upstream reached = %v, want %v", reached, tc.upstream)
+	}
+	if svc.calls.Load() != 1 {
+		t.Errorf("auth service calls = %d, want 1", svc.calls.Load())
+	}
+	plugintest.HeadersEqual(t, w.Header(), tc.want)
+	plugintest.HeadersAbsent(t, w.Header(), tc.missing)
+	if tc.wantBody != "" && !strings.Contains(w.Body.String(), tc.wantBody) {
+		t.Errorf("body %.200q does not contain %q", w.Body, tc.wantBody)
+	}
+	if n := w.Header().Get("Content-Length"); n != "" && n != fmt.Sprint(w.Body.Len()) {
+		t.Errorf("Content-Length %s for a %d-byte body", n, w.Body.Len())
 	}
 }
 

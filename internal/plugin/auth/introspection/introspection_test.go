@@ -141,20 +141,25 @@ func bearer(tok string) map[string]string { return map[string]string{"Authorizat
 // exp is the fake clock's now plus d, as a JSON NumericDate.
 func exp(d time.Duration) int64 { return time.Unix(1_800_000_000, 0).Add(d).Unix() }
 
+// introspectionCase is one request of TestIntrospection, the endpoint's
+// answer to it and what the plugin must make of it.
+type introspectionCase struct {
+	desc      string
+	extra     string
+	answer    string // introspection answer for token "tok"
+	status    int    // endpoint status; 0 means 200
+	hdr       map[string]string
+	wantCode  int
+	want      map[string]string // response headers expected (X-Got-* = upstream)
+	missing   []string
+	wantCalls int64
+}
+
 func TestIntrospection(t *testing.T) {
+	// Table test: its length is the table of cases.
 	t.Parallel()
 	active := fmt.Sprintf(`{"active":true,"sub":"u-42","username":"bob","client_id":"app-1","scope":"read write","exp":%d,"email":"bob@example.org","roles":["a","b"],"tenant":7,"admin":false}`, exp(time.Hour))
-	tests := []struct {
-		desc      string
-		extra     string
-		answer    string // introspection answer for token "tok"
-		status    int    // endpoint status; 0 means 200
-		hdr       map[string]string
-		wantCode  int
-		want      map[string]string // response headers expected (X-Got-* = upstream)
-		missing   []string
-		wantCalls int64
-	}{
+	tests := []introspectionCase{
 		{
 			desc:     "active token",
 			answer:   active,
@@ -357,34 +362,32 @@ func TestIntrospection(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			srv, p, _ := setup(t, tc.extra)
-			if tc.answer != "" {
-				srv.set("tok", tc.answer)
-			}
-			if tc.status != 0 {
-				srv.setStatus(tc.status)
-			}
-			w := do(p, tc.hdr)
-			if w.Code != tc.wantCode {
-				t.Fatalf("status %d, want %d (body %q)", w.Code, tc.wantCode, w.Body)
-			}
-			for k, v := range tc.want {
-				if got := w.Header().Get(k); got != v {
-					t.Errorf("%s = %q, want %q", k, got, v)
-				}
-			}
-			for _, k := range tc.missing {
-				if v, ok := w.Header()[k]; ok {
-					t.Errorf("%s present: %q", k, v)
-				}
-			}
-			if got := srv.calls.Load(); got != tc.wantCalls {
-				t.Errorf("introspection calls = %d, want %d", got, tc.wantCalls)
-			}
-			if w.Code >= 400 && !strings.Contains(w.Body.String(), `"request_id":"req-1"`) {
-				t.Errorf("error body %q lacks the gateway error shape", w.Body)
-			}
+			checkIntrospection(t, tc)
 		})
+	}
+}
+
+// checkIntrospection sends tc's request through a plugin whose endpoint
+// answers as tc says, and checks the answer and the endpoint calls.
+func checkIntrospection(t *testing.T, tc introspectionCase) {
+	srv, p, _ := setup(t, tc.extra)
+	if tc.answer != "" {
+		srv.set("tok", tc.answer)
+	}
+	if tc.status != 0 {
+		srv.setStatus(tc.status)
+	}
+	w := do(p, tc.hdr)
+	if w.Code != tc.wantCode {
+		t.Fatalf("status %d, want %d (body %q)", w.Code, tc.wantCode, w.Body)
+	}
+	plugintest.HeadersEqual(t, w.Header(), tc.want)
+	plugintest.HeadersAbsent(t, w.Header(), tc.missing)
+	if got := srv.calls.Load(); got != tc.wantCalls {
+		t.Errorf("introspection calls = %d, want %d", got, tc.wantCalls)
+	}
+	if w.Code >= 400 && !strings.Contains(w.Body.String(), `"request_id":"req-1"`) {
+		t.Errorf("error body %q lacks the gateway error shape", w.Body)
 	}
 }
 

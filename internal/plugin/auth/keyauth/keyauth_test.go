@@ -53,6 +53,7 @@ func upstream(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestKeyAuth(t *testing.T) {
+	// Table test: its length is the table of cases.
 	t.Parallel()
 	store := testStore(t)
 	aliceID := credentialID(aliceKey)

@@ -88,6 +88,18 @@ func recv(t *testing.T, ch <-chan *httptest.ResponseRecorder) *httptest.Response
 	}
 }
 
+// refuse sends h a request from ip as consumer id, checks that it is
+// refused with check429 and returns how long the refusal took.
+func refuse(t *testing.T, h http.Handler, ip, id string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, newRequest(context.Background(), ip, id))
+	d := time.Since(start)
+	check429(t, rr)
+	return d
+}
+
 func check429(t *testing.T, rr *httptest.ResponseRecorder) {
 	t.Helper()
 	if rr.Code != http.StatusTooManyRequests {
@@ -248,11 +260,7 @@ func TestRejectAtOnce(t *testing.T) {
 	h := p.Wrap(g)
 	first := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first request inside", func() bool { return g.in.Load() == 1 })
-	start := time.Now()
-	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
-	check429(t, rr)
-	if d := time.Since(start); d > time.Second {
+	if d := refuse(t, h, "192.0.2.1", "alice"); d > time.Second {
 		t.Errorf("refusal took %v", d)
 	}
 	close(g.release)
@@ -332,11 +340,7 @@ func TestQueueTimeout(t *testing.T) {
 	h := p.Wrap(g)
 	first := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first request inside", func() bool { return g.in.Load() == 1 })
-	start := time.Now()
-	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
-	d := time.Since(start)
-	check429(t, rr)
+	d := refuse(t, h, "192.0.2.1", "alice")
 	if d < 150*time.Millisecond || d > 5*time.Second {
 		t.Errorf("timed out after %v, want about 150ms", d)
 	}
@@ -358,11 +362,7 @@ func TestQueueFull(t *testing.T) {
 	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 	second := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "second queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
-	start := time.Now()
-	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
-	check429(t, rr)
-	if d := time.Since(start); d > time.Second {
+	if d := refuse(t, h, "192.0.2.1", "alice"); d > time.Second {
 		t.Errorf("a full queue refused after %v, want at once", d)
 	}
 	close(g.release)
@@ -493,9 +493,7 @@ func TestRouteKey(t *testing.T) {
 	h := p.Wrap(g)
 	held := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
-	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, newRequest(context.Background(), "198.51.100.1", "bob"))
-	check429(t, rr)
+	refuse(t, h, "198.51.100.1", "bob")
 	close(g.release)
 	recv(t, held)
 }
@@ -556,9 +554,7 @@ func TestReloadKeepsCounts(t *testing.T) {
 	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 	cur := mustBuild(t, `{max: 1}`, plugintest.WithPool(pool))
 	_ = old.Cleanup()
-	rr := httptest.NewRecorder()
-	cur.Wrap(g).ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
-	check429(t, rr)
+	refuse(t, cur.Wrap(g), "192.0.2.1", "alice")
 	changed := mustBuild(t, `{max: 2}`, plugintest.WithPool(pool))
 	if changed.lim == cur.lim {
 		t.Error("changed settings share the limiter")

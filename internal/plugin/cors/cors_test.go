@@ -176,12 +176,7 @@ func TestCORS(t *testing.T) {
 			want: map[string]string{hACAO: "https://app.example.com"},
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			checkCORS(t, tc)
-		})
-	}
+	plugintest.RunCases(t, tests, func(tc corsCase) string { return tc.desc }, checkCORS)
 }
 
 // checkCORS sends tc's request through the plugin built from tc.config

@@ -27,3 +27,15 @@ func ExpectErrors(t *testing.T, name string, cases []ConfigError, opts ...Option
 		})
 	}
 }
+
+// RunCases runs check on each of cases in a parallel subtest named by
+// name: the loop of a table test.
+func RunCases[C any](t *testing.T, cases []C, name func(C) string, check func(*testing.T, C)) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(name(tc), func(t *testing.T) {
+			t.Parallel()
+			check(t, tc)
+		})
+	}
+}

@@ -121,12 +121,7 @@ func TestRequestID(t *testing.T) {
 			wantHeader: "X-Correlation-Id",
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			checkRequestID(t, tc)
-		})
-	}
+	plugintest.RunCases(t, tests, func(tc requestIDCase) string { return tc.desc }, checkRequestID)
 }
 
 // checkRequestID sends tc's request through the plugin built from

@@ -306,12 +306,7 @@ func TestForwardAuth(t *testing.T) {
 			want:     map[string]string{"Content-Length": fmt.Sprint(64 << 10)},
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			checkForwardAuth(t, tc)
-		})
-	}
+	plugintest.RunCases(t, tests, func(tc forwardAuthCase) string { return tc.desc }, checkForwardAuth)
 }
 
 // checkForwardAuth sends tc's request through a plugin whose auth

@@ -359,12 +359,7 @@ func TestIntrospection(t *testing.T) {
 			wantCalls: 1,
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			checkIntrospection(t, tc)
-		})
-	}
+	plugintest.RunCases(t, tests, func(tc introspectionCase) string { return tc.desc }, checkIntrospection)
 }
 
 // checkIntrospection sends tc's request through a plugin whose endpoint

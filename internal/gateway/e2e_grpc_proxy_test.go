@@ -175,14 +175,7 @@ func e2eGRPCProxyClientDeadline(t *testing.T, env *e2eGRPCProxyEnv) {
 	case <-time.After(time.Second):
 		t.Fatal("the call never reached the backend")
 	}
-	select {
-	case err := <-h.ended:
-		if err == nil {
-			t.Error("backend handler slept to the end: its context was not cancelled")
-		}
-	case <-time.After(time.Second):
-		t.Error("backend handler's context was not cancelled within 1s of the client's deadline")
-	}
+	e2eGRPCWantEnded(t, h, "its context was not cancelled", "the client's deadline")
 }
 
 // e2eGRPCProxyGRPCTimeout checks that a grpc-timeout expiring at the
@@ -206,14 +199,7 @@ func e2eGRPCProxyGRPCTimeout(t *testing.T, env *e2eGRPCProxyEnv) {
 	if elapsed > 1500*time.Millisecond {
 		t.Errorf("answered after %v, want soon after the 200ms grpc-timeout", elapsed)
 	}
-	select {
-	case err := <-h.ended:
-		if err == nil {
-			t.Error("backend handler slept to the end: grpc-timeout was not honoured")
-		}
-	case <-time.After(time.Second):
-		t.Error("backend handler's context was not cancelled within 1s of the grpc-timeout")
-	}
+	e2eGRPCWantEnded(t, h, "grpc-timeout was not honoured", "the grpc-timeout")
 }
 
 // e2eGRPCProxyStatuses checks that statuses the backend returns reach the
@@ -336,14 +322,22 @@ func e2eGRPCProxyGatewayErrors(t *testing.T, env *e2eGRPCProxyEnv) {
 			if !tc.backend {
 				return
 			}
-			select {
-			case err := <-h.ended:
-				if err == nil {
-					t.Error("backend handler slept to the end: the gateway did not cancel the upstream call")
-				}
-			case <-time.After(time.Second):
-				t.Error("backend handler's context was not cancelled within 1s of the gateway's error")
-			}
+			e2eGRPCWantEnded(t, h, "the gateway did not cancel the upstream call", "the gateway's error")
 		})
+	}
+}
+
+// e2eGRPCWantEnded checks that the backend handler hooked by h ended
+// cancelled, within a second: why says what a handler that slept to the
+// end shows, after what the cancellation was due.
+func e2eGRPCWantEnded(t *testing.T, h *e2eGRPCHooks, why, after string) {
+	t.Helper()
+	select {
+	case err := <-h.ended:
+		if err == nil {
+			t.Error("backend handler slept to the end: " + why)
+		}
+	case <-time.After(time.Second):
+		t.Error("backend handler's context was not cancelled within 1s of " + after)
 	}
 }

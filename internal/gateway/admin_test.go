@@ -234,25 +234,57 @@ func TestAdminReadEndpoints(t *testing.T) {
 	if len(rev) != 64 {
 		t.Fatalf("revision %q", rev)
 	}
-	var all strings.Builder
-	get := func(path string) map[string]any {
-		t.Helper()
-		r := a.call(t, "GET", path, "")
-		if r.status != 200 {
-			t.Fatalf("GET %s = %d\n%s", path, r.status, r.body)
-		}
-		if r.etag() != rev {
-			t.Errorf("GET %s ETag = %q, want %q", path, r.header.Get("ETag"), rev)
-		}
-		if ct := r.header.Get("Content-Type"); ct != "application/json" {
-			t.Errorf("GET %s Content-Type = %q", path, ct)
-		}
-		all.WriteString(r.body)
-		return r.json(t)
-	}
+	rd := &admReader{t: t, a: a, rev: rev}
+	admReadConfig(t, rd)
+	admReadRoutes(t, rd)
+	admReadUpstreams(t, rd)
+	admReadConsumers(t, rd)
+	admReadPlugins(t, rd)
+	admReadVersion(t, rd)
 
-	cfgDoc := get("/config")
-	if cfgDoc["revision"] != rev || cfgDoc["source"] != a.file {
+	for _, p := range []string{"/stats", "/readyz", "/healthz", "/openapi.json", "/metrics"} {
+		r := a.call(t, "GET", p, "")
+		if r.status != 200 {
+			t.Errorf("GET %s = %d", p, r.status)
+		}
+		rd.all.WriteString(r.body)
+	}
+	admNoSecrets(t, "admin API responses", rd.all.String())
+}
+
+// admReader GETs admin API documents of one running revision, checking
+// the headers every answer shares, and keeps every body read for the
+// secrets check.
+type admReader struct {
+	t   *testing.T
+	a   *admGateway
+	rev string
+	all strings.Builder
+}
+
+// get GETs path and returns its JSON document.
+func (rd *admReader) get(path string) map[string]any {
+	t := rd.t
+	t.Helper()
+	r := rd.a.call(t, "GET", path, "")
+	if r.status != 200 {
+		t.Fatalf("GET %s = %d\n%s", path, r.status, r.body)
+	}
+	if r.etag() != rd.rev {
+		t.Errorf("GET %s ETag = %q, want %q", path, r.header.Get("ETag"), rd.rev)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("GET %s Content-Type = %q", path, ct)
+	}
+	rd.all.WriteString(r.body)
+	return r.json(t)
+}
+
+// admReadConfig checks /config: the running config with its defaults and
+// its secrets redacted.
+func admReadConfig(t *testing.T, rd *admReader) {
+	cfgDoc := rd.get("/config")
+	if cfgDoc["revision"] != rd.rev || cfgDoc["source"] != rd.a.file {
 		t.Errorf("/config revision/source = %v %v", cfgDoc["revision"], cfgDoc["source"])
 	}
 	c := cfgDoc["config"].(map[string]any)
@@ -277,8 +309,11 @@ func TestAdminReadEndpoints(t *testing.T) {
 	if v := c["upstreams"].(map[string]any)["api"].(map[string]any)["connect_timeout"]; v != "5s" {
 		t.Errorf("upstreams.api.connect_timeout = %v", v)
 	}
+}
 
-	routes := get("/routes")["routes"].([]any)
+// admReadRoutes checks /routes and /routes/{name}.
+func admReadRoutes(t *testing.T, rd *admReader) {
+	routes := rd.get("/routes")["routes"].([]any)
 	if len(routes) != 3 {
 		t.Fatalf("routes = %v", routes)
 	}
@@ -286,19 +321,22 @@ func TestAdminReadEndpoints(t *testing.T) {
 	if api["name"] != "api" || api["upstream"] != "api" || api["match"].(map[string]any)["path_prefix"] != "/api" {
 		t.Errorf("routes[1] = %v", api)
 	}
-	one := get("/routes/token")
+	one := rd.get("/routes/token")
 	if one["name"] != "token" || one["match"].(map[string]any)["hosts"].([]any)[0] != "api.example.org" {
 		t.Errorf("/routes/token = %v", one)
 	}
-	if r := a.call(t, "GET", "/routes/nope", ""); r.status != 404 || r.etag() != rev {
+	if r := rd.a.call(t, "GET", "/routes/nope", ""); r.status != 404 || r.etag() != rd.rev {
 		t.Errorf("/routes/nope = %d %q", r.status, r.etag())
 	}
+}
 
-	ups := get("/upstreams")["upstreams"].([]any)
+// admReadUpstreams checks /upstreams and /upstreams/{name} with target state.
+func admReadUpstreams(t *testing.T, rd *admReader) {
+	ups := rd.get("/upstreams")["upstreams"].([]any)
 	if len(ups) != 1 {
 		t.Fatalf("upstreams = %v", ups)
 	}
-	u := get("/upstreams/api")
+	u := rd.get("/upstreams/api")
 	if u["name"] != "api" || u["balancer"] != "weighted_round_robin" {
 		t.Errorf("/upstreams/api = %v", u)
 	}
@@ -311,8 +349,12 @@ func TestAdminReadEndpoints(t *testing.T) {
 	if !strings.HasPrefix(tg["url"].(string), "http://127.0.0.1:") {
 		t.Errorf("target url = %v", tg["url"])
 	}
+}
 
-	cs := get("/consumers")["consumers"].([]any)
+// admReadConsumers checks /consumers and /consumers/{name}: credential
+// counts, never credentials.
+func admReadConsumers(t *testing.T, rd *admReader) {
+	cs := rd.get("/consumers")["consumers"].([]any)
 	ca := cs[0].(map[string]any)
 	if ca["name"] != "alice" || ca["id"] != "c-1" || ca["groups"].([]any)[0] != "staff" || ca["metadata"].(map[string]any)["team"] != "core" {
 		t.Errorf("consumer = %v", ca)
@@ -320,9 +362,12 @@ func TestAdminReadEndpoints(t *testing.T) {
 	if cr := ca["credentials"].(map[string]any); cr["key_auth"] != 1.0 || cr["basic_auth"] != 1.0 || cr["hmac_auth"] != 1.0 || len(cr) != 3 {
 		t.Errorf("credential counts = %v", cr)
 	}
-	get("/consumers/alice")
+	rd.get("/consumers/alice")
+}
 
-	pl := get("/plugins")
+// admReadPlugins checks /plugins: the registered and the global plugins.
+func admReadPlugins(t *testing.T, rd *admReader) {
+	pl := rd.get("/plugins")
 	var names []string
 	for _, p := range pl["registered"].([]any) {
 		names = append(names, p.(map[string]any)["name"].(string))
@@ -335,23 +380,17 @@ func TestAdminReadEndpoints(t *testing.T) {
 	if g := pl["global"].([]any); len(g) != 1 || g[0].(map[string]any)["name"] != "request_id" {
 		t.Errorf("global plugins = %v", g)
 	}
+}
 
-	v := get("/version")
-	if v["version"] != "v-test" || !strings.HasPrefix(v["go_version"].(string), "go") || v["revision"] != rev || v["config_source"] != a.file {
+// admReadVersion checks /version.
+func admReadVersion(t *testing.T, rd *admReader) {
+	v := rd.get("/version")
+	if v["version"] != "v-test" || !strings.HasPrefix(v["go_version"].(string), "go") || v["revision"] != rd.rev || v["config_source"] != rd.a.file {
 		t.Errorf("/version = %v", v)
 	}
 	if _, ok := v["uptime_seconds"].(float64); !ok {
 		t.Errorf("/version uptime_seconds = %v", v["uptime_seconds"])
 	}
-
-	for _, p := range []string{"/stats", "/readyz", "/healthz", "/openapi.json", "/metrics"} {
-		r := a.call(t, "GET", p, "")
-		if r.status != 200 {
-			t.Errorf("GET %s = %d", p, r.status)
-		}
-		all.WriteString(r.body)
-	}
-	admNoSecrets(t, "admin API responses", all.String())
 }
 
 // TestAdminAuth checks the bearer token is required everywhere except the

@@ -40,6 +40,7 @@ func withID(r *http.Request, id string) *http.Request {
 }
 
 func TestHeaders(t *testing.T) {
+	// Table test: its length is the table of cases.
 	t.Parallel()
 	tests := []struct {
 		desc    string

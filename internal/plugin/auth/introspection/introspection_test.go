@@ -448,120 +448,144 @@ func TestRequestToEndpoint(t *testing.T) {
 
 func TestCache(t *testing.T) {
 	t.Parallel()
-	t.Run("hit makes no call", func(t *testing.T) {
-		t.Parallel()
-		srv, p, clk := setup(t, "")
-		srv.set("tok", fmt.Sprintf(`{"active":true,"sub":"a","exp":%d}`, exp(time.Hour)))
-		for i := 0; i < 3; i++ {
-			if w := do(p, bearer("tok")); w.Code != 200 {
-				t.Fatalf("request %d: %d", i, w.Code)
-			}
-			clk.Advance(time.Minute)
-		}
-		if n := srv.calls.Load(); n != 1 {
-			t.Errorf("calls = %d, want 1", n)
-		}
-		// Past cache_ttl (5m) the token is introspected again.
-		clk.Advance(3 * time.Minute)
-		do(p, bearer("tok"))
-		if n := srv.calls.Load(); n != 2 {
-			t.Errorf("calls after cache_ttl = %d, want 2", n)
-		}
-	})
-	t.Run("entry ends at exp", func(t *testing.T) {
-		t.Parallel()
-		srv, p, clk := setup(t, ", cache_ttl: 1h")
-		srv.set("tok", fmt.Sprintf(`{"active":true,"sub":"a","exp":%d}`, exp(time.Second)))
+	for _, st := range []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"hit makes no call", cacheHit},
+		{"entry ends at exp", cacheEndsAtExp},
+		{"negative cache", cacheNegative},
+		{"errors are not cached", cacheNoErrors},
+		{"caching disabled", cacheDisabled},
+		{"bounded and keyed by digest", cacheBounded},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			st.run(t)
+		})
+	}
+}
+
+// cacheHit checks that a cached token is not introspected again until
+// cache_ttl.
+func cacheHit(t *testing.T) {
+	srv, p, clk := setup(t, "")
+	srv.set("tok", fmt.Sprintf(`{"active":true,"sub":"a","exp":%d}`, exp(time.Hour)))
+	for i := 0; i < 3; i++ {
 		if w := do(p, bearer("tok")); w.Code != 200 {
-			t.Fatalf("first: %d", w.Code)
+			t.Fatalf("request %d: %d", i, w.Code)
 		}
-		clk.Advance(500 * time.Millisecond)
-		if w := do(p, bearer("tok")); w.Code != 200 {
-			t.Fatalf("before exp: %d", w.Code)
+		clk.Advance(time.Minute)
+	}
+	if n := srv.calls.Load(); n != 1 {
+		t.Errorf("calls = %d, want 1", n)
+	}
+	// Past cache_ttl (5m) the token is introspected again.
+	clk.Advance(3 * time.Minute)
+	do(p, bearer("tok"))
+	if n := srv.calls.Load(); n != 2 {
+		t.Errorf("calls after cache_ttl = %d, want 2", n)
+	}
+}
+
+// cacheEndsAtExp checks that a cache entry ends at the token's exp.
+func cacheEndsAtExp(t *testing.T) {
+	srv, p, clk := setup(t, ", cache_ttl: 1h")
+	srv.set("tok", fmt.Sprintf(`{"active":true,"sub":"a","exp":%d}`, exp(time.Second)))
+	if w := do(p, bearer("tok")); w.Code != 200 {
+		t.Fatalf("first: %d", w.Code)
+	}
+	clk.Advance(500 * time.Millisecond)
+	if w := do(p, bearer("tok")); w.Code != 200 {
+		t.Fatalf("before exp: %d", w.Code)
+	}
+	if n := srv.calls.Load(); n != 1 {
+		t.Fatalf("calls before exp = %d, want 1", n)
+	}
+	clk.Advance(time.Second)
+	// The endpoint still says active with the old exp: refused anyway.
+	if w := do(p, bearer("tok")); w.Code != 401 {
+		t.Errorf("after exp: %d, want 401", w.Code)
+	}
+	if n := srv.calls.Load(); n != 2 {
+		t.Errorf("calls after exp = %d, want 2", n)
+	}
+}
+
+// cacheNegative checks the caching of inactive tokens.
+func cacheNegative(t *testing.T) {
+	srv, p, clk := setup(t, ", negative_cache_ttl: 10s")
+	for i := 0; i < 3; i++ {
+		if w := do(p, bearer("revoked")); w.Code != 401 {
+			t.Fatalf("request %d: %d", i, w.Code)
 		}
-		if n := srv.calls.Load(); n != 1 {
-			t.Fatalf("calls before exp = %d, want 1", n)
+	}
+	if n := srv.calls.Load(); n != 1 {
+		t.Fatalf("calls = %d, want 1", n)
+	}
+	clk.Advance(11 * time.Second)
+	srv.set("revoked", `{"active":true,"sub":"a"}`)
+	if w := do(p, bearer("revoked")); w.Code != 200 {
+		t.Errorf("after negative TTL: %d", w.Code)
+	}
+	if n := srv.calls.Load(); n != 2 {
+		t.Errorf("calls = %d, want 2", n)
+	}
+}
+
+// cacheNoErrors checks that endpoint errors are not cached.
+func cacheNoErrors(t *testing.T) {
+	srv, p, _ := setup(t, "")
+	srv.set("tok", `{"active":true,"sub":"a"}`)
+	srv.setStatus(http.StatusBadGateway)
+	if w := do(p, bearer("tok")); w.Code != 401 {
+		t.Fatalf("during outage: %d", w.Code)
+	}
+	srv.setStatus(http.StatusOK)
+	if w := do(p, bearer("tok")); w.Code != 200 {
+		t.Fatalf("after outage: %d", w.Code)
+	}
+	if n := srv.calls.Load(); n != 2 {
+		t.Errorf("calls = %d, want 2", n)
+	}
+}
+
+// cacheDisabled checks that a zero cache_ttl introspects every time.
+func cacheDisabled(t *testing.T) {
+	srv, p, _ := setup(t, ", cache_ttl: -1s, negative_cache_ttl: -1s")
+	srv.set("tok", `{"active":true,"sub":"a"}`)
+	do(p, bearer("tok"))
+	do(p, bearer("tok"))
+	do(p, bearer("other"))
+	do(p, bearer("other"))
+	if n := srv.calls.Load(); n != 4 {
+		t.Errorf("calls = %d, want 4", n)
+	}
+}
+
+// cacheBounded checks the cache bound and that entries are keyed by
+// token digest.
+func cacheBounded(t *testing.T) {
+	srv, p, _ := setup(t, ", cache_max_entries: 3")
+	for i := 0; i < 10; i++ {
+		tok := fmt.Sprintf("token-%d", i)
+		srv.set(tok, `{"active":true,"sub":"a"}`)
+		if w := do(p, bearer(tok)); w.Code != 200 {
+			t.Fatalf("%s: %d", tok, w.Code)
 		}
-		clk.Advance(time.Second)
-		// The endpoint still says active with the old exp: refused anyway.
-		if w := do(p, bearer("tok")); w.Code != 401 {
-			t.Errorf("after exp: %d, want 401", w.Code)
+		if n := p.cache.Len(); n > 3 {
+			t.Fatalf("cache holds %d entries, max 3", n)
 		}
-		if n := srv.calls.Load(); n != 2 {
-			t.Errorf("calls after exp = %d, want 2", n)
+	}
+	digests := map[[32]byte]bool{}
+	for i := 0; i < 10; i++ {
+		digests[sha256.Sum256([]byte(fmt.Sprintf("token-%d", i)))] = true
+	}
+	for _, k := range p.cache.Keys() {
+		if !digests[k] {
+			t.Errorf("cache key %x is not a token digest", k)
 		}
-	})
-	t.Run("negative cache", func(t *testing.T) {
-		t.Parallel()
-		srv, p, clk := setup(t, ", negative_cache_ttl: 10s")
-		for i := 0; i < 3; i++ {
-			if w := do(p, bearer("revoked")); w.Code != 401 {
-				t.Fatalf("request %d: %d", i, w.Code)
-			}
-		}
-		if n := srv.calls.Load(); n != 1 {
-			t.Fatalf("calls = %d, want 1", n)
-		}
-		clk.Advance(11 * time.Second)
-		srv.set("revoked", `{"active":true,"sub":"a"}`)
-		if w := do(p, bearer("revoked")); w.Code != 200 {
-			t.Errorf("after negative TTL: %d", w.Code)
-		}
-		if n := srv.calls.Load(); n != 2 {
-			t.Errorf("calls = %d, want 2", n)
-		}
-	})
-	t.Run("errors are not cached", func(t *testing.T) {
-		t.Parallel()
-		srv, p, _ := setup(t, "")
-		srv.set("tok", `{"active":true,"sub":"a"}`)
-		srv.setStatus(http.StatusBadGateway)
-		if w := do(p, bearer("tok")); w.Code != 401 {
-			t.Fatalf("during outage: %d", w.Code)
-		}
-		srv.setStatus(http.StatusOK)
-		if w := do(p, bearer("tok")); w.Code != 200 {
-			t.Fatalf("after outage: %d", w.Code)
-		}
-		if n := srv.calls.Load(); n != 2 {
-			t.Errorf("calls = %d, want 2", n)
-		}
-	})
-	t.Run("caching disabled", func(t *testing.T) {
-		t.Parallel()
-		srv, p, _ := setup(t, ", cache_ttl: -1s, negative_cache_ttl: -1s")
-		srv.set("tok", `{"active":true,"sub":"a"}`)
-		do(p, bearer("tok"))
-		do(p, bearer("tok"))
-		do(p, bearer("other"))
-		do(p, bearer("other"))
-		if n := srv.calls.Load(); n != 4 {
-			t.Errorf("calls = %d, want 4", n)
-		}
-	})
-	t.Run("bounded and keyed by digest", func(t *testing.T) {
-		t.Parallel()
-		srv, p, _ := setup(t, ", cache_max_entries: 3")
-		for i := 0; i < 10; i++ {
-			tok := fmt.Sprintf("token-%d", i)
-			srv.set(tok, `{"active":true,"sub":"a"}`)
-			if w := do(p, bearer(tok)); w.Code != 200 {
-				t.Fatalf("%s: %d", tok, w.Code)
-			}
-			if n := p.cache.Len(); n > 3 {
-				t.Fatalf("cache holds %d entries, max 3", n)
-			}
-		}
-		digests := map[[32]byte]bool{}
-		for i := 0; i < 10; i++ {
-			digests[sha256.Sum256([]byte(fmt.Sprintf("token-%d", i)))] = true
-		}
-		for _, k := range p.cache.Keys() {
-			if !digests[k] {
-				t.Errorf("cache key %x is not a token digest", k)
-			}
-		}
-	})
+	}
 }
 
 // TestFailClosed checks that an unreachable endpoint refuses the request

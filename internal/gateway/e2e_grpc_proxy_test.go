@@ -26,9 +26,9 @@ type e2eGRPCProxyEnv struct {
 	unrouted grpc_testing.UnimplementedServiceClient
 }
 
-// e2eGRPCProxyUnary checks that a unary call echoes payload, metadata,
+// unary checks that a unary call echoes payload, metadata,
 // headers and trailers.
-func e2eGRPCProxyUnary(t *testing.T, env *e2eGRPCProxyEnv) {
+func (env *e2eGRPCProxyEnv) unary(t *testing.T) {
 	ctx := metadata.AppendToOutgoingContext(e2eGRPCCtx(t, 5*time.Second), "x-user", "alice")
 	want := e2eGRPCRandom(t, 1024)
 	var hdr, trl metadata.MD
@@ -51,9 +51,9 @@ func e2eGRPCProxyUnary(t *testing.T, env *e2eGRPCProxyEnv) {
 	}
 }
 
-// e2eGRPCProxyServerStream checks that a server stream is forwarded
+// serverStream checks that a server stream is forwarded
 // message by message, not buffered.
-func e2eGRPCProxyServerStream(t *testing.T, env *e2eGRPCProxyEnv) {
+func (env *e2eGRPCProxyEnv) serverStream(t *testing.T) {
 	h := &e2eGRPCHooks{gate: make(chan struct{})}
 	ctx := metadata.AppendToOutgoingContext(e2eGRPCCtx(t, 5*time.Second), "x-test-id", env.be.hooksFor(t, h))
 	var params []*grpc_testing.ResponseParameters
@@ -105,9 +105,9 @@ func e2eGRPCProxyServerStream(t *testing.T, env *e2eGRPCProxyEnv) {
 	}
 }
 
-// e2eGRPCProxyClientStream sends a client stream for the backend to
+// clientStream sends a client stream for the backend to
 // aggregate.
-func e2eGRPCProxyClientStream(t *testing.T, env *e2eGRPCProxyEnv) {
+func (env *e2eGRPCProxyEnv) clientStream(t *testing.T) {
 	stream, err := env.client.StreamingInputCall(e2eGRPCCtx(t, 5*time.Second))
 	if err != nil {
 		t.Fatalf("StreamingInputCall: %v", err)
@@ -129,8 +129,8 @@ func e2eGRPCProxyClientStream(t *testing.T, env *e2eGRPCProxyEnv) {
 	}
 }
 
-// e2eGRPCProxyPingPong runs a bidirectional stream.
-func e2eGRPCProxyPingPong(t *testing.T, env *e2eGRPCProxyEnv) {
+// pingPong runs a bidirectional stream.
+func (env *e2eGRPCProxyEnv) pingPong(t *testing.T) {
 	// Each ping waits for its pong.
 	var pings [][]byte
 	for i := range 20 {
@@ -139,8 +139,8 @@ func e2eGRPCProxyPingPong(t *testing.T, env *e2eGRPCProxyEnv) {
 	e2eGRPCPingPong(t, env.client, 5*time.Second, pings)
 }
 
-// e2eGRPCProxyLarge round-trips a 4 MiB message.
-func e2eGRPCProxyLarge(t *testing.T, env *e2eGRPCProxyEnv) {
+// large round-trips a 4 MiB message.
+func (env *e2eGRPCProxyEnv) large(t *testing.T) {
 	want := e2eGRPCRandom(t, 4<<20)
 	resp, err := env.client.UnaryCall(e2eGRPCCtx(t, 10*time.Second), &grpc_testing.SimpleRequest{Payload: &grpc_testing.Payload{Body: want}})
 	if err != nil {
@@ -151,9 +151,9 @@ func e2eGRPCProxyLarge(t *testing.T, env *e2eGRPCProxyEnv) {
 	}
 }
 
-// e2eGRPCProxyClientDeadline checks that the client's deadline reaches
+// clientDeadline checks that the client's deadline reaches
 // the backend.
-func e2eGRPCProxyClientDeadline(t *testing.T, env *e2eGRPCProxyEnv) {
+func (env *e2eGRPCProxyEnv) clientDeadline(t *testing.T) {
 	h := &e2eGRPCHooks{entered: make(chan time.Duration, 1), ended: make(chan error, 1)}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -178,9 +178,9 @@ func e2eGRPCProxyClientDeadline(t *testing.T, env *e2eGRPCProxyEnv) {
 	e2eGRPCWantEnded(t, h, "its context was not cancelled", "the client's deadline")
 }
 
-// e2eGRPCProxyGRPCTimeout checks that a grpc-timeout expiring at the
+// grpcTimeout checks that a grpc-timeout expiring at the
 // backend is DEADLINE_EXCEEDED.
-func e2eGRPCProxyGRPCTimeout(t *testing.T, env *e2eGRPCProxyEnv) {
+func (env *e2eGRPCProxyEnv) grpcTimeout(t *testing.T) {
 	// A caller that sends grpc-timeout but keeps no timer of its own
 	// (another proxy, a client whose timer fires late) sees whatever
 	// the gateway answers once the deadline passes: that must be

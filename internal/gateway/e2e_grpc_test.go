@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/steps"
 )
 
 // e2eGRPCMaxMsg is the message size limit of the test backend and clients,
@@ -353,23 +354,15 @@ func TestGRPCProxy(t *testing.T) {
 		be: be, url: tg.URL,
 		client: grpc_testing.NewTestServiceClient(cc), unrouted: grpc_testing.NewUnimplementedServiceClient(cc),
 	}
-	for _, st := range []struct {
-		name string
-		run  func(*testing.T, *e2eGRPCProxyEnv)
-	}{
-		{"unary echoes payload, metadata, headers and trailers", e2eGRPCProxyUnary},
-		{"server streaming is not buffered", e2eGRPCProxyServerStream},
-		{"client streaming aggregates", e2eGRPCProxyClientStream},
-		{"bidirectional ping-pong", e2eGRPCProxyPingPong},
-		{"large message round-trips", e2eGRPCProxyLarge},
-		{"client deadline reaches the backend", e2eGRPCProxyClientDeadline},
-		{"grpc-timeout expiring at the backend is DeadlineExceeded", e2eGRPCProxyGRPCTimeout},
-	} {
-		t.Run(st.name, func(t *testing.T) {
-			t.Parallel()
-			st.run(t, env)
-		})
-	}
+	steps.Parallel(t,
+		steps.Step{Name: "unary echoes payload, metadata, headers and trailers", Run: env.unary},
+		steps.Step{Name: "server streaming is not buffered", Run: env.serverStream},
+		steps.Step{Name: "client streaming aggregates", Run: env.clientStream},
+		steps.Step{Name: "bidirectional ping-pong", Run: env.pingPong},
+		steps.Step{Name: "large message round-trips", Run: env.large},
+		steps.Step{Name: "client deadline reaches the backend", Run: env.clientDeadline},
+		steps.Step{Name: "grpc-timeout expiring at the backend is DeadlineExceeded", Run: env.grpcTimeout},
+	)
 	e2eGRPCProxyStatuses(t, env)
 	e2eGRPCProxyGatewayErrors(t, env)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
 	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/testutil/fakeclock"
+	"github.com/portico-gw/portico/internal/testutil/steps"
 )
 
 // authServer is an RFC 7662 endpoint whose answers are set per token.
@@ -448,22 +449,14 @@ func TestRequestToEndpoint(t *testing.T) {
 
 func TestCache(t *testing.T) {
 	t.Parallel()
-	for _, st := range []struct {
-		name string
-		run  func(*testing.T)
-	}{
-		{"hit makes no call", cacheHit},
-		{"entry ends at exp", cacheEndsAtExp},
-		{"negative cache", cacheNegative},
-		{"errors are not cached", cacheNoErrors},
-		{"caching disabled", cacheDisabled},
-		{"bounded and keyed by digest", cacheBounded},
-	} {
-		t.Run(st.name, func(t *testing.T) {
-			t.Parallel()
-			st.run(t)
-		})
-	}
+	steps.Parallel(t,
+		steps.Step{Name: "hit makes no call", Run: cacheHit},
+		steps.Step{Name: "entry ends at exp", Run: cacheEndsAtExp},
+		steps.Step{Name: "negative cache", Run: cacheNegative},
+		steps.Step{Name: "errors are not cached", Run: cacheNoErrors},
+		steps.Step{Name: "caching disabled", Run: cacheDisabled},
+		steps.Step{Name: "bounded and keyed by digest", Run: cacheBounded},
+	)
 }
 
 // cacheHit checks that a cached token is not introspected again until

@@ -6,20 +6,28 @@ import (
 	"time"
 )
 
+// parseUpstreamA parses a config of one upstream, a, and one route to it,
+// after head (a server section, or "").
+func parseUpstreamA(t *testing.T, head string) *Config {
+	t.Helper()
+	c, err := Parse([]byte(head+`
+upstreams:
+  a: {targets: [{url: "http://127.0.0.1:1"}]}
+routes:
+  - {name: r, match: {path: /}, upstream: a}
+`), "t", func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestUpstreamResponseDefaults pins the defaults of the upstream response
 // settings and of the per-message gRPC limit, and their validation.
 func TestUpstreamResponseDefaults(t *testing.T) {
 	t.Parallel()
 	none := func(string) (string, bool) { return "", false }
-	c, err := Parse([]byte(`
-upstreams:
-  a: {targets: [{url: "http://127.0.0.1:1"}]}
-routes:
-  - {name: r, match: {path: /}, upstream: a}
-`), "t", none)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := parseUpstreamA(t, "")
 	u := c.Upstreams["a"]
 	if u.BodyIdleTimeout.D() != 60*time.Second || u.MaxResponseHeaderBytes != 64<<10 || u.MaxResponseHeaderCount != 100 {
 		t.Errorf("defaults: body_idle_timeout %v, max_response_header_bytes %d, max_response_header_count %d",
@@ -32,16 +40,7 @@ routes:
 		t.Errorf("max_grpc_message_bytes default %d, want max_body_bytes (10MiB)", got)
 	}
 
-	c, err = Parse([]byte(`
-server: {limits: {max_body_bytes: 1MiB}}
-upstreams:
-  a: {targets: [{url: "http://127.0.0.1:1"}]}
-routes:
-  - {name: r, match: {path: /}, upstream: a}
-`), "t", none)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = parseUpstreamA(t, "server: {limits: {max_body_bytes: 1MiB}}")
 	if got := c.Server.Limits.MaxGRPCMessageBytes; got != 1<<20 {
 		t.Errorf("max_grpc_message_bytes %d, want the configured max_body_bytes 1MiB", got)
 	}

@@ -5,21 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/testutil"
-	"github.com/portico-gw/portico/internal/testutil/logbuf"
-	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
 // admSecrets are the values behind the ${ENV} references of the admin test
@@ -238,25 +234,57 @@ func TestAdminReadEndpoints(t *testing.T) {
 	if len(rev) != 64 {
 		t.Fatalf("revision %q", rev)
 	}
-	var all strings.Builder
-	get := func(path string) map[string]any {
-		t.Helper()
-		r := a.call(t, "GET", path, "")
-		if r.status != 200 {
-			t.Fatalf("GET %s = %d\n%s", path, r.status, r.body)
-		}
-		if r.etag() != rev {
-			t.Errorf("GET %s ETag = %q, want %q", path, r.header.Get("ETag"), rev)
-		}
-		if ct := r.header.Get("Content-Type"); ct != "application/json" {
-			t.Errorf("GET %s Content-Type = %q", path, ct)
-		}
-		all.WriteString(r.body)
-		return r.json(t)
-	}
+	rd := &admReader{t: t, a: a, rev: rev}
+	admReadConfig(t, rd)
+	admReadRoutes(t, rd)
+	admReadUpstreams(t, rd)
+	admReadConsumers(t, rd)
+	admReadPlugins(t, rd)
+	admReadVersion(t, rd)
 
-	cfgDoc := get("/config")
-	if cfgDoc["revision"] != rev || cfgDoc["source"] != a.file {
+	for _, p := range []string{"/stats", "/readyz", "/healthz", "/openapi.json", "/metrics"} {
+		r := a.call(t, "GET", p, "")
+		if r.status != 200 {
+			t.Errorf("GET %s = %d", p, r.status)
+		}
+		rd.all.WriteString(r.body)
+	}
+	admNoSecrets(t, "admin API responses", rd.all.String())
+}
+
+// admReader GETs admin API documents of one running revision, checking
+// the headers every answer shares, and keeps every body read for the
+// secrets check.
+type admReader struct {
+	t   *testing.T
+	a   *admGateway
+	rev string
+	all strings.Builder
+}
+
+// get GETs path and returns its JSON document.
+func (rd *admReader) get(path string) map[string]any {
+	t := rd.t
+	t.Helper()
+	r := rd.a.call(t, "GET", path, "")
+	if r.status != 200 {
+		t.Fatalf("GET %s = %d\n%s", path, r.status, r.body)
+	}
+	if r.etag() != rd.rev {
+		t.Errorf("GET %s ETag = %q, want %q", path, r.header.Get("ETag"), rd.rev)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("GET %s Content-Type = %q", path, ct)
+	}
+	rd.all.WriteString(r.body)
+	return r.json(t)
+}
+
+// admReadConfig checks /config: the running config with its defaults and
+// its secrets redacted.
+func admReadConfig(t *testing.T, rd *admReader) {
+	cfgDoc := rd.get("/config")
+	if cfgDoc["revision"] != rd.rev || cfgDoc["source"] != rd.a.file {
 		t.Errorf("/config revision/source = %v %v", cfgDoc["revision"], cfgDoc["source"])
 	}
 	c := cfgDoc["config"].(map[string]any)
@@ -281,8 +309,11 @@ func TestAdminReadEndpoints(t *testing.T) {
 	if v := c["upstreams"].(map[string]any)["api"].(map[string]any)["connect_timeout"]; v != "5s" {
 		t.Errorf("upstreams.api.connect_timeout = %v", v)
 	}
+}
 
-	routes := get("/routes")["routes"].([]any)
+// admReadRoutes checks /routes and /routes/{name}.
+func admReadRoutes(t *testing.T, rd *admReader) {
+	routes := rd.get("/routes")["routes"].([]any)
 	if len(routes) != 3 {
 		t.Fatalf("routes = %v", routes)
 	}
@@ -290,19 +321,22 @@ func TestAdminReadEndpoints(t *testing.T) {
 	if api["name"] != "api" || api["upstream"] != "api" || api["match"].(map[string]any)["path_prefix"] != "/api" {
 		t.Errorf("routes[1] = %v", api)
 	}
-	one := get("/routes/token")
+	one := rd.get("/routes/token")
 	if one["name"] != "token" || one["match"].(map[string]any)["hosts"].([]any)[0] != "api.example.org" {
 		t.Errorf("/routes/token = %v", one)
 	}
-	if r := a.call(t, "GET", "/routes/nope", ""); r.status != 404 || r.etag() != rev {
+	if r := rd.a.call(t, "GET", "/routes/nope", ""); r.status != 404 || r.etag() != rd.rev {
 		t.Errorf("/routes/nope = %d %q", r.status, r.etag())
 	}
+}
 
-	ups := get("/upstreams")["upstreams"].([]any)
+// admReadUpstreams checks /upstreams and /upstreams/{name} with target state.
+func admReadUpstreams(t *testing.T, rd *admReader) {
+	ups := rd.get("/upstreams")["upstreams"].([]any)
 	if len(ups) != 1 {
 		t.Fatalf("upstreams = %v", ups)
 	}
-	u := get("/upstreams/api")
+	u := rd.get("/upstreams/api")
 	if u["name"] != "api" || u["balancer"] != "weighted_round_robin" {
 		t.Errorf("/upstreams/api = %v", u)
 	}
@@ -315,8 +349,12 @@ func TestAdminReadEndpoints(t *testing.T) {
 	if !strings.HasPrefix(tg["url"].(string), "http://127.0.0.1:") {
 		t.Errorf("target url = %v", tg["url"])
 	}
+}
 
-	cs := get("/consumers")["consumers"].([]any)
+// admReadConsumers checks /consumers and /consumers/{name}: credential
+// counts, never credentials.
+func admReadConsumers(t *testing.T, rd *admReader) {
+	cs := rd.get("/consumers")["consumers"].([]any)
 	ca := cs[0].(map[string]any)
 	if ca["name"] != "alice" || ca["id"] != "c-1" || ca["groups"].([]any)[0] != "staff" || ca["metadata"].(map[string]any)["team"] != "core" {
 		t.Errorf("consumer = %v", ca)
@@ -324,9 +362,12 @@ func TestAdminReadEndpoints(t *testing.T) {
 	if cr := ca["credentials"].(map[string]any); cr["key_auth"] != 1.0 || cr["basic_auth"] != 1.0 || cr["hmac_auth"] != 1.0 || len(cr) != 3 {
 		t.Errorf("credential counts = %v", cr)
 	}
-	get("/consumers/alice")
+	rd.get("/consumers/alice")
+}
 
-	pl := get("/plugins")
+// admReadPlugins checks /plugins: the registered and the global plugins.
+func admReadPlugins(t *testing.T, rd *admReader) {
+	pl := rd.get("/plugins")
 	var names []string
 	for _, p := range pl["registered"].([]any) {
 		names = append(names, p.(map[string]any)["name"].(string))
@@ -339,23 +380,17 @@ func TestAdminReadEndpoints(t *testing.T) {
 	if g := pl["global"].([]any); len(g) != 1 || g[0].(map[string]any)["name"] != "request_id" {
 		t.Errorf("global plugins = %v", g)
 	}
+}
 
-	v := get("/version")
-	if v["version"] != "v-test" || !strings.HasPrefix(v["go_version"].(string), "go") || v["revision"] != rev || v["config_source"] != a.file {
+// admReadVersion checks /version.
+func admReadVersion(t *testing.T, rd *admReader) {
+	v := rd.get("/version")
+	if v["version"] != "v-test" || !strings.HasPrefix(v["go_version"].(string), "go") || v["revision"] != rd.rev || v["config_source"] != rd.a.file {
 		t.Errorf("/version = %v", v)
 	}
 	if _, ok := v["uptime_seconds"].(float64); !ok {
 		t.Errorf("/version uptime_seconds = %v", v["uptime_seconds"])
 	}
-
-	for _, p := range []string{"/stats", "/readyz", "/healthz", "/openapi.json", "/metrics"} {
-		r := a.call(t, "GET", p, "")
-		if r.status != 200 {
-			t.Errorf("GET %s = %d", p, r.status)
-		}
-		all.WriteString(r.body)
-	}
-	admNoSecrets(t, "admin API responses", all.String())
 }
 
 // TestAdminAuth checks the bearer token is required everywhere except the
@@ -413,422 +448,5 @@ func TestAdminTokenRequiredOffLoopback(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "admin.token: admin.token is required when admin.listen is not a loopback address") {
 			t.Errorf("listen %q: error %v", tc.listen, err)
 		}
-	}
-}
-
-// TestAdminRouteCRUD creates, replaces and deletes a route, checking the
-// route serves traffic at once and that invalid input changes nothing.
-func TestAdminRouteCRUD(t *testing.T) {
-	t.Parallel()
-	a := admStart(t, filepath.Join(t.TempDir(), "portico.yaml"), admConfig(admBackend(t)))
-	if s, _ := a.traffic(t, "/new/x"); s != 404 {
-		t.Fatalf("before PUT: %d", s)
-	}
-	old := a.RunningConfig().Hash
-	r := a.write(t, "PUT", "/routes/new", `{"match": {"path_prefix": "/new"}, "upstream": "api"}`, 200)
-	if r.etag() == old || r.etag() != a.RunningConfig().Hash || r.json(t)["revision"] != r.etag() {
-		t.Fatalf("PUT ETag %q (old %q, running %q) body %s", r.etag(), old, a.RunningConfig().Hash, r.body)
-	}
-	if s, body := a.traffic(t, "/new/x"); s != 200 || body != "backend:/new/x" {
-		t.Fatalf("new route: %d %q", s, body)
-	}
-	got := a.call(t, "GET", "/routes/new", "").json(t)
-	if got["upstream"] != "api" || got["match"].(map[string]any)["path_prefix"] != "/new" {
-		t.Errorf("GET /routes/new = %v", got)
-	}
-	// Replace: the route keeps its place and changes its action.
-	a.write(t, "PUT", "/routes/new", `{"name": "new", "match": {"path_prefix": "/new"}, "respond": {"status": 201, "body": "replaced"}}`, 200)
-	if s, body := a.traffic(t, "/new/x"); s != 201 || body != "replaced" {
-		t.Fatalf("replaced route: %d %q", s, body)
-	}
-	if n := len(a.RunningConfig().Routes); n != 4 {
-		t.Fatalf("routes = %d, want 4", n)
-	}
-	// Invalid input: 400 with every error located by a JSON pointer into
-	// the body (or, for a syntax error, by line and column), nothing
-	// changed.
-	before := a.RunningConfig().Hash
-	bad := []struct{ body, pointer, msg, summary string }{
-		{`{"match": {"path": "/bad"}, "upstream": "missing"}`, "/upstream", "not defined", "invalid config"},
-		{`{"match": {"path": "/a", "pth": 1}, "respond": {}}`, "/match/pth", "unknown field", "invalid config"},
-		{`{"match": {"path": "nope"}, "respond": {}}`, "/match/path", "must start with /", "invalid config"},
-		{`{"name": "other", "respond": {}}`, "/name", "does not match", "invalid request body"},
-		{`{"respond": {}, "plugins": [{"name": "no_such_plugin"}]}`, "/plugins/0", "unknown plugin", "invalid config"},
-		{`[1, 2]`, "", "JSON object", "invalid request body"},
-		{`{"respond": `, "-", "unexpected end of JSON input", "request body is not valid JSON: line 1, column 13"},
-	}
-	for _, tc := range bad {
-		r := a.write(t, "PUT", "/routes/bad", tc.body, 400)
-		var body struct {
-			Error  string `json:"error"`
-			Errors []struct {
-				Pointer *string `json:"pointer"`
-				Path    string  `json:"path"`
-				Message string  `json:"message"`
-			} `json:"errors"`
-		}
-		if err := json.Unmarshal([]byte(r.body), &body); err != nil || len(body.Errors) == 0 {
-			t.Fatalf("PUT %s: body %s", tc.body, r.body)
-		}
-		if !strings.HasPrefix(body.Error, tc.summary) {
-			t.Errorf("PUT %s: error %q, want it to start with %q", tc.body, body.Error, tc.summary)
-		}
-		found := false
-		for _, e := range body.Errors {
-			ptr := "-"
-			if e.Pointer != nil {
-				ptr = *e.Pointer
-			}
-			if strings.HasPrefix(ptr, tc.pointer) && e.Path == "" && strings.Contains(e.Message, tc.msg) {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("PUT %s: errors %s, want pointer %q with %q", tc.body, r.body, tc.pointer, tc.msg)
-		}
-		if a.RunningConfig().Hash != before {
-			t.Fatalf("invalid PUT %s changed the config", tc.body)
-		}
-	}
-	// Replacing an existing route badly: the pointer is the same, not
-	// routes[0]'s config path.
-	r = a.write(t, "PUT", "/routes/hello", `{"upstream": "missing"}`, 400)
-	if !strings.Contains(r.body, `"pointer": "/upstream"`) || strings.Contains(r.body, "routes[0]") {
-		t.Errorf("replacing routes[0] badly: %s", r.body)
-	}
-	// Delete.
-	a.write(t, "DELETE", "/routes/new", "", 200)
-	if s, _ := a.traffic(t, "/new/x"); s != 404 {
-		t.Fatalf("after DELETE: %d", s)
-	}
-	a.write(t, "DELETE", "/routes/new", "", 404)
-	if r := a.call(t, "GET", "/routes/new", ""); r.status != 404 {
-		t.Errorf("GET deleted route = %d", r.status)
-	}
-}
-
-// TestAdminPreconditions checks writes need the current revision.
-func TestAdminPreconditions(t *testing.T) {
-	t.Parallel()
-	a := admStart(t, filepath.Join(t.TempDir(), "portico.yaml"), admConfig(admBackend(t)))
-	rev := a.RunningConfig().Hash
-	body := `{"match": {"path": "/p"}, "respond": {"body": "p"}}`
-	r := a.call(t, "PUT", "/routes/p", body)
-	if r.status != 428 || r.json(t)["revision"] != rev {
-		t.Fatalf("no If-Match: %d %s", r.status, r.body)
-	}
-	r = a.call(t, "PUT", "/routes/p", body, "If-Match", `"0000"`)
-	if r.status != 412 || r.json(t)["revision"] != rev || r.etag() != rev {
-		t.Fatalf("wrong If-Match: %d %s", r.status, r.body)
-	}
-	a.write(t, "PUT", "/routes/p", body, 200)
-	// The old revision is stale now.
-	r = a.call(t, "DELETE", "/routes/p", "", "If-Match", `"`+rev+`"`)
-	if r.status != 412 || r.json(t)["revision"] != a.RunningConfig().Hash {
-		t.Fatalf("stale If-Match: %d %s", r.status, r.body)
-	}
-	for _, m := range []string{"DELETE", "PUT"} {
-		if r := a.call(t, m, "/upstreams/api", `{"targets": [{"url": "http://127.0.0.1:1"}]}`); r.status != 428 {
-			t.Errorf("%s /upstreams without If-Match = %d", m, r.status)
-		}
-	}
-	if r := a.call(t, "PUT", "/plugins", `[]`); r.status != 428 {
-		t.Errorf("PUT /plugins without If-Match = %d", r.status)
-	}
-	if r := a.call(t, "POST", "/routes", `{}`); r.status != 405 {
-		t.Errorf("POST /routes = %d", r.status)
-	}
-}
-
-// TestAdminConcurrentWrites sends two writes with the same If-Match at
-// once: exactly one is applied.
-func TestAdminConcurrentWrites(t *testing.T) {
-	t.Parallel()
-	a := admStart(t, filepath.Join(t.TempDir(), "portico.yaml"), admConfig(admBackend(t)))
-	for round := 0; round < 5; round++ {
-		rev := `"` + a.RunningConfig().Hash + `"`
-		codes := make([]int, 2)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range codes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				body := fmt.Sprintf(`{"match": {"path": "/c%d"}, "respond": {}}`, round)
-				codes[i] = a.call(t, "PUT", fmt.Sprintf("/routes/c%d-%d", round, i), body, "If-Match", rev).status
-			}()
-		}
-		close(start)
-		wg.Wait()
-		if !((codes[0] == 200 && codes[1] == 412) || (codes[0] == 412 && codes[1] == 200)) {
-			t.Fatalf("round %d: statuses %v, want one 200 and one 412", round, codes)
-		}
-	}
-}
-
-// TestAdminUpstreamCRUD adds, uses, replaces and deletes an upstream.
-func TestAdminUpstreamCRUD(t *testing.T) {
-	t.Parallel()
-	a := admStart(t, filepath.Join(t.TempDir(), "portico.yaml"), admConfig(admBackend(t)))
-	b2 := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "two") })).URL
-	a.write(t, "PUT", "/upstreams/two", fmt.Sprintf(`{"targets": [{"url": %q, "weight": 2}], "balancer": "round_robin"}`, b2), 200)
-	u := a.call(t, "GET", "/upstreams/two", "").json(t)
-	if u["balancer"] != "round_robin" || u["targets"].([]any)[0].(map[string]any)["weight"] != 2.0 {
-		t.Errorf("GET /upstreams/two = %v", u)
-	}
-	a.write(t, "PUT", "/routes/two", `{"match": {"path": "/two"}, "upstream": "two"}`, 200)
-	if s, body := a.traffic(t, "/two"); s != 200 || body != "two" {
-		t.Fatalf("/two = %d %q", s, body)
-	}
-	// Deleting an upstream a route uses is refused with 409 naming the
-	// route.
-	r := a.write(t, "DELETE", "/upstreams/two", "", 409)
-	if got := r.json(t); got["error"] != `upstream "two" is used by route "two"; change or delete that route first` || fmt.Sprint(got["routes"]) != "[two]" {
-		t.Errorf("DELETE used upstream: %s", r.body)
-	}
-	r = a.write(t, "PUT", "/upstreams/two", `{"targets": [{"url": "ftp://x"}]}`, 400)
-	if !strings.Contains(r.body, `"pointer": "/targets/0/url"`) {
-		t.Errorf("bad target: %s", r.body)
-	}
-	r = a.write(t, "PUT", "/upstreams/three", `{"targets": []}`, 400)
-	if !strings.Contains(r.body, `"pointer": ""`) || !strings.Contains(r.body, "at least one target") {
-		t.Errorf("no targets: %s", r.body)
-	}
-	a.write(t, "DELETE", "/routes/two", "", 200)
-	a.write(t, "DELETE", "/upstreams/two", "", 200)
-	a.write(t, "DELETE", "/upstreams/two", "", 404)
-	if _, ok := a.RunningConfig().Upstreams["two"]; ok {
-		t.Fatal("upstream two still configured")
-	}
-}
-
-// TestAdminConsumerCRUD adds a consumer whose key comes from the
-// environment, uses it, and removes it; no secret is ever returned.
-func TestAdminConsumerCRUD(t *testing.T) {
-	t.Parallel()
-	a := admStart(t, filepath.Join(t.TempDir(), "portico.yaml"), admConfig(admBackend(t)))
-	bobKey := admSecrets["PORTICO_TEST_ADMIN_BOB_KEY"]
-	if s, _ := a.traffic(t, "/api/x", "X-API-Key", bobKey); s != 401 {
-		t.Fatalf("unknown key: %d", s)
-	}
-	a.write(t, "PUT", "/consumers/bob", `{"groups": ["dev"], "credentials": {"key_auth": [{"key": "${PORTICO_TEST_ADMIN_BOB_KEY}"}]}}`, 200)
-	if s, body := a.traffic(t, "/api/x", "X-API-Key", bobKey); s != 200 || body != "backend:/api/x" {
-		t.Fatalf("bob's key: %d %q", s, body)
-	}
-	var all strings.Builder
-	for _, p := range []string{"/consumers", "/consumers/bob", "/config"} {
-		r := a.call(t, "GET", p, "")
-		all.WriteString(r.body)
-	}
-	bob := a.call(t, "GET", "/consumers/bob", "").json(t)
-	if bob["id"] != "bob" || bob["credentials"].(map[string]any)["key_auth"] != 1.0 {
-		t.Errorf("bob = %v", bob)
-	}
-	admNoSecrets(t, "consumer responses", all.String())
-	// Invalid credentials are refused with their path.
-	r := a.write(t, "PUT", "/consumers/carol", `{"credentials": {"key_auth": [{"key": "short"}]}}`, 400)
-	if !strings.Contains(r.body, `"pointer": "/credentials/key_auth/0/key"`) {
-		t.Errorf("short key: %s", r.body)
-	}
-	r = a.write(t, "PUT", "/consumers/carol", `{"credentials": {"key_auth": [{"key": "${PORTICO_TEST_ADMIN_BOB_KEY}"}]}}`, 400)
-	if !strings.Contains(r.body, "already assigned") {
-		t.Errorf("duplicate key: %s", r.body)
-	}
-	admNoSecrets(t, "error responses", r.body)
-	a.write(t, "DELETE", "/consumers/bob", "", 200)
-	if s, _ := a.traffic(t, "/api/x", "X-API-Key", bobKey); s != 401 {
-		t.Fatalf("deleted consumer's key: %d", s)
-	}
-	a.write(t, "DELETE", "/consumers/bob", "", 404)
-}
-
-// TestAdminPutPlugins replaces the global plugin list.
-func TestAdminPutPlugins(t *testing.T) {
-	t.Parallel()
-	a := admStart(t, filepath.Join(t.TempDir(), "portico.yaml"), admConfig(admBackend(t)))
-	a.write(t, "PUT", "/plugins", `[{"name": "headers", "config": {"response": {"set": {"X-Global": "yes"}}}}]`, 200)
-	resp, err := a.c.Get(a.url + "/hello")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.Header.Get("X-Global") != "yes" {
-		t.Fatalf("global plugin not applied: %v", resp.Header)
-	}
-	pl := a.call(t, "GET", "/plugins", "").json(t)
-	if g := pl["global"].([]any); len(g) != 1 || g[0].(map[string]any)["name"] != "headers" {
-		t.Errorf("global = %v", g)
-	}
-	r := a.write(t, "PUT", "/plugins", `[{"name": "nope"}]`, 400)
-	if !strings.Contains(r.body, `"pointer": "/0`) {
-		t.Errorf("unknown plugin: %s", r.body)
-	}
-	a.write(t, "PUT", "/plugins", `{"name": "headers"}`, 400)
-	a.write(t, "PUT", "/plugins", `[]`, 200)
-	if n := len(a.RunningConfig().Plugins); n != 0 {
-		t.Fatalf("plugins = %d", n)
-	}
-}
-
-// TestAdminPersistence writes through the API, restarts from the same file
-// and finds the change; the file keeps its ${ENV} references and comments.
-func TestAdminPersistence(t *testing.T) {
-	t.Parallel()
-	backend := admBackend(t)
-	file := filepath.Join(t.TempDir(), "portico.yaml")
-	a := admStart(t, file, admConfig(backend))
-	a.write(t, "PUT", "/routes/saved", `{"match": {"path": "/saved"}, "respond": {"body": "kept"}}`, 200)
-	a.write(t, "PUT", "/consumers/bob", `{"credentials": {"key_auth": [{"key": "${PORTICO_TEST_ADMIN_BOB_KEY}"}]}}`, 200)
-	rev := a.RunningConfig().Hash
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(data)
-	admNoSecrets(t, "the persisted file", text)
-	for _, ref := range []string{"${PORTICO_TEST_ADMIN_TOKEN}", "${PORTICO_TEST_ADMIN_ALICE_KEY}", "${PORTICO_TEST_ADMIN_JWT}", "${PORTICO_TEST_ADMIN_BOB_KEY}", "# Admin API test config."} {
-		if !strings.Contains(text, ref) {
-			t.Errorf("persisted file lacks %q:\n%s", ref, text)
-		}
-	}
-	if st, _ := os.Stat(file); st.Mode().Perm() != 0o600 {
-		t.Errorf("file mode = %v, want 0600 kept", st.Mode().Perm())
-	}
-	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(file), ".*tmp*")); len(m) > 0 {
-		t.Errorf("temporary files left: %v", m)
-	}
-	admStop(a.Gateway)
-
-	b := admStart(t, file, "")
-	if b.RunningConfig().Hash != rev {
-		t.Errorf("restarted revision %s, want %s", b.RunningConfig().Hash, rev)
-	}
-	if s, body := b.traffic(t, "/saved"); s != 200 || body != "kept" {
-		t.Fatalf("after restart /saved = %d %q", s, body)
-	}
-	if s, _ := b.traffic(t, "/api/x", "X-API-Key", admSecrets["PORTICO_TEST_ADMIN_BOB_KEY"]); s != 200 {
-		t.Fatalf("after restart bob's key: %d", s)
-	}
-}
-
-// TestAdminNoPersist checks admin.persist: false leaves the file alone.
-func TestAdminNoPersist(t *testing.T) {
-	t.Parallel()
-	file := filepath.Join(t.TempDir(), "portico.yaml")
-	yaml := strings.Replace(admConfig(admBackend(t)), `token: "${PORTICO_TEST_ADMIN_TOKEN}"`, `token: "${PORTICO_TEST_ADMIN_TOKEN}"`+"\n  persist: false", 1)
-	a := admStart(t, file, yaml)
-	a.write(t, "PUT", "/routes/mem", `{"match": {"path": "/mem"}, "respond": {"body": "m"}}`, 200)
-	if s, _ := a.traffic(t, "/mem"); s != 200 {
-		t.Fatalf("/mem = %d", s)
-	}
-	if data, _ := os.ReadFile(file); string(data) != yaml {
-		t.Fatal("file changed although persist is false")
-	}
-}
-
-// TestAdminPersistFailureRollsBack makes the save fail (the temporary
-// file's name is too long) and checks the change is undone.
-func TestAdminPersistFailureRollsBack(t *testing.T) {
-	t.Parallel()
-	file := filepath.Join(t.TempDir(), strings.Repeat("p", 240)+".yaml")
-	a := admStart(t, file, admConfig(admBackend(t)))
-	rev := a.RunningConfig().Hash
-	r := a.write(t, "PUT", "/routes/lost", `{"match": {"path": "/lost"}, "respond": {}}`, 500)
-	if !strings.Contains(r.body, "rolled back") {
-		t.Errorf("body %s", r.body)
-	}
-	if a.RunningConfig().Hash != rev {
-		t.Fatal("config not rolled back")
-	}
-	if s, _ := a.traffic(t, "/lost"); s != 404 {
-		t.Fatalf("/lost = %d after rollback", s)
-	}
-}
-
-// TestAdminFileChangedOnDisk checks the API refuses to overwrite a file
-// edited on disk that is not the running config.
-func TestAdminFileChangedOnDisk(t *testing.T) {
-	t.Parallel()
-	file := filepath.Join(t.TempDir(), "portico.yaml")
-	a := admStart(t, file, admConfig(admBackend(t)))
-	edited := admConfig(admBackend(t)) + "# edited by hand\n"
-	os.WriteFile(file, []byte(edited), 0o600)
-	a.write(t, "PUT", "/routes/x", `{"match": {"path": "/x"}, "respond": {}}`, 409)
-	if data, _ := os.ReadFile(file); string(data) != edited {
-		t.Fatal("hand edit overwritten")
-	}
-}
-
-// TestAdminWriteDoesNotTriggerReload checks the file watcher sees the
-// API's own write as the running revision and does nothing, while a real
-// edit still reloads.
-func TestAdminWriteDoesNotTriggerReload(t *testing.T) {
-	t.Parallel()
-	file := filepath.Join(t.TempDir(), "portico.yaml")
-	backend := admBackend(t)
-	a := admStart(t, file, admConfig(backend))
-	var reloads atomic.Int32
-	rl := a.NewReloader(file)
-	rl.OnResult = func(error) { reloads.Add(1) }
-	// The watcher logs at debug level when it finds the running revision.
-	var logs logbuf.Buffer
-	rl.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	watching := make(chan struct{})
-	gateway.OnWatching(rl, func() { close(watching) })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go rl.Watch(ctx, 50*time.Millisecond)
-	<-watching
-	a.write(t, "PUT", "/routes/w", `{"match": {"path": "/w"}, "respond": {"body": "w"}}`, 200)
-	rev := a.RunningConfig().Hash
-	wait.For(t, 5*time.Second, "the watcher to see the admin write", func() bool {
-		return strings.Contains(logs.String(), "config file unchanged; nothing to reload")
-	})
-	if n := reloads.Load(); n != 0 {
-		t.Fatalf("%d reloads after an admin write, want 0", n)
-	}
-	if a.RunningConfig().Hash != rev {
-		t.Fatal("revision changed")
-	}
-	// A real edit is still applied.
-	data, _ := os.ReadFile(file)
-	os.WriteFile(file, append(data, []byte("# touched\n")...), 0o600)
-	if !wait.Within(5*time.Second, func() bool { return reloads.Load() != 0 }) {
-		t.Fatal("edit not reloaded")
-	}
-	if s, body := a.traffic(t, "/w"); s != 200 || body != "w" {
-		t.Fatalf("/w = %d %q", s, body)
-	}
-}
-
-// TestAdminConfigHistory: every applied revision is listed, oldest first.
-func TestAdminConfigHistory(t *testing.T) {
-	t.Parallel()
-	tg := testutil.StartGateway(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-routes: [{name: a, match: {path: /a}, respond: {}}]
-`)
-	cfg2 := testutil.ParseConfig(t, "server: {listen: [{addr: \"127.0.0.1:0\"}]}\nadmin: {listen: \"127.0.0.1:0\"}\nlog: {access: {output: \"off\"}}\nroutes: [{name: a, match: {path: /a}, respond: {}}, {name: b, match: {path: /b}, respond: {}}]\n")
-	cfg2.Server.Listen = tg.Runtime.Current().Config().Server.Listen
-	if err := tg.Runtime.Apply(cfg2); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Get(tg.AdminURL + "/config/history")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		History []struct {
-			Revision string `json:"revision"`
-			Routes   int    `json:"routes"`
-		} `json:"history"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
-	if len(body.History) != 2 || body.History[0].Routes != 1 || body.History[1].Routes != 2 || body.History[1].Revision != cfg2.Hash {
-		t.Fatalf("history = %+v", body.History)
 	}
 }

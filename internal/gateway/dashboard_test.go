@@ -134,41 +134,30 @@ func artifactPath(t *testing.T, name string) string {
 	return filepath.Join(dir, name)
 }
 
-// TestDashboardInChromium loads the dashboard in headless Chromium against a
-// running gateway and checks what an operator sees: the configured route, a
-// route added while the page is open, and a backend that dies turning its
-// target red. It does not run in parallel: /metrics reports the upstreams of
-// the most recently started gateway.
-func TestDashboardInChromium(t *testing.T) {
-	chromium := testutil.RequireBinary(t, "chromium", "chromium")
-	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
-		chromium = "/usr/bin/chromium"
-	}
+// dashboardBackend is a backend of TestDashboardInChromium that answers
+// with its name, fails /fail, lacks /missing and passes /healthz.
+func dashboardBackend(t *testing.T, name string) *httptest.Server {
+	return testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		switch r.URL.Path {
+		case "/healthz":
+			io.WriteString(w, "ok")
+		case "/fail":
+			http.Error(w, "backend failure", http.StatusInternalServerError)
+		case "/missing":
+			http.NotFound(w, r)
+		default:
+			// Latencies vary on purpose, for the latency charts.
+			time.Sleep(time.Duration(len(r.URL.Path)%4) * time.Millisecond)
+			io.WriteString(w, name)
+		}
+	}))
+}
 
-	backend := func(name string) *httptest.Server {
-		return testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			io.Copy(io.Discard, r.Body)
-			switch r.URL.Path {
-			case "/healthz":
-				io.WriteString(w, "ok")
-			case "/fail":
-				http.Error(w, "backend failure", http.StatusInternalServerError)
-			case "/missing":
-				http.NotFound(w, r)
-			default:
-				// Latencies vary on purpose, for the latency charts.
-				time.Sleep(time.Duration(len(r.URL.Path)%4) * time.Millisecond)
-				io.WriteString(w, name)
-			}
-		}))
-	}
-	a, b := backend("a"), backend("b")
-	tg := testutil.StartGateway(t, dashboardYAML(a.URL, b.URL, "", ""))
-	pageURL := dashboardURL(t, tg.AdminURL)
-
-	// Steady traffic while the page is open: mostly 200s, a few 404s and
-	// 500s (spread out, so no target collects enough 5xx in a row to be
-	// ejected).
+// dashboardTraffic sends steady traffic to the gateway at gwURL until the
+// test ends: mostly 200s, a few 404s and 500s (spread out, so no target
+// collects enough 5xx in a row to be ejected).
+func dashboardTraffic(t *testing.T, gwURL string) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -182,14 +171,19 @@ func TestDashboardInChromium(t *testing.T) {
 				return
 			case <-time.After(15 * time.Millisecond):
 			}
-			if resp, err := cl.Get(tg.URL + paths[i%len(paths)]); err == nil {
+			if resp, err := cl.Get(gwURL + paths[i%len(paths)]); err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}
 		}
 	}()
 	t.Cleanup(func() { close(stop); wg.Wait() })
+}
 
+// dashboardBrowser starts headless Chromium and records its console. It
+// returns the browser context and a function that closes the browser and
+// returns the console messages.
+func dashboardBrowser(t *testing.T, chromium string) (context.Context, func() []chromedp.ConsoleMessage) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
 		chromedp.Headless,
@@ -210,10 +204,6 @@ func TestDashboardInChromium(t *testing.T) {
 	if err := chromedp.Do(browser); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-
-	// Uncaught exceptions and CSP violations fail the test; other console
-	// errors (such as a 404 from an admin endpoint that does not exist yet)
-	// are only logged.
 	var (
 		consoleMu sync.Mutex
 		console   []chromedp.ConsoleMessage
@@ -232,108 +222,102 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { cancelBrowser(); <-consoleDone })
-
-	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
-	defer cancel()
-	waitFor := func(what, selector string, within time.Duration) {
-		t.Helper()
-		start := time.Now()
-		wctx, wcancel := context.WithTimeout(ctx, within)
-		defer wcancel()
-		if err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(selector))); err != nil {
-			html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main') ? document.querySelector('main').innerText : ''`))
-			t.Fatalf("%s (%s) not shown within %v: %v\npage:\n%s", what, selector, within, err, html)
-		}
-		t.Logf("%s shown after %v", what, time.Since(start).Round(10*time.Millisecond))
+	return browser, func() []chromedp.ConsoleMessage {
+		cancelBrowser()
+		<-consoleDone
+		consoleMu.Lock()
+		defer consoleMu.Unlock()
+		return console
 	}
+}
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(pageURL)); err != nil {
-		t.Fatalf("load %s: %v", pageURL, err)
+// dashboardPage is the dashboard open in one browser tab.
+type dashboardPage struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// waitFor fails the test unless selector is visible within the time given.
+func (p dashboardPage) waitFor(what, selector string, within time.Duration) {
+	p.t.Helper()
+	start := time.Now()
+	wctx, wcancel := context.WithTimeout(p.ctx, within)
+	defer wcancel()
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(selector))); err != nil {
+		html, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.querySelector('main') ? document.querySelector('main').innerText : ''`))
+		p.t.Fatalf("%s (%s) not shown within %v: %v\npage:\n%s", what, selector, within, err, html)
 	}
+	p.t.Logf("%s shown after %v", what, time.Since(start).Round(10*time.Millisecond))
+}
 
-	// The admin API wants a token: the page asks for it, then shows data.
-	waitFor("token field", `#auth #token`, 20*time.Second)
-	if err := chromedp.Do(ctx,
+// waitJS fails the test unless the JavaScript expression expr turns true
+// within the time given.
+func (p dashboardPage) waitJS(what, expr string, within time.Duration) {
+	p.t.Helper()
+	var err error
+	if !wait.Within(within, func() bool {
+		var ok bool
+		ok, err = chromedp.Run(p.ctx, chromedp.Evaluate[bool](expr))
+		return err == nil && ok
+	}) {
+		p.t.Fatalf("%s: not true within %v (%v)", what, within, err)
+	}
+}
+
+// login enters the admin token the page asks for and waits for the data of
+// upstream shop, whose target b is up.
+func (p dashboardPage) login(bHost string) {
+	p.t.Helper()
+	p.waitFor("token field", `#auth #token`, 20*time.Second)
+	if err := chromedp.Do(p.ctx,
 		chromedp.SendKeys(chromedp.CSS(`#token`), dashboardToken),
 		chromedp.Click(chromedp.CSS(`#auth button[type="submit"]`)),
 	); err != nil {
-		t.Fatalf("enter token: %v", err)
+		p.t.Fatalf("enter token: %v", err)
 	}
-	waitFor("route shop-api", `#routes-body tr[data-route="shop-api"]`, 20*time.Second)
-	waitFor("upstream shop with both targets up",
-		fmt.Sprintf(`tr.target[data-target=%q][data-health="up"] .badge.ok`, strings.TrimPrefix(b.URL, "http://")), 20*time.Second)
-	if stored, err := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem('portico.adminToken') || ''`)); err != nil || stored != dashboardToken {
-		t.Errorf("token in sessionStorage: %q %v", stored, err)
+	p.waitFor("route shop-api", `#routes-body tr[data-route="shop-api"]`, 20*time.Second)
+	p.waitFor("upstream shop with both targets up",
+		fmt.Sprintf(`tr.target[data-target=%q][data-health="up"] .badge.ok`, bHost), 20*time.Second)
+	if stored, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`sessionStorage.getItem('portico.adminToken') || ''`)); err != nil || stored != dashboardToken {
+		p.t.Errorf("token in sessionStorage: %q %v", stored, err)
 	}
+}
 
-	// A route added while the page is open shows up at the next poll.
-	newRoute := "  - name: dash-new\n    match: {path_prefix: /new, methods: [GET, POST]}\n    upstream: shop\n"
-	how := changeConfig(t, tg, "PUT", "/routes/dash-new",
-		`{"name": "dash-new", "match": {"path_prefix": "/new", "methods": ["GET", "POST"]}, "upstream": "shop"}`,
-		dashboardYAML(a.URL, b.URL, "", newRoute))
-	t.Logf("route dash-new added with %s", how)
-	waitFor("new route dash-new", `#routes-body tr[data-route="dash-new"]`, 20*time.Second)
-
-	// Backend b dies; an active health check takes its target out and the
-	// page turns it red.
-	bHost := strings.TrimPrefix(b.URL, "http://")
-	b.Close()
-	hc := "    health_check: {path: /healthz, interval: 100ms, timeout: 80ms, healthy_threshold: 1, unhealthy_threshold: 1}\n"
-	how = changeConfig(t, tg, "PUT", "/upstreams/shop",
-		fmt.Sprintf(`{"balancer": "round_robin", "targets": [{"url": %q}, {"url": %q}], `+
-			`"health_check": {"path": "/healthz", "interval": "100ms", "timeout": "80ms", "healthy_threshold": 1, "unhealthy_threshold": 1}}`, a.URL, b.URL),
-		dashboardYAML(a.URL, b.URL, hc, newRoute))
-	t.Logf("health check configured with %s", how)
-	waitFor("target b unhealthy", fmt.Sprintf(`tr.target[data-target=%q][data-health="down"] .badge:not(.ok)`, bHost), 6*time.Second)
-	waitFor("target a still healthy", fmt.Sprintf(`tr.target[data-target=%q][data-health="up"] .badge.ok`, strings.TrimPrefix(a.URL, "http://")), time.Second)
-
-	// Once the token works the form goes away, leaving a way to forget it.
-	waitFor("forget-token button", `#logout`, time.Second)
-	if hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('auth').hidden`)); err != nil || !hidden {
-		t.Errorf("token form still shown after the token was accepted (%v)", err)
-	}
-
-	// Let the sparklines collect a few samples, then check the overview.
-	waitJS := func(what, expr string, within time.Duration) {
-		t.Helper()
-		var err error
-		if !wait.Within(within, func() bool {
-			var ok bool
-			ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-			return err == nil && ok
-		}) {
-			t.Fatalf("%s: not true within %v (%v)", what, within, err)
-		}
-	}
-	waitJS("request-rate sparkline with 4 samples",
+// checkOverview lets the sparklines collect a few samples, checks the
+// overview figures and the live status, and saves a screenshot.
+func (p dashboardPage) checkOverview() {
+	p.t.Helper()
+	p.waitJS("request-rate sparkline with 4 samples",
 		`((document.querySelector('#s-rate path.line') || {getAttribute: () => ''}).getAttribute('d').match(/L/g) || []).length >= 3`, 8*time.Second)
-
 	for _, id := range []string{"v-rate", "v-err", "v-p50", "v-p99"} {
-		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#`+id)))
+		v, err := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS(`#`+id)))
 		if err != nil || v == "" || v == "—" {
-			t.Errorf("overview #%s not shown: %q %v", id, v, err)
+			p.t.Errorf("overview #%s not shown: %q %v", id, v, err)
 		}
 	}
-	status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#status`)))
+	status, _ := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS(`#status`)))
 	if !strings.HasPrefix(status, "live") {
-		t.Errorf("status %q, want live", status)
+		p.t.Errorf("status %q, want live", status)
 	}
-
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
-		t.Fatalf("screenshot: %v", err)
+		p.t.Fatalf("screenshot: %v", err)
 	}
-	shot := artifactPath(t, "dashboard.png")
+	shot := artifactPath(p.t, "dashboard.png")
 	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
+		p.t.Fatal(err)
 	}
-	t.Logf("screenshot: %s", shot)
+	p.t.Logf("screenshot: %s", shot)
+}
 
-	// Against an admin API without /routes, /upstreams and /version the page
-	// falls back to what /metrics says.
+// dashboardMetricsOnly opens the dashboard, in a new tab of browser, in
+// front of an admin API without /routes, /upstreams and /version, and
+// checks that the page falls back to what /metrics says: route dash-new,
+// target bHost down and target aHost up.
+func dashboardMetricsOnly(t *testing.T, browser context.Context, adminURL, aHost, bHost string) {
 	older := http.NewServeMux()
 	older.Handle("/dashboard/", dashboard.Handler())
-	adminTarget, _ := url.Parse(tg.AdminURL)
+	adminTarget, _ := url.Parse(adminURL)
 	proxy := httputil.NewSingleHostReverseProxy(adminTarget)
 	older.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metrics" {
@@ -353,7 +337,7 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.Navigate(olderSrv.URL+"/dashboard/"),
 		chromedp.WaitVisible(chromedp.CSS(`#routes-body tr[data-route="dash-new"]`)),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr.target[data-target=%q][data-health="down"] .badge.bad`, bHost))),
-		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr.target[data-target=%q][data-health="up"] .badge.ok`, strings.TrimPrefix(a.URL, "http://")))),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr.target[data-target=%q][data-health="up"] .badge.ok`, aHost))),
 	); err != nil {
 		// The page text helps diagnose; a tab that no longer answers must
 		// not hang the test.
@@ -366,12 +350,66 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("metrics-only routes source %q %v", src, err)
 	}
 	t.Logf("metrics-only admin API: routes and target health shown from /metrics")
+}
 
-	cancelBrowser()
-	<-consoleDone
-	consoleMu.Lock()
-	defer consoleMu.Unlock()
-	for _, m := range console {
+// TestDashboardInChromium loads the dashboard in headless Chromium against a
+// running gateway and checks what an operator sees: the configured route, a
+// route added while the page is open, and a backend that dies turning its
+// target red. It does not run in parallel: /metrics reports the upstreams of
+// the most recently started gateway.
+func TestDashboardInChromium(t *testing.T) {
+	chromium := testutil.RequireBinary(t, "chromium", "chromium")
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		chromium = "/usr/bin/chromium"
+	}
+	a, b := dashboardBackend(t, "a"), dashboardBackend(t, "b")
+	aHost, bHost := strings.TrimPrefix(a.URL, "http://"), strings.TrimPrefix(b.URL, "http://")
+	tg := testutil.StartGateway(t, dashboardYAML(a.URL, b.URL, "", ""))
+	pageURL := dashboardURL(t, tg.AdminURL)
+	dashboardTraffic(t, tg.URL)
+	// Uncaught exceptions and CSP violations fail the test; other console
+	// errors (such as a 404 from an admin endpoint that does not exist yet)
+	// are only logged.
+	browser, closeBrowser := dashboardBrowser(t, chromium)
+
+	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
+	defer cancel()
+	page := dashboardPage{t: t, ctx: ctx}
+	if err := chromedp.Do(ctx, chromedp.Navigate(pageURL)); err != nil {
+		t.Fatalf("load %s: %v", pageURL, err)
+	}
+	// The admin API wants a token: the page asks for it, then shows data.
+	page.login(bHost)
+
+	// A route added while the page is open shows up at the next poll.
+	newRoute := "  - name: dash-new\n    match: {path_prefix: /new, methods: [GET, POST]}\n    upstream: shop\n"
+	how := changeConfig(t, tg, "PUT", "/routes/dash-new",
+		`{"name": "dash-new", "match": {"path_prefix": "/new", "methods": ["GET", "POST"]}, "upstream": "shop"}`,
+		dashboardYAML(a.URL, b.URL, "", newRoute))
+	t.Logf("route dash-new added with %s", how)
+	page.waitFor("new route dash-new", `#routes-body tr[data-route="dash-new"]`, 20*time.Second)
+
+	// Backend b dies; an active health check takes its target out and the
+	// page turns it red.
+	b.Close()
+	hc := "    health_check: {path: /healthz, interval: 100ms, timeout: 80ms, healthy_threshold: 1, unhealthy_threshold: 1}\n"
+	how = changeConfig(t, tg, "PUT", "/upstreams/shop",
+		fmt.Sprintf(`{"balancer": "round_robin", "targets": [{"url": %q}, {"url": %q}], `+
+			`"health_check": {"path": "/healthz", "interval": "100ms", "timeout": "80ms", "healthy_threshold": 1, "unhealthy_threshold": 1}}`, a.URL, b.URL),
+		dashboardYAML(a.URL, b.URL, hc, newRoute))
+	t.Logf("health check configured with %s", how)
+	page.waitFor("target b unhealthy", fmt.Sprintf(`tr.target[data-target=%q][data-health="down"] .badge:not(.ok)`, bHost), 6*time.Second)
+	page.waitFor("target a still healthy", fmt.Sprintf(`tr.target[data-target=%q][data-health="up"] .badge.ok`, aHost), time.Second)
+
+	// Once the token works the form goes away, leaving a way to forget it.
+	page.waitFor("forget-token button", `#logout`, time.Second)
+	if hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('auth').hidden`)); err != nil || !hidden {
+		t.Errorf("token form still shown after the token was accepted (%v)", err)
+	}
+	page.checkOverview()
+	dashboardMetricsOnly(t, browser, tg.AdminURL, aHost, bHost)
+
+	for _, m := range closeBrowser() {
 		switch {
 		case m.Type == chromedp.ConsoleException, strings.Contains(m.Text, "Content Security Policy"):
 			t.Errorf("browser console: %s %s (%s:%d)", m.Type, m.Text, m.URL, m.Line)

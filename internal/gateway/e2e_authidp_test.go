@@ -183,17 +183,15 @@ routes:
 func TestE2EOIDCLoginNormalisedPaths(t *testing.T) {
 	t.Parallel()
 	rec := e2eNewRecorder(t, "rec", nil)
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams: {rec: {targets: [{url: "{{REC}}"}]}}
+	tg := e2eStartRec(t, rec, `
 routes:
   - name: app
     match: {path_prefix: /}
     upstream: rec
     plugins:
       - name: oidc_login
-        config: {issuer: "http://{{IDP}}", client_id: portico, cookie_secret: "0123456789abcdef0123456789abcdef-e2e", cookie_secure: false}
-`, map[string]string{"REC": rec.URL, "IDP": e2eFreePort(t)})
+        config: {issuer: "http://`+e2eFreePort(t)+`", client_id: portico, cookie_secret: "0123456789abcdef0123456789abcdef-e2e", cookie_secure: false}
+`)
 	addr := e2eHostPort(tg.URL)
 	for _, p := range []string{"/oauth2/logout", "/x/../oauth2/logout", "/x/%2e%2e/oauth2/logout", "/x/%2E%2E/oauth2/logout", "//oauth2/logout", "/oauth2//logout", "/oauth2/./logout", "/oauth2/%6cogout"} {
 		resp := e2eRawDo(t, addr, "GET", e2eRawGet(p, "gw.test", "Accept: application/json"))

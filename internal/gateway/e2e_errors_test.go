@@ -190,24 +190,7 @@ func e2eNewRawBackend(t testing.TB) *e2eRawBackend {
 		t.Fatal(err)
 	}
 	rb := &e2eRawBackend{ln: ln}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				rb.serveConn(c)
-			}()
-		}
-	}()
+	e2eServeConns(t, ln, func(_ int, c net.Conn) { rb.serveConn(c) })
 	return rb
 }
 

@@ -27,30 +27,10 @@ import (
 func TestGRPCMessageLimit(t *testing.T) {
 	t.Parallel()
 	be := e2eGRPCStartBackend(t, "be")
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  grpc: {protocol: h2c, targets: [{url: "{{BE}}"}]}
-routes:
-  - {name: grpc, match: {path_prefix: /grpc.testing.TestService/}, upstream: grpc}
-`, map[string]string{"BE": be.url()})
-	small := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}], limits: {max_grpc_message_bytes: 64KiB}}
-upstreams:
-  grpc: {protocol: h2c, targets: [{url: "{{BE}}"}]}
-routes:
-  - {name: grpc, match: {path_prefix: /grpc.testing.TestService/}, upstream: grpc}
-`, map[string]string{"BE": be.url()})
+	tg := e2eGRPCStart(t, be, `server: {listen: [{addr: "127.0.0.1:0"}]}`, nil)
+	small := e2eGRPCStart(t, be, `server: {listen: [{addr: "127.0.0.1:0"}], limits: {max_grpc_message_bytes: 64KiB}}`, nil)
 	client := grpc_testing.NewTestServiceClient(e2eGRPCDial(t, e2eHostPort(tg.URL), nil))
 	smallClient := grpc_testing.NewTestServiceClient(e2eGRPCDial(t, e2eHostPort(small.URL), nil))
-
-	wantTooLarge := func(t *testing.T, err error) {
-		t.Helper()
-		st := e2eGRPCWantCode(t, err, codes.ResourceExhausted)
-		if st.Message() != "grpc message too large" {
-			t.Errorf("message %q, want %q", st.Message(), "grpc message too large")
-		}
-	}
 
 	t.Run("bidirectional stream past max_body_bytes", func(t *testing.T) {
 		t.Parallel()
@@ -63,29 +43,14 @@ routes:
 
 	t.Run("client stream past max_body_bytes", func(t *testing.T) {
 		t.Parallel()
-		stream, err := client.StreamingInputCall(e2eGRPCCtx(t, 30*time.Second))
-		if err != nil {
-			t.Fatalf("StreamingInputCall: %v", err)
-		}
-		for i := range 12 {
-			if err := stream.Send(&grpc_testing.StreamingInputCallRequest{Payload: &grpc_testing.Payload{Body: make([]byte, 1<<20)}}); err != nil {
-				t.Fatalf("Send %d: %v", i, err)
-			}
-		}
-		resp, err := stream.CloseAndRecv()
-		if err != nil {
-			t.Fatalf("CloseAndRecv: %v", err)
-		}
-		if got := resp.GetAggregatedPayloadSize(); got != 12<<20 {
-			t.Errorf("backend received %d bytes, want %d", got, 12<<20)
-		}
+		e2eGRPCClientStreamPastBody(t, client)
 	})
 
 	// The default per-message limit is max_body_bytes (10 MiB).
 	t.Run("unary message over the default limit", func(t *testing.T) {
 		t.Parallel()
 		_, err := client.UnaryCall(e2eGRPCCtx(t, 10*time.Second), &grpc_testing.SimpleRequest{Payload: &grpc_testing.Payload{Body: make([]byte, 10<<20+1)}})
-		wantTooLarge(t, err)
+		e2eGRPCWantTooLarge(t, err)
 	})
 
 	t.Run("unary message at the default limit passes", func(t *testing.T) {
@@ -99,32 +64,7 @@ routes:
 
 	t.Run("message over the limit mid-stream", func(t *testing.T) {
 		t.Parallel()
-		stream, err := client.FullDuplexCall(e2eGRPCCtx(t, 10*time.Second))
-		if err != nil {
-			t.Fatalf("FullDuplexCall: %v", err)
-		}
-		// The response has started (headers and one message) when the
-		// oversized message arrives.
-		if err := stream.Send(&grpc_testing.StreamingOutputCallRequest{Payload: &grpc_testing.Payload{Body: []byte("ping")}}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := stream.Recv(); err != nil {
-			t.Fatalf("first Recv: %v", err)
-		}
-		if err := stream.Send(&grpc_testing.StreamingOutputCallRequest{Payload: &grpc_testing.Payload{Body: make([]byte, 11<<20)}}); err != nil && err != io.EOF {
-			t.Fatalf("Send: %v", err)
-		}
-		for {
-			m, err := stream.Recv()
-			if err == nil {
-				if len(m.GetPayload().GetBody()) > 10<<20 {
-					t.Fatal("the oversized message reached the backend")
-				}
-				continue
-			}
-			wantTooLarge(t, err)
-			break
-		}
+		e2eGRPCOversizedMidStream(t, client)
 	})
 
 	for _, tc := range []struct {
@@ -134,24 +74,93 @@ routes:
 	}{{"configured limit, under", 32 << 10, true}, {"configured limit, over", 100 << 10, false}} {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			stream, err := smallClient.FullDuplexCall(e2eGRPCCtx(t, 10*time.Second))
-			if err != nil {
-				t.Fatalf("FullDuplexCall: %v", err)
-			}
-			for i := range 3 {
-				if err := stream.Send(&grpc_testing.StreamingOutputCallRequest{Payload: &grpc_testing.Payload{Body: make([]byte, tc.size)}}); err != nil && err != io.EOF {
-					t.Fatalf("Send %d: %v", i, err)
-				}
-				_, err := stream.Recv()
-				if tc.ok && err != nil {
-					t.Fatalf("Recv %d: %v", i, err)
-				}
-				if !tc.ok {
-					wantTooLarge(t, err)
-					return
-				}
-			}
+			e2eGRPCSizedMessages(t, smallClient, tc.size, tc.ok)
 		})
+	}
+}
+
+// e2eGRPCWantTooLarge checks that err is the gateway's RESOURCE_EXHAUSTED
+// for a message over the limit.
+func e2eGRPCWantTooLarge(t *testing.T, err error) {
+	t.Helper()
+	st := e2eGRPCWantCode(t, err, codes.ResourceExhausted)
+	if st.Message() != "grpc message too large" {
+		t.Errorf("message %q, want %q", st.Message(), "grpc message too large")
+	}
+}
+
+// e2eGRPCClientStreamPastBody sends a client stream of 12 1 MiB messages,
+// more than max_body_bytes in all, and checks that all of it arrives.
+func e2eGRPCClientStreamPastBody(t *testing.T, client grpc_testing.TestServiceClient) {
+	stream, err := client.StreamingInputCall(e2eGRPCCtx(t, 30*time.Second))
+	if err != nil {
+		t.Fatalf("StreamingInputCall: %v", err)
+	}
+	for i := range 12 {
+		if err := stream.Send(&grpc_testing.StreamingInputCallRequest{Payload: &grpc_testing.Payload{Body: make([]byte, 1<<20)}}); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		t.Fatalf("CloseAndRecv: %v", err)
+	}
+	if got := resp.GetAggregatedPayloadSize(); got != 12<<20 {
+		t.Errorf("backend received %d bytes, want %d", got, 12<<20)
+	}
+}
+
+// e2eGRPCOversizedMidStream sends a message over the default limit after
+// the response has started, and checks that the call ends with
+// RESOURCE_EXHAUSTED before the message reaches the backend.
+func e2eGRPCOversizedMidStream(t *testing.T, client grpc_testing.TestServiceClient) {
+	stream, err := client.FullDuplexCall(e2eGRPCCtx(t, 10*time.Second))
+	if err != nil {
+		t.Fatalf("FullDuplexCall: %v", err)
+	}
+	// The response has started (headers and one message) when the
+	// oversized message arrives.
+	if err := stream.Send(&grpc_testing.StreamingOutputCallRequest{Payload: &grpc_testing.Payload{Body: []byte("ping")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatalf("first Recv: %v", err)
+	}
+	if err := stream.Send(&grpc_testing.StreamingOutputCallRequest{Payload: &grpc_testing.Payload{Body: make([]byte, 11<<20)}}); err != nil && err != io.EOF {
+		t.Fatalf("Send: %v", err)
+	}
+	for {
+		m, err := stream.Recv()
+		if err == nil {
+			if len(m.GetPayload().GetBody()) > 10<<20 {
+				t.Fatal("the oversized message reached the backend")
+			}
+			continue
+		}
+		e2eGRPCWantTooLarge(t, err)
+		break
+	}
+}
+
+// e2eGRPCSizedMessages sends messages of size bytes on a full-duplex
+// stream: all answered when ok, else the first refused as too large.
+func e2eGRPCSizedMessages(t *testing.T, client grpc_testing.TestServiceClient, size int, ok bool) {
+	stream, err := client.FullDuplexCall(e2eGRPCCtx(t, 10*time.Second))
+	if err != nil {
+		t.Fatalf("FullDuplexCall: %v", err)
+	}
+	for i := range 3 {
+		if err := stream.Send(&grpc_testing.StreamingOutputCallRequest{Payload: &grpc_testing.Payload{Body: make([]byte, size)}}); err != nil && err != io.EOF {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+		_, err := stream.Recv()
+		if ok && err != nil {
+			t.Fatalf("Recv %d: %v", i, err)
+		}
+		if !ok {
+			e2eGRPCWantTooLarge(t, err)
+			return
+		}
 	}
 }
 

@@ -258,6 +258,27 @@ func e2eRawGet(target, host string, extra ...string) string {
 	return b.String()
 }
 
+// e2eServeConns accepts connections on ln until the test ends and serves
+// each on its own goroutine with serve, passing its number in accept order
+// (from 1), then closes it. The test's cleanup closes ln and waits for
+// every connection to finish.
+func e2eServeConns(t testing.TB, ln net.Listener, serve func(id int, c net.Conn)) {
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for id := 1; ; id++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				serve(id, c)
+			})
+		}
+	})
+}
+
 // e2eFreePort returns a 127.0.0.1 address nobody listens on.
 func e2eFreePort(t testing.TB) string {
 	t.Helper()

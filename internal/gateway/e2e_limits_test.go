@@ -71,11 +71,9 @@ func limitsRepeat(n int, f func(i int) string) []string {
 func TestLimitsHeaderCountIncludesDroppedFields(t *testing.T) {
 	t.Parallel()
 	rec := e2eNewRecorder(t, "rec", nil)
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams: {rec: {targets: [{url: "{{REC}}"}]}}
+	tg := e2eStartRec(t, rec, `
 routes: [{name: all, upstream: rec}]
-`, map[string]string{"REC": rec.URL})
+`)
 	addr := e2eHostPort(tg.URL)
 	attacks := map[string][]string{
 		"150 X-Forwarded-For lines": limitsRepeat(150, func(i int) string { return fmt.Sprintf("X-Forwarded-For: 10.0.0.%d", i%250) }),
@@ -389,14 +387,12 @@ routes:
 func TestLimitsHTTP2(t *testing.T) {
 	t.Parallel()
 	rec := e2eNewRecorder(t, "rec", nil)
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams: {rec: {targets: [{url: "{{REC}}"}]}}
+	tg := e2eStartRec(t, rec, `
 routes:
   - {name: admin, match: {path_prefix: /admin}, upstream: rec, plugins: [{name: ip_restriction, config: {deny: ["127.0.0.0/8"]}}]}
   - {name: v2, match: {path_prefix: /api, query: {version: v2}, headers: {X-Version: v2}}, upstream: rec}
   - {name: public, upstream: rec}
-`, map[string]string{"REC": rec.URL})
+`)
 	tr := &http.Transport{Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	t.Cleanup(tr.CloseIdleConnections)

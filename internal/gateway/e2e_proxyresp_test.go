@@ -31,7 +31,6 @@ type e2eRespBackend struct {
 	ln      net.Listener
 	respond func(path string, c net.Conn) bool // writes the answer; false: close the connection
 	mu      sync.Mutex
-	conns   int
 	reqs    []e2eRespSeen
 	closed  map[int]bool
 	changed chan struct{}
@@ -60,32 +59,13 @@ func e2eNewRespBackendTLS(t testing.TB, conf *tls.Config, respond func(path stri
 		ln = tls.NewListener(ln, conf)
 	}
 	b := &e2eRespBackend{ln: ln, respond: respond, closed: map[int]bool{}, changed: make(chan struct{}, 1)}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b.mu.Lock()
-			b.conns++
-			id := b.conns
-			b.mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				b.serveConn(id, c)
-				b.mu.Lock()
-				b.closed[id] = true
-				b.mu.Unlock()
-				b.notify()
-			}()
-		}
-	}()
+	e2eServeConns(t, ln, func(id int, c net.Conn) {
+		b.serveConn(id, c)
+		b.mu.Lock()
+		b.closed[id] = true
+		b.mu.Unlock()
+		b.notify()
+	})
 	return b
 }
 
@@ -538,7 +518,62 @@ func e2eRespWaitLog(t testing.TB, path string, want ...string) {
 func TestUpstreamBodyIdleTimeout(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
-	be := e2eNewRespBackend(t, func(path string, c net.Conn) bool {
+	be := e2eNewRespBackend(t, e2eIdleRespond(release))
+	// Runs before the backend's cleanup, which waits for its handlers.
+	t.Cleanup(func() { close(release) })
+	logPath, logYAML := e2eRespAccessLog(t)
+	tg := e2eStart(t, `
+server: {listen: [{addr: "127.0.0.1:0"}]}
+upstreams:
+  raw: {body_idle_timeout: 400ms, targets: [{url: "{{BE}}"}]}
+  long: {targets: [{url: "{{BE}}"}]}
+routes:
+  - {name: raw, match: {path_prefix: /}, upstream: raw}
+  - {name: route-override, match: {path_prefix: /route/}, upstream: long, body_idle_timeout: 300ms}
+`+logYAML, map[string]string{"BE": be.url()})
+	env := &e2eIdleEnv{be: be, url: tg.URL, logPath: logPath, counter: func(up string) int64 {
+		return tg.Stats().Counter(proxy.BodyIdleTimeoutsMetric, fmt.Sprintf("upstream=%q", up)).Value()
+	}}
+
+	for _, tc := range []struct{ path, upstream, partial string }{
+		{"/stall", "raw", "partial"},
+		{"/stall-chunked", "raw", "partial"},
+		{"/trickle-slow", "raw", "x"},
+		{"/route/stall", "long", "partial"},
+	} {
+		t.Run(strings.TrimPrefix(tc.path, "/"), func(t *testing.T) {
+			e2eIdleAborted(t, env, tc.path, tc.upstream, tc.partial)
+		})
+	}
+
+	t.Run("trickle within the timeout completes", func(t *testing.T) {
+		resp, body := e2eGet(t, tg.URL+"/trickle-fast")
+		if resp.StatusCode != 200 || string(body) != "yyyyyyyyyy" {
+			t.Fatalf("status %d body %q, want 200 and the whole body", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("http2 stream is reset", func(t *testing.T) { e2eIdleHTTP2Reset(t, env) })
+
+	t.Run("upgraded connection is exempt", func(t *testing.T) {
+		rc := e2eRespDial(t, e2eHostPort(tg.URL))
+		fmt.Fprintf(rc.c, "GET /ws HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+		block := rc.block(t)
+		if !strings.HasPrefix(block, "HTTP/1.1 101") {
+			t.Fatalf("upgrade answered %q", block)
+		}
+		got := make([]byte, len("late-frame"))
+		if _, err := io.ReadFull(rc.br, got); err != nil || string(got) != "late-frame" {
+			t.Fatalf("data sent after 3 idle timeouts: %q, %v; want late-frame", got, err)
+		}
+	})
+}
+
+// e2eIdleRespond is the backend of TestUpstreamBodyIdleTimeout: it stalls,
+// trickles or upgrades by path, and gives up when release closes.
+func e2eIdleRespond(release <-chan struct{}) func(path string, c net.Conn) bool {
+	return func(path string, c net.Conn) bool {
 		switch path {
 		case "/stall", "/route/stall":
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
@@ -584,110 +619,81 @@ func TestUpstreamBodyIdleTimeout(t *testing.T) {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		_, _ = io.Copy(io.Discard, c)
 		return false
-	})
-	// Runs before the backend's cleanup, which waits for its handlers.
-	t.Cleanup(func() { close(release) })
-	logPath, logYAML := e2eRespAccessLog(t)
-	tg := e2eStart(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-upstreams:
-  raw: {body_idle_timeout: 400ms, targets: [{url: "{{BE}}"}]}
-  long: {targets: [{url: "{{BE}}"}]}
-routes:
-  - {name: raw, match: {path_prefix: /}, upstream: raw}
-  - {name: route-override, match: {path_prefix: /route/}, upstream: long, body_idle_timeout: 300ms}
-`+logYAML, map[string]string{"BE": be.url()})
-	counter := func(up string) int64 {
-		return tg.Stats().Counter(proxy.BodyIdleTimeoutsMetric, fmt.Sprintf("upstream=%q", up)).Value()
 	}
+}
 
-	for _, tc := range []struct{ path, upstream, partial string }{
-		{"/stall", "raw", "partial"},
-		{"/stall-chunked", "raw", "partial"},
-		{"/trickle-slow", "raw", "x"},
-		{"/route/stall", "long", "partial"},
-	} {
-		t.Run(strings.TrimPrefix(tc.path, "/"), func(t *testing.T) {
-			before := counter(tc.upstream)
-			nconn := len(be.seen())
-			start := time.Now()
-			rc := e2eRespDial(t, e2eHostPort(tg.URL))
-			rc.get(t, tc.path)
-			// The gateway buffers the head and the first bytes until it
-			// flushes, so the client sees either no head at all or a head
-			// and a body cut short — never a complete response — and then
-			// the end of the connection.
-			raw, err := io.ReadAll(rc.br)
-			elapsed := time.Since(start)
-			if err != nil {
-				t.Fatalf("client connection ended with %v, want a clean close", err)
-			}
-			if resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), &http.Request{Method: http.MethodGet}); err == nil {
-				if resp.StatusCode != 200 {
-					t.Errorf("status %d, want the upstream's 200 or no head", resp.StatusCode)
-				}
-				if body, err := io.ReadAll(resp.Body); err == nil {
-					t.Fatalf("complete response %q delivered, want it aborted", body)
-				} else if !strings.HasPrefix(string(body), tc.partial) && len(body) > 0 {
-					t.Errorf("body %q, want a prefix of what the upstream sent", body)
-				}
-			}
-			if elapsed > 5*time.Second {
-				t.Errorf("aborted after %v", elapsed)
-			}
-			be.waitClosed(t, be.seen()[nconn].conn, 5*time.Second)
-			if got := counter(tc.upstream); got != before+1 {
-				t.Errorf("%s counter = %d, want %d", proxy.BodyIdleTimeoutsMetric, got, before+1)
-			}
-			e2eRespWaitLog(t, logPath, `"path":"`+tc.path+`"`, "upstream body idle timeout")
-		})
+// e2eIdleEnv is the gateway of TestUpstreamBodyIdleTimeout: its backend,
+// address, access log and body idle timeouts counted by upstream.
+type e2eIdleEnv struct {
+	be      *e2eRespBackend
+	url     string
+	logPath string
+	counter func(upstream string) int64
+}
+
+// e2eIdleAborted checks that a response to path, which stalls at the
+// backend of upstream after the body prefix partial, is aborted, counted
+// and logged, and that its upstream connection is closed.
+func e2eIdleAborted(t *testing.T, env *e2eIdleEnv, path, upstream, partial string) {
+	before := env.counter(upstream)
+	nconn := len(env.be.seen())
+	start := time.Now()
+	rc := e2eRespDial(t, e2eHostPort(env.url))
+	rc.get(t, path)
+	// The gateway buffers the head and the first bytes until it
+	// flushes, so the client sees either no head at all or a head
+	// and a body cut short — never a complete response — and then
+	// the end of the connection.
+	raw, err := io.ReadAll(rc.br)
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("client connection ended with %v, want a clean close", err)
 	}
+	if resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), &http.Request{Method: http.MethodGet}); err == nil {
+		if resp.StatusCode != 200 {
+			t.Errorf("status %d, want the upstream's 200 or no head", resp.StatusCode)
+		}
+		if body, err := io.ReadAll(resp.Body); err == nil {
+			t.Fatalf("complete response %q delivered, want it aborted", body)
+		} else if !strings.HasPrefix(string(body), partial) && len(body) > 0 {
+			t.Errorf("body %q, want a prefix of what the upstream sent", body)
+		}
+	}
+	if elapsed > 5*time.Second {
+		t.Errorf("aborted after %v", elapsed)
+	}
+	env.be.waitClosed(t, env.be.seen()[nconn].conn, 5*time.Second)
+	if got := env.counter(upstream); got != before+1 {
+		t.Errorf("%s counter = %d, want %d", proxy.BodyIdleTimeoutsMetric, got, before+1)
+	}
+	e2eRespWaitLog(t, env.logPath, `"path":"`+path+`"`, "upstream body idle timeout")
+}
 
-	t.Run("trickle within the timeout completes", func(t *testing.T) {
-		resp, body := e2eGet(t, tg.URL+"/trickle-fast")
-		if resp.StatusCode != 200 || string(body) != "yyyyyyyyyy" {
-			t.Fatalf("status %d body %q, want 200 and the whole body", resp.StatusCode, body)
+// e2eIdleHTTP2Reset checks that over HTTP/2 a stalled response ends in a
+// stream reset, and is counted.
+func e2eIdleHTTP2Reset(t *testing.T, env *e2eIdleEnv) {
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	before := env.counter("raw")
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(env.url + "/stall")
+	if err == nil {
+		defer resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
 		}
-	})
-
-	t.Run("http2 stream is reset", func(t *testing.T) {
-		tr := &http.Transport{Protocols: new(http.Protocols)}
-		tr.Protocols.SetUnencryptedHTTP2(true)
-		t.Cleanup(tr.CloseIdleConnections)
-		before := counter("raw")
-		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(tg.URL + "/stall")
-		if err == nil {
-			defer resp.Body.Close()
-			if resp.ProtoMajor != 2 {
-				t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
-			}
-			var body []byte
-			if body, err = io.ReadAll(resp.Body); err == nil {
-				t.Fatalf("body %q read to the end, want the stream reset", body)
-			}
+		var body []byte
+		if body, err = io.ReadAll(resp.Body); err == nil {
+			t.Fatalf("body %q read to the end, want the stream reset", body)
 		}
-		// The head may or may not have been flushed before the reset.
-		if !strings.Contains(err.Error(), "stream error") {
-			t.Errorf("error %v, want a stream reset", err)
-		}
-		if got := counter("raw"); got != before+1 {
-			t.Errorf("counter = %d, want %d", got, before+1)
-		}
-	})
-
-	t.Run("upgraded connection is exempt", func(t *testing.T) {
-		rc := e2eRespDial(t, e2eHostPort(tg.URL))
-		fmt.Fprintf(rc.c, "GET /ws HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-		block := rc.block(t)
-		if !strings.HasPrefix(block, "HTTP/1.1 101") {
-			t.Fatalf("upgrade answered %q", block)
-		}
-		got := make([]byte, len("late-frame"))
-		if _, err := io.ReadFull(rc.br, got); err != nil || string(got) != "late-frame" {
-			t.Fatalf("data sent after 3 idle timeouts: %q, %v; want late-frame", got, err)
-		}
-	})
+	}
+	// The head may or may not have been flushed before the reset.
+	if !strings.Contains(err.Error(), "stream error") {
+		t.Errorf("error %v, want a stream reset", err)
+	}
+	if got := env.counter("raw"); got != before+1 {
+		t.Errorf("counter = %d, want %d", got, before+1)
+	}
 }
 
 // TestUpstreamContentLengthWithTransferEncodingTLS checks the framing check

@@ -61,6 +61,7 @@ routes:
 `
 
 func TestRoutingPrecedence(t *testing.T) {
+	// Table test: its length is the table of cases.
 	rec := e2eNewRecorder(t, "rec", nil)
 	tg := e2eStart(t, e2eRoutingConfig, map[string]string{"REC": rec.URL})
 

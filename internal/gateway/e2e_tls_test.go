@@ -95,31 +95,54 @@ plugins:
 	if !strings.HasPrefix(tg.URL, "https://") {
 		t.Fatalf("gateway URL %q is not https", tg.URL)
 	}
-	addr := e2eHostPort(tg.URL)
+	env := &e2eTLSEnv{url: tg.URL, addr: e2eHostPort(tg.URL), roots: roots, aCert: aCert, bCert: bCert, stream: stream}
+	e2eTLSSNI(t, env)
+	e2eTLSProtocols(t, env)
+	t.Run("HTTP/2 server-sent events stream", func(t *testing.T) {
+		t.Parallel()
+		e2eTLSServerSentEvents(t, env)
+	})
+	t.Run("HTTP/2 error is JSON", func(t *testing.T) {
+		t.Parallel()
+		e2eTLSErrorJSON(t, env)
+	})
+}
 
+// e2eTLSEnv is the TLS gateway that TestTLSSNIAndHTTP2's subtests share:
+// certificates for a.test (the default) and *.b.test, the pool that
+// trusts them, and the gated server-sent events backend behind /events.
+type e2eTLSEnv struct {
+	url, addr    string
+	roots        *x509.CertPool
+	aCert, bCert *x509.Certificate
+	stream       *e2eGatedStream
+}
+
+// e2eTLSSNI checks which certificate each server name gets, and ALPN h2.
+func e2eTLSSNI(t *testing.T, env *e2eTLSEnv) {
 	sni := []struct {
 		desc       string
 		serverName string
 		want       *x509.Certificate
 		verify     bool
 	}{
-		{desc: "exact name", serverName: "a.test", want: aCert, verify: true},
-		{desc: "exact name upper case", serverName: "A.TEST", want: aCert, verify: true},
-		{desc: "wildcard one label", serverName: "x.b.test", want: bCert, verify: true},
-		{desc: "wildcard does not cover two labels", serverName: "y.x.b.test", want: aCert},
-		{desc: "wildcard does not cover its base", serverName: "b.test", want: aCert},
-		{desc: "unknown name gets the default", serverName: "unknown.test", want: aCert},
-		{desc: "no SNI gets the default", serverName: "", want: aCert},
+		{desc: "exact name", serverName: "a.test", want: env.aCert, verify: true},
+		{desc: "exact name upper case", serverName: "A.TEST", want: env.aCert, verify: true},
+		{desc: "wildcard one label", serverName: "x.b.test", want: env.bCert, verify: true},
+		{desc: "wildcard does not cover two labels", serverName: "y.x.b.test", want: env.aCert},
+		{desc: "wildcard does not cover its base", serverName: "b.test", want: env.aCert},
+		{desc: "unknown name gets the default", serverName: "unknown.test", want: env.aCert},
+		{desc: "no SNI gets the default", serverName: "", want: env.aCert},
 	}
 	for _, tc := range sni {
 		t.Run("SNI/"+tc.desc, func(t *testing.T) {
 			t.Parallel()
-			cfg := &tls.Config{ServerName: tc.serverName, RootCAs: roots, NextProtos: []string{"h2", "http/1.1"}}
+			cfg := &tls.Config{ServerName: tc.serverName, RootCAs: env.roots, NextProtos: []string{"h2", "http/1.1"}}
 			if !tc.verify {
 				cfg.InsecureSkipVerify = true
 			}
 			d := &net.Dialer{Timeout: 3 * time.Second}
-			c, err := tls.DialWithDialer(d, "tcp", addr, cfg)
+			c, err := tls.DialWithDialer(d, "tcp", env.addr, cfg)
 			if err != nil {
 				t.Fatalf("handshake: %v", err)
 			}
@@ -137,7 +160,11 @@ plugins:
 			}
 		})
 	}
+}
 
+// e2eTLSProtocols sends requests over HTTP/2 and HTTP/1.1 on TLS and checks
+// what the backend saw.
+func e2eTLSProtocols(t *testing.T, env *e2eTLSEnv) {
 	for _, tc := range []struct {
 		desc       string
 		serverName string
@@ -150,7 +177,7 @@ plugins:
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			tr := &http.Transport{
-				TLSClientConfig:   &tls.Config{RootCAs: roots, ServerName: tc.serverName},
+				TLSClientConfig:   &tls.Config{RootCAs: env.roots, ServerName: tc.serverName},
 				ForceAttemptHTTP2: tc.h2,
 			}
 			if !tc.h2 {
@@ -161,7 +188,7 @@ plugins:
 			cl := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 			for i, p := range []string{"/h2/one?x=1", "/h2/two"} {
 				body := strings.NewReader("payload")
-				req := e2eReq(t, http.MethodPost, tg.URL+p, body)
+				req := e2eReq(t, http.MethodPost, env.url+p, body)
 				req.Host = tc.serverName
 				req.Header.Set("X-Request-Id", "tls-req")
 				resp, err := cl.Do(req)
@@ -193,57 +220,57 @@ plugins:
 			}
 		})
 	}
+}
 
-	t.Run("HTTP/2 server-sent events stream", func(t *testing.T) {
-		t.Parallel()
-		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "a.test"}, ForceAttemptHTTP2: true}
-		defer tr.CloseIdleConnections()
-		resp, err := (&http.Client{Transport: tr, Timeout: 8 * time.Second}).Get(tg.URL + "/events")
-		if err != nil {
-			t.Fatal(err)
+// e2eTLSServerSentEvents checks that an HTTP/2 response streams.
+func e2eTLSServerSentEvents(t *testing.T, env *e2eTLSEnv) {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: env.roots, ServerName: "a.test"}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 8 * time.Second}).Get(env.url + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d proto %s", resp.StatusCode, resp.Proto)
+	}
+	first := make(chan string, 1)
+	go func() {
+		buf := make([]byte, len("data: one\n\n"))
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			first <- err.Error()
+			return
 		}
-		defer resp.Body.Close()
-		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
-			t.Fatalf("status %d proto %s", resp.StatusCode, resp.Proto)
+		first <- string(buf)
+	}()
+	select {
+	case got := <-first:
+		if got != "data: one\n\n" {
+			t.Fatalf("first event %q", got)
 		}
-		first := make(chan string, 1)
-		go func() {
-			buf := make([]byte, len("data: one\n\n"))
-			if _, err := io.ReadFull(resp.Body, buf); err != nil {
-				first <- err.Error()
-				return
-			}
-			first <- string(buf)
-		}()
-		select {
-		case got := <-first:
-			if got != "data: one\n\n" {
-				t.Fatalf("first event %q", got)
-			}
-		case <-time.After(2500 * time.Millisecond):
-			t.Fatal("first event not received: the HTTP/2 response is buffered, not streamed")
-		}
-		close(stream.gate)
-		rest, _ := io.ReadAll(resp.Body)
-		if string(rest) != "data: two\n\n" || stream.timed.Load() {
-			t.Errorf("second event %q (backend gate timed out: %v)", rest, stream.timed.Load())
-		}
-	})
+	case <-time.After(2500 * time.Millisecond):
+		t.Fatal("first event not received: the HTTP/2 response is buffered, not streamed")
+	}
+	close(env.stream.gate)
+	rest, _ := io.ReadAll(resp.Body)
+	if string(rest) != "data: two\n\n" || env.stream.timed.Load() {
+		t.Errorf("second event %q (backend gate timed out: %v)", rest, env.stream.timed.Load())
+	}
+}
 
-	t.Run("HTTP/2 error is JSON", func(t *testing.T) {
-		t.Parallel()
-		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "a.test"}, ForceAttemptHTTP2: true}
-		defer tr.CloseIdleConnections()
-		cl := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-		resp, err := cl.Get(tg.URL + "/x%2Fy")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.ProtoMajor != 2 {
-			t.Errorf("proto %s", resp.Proto)
-		}
-		e2eCheckError(t, resp.StatusCode, resp.Header, b, http.StatusBadRequest)
-	})
+// e2eTLSErrorJSON checks that a gateway error over HTTP/2 is JSON.
+func e2eTLSErrorJSON(t *testing.T, env *e2eTLSEnv) {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: env.roots, ServerName: "a.test"}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	resp, err := cl.Get(env.url + "/x%2Fy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.ProtoMajor != 2 {
+		t.Errorf("proto %s", resp.Proto)
+	}
+	e2eCheckError(t, resp.StatusCode, resp.Header, b, http.StatusBadRequest)
 }

@@ -52,6 +52,7 @@ func oidcGlobalAppHome() string {
 // with an error naming the route, its match and what to do; and accepts
 // the callback when the route, or a route running the same login, gets it.
 func TestOIDCLoginCallbackCoverage(t *testing.T) {
+	// Table test: its length is the table of cases.
 	t.Parallel()
 	for _, tc := range []struct {
 		name, yaml string

@@ -24,39 +24,29 @@ func runningVersion(g *gateway.Gateway) int {
 	return -1
 }
 
-// TestWatchDebounceDoesNotStarve rewrites the config file every 50 ms for
-// 3 s: the debounce (200 ms of quiet) never elapses, yet the running config
-// must follow within about MaxDelay of the first write, again and again
-// during the burst, and end on the last content written.
-func TestWatchDebounceDoesNotStarve(t *testing.T) {
-	t.Parallel()
-	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	addr := freeAddr(t)
-	file := filepath.Join(t.TempDir(), "portico.yaml")
-	g := startFromFile(t, file, versionConfig(addr, backend.URL, 0))
-	defer g.Shutdown(context.Background())
+// debounceApplied is one reload result seen by TestWatchDebounceDoesNotStarve:
+// when, the version then running, and the reload's error.
+type debounceApplied struct {
+	at      time.Time
+	version int
+	err     error
+}
 
-	type applied struct {
-		at      time.Time
-		version int
-		err     error
-	}
-	results := make(chan applied, 1000)
-	rl := &gateway.Reloader{Path: file, Runtime: g.Runtime, Logger: testutil.Logger(t),
-		OnResult: func(err error) {
-			select {
-			case results <- applied{time.Now(), runningVersion(g), err}:
-			default:
-			}
-		}}
-	if rl.MaxDelay != 0 || gateway.DefaultMaxDelay != time.Second {
-		t.Fatalf("MaxDelay %v, default %v; this test assumes 1s", rl.MaxDelay, gateway.DefaultMaxDelay)
-	}
+// debounceBurst is what debounceWrite wrote: the times of its first and
+// last writes and the last version.
+type debounceBurst struct {
+	first, end time.Time
+	last       int
+}
+
+// debounceWatch starts rl watching file changes with a 200 ms debounce and
+// waits until it does. The returned function stops it.
+func debounceWatch(t *testing.T, rl *gateway.Reloader) (stop func()) {
+	t.Helper()
 	watching := make(chan struct{})
 	gateway.OnWatching(rl, func() { close(watching) })
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
-	defer func() { cancel(); <-stopped }()
 	go func() {
 		defer close(stopped)
 		if err := rl.Watch(ctx, 200*time.Millisecond); err != nil {
@@ -66,27 +56,29 @@ func TestWatchDebounceDoesNotStarve(t *testing.T) {
 	select {
 	case <-watching:
 	case <-time.After(10 * time.Second):
+		cancel()
+		<-stopped
 		t.Fatal("the watcher did not start")
 	}
+	return func() { cancel(); <-stopped }
+}
 
-	// The writer replaces the file atomically (temporary file, rename)
-	// every 50 ms with a new valid version, so no reload reads half a file.
-	type burst struct {
-		first, end time.Time
-		last       int
-	}
-	done := make(chan burst, 1)
+// debounceWrite replaces file atomically (temporary file, rename) every
+// 50 ms with a new valid versionConfig, so no reload reads half a file,
+// for 3 s; then it sends what it wrote. The returned function stops it
+// early.
+func debounceWrite(t *testing.T, file, addr, backendURL string) (<-chan debounceBurst, func()) {
+	done := make(chan debounceBurst, 1)
 	quit := make(chan struct{})
 	writerDone := make(chan struct{})
-	defer func() { close(quit); <-writerDone }()
 	go func() {
 		defer close(writerDone)
-		var b burst
+		var b debounceBurst
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for v := 1; ; v++ {
 			tmp := file + ".tmp"
-			if err := os.WriteFile(tmp, []byte(versionConfig(addr, backend.URL, v)), 0o644); err != nil {
+			if err := os.WriteFile(tmp, []byte(versionConfig(addr, backendURL, v)), 0o644); err != nil {
 				t.Error(err)
 			}
 			if err := os.Rename(tmp, file); err != nil {
@@ -109,25 +101,14 @@ func TestWatchDebounceDoesNotStarve(t *testing.T) {
 			}
 		}
 	}()
+	return done, func() { close(quit); <-writerDone }
+}
 
-	var got []applied
-	var b burst
-	timeout := time.After(15 * time.Second)
-wait:
-	for {
-		select {
-		case a := <-results:
-			if a.err != nil {
-				t.Fatalf("reload failed: %v", a.err)
-			}
-			got = append(got, a)
-		case b = <-done:
-			break wait
-		case <-timeout:
-			t.Fatal("the writer did not finish")
-		}
-	}
-	var during []applied
+// debounceCheckBurst checks the reloads of got applied during the burst b:
+// at least two, the first within 1.5 s of the first write, in order.
+func debounceCheckBurst(t *testing.T, got []debounceApplied, b debounceBurst) {
+	t.Helper()
+	var during []debounceApplied
 	for _, a := range got {
 		if !a.at.After(b.end) {
 			during = append(during, a)
@@ -147,6 +128,55 @@ wait:
 			t.Errorf("reload %d applied version %d after %d", i, during[i].version, during[i-1].version)
 		}
 	}
+}
+
+// TestWatchDebounceDoesNotStarve rewrites the config file every 50 ms for
+// 3 s: the debounce (200 ms of quiet) never elapses, yet the running config
+// must follow within about MaxDelay of the first write, again and again
+// during the burst, and end on the last content written.
+func TestWatchDebounceDoesNotStarve(t *testing.T) {
+	t.Parallel()
+	backend := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	addr := freeAddr(t)
+	file := filepath.Join(t.TempDir(), "portico.yaml")
+	g := startFromFile(t, file, versionConfig(addr, backend.URL, 0))
+	defer g.Shutdown(context.Background())
+
+	results := make(chan debounceApplied, 1000)
+	rl := &gateway.Reloader{Path: file, Runtime: g.Runtime, Logger: testutil.Logger(t),
+		OnResult: func(err error) {
+			select {
+			case results <- debounceApplied{time.Now(), runningVersion(g), err}:
+			default:
+			}
+		}}
+	if rl.MaxDelay != 0 || gateway.DefaultMaxDelay != time.Second {
+		t.Fatalf("MaxDelay %v, default %v; this test assumes 1s", rl.MaxDelay, gateway.DefaultMaxDelay)
+	}
+	stopWatch := debounceWatch(t, rl)
+	defer stopWatch()
+
+	done, stopWrite := debounceWrite(t, file, addr, backend.URL)
+	defer stopWrite()
+
+	var got []debounceApplied
+	var b debounceBurst
+	timeout := time.After(15 * time.Second)
+wait:
+	for {
+		select {
+		case a := <-results:
+			if a.err != nil {
+				t.Fatalf("reload failed: %v", a.err)
+			}
+			got = append(got, a)
+		case b = <-done:
+			break wait
+		case <-timeout:
+			t.Fatal("the writer did not finish")
+		}
+	}
+	debounceCheckBurst(t, got, b)
 	// After the burst the last content is applied, a debounce later.
 	for runningVersion(g) != b.last {
 		select {

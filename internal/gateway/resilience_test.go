@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/steps"
 	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
@@ -68,6 +69,15 @@ func (k *killable) kill() {
 func (k *killable) restart() { k.start(k.addr) }
 
 func (k *killable) url() string { return "http://" + k.addr }
+
+// slowHandler answers after 2 s, or not at all when the request is
+// cancelled first.
+func slowHandler(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-time.After(2 * time.Second):
+	case <-r.Context().Done():
+	}
+}
 
 func ok(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -294,118 +304,123 @@ func TestRetryBudget(t *testing.T) {
 // per-try timeouts, idempotency and body replay.
 func TestRetryBehaviour(t *testing.T) {
 	t.Parallel()
-	t.Run("503 with Retry-After goes to another target and the first rests", func(t *testing.T) {
-		t.Parallel()
-		a := newKillable(t, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(503)
-		})
-		b := newKillable(t, ok("b"))
-		tg := testutil.StartGateway(t, poolYAML("    balancer: round_robin\n    retry: {on: [503]}\n    debug_header: true", a, b))
-		for i := 0; i < 6; i++ {
-			code, body, h := do(t, testutil.Client(), "GET", tg.URL+"/", nil)
-			if code != 200 || body != "b" || h.Get("X-Portico-Upstream") != strings.TrimPrefix(b.url(), "http://") {
-				t.Fatalf("request %d: %d %q upstream %q", i, code, body, h.Get("X-Portico-Upstream"))
-			}
+	steps.Parallel(t,
+		steps.Step{Name: "503 with Retry-After goes to another target and the first rests", Run: retryRestsAfter503},
+		steps.Step{Name: "per-try timeout moves on to a fast target", Run: retryPerTryTimeout},
+		steps.Step{Name: "per-try timeout on the last attempt is a 504", Run: retryLastAttemptTimeout},
+		steps.Step{Name: "POST is not retried on a status unless the route opts in", Run: retryPOSTOptIn},
+		steps.Step{Name: "request body is replayed in full on retry", Run: retryReplaysBody},
+	)
+}
+
+// retryRestsAfter503 checks that a 503 with Retry-After goes to another
+// target and that the first rests.
+func retryRestsAfter503(t *testing.T) {
+	a := newKillable(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(503)
+	})
+	b := newKillable(t, ok("b"))
+	tg := testutil.StartGateway(t, poolYAML("    balancer: round_robin\n    retry: {on: [503]}\n    debug_header: true", a, b))
+	for i := 0; i < 6; i++ {
+		code, body, h := do(t, testutil.Client(), "GET", tg.URL+"/", nil)
+		if code != 200 || body != "b" || h.Get("X-Portico-Upstream") != strings.TrimPrefix(b.url(), "http://") {
+			t.Fatalf("request %d: %d %q upstream %q", i, code, body, h.Get("X-Portico-Upstream"))
 		}
-		if n := a.hits.Load(); n != 1 {
-			t.Fatalf("target with Retry-After got %d requests within its rest, want 1", n)
+	}
+	if n := a.hits.Load(); n != 1 {
+		t.Fatalf("target with Retry-After got %d requests within its rest, want 1", n)
+	}
+}
+
+// retryPerTryTimeout checks that a per-try timeout moves on to a fast target.
+func retryPerTryTimeout(t *testing.T) {
+	slow := newKillable(t, slowHandler)
+	fast := newKillable(t, ok("fast"))
+	tg := testutil.StartGateway(t, poolYAML("    balancer: round_robin\n    retry: {on: [timeout], per_try_timeout: 100ms}", slow, fast))
+	for i := 0; i < 4; i++ {
+		start := time.Now()
+		code, body, _ := do(t, testutil.Client(), "GET", tg.URL+"/", nil)
+		if code != 200 || body != "fast" || time.Since(start) > time.Second {
+			t.Fatalf("got %d %q after %v", code, body, time.Since(start))
+		}
+	}
+}
+
+// retryLastAttemptTimeout checks that a per-try timeout on the last attempt is a
+// 504.
+func retryLastAttemptTimeout(t *testing.T) {
+	slow := newKillable(t, slowHandler)
+	tg := testutil.StartGateway(t, poolYAML("    retry: {attempts: 1, on: [timeout], per_try_timeout: 100ms}", slow))
+	if code, _, _ := do(t, testutil.Client(), "GET", tg.URL+"/", nil); code != 504 {
+		t.Fatalf("got %d, want 504", code)
+	}
+}
+
+// retryPOSTOptIn checks that POST is not retried on a status unless the route
+// opts in.
+func retryPOSTOptIn(t *testing.T) {
+	a := newKillable(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(502) })
+	b := newKillable(t, ok("b"))
+	yaml := poolYAML("    balancer: round_robin\n    outlier_detection: {disabled: true}\n    retry: {on: [502]}", a, b)
+	yaml = strings.Replace(yaml, "routes: [{name: r, match: {path_prefix: /}, upstream: u}]",
+		"routes: [{name: r, match: {path_prefix: /}, upstream: u}, {name: opt, match: {path_prefix: /opt}, upstream: u, retry: {on: [502], non_idempotent: true}}]", 1)
+	tg := testutil.StartGateway(t, yaml)
+	got502 := false
+	for i := 0; i < 4; i++ {
+		if code, _, _ := do(t, testutil.Client(), "POST", tg.URL+"/", strings.NewReader("x")); code == 502 {
+			got502 = true
+		}
+	}
+	if !got502 {
+		t.Fatal("a POST was retried without opting in")
+	}
+	for i := 0; i < 4; i++ {
+		if code, body, _ := do(t, testutil.Client(), "POST", tg.URL+"/opt", strings.NewReader("x")); code != 200 || body != "b" {
+			t.Fatalf("opted-in POST: %d %q", code, body)
+		}
+	}
+}
+
+// retryReplaysBody checks that the request body is replayed in full on retry.
+func retryReplaysBody(t *testing.T) {
+	var got atomic.Value
+	// a reads the whole body and then drops the connection.
+	a := newKillable(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
 		}
 	})
-	t.Run("per-try timeout moves on to a fast target", func(t *testing.T) {
-		t.Parallel()
-		slow := newKillable(t, func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-time.After(2 * time.Second):
-			case <-r.Context().Done():
-			}
-		})
-		fast := newKillable(t, ok("fast"))
-		tg := testutil.StartGateway(t, poolYAML("    balancer: round_robin\n    retry: {on: [timeout], per_try_timeout: 100ms}", slow, fast))
-		for i := 0; i < 4; i++ {
-			start := time.Now()
-			code, body, _ := do(t, testutil.Client(), "GET", tg.URL+"/", nil)
-			if code != 200 || body != "fast" || time.Since(start) > time.Second {
-				t.Fatalf("got %d %q after %v", code, body, time.Since(start))
-			}
-		}
+	b := newKillable(t, func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		io.Copy(h, r.Body)
+		got.Store(hex.EncodeToString(h.Sum(nil)))
+		io.WriteString(w, "b")
 	})
-	t.Run("per-try timeout on the last attempt is a 504", func(t *testing.T) {
-		t.Parallel()
-		slow := newKillable(t, func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-time.After(2 * time.Second):
-			case <-r.Context().Done():
-			}
-		})
-		tg := testutil.StartGateway(t, poolYAML("    retry: {attempts: 1, on: [timeout], per_try_timeout: 100ms}", slow))
-		if code, _, _ := do(t, testutil.Client(), "GET", tg.URL+"/", nil); code != 504 {
-			t.Fatalf("got %d, want 504", code)
+	tg := testutil.StartGateway(t, poolYAML("    balancer: round_robin\n    outlier_detection: {disabled: true}\n    retry: {on: [reset], non_idempotent: true, buffer_bytes: 64KiB}", a, b))
+	body := bytes.Repeat([]byte("0123456789abcdef"), 2048) // 32 KiB
+	sum := sha256.Sum256(body)
+	for i := 0; i < 2; i++ {
+		code, resp, _ := do(t, testutil.Client(), "POST", tg.URL+"/", bytes.NewReader(body))
+		if code != 200 || resp != "b" {
+			t.Fatalf("POST %d: %d %q", i, code, resp)
 		}
-	})
-	t.Run("POST is not retried on a status unless the route opts in", func(t *testing.T) {
-		t.Parallel()
-		a := newKillable(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(502) })
-		b := newKillable(t, ok("b"))
-		yaml := poolYAML("    balancer: round_robin\n    outlier_detection: {disabled: true}\n    retry: {on: [502]}", a, b)
-		yaml = strings.Replace(yaml, "routes: [{name: r, match: {path_prefix: /}, upstream: u}]",
-			"routes: [{name: r, match: {path_prefix: /}, upstream: u}, {name: opt, match: {path_prefix: /opt}, upstream: u, retry: {on: [502], non_idempotent: true}}]", 1)
-		tg := testutil.StartGateway(t, yaml)
-		got502 := false
-		for i := 0; i < 4; i++ {
-			if code, _, _ := do(t, testutil.Client(), "POST", tg.URL+"/", strings.NewReader("x")); code == 502 {
-				got502 = true
-			}
+		if got.Load() != hex.EncodeToString(sum[:]) {
+			t.Fatal("replayed body differs from the original")
 		}
-		if !got502 {
-			t.Fatal("a POST was retried without opting in")
-		}
-		for i := 0; i < 4; i++ {
-			if code, body, _ := do(t, testutil.Client(), "POST", tg.URL+"/opt", strings.NewReader("x")); code != 200 || body != "b" {
-				t.Fatalf("opted-in POST: %d %q", code, body)
-			}
-		}
-	})
-	t.Run("request body is replayed in full on retry", func(t *testing.T) {
-		t.Parallel()
-		var got atomic.Value
-		// a reads the whole body and then drops the connection.
-		a := newKillable(t, func(w http.ResponseWriter, r *http.Request) {
-			io.Copy(io.Discard, r.Body)
-			conn, _, err := http.NewResponseController(w).Hijack()
-			if err == nil {
-				conn.Close()
-			}
-		})
-		b := newKillable(t, func(w http.ResponseWriter, r *http.Request) {
-			h := sha256.New()
-			io.Copy(h, r.Body)
-			got.Store(hex.EncodeToString(h.Sum(nil)))
-			io.WriteString(w, "b")
-		})
-		tg := testutil.StartGateway(t, poolYAML("    balancer: round_robin\n    outlier_detection: {disabled: true}\n    retry: {on: [reset], non_idempotent: true, buffer_bytes: 64KiB}", a, b))
-		body := bytes.Repeat([]byte("0123456789abcdef"), 2048) // 32 KiB
-		sum := sha256.Sum256(body)
-		for i := 0; i < 2; i++ {
-			code, resp, _ := do(t, testutil.Client(), "POST", tg.URL+"/", bytes.NewReader(body))
-			if code != 200 || resp != "b" {
-				t.Fatalf("POST %d: %d %q", i, code, resp)
-			}
-			if got.Load() != hex.EncodeToString(sum[:]) {
-				t.Fatal("replayed body differs from the original")
-			}
-		}
-		// A body larger than the buffer is not retried.
-		big := bytes.Repeat([]byte("x"), 128<<10)
-		codes := map[int]int{}
-		for i := 0; i < 2; i++ {
-			code, _, _ := do(t, testutil.Client(), "POST", tg.URL+"/", bytes.NewReader(big))
-			codes[code]++
-		}
-		if codes[502] != 1 || codes[200] != 1 {
-			t.Fatalf("oversized bodies: %v, want one 502 (from a, not retried) and one 200", codes)
-		}
-	})
+	}
+	// A body larger than the buffer is not retried.
+	big := bytes.Repeat([]byte("x"), 128<<10)
+	codes := map[int]int{}
+	for i := 0; i < 2; i++ {
+		code, _, _ := do(t, testutil.Client(), "POST", tg.URL+"/", bytes.NewReader(big))
+		codes[code]++
+	}
+	if codes[502] != 1 || codes[200] != 1 {
+		t.Fatalf("oversized bodies: %v, want one 502 (from a, not retried) and one 200", codes)
+	}
 }
 
 // TestHealthSurvivesReload: a target marked down stays down across a reload

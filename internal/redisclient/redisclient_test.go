@@ -13,17 +13,14 @@ import (
 	"github.com/portico-gw/portico/internal/testutil/testredis"
 )
 
-// TestTimeoutBoundsWholeCall pauses Redis while more calls than the pool
-// has connections are made, each bounded by the configured timeout as the
-// plugins do. A call that first waits for a pooled connection must not get
-// a fresh read timeout after the wait: none may take much more than the
-// timeout (it took twice the timeout when go-redis ignored the context's
-// deadline).
-func TestTimeoutBoundsWholeCall(t *testing.T) {
-	t.Parallel()
-	const timeout = 300 * time.Millisecond
+// pausedClient starts a test Redis, connects a client configured by conf
+// (its Addr set to that Redis) and checks it answers, then pauses the
+// Redis for pauseMS milliseconds with CLIENT PAUSE.
+func pausedClient(t *testing.T, conf *Config, pauseMS int) *Client {
+	t.Helper()
 	rd := testredis.Start(t)
-	cl, err := New(&Config{Addr: rd.Addr, Timeout: config.Duration(timeout), PoolSize: 4})
+	conf.Addr = rd.Addr
+	cl, err := New(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,9 +30,22 @@ func TestTimeoutBoundsWholeCall(t *testing.T) {
 	}
 	admin := redis.NewClient(&redis.Options{Addr: rd.Addr})
 	defer admin.Close()
-	if err := admin.Do(context.Background(), "CLIENT", "PAUSE", 5000, "ALL").Err(); err != nil {
+	if err := admin.Do(context.Background(), "CLIENT", "PAUSE", pauseMS, "ALL").Err(); err != nil {
 		t.Fatalf("CLIENT PAUSE: %v", err)
 	}
+	return cl
+}
+
+// TestTimeoutBoundsWholeCall pauses Redis while more calls than the pool
+// has connections are made, each bounded by the configured timeout as the
+// plugins do. A call that first waits for a pooled connection must not get
+// a fresh read timeout after the wait: none may take much more than the
+// timeout (it took twice the timeout when go-redis ignored the context's
+// deadline).
+func TestTimeoutBoundsWholeCall(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	cl := pausedClient(t, &Config{Timeout: config.Duration(timeout), PoolSize: 4}, 5000)
 	var mu sync.Mutex
 	var lat []time.Duration
 	var wg sync.WaitGroup
@@ -69,20 +79,7 @@ func TestTimeoutBoundsWholeCall(t *testing.T) {
 // then took the whole read timeout).
 func TestContextDeadlineBoundsCall(t *testing.T) {
 	t.Parallel()
-	rd := testredis.Start(t)
-	cl, err := New(&Config{Addr: rd.Addr, Timeout: config.Duration(2 * time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cl.Close() })
-	if err := cl.Ping(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	admin := redis.NewClient(&redis.Options{Addr: rd.Addr})
-	defer admin.Close()
-	if err := admin.Do(context.Background(), "CLIENT", "PAUSE", 10000, "ALL").Err(); err != nil {
-		t.Fatalf("CLIENT PAUSE: %v", err)
-	}
+	cl := pausedClient(t, &Config{Timeout: config.Duration(2 * time.Second)}, 10000)
 	for i := range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		start := time.Now()

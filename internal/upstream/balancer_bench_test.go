@@ -24,21 +24,39 @@ func balBenchSetup(b *testing.B, policy string) (Balancer, []*Target, []*http.Re
 	return bal, ts, reqs
 }
 
+// balBenchPicks measures picks of policy over balBenchSetup's targets,
+// from one goroutine or from all Ps at once (parallel); down makes target 1
+// unavailable.
+func balBenchPicks(b *testing.B, policy string, down, parallel bool) {
+	bal, ts, reqs := balBenchSetup(b, policy)
+	now := time.Now()
+	if down {
+		ts[1].State.SetHealthy(false, now)
+	}
+	b.ReportAllocs()
+	if !parallel {
+		f := NewFilter(now, 0)
+		for i := 0; b.Loop(); i++ {
+			if bal.Pick(ts, reqs[i%balBenchKeys], &f) == nil {
+				b.Fatal("no target")
+			}
+		}
+		return
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		f := NewFilter(now, 0)
+		for i := 0; pb.Next(); i++ {
+			if bal.Pick(ts, reqs[i%balBenchKeys], &f) == nil {
+				b.Fatal("no target")
+			}
+		}
+	})
+}
+
 // BenchmarkBalancerPick measures one pick per policy from one goroutine.
 func BenchmarkBalancerPick(b *testing.B) {
 	for _, p := range balPolicies {
-		b.Run(p, func(b *testing.B) {
-			bal, ts, reqs := balBenchSetup(b, p)
-			f := NewFilter(time.Now(), 0)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if bal.Pick(ts, reqs[i%balBenchKeys], &f) == nil {
-					b.Fatal("no target")
-				}
-				i++
-			}
-		})
+		b.Run(p, func(b *testing.B) { balBenchPicks(b, p, false, false) })
 	}
 }
 
@@ -47,20 +65,6 @@ func BenchmarkBalancerPick(b *testing.B) {
 // scaling here.
 func BenchmarkBalancerPickParallel(b *testing.B) {
 	for _, p := range balPolicies {
-		b.Run(p, func(b *testing.B) {
-			bal, ts, reqs := balBenchSetup(b, p)
-			now := time.Now()
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				f := NewFilter(now, 0)
-				i := 0
-				for pb.Next() {
-					if bal.Pick(ts, reqs[i%balBenchKeys], &f) == nil {
-						b.Fatal("no target")
-					}
-					i++
-				}
-			})
-		})
+		b.Run(p, func(b *testing.B) { balBenchPicks(b, p, false, true) })
 	}
 }

@@ -251,35 +251,7 @@ func TestRotationRecovery(t *testing.T) {
 // with one of ten targets unavailable (the skipping path).
 func BenchmarkBalancerPickOneDown(b *testing.B) {
 	for _, p := range rotPolicies {
-		b.Run(p, func(b *testing.B) {
-			bal, ts, reqs := balBenchSetup(b, p)
-			now := time.Now()
-			ts[1].State.SetHealthy(false, now)
-			f := NewFilter(now, 0)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if bal.Pick(ts, reqs[i%balBenchKeys], &f) == nil {
-					b.Fatal("no target")
-				}
-				i++
-			}
-		})
-		b.Run(p+"/parallel", func(b *testing.B) {
-			bal, ts, reqs := balBenchSetup(b, p)
-			now := time.Now()
-			ts[1].State.SetHealthy(false, now)
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				f := NewFilter(now, 0)
-				i := 0
-				for pb.Next() {
-					if bal.Pick(ts, reqs[i%balBenchKeys], &f) == nil {
-						b.Fatal("no target")
-					}
-					i++
-				}
-			})
-		})
+		b.Run(p, func(b *testing.B) { balBenchPicks(b, p, true, false) })
+		b.Run(p+"/parallel", func(b *testing.B) { balBenchPicks(b, p, true, true) })
 	}
 }

@@ -79,7 +79,5 @@ func TestKeyList(t *testing.T) {
 	close(g.release)
 	recv(t, held)
 	recv(t, heldAnon)
-	if n := p.lim.keys(); n != 0 {
-		t.Errorf("%d keys left", n)
-	}
+	checkNoKeys(t, p, "")
 }

@@ -32,6 +32,15 @@ func mustBuild(t testing.TB, src string, opts ...plugintest.Option) *Concurrency
 	return plugintest.MustBuild[*Concurrency](t, Name, src, append([]plugintest.Option{plugintest.WithRoute(t.Name())}, opts...)...)
 }
 
+// checkNoKeys reports an error when p's limiter still holds keys; when
+// ends the message ("" or, say, " after the load").
+func checkNoKeys(t testing.TB, p *Concurrency, when string) {
+	t.Helper()
+	if n := p.lim.keys(); n != 0 {
+		t.Errorf("%d keys left%s", n, when)
+	}
+}
+
 // newRequest returns a request from ip, optionally authenticated as consumer
 // id, carrying a gateway record.
 func newRequest(ctx context.Context, ip, id string) *http.Request {
@@ -77,6 +86,18 @@ func recv(t *testing.T, ch <-chan *httptest.ResponseRecorder) *httptest.Response
 		t.Fatal("request did not finish")
 		return nil
 	}
+}
+
+// refuse sends h a request from ip as consumer id, checks that it is
+// refused with check429 and returns how long the refusal took.
+func refuse(t *testing.T, h http.Handler, ip, id string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, newRequest(context.Background(), ip, id))
+	d := time.Since(start)
+	check429(t, rr)
+	return d
 }
 
 func check429(t *testing.T, rr *httptest.ResponseRecorder) {
@@ -183,9 +204,7 @@ func TestBound(t *testing.T) {
 	if got := peak.Load(); got != max {
 		t.Errorf("peak concurrency %d, want exactly %d", got, max)
 	}
-	if k := p.lim.keys(); k != 0 {
-		t.Errorf("%d keys left after the load", k)
-	}
+	checkNoKeys(t, p, " after the load")
 }
 
 // TestBoundRejecting checks the bound without a queue: the excess is refused
@@ -231,9 +250,7 @@ func TestBoundRejecting(t *testing.T) {
 	if ok.Load() == 0 || ok.Load()+refused.Load() != 1000 {
 		t.Errorf("ok %d refused %d", ok.Load(), refused.Load())
 	}
-	if k := p.lim.keys(); k != 0 {
-		t.Errorf("%d keys left after the load", k)
-	}
+	checkNoKeys(t, p, " after the load")
 }
 
 func TestRejectAtOnce(t *testing.T) {
@@ -243,11 +260,7 @@ func TestRejectAtOnce(t *testing.T) {
 	h := p.Wrap(g)
 	first := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first request inside", func() bool { return g.in.Load() == 1 })
-	start := time.Now()
-	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
-	check429(t, rr)
-	if d := time.Since(start); d > time.Second {
+	if d := refuse(t, h, "192.0.2.1", "alice"); d > time.Second {
 		t.Errorf("refusal took %v", d)
 	}
 	close(g.release)
@@ -281,9 +294,7 @@ func TestQueueProceeds(t *testing.T) {
 	if rr := recv(t, second); rr.Code != http.StatusOK {
 		t.Fatalf("second: %d", rr.Code)
 	}
-	if n := p.lim.keys(); n != 0 {
-		t.Errorf("%d keys left", n)
-	}
+	checkNoKeys(t, p, "")
 }
 
 func TestQueueFIFO(t *testing.T) {
@@ -329,11 +340,7 @@ func TestQueueTimeout(t *testing.T) {
 	h := p.Wrap(g)
 	first := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first request inside", func() bool { return g.in.Load() == 1 })
-	start := time.Now()
-	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
-	d := time.Since(start)
-	check429(t, rr)
+	d := refuse(t, h, "192.0.2.1", "alice")
 	if d < 150*time.Millisecond || d > 5*time.Second {
 		t.Errorf("timed out after %v, want about 150ms", d)
 	}
@@ -342,9 +349,7 @@ func TestQueueTimeout(t *testing.T) {
 	}
 	close(g.release)
 	recv(t, first)
-	if n := p.lim.keys(); n != 0 {
-		t.Errorf("%d keys left", n)
-	}
+	checkNoKeys(t, p, "")
 }
 
 func TestQueueFull(t *testing.T) {
@@ -357,11 +362,7 @@ func TestQueueFull(t *testing.T) {
 	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 	second := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "second queued", func() bool { _, w := p.lim.stateOf(k); return w == 1 })
-	start := time.Now()
-	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
-	check429(t, rr)
-	if d := time.Since(start); d > time.Second {
+	if d := refuse(t, h, "192.0.2.1", "alice"); d > time.Second {
 		t.Errorf("a full queue refused after %v, want at once", d)
 	}
 	close(g.release)
@@ -407,55 +408,48 @@ func TestCancelWhileQueued(t *testing.T) {
 	if g.in.Load() != 2 {
 		t.Errorf("%d requests reached the handler, want 2", g.in.Load())
 	}
-	if n := p.lim.keys(); n != 0 {
-		t.Errorf("%d keys left", n)
+	checkNoKeys(t, p, "")
+}
+
+// keyedRequest describes one request of TestKeysIsolated: client IP,
+// consumer ("" for unauthenticated) and X-Tenant header ("" for none).
+type keyedRequest struct{ ip, consumer, tenant string }
+
+func (k keyedRequest) build() *http.Request {
+	r := newRequest(context.Background(), k.ip, k.consumer)
+	if k.tenant != "" {
+		r.Header.Set("X-Tenant", k.tenant)
 	}
+	return r
 }
 
 func TestKeysIsolated(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		key          string
-		same, others []func() *http.Request
+		same, others []keyedRequest
 	}{
 		{
-			key: "consumer",
-			same: []func() *http.Request{
-				func() *http.Request { return newRequest(context.Background(), "192.0.2.9", "alice") },
-			},
-			others: []func() *http.Request{
-				func() *http.Request { return newRequest(context.Background(), "192.0.2.1", "bob") },
+			key:  "consumer",
+			same: []keyedRequest{{"192.0.2.9", "alice", ""}},
+			others: []keyedRequest{
+				{"192.0.2.1", "bob", ""},
 				// Unauthenticated: counted by client IP.
-				func() *http.Request { return newRequest(context.Background(), "192.0.2.1", "") },
+				{"192.0.2.1", "", ""},
 			},
 		},
 		{
-			key: "ip",
-			same: []func() *http.Request{
-				func() *http.Request { return newRequest(context.Background(), "192.0.2.1", "bob") },
-			},
-			others: []func() *http.Request{
-				func() *http.Request { return newRequest(context.Background(), "192.0.2.2", "alice") },
-				func() *http.Request { return newRequest(context.Background(), "2001:db8::1", "alice") },
-			},
+			key:    "ip",
+			same:   []keyedRequest{{"192.0.2.1", "bob", ""}},
+			others: []keyedRequest{{"192.0.2.2", "alice", ""}, {"2001:db8::1", "alice", ""}},
 		},
 		{
-			key: "header:X-Tenant",
-			same: []func() *http.Request{
-				func() *http.Request {
-					r := newRequest(context.Background(), "192.0.2.7", "bob")
-					r.Header.Set("X-Tenant", "t1")
-					return r
-				},
-			},
-			others: []func() *http.Request{
-				func() *http.Request {
-					r := newRequest(context.Background(), "192.0.2.1", "alice")
-					r.Header.Set("X-Tenant", "t2")
-					return r
-				},
+			key:  "header:X-Tenant",
+			same: []keyedRequest{{"192.0.2.7", "bob", "t1"}},
+			others: []keyedRequest{
+				{"192.0.2.1", "alice", "t2"},
 				// No header: counted by client IP.
-				func() *http.Request { return newRequest(context.Background(), "192.0.2.1", "alice") },
+				{"192.0.2.1", "alice", ""},
 			},
 		},
 	}
@@ -468,16 +462,16 @@ func TestKeysIsolated(t *testing.T) {
 			r.Header.Set("X-Tenant", "t1")
 			held := serve(h, r)
 			wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
-			for i, mk := range tc.same {
+			for i, kr := range tc.same {
 				rr := httptest.NewRecorder()
-				h.ServeHTTP(rr, mk())
+				h.ServeHTTP(rr, kr.build())
 				if rr.Code != http.StatusTooManyRequests {
 					t.Errorf("same key %d: status %d, want 429", i, rr.Code)
 				}
 			}
 			var others []<-chan *httptest.ResponseRecorder
-			for i, mk := range tc.others {
-				others = append(others, serve(h, mk()))
+			for i, kr := range tc.others {
+				others = append(others, serve(h, kr.build()))
 				wait.For(t, 10*time.Second, "other key inside", func() bool { return g.in.Load() == int32(i+2) })
 			}
 			close(g.release)
@@ -487,9 +481,7 @@ func TestKeysIsolated(t *testing.T) {
 					t.Errorf("other key: %d", rr.Code)
 				}
 			}
-			if n := p.lim.keys(); n != 0 {
-				t.Errorf("%d keys left", n)
-			}
+			checkNoKeys(t, p, "")
 		})
 	}
 }
@@ -501,9 +493,7 @@ func TestRouteKey(t *testing.T) {
 	h := p.Wrap(g)
 	held := serve(h, newRequest(context.Background(), "192.0.2.1", "alice"))
 	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
-	rr := httptest.NewRecorder()
-	h.ServeHTTP(rr, newRequest(context.Background(), "198.51.100.1", "bob"))
-	check429(t, rr)
+	refuse(t, h, "198.51.100.1", "bob")
 	close(g.release)
 	recv(t, held)
 }
@@ -535,9 +525,7 @@ func TestNoKeyLeak(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := p.lim.keys(); n != 0 {
-		t.Errorf("%d keys left after the load", n)
-	}
+	checkNoKeys(t, p, " after the load")
 }
 
 // TestPanicReleases checks that a handler that panics (as the proxy does with
@@ -550,9 +538,7 @@ func TestPanicReleases(t *testing.T) {
 		defer func() { _ = recover() }()
 		h.ServeHTTP(httptest.NewRecorder(), newRequest(context.Background(), "192.0.2.1", "alice"))
 	}()
-	if n := p.lim.keys(); n != 0 {
-		t.Errorf("%d keys left after a panic", n)
-	}
+	checkNoKeys(t, p, " after a panic")
 }
 
 // TestReloadKeepsCounts checks that an instance built for the same route and
@@ -568,9 +554,7 @@ func TestReloadKeepsCounts(t *testing.T) {
 	wait.For(t, 10*time.Second, "first inside", func() bool { return g.in.Load() == 1 })
 	cur := mustBuild(t, `{max: 1}`, plugintest.WithPool(pool))
 	_ = old.Cleanup()
-	rr := httptest.NewRecorder()
-	cur.Wrap(g).ServeHTTP(rr, newRequest(context.Background(), "192.0.2.1", "alice"))
-	check429(t, rr)
+	refuse(t, cur.Wrap(g), "192.0.2.1", "alice")
 	changed := mustBuild(t, `{max: 2}`, plugintest.WithPool(pool))
 	if changed.lim == cur.lim {
 		t.Error("changed settings share the limiter")

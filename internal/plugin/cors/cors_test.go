@@ -13,13 +13,6 @@ import (
 	"github.com/portico-gw/portico/internal/request"
 )
 
-// build decodes src the way the gateway does and builds the instance.
-func build(t testing.TB, src string) (*plugin.Instance, error) {
-	t.Helper()
-	_, in, err := plugintest.Build[plugin.Plugin](t, "cors", src)
-	return in, err
-}
-
 const (
 	exactCfg = `
 allow_origins: [https://app.example.com, "http://localhost:3000", "https://*.example.org"]
@@ -34,18 +27,22 @@ allow_credentials: true`
 	anyCredsCfg = `{allow_origins: ["*"], allow_credentials: true, allow_methods: ["*"], allow_headers: ["*"]}`
 )
 
+// corsCase is one request of TestCORS and what the plugin must make of it.
+type corsCase struct {
+	desc   string
+	config string
+	method string
+	hdr    map[string]string
+	// upstream is whether the request must reach the next handler.
+	upstream bool
+	status   int
+	want     map[string]string // "" means absent
+}
+
 func TestCORS(t *testing.T) {
+	// Table test: its length is the table of cases.
 	t.Parallel()
-	tests := []struct {
-		desc   string
-		config string
-		method string
-		hdr    map[string]string
-		// upstream is whether the request must reach the next handler.
-		upstream bool
-		status   int
-		want     map[string]string // "" means absent
-	}{
+	tests := []corsCase{
 		{
 			desc: "no origin passes through untouched", config: exactCfg, method: "GET",
 			upstream: true, status: 200,
@@ -179,60 +176,55 @@ func TestCORS(t *testing.T) {
 			want: map[string]string{hACAO: "https://app.example.com"},
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			in, err := build(t, tc.config)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var reached atomic.Bool
-			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				reached.Store(true)
-				h := w.Header()
-				h.Set(hACAO, "upstream")
-				h.Set(hVary, "Accept-Encoding")
-				h.Set(hACEH, "X-Upstream")
-				w.WriteHeader(http.StatusOK)
-			}))
-			r := httptest.NewRequest(tc.method, "/", nil)
-			for k, v := range tc.hdr {
-				r.Header.Set(k, v)
-			}
-			r = r.WithContext(request.WithRecord(r.Context(), &request.Record{RequestID: "rid-1"}))
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			res := w.Result()
-			if reached.Load() != tc.upstream {
-				t.Errorf("upstream reached = %v, want %v", reached.Load(), tc.upstream)
-			}
-			if res.StatusCode != tc.status {
-				t.Errorf("status = %d, want %d", res.StatusCode, tc.status)
-			}
-			for k, want := range tc.want {
-				got := strings.Join(res.Header.Values(k), ", ")
-				if got != want {
-					t.Errorf("%s = %q, want %q", k, got, want)
-				}
-			}
-			if tc.status == http.StatusForbidden {
-				var body struct{ Error, RequestID string }
-				dec := json.NewDecoder(res.Body)
-				if err := dec.Decode(&body); err != nil || !strings.Contains(body.Error, "not allowed") {
-					t.Errorf("403 body: %+v, %v", body, err)
-				}
-			}
-		})
+	plugintest.RunCases(t, tests, func(tc corsCase) string { return tc.desc }, checkCORS)
+}
+
+// checkCORS sends tc's request through the plugin built from tc.config
+// to an upstream that sets CORS headers of its own, and checks the answer.
+func checkCORS(t *testing.T, tc corsCase) {
+	in := plugintest.MustBuild[plugin.Plugin](t, "cors", tc.config)
+	var reached atomic.Bool
+	h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		reached.Store(true)
+		h := w.Header()
+		h.Set(hACAO, "upstream")
+		h.Set(hVary, "Accept-Encoding")
+		h.Set(hACEH, "X-Upstream")
+		w.WriteHeader(http.StatusOK)
+	}))
+	r := httptest.NewRequest(tc.method, "/", nil)
+	for k, v := range tc.hdr {
+		r.Header.Set(k, v)
+	}
+	r = r.WithContext(request.WithRecord(r.Context(), &request.Record{RequestID: "rid-1"}))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	res := w.Result()
+	if reached.Load() != tc.upstream {
+		t.Errorf("upstream reached = %v, want %v", reached.Load(), tc.upstream)
+	}
+	if res.StatusCode != tc.status {
+		t.Errorf("status = %d, want %d", res.StatusCode, tc.status)
+	}
+	for k, want := range tc.want {
+		got := strings.Join(res.Header.Values(k), ", ")
+		if got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if tc.status == http.StatusForbidden {
+		var body struct{ Error, RequestID string }
+		dec := json.NewDecoder(res.Body)
+		if err := dec.Decode(&body); err != nil || !strings.Contains(body.Error, "not allowed") {
+			t.Errorf("403 body: %+v, %v", body, err)
+		}
 	}
 }
 
 func TestStreaming(t *testing.T) {
 	t.Parallel()
-	in, err := build(t, credsCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := plugintest.Streaming(t, in.Plugin.Wrap, func(r *http.Request) { r.Header.Set("Origin", "https://app.example.com") })
+	in := plugintest.MustBuild[plugin.Plugin](t, "cors", credsCfg)
+	h := plugintest.Streaming(t, in.Wrap, func(r *http.Request) { r.Header.Set("Origin", "https://app.example.com") })
 	if got := h.Get(hACAO); got != "https://app.example.com" {
 		t.Errorf("%s = %q", hACAO, got)
 	}
@@ -243,14 +235,11 @@ func TestStreaming(t *testing.T) {
 
 func TestHandlerNeverWrites(t *testing.T) {
 	t.Parallel()
-	in, err := build(t, exactCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := plugintest.MustBuild[plugin.Plugin](t, "cors", exactCfg)
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("Origin", "https://app.example.com")
-	in.Plugin.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
+	in.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
 	if got := w.Result().Header.Get(hACAO); got != "https://app.example.com" {
 		t.Errorf("%s = %q", hACAO, got)
 	}
@@ -258,35 +247,24 @@ func TestHandlerNeverWrites(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		desc   string
-		config string
-		want   []string
-	}{
-		{desc: "empty config", config: "", want: []string{"routes[0].plugins[0].config", "allow_origins: at least one origin"}},
-		{desc: "unknown field", config: "allow_origin: ['*']", want: []string{"config.allow_origin", "unknown field"}},
-		{desc: "origins not a list", config: "allow_origins: '*'", want: []string{"config.allow_origins", "expected a list"}},
-		{desc: "origin without scheme", config: "allow_origins: [app.example.com]", want: []string{"allow_origins[0]", "not an origin"}},
-		{desc: "origin with path", config: "allow_origins: ['*', 'https://a.example.com/x']", want: []string{"allow_origins[1]", "no path"}},
-		{desc: "wildcard in the middle", config: "allow_origins: ['https://api.*.example.com']", want: []string{"allow_origins[0]", "whole leading label"}},
-		{desc: "partial label wildcard", config: "allow_origins: ['https://*foo.example.com']", want: []string{"allow_origins[0]", "whole leading label"}},
-		{desc: "bare wildcard host", config: "allow_origins: ['https://*']", want: []string{"allow_origins[0]"}},
-		{desc: "wildcard scheme", config: "allow_origins: ['*://example.com']", want: []string{"allow_origins[0]", "invalid scheme"}},
-		{desc: "bad port", config: "allow_origins: ['https://example.com:99999']", want: []string{"allow_origins[0]", "invalid port"}},
-		{desc: "bad method", config: "{allow_origins: ['*'], allow_methods: ['GE T']}", want: []string{"allow_methods[0]", "not a valid method"}},
-		{desc: "bad allow header", config: "{allow_origins: ['*'], allow_headers: [ok, 'x:y']}", want: []string{"allow_headers[1]", "not a valid header name"}},
-		{desc: "bad expose header", config: "{allow_origins: ['*'], expose_headers: ['a b']}", want: []string{"expose_headers[0]", "not a valid header name"}},
-		{desc: "negative max_age", config: "{allow_origins: ['*'], max_age: -10m}", want: []string{"max_age", "must not be negative"}},
-		{desc: "malformed max_age", config: "{allow_origins: ['*'], max_age: soon}", want: []string{"config.max_age", "invalid duration"}},
-		{desc: "non-bool credentials", config: "{allow_origins: ['*'], allow_credentials: yes please}", want: []string{"config.allow_credentials", "true or false"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			_, err := build(t, tc.config)
-			plugintest.ErrorMentions(t, err, tc.want...)
-		})
-	}
+	plugintest.ExpectErrors(t, "cors", []plugintest.ConfigError{
+		{Desc: "empty config", Config: "", Want: []string{"routes[0].plugins[0].config", "allow_origins: at least one origin"}},
+		{Desc: "unknown field", Config: "allow_origin: ['*']", Want: []string{"config.allow_origin", "unknown field"}},
+		{Desc: "origins not a list", Config: "allow_origins: '*'", Want: []string{"config.allow_origins", "expected a list"}},
+		{Desc: "origin without scheme", Config: "allow_origins: [app.example.com]", Want: []string{"allow_origins[0]", "not an origin"}},
+		{Desc: "origin with path", Config: "allow_origins: ['*', 'https://a.example.com/x']", Want: []string{"allow_origins[1]", "no path"}},
+		{Desc: "wildcard in the middle", Config: "allow_origins: ['https://api.*.example.com']", Want: []string{"allow_origins[0]", "whole leading label"}},
+		{Desc: "partial label wildcard", Config: "allow_origins: ['https://*foo.example.com']", Want: []string{"allow_origins[0]", "whole leading label"}},
+		{Desc: "bare wildcard host", Config: "allow_origins: ['https://*']", Want: []string{"allow_origins[0]"}},
+		{Desc: "wildcard scheme", Config: "allow_origins: ['*://example.com']", Want: []string{"allow_origins[0]", "invalid scheme"}},
+		{Desc: "bad port", Config: "allow_origins: ['https://example.com:99999']", Want: []string{"allow_origins[0]", "invalid port"}},
+		{Desc: "bad method", Config: "{allow_origins: ['*'], allow_methods: ['GE T']}", Want: []string{"allow_methods[0]", "not a valid method"}},
+		{Desc: "bad allow header", Config: "{allow_origins: ['*'], allow_headers: [ok, 'x:y']}", Want: []string{"allow_headers[1]", "not a valid header name"}},
+		{Desc: "bad expose header", Config: "{allow_origins: ['*'], expose_headers: ['a b']}", Want: []string{"expose_headers[0]", "not a valid header name"}},
+		{Desc: "negative max_age", Config: "{allow_origins: ['*'], max_age: -10m}", Want: []string{"max_age", "must not be negative"}},
+		{Desc: "malformed max_age", Config: "{allow_origins: ['*'], max_age: soon}", Want: []string{"config.max_age", "invalid duration"}},
+		{Desc: "non-bool credentials", Config: "{allow_origins: ['*'], allow_credentials: yes please}", Want: []string{"config.allow_credentials", "true or false"}},
+	})
 }
 
 func BenchmarkCORS(b *testing.B) {
@@ -301,11 +279,8 @@ func BenchmarkCORS(b *testing.B) {
 		{"preflight", exactCfg, "OPTIONS", map[string]string{"Origin": "https://app.example.com", hReqMeth: "POST", hReqHdrs: "content-type"}},
 	} {
 		b.Run(bc.desc, func(b *testing.B) {
-			in, err := build(b, bc.config)
-			if err != nil {
-				b.Fatal(err)
-			}
-			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			in := plugintest.MustBuild[plugin.Plugin](b, "cors", bc.config)
+			h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(http.StatusOK)
 			}))
 			r := httptest.NewRequest(bc.method, "/", nil)

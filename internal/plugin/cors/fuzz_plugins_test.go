@@ -3,6 +3,8 @@ package cors
 import (
 	"strings"
 	"testing"
+
+	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
 // FuzzOrigin: any Origin value is judged and parsed without panicking,
@@ -17,11 +19,7 @@ func FuzzOrigin(f *testing.F) {
 	}
 	var cs []*CORS
 	for _, cfg := range []string{exactCfg, credsCfg, anyCredsCfg} {
-		in, err := build(f, cfg)
-		if err != nil {
-			f.Fatal(err)
-		}
-		cs = append(cs, in.Plugin.(*CORS))
+		cs = append(cs, plugintest.MustBuild[*CORS](f, "cors", cfg))
 	}
 	f.Fuzz(func(t *testing.T, o string) {
 		for _, c := range cs {

@@ -12,20 +12,10 @@ import (
 	"github.com/portico-gw/portico/internal/request"
 )
 
-// build decodes src the way the gateway does and builds the instance.
-func build(t testing.TB, src string) (*plugin.Instance, error) {
-	t.Helper()
-	_, in, err := plugintest.Build[plugin.Plugin](t, "headers", src)
-	return in, err
-}
-
 func mustBuild(t testing.TB, src string) http.Handler {
 	t.Helper()
-	in, err := build(t, src)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	return in.Plugin.Wrap(http.HandlerFunc(echoHandler))
+	in := plugintest.MustBuild[plugin.Plugin](t, "headers", src)
+	return in.Wrap(http.HandlerFunc(echoHandler))
 }
 
 // echoHandler reports the request headers it received as X-Got-* response
@@ -50,6 +40,7 @@ func withID(r *http.Request, id string) *http.Request {
 }
 
 func TestHeaders(t *testing.T) {
+	// Table test: its length is the table of cases.
 	t.Parallel()
 	tests := []struct {
 		desc    string
@@ -205,15 +196,12 @@ func TestResponseWriterPaths(t *testing.T) {
 			status: http.StatusAccepted,
 		},
 	}
-	in, err := build(t, "response: {set: {X-Set: v}, remove: [Server]}")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := plugintest.MustBuild[plugin.Plugin](t, "headers", "response: {set: {X-Set: v}, remove: [Server]}")
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			w := httptest.NewRecorder()
-			in.Plugin.Wrap(tc.handler).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+			in.Wrap(tc.handler).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
 			res := w.Result()
 			if res.StatusCode != tc.status {
 				t.Errorf("status = %d, want %d", res.StatusCode, tc.status)
@@ -232,50 +220,36 @@ func TestResponseWriterPaths(t *testing.T) {
 // handler finishes and that ResponseController reaches the connection.
 func TestStreaming(t *testing.T) {
 	t.Parallel()
-	in, err := build(t, "response: {set: {X-Stream: yes}}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := plugintest.Streaming(t, in.Plugin.Wrap, nil).Get("X-Stream"); got != "yes" {
+	in := plugintest.MustBuild[plugin.Plugin](t, "headers", "response: {set: {X-Stream: yes}}")
+	if got := plugintest.Streaming(t, in.Wrap, nil).Get("X-Stream"); got != "yes" {
 		t.Errorf("X-Stream = %q, want yes", got)
 	}
 }
 
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		desc   string
-		config string
-		want   []string // substrings of the error
-	}{
-		{desc: "empty config", config: "", want: []string{"routes[0].plugins[0].config", "nothing to do"}},
-		{desc: "empty sides", config: "request: {}\nresponse: {}", want: []string{"nothing to do"}},
-		{desc: "unknown field", config: "request: {sett: {X-A: b}}", want: []string{"routes[0].plugins[0].config.request.sett", "unknown field"}},
-		{desc: "unknown top-level field", config: "requests: {}", want: []string{"config.requests", "unknown field"}},
-		{desc: "remove not a list", config: "request: {remove: X-A}", want: []string{"request.remove", "expected a list"}},
-		{desc: "invalid name in set", config: "request: {set: {'X Bad': v}}", want: []string{"request.set", `"X Bad" is not a valid header name`}},
-		{desc: "invalid name in remove", config: "response: {remove: ['X:Bad']}", want: []string{"response.remove[0]", "not a valid header name"}},
-		{desc: "invalid rename target", config: "response: {rename: {X-A: 'X B'}}", want: []string{"response.rename.X-A", "not a valid header name"}},
-		{desc: "CR in value", config: "request: {set: {X-A: \"a\\rb\"}}", want: []string{"request.set.X-A", "CR or LF"}},
-		{desc: "LF in value", config: "response: {add: {X-A: \"a\\nb\"}}", want: []string{"response.add.X-A", "CR or LF"}},
-		{desc: "NUL in value", config: "response: {add: {X-A: \"a\\0b\"}}", want: []string{"response.add.X-A", "NUL"}},
-		{desc: "hop-by-hop header", config: "request: {remove: [Connection]}", want: []string{"request.remove[0]", "Connection is managed"}},
-		{desc: "transfer-encoding set", config: "response: {set: {transfer-encoding: chunked}}", want: []string{"response.set", "Transfer-Encoding is managed"}},
-		{desc: "Host removal", config: "request: {remove: [Host]}", want: []string{"request.remove[0]", "Host can only be set"}},
-		{desc: "Host on response", config: "response: {set: {Host: x}}", want: []string{"response.set", "Host can only be set"}},
-		{desc: "invalid Host value", config: "request: {set: {Host: 'a b'}}", want: []string{"request.set.Host", "not a valid host"}},
-		{desc: "duplicate names", config: "request: {set: {X-A: 1, x-a: 2}}", want: []string{"request.set", "name the same header"}},
-		{desc: "rename to itself", config: "request: {rename: {X-A: x-a}}", want: []string{"request.rename.X-A", "to itself"}},
-		{desc: "chained rename", config: "request: {rename: {X-A: X-B, X-B: X-C}}", want: []string{"request.rename.X-B", "chained"}},
-		{desc: "two renames to one target", config: "request: {rename: {X-A: X-C, X-B: X-C}}", want: []string{"request.rename", "both renamed"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			_, err := build(t, tc.config)
-			plugintest.ErrorMentions(t, err, tc.want...)
-		})
-	}
+	plugintest.ExpectErrors(t, "headers", []plugintest.ConfigError{
+		{Desc: "empty config", Config: "", Want: []string{"routes[0].plugins[0].config", "nothing to do"}},
+		{Desc: "empty sides", Config: "request: {}\nresponse: {}", Want: []string{"nothing to do"}},
+		{Desc: "unknown field", Config: "request: {sett: {X-A: b}}", Want: []string{"routes[0].plugins[0].config.request.sett", "unknown field"}},
+		{Desc: "unknown top-level field", Config: "requests: {}", Want: []string{"config.requests", "unknown field"}},
+		{Desc: "remove not a list", Config: "request: {remove: X-A}", Want: []string{"request.remove", "expected a list"}},
+		{Desc: "invalid name in set", Config: "request: {set: {'X Bad': v}}", Want: []string{"request.set", `"X Bad" is not a valid header name`}},
+		{Desc: "invalid name in remove", Config: "response: {remove: ['X:Bad']}", Want: []string{"response.remove[0]", "not a valid header name"}},
+		{Desc: "invalid rename target", Config: "response: {rename: {X-A: 'X B'}}", Want: []string{"response.rename.X-A", "not a valid header name"}},
+		{Desc: "CR in value", Config: "request: {set: {X-A: \"a\\rb\"}}", Want: []string{"request.set.X-A", "CR or LF"}},
+		{Desc: "LF in value", Config: "response: {add: {X-A: \"a\\nb\"}}", Want: []string{"response.add.X-A", "CR or LF"}},
+		{Desc: "NUL in value", Config: "response: {add: {X-A: \"a\\0b\"}}", Want: []string{"response.add.X-A", "NUL"}},
+		{Desc: "hop-by-hop header", Config: "request: {remove: [Connection]}", Want: []string{"request.remove[0]", "Connection is managed"}},
+		{Desc: "transfer-encoding set", Config: "response: {set: {transfer-encoding: chunked}}", Want: []string{"response.set", "Transfer-Encoding is managed"}},
+		{Desc: "Host removal", Config: "request: {remove: [Host]}", Want: []string{"request.remove[0]", "Host can only be set"}},
+		{Desc: "Host on response", Config: "response: {set: {Host: x}}", Want: []string{"response.set", "Host can only be set"}},
+		{Desc: "invalid Host value", Config: "request: {set: {Host: 'a b'}}", Want: []string{"request.set.Host", "not a valid host"}},
+		{Desc: "duplicate names", Config: "request: {set: {X-A: 1, x-a: 2}}", Want: []string{"request.set", "name the same header"}},
+		{Desc: "rename to itself", Config: "request: {rename: {X-A: x-a}}", Want: []string{"request.rename.X-A", "to itself"}},
+		{Desc: "chained rename", Config: "request: {rename: {X-A: X-B, X-B: X-C}}", Want: []string{"request.rename.X-B", "chained"}},
+		{Desc: "two renames to one target", Config: "request: {rename: {X-A: X-C, X-B: X-C}}", Want: []string{"request.rename", "both renamed"}},
+	})
 }
 
 func BenchmarkHeaders(b *testing.B) {
@@ -288,11 +262,8 @@ request: {set: {X-Trace: 'portico-$request_id'}}
 response: {set: {X-Request: $request_id}}`},
 	} {
 		b.Run(bc.desc, func(b *testing.B) {
-			in, err := build(b, bc.config)
-			if err != nil {
-				b.Fatal(err)
-			}
-			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			in := plugintest.MustBuild[plugin.Plugin](b, "headers", bc.config)
+			h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(http.StatusOK)
 			}))
 			r := withID(httptest.NewRequest(http.MethodGet, "/", nil), "0123456789abcdef0123456789abcdef")

@@ -11,37 +11,36 @@ import (
 	"github.com/portico-gw/portico/internal/request"
 )
 
-// build decodes src the way the gateway does and builds the instance.
-func build(t testing.TB, src string) (*plugin.Instance, error) {
-	t.Helper()
-	_, in, err := plugintest.Build[plugin.Plugin](t, "request_id", src)
-	return in, err
-}
-
 type seen struct {
 	recID  string
 	header http.Header
 }
 
+// coreID is the request ID of the gateway record in TestRequestID.
+const coreID = "core-id"
+
+// requestIDCase is one request of TestRequestID and the ID it must carry.
+type requestIDCase struct {
+	desc   string
+	config string
+	// record: whether the request carries a gateway record whose ID is
+	// coreID; the core mirrored it into X-Request-Id when set.
+	record bool
+	reqHdr map[string]string
+	// wantID: the exact ID expected; "new" means a freshly generated one.
+	wantID string
+	// wantHeader: the header the ID is expected under, upstream and echoed.
+	wantHeader string
+	noEcho     bool
+	// wantXRequestID: expected X-Request-Id on the upstream request when
+	// it differs from wantHeader ("" means not checked).
+	wantXRequestID string
+}
+
 func TestRequestID(t *testing.T) {
+	// Table test: its length is the table of cases.
 	t.Parallel()
-	const coreID = "core-id"
-	tests := []struct {
-		desc   string
-		config string
-		// record: whether the request carries a gateway record whose ID is
-		// coreID; the core mirrored it into X-Request-Id when set.
-		record bool
-		reqHdr map[string]string
-		// wantID: the exact ID expected; "new" means a freshly generated one.
-		wantID string
-		// wantHeader: the header the ID is expected under, upstream and echoed.
-		wantHeader string
-		noEcho     bool
-		// wantXRequestID: expected X-Request-Id on the upstream request when
-		// it differs from wantHeader ("" means not checked).
-		wantXRequestID string
-	}{
+	tests := []requestIDCase{
 		{
 			desc:       "defaults keep the core ID and echo it",
 			config:     "",
@@ -122,77 +121,72 @@ func TestRequestID(t *testing.T) {
 			wantHeader: "X-Correlation-Id",
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			in, err := build(t, tc.config)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got seen
-			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if rec := request.RecordOf(r); rec != nil {
-					got.recID = rec.RequestID
-				}
-				got.header = r.Header.Clone()
-				w.Header().Set(tc.wantHeader, "from-upstream")
-				w.WriteHeader(http.StatusOK)
-			}))
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			for k, v := range tc.reqHdr {
-				r.Header.Set(k, v)
-			}
-			var rec *request.Record
-			if tc.record {
-				rec = &request.Record{RequestID: coreID}
-				r = r.WithContext(request.WithRecord(r.Context(), rec))
-			}
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
+	plugintest.RunCases(t, tests, func(tc requestIDCase) string { return tc.desc }, checkRequestID)
+}
 
-			id := got.header.Get(tc.wantHeader)
-			switch tc.wantID {
-			case "new":
-				if len(id) != 32 || id == coreID || id == tc.reqHdr[tc.wantHeader] {
-					t.Errorf("upstream %s = %q, want a fresh ID", tc.wantHeader, id)
-				}
-			default:
-				if id != tc.wantID {
-					t.Errorf("upstream %s = %q, want %q", tc.wantHeader, id, tc.wantID)
-				}
-			}
-			if vals := got.header.Values(tc.wantHeader); len(vals) != 1 {
-				t.Errorf("upstream %s has %d values, want 1", tc.wantHeader, len(vals))
-			}
-			if tc.record && got.recID != id {
-				t.Errorf("record ID = %q, want %q", got.recID, id)
-			}
-			if tc.wantXRequestID != "" {
-				if x := got.header.Get("X-Request-Id"); x != tc.wantXRequestID {
-					t.Errorf("upstream X-Request-Id = %q, want %q", x, tc.wantXRequestID)
-				}
-			}
-			echo := w.Result().Header.Values(tc.wantHeader)
-			switch {
-			case tc.noEcho:
-				if len(echo) != 1 || echo[0] != "from-upstream" {
-					t.Errorf("echo disabled: response %s = %q, want the upstream's value", tc.wantHeader, echo)
-				}
-			case len(echo) != 1 || echo[0] != id:
-				t.Errorf("response %s = %q, want [%q]", tc.wantHeader, echo, id)
-			}
-		})
+// checkRequestID sends tc's request through the plugin built from
+// tc.config and checks the ID the upstream saw and the one echoed.
+func checkRequestID(t *testing.T, tc requestIDCase) {
+	in := plugintest.MustBuild[plugin.Plugin](t, "request_id", tc.config)
+	var got seen
+	h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec := request.RecordOf(r); rec != nil {
+			got.recID = rec.RequestID
+		}
+		got.header = r.Header.Clone()
+		w.Header().Set(tc.wantHeader, "from-upstream")
+		w.WriteHeader(http.StatusOK)
+	}))
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	for k, v := range tc.reqHdr {
+		r.Header.Set(k, v)
+	}
+	var rec *request.Record
+	if tc.record {
+		rec = &request.Record{RequestID: coreID}
+		r = r.WithContext(request.WithRecord(r.Context(), rec))
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+
+	id := got.header.Get(tc.wantHeader)
+	switch tc.wantID {
+	case "new":
+		if len(id) != 32 || id == coreID || id == tc.reqHdr[tc.wantHeader] {
+			t.Errorf("upstream %s = %q, want a fresh ID", tc.wantHeader, id)
+		}
+	default:
+		if id != tc.wantID {
+			t.Errorf("upstream %s = %q, want %q", tc.wantHeader, id, tc.wantID)
+		}
+	}
+	if vals := got.header.Values(tc.wantHeader); len(vals) != 1 {
+		t.Errorf("upstream %s has %d values, want 1", tc.wantHeader, len(vals))
+	}
+	if tc.record && got.recID != id {
+		t.Errorf("record ID = %q, want %q", got.recID, id)
+	}
+	if tc.wantXRequestID != "" {
+		if x := got.header.Get("X-Request-Id"); x != tc.wantXRequestID {
+			t.Errorf("upstream X-Request-Id = %q, want %q", x, tc.wantXRequestID)
+		}
+	}
+	echo := w.Result().Header.Values(tc.wantHeader)
+	switch {
+	case tc.noEcho:
+		if len(echo) != 1 || echo[0] != "from-upstream" {
+			t.Errorf("echo disabled: response %s = %q, want the upstream's value", tc.wantHeader, echo)
+		}
+	case len(echo) != 1 || echo[0] != id:
+		t.Errorf("response %s = %q, want [%q]", tc.wantHeader, echo, id)
 	}
 }
 
 func TestEchoWithoutWrite(t *testing.T) {
 	t.Parallel()
-	in, err := build(t, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := plugintest.MustBuild[plugin.Plugin](t, "request_id", "")
 	w := httptest.NewRecorder()
-	in.Plugin.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	in.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
 	if got := w.Result().Header.Get("X-Request-Id"); len(got) != 32 {
 		t.Errorf("X-Request-Id = %q, want a generated ID", got)
 	}
@@ -200,11 +194,8 @@ func TestEchoWithoutWrite(t *testing.T) {
 
 func TestStreaming(t *testing.T) {
 	t.Parallel()
-	in, err := build(t, "header: X-Trace-Id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := plugintest.Streaming(t, in.Plugin.Wrap, func(r *http.Request) { r.Header.Set("X-Trace-Id", "trace-42") })
+	in := plugintest.MustBuild[plugin.Plugin](t, "request_id", "header: X-Trace-Id")
+	h := plugintest.Streaming(t, in.Wrap, func(r *http.Request) { r.Header.Set("X-Trace-Id", "trace-42") })
 	if got := h.Get("X-Trace-Id"); got != "trace-42" {
 		t.Errorf("X-Trace-Id = %q, want trace-42", got)
 	}
@@ -212,24 +203,13 @@ func TestStreaming(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		desc   string
-		config string
-		want   []string
-	}{
-		{desc: "unknown field", config: "headers: X-A", want: []string{"routes[0].plugins[0].config.headers", "unknown field"}},
-		{desc: "invalid header name", config: "header: 'X Id'", want: []string{"config: header:", `"X Id" is not a valid header name`}},
-		{desc: "reserved header", config: "header: host", want: []string{"header:", "Host cannot carry"}},
-		{desc: "non-bool trust_incoming", config: "trust_incoming: maybe", want: []string{"config.trust_incoming", "true or false"}},
-		{desc: "non-bool echo", config: "echo: 1", want: []string{"config.echo", "true or false"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			_, err := build(t, tc.config)
-			plugintest.ErrorMentions(t, err, tc.want...)
-		})
-	}
+	plugintest.ExpectErrors(t, "request_id", []plugintest.ConfigError{
+		{Desc: "unknown field", Config: "headers: X-A", Want: []string{"routes[0].plugins[0].config.headers", "unknown field"}},
+		{Desc: "invalid header name", Config: "header: 'X Id'", Want: []string{"config: header:", `"X Id" is not a valid header name`}},
+		{Desc: "reserved header", Config: "header: host", Want: []string{"header:", "Host cannot carry"}},
+		{Desc: "non-bool trust_incoming", Config: "trust_incoming: maybe", Want: []string{"config.trust_incoming", "true or false"}},
+		{Desc: "non-bool echo", Config: "echo: 1", Want: []string{"config.echo", "true or false"}},
+	})
 }
 
 func BenchmarkRequestID(b *testing.B) {
@@ -239,11 +219,8 @@ func BenchmarkRequestID(b *testing.B) {
 		{"no echo", "echo: false"},
 	} {
 		b.Run(bc.desc, func(b *testing.B) {
-			in, err := build(b, bc.config)
-			if err != nil {
-				b.Fatal(err)
-			}
-			h := in.Plugin.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			in := plugintest.MustBuild[plugin.Plugin](b, "request_id", bc.config)
+			h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(http.StatusOK)
 			}))
 			const id = "0123456789abcdef0123456789abcdef"

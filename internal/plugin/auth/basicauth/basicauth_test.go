@@ -15,7 +15,6 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
-	"github.com/portico-gw/portico/internal/plugin/auth"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
@@ -68,12 +67,8 @@ func mustBuild(t testing.TB, src string, store consumer.Store) (*BasicAuth, http
 }
 
 func upstream(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("X-Got-Consumer", r.Header.Get(auth.HeaderConsumerUsername))
-	h.Set("X-Got-Consumer-Id", r.Header.Get(auth.HeaderConsumerID))
-	h.Set("X-Got-Anonymous", r.Header.Get(auth.HeaderAnonymous))
-	h.Set("X-Got-Credential", r.Header.Get(auth.HeaderCredential))
-	h.Set("X-Got-Authorization", r.Header.Get("Authorization"))
+	plugintest.EchoIdentity(w.Header(), r)
+	w.Header().Set("X-Got-Authorization", r.Header.Get("Authorization"))
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -150,18 +145,7 @@ func TestBasicAuth(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			_, h := mustBuild(t, tc.config, store)
-			w := do(h, tc.authz)
-			if w.Code != tc.status {
-				t.Fatalf("status = %d, want %d", w.Code, tc.status)
-			}
-			for k, want := range tc.want {
-				if got := w.Header().Get(k); got != want {
-					t.Errorf("%s = %q, want %q", k, got, want)
-				}
-			}
-			if tc.status == 401 && !strings.Contains(w.Body.String(), `"error":"unauthorized"`) {
-				t.Errorf("body = %q", w.Body.String())
-			}
+			plugintest.ExpectAnswer(t, do(h, tc.authz), tc.status, tc.want)
 		})
 	}
 }

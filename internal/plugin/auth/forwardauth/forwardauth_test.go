@@ -128,19 +128,24 @@ func serve(p *ForwardAuth, r *http.Request) (*httptest.ResponseRecorder, *upstre
 	return w, up
 }
 
+// forwardAuthCase is one request of TestForwardAuth, the auth service's
+// answer to it and what the plugin must make of it.
+type forwardAuthCase struct {
+	desc     string
+	extra    string
+	answer   http.HandlerFunc
+	hdr      map[string]string
+	wantCode int
+	upstream bool
+	want     map[string]string // response headers (X-Got-* are upstream request headers)
+	wantBody string            // substring of the response body
+	missing  []string
+}
+
 func TestForwardAuth(t *testing.T) {
+	// Table test: its length is the table of cases.
 	t.Parallel()
-	tests := []struct {
-		desc     string
-		extra    string
-		answer   http.HandlerFunc
-		hdr      map[string]string
-		wantCode int
-		upstream bool
-		want     map[string]string // response headers (X-Got-* are upstream request headers)
-		wantBody string            // substring of the response body
-		missing  []string
-	}{
+	tests := []forwardAuthCase{
 		{
 			desc:  "allowed, copied headers reach the upstream, spoofed ones removed",
 			extra: ", copy_response_headers: [X-User, x-roles, X-Team]",
@@ -301,38 +306,31 @@ func TestForwardAuth(t *testing.T) {
 			want:     map[string]string{"Content-Length": fmt.Sprint(64 << 10)},
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			svc := newAuthService(t, tc.answer)
-			p := mustBuild(t, fmt.Sprintf("{url: %q%s}", svc.URL+"/check", tc.extra))
-			w, up := serve(p, newRequest(http.MethodGet, "/api/things", "", tc.hdr))
-			if w.Code != tc.wantCode {
-				t.Fatalf("status %d, want %d (body %.200q)", w.Code, tc.wantCode, w.Body)
-			}
-			if reached := up.hits.Load() > 0; reached != tc.upstream {
-				t.Errorf("upstream reached = %v, want %v", reached, tc.upstream)
-			}
-			if svc.calls.Load() != 1 {
-				t.Errorf("auth service calls = %d, want 1", svc.calls.Load())
-			}
-			for k, v := range tc.want {
-				if got := w.Header().Get(k); got != v {
-					t.Errorf("%s = %q, want %q", k, got, v)
-				}
-			}
-			for _, k := range tc.missing {
-				if v, ok := w.Header()[k]; ok {
-					t.Errorf("%s present: %q", k, v)
-				}
-			}
-			if tc.wantBody != "" && !strings.Contains(w.Body.String(), tc.wantBody) {
-				t.Errorf("body %.200q does not contain %q", w.Body, tc.wantBody)
-			}
-			if n := w.Header().Get("Content-Length"); n != "" && n != fmt.Sprint(w.Body.Len()) {
-				t.Errorf("Content-Length %s for a %d-byte body", n, w.Body.Len())
-			}
-		})
+	plugintest.RunCases(t, tests, func(tc forwardAuthCase) string { return tc.desc }, checkForwardAuth)
+}
+
+// checkForwardAuth sends tc's request through a plugin whose auth
+// service answers with tc.answer, and checks the answer.
+func checkForwardAuth(t *testing.T, tc forwardAuthCase) {
+	svc := newAuthService(t, tc.answer)
+	p := mustBuild(t, fmt.Sprintf("{url: %q%s}", svc.URL+"/check", tc.extra))
+	w, up := serve(p, newRequest(http.MethodGet, "/api/things", "", tc.hdr))
+	if w.Code != tc.wantCode {
+		t.Fatalf("status %d, want %d (body %.200q)", w.Code, tc.wantCode, w.Body)
+	}
+	if reached := up.hits.Load() > 0; reached != tc.upstream {
+		t.Errorf("upstream reached = %v, want %v", reached, tc.upstream)
+	}
+	if svc.calls.Load() != 1 {
+		t.Errorf("auth service calls = %d, want 1", svc.calls.Load())
+	}
+	plugintest.HeadersEqual(t, w.Header(), tc.want)
+	plugintest.HeadersAbsent(t, w.Header(), tc.missing)
+	if tc.wantBody != "" && !strings.Contains(w.Body.String(), tc.wantBody) {
+		t.Errorf("body %.200q does not contain %q", w.Body, tc.wantBody)
+	}
+	if n := w.Header().Get("Content-Length"); n != "" && n != fmt.Sprint(w.Body.Len()) {
+		t.Errorf("Content-Length %s for a %d-byte body", n, w.Body.Len())
 	}
 }
 
@@ -571,33 +569,22 @@ func TestGRPCDenied(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		desc   string
-		config string
-		want   string
-	}{
-		{"url required", "{method: GET}", "url is required"},
-		{"bad url", "{url: 'auth:9000'}", "not an http or https URL"},
-		{"bad method", "{url: 'http://a', method: 'G T'}", "not a valid HTTP method"},
-		{"negative timeout", "{url: 'http://a', timeout: -1s}", "timeout must be positive"},
-		{"bad forward header", "{url: 'http://a', forward_headers: ['a b']}", "not a valid header name"},
-		{"framing header", "{url: 'http://a', forward_headers: [content-length]}", "managed by the HTTP layer"},
-		{"always sent", "{url: 'http://a', forward_headers: [x-forwarded-uri]}", "always sent"},
-		{"duplicate", "{url: 'http://a', forward_headers: [Cookie, cookie]}", "listed twice"},
-		{"identity copy", "{url: 'http://a', copy_response_headers: [X-Consumer-Id]}", "cannot be copied"},
-		{"host copy", "{url: 'http://a', copy_response_headers: [host]}", "cannot be copied"},
-		{"bad consumer header", "{url: 'http://a', consumer_header: 'a:b'}", "consumer_header"},
-		{"negative body", "{url: 'http://a', max_body_bytes: -1}", "max_body_bytes"},
-		{"unknown anonymous", "{url: 'http://a', anonymous: nobody}", "nobody"},
-		{"unknown field", "{url: 'http://a', headers: [a]}", `unknown field "headers"`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			_, err := build(t, tc.config)
-			plugintest.ErrorMentions(t, err, tc.want)
-		})
-	}
+	plugintest.ExpectErrors(t, Name, []plugintest.ConfigError{
+		{Desc: "url required", Config: "{method: GET}", Want: []string{"url is required"}},
+		{Desc: "bad url", Config: "{url: 'auth:9000'}", Want: []string{"not an http or https URL"}},
+		{Desc: "bad method", Config: "{url: 'http://a', method: 'G T'}", Want: []string{"not a valid HTTP method"}},
+		{Desc: "negative timeout", Config: "{url: 'http://a', timeout: -1s}", Want: []string{"timeout must be positive"}},
+		{Desc: "bad forward header", Config: "{url: 'http://a', forward_headers: ['a b']}", Want: []string{"not a valid header name"}},
+		{Desc: "framing header", Config: "{url: 'http://a', forward_headers: [content-length]}", Want: []string{"managed by the HTTP layer"}},
+		{Desc: "always sent", Config: "{url: 'http://a', forward_headers: [x-forwarded-uri]}", Want: []string{"always sent"}},
+		{Desc: "duplicate", Config: "{url: 'http://a', forward_headers: [Cookie, cookie]}", Want: []string{"listed twice"}},
+		{Desc: "identity copy", Config: "{url: 'http://a', copy_response_headers: [X-Consumer-Id]}", Want: []string{"cannot be copied"}},
+		{Desc: "host copy", Config: "{url: 'http://a', copy_response_headers: [host]}", Want: []string{"cannot be copied"}},
+		{Desc: "bad consumer header", Config: "{url: 'http://a', consumer_header: 'a:b'}", Want: []string{"consumer_header"}},
+		{Desc: "negative body", Config: "{url: 'http://a', max_body_bytes: -1}", Want: []string{"max_body_bytes"}},
+		{Desc: "unknown anonymous", Config: "{url: 'http://a', anonymous: nobody}", Want: []string{"nobody"}},
+		{Desc: "unknown field", Config: "{url: 'http://a', headers: [a]}", Want: []string{`unknown field "headers"`}},
+	}, plugintest.WithStore(testStore(t)))
 }
 
 func TestDefaults(t *testing.T) {

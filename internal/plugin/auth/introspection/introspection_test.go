@@ -22,6 +22,7 @@ import (
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
 	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/testutil/fakeclock"
+	"github.com/portico-gw/portico/internal/testutil/steps"
 )
 
 // authServer is an RFC 7662 endpoint whose answers are set per token.
@@ -141,20 +142,25 @@ func bearer(tok string) map[string]string { return map[string]string{"Authorizat
 // exp is the fake clock's now plus d, as a JSON NumericDate.
 func exp(d time.Duration) int64 { return time.Unix(1_800_000_000, 0).Add(d).Unix() }
 
+// introspectionCase is one request of TestIntrospection, the endpoint's
+// answer to it and what the plugin must make of it.
+type introspectionCase struct {
+	desc      string
+	extra     string
+	answer    string // introspection answer for token "tok"
+	status    int    // endpoint status; 0 means 200
+	hdr       map[string]string
+	wantCode  int
+	want      map[string]string // response headers expected (X-Got-* = upstream)
+	missing   []string
+	wantCalls int64
+}
+
 func TestIntrospection(t *testing.T) {
+	// Table test: its length is the table of cases.
 	t.Parallel()
 	active := fmt.Sprintf(`{"active":true,"sub":"u-42","username":"bob","client_id":"app-1","scope":"read write","exp":%d,"email":"bob@example.org","roles":["a","b"],"tenant":7,"admin":false}`, exp(time.Hour))
-	tests := []struct {
-		desc      string
-		extra     string
-		answer    string // introspection answer for token "tok"
-		status    int    // endpoint status; 0 means 200
-		hdr       map[string]string
-		wantCode  int
-		want      map[string]string // response headers expected (X-Got-* = upstream)
-		missing   []string
-		wantCalls int64
-	}{
+	tests := []introspectionCase{
 		{
 			desc:     "active token",
 			answer:   active,
@@ -354,37 +360,30 @@ func TestIntrospection(t *testing.T) {
 			wantCalls: 1,
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			srv, p, _ := setup(t, tc.extra)
-			if tc.answer != "" {
-				srv.set("tok", tc.answer)
-			}
-			if tc.status != 0 {
-				srv.setStatus(tc.status)
-			}
-			w := do(p, tc.hdr)
-			if w.Code != tc.wantCode {
-				t.Fatalf("status %d, want %d (body %q)", w.Code, tc.wantCode, w.Body)
-			}
-			for k, v := range tc.want {
-				if got := w.Header().Get(k); got != v {
-					t.Errorf("%s = %q, want %q", k, got, v)
-				}
-			}
-			for _, k := range tc.missing {
-				if v, ok := w.Header()[k]; ok {
-					t.Errorf("%s present: %q", k, v)
-				}
-			}
-			if got := srv.calls.Load(); got != tc.wantCalls {
-				t.Errorf("introspection calls = %d, want %d", got, tc.wantCalls)
-			}
-			if w.Code >= 400 && !strings.Contains(w.Body.String(), `"request_id":"req-1"`) {
-				t.Errorf("error body %q lacks the gateway error shape", w.Body)
-			}
-		})
+	plugintest.RunCases(t, tests, func(tc introspectionCase) string { return tc.desc }, checkIntrospection)
+}
+
+// checkIntrospection sends tc's request through a plugin whose endpoint
+// answers as tc says, and checks the answer and the endpoint calls.
+func checkIntrospection(t *testing.T, tc introspectionCase) {
+	srv, p, _ := setup(t, tc.extra)
+	if tc.answer != "" {
+		srv.set("tok", tc.answer)
+	}
+	if tc.status != 0 {
+		srv.setStatus(tc.status)
+	}
+	w := do(p, tc.hdr)
+	if w.Code != tc.wantCode {
+		t.Fatalf("status %d, want %d (body %q)", w.Code, tc.wantCode, w.Body)
+	}
+	plugintest.HeadersEqual(t, w.Header(), tc.want)
+	plugintest.HeadersAbsent(t, w.Header(), tc.missing)
+	if got := srv.calls.Load(); got != tc.wantCalls {
+		t.Errorf("introspection calls = %d, want %d", got, tc.wantCalls)
+	}
+	if w.Code >= 400 && !strings.Contains(w.Body.String(), `"request_id":"req-1"`) {
+		t.Errorf("error body %q lacks the gateway error shape", w.Body)
 	}
 }
 
@@ -450,120 +449,136 @@ func TestRequestToEndpoint(t *testing.T) {
 
 func TestCache(t *testing.T) {
 	t.Parallel()
-	t.Run("hit makes no call", func(t *testing.T) {
-		t.Parallel()
-		srv, p, clk := setup(t, "")
-		srv.set("tok", fmt.Sprintf(`{"active":true,"sub":"a","exp":%d}`, exp(time.Hour)))
-		for i := 0; i < 3; i++ {
-			if w := do(p, bearer("tok")); w.Code != 200 {
-				t.Fatalf("request %d: %d", i, w.Code)
-			}
-			clk.Advance(time.Minute)
-		}
-		if n := srv.calls.Load(); n != 1 {
-			t.Errorf("calls = %d, want 1", n)
-		}
-		// Past cache_ttl (5m) the token is introspected again.
-		clk.Advance(3 * time.Minute)
-		do(p, bearer("tok"))
-		if n := srv.calls.Load(); n != 2 {
-			t.Errorf("calls after cache_ttl = %d, want 2", n)
-		}
-	})
-	t.Run("entry ends at exp", func(t *testing.T) {
-		t.Parallel()
-		srv, p, clk := setup(t, ", cache_ttl: 1h")
-		srv.set("tok", fmt.Sprintf(`{"active":true,"sub":"a","exp":%d}`, exp(time.Second)))
+	steps.Parallel(t,
+		steps.Step{Name: "hit makes no call", Run: cacheHit},
+		steps.Step{Name: "entry ends at exp", Run: cacheEndsAtExp},
+		steps.Step{Name: "negative cache", Run: cacheNegative},
+		steps.Step{Name: "errors are not cached", Run: cacheNoErrors},
+		steps.Step{Name: "caching disabled", Run: cacheDisabled},
+		steps.Step{Name: "bounded and keyed by digest", Run: cacheBounded},
+	)
+}
+
+// cacheHit checks that a cached token is not introspected again until
+// cache_ttl.
+func cacheHit(t *testing.T) {
+	srv, p, clk := setup(t, "")
+	srv.set("tok", fmt.Sprintf(`{"active":true,"sub":"a","exp":%d}`, exp(time.Hour)))
+	for i := 0; i < 3; i++ {
 		if w := do(p, bearer("tok")); w.Code != 200 {
-			t.Fatalf("first: %d", w.Code)
+			t.Fatalf("request %d: %d", i, w.Code)
 		}
-		clk.Advance(500 * time.Millisecond)
-		if w := do(p, bearer("tok")); w.Code != 200 {
-			t.Fatalf("before exp: %d", w.Code)
+		clk.Advance(time.Minute)
+	}
+	if n := srv.calls.Load(); n != 1 {
+		t.Errorf("calls = %d, want 1", n)
+	}
+	// Past cache_ttl (5m) the token is introspected again.
+	clk.Advance(3 * time.Minute)
+	do(p, bearer("tok"))
+	if n := srv.calls.Load(); n != 2 {
+		t.Errorf("calls after cache_ttl = %d, want 2", n)
+	}
+}
+
+// cacheEndsAtExp checks that a cache entry ends at the token's exp.
+func cacheEndsAtExp(t *testing.T) {
+	srv, p, clk := setup(t, ", cache_ttl: 1h")
+	srv.set("tok", fmt.Sprintf(`{"active":true,"sub":"a","exp":%d}`, exp(time.Second)))
+	if w := do(p, bearer("tok")); w.Code != 200 {
+		t.Fatalf("first: %d", w.Code)
+	}
+	clk.Advance(500 * time.Millisecond)
+	if w := do(p, bearer("tok")); w.Code != 200 {
+		t.Fatalf("before exp: %d", w.Code)
+	}
+	if n := srv.calls.Load(); n != 1 {
+		t.Fatalf("calls before exp = %d, want 1", n)
+	}
+	clk.Advance(time.Second)
+	// The endpoint still says active with the old exp: refused anyway.
+	if w := do(p, bearer("tok")); w.Code != 401 {
+		t.Errorf("after exp: %d, want 401", w.Code)
+	}
+	if n := srv.calls.Load(); n != 2 {
+		t.Errorf("calls after exp = %d, want 2", n)
+	}
+}
+
+// cacheNegative checks the caching of inactive tokens.
+func cacheNegative(t *testing.T) {
+	srv, p, clk := setup(t, ", negative_cache_ttl: 10s")
+	for i := 0; i < 3; i++ {
+		if w := do(p, bearer("revoked")); w.Code != 401 {
+			t.Fatalf("request %d: %d", i, w.Code)
 		}
-		if n := srv.calls.Load(); n != 1 {
-			t.Fatalf("calls before exp = %d, want 1", n)
+	}
+	if n := srv.calls.Load(); n != 1 {
+		t.Fatalf("calls = %d, want 1", n)
+	}
+	clk.Advance(11 * time.Second)
+	srv.set("revoked", `{"active":true,"sub":"a"}`)
+	if w := do(p, bearer("revoked")); w.Code != 200 {
+		t.Errorf("after negative TTL: %d", w.Code)
+	}
+	if n := srv.calls.Load(); n != 2 {
+		t.Errorf("calls = %d, want 2", n)
+	}
+}
+
+// cacheNoErrors checks that endpoint errors are not cached.
+func cacheNoErrors(t *testing.T) {
+	srv, p, _ := setup(t, "")
+	srv.set("tok", `{"active":true,"sub":"a"}`)
+	srv.setStatus(http.StatusBadGateway)
+	if w := do(p, bearer("tok")); w.Code != 401 {
+		t.Fatalf("during outage: %d", w.Code)
+	}
+	srv.setStatus(http.StatusOK)
+	if w := do(p, bearer("tok")); w.Code != 200 {
+		t.Fatalf("after outage: %d", w.Code)
+	}
+	if n := srv.calls.Load(); n != 2 {
+		t.Errorf("calls = %d, want 2", n)
+	}
+}
+
+// cacheDisabled checks that a zero cache_ttl introspects every time.
+func cacheDisabled(t *testing.T) {
+	srv, p, _ := setup(t, ", cache_ttl: -1s, negative_cache_ttl: -1s")
+	srv.set("tok", `{"active":true,"sub":"a"}`)
+	do(p, bearer("tok"))
+	do(p, bearer("tok"))
+	do(p, bearer("other"))
+	do(p, bearer("other"))
+	if n := srv.calls.Load(); n != 4 {
+		t.Errorf("calls = %d, want 4", n)
+	}
+}
+
+// cacheBounded checks the cache bound and that entries are keyed by
+// token digest.
+func cacheBounded(t *testing.T) {
+	srv, p, _ := setup(t, ", cache_max_entries: 3")
+	for i := 0; i < 10; i++ {
+		tok := fmt.Sprintf("token-%d", i)
+		srv.set(tok, `{"active":true,"sub":"a"}`)
+		if w := do(p, bearer(tok)); w.Code != 200 {
+			t.Fatalf("%s: %d", tok, w.Code)
 		}
-		clk.Advance(time.Second)
-		// The endpoint still says active with the old exp: refused anyway.
-		if w := do(p, bearer("tok")); w.Code != 401 {
-			t.Errorf("after exp: %d, want 401", w.Code)
+		if n := p.cache.Len(); n > 3 {
+			t.Fatalf("cache holds %d entries, max 3", n)
 		}
-		if n := srv.calls.Load(); n != 2 {
-			t.Errorf("calls after exp = %d, want 2", n)
+	}
+	digests := map[[32]byte]bool{}
+	for i := 0; i < 10; i++ {
+		digests[sha256.Sum256([]byte(fmt.Sprintf("token-%d", i)))] = true
+	}
+	for _, k := range p.cache.Keys() {
+		if !digests[k] {
+			t.Errorf("cache key %x is not a token digest", k)
 		}
-	})
-	t.Run("negative cache", func(t *testing.T) {
-		t.Parallel()
-		srv, p, clk := setup(t, ", negative_cache_ttl: 10s")
-		for i := 0; i < 3; i++ {
-			if w := do(p, bearer("revoked")); w.Code != 401 {
-				t.Fatalf("request %d: %d", i, w.Code)
-			}
-		}
-		if n := srv.calls.Load(); n != 1 {
-			t.Fatalf("calls = %d, want 1", n)
-		}
-		clk.Advance(11 * time.Second)
-		srv.set("revoked", `{"active":true,"sub":"a"}`)
-		if w := do(p, bearer("revoked")); w.Code != 200 {
-			t.Errorf("after negative TTL: %d", w.Code)
-		}
-		if n := srv.calls.Load(); n != 2 {
-			t.Errorf("calls = %d, want 2", n)
-		}
-	})
-	t.Run("errors are not cached", func(t *testing.T) {
-		t.Parallel()
-		srv, p, _ := setup(t, "")
-		srv.set("tok", `{"active":true,"sub":"a"}`)
-		srv.setStatus(http.StatusBadGateway)
-		if w := do(p, bearer("tok")); w.Code != 401 {
-			t.Fatalf("during outage: %d", w.Code)
-		}
-		srv.setStatus(http.StatusOK)
-		if w := do(p, bearer("tok")); w.Code != 200 {
-			t.Fatalf("after outage: %d", w.Code)
-		}
-		if n := srv.calls.Load(); n != 2 {
-			t.Errorf("calls = %d, want 2", n)
-		}
-	})
-	t.Run("caching disabled", func(t *testing.T) {
-		t.Parallel()
-		srv, p, _ := setup(t, ", cache_ttl: -1s, negative_cache_ttl: -1s")
-		srv.set("tok", `{"active":true,"sub":"a"}`)
-		do(p, bearer("tok"))
-		do(p, bearer("tok"))
-		do(p, bearer("other"))
-		do(p, bearer("other"))
-		if n := srv.calls.Load(); n != 4 {
-			t.Errorf("calls = %d, want 4", n)
-		}
-	})
-	t.Run("bounded and keyed by digest", func(t *testing.T) {
-		t.Parallel()
-		srv, p, _ := setup(t, ", cache_max_entries: 3")
-		for i := 0; i < 10; i++ {
-			tok := fmt.Sprintf("token-%d", i)
-			srv.set(tok, `{"active":true,"sub":"a"}`)
-			if w := do(p, bearer(tok)); w.Code != 200 {
-				t.Fatalf("%s: %d", tok, w.Code)
-			}
-			if n := p.cache.Len(); n > 3 {
-				t.Fatalf("cache holds %d entries, max 3", n)
-			}
-		}
-		digests := map[[32]byte]bool{}
-		for i := 0; i < 10; i++ {
-			digests[sha256.Sum256([]byte(fmt.Sprintf("token-%d", i)))] = true
-		}
-		for _, k := range p.cache.Keys() {
-			if !digests[k] {
-				t.Errorf("cache key %x is not a token digest", k)
-			}
-		}
-	})
+	}
 }
 
 // TestFailClosed checks that an unreachable endpoint refuses the request
@@ -667,32 +682,21 @@ func TestSingleflightError(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		desc   string
-		config string
-		want   string
-	}{
-		{"url required", "{client_id: a, client_secret: b}", "introspection_url is required"},
-		{"bad url", "{introspection_url: 'ftp://x', client_id: a, client_secret: b}", "not an http or https URL"},
-		{"credentials in url", "{introspection_url: 'https://u:p@x/i', client_id: a, client_secret: b}", "not in the URL"},
-		{"credentials required", "{introspection_url: 'https://x/i'}", "client_id and client_secret are required"},
-		{"secret with none", "{introspection_url: 'https://x/i', client_auth: none, client_secret: b}", "client_auth is none"},
-		{"bad client_auth", "{introspection_url: 'https://x/i', client_auth: jwt}", "not one of basic, none"},
-		{"unknown field", "{introspection_url: 'https://x/i', client_auth: none, ttl: 1s}", `unknown field "ttl"`},
-		{"bad header", "{introspection_url: 'https://x/i', client_auth: none, claims_to_headers: {sub: 'X Bad'}}", "not a valid header name"},
-		{"reserved header", "{introspection_url: 'https://x/i', client_auth: none, claims_to_headers: {sub: x-consumer-id}}", "cannot be set"},
-		{"duplicate header", "{introspection_url: 'https://x/i', client_auth: none, claims_to_headers: {sub: X-A, email: x-a}}", "both map to X-A"},
-		{"bad scope", "{introspection_url: 'https://x/i', client_auth: none, required_scopes: ['a b']}", "not a valid scope"},
-		{"negative max", "{introspection_url: 'https://x/i', client_auth: none, cache_max_entries: -1}", "cache_max_entries"},
-		{"unknown anonymous", "{introspection_url: 'https://x/i', client_auth: none, anonymous: nobody}", "nobody"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			t.Parallel()
-			_, err := build(t, tc.config, nil)
-			plugintest.ErrorMentions(t, err, tc.want)
-		})
-	}
+	plugintest.ExpectErrors(t, Name, []plugintest.ConfigError{
+		{Desc: "url required", Config: "{client_id: a, client_secret: b}", Want: []string{"introspection_url is required"}},
+		{Desc: "bad url", Config: "{introspection_url: 'ftp://x', client_id: a, client_secret: b}", Want: []string{"not an http or https URL"}},
+		{Desc: "credentials in url", Config: "{introspection_url: 'https://u:p@x/i', client_id: a, client_secret: b}", Want: []string{"not in the URL"}},
+		{Desc: "credentials required", Config: "{introspection_url: 'https://x/i'}", Want: []string{"client_id and client_secret are required"}},
+		{Desc: "secret with none", Config: "{introspection_url: 'https://x/i', client_auth: none, client_secret: b}", Want: []string{"client_auth is none"}},
+		{Desc: "bad client_auth", Config: "{introspection_url: 'https://x/i', client_auth: jwt}", Want: []string{"not one of basic, none"}},
+		{Desc: "unknown field", Config: "{introspection_url: 'https://x/i', client_auth: none, ttl: 1s}", Want: []string{`unknown field "ttl"`}},
+		{Desc: "bad header", Config: "{introspection_url: 'https://x/i', client_auth: none, claims_to_headers: {sub: 'X Bad'}}", Want: []string{"not a valid header name"}},
+		{Desc: "reserved header", Config: "{introspection_url: 'https://x/i', client_auth: none, claims_to_headers: {sub: x-consumer-id}}", Want: []string{"cannot be set"}},
+		{Desc: "duplicate header", Config: "{introspection_url: 'https://x/i', client_auth: none, claims_to_headers: {sub: X-A, email: x-a}}", Want: []string{"both map to X-A"}},
+		{Desc: "bad scope", Config: "{introspection_url: 'https://x/i', client_auth: none, required_scopes: ['a b']}", Want: []string{"not a valid scope"}},
+		{Desc: "negative max", Config: "{introspection_url: 'https://x/i', client_auth: none, cache_max_entries: -1}", Want: []string{"cache_max_entries"}},
+		{Desc: "unknown anonymous", Config: "{introspection_url: 'https://x/i', client_auth: none, anonymous: nobody}", Want: []string{"nobody"}},
+	}, plugintest.WithStore(testStore(t)))
 }
 
 func TestDefaults(t *testing.T) {

@@ -148,6 +148,7 @@ func (r *Route) applyDefaults() {
 	if r.Retry != nil {
 		r.Retry.ApplyDefaults()
 	}
+	r.Mirror.applyDefaults()
 }
 
 func setDefault[T comparable](p *T, v T) {

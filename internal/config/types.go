@@ -437,6 +437,9 @@ type Route struct {
 	BodyIdleTimeout Duration `yaml:"body_idle_timeout"`
 	// Retry overrides the upstream's retry policy for this route.
 	Retry *Retry `yaml:"retry"`
+	// Mirror sends a copy of a sample of this route's requests to another
+	// upstream (shadow traffic); see Mirror.
+	Mirror *Mirror `yaml:"mirror"`
 	// AllowEncodedSlash lets paths that contain encoded "/ \ NUL ; % ? #"
 	// (%2F, %5C, %00, %3B, %25, %3F, %23) reach this route; they are kept
 	// encoded. By default such requests get 400.

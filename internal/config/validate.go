@@ -173,6 +173,7 @@ func (c *Config) validateRoute(l *errorList, p string, r *Route) {
 		}
 	}
 	c.validateAction(l, p, r)
+	c.validateMirror(l, p, r)
 	if rw := r.Rewrite; rw != nil {
 		validateRewrite(l, p, r, rw)
 	}

@@ -41,6 +41,14 @@ func e2eMirrorStart(t *testing.T, primary, shadow string, settings string) *test
 	return e2eStart(t, e2eMirrorConfig, map[string]string{"V1": primary, "V2": shadow, "MIRROR": settings})
 }
 
+// e2eMirrorPair starts recording backends v1 and v2 and a gateway
+// mirroring /api from v1 to v2 with the given extra settings.
+func e2eMirrorPair(t *testing.T, settings string) (v1, v2 *e2eRecorder, tg *testutil.Gateway) {
+	t.Helper()
+	v1, v2 = e2eNewRecorder(t, "v1", nil), e2eNewRecorder(t, "v2", nil)
+	return v1, v2, e2eMirrorStart(t, v1.URL, v2.URL, settings)
+}
+
 // mirrorCount reads the mirror counter of route api with the given result.
 func mirrorCount(tg *testutil.Gateway, result string) int64 {
 	return tg.Stats().Counter(gateway.MirrorRequestsMetric, fmt.Sprintf("route=%q,result=%q", "api", result)).Value()
@@ -52,22 +60,26 @@ func mirrorClass(tg *testutil.Gateway, class string) int64 {
 	return tg.Stats().Counter(gateway.MirrorResponsesMetric, fmt.Sprintf("route=%q,class=%q", "api", class)).Value()
 }
 
+// mirrorBody returns a reader of b, which the client sends with a
+// Content-Length or, when chunked, with chunked encoding.
+func mirrorBody(b []byte, chunked bool) io.Reader {
+	rd := io.Reader(strings.NewReader(string(b)))
+	if chunked {
+		rd = io.MultiReader(rd) // unknown length: sent chunked
+	}
+	return rd
+}
+
 func sha(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
 
 func TestMirrorCopiesRequest(t *testing.T) {
-	v1 := e2eNewRecorder(t, "v1", nil)
-	v2 := e2eNewRecorder(t, "v2", nil)
-	tg := e2eMirrorStart(t, v1.URL, v2.URL, "")
+	_, v2, tg := e2eMirrorPair(t, "")
 	body := []byte(strings.Repeat("mirror me ", 100))
 	for i, chunked := range []bool{false, true} {
-		var rd io.Reader = strings.NewReader(string(body))
-		if chunked {
-			rd = io.MultiReader(rd) // unknown length: sent chunked
-		}
-		req := e2eReq(t, http.MethodPost, tg.URL+"/api/items/7?a=1&b=x%20y", rd)
+		req := e2eReq(t, http.MethodPost, tg.URL+"/api/items/7?a=1&b=x%20y", mirrorBody(body, chunked))
 		req.Header.Set("X-Test", "yes")
 		req.Header.Set("Connection", "X-Hop")
 		req.Header.Set("X-Hop", "1")
@@ -115,9 +127,7 @@ func TestMirrorCopiesRequest(t *testing.T) {
 }
 
 func TestMirrorCustomHeader(t *testing.T) {
-	v1 := e2eNewRecorder(t, "v1", nil)
-	v2 := e2eNewRecorder(t, "v2", nil)
-	tg := e2eMirrorStart(t, v1.URL, v2.URL, ", header: x-shadow")
+	_, v2, tg := e2eMirrorPair(t, ", header: x-shadow")
 	e2eGet(t, tg.URL+"/api")
 	wait.For(t, 5*time.Second, "copy", func() bool { return v2.count() == 1 })
 	if h := v2.all()[0].Header; h.Get("X-Shadow") != "1" || h.Get("X-Portico-Mirror") != "" {
@@ -126,9 +136,7 @@ func TestMirrorCustomHeader(t *testing.T) {
 }
 
 func TestMirrorSamplingRate(t *testing.T) {
-	v1 := e2eNewRecorder(t, "v1", nil)
-	v2 := e2eNewRecorder(t, "v2", nil)
-	tg := e2eMirrorStart(t, v1.URL, v2.URL, ", percent: 20, max_concurrent: 4096")
+	v1, v2, tg := e2eMirrorPair(t, ", percent: 20, max_concurrent: 4096")
 	const total, workers = 2000, 8
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -243,16 +251,10 @@ func TestMirrorFailingMirrorLeavesPrimary(t *testing.T) {
 }
 
 func TestMirrorBodyOverMaxBody(t *testing.T) {
-	v1 := e2eNewRecorder(t, "v1", nil)
-	v2 := e2eNewRecorder(t, "v2", nil)
-	tg := e2eMirrorStart(t, v1.URL, v2.URL, ", max_body: 1KiB")
+	_, v2, tg := e2eMirrorPair(t, ", max_body: 1KiB")
 	big := []byte(strings.Repeat("x", 4096))
 	for i, chunked := range []bool{false, true} {
-		var rd io.Reader = strings.NewReader(string(big))
-		if chunked {
-			rd = io.MultiReader(rd)
-		}
-		resp, got := e2eDo(t, e2eReq(t, http.MethodPost, tg.URL+"/api/big", rd))
+		resp, got := e2eDo(t, e2eReq(t, http.MethodPost, tg.URL+"/api/big", mirrorBody(big, chunked)))
 		s := e2eDecodeSeen(t, got)
 		if resp.StatusCode != http.StatusOK || s.BodyLen != int64(len(big)) || s.BodySHA != sha(big) {
 			t.Fatalf("chunked=%v: primary %d got %d bytes (%s)", chunked, resp.StatusCode, s.BodyLen, s.BodyErr)
@@ -263,7 +265,7 @@ func TestMirrorBodyOverMaxBody(t *testing.T) {
 	}
 	// A body of exactly max_body is mirrored, and it is the first copy.
 	limit := []byte(strings.Repeat("y", 1024))
-	e2eDo(t, e2eReq(t, http.MethodPost, tg.URL+"/api/limit", io.MultiReader(strings.NewReader(string(limit)))))
+	e2eDo(t, e2eReq(t, http.MethodPost, tg.URL+"/api/limit", mirrorBody(limit, true)))
 	wait.For(t, 5*time.Second, "copy of the body at the limit", func() bool { return v2.count() >= 1 })
 	if all := v2.all(); len(all) != 1 || all[0].Path != "/api/limit" || all[0].BodySHA != sha(limit) {
 		t.Errorf("mirror got %+v, want only /api/limit with its body", all)

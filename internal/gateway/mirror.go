@@ -60,23 +60,20 @@ const sampleScale = 1_000_000
 // markerValue is the marker header's value on every copy.
 var markerValue = []string{"1"}
 
-// wrapMirror wraps terminal in the route's mirror, if it has one; errors
-// are added at the route's mirror path.
-func (b *Builder) wrapMirror(s *Snapshot, rc *config.Route, path string, terminal http.Handler, errs *located) http.Handler {
+// wrapMirror wraps terminal in the route's mirror, if it has one.
+func (b *Builder) wrapMirror(s *Snapshot, rc *config.Route, terminal http.Handler) http.Handler {
 	mc := rc.Mirror
 	if terminal == nil || mc == nil || rc.Upstream == "" || mc.Percent == nil || *mc.Percent <= 0 {
 		return terminal
 	}
+	// Validation has checked that the upstream is defined: a missing pool
+	// is one that failed to build, whose error is reported at its own path
+	// (the snapshot is discarded then). The route's rewrite compiled in
+	// buildTerminal, or terminal would be nil.
 	pool := s.pools[mc.Upstream]
-	if pool == nil {
-		if _, defined := s.cfg.Upstreams[mc.Upstream]; !defined {
-			errs.add(path+".mirror.upstream", fmt.Errorf("upstream %q is not available", mc.Upstream))
-		}
-		return nil
-	}
 	rw, err := proxy.CompileRewrite(rc.Rewrite, rc.Match)
-	if err != nil {
-		return nil // reported by buildTerminal
+	if pool == nil || err != nil {
+		return terminal
 	}
 	logger := b.Logger.With("route", rc.Name, "mirror", mc.Upstream)
 	timeout := pool.Config.RequestTimeout.D()

@@ -364,7 +364,7 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 	before := len(errs.errs)
 	logger := b.Logger.With("route", rc.Name)
 	terminal := b.buildTerminal(s, rc, path, logger, errs)
-	terminal = b.wrapMirror(s, rc, path, terminal, errs)
+	terminal = b.wrapMirror(s, rc, terminal)
 	var insts []*plugin.Instance
 	for _, ps := range plugin.Merge(global, rc.Plugins) {
 		if s.cfg.Covered(ps.Path) || globals.failed[ps.Path] {

@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/textproto"
+	"strings"
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -27,6 +28,10 @@ import (
 // InjectedMetric counts injected faults, labelled by route and kind
 // ("delay" or "abort").
 const InjectedMetric = "portico_fault_injected_total"
+
+// reservedPrefix is the header namespace the gateway strips from client
+// requests before plugins run.
+const reservedPrefix = "X-Portico-"
 
 // MaxDelay is the longest delay a config may ask for.
 const MaxDelay = time.Hour
@@ -51,8 +56,10 @@ type Fault struct {
 	// Abort answers requests with an error instead of passing them on.
 	Abort *Abort `yaml:"abort"`
 	// WhenHeader, when set, limits faults to requests carrying this
-	// header (any value), e.g. X-Portico-Fault. Any client can send it:
-	// it selects requests for testing, it is no access control.
+	// header (any value), e.g. X-Fault-Test. Any client can send it: it
+	// selects requests for testing, it is no access control. X-Portico-*
+	// names are refused (the gateway removes them from client requests);
+	// a name with "_" needs server.underscores_in_headers.
 	WhenHeader string `yaml:"when_header"`
 
 	header           string
@@ -161,6 +168,8 @@ func (f *Fault) Validate() error {
 	}
 	if f.WhenHeader != "" && !httpx.ValidToken(f.WhenHeader) {
 		errs = append(errs, fmt.Errorf("when_header %q is not a valid header name", f.WhenHeader))
+	} else if strings.HasPrefix(f.header, reservedPrefix) {
+		errs = append(errs, fmt.Errorf("when_header %q is in Portico's own X-Portico-* namespace, which the gateway removes from every client request, so no request would carry it; use another name, e.g. X-Fault-Test", f.WhenHeader))
 	}
 	return errors.Join(errs...)
 }

@@ -60,12 +60,13 @@ func TestFaultConfigErrors(t *testing.T) {
 		{Desc: "delay too long", Config: "{delay: {duration: 61m, percent: 5}}", Want: []string{"delay.duration", "1h0m0s"}},
 		{Desc: "delay duration text", Config: "{delay: {duration: soon, percent: 5}}", Want: []string{"duration"}},
 		{Desc: "bad header", Config: "{abort: {status: 503, percent: 5}, when_header: 'X Fault'}", Want: []string{`when_header "X Fault" is not a valid header name`}},
+		{Desc: "reserved header", Config: "{abort: {status: 503, percent: 5}, when_header: x-portico-fault}", Want: []string{"X-Portico-* namespace", "X-Fault-Test"}},
 		{Desc: "several at once", Config: "{abort: {status: 1, percent: 101}}", Want: []string{"abort.status", "abort.percent"}},
 	})
 	for _, src := range []string{
 		"{abort: {status: 503, percent: 0}}",
 		"{abort: {status: 200, percent: 100, grpc_status: 0}}",
-		"{delay: {duration: 1h, percent: 0.001}, when_header: X-Portico-Fault}",
+		"{delay: {duration: 1h, percent: 0.001}, when_header: X-Fault-Test}",
 		"{delay: {duration: 1ms, percent: 50}, abort: {status: 599, percent: 12.5, grpc_status: 16}}",
 	} {
 		if _, _, err := plugintest.Build[*Fault](t, "fault_injection", src); err != nil {
@@ -164,7 +165,7 @@ func TestFaultAbortAnswer(t *testing.T) {
 // header are faulted.
 func TestFaultWhenHeader(t *testing.T) {
 	t.Parallel()
-	f := build(t, "{abort: {status: 503, percent: 100}, when_header: x-portico-fault}")
+	f := build(t, "{abort: {status: 503, percent: 100}, when_header: x-fault-test}")
 	next := &ok{}
 	h := f.Wrap(next)
 	w := httptest.NewRecorder()
@@ -173,7 +174,7 @@ func TestFaultWhenHeader(t *testing.T) {
 		t.Fatalf("without header: %d", w.Code)
 	}
 	r := httptest.NewRequest("GET", "/", nil)
-	r.Header.Set("X-Portico-Fault", "")
+	r.Header.Set("X-Fault-Test", "")
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	if w.Code != 503 || next.n != 1 {

@@ -11,7 +11,7 @@ import (
 func FuzzFaultConfig(f *testing.F) {
 	for _, s := range []string{
 		"{}", "{abort: {status: 503, percent: 5}}", "{delay: {duration: 200ms, percent: 10}}",
-		"{abort: {status: 503, percent: 5, grpc_status: 14}, when_header: X-Portico-Fault}",
+		"{abort: {status: 503, percent: 5, grpc_status: 14}, when_header: X-Fault-Test}",
 		"{delay: {duration: 1h, percent: 100}, abort: {status: 200, percent: 0}}",
 		"{abort: {status: 503, percent: .inf}}", "{delay: {duration: -1s, percent: 1e309}}", "[1, 2]", "abort: x",
 	} {

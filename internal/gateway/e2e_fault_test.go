@@ -23,8 +23,14 @@ consumers:
   - {name: alice, credentials: {key_auth: [{key: fault-test-alice-key}]}}
 upstreams:
   be: {targets: [{url: "{{BE}}"}]}
+  short: {request_timeout: 100ms, targets: [{url: "{{BE}}"}]}
   grpc: {protocol: h2c, targets: [{url: "{{GRPC}}"}]}
 routes:
+  - name: slow-upstream
+    match: {path_prefix: /upstream-timeout}
+    upstream: short
+    plugins:
+      - {name: fault_injection, config: {delay: {duration: 1h, percent: 100}}}
   - name: abort
     match: {path_prefix: /abort}
     upstream: be
@@ -135,6 +141,10 @@ func TestFaultInjection(t *testing.T) {
 			if m := e2eAccessLine(t, logPath, "req-fault-slow"); m["error"] != "fault injected: delay exceeded the route timeout" {
 				t.Errorf("access log %v", m)
 			}
+		}},
+		steps.Step{Name: "delay counts against the upstream request_timeout", Run: func(t *testing.T) {
+			resp, body := e2eDo(t, e2eReq(t, http.MethodGet, tg.URL+"/upstream-timeout", nil))
+			e2eCheckError(t, resp.StatusCode, resp.Header, body, http.StatusGatewayTimeout)
 		}},
 		steps.Step{Name: "authentication runs before the fault", Run: func(t *testing.T) {
 			if resp, _ := e2eDo(t, e2eReq(t, http.MethodGet, tg.URL+"/authed", nil)); resp.StatusCode != http.StatusUnauthorized {

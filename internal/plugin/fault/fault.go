@@ -33,6 +33,10 @@ const InjectedMetric = "portico_fault_injected_total"
 // requests before plugins run.
 const reservedPrefix = "X-Portico-"
 
+// statusClientClosed is the status recorded for a client that went away
+// (the proxy's 499).
+const statusClientClosed = 499
+
 // MaxDelay is the longest delay a config may ask for.
 const MaxDelay = time.Hour
 
@@ -233,8 +237,10 @@ func (f *Fault) delayThen(w http.ResponseWriter, r *http.Request, next http.Hand
 	if err := f.sleep(r.Context(), d); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			request.WriteError(w, r, http.StatusGatewayTimeout, delayTimeoutMsg)
-		} else {
-			request.WriteError(w, r, 499, delayGoneMsg)
+		} else if rec := request.RecordOf(r); rec != nil {
+			// Nobody reads an answer: record it as the proxy records a
+			// client that went away.
+			rec.Status, rec.ErrorMsg = statusClientClosed, delayGoneMsg
 		}
 		return
 	}

@@ -272,8 +272,8 @@ func TestFaultDelayClientGone(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("delay did not end when the client went away")
 	}
-	if next.n != 0 || w.Code != 499 || rec.ErrorMsg != delayGoneMsg {
-		t.Fatalf("client gone: next %d, status %d, error %q", next.n, w.Code, rec.ErrorMsg)
+	if next.n != 0 || rec.Status != 499 || rec.ErrorMsg != delayGoneMsg || w.Body.Len() != 0 {
+		t.Fatalf("client gone: next %d, recorded status %d, error %q, body %q", next.n, rec.Status, rec.ErrorMsg, w.Body)
 	}
 }
 
@@ -286,6 +286,23 @@ func TestFaultRealDelay(t *testing.T) {
 	f.Wrap(&ok{}).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
 	if el := time.Since(start); el < 30*time.Millisecond || w.Code != 200 {
 		t.Fatalf("waited %s, status %d", el, w.Code)
+	}
+}
+
+// TestFaultNoFireAllocs: a request no fault fires on, with or without
+// when_header, costs no allocation.
+func TestFaultNoFireAllocs(t *testing.T) {
+	for _, src := range []string{
+		"{delay: {duration: 1s, percent: 1}, abort: {status: 503, percent: 1}}",
+		"{delay: {duration: 1s, percent: 100}, when_header: X-Fault-Test}",
+	} {
+		f := build(t, src)
+		f.rnd = func() uint64 { return math.MaxUint64 }
+		h := f.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		r := httptest.NewRequest("GET", "/", nil)
+		if n := testing.AllocsPerRun(1000, func() { h.ServeHTTP(nil, r) }); n != 0 {
+			t.Errorf("%s: %v allocations per request", src, n)
+		}
 	}
 }
 

@@ -73,6 +73,10 @@ const (
 	PhaseAuthorize Phase = 250
 	// PhaseRateLimit applies rate limits and quotas.
 	PhaseRateLimit Phase = 300
+	// PhaseFault injects faults (fault_injection): after authentication,
+	// authorisation and rate limits, so an injected abort or delay never
+	// lets a request past them.
+	PhaseFault Phase = 350
 	// PhaseTransform rewrites requests and responses (headers, bodies).
 	PhaseTransform Phase = 400
 )
@@ -120,6 +124,12 @@ type Context interface {
 	// time.Now in a gateway, a fake clock in tests. A plugin keeps it from
 	// Provision.
 	Clock() func() time.Time
+	// RouteTimeout bounds the upstream exchange of the route the instance
+	// is on: the route's timeout, else its upstream's request_timeout; 0
+	// when there is none (or for a global plugin built on no route). A
+	// plugin that holds requests back (fault_injection's delay) keeps it
+	// from Provision so the wait counts against the same bound.
+	RouteTimeout() time.Duration
 }
 
 // Coverage is the answer of Context.Covers.
@@ -332,6 +342,8 @@ type StaticContext struct {
 	Counters *observe.Stats
 	// Now, when set, is what Clock returns; without it, time.Now.
 	Now func() time.Time
+	// Timeout is what RouteTimeout returns.
+	Timeout time.Duration
 }
 
 // Route returns RouteName.
@@ -412,3 +424,6 @@ func NewFromYAML(name, src string, ctx Context) (*Instance, error) {
 	}
 	return New(spec, ctx)
 }
+
+// RouteTimeout returns Timeout.
+func (c StaticContext) RouteTimeout() time.Duration { return c.Timeout }

@@ -17,7 +17,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 		rec.ErrorMsg = msg
 	}
 	if IsGRPC(r) {
-		writeGRPCError(w, status, msg, id)
+		writeGRPCError(w, GRPCCode(status), msg, id)
 		return
 	}
 	b := make([]byte, 0, 48+len(msg)+len(id))
@@ -72,14 +72,26 @@ func GRPCCode(status int) int {
 	return 2 // UNKNOWN
 }
 
+// WriteGRPCStatus answers a gRPC call with the given gRPC status code
+// (0–16) instead of the one WriteError derives from an HTTP status, and
+// records msg for the access log as WriteError does.
+func WriteGRPCStatus(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	id := ""
+	if rec := RecordOf(r); rec != nil {
+		id = rec.RequestID
+		rec.ErrorMsg = msg
+	}
+	writeGRPCError(w, code, msg, id)
+}
+
 // writeGRPCError answers a gRPC call with a Trailers-Only response: HTTP 200
 // with grpc-status and grpc-message in the headers, as gRPC clients expect
 // instead of an HTTP error page.
-func writeGRPCError(w http.ResponseWriter, status int, msg, id string) {
+func writeGRPCError(w http.ResponseWriter, code int, msg, id string) {
 	h := w.Header()
 	h.Del("Content-Length")
 	h.Set("Content-Type", "application/grpc")
-	h.Set("Grpc-Status", strconv.Itoa(GRPCCode(status)))
+	h.Set("Grpc-Status", strconv.Itoa(code))
 	h.Set("Grpc-Message", grpcEncode(msg))
 	if id != "" {
 		h.Set("X-Request-Id", id)

@@ -15,6 +15,7 @@ import (
 	_ "github.com/portico-gw/portico/internal/plugin/auth/oidclogin"
 	_ "github.com/portico-gw/portico/internal/plugin/concurrency"
 	_ "github.com/portico-gw/portico/internal/plugin/cors"
+	_ "github.com/portico-gw/portico/internal/plugin/fault"
 	_ "github.com/portico-gw/portico/internal/plugin/headers"
 	_ "github.com/portico-gw/portico/internal/plugin/iprestriction"
 	_ "github.com/portico-gw/portico/internal/plugin/quota"

@@ -71,6 +71,12 @@ func WithClock(now func() time.Time) Option {
 	return func(c *plugin.StaticContext) { c.Now = now }
 }
 
+// WithRouteTimeout sets what Context.RouteTimeout returns (default 0, no
+// timeout).
+func WithRouteTimeout(d time.Duration) Option {
+	return func(c *plugin.StaticContext) { c.Timeout = d }
+}
+
 // Build decodes src (the plugin's YAML config) the way the gateway does,
 // provisions and validates plugin name with a StaticContext adjusted by
 // opts, and returns the plugin as T together with its instance. A config,

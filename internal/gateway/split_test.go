@@ -70,3 +70,30 @@ func TestSplitChooseNoAllocs(t *testing.T) {
 	}
 	var _ http.Handler = h
 }
+
+// BenchmarkSplitChoose measures the split's own decision: three rules that
+// do not match, then a sticky or a random draw.
+func BenchmarkSplitChoose(b *testing.B) {
+	h := &splitHandler{cum: cumulative([]float64{95, 5}), rules: []splitRule{
+		{key: reqkey.MustParse("header:X-Beta"), value: "1", to: 1},
+		{key: reqkey.MustParse("cookie:variant"), value: "b", to: 1},
+		{key: reqkey.MustParse("query:variant"), value: "b", to: 1},
+	}}
+	r := httptest.NewRequest("GET", "/x?a=1", nil)
+	r.Header.Set("Cookie", "theme=dark")
+	r.Header.Set("X-User", "alice")
+	rec := &request.Record{}
+	b.Run("random", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h.choose(r, rec)
+		}
+	})
+	h.sticky, h.hasSticky = reqkey.MustParse("header:X-User"), true
+	b.Run("sticky", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h.choose(r, rec)
+		}
+	})
+}

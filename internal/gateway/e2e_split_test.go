@@ -65,11 +65,15 @@ func splitServe(rt http.Handler, target string, header ...string) *httptest.Resp
 	return w
 }
 
-const splitCanaryConfig = `
+// splitHead starts the in-process test configs: no admin listener, no
+// access log.
+const splitHead = `
 server: {listen: [{addr: "127.0.0.1:0"}]}
 admin: {listen: "off"}
 log: {access: {output: "off"}}
-upstreams:
+`
+
+const splitCanaryConfig = splitHead + `upstreams:
   stable: {targets: [{url: "{{stable}}"}]}
   canary: {targets: [{url: "{{canary}}"}]}
 routes:
@@ -134,11 +138,7 @@ func TestSplitWeightAccuracy(t *testing.T) {
 // match wins; header, cookie and query rules each work.
 func TestSplitRules(t *testing.T) {
 	bs := map[string]*splitBackend{"a": newSplitBackend(t, "a"), "b": newSplitBackend(t, "b"), "c": newSplitBackend(t, "c")}
-	rt := splitRuntime(t, `
-server: {listen: [{addr: "127.0.0.1:0"}]}
-admin: {listen: "off"}
-log: {access: {output: "off"}}
-upstreams:
+	rt := splitRuntime(t, splitHead+`upstreams:
   a: {targets: [{url: "{{a}}"}]}
   b: {targets: [{url: "{{b}}"}]}
   c: {targets: [{url: "{{c}}"}]}

@@ -38,21 +38,30 @@ func TestSplitCumulative(t *testing.T) {
 	}
 }
 
+// testSplitHandler is a 95/5 split with a header, a cookie and a query
+// rule, all to the second variant, and no forwarders.
+func testSplitHandler() *splitHandler {
+	return &splitHandler{cum: cumulative([]float64{95, 5}), rules: []splitRule{
+		{key: reqkey.MustParse("header:X-Beta"), value: "1", to: 1},
+		{key: reqkey.MustParse("cookie:variant"), value: "b", to: 1},
+		{key: reqkey.MustParse("query:variant"), value: "b", to: 1},
+	}}
+}
+
+// testSplitRequest is a request for target with the cookie line and the
+// header X-User: alice.
+func testSplitRequest(target, cookie string) (*http.Request, *request.Record) {
+	r := httptest.NewRequest("GET", target, nil)
+	r.Header.Set("Cookie", cookie)
+	r.Header.Set("X-User", "alice")
+	return r, &request.Record{}
+}
+
 // TestSplitChooseNoAllocs: choosing a variant by rules, sticky key or at
 // random allocates nothing.
 func TestSplitChooseNoAllocs(t *testing.T) {
-	h := &splitHandler{
-		cum: cumulative([]float64{95, 5}),
-		rules: []splitRule{
-			{key: reqkey.MustParse("header:X-Beta"), value: "1", to: 1},
-			{key: reqkey.MustParse("cookie:variant"), value: "b", to: 1},
-			{key: reqkey.MustParse("query:variant"), value: "b", to: 1},
-		},
-	}
-	r := httptest.NewRequest("GET", "/x?a=1&variant=a", nil)
-	r.Header.Set("Cookie", "theme=dark; variant=a")
-	r.Header.Set("X-User", "alice")
-	rec := &request.Record{}
+	h := testSplitHandler()
+	r, rec := testSplitRequest("/x?a=1&variant=a", "theme=dark; variant=a")
 	if n := testing.AllocsPerRun(100, func() { h.choose(r, rec) }); n != 0 {
 		t.Errorf("random choice: %v allocations", n)
 	}
@@ -74,15 +83,8 @@ func TestSplitChooseNoAllocs(t *testing.T) {
 // BenchmarkSplitChoose measures the split's own decision: three rules that
 // do not match, then a sticky or a random draw.
 func BenchmarkSplitChoose(b *testing.B) {
-	h := &splitHandler{cum: cumulative([]float64{95, 5}), rules: []splitRule{
-		{key: reqkey.MustParse("header:X-Beta"), value: "1", to: 1},
-		{key: reqkey.MustParse("cookie:variant"), value: "b", to: 1},
-		{key: reqkey.MustParse("query:variant"), value: "b", to: 1},
-	}}
-	r := httptest.NewRequest("GET", "/x?a=1", nil)
-	r.Header.Set("Cookie", "theme=dark")
-	r.Header.Set("X-User", "alice")
-	rec := &request.Record{}
+	h := testSplitHandler()
+	r, rec := testSplitRequest("/x?a=1", "theme=dark")
 	b.Run("random", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

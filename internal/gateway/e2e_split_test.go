@@ -296,3 +296,42 @@ func BenchmarkServeSplit(b *testing.B) {
 		})
 	}
 }
+
+// TestSplitAccessLog: over a real listener, the access log's upstream field
+// names the chosen variant, also when that variant's upstream cannot be
+// reached, and the variant header reaches the client.
+func TestSplitAccessLog(t *testing.T) {
+	stable := e2eNewRecorder(t, "stable", nil)
+	logPath := t.TempDir() + "/access.log"
+	tg := e2eStart(t, `
+server: {listen: [{addr: "127.0.0.1:0"}]}
+log: {access: {output: "{{LOG}}"}}
+upstreams:
+  stable: {targets: [{url: "{{BE}}"}]}
+  canary: {targets: [{url: "http://{{DEAD}}"}], retry: {attempts: 0}}
+routes:
+  - name: api
+    match: {path_prefix: /api}
+    split:
+      variants: [{upstream: stable, weight: 1}, {upstream: canary, weight: 0}]
+      rules: [{header: {name: X-Beta, value: "1"}, upstream: canary}]
+      header: X-Portico-Variant
+`, map[string]string{"LOG": logPath, "BE": stable.URL, "DEAD": e2eFreePort(t)})
+	for _, tc := range []struct {
+		id, beta, variant string
+		status            int
+	}{{"split-log-stable", "", "stable", 200}, {"split-log-canary", "1", "canary", 502}} {
+		req := e2eReq(t, http.MethodGet, tg.URL+"/api/x", nil)
+		req.Header.Set("X-Request-Id", tc.id)
+		if tc.beta != "" {
+			req.Header.Set("X-Beta", tc.beta)
+		}
+		resp, _ := e2eDo(t, req)
+		if resp.StatusCode != tc.status || resp.Header.Get("X-Portico-Variant") != tc.variant {
+			t.Errorf("%s: status %d, variant %q; want %d, %q", tc.id, resp.StatusCode, resp.Header.Get("X-Portico-Variant"), tc.status, tc.variant)
+		}
+		if m := e2eAccessLine(t, logPath, tc.id); m["upstream"] != tc.variant {
+			t.Errorf("%s: access log upstream %v, want %q", tc.id, m["upstream"], tc.variant)
+		}
+	}
+}

@@ -112,14 +112,12 @@ func cumulative(weights []float64) []float64 {
 		acc += w
 		cum[i] = acc / sum
 	}
-	// Variants after the last positive weight keep the bound 1 too, so
-	// none of them is drawn.
-	for i := len(cum) - 1; i >= 0 && weights[i] == 0; i-- {
-		cum[i] = 1
-	}
+	// The last variant with a positive weight ends at exactly 1 (no
+	// rounding gap), and those after it keep that bound, so none of them
+	// is drawn.
 	for i := len(cum) - 1; i >= 0; i-- {
+		cum[i] = 1
 		if weights[i] > 0 {
-			cum[i] = 1
 			break
 		}
 	}

@@ -78,7 +78,13 @@ type routeRow struct {
 		Methods    []string `json:"methods"`
 	} `json:"match"`
 	Upstream string `json:"upstream"`
-	Respond  *struct {
+	Split    *struct {
+		Variants []struct {
+			Upstream string  `json:"upstream"`
+			Weight   float64 `json:"weight"`
+		} `json:"variants"`
+	} `json:"split"`
+	Respond *struct {
 		Status int `json:"status"`
 	} `json:"respond"`
 	Redirect *struct {
@@ -116,6 +122,12 @@ func (r routeRow) action() string {
 	switch {
 	case r.Upstream != "":
 		return "upstream " + r.Upstream
+	case r.Split != nil:
+		parts := make([]string, len(r.Split.Variants))
+		for i, v := range r.Split.Variants {
+			parts[i] = fmt.Sprintf("%s %g", v.Upstream, v.Weight)
+		}
+		return "split " + strings.Join(parts, ", ")
 	case r.Respond != nil:
 		return fmt.Sprintf("respond %d", r.Respond.Status)
 	case r.Redirect != nil:

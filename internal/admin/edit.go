@@ -370,12 +370,12 @@ func (e *UpstreamInUseError) Error() string {
 }
 
 // upstreamUsers lists the routes of cfg that send requests to the upstream
-// name. Every config field that names an upstream is checked here; today
-// that is the route's upstream.
+// name. Every config field that names an upstream is checked here: the
+// route's upstream and its split's variants.
 func upstreamUsers(cfg *config.Config, name string) []string {
 	var out []string
 	for _, r := range cfg.Routes {
-		if r != nil && r.Upstream == name {
+		if r != nil && r.UsesUpstream(name) {
 			out = append(out, r.Name)
 		}
 	}

@@ -412,8 +412,8 @@ type Target struct {
 	Weight int `yaml:"weight"`
 }
 
-// Route maps matching requests to exactly one action: an upstream, a direct
-// response or a redirect.
+// Route maps matching requests to exactly one action: an upstream, a split
+// across upstreams, a direct response or a redirect.
 type Route struct {
 	// Name identifies the route in logs and errors; it must be unique.
 	Name string `yaml:"name"`
@@ -423,6 +423,9 @@ type Route struct {
 	Match Match `yaml:"match"`
 	// Upstream names the pool to proxy to.
 	Upstream string `yaml:"upstream"`
+	// Split sends requests to one of several upstreams by rules and
+	// weights (canary, A/B); use it instead of upstream.
+	Split *Split `yaml:"split"`
 	// Respond answers directly without an upstream.
 	Respond *Respond `yaml:"respond"`
 	// Redirect answers with a redirect.

@@ -234,6 +234,10 @@ func (c *Config) validateAction(l *errorList, p string, r *Route) {
 			l.add(p+".upstream", "upstream %q is not defined (defined: %s)", r.Upstream, strings.Join(sortedKeys(c.Upstreams), ", "))
 		}
 	}
+	if r.Split != nil {
+		actions++
+		c.validateSplit(l, p+".split", r.Split)
+	}
 	if r.Respond != nil {
 		actions++
 		if r.Respond.Status < 100 || r.Respond.Status > 599 {
@@ -255,13 +259,13 @@ func (c *Config) validateAction(l *errorList, p string, r *Route) {
 		}
 	}
 	if actions != 1 {
-		l.add(p, "route must have exactly one action: upstream, respond or redirect")
+		l.add(p, "route must have exactly one action: upstream, split, respond or redirect")
 	}
 }
 
 func validateRewrite(l *errorList, p string, r *Route, rw *Rewrite) {
-	if r.Upstream == "" {
-		l.add(p+".rewrite", "rewrite applies only to routes with an upstream")
+	if r.Upstream == "" && r.Split == nil {
+		l.add(p+".rewrite", "rewrite applies only to routes with an upstream or split")
 	}
 	if rw.StripPrefix != "" && rw.ReplacePrefix != nil {
 		l.add(p+".rewrite", "use only one of strip_prefix and replace_prefix")

@@ -79,7 +79,7 @@ func (s *Snapshot) finish(x *exchange, r *http.Request, inflight interface{ Dec(
 	sample := observe.Sample{Method: r.Method, Status: rec.Status, Duration: time.Since(rec.Start),
 		UpstreamDuration: rec.UpstreamDuration, BytesIn: rec.BytesIn(), BytesOut: rec.BytesOut}
 	if x.route != nil {
-		x.route.metrics.Observe(sample)
+		x.route.metricsOf(rec).Observe(sample)
 	} else {
 		s.unrouted.Observe(sample)
 	}

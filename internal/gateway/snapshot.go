@@ -75,6 +75,8 @@ type route struct {
 	handler      http.Handler
 	allowEncoded bool
 	metrics      *observe.RouteMetrics
+	// variants are a split route's per-variant metrics (split.go).
+	variants []variantMetrics
 	// upgrades are the lower-case Upgrade protocol names the route allows.
 	upgrades []string
 }
@@ -297,7 +299,7 @@ func (b *Builder) buildRoutes(s *Snapshot, errs *located) (specs []router.Spec, 
 			continue
 		}
 		s.routes = append(s.routes, &route{name: rc.Name, handler: h, allowEncoded: rc.AllowEncodedSlash,
-			metrics: b.Metrics.Route(rc.Name, rc.Upstream), upgrades: compileUpgrades(rc.Upgrades)})
+			metrics: b.Metrics.Route(rc.Name, rc.Upstream), variants: b.splitMetrics(rc), upgrades: compileUpgrades(rc.Upgrades)})
 		specs = append(specs, router.Spec{Name: rc.Name, Priority: rc.Priority, Match: rc.Match, Index: len(s.routes) - 1})
 		specPaths = append(specPaths, path)
 	}
@@ -389,8 +391,8 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 	return plugin.Chain(insts, terminal)
 }
 
-// buildTerminal returns the handler a route ends in (respond, redirect or
-// the upstream's forwarder); nil when the route's settings failed.
+// buildTerminal returns the handler a route ends in (respond, redirect,
+// split or the upstream's forwarder); nil when the route's settings failed.
 func (b *Builder) buildTerminal(s *Snapshot, rc *config.Route, path string, logger *slog.Logger, errs *located) http.Handler {
 	switch {
 	case s.cfg.Covered(path):
@@ -399,6 +401,8 @@ func (b *Builder) buildTerminal(s *Snapshot, rc *config.Route, path string, logg
 		return proxy.NewRespond(rc.Respond)
 	case rc.Redirect != nil:
 		return proxy.NewRedirect(rc.Redirect)
+	case rc.Split != nil:
+		return b.buildSplit(s, rc, path, logger, errs)
 	}
 	pool := s.pools[rc.Upstream]
 	if pool == nil {
@@ -414,8 +418,13 @@ func (b *Builder) buildTerminal(s *Snapshot, rc *config.Route, path string, logg
 		errs.add(path+".rewrite", err)
 		return nil
 	}
-	return proxy.NewForwarder(pool, proxy.Options{Rewrite: rw, Timeout: rc.Timeout.D(), BodyIdleTimeout: rc.BodyIdleTimeout.D(),
-		Retry: rc.Retry, Logger: logger, Stats: b.Stats})
+	return proxy.NewForwarder(pool, forwardOptions(b, rc, rw, logger))
+}
+
+// forwardOptions are the forwarder settings of route rc.
+func forwardOptions(b *Builder, rc *config.Route, rw *proxy.Rewrite, logger *slog.Logger) proxy.Options {
+	return proxy.Options{Rewrite: rw, Timeout: rc.Timeout.D(), BodyIdleTimeout: rc.BodyIdleTimeout.D(),
+		Retry: rc.Retry, Logger: logger, Stats: b.Stats}
 }
 
 // stopCheckers stops the snapshot's active health checks.

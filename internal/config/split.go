@@ -1,0 +1,156 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+
+	"github.com/portico-gw/portico/internal/httpx"
+)
+
+// Split sends a route's requests to one of several upstreams (variants):
+// canary releases and A/B tests. Rules are checked in order first; a
+// request no rule matches goes to a variant chosen by weight, at random or,
+// with Sticky, by a hash of a request key.
+type Split struct {
+	// Variants are the upstreams to choose from, each with its share.
+	Variants []SplitVariant `yaml:"variants"`
+	// Rules send matching requests to a named variant before weights are
+	// considered; the first matching rule wins.
+	Rules []SplitRule `yaml:"rules"`
+	// Sticky chooses the variant from a hash of a request key instead of
+	// at random, so the same key always gets the same variant, and moving
+	// weight moves only as many keys as the change needs.
+	Sticky *SplitSticky `yaml:"sticky"`
+	// Header, when set, names a response header that carries the chosen
+	// upstream's name (e.g. X-Portico-Variant).
+	Header string `yaml:"header"`
+}
+
+// SplitVariant is one upstream of a split and its weight.
+type SplitVariant struct {
+	// Upstream names a defined upstream.
+	Upstream string `yaml:"upstream"`
+	// Weight is the variant's share relative to the others' sum (95 and 5
+	// send 95% and 5%). 0 takes the variant out of the weighted choice;
+	// rules may still send requests to it.
+	Weight float64 `yaml:"weight"`
+}
+
+// SplitRule sends requests that match it to one variant. Set exactly one of
+// header, cookie and query.
+type SplitRule struct {
+	// Header matches when the request header's first value equals value.
+	Header *SplitMatch `yaml:"header"`
+	// Cookie matches when the cookie's value equals value.
+	Cookie *SplitMatch `yaml:"cookie"`
+	// Query matches when the query parameter's first value (decoded)
+	// equals value.
+	Query *SplitMatch `yaml:"query"`
+	// Upstream is the variant matching requests go to; it must be one of
+	// the split's variants.
+	Upstream string `yaml:"upstream"`
+}
+
+// SplitMatch is a name and the exact value it must have.
+type SplitMatch struct {
+	// Name is the header, cookie or query parameter name.
+	Name string `yaml:"name"`
+	// Value is the exact value that matches (compared case-sensitively).
+	Value string `yaml:"value"`
+}
+
+// SplitSticky keys the weighted choice on a request key.
+type SplitSticky struct {
+	// Key is a request key (README "Request keys"), e.g. [consumer] or
+	// cookie:session. A request whose key part has no value is keyed by
+	// its client IP.
+	Key StringList `yaml:"key"`
+}
+
+// UsesUpstream reports whether the route sends requests to the upstream
+// name, directly or as a variant of its split.
+func (r *Route) UsesUpstream(name string) bool {
+	if r.Upstream == name {
+		return true
+	}
+	if r.Split != nil {
+		for _, v := range r.Split.Variants {
+			if v.Upstream == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// validateSplit checks a route's split at path p.
+func (c *Config) validateSplit(l *errorList, p string, s *Split) {
+	if len(s.Variants) == 0 {
+		l.add(p+".variants", "split needs at least one variant")
+	}
+	seen := map[string]int{}
+	sum := 0.0
+	for i, v := range s.Variants {
+		vp := fmt.Sprintf("%s.variants[%d]", p, i)
+		switch {
+		case v.Upstream == "":
+			l.add(vp+".upstream", "variant upstream is required")
+		case c.Upstreams[v.Upstream] == nil && !c.Covered("upstreams"):
+			l.add(vp+".upstream", "upstream %q is not defined (defined: %s)", v.Upstream, strings.Join(sortedKeys(c.Upstreams), ", "))
+		}
+		if j, dup := seen[v.Upstream]; dup && v.Upstream != "" {
+			l.add(vp+".upstream", "upstream %q is already variants[%d]; list each upstream once", v.Upstream, j)
+		} else {
+			seen[v.Upstream] = i
+		}
+		if !(v.Weight >= 0) || math.IsInf(v.Weight, 0) {
+			l.add(vp+".weight", "weight must be a number of at least 0")
+			continue
+		}
+		sum += v.Weight
+	}
+	if len(s.Variants) > 0 && !(sum > 0) {
+		l.add(p+".variants", "the variants' weights must add up to more than 0")
+	}
+	for i, r := range s.Rules {
+		validateSplitRule(l, fmt.Sprintf("%s.rules[%d]", p, i), &r, seen)
+	}
+	if s.Sticky != nil && len(s.Sticky.Key) == 0 {
+		l.add(p+".sticky.key", "sticky needs a key, e.g. [consumer] or cookie:session")
+	}
+	if s.Header != "" && (!httpx.ValidToken(s.Header) || httpx.IsHopByHop(http.CanonicalHeaderKey(s.Header))) {
+		l.add(p+".header", "header %q must be a header name such as X-Portico-Variant (not a hop-by-hop header)", s.Header)
+	}
+}
+
+// validateSplitRule checks one rule; variants maps the split's upstreams.
+func validateSplitRule(l *errorList, p string, r *SplitRule, variants map[string]int) {
+	n := 0
+	for _, m := range []struct {
+		kind string
+		m    *SplitMatch
+	}{{"header", r.Header}, {"cookie", r.Cookie}, {"query", r.Query}} {
+		if m.m == nil {
+			continue
+		}
+		n++
+		switch {
+		case m.m.Name == "":
+			l.add(p+"."+m.kind+".name", "%s name is required", m.kind)
+		case m.kind != "query" && !httpx.ValidToken(m.m.Name):
+			l.add(p+"."+m.kind+".name", "%s name %q is not a valid token (letters, digits and !#$%%&'*+-.^_`|~)", m.kind, m.m.Name)
+		case m.kind == "query" && strings.ContainsAny(m.m.Name, " &=#\t"):
+			l.add(p+".query.name", "query parameter name %q may not contain spaces, '&', '=' or '#'", m.m.Name)
+		}
+	}
+	if n != 1 {
+		l.add(p, "set exactly one of header, cookie and query")
+	}
+	if r.Upstream == "" {
+		l.add(p+".upstream", "rule upstream is required")
+	} else if _, ok := variants[r.Upstream]; !ok {
+		l.add(p+".upstream", "upstream %q is not one of the split's variants", r.Upstream)
+	}
+}

@@ -1,0 +1,234 @@
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/observe"
+	"github.com/portico-gw/portico/internal/proxy"
+	"github.com/portico-gw/portico/internal/reqkey"
+	"github.com/portico-gw/portico/internal/request"
+)
+
+// splitHandler is the terminal of a route with a split: it picks a variant
+// by rules, then by weight (sticky or at random), and hands the request to
+// that variant's forwarder. Everything it reads is built once per config;
+// a request takes no lock and allocates nothing here.
+type splitHandler struct {
+	variants []splitVariant
+	// cum holds the variants' cumulative shares in (0, 1], the last
+	// positive one exactly 1: a draw u in [0, 1) picks the first variant
+	// with u < cum[i]. Moving weight between neighbours moves only the
+	// draws between the old and the new boundary.
+	cum   []float64
+	rules []splitRule
+	// sticky keys the draw when set; otherwise it is random.
+	sticky    reqkey.Key
+	hasSticky bool
+	// header is the canonical response header naming the variant ("" for
+	// none).
+	header string
+}
+
+type splitVariant struct {
+	name string
+	fwd  http.Handler
+	// value is the header value, clipped so that appending to it copies.
+	value []string
+}
+
+type splitRule struct {
+	key   reqkey.Key
+	value string
+	to    int
+}
+
+// stickySalt decorrelates the variant draw from an upstream's consistent
+// hash on the same key, which reads the same stable hash.
+const stickySalt = 0x9e3779b97f4a7c15
+
+func (h *splitHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := request.RecordOf(r)
+	v := &h.variants[h.choose(r, rec)]
+	if rec != nil {
+		rec.Upstream = v.name
+	}
+	if h.header != "" {
+		w.Header()[h.header] = v.value
+	}
+	v.fwd.ServeHTTP(w, r)
+}
+
+// choose returns the index of the request's variant.
+func (h *splitHandler) choose(r *http.Request, rec *request.Record) int {
+	for i := range h.rules {
+		ru := &h.rules[i]
+		if v, ok := ru.key.Value(r, rec); ok && v == ru.value {
+			return ru.to
+		}
+	}
+	var u float64
+	if h.hasSticky {
+		sum, _ := h.sticky.Sum64(r, rec)
+		u = unitFloat(reqkey.Mix64(sum ^ stickySalt))
+	} else {
+		u = rand.Float64()
+	}
+	return pickCumulative(h.cum, u)
+}
+
+// unitFloat maps a 64-bit hash onto [0, 1) evenly.
+func unitFloat(x uint64) float64 { return float64(x>>11) / (1 << 53) }
+
+// pickCumulative returns the first index with u < cum[i], or the last
+// variant with a positive share when rounding leaves u past every bound.
+func pickCumulative(cum []float64, u float64) int {
+	for i, c := range cum {
+		if u < c {
+			return i
+		}
+	}
+	last := len(cum) - 1
+	for last > 0 && cum[last] == cum[last-1] {
+		last--
+	}
+	return last
+}
+
+// cumulative turns weights into cumulative shares ending at 1; the sum
+// must be positive (validation ensures it).
+func cumulative(weights []float64) []float64 {
+	sum := 0.0
+	for _, w := range weights {
+		sum += w
+	}
+	cum := make([]float64, len(weights))
+	acc := 0.0
+	for i, w := range weights {
+		acc += w
+		cum[i] = acc / sum
+	}
+	// The last variant with a positive weight ends at exactly 1 (no
+	// rounding gap), and those after it keep that bound, so none of them
+	// is drawn.
+	for i := len(cum) - 1; i >= 0; i-- {
+		cum[i] = 1
+		if weights[i] > 0 {
+			break
+		}
+	}
+	return cum
+}
+
+// buildSplit builds the terminal of a route with a split: one forwarder per
+// variant, each on its upstream's pool, so target health, breakers and
+// connections stay the pool's across reloads and weight changes. It
+// returns nil after adding errors when the split cannot be built.
+func (b *Builder) buildSplit(s *Snapshot, rc *config.Route, path string, logger *slog.Logger, errs *located) http.Handler {
+	sp := rc.Split
+	rw, err := proxy.CompileRewrite(rc.Rewrite, rc.Match)
+	if err != nil {
+		errs.add(path+".rewrite", err)
+		return nil
+	}
+	h := &splitHandler{header: http.CanonicalHeaderKey(sp.Header)}
+	index := make(map[string]int, len(sp.Variants))
+	weights := make([]float64, 0, len(sp.Variants))
+	ok := true
+	for i, v := range sp.Variants {
+		pool := s.pools[v.Upstream]
+		if pool == nil {
+			if _, defined := s.cfg.Upstreams[v.Upstream]; !defined {
+				errs.add(fmt.Sprintf("%s.split.variants[%d].upstream", path, i), fmt.Errorf("upstream %q is not available", v.Upstream))
+			}
+			ok = false
+			continue
+		}
+		index[v.Upstream] = len(h.variants)
+		h.variants = append(h.variants, splitVariant{name: v.Upstream, value: slices.Clip([]string{v.Upstream}),
+			fwd: proxy.NewForwarder(pool, forwardOptions(b, rc, rw, logger))})
+		weights = append(weights, v.Weight)
+	}
+	for i, ru := range sp.Rules {
+		r, err := compileSplitRule(ru, index)
+		if err != nil {
+			errs.add(fmt.Sprintf("%s.split.rules[%d]", path, i), err)
+			ok = false
+			continue
+		}
+		h.rules = append(h.rules, r)
+	}
+	if sp.Sticky != nil {
+		if h.sticky, err = reqkey.Parse(sp.Sticky.Key); err != nil {
+			errs.add(path+".split.sticky.key", err)
+			ok = false
+		}
+		h.hasSticky = true
+	}
+	if !ok || len(h.variants) == 0 {
+		return nil
+	}
+	h.cum = cumulative(weights)
+	return h
+}
+
+// compileSplitRule compiles one rule; index maps variant upstreams to
+// their positions.
+func compileSplitRule(ru config.SplitRule, index map[string]int) (splitRule, error) {
+	var kind string
+	var m *config.SplitMatch
+	switch {
+	case ru.Header != nil:
+		kind, m = "header", ru.Header
+	case ru.Cookie != nil:
+		kind, m = "cookie", ru.Cookie
+	case ru.Query != nil:
+		kind, m = "query", ru.Query
+	default:
+		return splitRule{}, fmt.Errorf("set exactly one of header, cookie and query")
+	}
+	k, err := reqkey.Parse([]string{kind + ":" + m.Name})
+	if err != nil {
+		return splitRule{}, err
+	}
+	to, ok := index[ru.Upstream]
+	if !ok {
+		return splitRule{}, fmt.Errorf("upstream %q is not one of the split's variants", ru.Upstream)
+	}
+	return splitRule{key: k, value: m.Value, to: to}, nil
+}
+
+// variantMetrics are a split route's metrics for one variant.
+type variantMetrics struct {
+	upstream string
+	metrics  *observe.RouteMetrics
+}
+
+// splitMetrics returns one metrics set per variant of a split route (nil
+// for other routes), so the upstream label names the chosen variant.
+func (b *Builder) splitMetrics(rc *config.Route) []variantMetrics {
+	if rc.Split == nil {
+		return nil
+	}
+	out := make([]variantMetrics, 0, len(rc.Split.Variants))
+	for _, v := range rc.Split.Variants {
+		out = append(out, variantMetrics{upstream: v.Upstream, metrics: b.Metrics.Route(rc.Name, v.Upstream)})
+	}
+	return out
+}
+
+// metricsOf returns the metrics a finished request of the route counts in:
+// its variant's on a split route, else the route's (a request a plugin
+// answered before the split chose has no variant).
+func (rt *route) metricsOf(rec *request.Record) *observe.RouteMetrics {
+	for i := range rt.variants {
+		if rt.variants[i].upstream == rec.Upstream {
+			return rt.variants[i].metrics
+		}
+	}
+	return rt.metrics
+}

@@ -43,7 +43,7 @@ var allowed = map[string][]string{
 	"internal/control":              {"internal/config"},
 	"internal/admin":                {"internal/control", "internal/config", "internal/observe", "internal/admin/dashboard", "internal/httpx", "internal/request"},
 	"internal/admin/dashboard":      nil,
-	"internal/gateway":              {"internal/config", "internal/observe/", "internal/observe", "internal/request", "internal/httpx", "internal/consumer", "internal/router", "internal/upstream", "internal/proxy", "internal/plugin", "internal/plugin/", "internal/buildinfo", "internal/usage", "internal/control"},
+	"internal/gateway":              {"internal/config", "internal/observe/", "internal/observe", "internal/request", "internal/httpx", "internal/consumer", "internal/router", "internal/upstream", "internal/proxy", "internal/plugin", "internal/plugin/", "internal/buildinfo", "internal/usage", "internal/control", "internal/reqkey"},
 	"internal/schema":               {"internal/config", "internal/upstream", "internal/plugin", "internal/plugin/"},
 	"internal/schema/gen":           {"internal/schema"},
 	// Plugins: the plugin contract and the shared leaves, never the

@@ -61,12 +61,29 @@ type SplitMatch struct {
 	Value string `yaml:"value"`
 }
 
-// SplitSticky keys the weighted choice on a request key.
+// SplitSticky keys the weighted choice on a request key, or keeps a
+// client on its variant with a signed cookie. Set exactly one of key and
+// cookie.
 type SplitSticky struct {
 	// Key is a request key (README "Request keys"), e.g. [consumer] or
 	// cookie:session. A request whose key part has no value is keyed by
 	// its client IP.
 	Key StringList `yaml:"key"`
+	// Cookie keeps a client on the variant it was first given: Portico
+	// sets a signed cookie naming the variant and honours it on later
+	// requests.
+	Cookie *SplitCookie `yaml:"cookie"`
+}
+
+// SplitCookie is the signed cookie of a cookie-sticky split.
+type SplitCookie struct {
+	// Name is the cookie name (default portico_variant).
+	Name string `yaml:"name"`
+	// TTL is the cookie's Max-Age (default 24h).
+	TTL Duration `yaml:"ttl"`
+	// Secret signs the cookie (HMAC-SHA256 over route and variant); at
+	// least 32 bytes, usually "${ENV}". Required.
+	Secret string `yaml:"secret" secret:"true"`
 }
 
 // UsesUpstream reports whether the route sends requests to the upstream
@@ -117,8 +134,8 @@ func (c *Config) validateSplit(l *errorList, p string, s *Split) {
 	for i, r := range s.Rules {
 		validateSplitRule(l, fmt.Sprintf("%s.rules[%d]", p, i), &r, seen)
 	}
-	if s.Sticky != nil && len(s.Sticky.Key) == 0 {
-		l.add(p+".sticky.key", "sticky needs a key, e.g. [consumer] or cookie:session")
+	if s.Sticky != nil {
+		validateSplitSticky(l, p+".sticky", s.Sticky)
 	}
 	if s.Header != "" && (!httpx.ValidToken(s.Header) || httpx.IsHopByHop(http.CanonicalHeaderKey(s.Header))) {
 		l.add(p+".header", "header %q must be a header name such as X-Portico-Variant (not a hop-by-hop header)", s.Header)

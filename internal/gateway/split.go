@@ -32,6 +32,9 @@ type splitHandler struct {
 	// header is the canonical response header naming the variant ("" for
 	// none).
 	header string
+	// cookie, when set, keeps clients on their variant with a signed
+	// cookie.
+	cookie *splitCookie
 }
 
 type splitVariant struct {
@@ -53,23 +56,35 @@ const stickySalt = 0x9e3779b97f4a7c15
 
 func (h *splitHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := request.RecordOf(r)
-	v := &h.variants[h.choose(r, rec)]
+	i, setCookie := h.choose(r, rec)
+	v := &h.variants[i]
 	if rec != nil {
 		rec.Upstream = v.name
 	}
 	if h.header != "" {
 		w.Header()[h.header] = v.value
 	}
+	if setCookie {
+		h.cookie.setCookie(w, rec, i)
+	}
 	v.fwd.ServeHTTP(w, r)
 }
 
-// choose returns the index of the request's variant.
-func (h *splitHandler) choose(r *http.Request, rec *request.Record) int {
+// choose returns the index of the request's variant and whether the
+// variant cookie is to be set on the response (a cookie-sticky split
+// whose request carried no valid cookie for a variant with a share).
+func (h *splitHandler) choose(r *http.Request, rec *request.Record) (int, bool) {
 	for i := range h.rules {
 		ru := &h.rules[i]
 		if v, ok := ru.key.Value(r, rec); ok && v == ru.value {
-			return ru.to
+			return ru.to, false
 		}
+	}
+	if h.cookie != nil {
+		if i := h.cookie.variant(r, h.cum); i >= 0 {
+			return i, false
+		}
+		return pickCumulative(h.cum, rand.Float64()), true
 	}
 	var u float64
 	if h.hasSticky {
@@ -78,7 +93,7 @@ func (h *splitHandler) choose(r *http.Request, rec *request.Record) int {
 	} else {
 		u = rand.Float64()
 	}
-	return pickCumulative(h.cum, u)
+	return pickCumulative(h.cum, u), false
 }
 
 // unitFloat maps a 64-bit hash onto [0, 1) evenly.
@@ -162,7 +177,9 @@ func (b *Builder) buildSplit(s *Snapshot, rc *config.Route, path string, logger 
 		}
 		h.rules = append(h.rules, r)
 	}
-	if sp.Sticky != nil {
+	if sp.Sticky != nil && sp.Sticky.Cookie != nil {
+		h.cookie = newSplitCookie(sp.Sticky.Cookie, rc.Name, h.variants)
+	} else if sp.Sticky != nil {
 		if h.sticky, err = reqkey.Parse(sp.Sticky.Key); err != nil {
 			errs.add(path+".split.sticky.key", err)
 			ok = false

@@ -71,7 +71,7 @@ func TestSplitChooseNoAllocs(t *testing.T) {
 	}
 	r.Header.Set("X-Beta", "1")
 	if n := testing.AllocsPerRun(100, func() {
-		if h.choose(r, rec) != 1 {
+		if i, _ := h.choose(r, rec); i != 1 {
 			panic("rule did not match")
 		}
 	}); n != 0 {

@@ -18,20 +18,8 @@ import (
 
 const splitCookieSecret = "0123456789abcdef0123456789abcdef-sticky"
 
-// splitCookieConfig is a stable/canary split with weights %d/%d kept
-// sticky by a signed cookie.
-var splitCookieConfig = splitHead + `upstreams:
-  stable: {targets: [{url: "{{stable}}"}]}
-  canary: {targets: [{url: "{{canary}}"}]}
-routes:
-  - name: api
-    match: {path_prefix: /api}
-    split:
-      variants:
-        - {upstream: stable, weight: %d}
-        - {upstream: canary, weight: %d}
-      sticky: {cookie: {name: pv, ttl: 1h, secret: "` + splitCookieSecret + `"}}
-`
+// splitCookieSticky makes splitCanaryConfig sticky by a signed cookie.
+const splitCookieSticky = `sticky: {cookie: {name: pv, ttl: 1h, secret: "` + splitCookieSecret + `"}}`
 
 // splitCookieOf returns the pv cookie value Set-Cookie sets ("" for none)
 // and the whole Set-Cookie line.
@@ -52,7 +40,7 @@ func splitCookieOf(w http.Header) (value, line string) {
 // replaced; a cookie for a variant a reload took away is re-chosen.
 func TestSplitCookieSticky(t *testing.T) {
 	bs := map[string]*splitBackend{"stable": newSplitBackend(t, "stable"), "canary": newSplitBackend(t, "canary")}
-	rt := splitRuntime(t, fmt.Sprintf(splitCookieConfig, 50, 50), bs)
+	rt := splitRuntime(t, fmt.Sprintf(splitCanaryConfig, 50, 50, splitCookieSticky), bs)
 
 	w := splitServe(rt, "/api/x")
 	value, line := splitCookieOf(w.Header())
@@ -98,7 +86,7 @@ func TestSplitCookieSticky(t *testing.T) {
 	}
 
 	// A reload that takes the canary's weight to 0 re-chooses its clients.
-	if err := rt.Apply(testutil.ParseConfig(t, splitYAML(fmt.Sprintf(splitCookieConfig, 1, 0), bs))); err != nil {
+	if err := rt.Apply(testutil.ParseConfig(t, splitYAML(fmt.Sprintf(splitCanaryConfig, 1, 0, splitCookieSticky), bs))); err != nil {
 		t.Fatal(err)
 	}
 	for range 50 {
@@ -108,8 +96,8 @@ func TestSplitCookieSticky(t *testing.T) {
 		}
 	}
 	// ... and so does one that removes the variant.
-	removed := strings.Replace(splitCookieConfig, "        - {upstream: canary, weight: %d}\n", "", 1)
-	if err := rt.Apply(testutil.ParseConfig(t, splitYAML(fmt.Sprintf(removed, 1), bs))); err != nil {
+	removed := strings.Replace(splitCanaryConfig, "        - {upstream: canary, weight: %d}\n", "", 1)
+	if err := rt.Apply(testutil.ParseConfig(t, splitYAML(fmt.Sprintf(removed, 1, splitCookieSticky), bs))); err != nil {
 		t.Fatal(err)
 	}
 	w = splitServe(rt, "/api/x", "Cookie", "pv="+canary)

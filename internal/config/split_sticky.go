@@ -1,6 +1,8 @@
 package config
 
 import (
+	"cmp"
+	"fmt"
 	"time"
 
 	"github.com/portico-gw/portico/internal/httpx"
@@ -51,5 +53,24 @@ func validateSplitSticky(l *errorList, p string, st *SplitSticky) {
 	}
 	if len(c.Secret) < MinSplitCookieSecret {
 		l.add(p+".cookie.secret", "secret must be at least %d bytes (got %d); use \"${ENV}\" to read it from the environment", MinSplitCookieSecret, len(c.Secret))
+	}
+}
+
+// validateStickyCookieNames refuses two cookie-sticky routes with the same
+// cookie name: the cookie is set on Path=/ and signed for its route, so the
+// routes would keep replacing each other's cookie and neither would stick.
+func (c *Config) validateStickyCookieNames(l *errorList) {
+	owner := map[string]string{}
+	for i, r := range c.Routes {
+		if r == nil || r.Split == nil || r.Split.Sticky == nil || r.Split.Sticky.Cookie == nil {
+			continue
+		}
+		name := cmp.Or(r.Split.Sticky.Cookie.Name, DefaultSplitCookieName)
+		if other, dup := owner[name]; dup {
+			l.add(fmt.Sprintf("routes[%d].split.sticky.cookie.name", i),
+				"cookie %q is already the sticky cookie of route %q; give each cookie-sticky route its own name", name, other)
+			continue
+		}
+		owner[name] = r.Name
 	}
 }

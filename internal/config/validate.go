@@ -39,6 +39,7 @@ func (c *Config) Validate() error {
 		validateUpstream(l, "upstreams."+name, name, c.Upstreams[name])
 	}
 	c.validateRoutes(l)
+	c.validateStickyCookieNames(l)
 	for i, ps := range c.Plugins {
 		if ps.Name == "" {
 			l.add(fmt.Sprintf("plugins[%d].name", i), "plugin name is required")

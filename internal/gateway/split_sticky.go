@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/reqkey"
 	"github.com/portico-gw/portico/internal/request"
 )
 
@@ -18,8 +19,8 @@ import (
 // HMAC-SHA256 over the route and variant names; all of it is computed
 // when the config is built.
 type splitCookie struct {
-	// prefix is the cookie name followed by "=".
-	prefix string
+	// name is the cookie name; prefix is name followed by "=".
+	name, prefix string
 	// values[i] is variant i's valid cookie value.
 	values []string
 	// set[i] and setTLS[i] are variant i's Set-Cookie values (the
@@ -29,7 +30,7 @@ type splitCookie struct {
 
 // newSplitCookie precomputes the cookie of each variant of route.
 func newSplitCookie(c *config.SplitCookie, route string, variants []splitVariant) *splitCookie {
-	sc := &splitCookie{prefix: c.CookieName() + "="}
+	sc := &splitCookie{name: c.CookieName(), prefix: c.CookieName() + "="}
 	attrs := "; Path=/; Max-Age=" + strconv.FormatInt(int64(c.MaxAge().Seconds()), 10) + "; HttpOnly; SameSite=Lax"
 	for _, v := range variants {
 		mac := hmac.New(sha256.New, []byte(c.Secret))
@@ -48,7 +49,7 @@ func newSplitCookie(c *config.SplitCookie, route string, variants []splitVariant
 // -1 when there is none, it is not valid, or its variant takes no share
 // of the weighted choice (removed or weight 0).
 func (sc *splitCookie) variant(r *http.Request, cum []float64) int {
-	got, ok := sc.find(r.Header["Cookie"])
+	got, ok := reqkey.CookieValue(r.Header["Cookie"], sc.name)
 	if !ok {
 		return -1
 	}
@@ -66,25 +67,6 @@ func (sc *splitCookie) variant(r *http.Request, cum []float64) int {
 		}
 	}
 	return -1
-}
-
-// find returns the value of the first cookie named by prefix in the
-// Cookie header lines, without allocating.
-func (sc *splitCookie) find(lines []string) (string, bool) {
-	for _, line := range lines {
-		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimSpace(part)
-			if v, ok := strings.CutPrefix(part, sc.prefix); ok {
-				if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-					v = v[1 : len(v)-1]
-				}
-				return v, true
-			}
-		}
-	}
-	return "", false
 }
 
 // setCookie sets variant i's cookie on the response.

@@ -14,6 +14,9 @@
 //	cookie:<name>  the value of the cookie
 //	param:<name>   a path parameter of the route template
 //	query:<name>   the first value of the query parameter, decoded
+//	claim:<name>   a top-level claim of the token that authenticated the
+//	               consumer (jwt, oauth2_introspection), rendered as for
+//	               claims_to_headers
 //
 // Missing values: a part with no value (no authenticated consumer, or an
 // auth plugin's anonymous consumer; an absent or empty header, cookie,
@@ -44,7 +47,7 @@ import (
 const MaxParts = 8
 
 // Valid lists the part forms, for messages.
-const Valid = "consumer, ip, route, path, method, header:<Name>, cookie:<name>, param:<name>, query:<name>"
+const Valid = "consumer, ip, route, path, method, header:<Name>, cookie:<name>, param:<name>, query:<name>, claim:<name>"
 
 // kind is what a part is made of. Its value is also the part's tag in
 // hashes, so it must not change within a process.
@@ -60,6 +63,7 @@ const (
 	kindCookie
 	kindParam
 	kindQuery
+	kindClaim
 )
 
 // tagMissing tags the client IP that stands for a missing value in hashes.
@@ -141,12 +145,20 @@ func parsePart(s string) (part, error) {
 		k = kindParam
 	case "query":
 		k = kindQuery
+	case "claim":
+		k = kindClaim
 	default:
 		return part{}, fmt.Errorf("unknown key part %q (valid: %s)", s, Valid)
 	}
 	name = strings.TrimSpace(name)
 	if !ok || name == "" {
 		return part{}, fmt.Errorf("%q: %s name missing (write %s:<name>)", s, prefix, prefix)
+	}
+	if k == kindClaim {
+		if !validQueryName(name) {
+			return part{}, fmt.Errorf("%q: claim name %q may not contain spaces, control characters, '&', '=' or '#'", s, name)
+		}
+		return part{kind: k, name: name}, nil
 	}
 	if k == kindQuery {
 		if !validQueryName(name) {
@@ -191,6 +203,8 @@ func (p part) String() string {
 		return "cookie:" + p.name
 	case kindParam:
 		return "param:" + p.name
+	case kindClaim:
+		return "claim:" + p.name
 	}
 	return "query:" + p.name
 }
@@ -274,6 +288,8 @@ func (p *part) value(r *http.Request, rec *request.Record) (string, bool) {
 				return v, true
 			}
 		}
+	case kindClaim:
+		return rec.Claim(p.name)
 	}
 	return "", false
 }

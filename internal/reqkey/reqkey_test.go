@@ -27,7 +27,7 @@ func TestParse(t *testing.T) {
 		{[]string{"cookie:session", "param:id", "query:page[size]"}, "[cookie:session, param:id, query:page[size]]", ""},
 		{nil, "", "at least one part"},
 		{[]string{"a", "b", "c", "d", "e", "f", "g", "h", "i"}, "", "at most 8 parts"},
-		{[]string{"user"}, "", `key[0]: unknown key part "user" (valid: consumer, ip, route, path, method, header:<Name>, cookie:<name>, param:<name>, query:<name>)`},
+		{[]string{"user"}, "", `key[0]: unknown key part "user" (valid: consumer, ip, route, path, method, header:<Name>, cookie:<name>, param:<name>, query:<name>, claim:<name>)`},
 		{[]string{""}, "", `key[0]: unknown key part ""`},
 		{[]string{"ip", "header:"}, "", `key[1]: "header:": header name missing (write header:<name>)`},
 		{[]string{"header"}, "", `key[0]: "header": header name missing (write header:<name>)`},
@@ -40,6 +40,9 @@ func TestParse(t *testing.T) {
 		{[]string{"query:a&b"}, "", `query parameter name "a&b" may not contain`},
 		{[]string{"query:a\x00"}, "", "query parameter name"},
 		{[]string{"Consumer"}, "", `unknown key part "Consumer"`},
+		{[]string{"claim:beta", "claim:https://acme.test/roles"}, "[claim:beta, claim:https://acme.test/roles]", ""},
+		{[]string{"claim:"}, "", "claim name missing"},
+		{[]string{"claim:a b"}, "", `claim name "a b" may not contain`},
 		{[]string{"user", "ip", "cookie:"}, "", "key[0]: unknown key part \"user\" (valid: " + Valid + ")\nkey[2]: \"cookie:\": cookie name missing"},
 	}
 	for _, tc := range tests {
@@ -77,6 +80,7 @@ type testReq struct {
 	target   string
 	noRecord bool
 	peer     string
+	claims   map[string]any
 }
 
 func (tr testReq) build() (*http.Request, *request.Record) {
@@ -97,7 +101,7 @@ func (tr testReq) build() (*http.Request, *request.Record) {
 	if tr.noRecord {
 		return r, nil
 	}
-	rec := &request.Record{Consumer: tr.consumer, Route: tr.route, Path: tr.path}
+	rec := &request.Record{Consumer: tr.consumer, Route: tr.route, Path: tr.path, Claims: tr.claims}
 	if tr.ip != "" {
 		rec.ClientIP = netip.MustParseAddr(tr.ip)
 	}
@@ -152,6 +156,14 @@ func TestValues(t *testing.T) {
 		{"query: bad encoding used as written", []string{"query:q"}, testReq{ip: "10.0.0.1", target: "/x?q=%zz"}, "%25zz", true},
 		{"query: absent", []string{"query:page"}, testReq{ip: "10.0.0.1", target: "/x?pages=3"}, "%ip:10.0.0.1", false},
 		{"query: empty", []string{"query:page"}, testReq{ip: "10.0.0.1", target: "/x?page="}, "%ip:10.0.0.1", false},
+		{"claim", []string{"claim:beta"}, testReq{ip: "10.0.0.1", claims: map[string]any{"beta": true}}, "true", true},
+		{"claim: string", []string{"claim:https://acme.test/tier"}, testReq{ip: "10.0.0.1", claims: map[string]any{"https://acme.test/tier": "gold"}}, "gold", true},
+		{"claim: list", []string{"claim:groups"}, testReq{ip: "10.0.0.1", claims: map[string]any{"groups": []any{"a", "b"}}}, "a, b", true},
+		{"claim: absent", []string{"claim:beta"}, testReq{ip: "10.0.0.1", claims: map[string]any{"other": true}}, "%ip:10.0.0.1", false},
+		{"claim: null", []string{"claim:beta"}, testReq{ip: "10.0.0.1", claims: map[string]any{"beta": nil}}, "%ip:10.0.0.1", false},
+		{"claim: control character refused", []string{"claim:n"}, testReq{ip: "10.0.0.1", claims: map[string]any{"n": "a\nb"}}, "%ip:10.0.0.1", false},
+		{"claim: no token", []string{"claim:beta"}, testReq{ip: "10.0.0.1"}, "%ip:10.0.0.1", false},
+		{"claim: no record", []string{"claim:beta"}, testReq{noRecord: true, peer: "192.0.2.7:1"}, "%ip:192.0.2.7", false},
 		{"combination", []string{"consumer", "header:X-A", "ip"}, testReq{ip: "10.0.0.1", consumer: alice, header: map[string]string{"X-A": "v|w"}}, "alice|v%7Cw|ip:10.0.0.1", true},
 		{"combination: one missing", []string{"consumer", "method"}, testReq{ip: "10.0.0.2"}, "%ip:10.0.0.2|GET", false},
 		{"escaping", []string{"header:A", "consumer"}, testReq{ip: "10.0.0.1", consumer: &consumer.Consumer{ID: "x}|{y%"}, header: map[string]string{"A": "{tag}"}}, "%7Btag%7D|x%7D%7C%7By%25", true},

@@ -74,6 +74,10 @@ type Record struct {
 	Consumer *consumer.Consumer
 	// AuthBy names the plugin that authenticated the consumer.
 	AuthBy string
+	// Claims are the verified token claims of the plugin that
+	// authenticated the consumer (jwt, oauth2_introspection), nil
+	// otherwise. Read-only: plugins share the map.
+	Claims map[string]any
 	// AuthFailure is why an auth plugin refused the request ("expired",
 	// "bad_signature", "unknown_consumer", "multiple"…): a reason code for
 	// the access log, never a secret. Empty when no plugin refused it.
@@ -107,6 +111,17 @@ type Record struct {
 	// Trace is the request's tracing state (the zero value when tracing is
 	// off).
 	Trace tracing.Request
+}
+
+// Claim renders the named claim of the authenticating token with
+// RenderClaim; ok is false when there is none (no claims, a missing, null
+// or empty claim, or one RenderClaim refuses).
+func (r *Record) Claim(name string) (string, bool) {
+	if r == nil || r.Claims == nil {
+		return "", false
+	}
+	v, err := RenderClaim(r.Claims[name])
+	return v, err == nil && v != ""
 }
 
 // Reset clears the record for reuse.

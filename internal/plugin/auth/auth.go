@@ -78,6 +78,14 @@ func (b *Base) Name() string { return b.name }
 // plugin is kept; the anonymous consumer is replaced. credential, if not
 // empty, identifies the credential used (never a secret).
 func (b *Base) Authenticated(r *http.Request, c *consumer.Consumer, credential string) {
+	b.AuthenticatedClaims(r, c, credential, nil)
+}
+
+// AuthenticatedClaims is Authenticated for a token plugin: the verified
+// claims are recorded with the consumer (request.Record.Claims), for
+// split rules, request keys and templates. They are kept only when this
+// plugin's consumer is the one recorded.
+func (b *Base) AuthenticatedClaims(r *http.Request, c *consumer.Consumer, credential string, claims map[string]any) {
 	if b.successes != nil {
 		b.successes.Inc()
 	}
@@ -86,7 +94,7 @@ func (b *Base) Authenticated(r *http.Request, c *consumer.Consumer, credential s
 		return
 	}
 	if rec != nil {
-		rec.Consumer, rec.AuthBy = c, b.name
+		rec.Consumer, rec.AuthBy, rec.Claims = c, b.name, claims
 	}
 	SetIdentityHeaders(r.Header, c, b.name, credential)
 }

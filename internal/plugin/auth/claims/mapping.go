@@ -1,3 +1,7 @@
+// Package claims is the claims_to_headers contract shared by jwt,
+// oauth2_introspection and oidc_login: which headers a claim may be sent
+// as (Reserved) and the parsed mappings (Mappings). Values are rendered
+// with request.RenderClaim.
 package claims
 
 import (

@@ -317,7 +317,7 @@ func (p *Introspection) serve(w http.ResponseWriter, r *http.Request, next http.
 	for _, hv := range res.headers {
 		r.Header[hv.name] = hv.value
 	}
-	p.base.Authenticated(r, res.consumer, res.credential)
+	p.base.AuthenticatedClaims(r, res.consumer, res.credential, res.claims)
 	next.ServeHTTP(w, r)
 }
 

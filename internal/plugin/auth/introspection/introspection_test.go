@@ -18,7 +18,6 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/plugin"
-	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
 	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/testutil/fakeclock"
@@ -732,7 +731,7 @@ func TestHeaderValueOf(t *testing.T) {
 		{"absent", "", false},
 	}
 	for _, tc := range tests {
-		got, err := authclaims.Render(claims[tc.claim])
+		got, err := request.RenderClaim(claims[tc.claim])
 		ok := err == nil && got != ""
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("%s: got %q %v, want %q %v", tc.claim, got, ok, tc.want, tc.ok)

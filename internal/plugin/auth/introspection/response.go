@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/consumer"
-	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // result is the outcome of introspecting one token, precomputed so that a
@@ -29,7 +29,10 @@ type result struct {
 	consumer   *consumer.Consumer
 	credential string
 	headers    []headerValue
-	expires    time.Time
+	// claims is the active response, shared read-only by every request
+	// the result is cached for.
+	claims  map[string]any
+	expires time.Time
 }
 
 type headerValue struct {
@@ -146,6 +149,7 @@ func (p *Introspection) parse(body []byte) (*result, error) {
 	scope, _ := claims["scope"].(string)
 	res.scopeOK = hasScopes(scope, p.RequiredScopes)
 	res.headers = p.claimHeaderValues(claims)
+	res.claims = claims
 	return res, nil
 }
 
@@ -233,7 +237,7 @@ func (p *Introspection) consumerOf(claims map[string]any) *consumer.Consumer {
 func (p *Introspection) claimHeaderValues(claims map[string]any) []headerValue {
 	var out []headerValue
 	for _, ch := range p.claimHeaders {
-		v, err := authclaims.Render(claims[ch.Claim])
+		v, err := request.RenderClaim(claims[ch.Claim])
 		if err != nil {
 			p.log.Warn("oauth2_introspection: claim not sent as a header", "claim", ch.Claim, "header", ch.Header, "error", err)
 			continue

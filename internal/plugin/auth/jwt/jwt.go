@@ -37,6 +37,7 @@ import (
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/auth"
 	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
+	"github.com/portico-gw/portico/internal/request"
 )
 
 func init() {
@@ -520,7 +521,7 @@ func (p *JWT) Wrap(next http.Handler) http.Handler {
 		}
 		for i := range p.claimHeaders {
 			ch := &p.claimHeaders[i]
-			v, err := authclaims.Render(claims[ch.Claim])
+			v, err := request.RenderClaim(claims[ch.Claim])
 			if err != nil {
 				if p.log.Enabled(r.Context(), slog.LevelDebug) {
 					p.log.Debug("jwt: claim not sent as a header", "claim", ch.Claim, "header", ch.Header, "error", err)
@@ -531,7 +532,7 @@ func (p *JWT) Wrap(next http.Handler) http.Handler {
 				r.Header[ch.Header] = []string{v}
 			}
 		}
-		p.Authenticated(r, c, kid)
+		p.AuthenticatedClaims(r, c, kid, claims)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -18,7 +18,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/portico-gw/portico/internal/httpx"
-	authclaims "github.com/portico-gw/portico/internal/plugin/auth/claims"
 	"github.com/portico-gw/portico/internal/request"
 )
 
@@ -185,7 +184,7 @@ func (p *OIDCLogin) applyClaims(s *session, idt *oidc.IDToken) error {
 	if err := idt.Claims(&claims); err != nil {
 		return fmt.Errorf("ID token claims: %v", err)
 	}
-	name, err := authclaims.RenderJSON(claims[p.ConsumerClaim])
+	name, err := request.RenderClaimJSON(claims[p.ConsumerClaim])
 	if err != nil {
 		return fmt.Errorf("ID token claim %q cannot name a consumer: %v", p.ConsumerClaim, err)
 	}
@@ -195,7 +194,7 @@ func (p *OIDCLogin) applyClaims(s *session, idt *oidc.IDToken) error {
 	s.Name = name
 	s.Claims = nil
 	for _, ch := range p.claimHeaders {
-		v, err := authclaims.RenderJSON(claims[ch.Claim])
+		v, err := request.RenderClaimJSON(claims[ch.Claim])
 		if err != nil {
 			p.log.Warn("oidc_login: ID token claim not sent as a header", "claim", ch.Claim, "header", ch.Header, "error", err)
 			continue

@@ -1,4 +1,4 @@
-package claims
+package request
 
 import (
 	"encoding/json"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestRender(t *testing.T) {
+func TestRenderClaim(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, raw string
@@ -44,18 +44,18 @@ func TestRender(t *testing.T) {
 		{"object no html escape", `{"h":"<a&b>"}`, `{"h":"<a&b>"}`, nil},
 		{"empty object", `{}`, `{}`, nil},
 		{"object escapes newline", `{"k":"a\nb"}`, `{"k":"a\nb"}`, nil},
-		{"CRLF injection", `"x\r\nX-Admin: true"`, "", ErrControl},
-		{"LF", `"a\nb"`, "", ErrControl},
-		{"NUL", `"a\u0000b"`, "", ErrControl},
-		{"DEL", "\"a\u007fb\"", "", ErrControl},
-		{"ESC", `"a\u001bb"`, "", ErrControl},
-		{"CTL in list", `["a","b\r\nc"]`, "", ErrControl},
-		{"DEL in object", "{\"k\":\"a\u007f\"}", "", ErrControl},
+		{"CRLF injection", `"x\r\nX-Admin: true"`, "", ErrClaimControl},
+		{"LF", `"a\nb"`, "", ErrClaimControl},
+		{"NUL", `"a\u0000b"`, "", ErrClaimControl},
+		{"DEL", "\"a\u007fb\"", "", ErrClaimControl},
+		{"ESC", `"a\u001bb"`, "", ErrClaimControl},
+		{"CTL in list", `["a","b\r\nc"]`, "", ErrClaimControl},
+		{"DEL in object", "{\"k\":\"a\u007f\"}", "", ErrClaimControl},
 	}
 	for _, tc := range tests {
-		got, err := RenderJSON(json.RawMessage(tc.raw))
+		got, err := RenderClaimJSON(json.RawMessage(tc.raw))
 		if got != tc.want || !errors.Is(err, tc.err) {
-			t.Errorf("%s: RenderJSON(%s) = %q, %v; want %q, %v", tc.name, tc.raw, got, err, tc.want, tc.err)
+			t.Errorf("%s: RenderClaimJSON(%s) = %q, %v; want %q, %v", tc.name, tc.raw, got, err, tc.want, tc.err)
 		}
 	}
 }
@@ -75,11 +75,11 @@ func TestRenderGoValues(t *testing.T) {
 		{[]any{"dev", float64(3)}, "dev, 3"},
 		{map[string]any{"a": float64(1)}, `{"a":1}`},
 	} {
-		if got, err := Render(tc.v); got != tc.want || err != nil {
-			t.Errorf("Render(%#v) = %q, %v; want %q", tc.v, got, err, tc.want)
+		if got, err := RenderClaim(tc.v); got != tc.want || err != nil {
+			t.Errorf("RenderClaim(%#v) = %q, %v; want %q", tc.v, got, err, tc.want)
 		}
 	}
-	if _, err := Render(make(chan int)); !errors.Is(err, ErrUnsupported) {
+	if _, err := RenderClaim(make(chan int)); !errors.Is(err, ErrClaimUnsupported) {
 		t.Errorf("chan: err %v", err)
 	}
 }
@@ -93,12 +93,12 @@ func FuzzRenderJSON(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		got, err := RenderJSON(json.RawMessage(raw))
+		got, err := RenderClaimJSON(json.RawMessage(raw))
 		if err != nil && got != "" {
 			t.Fatalf("error %v with value %q", err, got)
 		}
-		if hasControl(got) {
-			t.Fatalf("RenderJSON(%q) = %q holds a control character", raw, got)
+		if hasCTL(got) {
+			t.Fatalf("RenderClaimJSON(%q) = %q holds a control character", raw, got)
 		}
 	})
 }

@@ -1,7 +1,7 @@
-// Package claims renders a token claim as an upstream request header value.
-// jwt, oauth2_introspection and oidc_login share it for claims_to_headers,
-// so one claim reaches the backend in the same form whichever plugin
-// checked the token.
+// Claim rendering: a token claim as a text value (an upstream header, a
+// request-key part, a template value). jwt, oauth2_introspection and
+// oidc_login share it for claims_to_headers, so one claim reaches the
+// backend in the same form whichever plugin checked the token.
 //
 // The rule:
 //   - a string is sent as it is;
@@ -15,14 +15,15 @@
 //   - an array holding an object, an array or null, and an object, as
 //     compact JSON (no HTML escaping);
 //   - a missing claim, null, "" and [] (also an array of only empty strings)
-//     give no header.
+//     give no value.
 //
-// A header value never carries a control character (CR, LF, NUL, DEL and
-// the other CTLs except horizontal tab): a claim whose rendering would
-// contain one is not sent at all and Render reports ErrControl, so a token
-// can never inject a header. Inside JSON, control characters in strings are
-// escaped (\n, \u0000) and so do not count.
-package claims
+// A value never carries a control character (CR, LF, NUL, DEL and the other
+// CTLs except horizontal tab): a claim whose rendering would contain one is
+// refused and RenderClaim reports ErrClaimControl, so a token can never
+// inject a header. Inside JSON, control characters in strings are escaped
+// (\n, \u0000) and so do not count.
+
+package request
 
 import (
 	"bytes"
@@ -32,19 +33,19 @@ import (
 	"strings"
 )
 
-// ErrControl reports a claim whose header value would contain a control
+// ErrClaimControl reports a claim whose header value would contain a control
 // character; no header is sent.
-var ErrControl = errors.New("claim value contains a control character")
+var ErrClaimControl = errors.New("claim value contains a control character")
 
-// ErrUnsupported reports a claim value of a type a JSON decoder never
+// ErrClaimUnsupported reports a claim value of a type a JSON decoder never
 // produces; no header is sent.
-var ErrUnsupported = errors.New("claim value cannot be rendered")
+var ErrClaimUnsupported = errors.New("claim value cannot be rendered")
 
-// Render renders a decoded JSON claim value (as produced by encoding/json
+// RenderClaim renders a decoded JSON claim value (as produced by encoding/json
 // into any, with or without UseNumber) for a header. It returns "" and a nil
 // error when the claim gives no header (missing, null, "", []), and "" and
 // a non-nil error when the value is refused.
-func Render(v any) (string, error) {
+func RenderClaim(v any) (string, error) {
 	var s string
 	switch x := v.(type) {
 	case nil:
@@ -53,27 +54,27 @@ func Render(v any) (string, error) {
 		s = x
 	case []any:
 		var err error
-		if s, err = renderList(x); err != nil {
+		if s, err = renderClaimList(x); err != nil {
 			return "", err
 		}
 	default:
 		var ok bool
-		if s, ok = scalar(x); !ok {
+		if s, ok = claimScalar(x); !ok {
 			var err error
-			if s, err = compactJSON(x); err != nil {
+			if s, err = claimJSON(x); err != nil {
 				return "", err
 			}
 		}
 	}
-	if hasControl(s) {
-		return "", ErrControl
+	if hasCTL(s) {
+		return "", ErrClaimControl
 	}
 	return s, nil
 }
 
-// RenderJSON renders a raw JSON claim value; nil or empty raw means the
+// RenderClaimJSON renders a raw JSON claim value; nil or empty raw means the
 // claim is missing.
-func RenderJSON(raw json.RawMessage) (string, error) {
+func RenderClaimJSON(raw json.RawMessage) (string, error) {
 	if len(raw) == 0 {
 		return "", nil
 	}
@@ -81,16 +82,16 @@ func RenderJSON(raw json.RawMessage) (string, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return "", ErrUnsupported
+		return "", ErrClaimUnsupported
 	}
-	return Render(v)
+	return RenderClaim(v)
 }
 
 // scalar renders numbers and booleans; ok is false for anything else.
-func scalar(v any) (string, bool) {
+func claimScalar(v any) (string, bool) {
 	switch x := v.(type) {
 	case json.Number:
-		return number(x), true
+		return claimNumber(x), true
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64), true
 	case float32:
@@ -107,7 +108,7 @@ func scalar(v any) (string, bool) {
 
 // number renders a JSON number without exponent. Plain integers are kept
 // digit for digit (no float rounding); other forms go through float64.
-func number(n json.Number) string {
+func claimNumber(n json.Number) string {
 	s := string(n)
 	if !strings.ContainsAny(s, ".eE") {
 		return s
@@ -122,7 +123,7 @@ func number(n json.Number) string {
 	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
-func renderList(x []any) (string, error) {
+func renderClaimList(x []any) (string, error) {
 	var b strings.Builder
 	n := 0
 	for _, e := range x {
@@ -130,13 +131,13 @@ func renderList(x []any) (string, error) {
 		switch v := e.(type) {
 		case string:
 			if strings.ContainsAny(v, `,"`) {
-				return compactJSON(x)
+				return claimJSON(x)
 			}
 			es = v
 		default:
 			var ok bool
-			if es, ok = scalar(v); !ok {
-				return compactJSON(x)
+			if es, ok = claimScalar(v); !ok {
+				return claimJSON(x)
 			}
 		}
 		if es == "" {
@@ -151,18 +152,18 @@ func renderList(x []any) (string, error) {
 	return b.String(), nil
 }
 
-func compactJSON(v any) (string, error) {
+func claimJSON(v any) (string, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return "", ErrUnsupported
+		return "", ErrClaimUnsupported
 	}
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
 // hasControl reports whether s holds a byte a header value must not carry.
-func hasControl(s string) bool {
+func hasCTL(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
 			return true

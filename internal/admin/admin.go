@@ -111,6 +111,7 @@ func apiEndpoints() []endpoint {
 		{method: "GET", path: "/routes/{name}", read: getRoute},
 		{method: "PUT", path: "/routes/{name}", write: true, edit: putRoute},
 		{method: "DELETE", path: "/routes/{name}", write: true, edit: deleteRoute},
+		{method: "PUT", path: "/routes/{name}/weights", write: true, edit: putWeights},
 		{method: "GET", path: "/upstreams", read: getUpstreams},
 		{method: "GET", path: "/upstreams/{name}", read: getUpstream},
 		{method: "PUT", path: "/upstreams/{name}", write: true, edit: putUpstream},

@@ -39,7 +39,7 @@ type SplitVariant struct {
 }
 
 // SplitRule sends requests that match it to one variant. Set exactly one of
-// header, cookie and query.
+// header, cookie, query, claim, consumer, group and ip.
 type SplitRule struct {
 	// Header matches when the request header's first value equals value.
 	Header *SplitMatch `yaml:"header"`
@@ -48,6 +48,20 @@ type SplitRule struct {
 	// Query matches when the query parameter's first value (decoded)
 	// equals value.
 	Query *SplitMatch `yaml:"query"`
+	// Claim matches when a top-level claim of the token that authenticated
+	// the consumer (jwt, oauth2_introspection), rendered as for
+	// claims_to_headers, equals value: a boolean claim is "true" or
+	// "false". An auth plugin must run on the route.
+	Claim *SplitMatch `yaml:"claim"`
+	// Consumer matches requests authenticated as one of these consumers
+	// (by name). The anonymous consumer never matches.
+	Consumer StringList `yaml:"consumer"`
+	// Group matches requests whose authenticated consumer is in one of
+	// these groups. The anonymous consumer never matches.
+	Group StringList `yaml:"group"`
+	// IP matches when the client IP (trusted-proxy aware) is one of these
+	// addresses or in one of these CIDR ranges.
+	IP StringList `yaml:"ip"`
 	// Upstream is the variant matching requests go to; it must be one of
 	// the split's variants.
 	Upstream string `yaml:"upstream"`
@@ -55,7 +69,7 @@ type SplitRule struct {
 
 // SplitMatch is a name and the exact value it must have.
 type SplitMatch struct {
-	// Name is the header, cookie or query parameter name.
+	// Name is the header, cookie, query parameter or claim name.
 	Name string `yaml:"name"`
 	// Value is the exact value that matches (compared case-sensitively).
 	Value string `yaml:"value"`
@@ -148,7 +162,7 @@ func validateSplitRule(l *errorList, p string, r *SplitRule, variants map[string
 	for _, m := range []struct {
 		kind string
 		m    *SplitMatch
-	}{{"header", r.Header}, {"cookie", r.Cookie}, {"query", r.Query}} {
+	}{{"header", r.Header}, {"cookie", r.Cookie}, {"query", r.Query}, {"claim", r.Claim}} {
 		if m.m == nil {
 			continue
 		}
@@ -156,14 +170,36 @@ func validateSplitRule(l *errorList, p string, r *SplitRule, variants map[string
 		switch {
 		case m.m.Name == "":
 			l.add(p+"."+m.kind+".name", "%s name is required", m.kind)
-		case m.kind != "query" && !httpx.ValidToken(m.m.Name):
+		case (m.kind == "header" || m.kind == "cookie") && !httpx.ValidToken(m.m.Name):
 			l.add(p+"."+m.kind+".name", "%s name %q is not a valid token (letters, digits and !#$%%&'*+-.^_`|~)", m.kind, m.m.Name)
-		case m.kind == "query" && strings.ContainsAny(m.m.Name, " &=#\t"):
-			l.add(p+".query.name", "query parameter name %q may not contain spaces, '&', '=' or '#'", m.m.Name)
+		case strings.ContainsAny(m.m.Name, " &=#\t"):
+			l.add(p+"."+m.kind+".name", "%s name %q may not contain spaces, '&', '=' or '#'", m.kind, m.m.Name)
+		}
+	}
+	for _, m := range []struct {
+		kind  string
+		names StringList
+	}{{"consumer", r.Consumer}, {"group", r.Group}, {"ip", r.IP}} {
+		if m.names == nil {
+			continue
+		}
+		n++
+		if len(m.names) == 0 {
+			l.add(p+"."+m.kind, "list at least one %s", m.kind)
+		}
+		for i, v := range m.names {
+			switch {
+			case m.kind == "ip":
+				if _, err := ParsePrefix(v); err != nil {
+					l.add(fmt.Sprintf("%s.ip[%d]", p, i), "%v", err)
+				}
+			case v == "":
+				l.add(fmt.Sprintf("%s.%s[%d]", p, m.kind, i), "empty %s name", m.kind)
+			}
 		}
 	}
 	if n != 1 {
-		l.add(p, "set exactly one of header, cookie and query")
+		l.add(p, "set exactly one of header, cookie, query, claim, consumer, group and ip")
 	}
 	if r.Upstream == "" {
 		l.add(p+".upstream", "rule upstream is required")

@@ -139,12 +139,24 @@ func TestSplitCookieValidation(t *testing.T) {
 	}
 }
 
-// TestSplitWeightsThroughAdminAPI: PUT /routes/{name} moves a cookie-less
-// split from 95/5 to 50/50 while a client keeps sending requests; no
-// request fails, the new shares apply afterwards, and the upstreams' pool
-// state objects are the same.
+// TestSplitWeightsThroughAdminAPI: PUT /routes/{name} (the whole route)
+// and PUT /routes/{name}/weights (the weights alone) each move a
+// cookie-less split from 95/5 to 50/50 while a client keeps sending
+// requests; no request fails, the new shares apply afterwards, and the
+// upstreams' pool state objects are the same.
 func TestSplitWeightsThroughAdminAPI(t *testing.T) {
 	t.Parallel()
+	t.Run("route", func(t *testing.T) {
+		t.Parallel()
+		testSplitWeightChange(t, "/routes/api", `{"match": {"path_prefix": "/api"}, "split": {"variants": [{"upstream": "stable", "weight": 50}, {"upstream": "canary", "weight": 50}]}}`)
+	})
+	t.Run("weights", func(t *testing.T) {
+		t.Parallel()
+		testSplitWeightChange(t, "/routes/api/weights", `{"canary": 95}`)
+	})
+}
+
+func testSplitWeightChange(t *testing.T, path, body string) {
 	bs := map[string]*splitBackend{"stable": newSplitBackend(t, "stable"), "canary": newSplitBackend(t, "canary")}
 	yaml := splitYAML(`server: {listen: [{addr: "127.0.0.1:0"}]}
 admin: {listen: "127.0.0.1:0", token: "${PORTICO_TEST_ADMIN_TOKEN}"}
@@ -191,7 +203,7 @@ routes:
 		wait.For(t, 10*time.Second, "client requests", func() bool { return sent.Load() >= target })
 	}
 	waitSent(100)
-	a.write(t, "PUT", "/routes/api", `{"match": {"path_prefix": "/api"}, "split": {"variants": [{"upstream": "stable", "weight": 50}, {"upstream": "canary", "weight": 50}]}}`, 200)
+	a.write(t, "PUT", path, body, 200)
 	waitSent(100)
 	stopOnce.Do(func() { close(stop) })
 	wg.Wait()

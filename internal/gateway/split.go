@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"slices"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -44,10 +45,46 @@ type splitVariant struct {
 	value []string
 }
 
+// splitRule is one compiled rule: a request-key value to compare
+// (header, cookie, query, claim), consumer names or groups, or client IP
+// ranges.
 type splitRule struct {
-	key   reqkey.Key
-	value string
-	to    int
+	key    reqkey.Key
+	hasKey bool
+	value  string
+	// names are consumer names (groups false) or group names (groups true).
+	names  []string
+	groups bool
+	nets   []netip.Prefix
+	to     int
+}
+
+// matches reports whether the request satisfies the rule; it does not
+// allocate (but for a claim rendered from a number or a list).
+func (ru *splitRule) matches(r *http.Request, rec *request.Record) bool {
+	switch {
+	case ru.hasKey:
+		v, ok := ru.key.Value(r, rec)
+		return ok && v == ru.value
+	case ru.nets != nil:
+		ip := reqkey.ClientIP(r, rec)
+		for _, n := range ru.nets {
+			if n.Contains(ip) {
+				return true
+			}
+		}
+		return false
+	}
+	if rec == nil || rec.Consumer == nil || rec.Consumer.Anonymous {
+		return false
+	}
+	c := rec.Consumer
+	for _, n := range ru.names {
+		if (ru.groups && c.InGroup(n)) || (!ru.groups && c.Name == n) {
+			return true
+		}
+	}
+	return false
 }
 
 // stickySalt decorrelates the variant draw from an upstream's consistent
@@ -75,8 +112,7 @@ func (h *splitHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // whose request carried no valid cookie for a variant with a share).
 func (h *splitHandler) choose(r *http.Request, rec *request.Record) (int, bool) {
 	for i := range h.rules {
-		ru := &h.rules[i]
-		if v, ok := ru.key.Value(r, rec); ok && v == ru.value {
+		if ru := &h.rules[i]; ru.matches(r, rec) {
 			return ru.to, false
 		}
 	}
@@ -196,6 +232,11 @@ func (b *Builder) buildSplit(s *Snapshot, rc *config.Route, path string, logger 
 // compileSplitRule compiles one rule; index maps variant upstreams to
 // their positions.
 func compileSplitRule(ru config.SplitRule, index map[string]int) (splitRule, error) {
+	to, ok := index[ru.Upstream]
+	if !ok {
+		return splitRule{}, fmt.Errorf("upstream %q is not one of the split's variants", ru.Upstream)
+	}
+	out := splitRule{to: to}
 	var kind string
 	var m *config.SplitMatch
 	switch {
@@ -205,18 +246,32 @@ func compileSplitRule(ru config.SplitRule, index map[string]int) (splitRule, err
 		kind, m = "cookie", ru.Cookie
 	case ru.Query != nil:
 		kind, m = "query", ru.Query
+	case ru.Claim != nil:
+		kind, m = "claim", ru.Claim
+	case ru.Consumer != nil:
+		out.names = slices.Clone(ru.Consumer)
+		return out, nil
+	case ru.Group != nil:
+		out.names, out.groups = slices.Clone(ru.Group), true
+		return out, nil
+	case ru.IP != nil:
+		for _, s := range ru.IP {
+			p, err := config.ParsePrefix(s)
+			if err != nil {
+				return splitRule{}, err
+			}
+			out.nets = append(out.nets, p)
+		}
+		return out, nil
 	default:
-		return splitRule{}, fmt.Errorf("set exactly one of header, cookie and query")
+		return splitRule{}, fmt.Errorf("set exactly one of header, cookie, query, claim, consumer, group and ip")
 	}
 	k, err := reqkey.Parse([]string{kind + ":" + m.Name})
 	if err != nil {
 		return splitRule{}, err
 	}
-	to, ok := index[ru.Upstream]
-	if !ok {
-		return splitRule{}, fmt.Errorf("upstream %q is not one of the split's variants", ru.Upstream)
-	}
-	return splitRule{key: k, value: m.Value, to: to}, nil
+	out.key, out.hasKey, out.value = k, true, m.Value
+	return out, nil
 }
 
 // variantMetrics are a split route's metrics for one variant.

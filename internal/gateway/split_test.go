@@ -3,8 +3,10 @@ package gateway
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 
+	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/reqkey"
 	"github.com/portico-gw/portico/internal/request"
 )
@@ -38,13 +40,17 @@ func TestSplitCumulative(t *testing.T) {
 	}
 }
 
-// testSplitHandler is a 95/5 split with a header, a cookie and a query
-// rule, all to the second variant, and no forwarders.
+// testSplitHandler is a 95/5 split with a header, a cookie, a query, a
+// claim, a group and an IP-range rule, all to the second variant, and no
+// forwarders.
 func testSplitHandler() *splitHandler {
 	return &splitHandler{cum: cumulative([]float64{95, 5}), rules: []splitRule{
-		{key: reqkey.MustParse("header:X-Beta"), value: "1", to: 1},
-		{key: reqkey.MustParse("cookie:variant"), value: "b", to: 1},
-		{key: reqkey.MustParse("query:variant"), value: "b", to: 1},
+		{key: reqkey.MustParse("header:X-Beta"), hasKey: true, value: "1", to: 1},
+		{key: reqkey.MustParse("cookie:variant"), hasKey: true, value: "b", to: 1},
+		{key: reqkey.MustParse("query:variant"), hasKey: true, value: "b", to: 1},
+		{key: reqkey.MustParse("claim:beta"), hasKey: true, value: "true", to: 1},
+		{names: []string{"beta"}, groups: true, to: 1},
+		{nets: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, to: 1},
 	}}
 }
 
@@ -54,7 +60,8 @@ func testSplitRequest(target, cookie string) (*http.Request, *request.Record) {
 	r := httptest.NewRequest("GET", target, nil)
 	r.Header.Set("Cookie", cookie)
 	r.Header.Set("X-User", "alice")
-	return r, &request.Record{}
+	return r, &request.Record{ClientIP: netip.MustParseAddr("10.0.0.1"),
+		Consumer: &consumer.Consumer{Name: "alice", Groups: []string{"staff"}}, Claims: map[string]any{"beta": false}}
 }
 
 // TestSplitChooseNoAllocs: choosing a variant by rules, sticky key or at

@@ -961,7 +961,8 @@ measure_grpc() {
 # like the HTTP/1.1 rows, once as is (plain) and once per plugin setup, each
 # with its own generated config. Rows are keyed "feat:NAME".
 
-FEATURE_ROWS=(plain jwt-hs256 jwt-rs256 key_auth rate_limit-local rate_limit-redis-exact rate_limit-redis-lease)
+FEATURE_ROWS=(plain jwt-hs256 jwt-rs256 key_auth rate_limit-local rate_limit-redis-exact rate_limit-redis-lease
+	split-weighted split-sticky mirror-100 rewrite-regex)
 # HS256: a fixed token for this secret, issuer, audience and scope, valid until 2100.
 FEAT_HS256_SECRET="portico-bench-hs256-secret-0123456789abcdef"
 FEAT_HS256_TOKEN="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJwb3J0aWNvLWJlbmNoIiwiYXVkIjoiYmVuY2giLCJzdWIiOiJiZW5jaC11c2VyIiwic2NvcGUiOiJyZWFkIiwiaWF0IjoxNzY0MDAwMDAwLCJleHAiOjQxMDI0NDQ4MDB9.T_8wdxF-EAn5uTTkDstOsJSdjyQkdM3ze4lY8h4Jfas"
@@ -1033,6 +1034,25 @@ YAML
           backend: local
 YAML
 		;;
+	split-weighted | split-sticky)
+		# Replaces the route's "upstream: backend" (see feature_config).
+		cat <<YAML
+    split:
+      variants: [{upstream: backend, weight: 95}, {upstream: canary, weight: 5}]
+      rules: [{header: {name: X-Beta, value: "1"}, upstream: canary}]
+YAML
+		[ "$1" = split-weighted ] || echo "      sticky: {key: [ip]}"
+		;;
+	mirror-100)
+		cat <<YAML
+    mirror: {upstream: shadow, percent: 100}
+YAML
+		;;
+	rewrite-regex)
+		cat <<YAML
+    rewrite: {regex: {pattern: "^/(.*)\$", replacement: "/v2/\$1"}}
+YAML
+		;;
 	rate_limit-redis-exact | rate_limit-redis-lease)
 		cat <<YAML
     plugins:
@@ -1057,10 +1077,21 @@ feature_config() {
 	feature_route_plugins "$row" >"$file.plugins"
 	if [ -s "$file.plugins" ]; then
 		sed -e "/^    upstream: backend[[:space:]]*\$/r $file.plugins" "$file.base" >"$file"
-		grep -q "^    plugins:" "$file" || return 1
+		grep -q "^    \(plugins\|split\|mirror\|rewrite\):" "$file" || return 1
 	else
 		cp "$file.base" "$file"
 	fi
+	case "$row" in
+	split-*)
+		# The split names the upstream instead of the route; a second
+		# upstream (the same backend, its own pool) is the canary.
+		sed -i -e "/^    upstream: backend[[:space:]]*\$/d" "$file"
+		sed -i -e "/^upstreams:\$/a\\  canary: {targets: [{url: \"http://127.0.0.1:$BACKEND_PORT\"}]}" "$file"
+		;;
+	mirror-*)
+		sed -i -e "/^upstreams:\$/a\\  shadow: {targets: [{url: \"http://127.0.0.1:$BACKEND_PORT\"}]}" "$file"
+		;;
+	esac
 	if [ "$row" = key_auth ]; then
 		cat "$FEAT_DIR/consumers.yaml" >>"$file"
 	fi
@@ -1404,6 +1435,10 @@ feature_note() {
 	jwt-rs256) n="RS256 (2048-bit key from key_files), iss + aud + scope checked" ;;
 	key_auth) n="key in X-API-Key; $((FEAT_EXTRA_CONSUMERS + 1)) consumers configured" ;;
 	rate_limit-local) n="key [ip], one limit, local GCRA" ;;
+	split-weighted) n="95/5 split over two upstreams (one backend), a header rule that does not match" ;;
+	split-sticky) n="as split-weighted, sticky by client IP" ;;
+	mirror-100) n="every request also copied to a second upstream (the same backend); p99 is the client's" ;;
+	rewrite-regex) n="path regex rewrite with one capture group" ;;
 	rate_limit-redis-*)
 		n="Redis ${FEAT_REDIS_US[$k]:-?} µs CPU/req${FEAT_REDIS_CMDS[$k]:+, ${FEAT_REDIS_CMDS[$k]} script calls/req}; ${FEAT_DPS[$k]:-?} decisions/s per core"
 		;;

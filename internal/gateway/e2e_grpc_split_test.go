@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 
@@ -36,6 +37,15 @@ func TestGRPCThroughSplit(t *testing.T) {
 	tg := e2eStart(t, e2eGRPCSplitConfig, map[string]string{"BE": be.url()})
 	cc := e2eGRPCDial(t, e2eHostPort(tg.URL), nil)
 	env := &e2eGRPCProxyEnv{be: be, url: tg.URL, client: grpc_testing.NewTestServiceClient(cc)}
+	t.Run("the split names the variant", func(t *testing.T) {
+		var hdr metadata.MD
+		if _, err := env.client.UnaryCall(e2eGRPCCtx(t, 5*time.Second), &grpc_testing.SimpleRequest{}, grpc.Header(&hdr)); err != nil {
+			t.Fatalf("UnaryCall: %v", err)
+		}
+		if v := hdr.Get("x-portico-variant"); len(v) != 1 || (v[0] != "a" && v[0] != "b") {
+			t.Errorf("x-portico-variant = %q, want a or b", v)
+		}
+	})
 	steps.Parallel(t,
 		steps.Step{Name: "unary echoes payload, metadata, headers and trailers", Run: env.unary},
 		steps.Step{Name: "server streaming is not buffered", Run: env.serverStream},
@@ -46,8 +56,12 @@ func TestGRPCThroughSplit(t *testing.T) {
 	t.Run("a mirrored route forwards gRPC calls without copying them", func(t *testing.T) {
 		ctx := metadata.AppendToOutgoingContext(e2eGRPCCtx(t, 5*time.Second), "x-route", "mirrored")
 		for range 5 {
-			if _, err := env.client.UnaryCall(ctx, &grpc_testing.SimpleRequest{}); err != nil {
+			var hdr metadata.MD
+			if _, err := env.client.UnaryCall(ctx, &grpc_testing.SimpleRequest{}, grpc.Header(&hdr)); err != nil {
 				t.Fatalf("UnaryCall: %v", err)
+			}
+			if v := hdr.Get("x-portico-variant"); len(v) != 0 {
+				t.Fatalf("call went through the split route (variant %q), not the mirrored one", v)
 			}
 		}
 		for _, result := range []string{"sent", "failed", "dropped", "too_large"} {

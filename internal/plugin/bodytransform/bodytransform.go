@@ -90,7 +90,6 @@ type BodyTransform struct {
 	timeout    time.Duration
 	req        *reqSide
 	resp       *respSide
-	statuses   statusTable
 	mappings   []mapping
 	mapIndex   [600]uint8 // index+1 into mappings; 0: not mapped
 	wrapWriter bool

@@ -239,17 +239,17 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// gzipped and deflated compress s as an upstream would.
 func gzipped(s string) string {
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	_, _ = io.WriteString(zw, s)
-	_ = zw.Close()
-	return b.String()
+	return compressed(s, func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) })
+}
+func deflated(s string) string {
+	return compressed(s, func(w io.Writer) io.WriteCloser { return zlib.NewWriter(w) })
 }
 
-func deflated(s string) string {
+func compressed(s string, newWriter func(io.Writer) io.WriteCloser) string {
 	var b bytes.Buffer
-	zw := zlib.NewWriter(&b)
+	zw := newWriter(&b)
 	_, _ = io.WriteString(zw, s)
 	_ = zw.Close()
 	return b.String()

@@ -58,6 +58,9 @@ func parseStatus(s string) (code int, class bool, err error) {
 	return n, false, nil
 }
 
+// maxMappings bounds status_map (its index is a uint8).
+const maxMappings = 200
+
 // mapping is one compiled status_map entry.
 type mapping struct {
 	to          int
@@ -92,6 +95,9 @@ func compileStatuses(list []string) (statusTable, error) {
 
 // compileStatusMap builds the status_map index and the constant bodies.
 func (b *BodyTransform) compileStatusMap() []error {
+	if len(b.StatusMap) > maxMappings {
+		return []error{fmt.Errorf("status_map has %d entries; at most %d", len(b.StatusMap), maxMappings)}
+	}
 	var errs []error
 	var exact, classes statusTable
 	for i, m := range b.StatusMap {
@@ -130,9 +136,6 @@ func (b *BodyTransform) compileStatusMap() []error {
 		} else {
 			b.mapIndex[code] = idx
 		}
-	}
-	if len(b.StatusMap) > 200 {
-		errs = append(errs, fmt.Errorf("status_map has %d entries; at most 200", len(b.StatusMap)))
 	}
 	return errs
 }

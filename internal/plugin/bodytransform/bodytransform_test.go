@@ -363,3 +363,26 @@ func TestBodyTransformClientGone(t *testing.T) {
 		t.Errorf("status %d after %s", w.Code, time.Since(start))
 	}
 }
+
+// nullWriter is a reusable ResponseWriter that keeps nothing.
+type nullWriter struct{ h http.Header }
+
+func (w *nullWriter) Header() http.Header         { return w.h }
+func (w *nullWriter) WriteHeader(int)             {}
+func (w *nullWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestBodyTransformPassThroughAllocs: a request without a body whose
+// response is not transformed (not JSON) costs no allocation.
+func TestBodyTransformPassThroughAllocs(t *testing.T) {
+	b := build(t, `{request: {jq: .}, response: {jq: '{data: .}'}, status_map: [{from: 404, to: 200, body: '{}'}]}`)
+	page := []byte("<p>hello</p>")
+	h := b.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(page)
+	}))
+	w := &nullWriter{h: http.Header{"Content-Type": {"text/html"}}}
+	r := withRecord(httptest.NewRequest(http.MethodGet, "/", nil))
+	if n := testing.AllocsPerRun(200, func() { h.ServeHTTP(w, r) }); n != 0 {
+		t.Errorf("%v allocations per pass-through request", n)
+	}
+}

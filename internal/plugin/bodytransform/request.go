@@ -106,23 +106,29 @@ func (h *handler) transformRequest(w http.ResponseWriter, r *http.Request) bool 
 		r.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(buf), r.Body), Closer: r.Body}
 		return true
 	}
-	out, status, msg, detail := side.transform(r, buf, b)
-	if status != 0 {
-		if status == http.StatusBadRequest && detail == "" && b.passBad {
+	out, fail := side.transform(r, buf, b)
+	if fail != nil {
+		if fail.unreadable && b.passBad {
 			// The body did not parse: forward it as it came.
 			r.Body = &replayBody{Reader: bytes.NewReader(buf), Closer: r.Body}
 			return true
 		}
-		return reject(w, r, status, msg, detail)
+		return reject(w, r, fail.status, fail.msg, fail.detail)
 	}
 	setBody(r, out, side.contentType)
 	return true
 }
 
-// transform parses buf, runs the program and encodes the result. On
-// failure it returns the status, the client message and a detail for the
-// access log; a parse failure has no detail.
-func (s *reqSide) transform(r *http.Request, buf []byte, b *BodyTransform) (out []byte, status int, msg, detail string) {
+// failure is why a request body was not transformed.
+type failure struct {
+	status      int
+	msg, detail string // for the client; for the access log
+	// unreadable is set when the body did not parse (on_invalid applies).
+	unreadable bool
+}
+
+// transform parses buf, runs the program and encodes the result.
+func (s *reqSide) transform(r *http.Request, buf []byte, b *BodyTransform) ([]byte, *failure) {
 	var in any
 	var err error
 	if s.from == formatForm {
@@ -131,33 +137,38 @@ func (s *reqSide) transform(r *http.Request, buf []byte, b *BodyTransform) (out 
 		in, err = decodeJSON(buf)
 	}
 	if err != nil {
-		return nil, http.StatusBadRequest, "request " + err.Error(), ""
+		return nil, &failure{status: http.StatusBadRequest, msg: "request " + err.Error(), unreadable: true}
 	}
 	v := in
 	if s.prog != nil {
 		if v, err = s.prog.run(r, in, b.timeout); err != nil {
-			if errors.Is(err, errTimeout) {
-				return nil, http.StatusInternalServerError, "request body transformation timed out", err.Error()
+			switch {
+			case errors.Is(err, errTimeout):
+				return nil, &failure{status: http.StatusInternalServerError, msg: "request body transformation timed out", detail: err.Error()}
+			case errors.Is(err, errClientGone):
+				return nil, &failure{status: statusClientClosed, msg: "client closed request"}
 			}
-			if errors.Is(err, errClientGone) {
-				return nil, statusClientClosed, "client closed request", ""
-			}
-			return nil, http.StatusBadRequest, "request body could not be transformed", err.Error()
+			return nil, &failure{status: http.StatusBadRequest, msg: msgReqFailed, detail: err.Error()}
 		}
 	}
+	var out []byte
 	if s.to == formatForm {
 		out, err = encodeForm(v)
 	} else {
 		out, err = encodeJSON(v)
 	}
 	if err != nil {
-		return nil, http.StatusBadRequest, "request body could not be transformed", err.Error()
+		return nil, &failure{status: http.StatusBadRequest, msg: msgReqFailed, detail: err.Error()}
 	}
 	if int64(len(out)) > b.maxBody {
-		return nil, http.StatusInternalServerError, "request body transformation failed", errOutputTooBig.Error()
+		return nil, &failure{status: http.StatusInternalServerError, msg: "request body transformation failed", detail: errOutputTooBig.Error()}
 	}
-	return out, 0, "", ""
+	return out, nil
 }
+
+// msgReqFailed answers a request whose body the program could not
+// transform.
+const msgReqFailed = "request body could not be transformed"
 
 // setBody replaces r's body with out, sent with a Content-Length.
 func setBody(r *http.Request, out []byte, contentType []string) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/portico-gw/portico/internal/consumer"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
@@ -384,5 +385,45 @@ func TestBodyTransformPassThroughAllocs(t *testing.T) {
 	r := withRecord(httptest.NewRequest(http.MethodGet, "/", nil))
 	if n := testing.AllocsPerRun(200, func() { h.ServeHTTP(w, r) }); n != 0 {
 		t.Errorf("%v allocations per pass-through request", n)
+	}
+}
+
+// TestBodyTransformErrorDetail: the client gets a generic message; the
+// access log gets the program's error, cut short.
+func TestBodyTransformErrorDetail(t *testing.T) {
+	t.Parallel()
+	b := build(t, `{request: {jq: 'error(.msg)'}}`)
+	r := post(`{"msg":"`+strings.Repeat("é", 300)+`"}`, "application/json")
+	w := httptest.NewRecorder()
+	b.Wrap(&seen{}).ServeHTTP(w, r)
+	rec := request.RecordOf(r)
+	if w.Code != 400 || strings.Contains(w.Body.String(), "é") {
+		t.Errorf("answer %d %.100s", w.Code, w.Body)
+	}
+	if !strings.HasPrefix(rec.ErrorMsg, "request body could not be transformed: ") || len(rec.ErrorMsg) > 300 || !utf8.ValidString(rec.ErrorMsg) {
+		t.Errorf("access log error %q", rec.ErrorMsg)
+	}
+}
+
+// TestBodyTransformOddClaims: a claim of a type gojq does not know fails
+// the exchange cleanly instead of crashing the gateway.
+func TestBodyTransformOddClaims(t *testing.T) {
+	t.Parallel()
+	for _, prog := range []string{`{c: $claims}`, `$claims.n + 1`, `$claims | tojson`} {
+		b := build(t, `{request: {jq: '`+prog+`'}, response: {jq: '`+prog+`'}}`)
+		r := post(`{}`, "application/json")
+		request.RecordOf(r).Claims = map[string]any{"n": int64(5), "ch": make(chan int)}
+		w := httptest.NewRecorder()
+		b.Wrap(&seen{}).ServeHTTP(w, r)
+		if w.Code != 400 {
+			t.Errorf("%s: request answer %d %s", prog, w.Code, w.Body)
+		}
+		w = httptest.NewRecorder()
+		r = withRecord(httptest.NewRequest("GET", "/", nil))
+		request.RecordOf(r).Claims = map[string]any{"n": int64(5), "ch": make(chan int)}
+		b.Wrap(&upstream{200, map[string]string{"Content-Type": "application/json"}, []string{`{}`}}).ServeHTTP(w, r)
+		if w.Code != 502 {
+			t.Errorf("%s: response answer %d %s", prog, w.Code, w.Body)
+		}
 	}
 }

@@ -92,8 +92,15 @@ func decodeForm(b []byte) (any, error) {
 	return m, nil
 }
 
-// encodeJSON writes v as compact JSON, with a final newline left out.
-func encodeJSON(v any) ([]byte, error) {
+// encodeJSON writes v as compact JSON (no final newline). A value of a type
+// gojq does not produce (which only a variable could carry in) is an error,
+// not a panic.
+func encodeJSON(v any) (out []byte, err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			out, err = nil, errUnsupportedGo
+		}
+	}()
 	return gojq.Marshal(v)
 }
 

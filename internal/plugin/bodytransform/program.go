@@ -46,7 +46,7 @@ var (
 	errTimeout       = errors.New("the program did not finish within the timeout")
 	errClientGone    = errors.New("the client went away")
 	errOutputTooBig  = errors.New("the result is larger than max_body")
-	errUnsupportedGo = errors.New("the program failed")
+	errUnsupportedGo = errors.New("a value has a type the program cannot handle")
 )
 
 // program is one compiled jq program.
@@ -203,5 +203,7 @@ func resultErr(ctx context.Context, v any) error {
 	if errors.Is(err, context.Canceled) {
 		return errClientGone
 	}
-	return err
+	// gojq builds some messages lazily, from the values involved; build
+	// it here, under run's recover.
+	return errors.New(err.Error())
 }

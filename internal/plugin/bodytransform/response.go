@@ -322,7 +322,11 @@ func (w *respWriter) finish() {
 		w.fail(msg, err.Error())
 		return
 	}
-	out, _ := encodeJSON(v)
+	out, err := encodeJSON(v)
+	if err != nil {
+		w.fail(msgRespFailed, err.Error())
+		return
+	}
 	if int64(len(out)) > b.maxBody {
 		w.fail(msgRespFailed, errOutputTooBig.Error())
 		return

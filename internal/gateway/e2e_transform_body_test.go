@@ -187,6 +187,13 @@ func TestE2EBodyTransform(t *testing.T) {
 	tg := e2eStart(t, e2eTransformBodyConfig, map[string]string{"BE": be.URL, "LOG": logPath, "SECRET": jwtSecret})
 	env := &e2eTransformBodyEnv{url: tg.URL, log: logPath}
 
+	env.requestCases(t)
+	env.responseCases(t)
+	env.streamAndLoopCases(t, sse)
+}
+
+// requestCases: request bodies reshaped, converted, refused and passed.
+func (env *e2eTransformBodyEnv) requestCases(t *testing.T) {
 	t.Run("request reshaped", func(t *testing.T) {
 		t.Parallel()
 		in := `{"user":{"name":"Alice","password":"hunter2"},"tags":["Blue","RED"]}`
@@ -234,6 +241,11 @@ func TestE2EBodyTransform(t *testing.T) {
 			t.Errorf("invalid pass: %d %q", resp.StatusCode, got)
 		}
 	})
+}
+
+// responseCases: response bodies transformed, refused, passed, left alone
+// and replaced by status_map.
+func (env *e2eTransformBodyEnv) responseCases(t *testing.T) {
 	t.Run("response transformed", func(t *testing.T) {
 		t.Parallel()
 		for _, path := range []string{"/resp/json", "/resp/chunked"} {
@@ -313,6 +325,11 @@ func TestE2EBodyTransform(t *testing.T) {
 			t.Errorf("500: %d %q", resp.StatusCode, got)
 		}
 	})
+}
+
+// streamAndLoopCases: an event stream is not buffered; a looping program
+// is stopped and the gateway keeps serving.
+func (env *e2eTransformBodyEnv) streamAndLoopCases(t *testing.T, sse chan struct{}) {
 	t.Run("sse streamed", func(t *testing.T) {
 		t.Parallel()
 		req := e2eReq(t, "GET", env.url+"/unzip/events", nil)

@@ -34,6 +34,7 @@ import (
 	"github.com/portico-gw/portico/internal/plugin/auth/hmacauth"
 	"github.com/portico-gw/portico/internal/plugin/auth/introspection"
 	"github.com/portico-gw/portico/internal/plugin/auth/oidclogin"
+	"github.com/portico-gw/portico/internal/plugin/bodytransform"
 	"github.com/portico-gw/portico/internal/plugin/quota"
 	"github.com/portico-gw/portico/internal/plugin/ratelimit"
 	"github.com/portico-gw/portico/internal/upstream"
@@ -126,6 +127,9 @@ func enums() map[reflect.Type]map[string][]any {
 		reflect.TypeOf(introspection.Introspection{}): {"client_auth": {"basic", "none"}},
 		// oidclogin.OIDCLogin.check
 		reflect.TypeOf(oidclogin.OIDCLogin{}): {"unauthenticated_action": {"redirect", "deny"}},
+		// bodytransform.BodyTransform.Validate, compileRequest
+		reflect.TypeOf(bodytransform.BodyTransform{}):    {"on_oversize": {"reject", "pass"}, "on_invalid": {"reject", "pass"}},
+		reflect.TypeOf(bodytransform.RequestTransform{}): {"from": {"json", "form"}, "to": {"json", "form"}},
 	}
 }
 

@@ -32,15 +32,12 @@ func Classify(r *http.Request, err error) (int, string) {
 	if errors.As(err, &gmt) || errors.As(bodyErr, &gmt) {
 		return http.StatusRequestEntityTooLarge, msgGRPCTooLarge
 	}
-	if errors.As(err, &mbe) || errors.As(bodyErr, &mbe) {
-		return http.StatusRequestEntityTooLarge, "request body too large"
+	if errors.As(err, &mbe) {
+		return request.BodyReadStatus(err)
 	}
 	if bodyErr != nil {
-		if isTimeout(bodyErr) {
-			return http.StatusRequestTimeout, "request body read timed out"
-		}
-		if r.Context().Err() == nil {
-			return http.StatusBadRequest, "request body could not be read"
+		if status, msg := request.BodyReadStatus(bodyErr); status != http.StatusBadRequest || r.Context().Err() == nil {
+			return status, msg
 		}
 	}
 	if errors.Is(r.Context().Err(), context.Canceled) {
@@ -59,7 +56,7 @@ func Classify(r *http.Request, err error) (int, string) {
 		return http.StatusServiceUnavailable, "no upstream target available"
 	case errors.Is(err, upstream.ErrOverloaded):
 		return http.StatusServiceUnavailable, "upstream overloaded"
-	case isTimeout(err):
+	case request.IsTimeout(err):
 		return http.StatusGatewayTimeout, "upstream timed out"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return http.StatusBadGateway, "upstream connection refused"
@@ -96,14 +93,6 @@ func headerTooLarge(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "server response headers exceeded") || strings.Contains(msg, "response header list larger than")
-}
-
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // WriteError classifies err and writes the JSON error response. A client that

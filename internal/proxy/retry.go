@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -77,7 +78,7 @@ const (
 
 // classifyErr sorts a transport error into the retry conditions.
 func classifyErr(err error, perTryFired bool) failure {
-	if perTryFired || isTimeout(err) {
+	if perTryFired || request.IsTimeout(err) {
 		return failTimeout
 	}
 	var op *net.OpError

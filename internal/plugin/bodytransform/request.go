@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -91,7 +90,7 @@ func (h *handler) transformRequest(w http.ResponseWriter, r *http.Request) bool 
 	}
 	buf, err := readUpTo(r.Body, r.ContentLength, b.maxBody+1)
 	if err != nil {
-		status, msg := readError(err)
+		status, msg := request.BodyReadStatus(err)
 		return reject(w, r, status, msg, "")
 	}
 	if len(buf) == 0 {
@@ -199,18 +198,6 @@ func readUpTo(body io.Reader, size, limit int64) ([]byte, error) {
 	buf := bytes.NewBuffer(make([]byte, 0, capacity))
 	_, err := buf.ReadFrom(io.LimitReader(body, limit))
 	return buf.Bytes(), err
-}
-
-// readError maps a failed read of the client's body to an answer, as the
-// proxy does.
-func readError(err error) (int, string) {
-	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		return http.StatusRequestEntityTooLarge, "request body too large"
-	}
-	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-		return http.StatusRequestTimeout, "request body read timed out"
-	}
-	return http.StatusBadRequest, "request body could not be read"
 }
 
 func unsupportedMsg(from string) string {

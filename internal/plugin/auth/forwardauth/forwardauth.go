@@ -350,10 +350,8 @@ func (p *ForwardAuth) authRequest(r *http.Request) (*http.Request, int, string) 
 	if p.ForwardBody && r.Body != nil && r.Body != http.NoBody {
 		buf, err := io.ReadAll(io.LimitReader(r.Body, p.maxBody+1))
 		if err != nil {
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				return nil, http.StatusRequestEntityTooLarge, "request body too large"
-			}
-			return nil, http.StatusBadRequest, "request body could not be read"
+			status, msg := request.BodyReadStatus(err)
+			return nil, status, msg
 		}
 		// The upstream still gets the whole body: what was read, then the
 		// rest.

@@ -61,6 +61,17 @@ routes:
         config: {request: {set: {X-Note: "n-${query:note}"}, add: {X-Tag: "${query:note}"}}}
 `
 
+// transformDo sends req through the gateway and returns what the backend
+// received, failing the test unless the answer is 200.
+func transformDo(t *testing.T, req *http.Request) e2eSeen {
+	t.Helper()
+	resp, body := e2eDo(t, req)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	return e2eDecodeSeen(t, body)
+}
+
 func TestE2ETransformRequest(t *testing.T) {
 	t.Parallel()
 	up := e2eNewRecorder(t, "up", nil)
@@ -70,11 +81,7 @@ func TestE2ETransformRequest(t *testing.T) {
 		req := e2eReq(t, "GET", tg.URL+"/users/caf%C3%A9/orders/9?q=a%20b&debug=1&page=3&keep=x;y", nil)
 		req.Header.Set("X-Tenant", "acme")
 		req.Header.Set("X-Request-Id", "rid-abc")
-		resp, body := e2eDo(t, req)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("status %d: %s", resp.StatusCode, body)
-		}
-		seen := e2eDecodeSeen(t, body)
+		seen := transformDo(t, req)
 		if seen.RawPath != "/internal/v2/accounts/caf%C3%A9/o-9" {
 			t.Errorf("path = %q", seen.RawPath)
 		}
@@ -90,11 +97,7 @@ func TestE2ETransformRequest(t *testing.T) {
 	})
 
 	t.Run("defaults and untouched query", func(t *testing.T) {
-		resp, body := e2eGet(t, tg.URL+"/users/7/orders/8")
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("status %d: %s", resp.StatusCode, body)
-		}
-		seen := e2eDecodeSeen(t, body)
+		seen := transformDo(t, e2eReq(t, "GET", tg.URL+"/users/7/orders/8", nil))
 		if !strings.HasPrefix(seen.RawQuery, "page=1&user=7&rid=") || seen.Header.Get("X-Page") != "none" {
 			t.Errorf("query %q, X-Page %q", seen.RawQuery, seen.Header.Get("X-Page"))
 		}
@@ -104,11 +107,7 @@ func TestE2ETransformRequest(t *testing.T) {
 		req := e2eReq(t, "GET", tg.URL+"/keyed/x?consumer=spoofed&a=1", nil)
 		req.Header.Set("X-API-Key", "alice-key-123456")
 		req.Header.Set("X-Consumer-Ref", "spoofed")
-		resp, body := e2eDo(t, req)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("status %d: %s", resp.StatusCode, body)
-		}
-		seen := e2eDecodeSeen(t, body)
+		seen := transformDo(t, req)
 		if got := seen.Header.Values("X-Consumer-Ref"); len(got) != 1 || got[0] != "alice-id/alice" {
 			t.Errorf("X-Consumer-Ref = %q", got)
 		}
@@ -120,11 +119,7 @@ func TestE2ETransformRequest(t *testing.T) {
 	t.Run("claims from a JWT", func(t *testing.T) {
 		req := e2eReq(t, "GET", tg.URL+"/token?x=1", nil)
 		req.Header.Set("Authorization", "Bearer "+hsToken(t, "alice", "read write"))
-		resp, body := e2eDo(t, req)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("status %d: %s", resp.StatusCode, body)
-		}
-		seen := e2eDecodeSeen(t, body)
+		seen := transformDo(t, req)
 		if seen.Header.Get("X-Sub") != "alice" || seen.Header.Get("X-Scope") != "read write" {
 			t.Errorf("X-Sub %q, X-Scope %q", seen.Header.Get("X-Sub"), seen.Header.Get("X-Scope"))
 		}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -40,7 +41,7 @@ func CompileQuery(q *config.QueryRewrite) (*QueryRewrite, error) {
 		return nil, nil
 	}
 	out := &QueryRewrite{remove: slices.Clone(q.Remove)}
-	for _, from := range sortedKeys(q.Rename) {
+	for _, from := range slices.Sorted(maps.Keys(q.Rename)) {
 		to := q.Rename[from]
 		out.rename = append(out.rename, queryRename{from: from, to: to, esc: url.QueryEscape(to)})
 	}
@@ -51,13 +52,13 @@ func CompileQuery(q *config.QueryRewrite) (*QueryRewrite, error) {
 	if out.add, err = compileQueryValues("add", q.Add); err != nil {
 		return nil, err
 	}
-	out.setNames = sortedKeys(q.Set)
+	out.setNames = slices.Sorted(maps.Keys(q.Set))
 	return out, nil
 }
 
 func compileQueryValues(field string, m map[string]string) ([]queryValue, error) {
 	var out []queryValue
-	for _, name := range sortedKeys(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		t, err := template.Parse(m[name])
 		if err != nil {
 			return nil, fmt.Errorf("rewrite.query.%s.%s: %w", field, name, err)
@@ -65,15 +66,6 @@ func compileQueryValues(field string, m map[string]string) ([]queryValue, error)
 		out = append(out, queryValue{esc: url.QueryEscape(name), tmpl: t})
 	}
 	return out, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // Apply returns the rewritten raw query. It returns raw itself when no

@@ -233,13 +233,7 @@ func (t *Template) Params() []string {
 // Append appends the rendered text, unescaped, to dst. Header and
 // AppendQuery are what callers that send the text somewhere use.
 func (t *Template) Append(dst []byte, r *http.Request, rec *request.Record) []byte {
-	if t.isConst {
-		return append(dst, t.constant...)
-	}
-	for i := range t.parts {
-		dst = t.parts[i].append(dst, r, rec, false)
-	}
-	return dst
+	return t.render(dst, r, rec, false)
 }
 
 // Header renders the template as a header value. A template without
@@ -262,11 +256,19 @@ func (t *Template) Header(r *http.Request, rec *request.Record) (v string, ok bo
 // AppendQuery appends the rendered text query-escaped (as url.QueryEscape
 // does: a value can never add a parameter or end the query).
 func (t *Template) AppendQuery(dst []byte, r *http.Request, rec *request.Record) []byte {
+	return t.render(dst, r, rec, true)
+}
+
+// render appends the rendered text, query-escaped when query is set.
+func (t *Template) render(dst []byte, r *http.Request, rec *request.Record, query bool) []byte {
 	if t.isConst {
-		return append(dst, t.queryConst...)
+		if query {
+			return append(dst, t.queryConst...)
+		}
+		return append(dst, t.constant...)
 	}
 	for i := range t.parts {
-		dst = t.parts[i].append(dst, r, rec, true)
+		dst = t.parts[i].append(dst, r, rec, query)
 	}
 	return dst
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/portico-gw/portico/internal/consumer"
@@ -99,25 +100,13 @@ func TestTemplates(t *testing.T) {
 			h.ServeHTTP(w, r)
 			got := w.Result().Header
 			for k, v := range tc.want {
-				if g := got.Values(k); !equal(g, v) {
+				if g := got.Values(k); !slices.Equal(g, v) {
 					t.Errorf("%s = %q, want %q", k, g, v)
 				}
 			}
 			plugintest.HeadersAbsent(t, got, tc.missing)
 		})
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestTemplateConfigErrors(t *testing.T) {

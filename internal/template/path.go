@@ -237,13 +237,15 @@ func encodeDotSegments(p []byte) []byte {
 
 // pathByte reports whether c may stand as it is in a canonical path:
 // unreserved characters, sub-delimiters, ':', '@' and '/'.
-func pathByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+func pathByte(c byte) bool { return pathBytes[c] }
+
+var pathBytes = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("-._~!$&'()*+,;=:@/", byte(c)) >= 0
 	}
-	return strings.IndexByte("-._~!$&'()*+,;=:@/", c) >= 0
-}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

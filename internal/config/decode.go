@@ -504,10 +504,17 @@ func findLine(n *yaml.Node, line int, path string) (string, bool) {
 // unchanged) wherever checkNode has not re-tagged it.
 const envStrTag = "tag:yaml.org,2002:str"
 
+// templateVars are the placeholders of request templates (headers values,
+// rewrite.query values) that look like environment references: ${ip},
+// ${request_id}… are left for the template, not read from the environment.
+// It mirrors template.Vars (a test checks that they agree).
+var templateVars = map[string]bool{"consumer": true, "consumer_name": true, "ip": true, "route": true,
+	"method": true, "path": true, "host": true, "request_id": true}
+
 var envRE = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
 // expandEnv replaces ${VAR} and ${VAR:-default} in every scalar value with the
-// environment's value ("$$" is a literal "$"). Values are expanded after
+// environment's value ("$$" is a literal "$"), but for the templateVars. Values are expanded after
 // parsing, so a variable can never inject YAML structure.
 func expandEnv(l *errorList, n *yaml.Node, path string, lookup func(string) (string, bool)) {
 	switch n.Kind {
@@ -532,8 +539,11 @@ func expandEnv(l *errorList, n *yaml.Node, path string, lookup func(string) (str
 			if m == "$$" {
 				return "$"
 			}
-			expanded = true
 			sm := envRE.FindStringSubmatch(m)
+			if templateVars[sm[1]] {
+				return m
+			}
+			expanded = true
 			if v, ok := lookup(sm[1]); ok && v != "" {
 				return v
 			}

@@ -520,6 +520,15 @@ type Rewrite struct {
 	// Host is the Host header policy: "preserve" (default: the client's),
 	// "upstream" (the target's host:port) or any literal host.
 	Host string `yaml:"host"`
+	// Path replaces the path with a template of literal path text and
+	// {name} parameters of match.path ("/v2/accounts/{id}"); not with
+	// strip_prefix, replace_prefix or regex.
+	Path string `yaml:"path"`
+	// Prefix is prepended to the upstream path after the other path
+	// rewrites ("/internal": "/users/1" → "/internal/users/1").
+	Prefix string `yaml:"prefix"`
+	// Query removes, renames, sets and adds query parameters.
+	Query *QueryRewrite `yaml:"query"`
 }
 
 // RegexRewrite rewrites the path with regexp.ReplaceAllString semantics.

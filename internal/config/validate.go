@@ -279,6 +279,7 @@ func validateRewrite(l *errorList, p string, r *Route, rw *Rewrite) {
 			l.add(p+".rewrite.regex.pattern", "%v", err)
 		}
 	}
+	validateRewriteTransform(l, p+".rewrite", r, rw)
 }
 
 // validateUpstream checks the upstream called name at path p.

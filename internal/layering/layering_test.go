@@ -36,10 +36,11 @@ var allowed = map[string][]string{
 	"internal/observe/tracing":      {"internal/config"},
 	"internal/request":              {"internal/consumer", "internal/observe/tracing"},
 	"internal/reqkey":               {"internal/request", "internal/httpx"},
+	"internal/template":             {"internal/request", "internal/reqkey"},
 	"internal/redisclient":          {"internal/config", "internal/observe", "internal/usage"},
 	"internal/router":               {"internal/config", "internal/observe", "internal/request", "internal/httpx"},
 	"internal/upstream":             {"internal/config", "internal/observe", "internal/request", "internal/httpx", "internal/reqkey", "internal/usage"},
-	"internal/proxy":                {"internal/config", "internal/observe", "internal/observe/tracing", "internal/request", "internal/httpx", "internal/upstream"},
+	"internal/proxy":                {"internal/config", "internal/observe", "internal/observe/tracing", "internal/request", "internal/httpx", "internal/upstream", "internal/template"},
 	"internal/plugin":               {"internal/config", "internal/consumer", "internal/observe", "internal/request", "internal/httpx", "internal/usage"},
 	"internal/control":              {"internal/config"},
 	"internal/admin":                {"internal/control", "internal/config", "internal/observe", "internal/admin/dashboard", "internal/httpx", "internal/request"},
@@ -49,7 +50,7 @@ var allowed = map[string][]string{
 	"internal/schema/gen":           {"internal/schema"},
 	// Plugins: the plugin contract and the shared leaves, never the
 	// gateway, router, proxy, upstream or admin.
-	"internal/plugin/": {"internal/plugin", "internal/plugin/", "internal/config", "internal/consumer", "internal/observe", "internal/request", "internal/httpx", "internal/redisclient", "internal/reqkey", "internal/usage"},
+	"internal/plugin/": {"internal/plugin", "internal/plugin/", "internal/config", "internal/consumer", "internal/observe", "internal/request", "internal/httpx", "internal/redisclient", "internal/reqkey", "internal/template", "internal/usage"},
 	// Test support may use anything below the CLI.
 	"internal/testutil/": {"internal/"},
 	"internal/testutil":  {"internal/"},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/request"
+	"github.com/portico-gw/portico/internal/template"
 )
 
 // Host header policies for Rewrite.HostPolicy.
@@ -34,6 +35,12 @@ type Rewrite struct {
 	// HostPolicy is one of HostPreserve, HostUpstream, HostLiteral.
 	HostPolicy int
 	Host       string
+	// PathTemplate, when set, replaces the path (rewrite.path).
+	PathTemplate *template.Path
+	// Prefix is prepended to the rewritten path.
+	Prefix string
+	// Query changes the query string (nil: sent as received).
+	Query *QueryRewrite
 }
 
 // CompileRewrite turns the config form into a Rewrite; m is the route's match
@@ -65,6 +72,9 @@ func CompileRewrite(rw *config.Rewrite, m config.Match) (*Rewrite, error) {
 			return nil, fmt.Errorf("rewrite.host: %q is not a valid host", rw.Host)
 		}
 		out.HostPolicy, out.Host = HostLiteral, rw.Host
+	}
+	if err := compileTransform(out, rw, m); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -112,6 +122,9 @@ func (rw *Rewrite) Path(p string) string {
 			p = "/" + p
 		}
 	}
+	if rw.Prefix != "" {
+		p = rw.Prefix + p
+	}
 	return p
 }
 
@@ -125,7 +138,14 @@ func (rw *Rewrite) apply(pr *httputil.ProxyRequest, rec *request.Record) {
 	} else {
 		p = pr.In.URL.EscapedPath()
 	}
-	setEscapedPath(out.URL, rw.Path(p))
+	if rw.PathTemplate != nil {
+		setEscapedPath(out.URL, rw.templatePath(rec))
+	} else {
+		setEscapedPath(out.URL, rw.Path(p))
+	}
+	if rw.Query != nil {
+		out.URL.RawQuery = rw.Query.Apply(out.URL.RawQuery, pr.In, rec)
+	}
 	switch rw.HostPolicy {
 	case HostPreserve:
 		out.Host = pr.In.Host

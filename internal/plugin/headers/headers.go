@@ -2,10 +2,14 @@
 // sets and appends request and response headers.
 //
 // Each side (request, response) applies its operations in a fixed order:
-// remove, rename, set, add. Values may contain $request_id, which expands to
-// the ID of the request being served. Setting Host on the request side sets
-// the request's Host (http.Request.Host), which the proxy sends upstream unless
-// the route's rewrite.host says otherwise.
+// remove, rename, set, add. Values are templates (package template): they
+// may take values from the request, such as ${header:X-Tenant}, ${claim:sub}
+// or ${request_id}; the older spelling $request_id still expands to the
+// request ID. A value with placeholders that renders empty, or would carry a
+// control character, is not sent: set removes the header and add adds
+// nothing. Setting Host on the request side sets the request's Host
+// (http.Request.Host), which the proxy sends upstream unless the route's
+// rewrite.host says otherwise.
 package headers
 
 import (
@@ -19,9 +23,11 @@ import (
 	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/request"
+	"github.com/portico-gw/portico/internal/template"
 )
 
-// RequestIDVar is the placeholder that expands to the request ID in values.
+// RequestIDVar is the older spelling of ${request_id} in values; it still
+// expands to the request ID.
 const RequestIDVar = "$request_id"
 
 func init() {
@@ -38,6 +44,8 @@ type Headers struct {
 	Response Ops `yaml:"response"`
 
 	req, resp ops
+	// parseErrs are the template errors Provision found, for Validate.
+	parseErrs []error
 	// host is the value of request.set.Host, applied to http.Request.Host.
 	host    string
 	setHost bool
@@ -46,9 +54,14 @@ type Headers struct {
 // Ops is the set of header operations for one side of the exchange. They run
 // in the order remove, rename, set, add.
 type Ops struct {
-	// Set replaces every value of the named header with the given value.
+	// Set replaces every value of the named header with the given value, a
+	// template such as "${claim:sub}" (see the README's templates table).
+	// A value with placeholders that renders empty, or would contain a
+	// control character, removes the header instead.
 	Set map[string]string `yaml:"set" secret:"values"`
-	// Add appends a value to the named header, keeping existing values.
+	// Add appends a value to the named header, keeping existing values. The
+	// value is a template; one with placeholders that renders empty, or
+	// would contain a control character, adds nothing.
 	Add map[string]string `yaml:"add" secret:"values"`
 	// Remove deletes the named headers.
 	Remove []string `yaml:"remove"`
@@ -68,7 +81,7 @@ type ops struct {
 	rename []renameOp
 	set    []valueOp
 	add    []valueOp
-	// dynamic reports whether any value references $request_id.
+	// dynamic reports whether any value has placeholders.
 	dynamic bool
 }
 
@@ -82,27 +95,17 @@ type renameOp struct{ from, to string }
 type valueOp struct {
 	name string
 	// static is the shared, read-only value (len == cap == 1) when the value
-	// has no $request_id; nil otherwise.
+	// has no placeholders; nil otherwise.
 	static []string
-	// parts is the value split around $request_id when static is nil.
-	parts []string
+	// tmpl renders the value when static is nil.
+	tmpl *template.Template
 }
 
-// value returns the header value for a request whose ID is id.
-func (v *valueOp) value(id string) string {
-	if v.static != nil {
-		return v.static[0]
-	}
-	if len(v.parts) == 2 && v.parts[0] == "" && v.parts[1] == "" {
-		return id
-	}
-	return strings.Join(v.parts, id)
-}
-
-// Provision canonicalises header names and precomputes values.
+// Provision canonicalises header names and parses the value templates.
 func (p *Headers) Provision(plugin.Context) error {
-	p.req = compile(&p.Request, true)
-	p.resp = compile(&p.Response, false)
+	p.parseErrs = nil
+	p.req = compile(&p.Request, true, "request", &p.parseErrs)
+	p.resp = compile(&p.Response, false, "response", &p.parseErrs)
 	for k, v := range p.Request.Set {
 		if strings.EqualFold(k, "host") {
 			p.host, p.setHost = v, true
@@ -111,8 +114,9 @@ func (p *Headers) Provision(plugin.Context) error {
 	return nil
 }
 
-// compile builds the precomputed operations; it ignores what Validate rejects.
-func compile(o *Ops, request bool) ops {
+// compile builds the precomputed operations; it ignores what Validate
+// rejects, and adds template errors to errs.
+func compile(o *Ops, request bool, side string, errs *[]error) ops {
 	var c ops
 	for _, name := range o.Remove {
 		c.remove = append(c.remove, http.CanonicalHeaderKey(name))
@@ -124,23 +128,40 @@ func compile(o *Ops, request bool) ops {
 		if request && strings.EqualFold(name, "host") {
 			continue
 		}
-		c.set = append(c.set, newValueOp(name, o.Set[name], &c.dynamic))
+		if v, err := newValueOp(name, o.Set[name], &c.dynamic); err != nil {
+			*errs = append(*errs, fmt.Errorf("%s.set.%s: %w", side, name, err))
+		} else {
+			c.set = append(c.set, v)
+		}
 	}
 	for _, name := range sortedKeys(o.Add) {
-		c.add = append(c.add, newValueOp(name, o.Add[name], &c.dynamic))
+		if v, err := newValueOp(name, o.Add[name], &c.dynamic); err != nil {
+			*errs = append(*errs, fmt.Errorf("%s.add.%s: %w", side, name, err))
+		} else {
+			c.add = append(c.add, v)
+		}
 	}
 	return c
 }
 
-func newValueOp(name, value string, dynamic *bool) valueOp {
-	v := valueOp{name: http.CanonicalHeaderKey(name)}
-	if strings.Contains(value, RequestIDVar) {
-		v.parts = strings.Split(value, RequestIDVar)
-		*dynamic = true
-	} else {
-		v.static = []string{value}[:1:1]
+// newValueOp parses a value; a value Validate rejects is left static.
+func newValueOp(name, value string, dynamic *bool) (valueOp, error) {
+	v := valueOp{name: http.CanonicalHeaderKey(name), static: []string{value}[:1:1]}
+	if invalidValue(value) != "" {
+		return v, nil
 	}
-	return v
+	t, err := template.Parse(strings.ReplaceAll(value, RequestIDVar, "${request_id}"))
+	if err != nil {
+		return v, err
+	}
+	if !t.IsConstant() {
+		v.static, v.tmpl = nil, t
+		*dynamic = true
+	} else if t.Constant() != value {
+		// ${$} escapes.
+		v.static = []string{t.Constant()}[:1:1]
+	}
+	return v, nil
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -152,8 +173,9 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// apply runs the operations on h; id is the request ID for $request_id.
-func (o *ops) apply(h http.Header, id string) {
+// apply runs the operations on h; r and rec are the request the templates
+// read.
+func (o *ops) apply(h http.Header, r *http.Request, rec *request.Record) {
 	for _, k := range o.remove {
 		delete(h, k)
 	}
@@ -167,19 +189,25 @@ func (o *ops) apply(h http.Header, id string) {
 		v := &o.set[i]
 		if v.static != nil {
 			h[v.name] = v.static
+		} else if s, ok := v.tmpl.Header(r, rec); ok && s != "" {
+			h[v.name] = []string{s}
 		} else {
-			h[v.name] = []string{v.value(id)}
+			delete(h, v.name)
 		}
 	}
 	for i := range o.add {
 		v := &o.add[i]
 		old := h[v.name]
 		switch {
-		case len(old) == 0 && v.static != nil:
+		case v.static == nil:
+			if s, ok := v.tmpl.Header(r, rec); ok && s != "" {
+				// append copies when old is a shared value (len == cap).
+				h[v.name] = append(old, s)
+			}
+		case len(old) == 0:
 			h[v.name] = v.static
 		default:
-			// append copies when old is a shared value (len == cap).
-			h[v.name] = append(old, v.value(id))
+			h[v.name] = append(old, v.static[0])
 		}
 	}
 }
@@ -192,6 +220,7 @@ func (p *Headers) Validate() error {
 	var errs []error
 	errs = validateOps(errs, "request", &p.Request, true)
 	errs = validateOps(errs, "response", &p.Response, false)
+	errs = append(errs, p.parseErrs...)
 	return errors.Join(errs...)
 }
 
@@ -275,7 +304,7 @@ func validateOps(errs []error, side string, o *Ops, request bool) []error {
 				continue
 			}
 			if http.CanonicalHeaderKey(name) == "Host" {
-				if v == "" || strings.ContainsAny(v, " \t/") || strings.Contains(v, RequestIDVar) {
+				if v == "" || strings.ContainsAny(v, " \t/$") {
 					errs = append(errs, fmt.Errorf("%s.%s.%s: %q is not a valid host", side, field, name, v))
 				}
 			}
@@ -315,11 +344,11 @@ type handler struct {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := h.p
 	if h.reqOps {
-		id := ""
+		var rec *request.Record
 		if p.req.dynamic {
-			id = requestID(r)
+			rec = request.RecordOf(r)
 		}
-		p.req.apply(r.Header, id)
+		p.req.apply(r.Header, r, rec)
 	}
 	if p.setHost {
 		r.Host = p.host
@@ -339,15 +368,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writerPool.Put(rw)
 }
 
-// requestID returns the ID the gateway assigned to r, or "" outside the
-// gateway.
-func requestID(r *http.Request) string {
-	if rec := request.RecordOf(r); rec != nil {
-		return rec.RequestID
-	}
-	return ""
-}
-
 var writerPool = sync.Pool{New: func() any { return new(responseWriter) }}
 
 // responseWriter applies the response operations once, just before the
@@ -360,11 +380,11 @@ type responseWriter struct {
 
 // BeforeHeaders applies the response operations.
 func (w *responseWriter) BeforeHeaders(h http.Header) {
-	id := ""
+	var rec *request.Record
 	if w.ops.dynamic {
-		id = requestID(w.r)
+		rec = request.RecordOf(w.r)
 	}
-	w.ops.apply(h, id)
+	w.ops.apply(h, w.r, rec)
 }
 
 // Interface guards.

@@ -279,3 +279,11 @@ func versionNames(list []Version) []string {
 	}
 	return out
 }
+
+// isVersionPlugin reports whether the split path segs is in a version's
+// plugin (routes[i].versions.list[j].plugins[k]…), which is a part of its
+// own like a route's plugin.
+func isVersionPlugin(segs []string) bool {
+	return len(segs) >= 7 && segs[2] == "versions" && segs[3] == "list" && strings.HasPrefix(segs[4], "[") &&
+		segs[5] == "plugins" && strings.HasPrefix(segs[6], "[")
+}

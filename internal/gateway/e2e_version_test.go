@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -239,5 +240,54 @@ func TestVersionMetricsAndAccessLog(t *testing.T) {
 	line := e2eAccessLine(t, logPath, "req-version-log")
 	if line["version"] != "v2" || line["upstream"] != "orders-v2" || line["path"] != "/orders/v2/logged" {
 		t.Errorf("access log version=%v upstream=%v path=%v", line["version"], line["upstream"], line["path"])
+	}
+}
+
+// TestVersionsThroughAdminAPI: the admin API shows a versioned route with
+// its version plugins' secret values redacted, refuses to delete an
+// upstream a version uses, and a PUT of the route changes the versions like
+// any route change.
+func TestVersionsThroughAdminAPI(t *testing.T) {
+	v1, v2 := e2eNewRecorder(t, "v1", nil), e2eNewRecorder(t, "v2", nil)
+	a := admStart(t, filepath.Join(t.TempDir(), "portico.yaml"), `server: {listen: [{addr: "127.0.0.1:0"}]}
+admin: {listen: "127.0.0.1:0", token: "${PORTICO_TEST_ADMIN_TOKEN}"}
+log: {access: {output: "off"}}
+upstreams:
+  orders-v1: {targets: [{url: "`+v1.URL+`"}]}
+  orders-v2: {targets: [{url: "`+v2.URL+`"}]}
+routes:
+  - name: orders
+    match: {path_prefix: /orders}
+    versions:
+      from: [header:API-Version]
+      default: v2
+      list:
+        - name: v1
+          upstream: orders-v1
+          plugins: [{name: headers, config: {request: {set: {X-Version-Key: "${PORTICO_TEST_ADMIN_ALICE_KEY}"}}}}]
+        - {name: v2, upstream: orders-v2}
+`)
+	r := a.call(t, "GET", "/routes/orders", "")
+	if r.status != 200 || !strings.Contains(r.body, `"versions"`) || !strings.Contains(r.body, `"orders-v1"`) {
+		t.Fatalf("GET /routes/orders = %d %s", r.status, r.body)
+	}
+	admNoSecrets(t, "GET /routes/orders", r.body)
+	if _, body := a.traffic(t, "/orders/x", "API-Version", "v1"); !strings.Contains(body, admSecrets["PORTICO_TEST_ADMIN_ALICE_KEY"]) {
+		t.Errorf("the v1 plugin did not set its header: %s", body)
+	}
+
+	r = a.call(t, "DELETE", "/upstreams/orders-v1", "", "If-Match", `"`+a.RunningConfig().Hash+`"`)
+	if r.status != http.StatusConflict || !strings.Contains(r.body, `used by route \"orders\"`) {
+		t.Errorf("DELETE /upstreams/orders-v1 = %d %s, want refused naming the route", r.status, r.body)
+	}
+
+	if _, body := a.traffic(t, "/orders/x"); e2eDecodeSeen(t, []byte(body)).Backend != "v2" {
+		t.Fatalf("before the change the default is not v2: %s", body)
+	}
+	a.write(t, "PUT", "/routes/orders", `{"match": {"path_prefix": "/orders"}, "versions": {"from": ["header:API-Version"], "default": "v1",
+		"list": [{"name": "v1", "upstream": "orders-v1"}, {"name": "v2", "upstream": "orders-v2"}]}}`, 200)
+	status, body := a.traffic(t, "/orders/x")
+	if seen := e2eDecodeSeen(t, []byte(body)); status != 200 || seen.Backend != "v1" || seen.Header.Get("X-Version-Key") != "" {
+		t.Errorf("after the change: status %d, backend %s, plugin header %q; want v1 without the removed plugin", status, seen.Backend, seen.Header.Get("X-Version-Key"))
 	}
 }

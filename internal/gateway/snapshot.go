@@ -398,6 +398,9 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 // split, versions or the upstream's forwarder); nil when the route's settings failed.
 func (b *Builder) buildTerminal(s *Snapshot, rc *config.Route, path string, logger *slog.Logger, errs *located) http.Handler {
 	switch {
+	case rc.Versions != nil:
+		// Builds the versions' plugins even when the route failed.
+		return b.buildVersions(s, rc, path, logger, errs)
 	case s.cfg.Covered(path):
 		return nil
 	case rc.Respond != nil:
@@ -406,8 +409,6 @@ func (b *Builder) buildTerminal(s *Snapshot, rc *config.Route, path string, logg
 		return proxy.NewRedirect(rc.Redirect)
 	case rc.Split != nil:
 		return b.buildSplit(s, rc, path, logger, errs)
-	case rc.Versions != nil:
-		return b.buildVersions(s, rc, path, logger, errs)
 	}
 	pool := s.pools[rc.Upstream]
 	if pool == nil {

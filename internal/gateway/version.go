@@ -257,31 +257,46 @@ func (vs *versionSet) mediaVersion(lines []string, media string) (idx int, found
 }
 
 // buildVersions builds the terminal of a route with versions: one plugin
-// chain and forwarder per version, each on its upstream's pool. It returns
-// nil after adding errors when the versions cannot be built.
+// chain and forwarder per version, each on its upstream's pool. The
+// versions' plugins are built even when the route failed (they are parts
+// of their own, like the route's plugins); it returns nil after adding
+// errors when the versions cannot be built.
 func (b *Builder) buildVersions(s *Snapshot, rc *config.Route, path string, logger *slog.Logger, errs *located) http.Handler {
 	vc := rc.Versions
-	rw, err := proxy.CompileRewrite(rc.Rewrite, rc.Match)
-	if err != nil {
-		errs.add(path+".rewrite", err)
-		return nil
+	failed := s.cfg.Covered(path)
+	var rw *proxy.Rewrite
+	if !failed {
+		var err error
+		if rw, err = proxy.CompileRewrite(rc.Rewrite, rc.Match); err != nil {
+			errs.add(path+".rewrite", err)
+			failed = true
+		}
 	}
 	clock := b.Clock
 	if clock == nil {
 		clock = time.Now
 	}
 	vs := &versionSet{def: -1, prefix: strings.TrimSuffix(rc.Match.PathPrefix, "/"), strip: vc.Strip(), clock: clock}
-	ok := true
 	for i := range vc.List {
-		v, good := b.buildVersion(s, rc, &vc.List[i], fmt.Sprintf("%s.versions.list[%d]", path, i), rw, logger, errs)
-		ok = ok && good
+		v, ok := b.buildVersion(s, rc, &vc.List[i], fmt.Sprintf("%s.versions.list[%d]", path, i), rw, logger, errs)
+		failed = failed || !ok
 		vs.versions = append(vs.versions, v)
 	}
+	if failed || !vs.compileSources(vc, path, errs) {
+		return nil
+	}
+	return &versionDispatch{set: vs}
+}
+
+// compileSources compiles the sources, the default and the messages of a
+// route whose versions are built; false after adding errors.
+func (vs *versionSet) compileSources(vc *config.Versions, path string, errs *located) bool {
 	names := make([]string, len(vs.versions))
 	for i := range vs.versions {
 		names[i] = vs.versions[i].name
 	}
 	known := strings.Join(names, ", ")
+	ok := true
 	var where []string
 	for i, src := range vc.From {
 		vsrc, desc, err := compileVersionSource(src, vs.prefix, known)
@@ -299,30 +314,22 @@ func (b *Builder) buildVersions(s *Snapshot, rc *config.Route, path string, logg
 			ok = false
 		}
 	}
-	if !ok {
-		return nil
-	}
 	vs.unknown = "unknown API version (known: " + known + ")"
 	vs.required = "API version required (known: " + known + "; send it in " + strings.Join(where, " or ") + ")"
-	return &versionDispatch{set: vs}
+	return ok
 }
 
-// buildVersion builds one version at YAML path p: its plugins, its
-// forwarder and its deprecation headers; ok is false after adding errors.
-func (b *Builder) buildVersion(s *Snapshot, rc *config.Route, vc *config.Version, p string, rw *proxy.Rewrite, logger *slog.Logger, errs *located) (apiVersion, bool) {
-	v := apiVersion{name: vc.Name, upstream: vc.Upstream}
-	ok := true
-	if d := vc.Deprecated; d != nil {
-		if err := v.deprecate(d); err != nil {
-			errs.add(p+".deprecated", err)
-			ok = false
-		}
-	}
+// buildVersion builds one version at YAML path p: its plugins, and unless
+// the route failed (rw is nil then), its forwarder and deprecation
+// headers; ok is false when the version is not usable.
+func (b *Builder) buildVersion(s *Snapshot, rc *config.Route, vc *config.Version, p string, rw *proxy.Rewrite, logger *slog.Logger, errs *located) (v apiVersion, ok bool) {
+	v = apiVersion{name: vc.Name, upstream: vc.Upstream}
 	// The version is the route proxying to the version's upstream:
 	// plugins see its timeout, the forwarder its settings.
 	vrc := *rc
 	vrc.Upstream, vrc.Versions, vrc.Plugins = vc.Upstream, nil, vc.Plugins
 	logger = logger.With("version", vc.Name)
+	ok = true
 	var insts []*plugin.Instance
 	for _, ps := range vc.Plugins {
 		if s.cfg.Covered(ps.Path) {
@@ -337,6 +344,15 @@ func (b *Builder) buildVersion(s *Snapshot, rc *config.Route, vc *config.Version
 		}
 		insts = append(insts, in)
 		s.instances = append(s.instances, in)
+	}
+	if rw == nil {
+		return v, false
+	}
+	if d := vc.Deprecated; d != nil {
+		if err := v.deprecate(d); err != nil {
+			errs.add(p+".deprecated", err)
+			ok = false
+		}
 	}
 	pool := s.pools[vc.Upstream]
 	if pool == nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
@@ -28,10 +27,8 @@ func TestRouteRowVersions(t *testing.T) {
 func TestValidateVersionsOnePass(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join("testdata", "version-mistakes.yaml")
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(binary, "validate", "--config", file)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err == nil {
+	out, err := exec.Command(binary, "validate", "--config", file).CombinedOutput()
+	if err == nil {
 		t.Fatal("validate accepted the file")
 	}
 	want := []string{
@@ -46,9 +43,9 @@ func TestValidateVersionsOnePass(t *testing.T) {
 		`line 23: routes[1].versions.list[0].plugins[1].config: limits: at least one limit is required`,
 		file + ": 9 errors",
 	}
-	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) != len(want) {
-		t.Fatalf("stderr has %d lines, want %d:\n%s", len(lines), len(want), stderr.String())
+		t.Fatalf("output has %d lines, want %d:\n%s", len(lines), len(want), out)
 	}
 	for i, w := range want {
 		if !strings.Contains(lines[i], w) {

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -289,5 +290,37 @@ routes:
 	status, body := a.traffic(t, "/orders/x")
 	if seen := e2eDecodeSeen(t, []byte(body)); status != 200 || seen.Backend != "v1" || seen.Header.Get("X-Version-Key") != "" {
 		t.Errorf("after the change: status %d, backend %s, plugin header %q; want v1 without the removed plugin", status, seen.Backend, seen.Header.Get("X-Version-Key"))
+	}
+}
+
+// BenchmarkServeVersions compares a plain route with a route with versions
+// (header source, a deprecated version with its headers) to the same real
+// backend: the difference is the versions' cost per request.
+func BenchmarkServeVersions(b *testing.B) {
+	bs := map[string]*splitBackend{"a": newSplitBackend(b, "a")}
+	rt := splitRuntime(b, splitHead+`upstreams:
+  a: {targets: [{url: "{{a}}"}]}
+routes:
+  - {name: plain, match: {path_prefix: /plain}, upstream: a}
+  - name: orders
+    match: {path_prefix: /orders}
+    versions:
+      from: [path, header:API-Version]
+      list:
+        - {name: v1, upstream: a, deprecated: {date: 2026-06-01, sunset: 2099-01-01, link: "https://x.test/v1"}}
+        - {name: v2, upstream: a}
+`, bs)
+	for _, path := range []string{"/plain/x", "/orders/x"} {
+		b.Run(path, func(b *testing.B) {
+			r := httptest.NewRequest("GET", path, nil)
+			r.RemoteAddr = "10.1.2.3:4567"
+			r.Header.Set("API-Version", "v1")
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				rt.ServeHTTP(w, r)
+			}
+		})
 	}
 }

@@ -324,3 +324,47 @@ routes:
 		})
 	}
 }
+
+// TestVersionPreflightAndVary: a CORS preflight, which carries no version
+// header, is answered by the route's cors plugin instead of 400; other
+// requests without a version still get 400; and every response names the
+// request headers the version is read from in Vary.
+func TestVersionPreflightAndVary(t *testing.T) {
+	be := e2eNewRecorder(t, "v1", nil)
+	tg := e2eStart(t, `
+server: {listen: [{addr: "127.0.0.1:0"}]}
+upstreams:
+  a: {targets: [{url: "{{BE}}"}]}
+routes:
+  - name: orders
+    match: {path_prefix: /orders}
+    plugins: [{name: cors, config: {allow_origins: ["https://app.test"], allow_headers: [API-Version]}}]
+    versions:
+      from: [query:version, header:api-version, media_type:application/vnd.acme, cookie:ver]
+      list: [{name: v1, upstream: a}]
+`, map[string]string{"BE": be.URL})
+	pre := e2eReq(t, http.MethodOptions, tg.URL+"/orders/x", nil)
+	pre.Header.Set("Origin", "https://app.test")
+	pre.Header.Set("Access-Control-Request-Method", "GET")
+	pre.Header.Set("Access-Control-Request-Headers", "api-version")
+	resp, body := e2eDo(t, pre)
+	if resp.StatusCode >= 300 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.test" {
+		t.Errorf("preflight: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	opt := e2eReq(t, http.MethodOptions, tg.URL+"/orders/x", nil)
+	resp, body = e2eDo(t, opt)
+	e2eCheckError(t, resp.StatusCode, resp.Header, body, http.StatusBadRequest)
+
+	resp, body = versionGet(t, tg.URL+"/orders/x")
+	e2eCheckError(t, resp.StatusCode, resp.Header, body, http.StatusBadRequest)
+	resp, _ = versionGet(t, tg.URL+"/orders/x", "API-Version", "v1")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got := strings.Join(resp.Header.Values("Vary"), ", "); !strings.HasPrefix(got, "Api-Version, Accept, Cookie") {
+		t.Errorf("Vary = %q, want it to start with Api-Version, Accept, Cookie", got)
+	}
+	if be.count() != 1 {
+		t.Errorf("backend saw %d requests, want 1", be.count())
+	}
+}

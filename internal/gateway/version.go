@@ -40,6 +40,9 @@ type versionSet struct {
 	// required and unknown are the 400 messages for a request without a
 	// version and for one naming no known version.
 	required, unknown string
+	// vary is the Vary value naming the request headers the version is
+	// read from (nil when none is), clipped so that appending copies.
+	vary []string
 }
 
 type sourceKind uint8
@@ -84,10 +87,20 @@ type versionSelect struct {
 
 func (h *versionSelect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	vs := h.set
+	if vs.vary != nil {
+		w.Header()["Vary"] = vs.vary
+	}
 	rec := request.RecordOf(r)
 	path := rec.PathOf(r)
 	i, byPath, status, msg := vs.versionOf(r, rec, path)
 	if status != 0 {
+		if msg == vs.required && isPreflight(r) {
+			// A CORS preflight carries no version header: the route's
+			// plugins (cors) answer it; the version terminal refuses it
+			// if none does.
+			h.next.ServeHTTP(w, r)
+			return
+		}
 		request.WriteError(w, r, status, msg)
 		return
 	}
@@ -120,7 +133,7 @@ func (h *versionSelect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type versionDispatch struct{ set *versionSet }
 
 func (h *versionDispatch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if rec := request.RecordOf(r); rec != nil {
+	if rec := request.RecordOf(r); rec != nil && rec.Version != "" {
 		for i := range h.set.versions {
 			if v := &h.set.versions[i]; v.name == rec.Version {
 				rec.Upstream = v.upstream
@@ -129,7 +142,13 @@ func (h *versionDispatch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	request.WriteError(w, r, http.StatusInternalServerError, "no API version was chosen")
+	// A preflight no plugin answered.
+	request.WriteError(w, r, http.StatusBadRequest, h.set.required)
+}
+
+// isPreflight reports whether r is a CORS preflight request.
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && len(r.Header["Origin"]) > 0 && len(r.Header["Access-Control-Request-Method"]) > 0
 }
 
 // wrapVersions puts the version choice in front of chain, the plugin chain
@@ -314,9 +333,35 @@ func (vs *versionSet) compileSources(vc *config.Versions, path string, errs *loc
 			ok = false
 		}
 	}
+	if vary := varyOf(vc.From); vary != "" {
+		vs.vary = []string{vary}
+	}
 	vs.unknown = "unknown API version (known: " + known + ")"
 	vs.required = "API version required (known: " + known + "; send it in " + strings.Join(where, " or ") + ")"
 	return ok
+}
+
+// varyOf returns the Vary value of the request headers the sources read:
+// the named headers, Accept for a media type, Cookie for a cookie.
+func varyOf(from []string) string {
+	var names []string
+	for _, src := range from {
+		kind, name, _ := strings.Cut(src, ":")
+		switch kind {
+		case "header":
+			name = http.CanonicalHeaderKey(name)
+		case "media_type":
+			name = "Accept"
+		case "cookie":
+			name = "Cookie"
+		default:
+			continue
+		}
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // buildVersion builds one version at YAML path p: its plugins, and unless

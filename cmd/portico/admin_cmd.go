@@ -84,6 +84,12 @@ type routeRow struct {
 			Weight   float64 `json:"weight"`
 		} `json:"variants"`
 	} `json:"split"`
+	Versions *struct {
+		List []struct {
+			Name     string `json:"name"`
+			Upstream string `json:"upstream"`
+		} `json:"list"`
+	} `json:"versions"`
 	Respond *struct {
 		Status int `json:"status"`
 	} `json:"respond"`
@@ -128,6 +134,12 @@ func (r routeRow) action() string {
 			parts[i] = fmt.Sprintf("%s %g", v.Upstream, v.Weight)
 		}
 		return "split " + strings.Join(parts, ", ")
+	case r.Versions != nil:
+		parts := make([]string, len(r.Versions.List))
+		for i, v := range r.Versions.List {
+			parts[i] = v.Name + " " + v.Upstream
+		}
+		return "versions " + strings.Join(parts, ", ")
 	case r.Respond != nil:
 		return fmt.Sprintf("respond %d", r.Respond.Status)
 	case r.Redirect != nil:

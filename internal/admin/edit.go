@@ -371,7 +371,7 @@ func (e *UpstreamInUseError) Error() string {
 
 // upstreamUsers lists the routes of cfg that send requests to the upstream
 // name. Every config field that names an upstream is checked here: the
-// route's upstream and its split's variants.
+// route's upstream, its split's variants and its versions' upstreams.
 func upstreamUsers(cfg *config.Config, name string) []string {
 	var out []string
 	for _, r := range cfg.Routes {

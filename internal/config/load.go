@@ -123,6 +123,7 @@ func (c *Config) setPaths() {
 		for i := range r.Plugins {
 			r.Plugins[i].Path = fmt.Sprintf("routes[%d].plugins[%d]", ri, i)
 		}
+		r.Versions.setPaths(fmt.Sprintf("routes[%d]", ri))
 	}
 }
 

@@ -93,6 +93,8 @@ func partOf(path string) string {
 		case "routes":
 			if len(segs) >= 4 && segs[2] == "plugins" && strings.HasPrefix(segs[3], "[") {
 				n = 4
+			} else if isVersionPlugin(segs) {
+				n = 7
 			}
 		case "server":
 			if segs[1] == "listen" && len(segs) >= 3 && strings.HasPrefix(segs[2], "[") {

@@ -101,9 +101,9 @@ type SplitCookie struct {
 }
 
 // UsesUpstream reports whether the route sends requests to the upstream
-// name, directly or as a variant of its split.
+// name, directly, as a variant of its split or as one of its versions.
 func (r *Route) UsesUpstream(name string) bool {
-	if r.Upstream == name {
+	if r.Upstream == name || r.Versions.usesUpstream(name) {
 		return true
 	}
 	if r.Split != nil {

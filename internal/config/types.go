@@ -413,7 +413,7 @@ type Target struct {
 }
 
 // Route maps matching requests to exactly one action: an upstream, a split
-// across upstreams, a direct response or a redirect.
+// across upstreams, API versions, a direct response or a redirect.
 type Route struct {
 	// Name identifies the route in logs and errors; it must be unique.
 	Name string `yaml:"name"`
@@ -426,6 +426,10 @@ type Route struct {
 	// Split sends requests to one of several upstreams by rules and
 	// weights (canary, A/B); use it instead of upstream.
 	Split *Split `yaml:"split"`
+	// Versions serves several versions of an API, each on its own upstream
+	// with its own plugins, chosen from the path, a header, a query
+	// parameter or the Accept media type; use it instead of upstream.
+	Versions *Versions `yaml:"versions"`
 	// Respond answers directly without an upstream.
 	Respond *Respond `yaml:"respond"`
 	// Redirect answers with a redirect.

@@ -239,6 +239,10 @@ func (c *Config) validateAction(l *errorList, p string, r *Route) {
 		actions++
 		c.validateSplit(l, p+".split", r.Split)
 	}
+	if r.Versions != nil {
+		actions++
+		c.validateVersions(l, p+".versions", r)
+	}
 	if r.Respond != nil {
 		actions++
 		if r.Respond.Status < 100 || r.Respond.Status > 599 {
@@ -260,13 +264,13 @@ func (c *Config) validateAction(l *errorList, p string, r *Route) {
 		}
 	}
 	if actions != 1 {
-		l.add(p, "route must have exactly one action: upstream, split, respond or redirect")
+		l.add(p, "route must have exactly one action: upstream, split, versions, respond or redirect")
 	}
 }
 
 func validateRewrite(l *errorList, p string, r *Route, rw *Rewrite) {
-	if r.Upstream == "" && r.Split == nil {
-		l.add(p+".rewrite", "rewrite applies only to routes with an upstream or split")
+	if r.Upstream == "" && r.Split == nil && r.Versions == nil {
+		l.add(p+".rewrite", "rewrite applies only to routes with an upstream, split or versions")
 	}
 	if rw.StripPrefix != "" && rw.ReplacePrefix != nil {
 		l.add(p+".rewrite", "use only one of strip_prefix and replace_prefix")

@@ -167,9 +167,13 @@ func (s *Snapshot) logAccess(r *http.Request, rec *request.Record) {
 		slog.String("error", rec.ErrorMsg),
 		slog.String("consumer", consumer),
 		slog.String("auth_failure", rec.AuthFailure),
-		{}, {}, {}, // query, trace_id, span_id
+		{}, {}, {}, {}, // version, query, trace_id, span_id
 	}
-	n := len(attrs) - 3
+	n := len(attrs) - 4
+	if rec.Version != "" {
+		attrs[n] = slog.String("version", rec.Version)
+		n++
+	}
 	if s.accessQuery {
 		attrs[n] = slog.String("query", r.URL.RawQuery)
 		n++

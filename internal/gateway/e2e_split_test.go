@@ -257,7 +257,7 @@ func TestSplitValidation(t *testing.T) {
 		{"bad header name", "    split: {variants: [{upstream: s, weight: 1}], rules: [{header: {name: 'X B', value: '1'}, upstream: s}]}", "routes[0].split.rules[0].header.name"},
 		{"bad variant header", "    split: {variants: [{upstream: s, weight: 1}], header: Connection}", "routes[0].split.header"},
 		{"sticky without key", "    split: {variants: [{upstream: s, weight: 1}], sticky: {}}", "routes[0].split.sticky.key: sticky needs a key"},
-		{"upstream and split", "    upstream: s\n    split: {variants: [{upstream: s, weight: 1}]}", "routes[0]: route must have exactly one action: upstream, split, respond or redirect"},
+		{"upstream and split", "    upstream: s\n    split: {variants: [{upstream: s, weight: 1}]}", "routes[0]: route must have exactly one action: upstream, split, versions, respond or redirect"},
 		{"unknown field", "    split: {variants: [{upstream: s, weight: 1, share: 3}]}", "share"},
 	}
 	for _, tc := range cases {

@@ -80,6 +80,7 @@ func (s *Snapshot) finish(x *exchange, r *http.Request, inflight interface{ Dec(
 		UpstreamDuration: rec.UpstreamDuration, BytesIn: rec.BytesIn(), BytesOut: rec.BytesOut}
 	if x.route != nil {
 		x.route.metricsOf(rec).Observe(sample)
+		x.route.countVersion(rec)
 	} else {
 		s.unrouted.Observe(sample)
 	}

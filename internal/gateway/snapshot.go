@@ -77,6 +77,8 @@ type route struct {
 	metrics      *observe.RouteMetrics
 	// variants are a split route's per-variant metrics (split.go).
 	variants []variantMetrics
+	// apiVersions are a versioned route's per-version counters (version.go).
+	apiVersions []apiVersionMetrics
 	// upgrades are the lower-case Upgrade protocol names the route allows.
 	upgrades []string
 }
@@ -299,7 +301,8 @@ func (b *Builder) buildRoutes(s *Snapshot, errs *located) (specs []router.Spec, 
 			continue
 		}
 		s.routes = append(s.routes, &route{name: rc.Name, handler: h, allowEncoded: rc.AllowEncodedSlash,
-			metrics: b.Metrics.Route(rc.Name, rc.Upstream), variants: b.splitMetrics(rc), upgrades: compileUpgrades(rc.Upgrades)})
+			metrics: b.Metrics.Route(rc.Name, rc.Upstream), variants: b.splitMetrics(rc), upgrades: compileUpgrades(rc.Upgrades),
+			apiVersions: b.versionMetrics(rc)})
 		specs = append(specs, router.Spec{Name: rc.Name, Priority: rc.Priority, Match: rc.Match, Index: len(s.routes) - 1})
 		specPaths = append(specPaths, path)
 	}
@@ -388,13 +391,16 @@ func (b *Builder) buildRoute(s *Snapshot, rc *config.Route, path string, global 
 	if len(errs.errs) > before || terminal == nil {
 		return nil
 	}
-	return plugin.Chain(insts, terminal)
+	return wrapVersions(terminal, plugin.Chain(insts, terminal))
 }
 
 // buildTerminal returns the handler a route ends in (respond, redirect,
-// split or the upstream's forwarder); nil when the route's settings failed.
+// split, versions or the upstream's forwarder); nil when the route's settings failed.
 func (b *Builder) buildTerminal(s *Snapshot, rc *config.Route, path string, logger *slog.Logger, errs *located) http.Handler {
 	switch {
+	case rc.Versions != nil:
+		// Builds the versions' plugins even when the route failed.
+		return b.buildVersions(s, rc, path, logger, errs)
 	case s.cfg.Covered(path):
 		return nil
 	case rc.Respond != nil:

@@ -280,9 +280,13 @@ type variantMetrics struct {
 	metrics  *observe.RouteMetrics
 }
 
-// splitMetrics returns one metrics set per variant of a split route (nil
-// for other routes), so the upstream label names the chosen variant.
+// splitMetrics returns one metrics set per variant of a split route, or
+// per version of a route with versions (nil for other routes), so the
+// upstream label names the chosen variant.
 func (b *Builder) splitMetrics(rc *config.Route) []variantMetrics {
+	if rc.Versions != nil {
+		return b.versionUpstreamMetrics(rc)
+	}
 	if rc.Split == nil {
 		return nil
 	}

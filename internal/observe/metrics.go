@@ -27,6 +27,7 @@ type Metrics struct {
 	inflight         prometheus.Gauge
 	reloads          *prometheus.CounterVec
 	configInfo       *prometheus.GaugeVec
+	apiVersions      *prometheus.CounterVec
 
 	mu         sync.Mutex
 	configHash string
@@ -55,7 +56,8 @@ func NewMetrics(stats *Stats) *Metrics {
 		Help: "Config applications, by result (success or failure)."}, []string{"result"})
 	m.configInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "portico_config_info",
 		Help: "The config in force: 1 for its hash."}, []string{"hash"})
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamDuration, m.bytesIn, m.bytesOut, m.inflight, m.reloads, m.configInfo,
+	m.apiVersions = newVersionCounter()
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamDuration, m.bytesIn, m.bytesOut, m.inflight, m.reloads, m.configInfo, m.apiVersions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if stats != nil {
 		m.Registry.MustRegister(statsCollector{stats})

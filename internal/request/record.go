@@ -88,6 +88,10 @@ type Record struct {
 	Path   string
 	Params Params
 
+	// Version is the API version chosen on a route with versions ("" when
+	// none was chosen).
+	Version string
+
 	// Upstream is the name of the upstream pool the request was sent to
 	// ("" when it was not proxied).
 	Upstream string

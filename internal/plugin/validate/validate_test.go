@@ -340,7 +340,9 @@ func TestValidateJSONSchema(t *testing.T) {
 	t.Parallel()
 	v := build(t, "json_schema: testdata/order.schema.json")
 	cases := []reqCase{
-		{"ok", func() *http.Request { return req("POST", "/anything", "application/json", validOrder[:0]+`{"customer":"a","items":[{"sku":"x","qty":1}]}`) }, 200, nil},
+		{"ok", func() *http.Request {
+			return req("POST", "/anything", "application/json", `{"customer":"a","items":[{"sku":"x","qty":1}]}`)
+		}, 200, nil},
 		{"invalid", func() *http.Request {
 			return req("POST", "/x", "application/vnd.api+json", `{"customer":"a","items":[{"sku":"x","qty":0}]}`)
 		}, 400, []want{{"body", "", "/items/0/qty", "1"}}},

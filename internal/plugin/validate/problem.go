@@ -25,7 +25,7 @@ const (
 
 // ProblemType is the "type" of the gateway's validation problems: the
 // README section that documents them.
-const ProblemType = "https://github.com/portico-gw/portico#request_validation"
+const ProblemType = "https://github.com/portico-gw/portico#request_validation-phase-validate"
 
 var printer = message.NewPrinter(language.English)
 

@@ -75,12 +75,7 @@ func (v *Validation) checkBody(w http.ResponseWriter, r *http.Request, rb *reque
 	typ := mediaType(r)
 	m := rb.pick(typ)
 	if m == nil || typ == "" {
-		v.rejected[reasonMediaType].Inc()
-		got := typ
-		if got == "" {
-			got = "none"
-		}
-		writeProblem(w, r, http.StatusUnsupportedMediaType, "Unsupported media type", "Content-Type "+got+" is not accepted; the API accepts "+rb.accepted, nil, "")
+		v.unsupported(w, r, typ, rb.accepted)
 		return false
 	}
 	if m.schema == nil || !isJSONType(typ) {
@@ -103,21 +98,21 @@ func (v *Validation) checkBodyOnly(w http.ResponseWriter, r *http.Request) bool 
 		}
 		rep.add(fieldError{Location: "body", Detail: "request body is required"})
 	} else if typ := mediaType(r); !isJSONType(typ) {
-		v.rejected[reasonMediaType].Inc()
-		if typ == "" {
-			typ = "none"
-		}
-		writeProblem(w, r, http.StatusUnsupportedMediaType, "Unsupported media type", "Content-Type "+typ+" is not accepted; the API accepts application/json", nil, "")
+		v.unsupported(w, r, typ, "application/json")
 		return false
 	} else if !v.validateJSON(w, r, v.schema, &rep) {
 		return false
 	}
-	if len(rep.errs) > 0 {
-		v.rejected[reasonInvalid].Inc()
-		writeProblem(w, r, http.StatusBadRequest, "Request validation failed", detail(&rep), &rep, "")
-		return false
+	return v.verdict(w, r, &rep)
+}
+
+// unsupported answers 415 for a request media type (typ, "" for none).
+func (v *Validation) unsupported(w http.ResponseWriter, r *http.Request, typ, accepted string) {
+	v.rejected[reasonMediaType].Inc()
+	if typ == "" {
+		typ = "none"
 	}
-	return true
+	writeProblem(w, r, http.StatusUnsupportedMediaType, "Unsupported media type", "Content-Type "+typ+" is not accepted; the API accepts "+accepted, nil, "")
 }
 
 // validateJSON reads r's body (bounded), gives r a body that replays it,

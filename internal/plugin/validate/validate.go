@@ -224,12 +224,18 @@ func (v *Validation) check(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 	}
-	if len(rep.errs) > 0 {
-		v.rejected[reasonInvalid].Inc()
-		writeProblem(w, r, http.StatusBadRequest, "Request validation failed", detail(&rep), &rep, "")
-		return false
+	return v.verdict(w, r, &rep)
+}
+
+// verdict answers 400 when rep holds errors, and reports whether the
+// request goes on.
+func (v *Validation) verdict(w http.ResponseWriter, r *http.Request, rep *report) bool {
+	if len(rep.errs) == 0 {
+		return true
 	}
-	return true
+	v.rejected[reasonInvalid].Inc()
+	writeProblem(w, r, http.StatusBadRequest, "Request validation failed", detail(rep), rep, "")
+	return false
 }
 
 // trimBase removes the base path.

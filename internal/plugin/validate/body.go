@@ -135,7 +135,11 @@ func (v *Validation) validateJSON(w http.ResponseWriter, r *http.Request, s *jso
 		rep.add(fieldError{Location: "body", Detail: "not valid JSON: " + jsonError(err)})
 		return true
 	}
-	if err := s.Validate(doc); err != nil {
+	if path, bad := badNumber(doc, 0); bad {
+		rep.add(fieldError{Location: "body", Pointer: numberPointer(path), Detail: numberOutOfRange})
+		return true
+	}
+	if err := validate(s, doc); err != nil {
 		rep.schemaErrors("body", "", err)
 	}
 	return true

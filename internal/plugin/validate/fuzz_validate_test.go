@@ -26,6 +26,8 @@ func FuzzValidateRequest(f *testing.F) {
 		{"POST", "/orders", "text/plain", "acme", "\xff\xfe"},
 		{"PUT", "/orders/1", "application/json", "acme", `{"customer":"\u0000","items":[{"sku":"\ud800","qty":-1}],"x":{}}`},
 		{"PATCH", "//orders", "", "", ""},
+		{"POST", "/orders", "application/json", "acme", `{"customer":"a","discount":1e9999999,"items":[{"sku":"ABC-1","qty":1}]}`},
+		{"GET", "/orders?limit=1e-99999999&ids=1,1E+0000000000000000001", "", "acme", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.target, s.ctype, s.tenant, s.body)

@@ -123,7 +123,12 @@ func (p *param) check(raw []string, rep *report) {
 	if p.schema == nil {
 		return
 	}
-	if err := p.schema.Validate(p.value(raw)); err != nil {
+	v := p.value(raw)
+	if path, bad := badNumber(v, 0); bad {
+		rep.add(fieldError{Location: p.in, Name: p.name, Pointer: numberPointer(path), Detail: numberOutOfRange})
+		return
+	}
+	if err := validate(p.schema, v); err != nil {
 		rep.schemaErrors(p.in, p.name, err)
 	}
 }

@@ -168,6 +168,14 @@ var orderCases = []reqCase{
 	{"post xml", func() *http.Request { return req("POST", "/orders", "application/xml", "<a/>") }, 415, nil},
 	{"post no content type", func() *http.Request { return req("POST", "/orders", "", validOrder) }, 415, nil},
 	{"post other json type", func() *http.Request { return req("POST", "/orders", "application/merge-patch+json", validOrder) }, 415, nil},
+	{"huge exponent in body", func() *http.Request {
+		return req("POST", "/orders", "application/json", `{"customer":"a","discount":1e9999999,"items":[{"sku":"ABC-1","qty":1}]}`)
+	}, 400, []want{{"body", "", "/discount", "out of range"}}},
+	{"many digits in body", func() *http.Request {
+		return req("POST", "/orders", "application/json", `{"customer":"a","items":[{"sku":"ABC-1","qty":1`+strings.Repeat("0", 100)+`}]}`)
+	}, 400, []want{{"body", "", "/items/0/qty", "out of range"}}},
+	{"huge exponent in query", func() *http.Request { return req("GET", "/orders?limit=1e-99999999", "", "") }, 400, []want{{"query", "limit", "", "out of range"}}},
+	{"huge exponent in array item", func() *http.Request { return req("GET", "/orders?ids=1,2e00000000000000400", "", "") }, 200, nil},
 	{"put body optional", func() *http.Request { return req("PUT", "/orders/3", "", "") }, 200, nil},
 	{"put body checked", func() *http.Request { return req("PUT", "/orders/3", "application/json", `{}`) }, 400, []want{{"body", "", "/customer", "missing"}}},
 }

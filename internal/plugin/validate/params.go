@@ -120,6 +120,11 @@ func (p *param) check(raw []string, rep *report) {
 		}
 		return
 	}
+	if len(raw) > 1 && (p.kinds.top != kindArray || p.sep != 0) {
+		// Given twice, the upstream might read the value not checked.
+		rep.add(fieldError{Location: p.in, Name: p.name, Detail: p.in + " parameter must be given once"})
+		return
+	}
 	if p.schema == nil {
 		return
 	}

@@ -176,6 +176,13 @@ var orderCases = []reqCase{
 	}, 400, []want{{"body", "", "/items/0/qty", "out of range"}}},
 	{"huge exponent in query", func() *http.Request { return req("GET", "/orders?limit=1e-99999999", "", "") }, 400, []want{{"query", "limit", "", "out of range"}}},
 	{"huge exponent in array item", func() *http.Request { return req("GET", "/orders?ids=1,2e00000000000000400", "", "") }, 200, nil},
+	{"query given twice", func() *http.Request { return req("GET", "/orders?limit=1&limit=500", "", "") }, 400, []want{{"query", "limit", "", "given once"}}},
+	{"csv array given twice", func() *http.Request { return req("GET", "/orders?ids=1&ids=2", "", "") }, 400, []want{{"query", "ids", "", "given once"}}},
+	{"header given twice", func() *http.Request {
+		r := req("GET", "/orders", "", "")
+		r.Header.Add("X-Tenant", "other")
+		return r
+	}, 400, []want{{"header", "X-Tenant", "", "given once"}}},
 	{"put body optional", func() *http.Request { return req("PUT", "/orders/3", "", "") }, 200, nil},
 	{"put body checked", func() *http.Request { return req("PUT", "/orders/3", "application/json", `{}`) }, 400, []want{{"body", "", "/customer", "missing"}}},
 }

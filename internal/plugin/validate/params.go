@@ -120,6 +120,10 @@ func (p *param) check(raw []string, rep *report) {
 		}
 		return
 	}
+	if len(raw) > 1 && p.in == "header" && p.kinds.top == kindArray {
+		// Header lines of one name are one comma-separated list.
+		raw = []string{strings.Join(raw, ",")}
+	}
 	if len(raw) > 1 && (p.kinds.top != kindArray || p.sep != 0) {
 		// Given twice, the upstream might read the value not checked.
 		rep.add(fieldError{Location: p.in, Name: p.name, Detail: p.in + " parameter must be given once"})

@@ -176,10 +176,11 @@ func (d *document) lineOf(tokens ...string) int {
 
 // localLoader loads the files a spec's $refs name: local files only. A
 // network reference is refused, so loading a config never fetches from
-// the network.
-type localLoader struct{}
+// the network. For an OpenAPI 3.0 document, the files it references get
+// the same "nullable" treatment as the document.
+type localLoader struct{ openAPI30 bool }
 
-func (localLoader) Load(u string) (any, error) {
+func (l localLoader) Load(u string) (any, error) {
 	p, err := url.Parse(u)
 	if err != nil {
 		return nil, err
@@ -191,17 +192,20 @@ func (localLoader) Load(u string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.openAPI30 {
+		nullable(d.data, 0)
+	}
 	return d.data, nil
 }
 
 // newCompiler returns a schema compiler that reads local files only and
 // asserts the formats it knows (date-time, email, uuid, ipv4…; unknown
 // formats such as int32 are ignored).
-func newCompiler(draft *jsonschema.Draft) *jsonschema.Compiler {
+func newCompiler(draft *jsonschema.Draft, openAPI30 bool) *jsonschema.Compiler {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(draft)
 	c.AssertFormat()
-	c.UseLoader(localLoader{})
+	c.UseLoader(localLoader{openAPI30: openAPI30})
 	return c
 }
 

@@ -103,9 +103,9 @@ func loadOpenAPI(file string) (*api, error) {
 		// OpenAPI 3.0 schemas are a JSON Schema draft 4/5 dialect whose
 		// "nullable: true" becomes a "null" type here.
 		nullable(root, 0)
-		o.comp = newCompiler(jsonschema.Draft4)
+		o.comp = newCompiler(jsonschema.Draft4, true)
 	case strings.HasPrefix(version, "3.1."):
-		o.comp = newCompiler(jsonschema.Draft2020)
+		o.comp = newCompiler(jsonschema.Draft2020, false)
 	default:
 		return nil, fmt.Errorf("%s line %d: openapi version %q is not supported; want 3.0.x or 3.1.x", doc.file, doc.lineOf("openapi"), version)
 	}

@@ -167,7 +167,7 @@ func loadJSONSchema(file string) (*jsonschema.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := newCompiler(jsonschema.Draft2020)
+	c := newCompiler(jsonschema.Draft2020, false)
 	if err := c.AddResource(doc.url, doc.data); err != nil {
 		return nil, fmt.Errorf("%s: %w", doc.file, compileError(err))
 	}

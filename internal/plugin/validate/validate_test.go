@@ -403,6 +403,30 @@ paths:
 	}
 }
 
+// TestValidateOpenAPI30ExternalNullable: a file an OpenAPI 3.0 document
+// references gets the document's dialect ("nullable").
+func TestValidateOpenAPI30ExternalNullable(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, dir+"/api.yaml", `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /items:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: 'item.yaml#/Item'}
+`)
+	write(t, dir+"/item.yaml", "Item:\n  type: object\n  properties:\n    note: {type: string, nullable: true}\n")
+	v := plugintest.MustBuild[*Validation](t, "request_validation", "openapi: api.yaml", plugintest.WithConfigDir(dir))
+	for body, status := range map[string]int{`{"note":null}`: 200, `{"note":"x"}`: 200, `{"note":1}`: 400} {
+		if w, _, _ := call(t, v, req("POST", "/items", "application/json", body)); w.Code != status {
+			t.Errorf("%s: %d, want %d: %s", body, w.Code, status, w.Body)
+		}
+	}
+}
+
 func write(t testing.TB, name, data string) {
 	t.Helper()
 	if err := mkdirWrite(name, []byte(data)); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -162,25 +163,19 @@ func jsonError(err error) string {
 // known length). status is non-zero when the body cannot be used: 413
 // when over max_body, 400 when the client's body failed.
 func (v *Validation) readBody(r *http.Request) (buf []byte, status int, msg string) {
-	tooLarge := "the request body is larger than " + strconv.FormatInt(v.maxBody, 10) + " bytes"
 	if r.ContentLength > v.maxBody {
-		return nil, http.StatusRequestEntityTooLarge, tooLarge
+		return nil, http.StatusRequestEntityTooLarge, v.tooLarge
 	}
-	var err error
-	if r.ContentLength > 0 {
-		buf = make([]byte, r.ContentLength)
-		var n int
-		n, err = io.ReadFull(r.Body, buf)
-		buf = buf[:n]
-	} else {
-		buf, err = io.ReadAll(io.LimitReader(r.Body, v.maxBody+1))
-		if err == nil && int64(len(buf)) > v.maxBody {
-			return nil, http.StatusRequestEntityTooLarge, tooLarge
-		}
+	buf, over, err := readAll(r.Body, r.ContentLength, v.maxBody)
+	if over {
+		return nil, http.StatusRequestEntityTooLarge, v.tooLarge
 	}
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, http.StatusRequestEntityTooLarge, "the request body is larger than the gateway accepts"
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, http.StatusRequestTimeout, "the request body did not arrive in time"
 		}
 		return nil, http.StatusBadRequest, "the request body could not be read"
 	}
@@ -190,6 +185,34 @@ func (v *Validation) readBody(r *http.Request) (buf []byte, status int, msg stri
 	r.TransferEncoding = nil
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
 	return buf, 0, ""
+}
+
+// readAll reads rd to its end, sized for an announced length (-1 when
+// unknown); over is true as soon as more than max bytes arrive. Reading up
+// to EOF, not just the announced length, lets the client's body report its
+// end (the gateway lifts the body read deadline there).
+func readAll(rd io.Reader, length, max int64) (buf []byte, over bool, err error) {
+	size := int64(512)
+	if length >= 0 {
+		size = length + 1
+	}
+	buf = make([]byte, 0, min(size, max+1))
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > max {
+			return nil, true, nil
+		}
+		if err == io.EOF {
+			return buf, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+	}
 }
 
 // replayBody is a request body already read: its bytes, and Close of the

@@ -78,6 +78,7 @@ type Validation struct {
 	api      *api
 	schema   *jsonschema.Schema
 	maxBody  int64
+	tooLarge string // detail of a 413
 	base     string
 	pass     bool
 	skip     parts
@@ -107,6 +108,7 @@ func (v *Validation) Provision(ctx plugin.Context) error {
 	if v.maxBody < 0 {
 		return errors.New("max_body must be a positive size, e.g. 1MiB")
 	}
+	v.tooLarge = fmt.Sprintf("the request body is larger than %d bytes", v.maxBody)
 	switch v.Unmatched {
 	case "", "reject":
 	case "pass":

@@ -289,6 +289,14 @@ func TestValidateBodyReplayed(t *testing.T) {
 			}
 		}
 	}
+	// The client's body is read to its end, where the gateway lifts the
+	// body read deadline.
+	spy := &eofSpy{r: strings.NewReader(body)}
+	r := req("POST", "/orders", "application/json", body)
+	r.Body = spy
+	if w, _, _ := call(t, v, r); w.Code != 200 || !spy.eof {
+		t.Errorf("status %d; body read to EOF: %v", w.Code, spy.eof)
+	}
 	big := `{"customer":"` + strings.Repeat("a", 2000) + `","items":[{"sku":"ABC-1","qty":1}]}`
 	for _, chunked := range []bool{false, true} {
 		r := req("POST", "/orders", "application/json", big)
@@ -303,7 +311,7 @@ func TestValidateBodyReplayed(t *testing.T) {
 	}
 	// A body exactly at the limit passes.
 	exact := `{"customer":"` + strings.Repeat("a", 1024-len(`{"customer":"","items":[{"sku":"ABC-1","qty":1}]}`)) + `","items":[{"sku":"ABC-1","qty":1}]}`
-	r := req("POST", "/orders", "application/json", exact)
+	r = req("POST", "/orders", "application/json", exact)
 	r.ContentLength = -1
 	if w, _, _ := call(t, v, r); w.Code != 200 || len(exact) != 1024 {
 		t.Errorf("body of exactly max_body (%d bytes): %d %s", len(exact), w.Code, w.Body)
@@ -572,3 +580,19 @@ func mkdirWrite(name string, data []byte) error {
 	}
 	return os.WriteFile(name, data, 0o600)
 }
+
+// eofSpy is a body that remembers whether it reported its end.
+type eofSpy struct {
+	r   io.Reader
+	eof bool
+}
+
+func (s *eofSpy) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		s.eof = true
+	}
+	return n, err
+}
+
+func (s *eofSpy) Close() error { return nil }

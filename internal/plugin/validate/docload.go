@@ -55,7 +55,7 @@ func readDocument(file string) (*document, error) {
 		// yaml.v3 errors carry "line N".
 		return nil, fmt.Errorf("%s: %s", abs, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	data, err := toJSON(&root, 0)
+	data, err := toJSON(&root)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
@@ -66,24 +66,47 @@ func fileURL(abs string) string {
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
 }
 
-// toJSON converts a YAML node into the JSON value jsonschema validates
+// maxDocNodes bounds the values a document expands to, aliases included,
+// so a few bytes of nested aliases cannot expand exponentially.
+const maxDocNodes = 1 << 20
+
+// toJSON converts a YAML document into the JSON value jsonschema validates
 // with: numbers as json.Number, mappings with string keys only.
-func toJSON(n *yaml.Node, depth int) (any, error) {
+func toJSON(root *yaml.Node) (any, error) {
+	c := converter{budget: maxDocNodes, active: map[*yaml.Node]bool{}}
+	return c.value(root, 0)
+}
+
+type converter struct {
+	budget int
+	// active are the alias targets being expanded, to refuse cycles.
+	active map[*yaml.Node]bool
+}
+
+func (c *converter) value(n *yaml.Node, depth int) (any, error) {
 	if depth > 256 {
 		return nil, fmt.Errorf("line %d: nested too deeply", n.Line)
+	}
+	if c.budget--; c.budget < 0 {
+		return nil, fmt.Errorf("line %d: the document expands to more than %d values (aliases)", n.Line, maxDocNodes)
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return nil, nil
 		}
-		return toJSON(n.Content[0], depth+1)
+		return c.value(n.Content[0], depth+1)
 	case yaml.AliasNode:
-		return toJSON(n.Alias, depth+1)
+		if c.active[n.Alias] {
+			return nil, fmt.Errorf("line %d: alias *%s refers to itself", n.Line, n.Value)
+		}
+		c.active[n.Alias] = true
+		defer delete(c.active, n.Alias)
+		return c.value(n.Alias, depth+1)
 	case yaml.SequenceNode:
 		out := make([]any, len(n.Content))
-		for i, c := range n.Content {
-			v, err := toJSON(c, depth+1)
+		for i, e := range n.Content {
+			v, err := c.value(e, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -97,7 +120,7 @@ func toJSON(n *yaml.Node, depth int) (any, error) {
 			if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
 				return nil, fmt.Errorf("line %d: mapping keys must be plain strings", k.Line)
 			}
-			v, err := toJSON(n.Content[i+1], depth+1)
+			v, err := c.value(n.Content[i+1], depth+1)
 			if err != nil {
 				return nil, err
 			}

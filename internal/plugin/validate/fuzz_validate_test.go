@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -88,4 +90,31 @@ func validMethod(m string) bool {
 		}
 	}
 	return true
+}
+
+// FuzzValidateSpec feeds random documents to the OpenAPI loader: it
+// returns a document or an error, never panics.
+func FuzzValidateSpec(f *testing.F) {
+	for _, name := range []string{"testdata/orders30.yaml", "testdata/orders31.yaml"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Add("openapi: 3.1.0\npaths: {/a/{x}{y}: {get: {parameters: [{$ref: '#/paths'}]}}}")
+	f.Add("openapi: 3.0.0\npaths: {/a: {$ref: '#/paths/~1a'}}")
+	f.Add("openapi: 3.0.0\npaths: {/a: {post: {requestBody: {content: {'*/*': {schema: {$ref: '#'}}}}}}}")
+	f.Add("&a [*a]")
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, doc string) {
+		file := filepath.Join(dir, "spec.yaml")
+		if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a, err := loadOpenAPI(file)
+		if (a == nil) == (err == nil) {
+			t.Fatalf("document %v, error %v", a, err)
+		}
+	})
 }

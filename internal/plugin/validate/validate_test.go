@@ -3,6 +3,7 @@ package validate
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -596,3 +597,22 @@ func (s *eofSpy) Read(p []byte) (int, error) {
 }
 
 func (s *eofSpy) Close() error { return nil }
+
+// TestValidateAliasBomb: a document of nested YAML aliases is refused
+// quickly instead of expanding exponentially, and a self-referring alias
+// is an error.
+func TestValidateAliasBomb(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("openapi: 3.1.0\nx0: &x0 [a, a]\n")
+	for i := 1; i < 40; i++ {
+		fmt.Fprintf(&b, "x%d: &x%d [*x%d, *x%d]\n", i, i, i-1, i-1)
+	}
+	write(t, dir+"/bomb.yaml", b.String())
+	write(t, dir+"/cycle.yaml", "openapi: 3.1.0\npaths: &a {x: [*a]}\n")
+	plugintest.ExpectErrors(t, "request_validation", []plugintest.ConfigError{
+		{Desc: "bomb", Config: "openapi: " + dir + "/bomb.yaml", Want: []string{"expands to more than"}},
+		{Desc: "cycle", Config: "openapi: " + dir + "/cycle.yaml", Want: []string{"refers to itself"}},
+	})
+}

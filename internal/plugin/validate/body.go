@@ -88,9 +88,6 @@ func (v *Validation) checkBody(w http.ResponseWriter, r *http.Request, rb *reque
 // checkBodyOnly is the json_schema mode: every request with a body is
 // validated against the schema.
 func (v *Validation) checkBodyOnly(w http.ResponseWriter, r *http.Request) bool {
-	if v.skip.body {
-		return true
-	}
 	var rep report
 	if !hasBody(r) {
 		switch r.Method {

@@ -61,18 +61,18 @@ type Validation struct {
 	// MaxBody is the largest body read for validation; a larger one is
 	// answered 413. Default 1MiB.
 	MaxBody config.Size `yaml:"max_body"`
-	// BasePath is removed from the request path before it is looked up
-	// in the document's paths, e.g. /api/v1 when the document's paths
+	// BasePath (openapi only) is removed from the request path before it
+	// is looked up in the document's paths, e.g. /api/v1 when the document's paths
 	// start below it (the document's servers are not consulted). A
 	// request outside it matches no operation.
 	BasePath string `yaml:"base_path"`
-	// Unmatched says what happens to a request the document describes no
-	// operation for: "reject" (default: 404, or 405 with Allow when the
+	// Unmatched (openapi only) says what happens to a request the document
+	// describes no operation for: "reject" (default: 404, or 405 with Allow when the
 	// path exists but the method does not) or "pass" (sent on
 	// unvalidated).
 	Unmatched string `yaml:"unmatched"`
-	// Skip turns off parts of the check: any of path, query, headers,
-	// cookies, body.
+	// Skip turns off parts of the openapi check: any of path, query,
+	// headers, cookies, body.
 	Skip []string `yaml:"skip"`
 
 	api      *api
@@ -100,6 +100,9 @@ const (
 func (v *Validation) Provision(ctx plugin.Context) error {
 	if (v.OpenAPI == "") == (v.JSONSchema == "") {
 		return errors.New("exactly one of openapi and json_schema is required, e.g. openapi: specs/orders.yaml")
+	}
+	if v.JSONSchema != "" && (v.BasePath != "" || v.Unmatched != "" || len(v.Skip) > 0) {
+		return errors.New("base_path, unmatched and skip apply to openapi only; json_schema validates the body of every request")
 	}
 	v.maxBody = int64(v.MaxBody)
 	if v.maxBody == 0 {

@@ -526,6 +526,7 @@ func TestValidateConfigErrors(t *testing.T) {
 		{Desc: "unmatched", Config: "{openapi: a.yaml, unmatched: allow}", Want: []string{"unmatched must be reject or pass"}},
 		{Desc: "skip", Config: "{openapi: a.yaml, skip: [bodies]}", Want: []string{`skip: "bodies"`}},
 		{Desc: "base path", Config: "{openapi: a.yaml, base_path: api}", Want: []string{"base_path"}},
+		{Desc: "json schema with openapi settings", Config: "{json_schema: b.json, base_path: /api}", Want: []string{"apply to openapi only"}},
 		{Desc: "max body", Config: "{openapi: a.yaml, max_body: -1}", Want: []string{"max_body"}},
 	})
 }

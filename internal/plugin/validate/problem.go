@@ -204,19 +204,10 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, title, det
 		b = appendString(b, id)
 	}
 	b = append(b, "}\n"...)
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Set("Cache-Control", "no-store")
-	h.Del("Content-Encoding")
-	if id != "" {
-		h.Set("X-Request-Id", id)
-	}
 	if allow != "" {
-		h.Set("Allow", allow)
+		w.Header().Set("Allow", allow)
 	}
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	request.WriteAnswer(w, status, "application/problem+json", id, b)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -394,16 +394,7 @@ func TestValidateJSONSchema(t *testing.T) {
 func TestValidateConfigDir(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write(t, dir+"/specs/api.yaml", `openapi: 3.1.0
-info: {title: t, version: "1"}
-paths:
-  /items:
-    post:
-      requestBody:
-        content:
-          application/json:
-            schema: {$ref: 'item.json'}
-`)
+	write(t, dir+"/specs/api.yaml", itemsSpec("3.1.0", "{$ref: 'item.json'}"))
 	write(t, dir+"/specs/item.json", `{"type":"object","required":["qty"],"properties":{"qty":{"type":"integer"}}}`)
 	v := plugintest.MustBuild[*Validation](t, "request_validation", "openapi: specs/api.yaml", plugintest.WithConfigDir(dir))
 	w, p, _ := call(t, v, req("POST", "/items", "application/json", `{"qty":"x"}`))
@@ -417,16 +408,7 @@ paths:
 func TestValidateOpenAPI30ExternalNullable(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write(t, dir+"/api.yaml", `openapi: 3.0.3
-info: {title: t, version: "1"}
-paths:
-  /items:
-    post:
-      requestBody:
-        content:
-          application/json:
-            schema: {$ref: 'item.yaml#/Item'}
-`)
+	write(t, dir+"/api.yaml", itemsSpec("3.0.3", "{$ref: 'item.yaml#/Item'}"))
 	write(t, dir+"/item.yaml", "Item:\n  type: object\n  properties:\n    note: {type: string, nullable: true}\n")
 	v := plugintest.MustBuild[*Validation](t, "request_validation", "openapi: api.yaml", plugintest.WithConfigDir(dir))
 	for body, status := range map[string]int{`{"note":null}`: 200, `{"note":"x"}`: 200, `{"note":1}`: 400} {
@@ -434,6 +416,13 @@ paths:
 			t.Errorf("%s: %d, want %d: %s", body, w.Code, status, w.Body)
 		}
 	}
+}
+
+// itemsSpec is a document with one operation, POST /items, whose JSON
+// body has the given schema (line 9).
+func itemsSpec(version, schema string) string {
+	return "openapi: " + version + "\ninfo: {title: t, version: '1'}\npaths:\n  /items:\n    post:\n      requestBody:\n" +
+		"        content:\n          application/json:\n            schema: " + schema + "\n"
 }
 
 func write(t testing.TB, name, data string) {
@@ -456,22 +445,8 @@ func TestValidateConfigErrors(t *testing.T) {
 	syntax := spec("syntax.yaml", head+"paths:\n  /a:\n    get: {responses: {'200': {description: ok}}\n")
 	version := spec("version.yaml", "swagger: '2.0'\npaths: {}\n")
 	noPaths := spec("nopaths.yaml", head)
-	unresolved := spec("unresolved.yaml", head+`paths:
-  /a:
-    post:
-      requestBody:
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Nope'}
-`)
-	remote := spec("remote.yaml", head+`paths:
-  /a:
-    post:
-      requestBody:
-        content:
-          application/json:
-            schema: {$ref: 'https://example.com/schema.json'}
-`)
+	unresolved := spec("unresolved.yaml", itemsSpec("3.0.3", "{$ref: '#/components/schemas/Nope'}"))
+	remote := spec("remote.yaml", itemsSpec("3.0.3", "{$ref: 'https://example.com/schema.json'}"))
 	badParam := spec("badparam.yaml", head+`paths:
   /a/{id}:
     get:
@@ -490,14 +465,7 @@ func TestValidateConfigErrors(t *testing.T) {
       parameters:
         - {name: filter, in: query, style: deepObject, schema: {type: object}}
 `)
-	badSchema := spec("badschema.yaml", head+`paths:
-  /a:
-    post:
-      requestBody:
-        content:
-          application/json:
-            schema: {type: object, minProperties: -1}
-`)
+	badSchema := spec("badschema.yaml", itemsSpec("3.0.3", "{type: object, minProperties: -1}"))
 	badPattern := spec("badpattern.yaml", head+`paths:
   /a:
     get:
@@ -514,7 +482,7 @@ func TestValidateConfigErrors(t *testing.T) {
 		{Desc: "yaml syntax", Config: "openapi: " + syntax, Want: []string{"syntax.yaml", "line 4", "did not find expected"}},
 		{Desc: "version", Config: "openapi: " + version, Want: []string{"version.yaml", `openapi version ""`, "3.0.x or 3.1.x"}},
 		{Desc: "no paths", Config: "openapi: " + noPaths, Want: []string{"no paths"}},
-		{Desc: "unresolved ref", Config: "openapi: " + unresolved, Want: []string{"unresolved.yaml", "line 9", "paths./a", "Nope"}},
+		{Desc: "unresolved ref", Config: "openapi: " + unresolved, Want: []string{"unresolved.yaml", "line 9", "paths./items", "Nope"}},
 		{Desc: "remote ref", Config: "openapi: " + remote, Want: []string{"https://example.com/schema.json", "refused"}},
 		{Desc: "path param not in template", Config: "openapi: " + badParam, Want: []string{`path parameter "other" is not in the path template`}},
 		{Desc: "optional path param", Config: "openapi: " + optionalPath, Want: []string{"optpath.yaml line 7", "must be required: true"}},

@@ -135,13 +135,17 @@ func loadOpenAPI(file string) (*api, error) {
 }
 
 // nullable rewrites OpenAPI 3.0's "nullable: true" next to a "type" into
-// a type list with "null", for the draft 4 validator.
+// a type list with "null", for the draft 4 validator, and drops empty
+// "required" lists, which OpenAPI 3.0 tools write and draft 4 forbids.
 func nullable(v any, depth int) {
 	if depth > 256 {
 		return
 	}
 	switch v := v.(type) {
 	case map[string]any:
+		if r, ok := v["required"].([]any); ok && len(r) == 0 {
+			delete(v, "required")
+		}
 		if n, _ := v["nullable"].(bool); n {
 			if t, ok := v["type"].(string); ok {
 				v["type"] = []any{t, "null"}

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -108,8 +109,53 @@ func leafMessage(k jsonschema.ErrorKind) string {
 		return "is not a valid " + k.Want
 	case *jskind.Type:
 		return "must be " + strings.Join(k.Want, " or ") + ", got " + k.Got
+	case *jskind.Minimum:
+		return "must be >= " + ratText(k.Want)
+	case *jskind.Maximum:
+		return "must be <= " + ratText(k.Want)
+	case *jskind.ExclusiveMinimum:
+		return "must be > " + ratText(k.Want)
+	case *jskind.ExclusiveMaximum:
+		return "must be < " + ratText(k.Want)
+	case *jskind.MultipleOf:
+		return "must be a multiple of " + ratText(k.Want)
+	case *jskind.MinLength:
+		return "must be at least " + count(k.Want, "character") + " long"
+	case *jskind.MaxLength:
+		return "must be at most " + count(k.Want, "character") + " long"
+	case *jskind.MinItems:
+		return "must have at least " + count(k.Want, "item")
+	case *jskind.MaxItems:
+		return "must have at most " + count(k.Want, "item")
+	case *jskind.MinProperties:
+		return "must have at least " + count(k.Want, "property")
+	case *jskind.MaxProperties:
+		return "must have at most " + count(k.Want, "property")
 	}
 	return k.LocalizedString(printer)
+}
+
+// count writes n things: "1 item", "3 items", "2 properties".
+func count(n int, thing string) string {
+	if n != 1 {
+		if t, ok := strings.CutSuffix(thing, "y"); ok {
+			thing = t + "ie"
+		}
+		thing += "s"
+	}
+	return strconv.Itoa(n) + " " + thing
+}
+
+// ratText writes a schema's bound as a plain number.
+func ratText(r *big.Rat) string {
+	if r == nil {
+		return "?"
+	}
+	if r.IsInt() {
+		return r.Num().String()
+	}
+	f, _ := r.Float64()
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 func jsonText(v any) string {

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,8 +30,13 @@ type document struct {
 	data any
 }
 
-// readDocument reads and decodes a YAML or JSON file (JSON is YAML).
-func readDocument(file string) (*document, error) {
+// fileSums are the files a document was built from, by absolute path,
+// with the SHA-256 of what was read.
+type fileSums map[string][sha256.Size]byte
+
+// readDocument reads and decodes a YAML or JSON file (JSON is YAML),
+// recording it in sums.
+func readDocument(file string, sums fileSums) (*document, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return nil, err
@@ -47,6 +53,7 @@ func readDocument(file string) (*document, error) {
 	if len(raw) > maxDocBytes {
 		return nil, fmt.Errorf("%s: larger than %d MiB", abs, maxDocBytes>>20)
 	}
+	sums[abs] = sha256.Sum256(raw)
 	var root yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(raw)).Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -201,7 +208,10 @@ func (d *document) lineOf(tokens ...string) int {
 // network reference is refused, so loading a config never fetches from
 // the network. For an OpenAPI 3.0 document, the files it references get
 // the same "nullable" treatment as the document.
-type localLoader struct{ openAPI30 bool }
+type localLoader struct {
+	openAPI30 bool
+	sums      fileSums
+}
 
 func (l localLoader) Load(u string) (any, error) {
 	p, err := url.Parse(u)
@@ -211,7 +221,7 @@ func (l localLoader) Load(u string) (any, error) {
 	if p.Scheme != "file" {
 		return nil, fmt.Errorf("remote reference %q refused: specs are loaded from local files only", u)
 	}
-	d, err := readDocument(filepath.FromSlash(p.Path))
+	d, err := readDocument(filepath.FromSlash(p.Path), l.sums)
 	if err != nil {
 		return nil, err
 	}
@@ -224,11 +234,11 @@ func (l localLoader) Load(u string) (any, error) {
 // newCompiler returns a schema compiler that reads local files only and
 // asserts the formats it knows (date-time, email, uuid, ipv4…; unknown
 // formats such as int32 are ignored).
-func newCompiler(draft *jsonschema.Draft, openAPI30 bool) *jsonschema.Compiler {
+func newCompiler(draft *jsonschema.Draft, openAPI30 bool, sums fileSums) *jsonschema.Compiler {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(draft)
 	c.AssertFormat()
-	c.UseLoader(localLoader{openAPI30: openAPI30})
+	c.UseLoader(localLoader{openAPI30: openAPI30, sums: sums})
 	return c
 }
 

@@ -112,7 +112,7 @@ func FuzzValidateSpec(f *testing.F) {
 		if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		a, err := loadOpenAPI(file)
+		a, err := loadOpenAPI(file, fileSums{})
 		if (a == nil) == (err == nil) {
 			t.Fatalf("document %v, error %v", a, err)
 		}

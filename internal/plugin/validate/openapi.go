@@ -85,9 +85,10 @@ type openAPI struct {
 	params map[string]*param // compiled parameters by resolved location
 }
 
-// loadOpenAPI reads, resolves and compiles an OpenAPI 3.0 or 3.1 document.
-func loadOpenAPI(file string) (*api, error) {
-	doc, err := readDocument(file)
+// loadOpenAPI reads, resolves and compiles an OpenAPI 3.0 or 3.1 document,
+// recording the files it reads in sums.
+func loadOpenAPI(file string, sums fileSums) (*api, error) {
+	doc, err := readDocument(file, sums)
 	if err != nil {
 		return nil, err
 	}
@@ -103,9 +104,9 @@ func loadOpenAPI(file string) (*api, error) {
 		// OpenAPI 3.0 schemas are a JSON Schema draft 4/5 dialect whose
 		// "nullable: true" becomes a "null" type here.
 		nullable(root, 0)
-		o.comp = newCompiler(jsonschema.Draft4, true)
+		o.comp = newCompiler(jsonschema.Draft4, true, sums)
 	case strings.HasPrefix(version, "3.1."):
-		o.comp = newCompiler(jsonschema.Draft2020, false)
+		o.comp = newCompiler(jsonschema.Draft2020, false, sums)
 	default:
 		return nil, fmt.Errorf("%s line %d: openapi version %q is not supported; want 3.0.x or 3.1.x", doc.file, doc.lineOf("openapi"), version)
 	}

@@ -79,6 +79,7 @@ type Validation struct {
 	schema   *jsonschema.Schema
 	maxBody  int64
 	tooLarge string // detail of a 413
+	release  func()
 	base     string
 	pass     bool
 	skip     parts
@@ -145,15 +146,23 @@ func (v *Validation) Provision(ctx plugin.Context) error {
 	for i, r := range reasons {
 		v.rejected[i] = ctx.Stats().Counter(RejectedMetric, fmt.Sprintf("route=%q,reason=%q", ctx.Route(), r))
 	}
-	var err error
-	if v.OpenAPI != "" {
-		if v.api, err = loadOpenAPI(resolveFile(ctx.ConfigDir(), v.OpenAPI)); err != nil {
-			return fmt.Errorf("openapi: %w", err)
-		}
-		return nil
+	field, name := "openapi", v.OpenAPI
+	if v.JSONSchema != "" {
+		field, name = "json_schema", v.JSONSchema
 	}
-	if v.schema, err = loadJSONSchema(resolveFile(ctx.ConfigDir(), v.JSONSchema)); err != nil {
-		return fmt.Errorf("json_schema: %w", err)
+	c, release, err := acquire(ctx, field, resolveFile(ctx.ConfigDir(), name))
+	if err != nil {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	v.api, v.schema, v.release = c.api, c.schema, release
+	return nil
+}
+
+// Cleanup releases the compiled document.
+func (v *Validation) Cleanup() error {
+	if v.release != nil {
+		v.release()
+		v.release = nil
 	}
 	return nil
 }
@@ -166,13 +175,14 @@ func resolveFile(dir, name string) string {
 	return filepath.Join(dir, name)
 }
 
-// loadJSONSchema reads and compiles a JSON Schema file.
-func loadJSONSchema(file string) (*jsonschema.Schema, error) {
-	doc, err := readDocument(file)
+// loadJSONSchema reads and compiles a JSON Schema file, recording the
+// files it reads in sums.
+func loadJSONSchema(file string, sums fileSums) (*jsonschema.Schema, error) {
+	doc, err := readDocument(file, sums)
 	if err != nil {
 		return nil, err
 	}
-	c := newCompiler(jsonschema.Draft2020, false)
+	c := newCompiler(jsonschema.Draft2020, false, sums)
 	if err := c.AddResource(doc.url, doc.data); err != nil {
 		return nil, fmt.Errorf("%s: %w", doc.file, compileError(err))
 	}
@@ -307,5 +317,6 @@ func detail(rep *report) string {
 
 // Interface guards.
 var (
-	_ plugin.Plugin = (*Validation)(nil)
+	_ plugin.Plugin  = (*Validation)(nil)
+	_ plugin.Cleaner = (*Validation)(nil)
 )

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portico-gw/portico/internal/plugin"
 	"github.com/portico-gw/portico/internal/plugin/plugintest"
 )
 
@@ -584,4 +585,34 @@ func TestValidateAliasBomb(t *testing.T) {
 		{Desc: "bomb", Config: "openapi: " + dir + "/bomb.yaml", Want: []string{"expands to more than"}},
 		{Desc: "cycle", Config: "openapi: " + dir + "/cycle.yaml", Want: []string{"refers to itself"}},
 	})
+}
+
+// TestValidateShared: instances built from the same unchanged files share
+// one compiled document; a change to the document or to a file it
+// references gives the next instance a new one.
+func TestValidateShared(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, dir+"/api.yaml", itemsSpec("3.1.0", "{$ref: 'item.json'}"))
+	write(t, dir+"/item.json", `{"type":"object","properties":{"qty":{"type":"integer"}}}`)
+	pool := plugin.NewSharedPool()
+	build := func() *Validation {
+		return plugintest.MustBuild[*Validation](t, "request_validation", "openapi: api.yaml", plugintest.WithConfigDir(dir), plugintest.WithPool(pool))
+	}
+	a, b := build(), build()
+	if a.api != b.api {
+		t.Error("two instances of one document compiled it twice")
+	}
+	write(t, dir+"/item.json", `{"type":"object","properties":{"qty":{"type":"string"}}}`)
+	c := build()
+	if c.api == a.api {
+		t.Fatal("a changed referenced file was not read again")
+	}
+	if w, _, _ := call(t, c, req("POST", "/items", "application/json", `{"qty":1}`)); w.Code != 400 {
+		t.Errorf("the new instance validates with the old schema: %d", w.Code)
+	}
+	write(t, dir+"/api.yaml", itemsSpec("3.1.0", "{type: array}"))
+	if d := build(); d.api == a.api || d.api == c.api {
+		t.Error("a changed document was not read again")
+	}
 }

@@ -5,9 +5,11 @@
 // application/problem+json document naming each failing field, so the
 // upstream never sees them.
 //
-// The document is read and compiled when the config is built (and again
-// on every reload); requests only walk the compiled path table and run
-// the compiled schemas. Schemas are validated with
+// The document is read and compiled when the config is built, and read
+// again on every reload (compiled again when it or a file it references
+// changed; instances built from the same files share it, see shared.go);
+// requests only walk the compiled path table and run the compiled
+// schemas. Schemas are validated with
 // github.com/santhosh-tekuri/jsonschema/v6: OpenAPI 3.1 schemas as JSON
 // Schema 2020-12, OpenAPI 3.0 schemas as draft 4 with "nullable".
 //

@@ -197,6 +197,7 @@ func validateDoc(t *testing.T, where, name string, data []byte) {
 	if err := os.WriteFile(f, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	linkExampleSpecs(t, filepath.Dir(f))
 	var stdout, stderr bytes.Buffer
 	if code := cmdValidate([]string{"--config", f}, &stdout, &stderr); code != 0 {
 		t.Errorf("%s: validate exit %d:\n%s\nvalidated document:\n%s", where, code, stderr.String(), data)

@@ -109,6 +109,7 @@ func (c pluginCtx) TrustedProxies() []netip.Prefix { return c.snap.trusted }
 func (c pluginCtx) Stats() *observe.Stats          { return c.stats }
 func (c pluginCtx) Clock() func() time.Time        { return c.clock }
 func (c pluginCtx) RouteTimeout() time.Duration    { return routeTimeout(c.snap.cfg, c.rc) }
+func (c pluginCtx) ConfigDir() string              { return configDir(c.snap.cfg.Source) }
 func (c pluginCtx) Shared(key string, create func() (io.Closer, error)) (any, func(), error) {
 	if c.shared == nil {
 		return plugin.StaticContext{}.Shared(key, create)

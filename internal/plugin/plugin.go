@@ -77,6 +77,12 @@ const (
 	// authorisation and rate limits, so an injected abort or delay never
 	// lets a request past them.
 	PhaseFault Phase = 350
+	// PhaseValidate checks requests against an API description
+	// (request_validation): after the phases above, so unauthenticated
+	// or limited requests are refused before their bodies are read, and
+	// before transformations, so it sees the request as the client sent
+	// it.
+	PhaseValidate Phase = 375
 	// PhaseTransform rewrites requests and responses (headers, bodies).
 	PhaseTransform Phase = 400
 )
@@ -130,6 +136,11 @@ type Context interface {
 	// plugin that holds requests back (fault_injection's delay) keeps it
 	// from Provision so the wait counts against the same bound.
 	RouteTimeout() time.Duration
+	// ConfigDir is the directory of the config file being built, which
+	// relative file names in a plugin's config are resolved against; ""
+	// when the config did not come from a file (then they are relative
+	// to the working directory).
+	ConfigDir() string
 }
 
 // Coverage is the answer of Context.Covers.
@@ -344,6 +355,8 @@ type StaticContext struct {
 	Now func() time.Time
 	// Timeout is what RouteTimeout returns.
 	Timeout time.Duration
+	// Dir is what ConfigDir returns.
+	Dir string
 }
 
 // Route returns RouteName.
@@ -427,3 +440,6 @@ func NewFromYAML(name, src string, ctx Context) (*Instance, error) {
 
 // RouteTimeout returns Timeout.
 func (c StaticContext) RouteTimeout() time.Duration { return c.Timeout }
+
+// ConfigDir returns Dir.
+func (c StaticContext) ConfigDir() string { return c.Dir }

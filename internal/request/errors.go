@@ -26,16 +26,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 	b = append(b, `,"request_id":`...)
 	b = appendJSONString(b, id)
 	b = append(b, "}\n"...)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Set("Cache-Control", "no-store")
-	if id != "" {
-		h.Set("X-Request-Id", id)
-	}
-	h.Del("Content-Encoding")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	WriteAnswer(w, status, "application/json", id, b)
 }
 
 // appendJSONString appends s as a JSON string literal.

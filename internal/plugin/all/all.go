@@ -23,4 +23,5 @@ import (
 	_ "github.com/portico-gw/portico/internal/plugin/ratelimit"
 	_ "github.com/portico-gw/portico/internal/plugin/requestid"
 	_ "github.com/portico-gw/portico/internal/plugin/sizelimit"
+	_ "github.com/portico-gw/portico/internal/plugin/validate"
 )

@@ -77,6 +77,13 @@ func WithRouteTimeout(d time.Duration) Option {
 	return func(c *plugin.StaticContext) { c.Timeout = d }
 }
 
+// WithConfigDir sets what Context.ConfigDir returns, the directory
+// relative file names are resolved against (default "", the working
+// directory).
+func WithConfigDir(dir string) Option {
+	return func(c *plugin.StaticContext) { c.Dir = dir }
+}
+
 // Build decodes src (the plugin's YAML config) the way the gateway does,
 // provisions and validates plugin name with a StaticContext adjusted by
 // opts, and returns the plugin as T together with its instance. A config,

@@ -147,6 +147,15 @@ func (m *mirror) readBody(r *http.Request) ([]byte, bool) {
 		var n int
 		n, err = io.ReadFull(r.Body, buf)
 		buf = buf[:n]
+		if err == nil {
+			// Read on to the end of the body (net/http enforces the
+			// length), so the body read deadline is lifted as when the
+			// upstream reads it.
+			var probe [1]byte
+			if _, e := r.Body.Read(probe[:]); e != nil && e != io.EOF {
+				err = e
+			}
+		}
 	} else {
 		buf, err = io.ReadAll(io.LimitReader(r.Body, m.maxBody+1))
 	}

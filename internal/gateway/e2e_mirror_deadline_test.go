@@ -1,0 +1,40 @@
+package gateway_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/internal/testutil"
+)
+
+// TestMirrorBodyLiftsReadDeadline: reading a mirrored body ahead of the
+// upstream reaches its end, so the body read deadline is lifted as for
+// any request: a primary slower than body_read_timeout still answers, and
+// the connection serves the next request.
+func TestMirrorBodyLiftsReadDeadline(t *testing.T) {
+	t.Parallel()
+	v1 := e2eNewRecorder(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(600 * time.Millisecond) // the behaviour under test: an upstream slower than the body deadline
+	})
+	v2 := e2eNewRecorder(t, "v2", nil)
+	tg := e2eStart(t, strings.Replace(e2eMirrorConfig, `server: {listen: [{addr: "127.0.0.1:0"}]}`,
+		`server: {listen: [{addr: "127.0.0.1:0"}], limits: {body_read_timeout: 200ms}}`, 1),
+		map[string]string{"V1": v1.URL, "V2": v2.URL, "MIRROR": ""})
+	c := testutil.Client()
+	for i := range 2 {
+		for _, chunked := range []bool{false, true} {
+			resp, err := c.Post(tg.URL+"/api/x", "application/json", mirrorBody([]byte(`{"n":1}`), chunked))
+			if err != nil {
+				t.Fatalf("request %d (chunked %v): %v", i, chunked, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("request %d (chunked %v): status %d: %s", i, chunked, resp.StatusCode, b)
+			}
+		}
+	}
+}

@@ -32,6 +32,8 @@ Usage: bench/run.sh [--duration 10s] [--only LIST]
 Environment:
   BENCH_PORT_BASE  first of fifteen consecutive 127.0.0.1 ports to use (default 28080)
   BENCH_KEEP_TMP   set to 1 to keep the temp dir (configs, logs, load tool output)
+  BENCH_FEATURES   comma-separated rows of the "features" table to measure
+                   (default: all), e.g. split-weighted,mirror-100
 EOF
 }
 
@@ -963,6 +965,11 @@ measure_grpc() {
 
 FEATURE_ROWS=(plain jwt-hs256 jwt-rs256 key_auth rate_limit-local rate_limit-redis-exact rate_limit-redis-lease
 	split-weighted split-sticky mirror-100 rewrite-regex)
+# BENCH_FEATURES (comma-separated) measures only those rows; plain, the
+# baseline, is always measured first.
+if [ -n "${BENCH_FEATURES:-}" ]; then
+	IFS=',' read -r -a FEATURE_ROWS <<<"plain,${BENCH_FEATURES}"
+fi
 # HS256: a fixed token for this secret, issuer, audience and scope, valid until 2100.
 FEAT_HS256_SECRET="portico-bench-hs256-secret-0123456789abcdef"
 FEAT_HS256_TOKEN="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJwb3J0aWNvLWJlbmNoIiwiYXVkIjoiYmVuY2giLCJzdWIiOiJiZW5jaC11c2VyIiwic2NvcGUiOiJyZWFkIiwiaWF0IjoxNzY0MDAwMDAwLCJleHAiOjQxMDI0NDQ4MDB9.T_8wdxF-EAn5uTTkDstOsJSdjyQkdM3ze4lY8h4Jfas"

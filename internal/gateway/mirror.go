@@ -54,6 +54,11 @@ type mirror struct {
 	logger                          *slog.Logger
 }
 
+// mirrorRetry is the copies' retry policy: none. A copy is fire and
+// forget; retrying it would multiply the load an unhealthy mirror
+// upstream puts on the gateway.
+var mirrorRetry = config.Retry{Attempts: new(int)}
+
 // sampleScale is the resolution of the sample rate (one millionth).
 const sampleScale = 1_000_000
 
@@ -83,7 +88,7 @@ func (b *Builder) wrapMirror(s *Snapshot, rc *config.Route, terminal http.Handle
 	m := &mirror{next: terminal, threshold: uint64(*mc.Percent * (sampleScale / 100)),
 		maxBody: int64(mc.MaxBody), timeout: timeout, header: http.CanonicalHeaderKey(mc.Header),
 		sem:    make(chan struct{}, mc.MaxConcurrent),
-		fwd:    proxy.NewForwarder(pool, proxy.Options{Rewrite: rw, Timeout: timeout, Logger: logger, Stats: b.Stats}),
+		fwd:    proxy.NewForwarder(pool, proxy.Options{Rewrite: rw, Timeout: timeout, Logger: logger, Stats: b.Stats, Retry: &mirrorRetry}),
 		logger: logger}
 	counter := func(result string) *observe.Counter {
 		return b.Stats.Counter(MirrorRequestsMetric, fmt.Sprintf("route=%q,result=%q", rc.Name, result))

@@ -100,7 +100,9 @@ func BenchmarkTrafficFeatures(b *testing.B) {
 		b.Run(fmt.Sprintf("plain/post-%dKiB", size>>10), func(b *testing.B) { benchRequests(b, rt, "POST", "/plain/items", body) })
 		b.Run(fmt.Sprintf("body-transform-%dKiB", size>>10), func(b *testing.B) { benchRequests(b, rt, "POST", "/body/items", body) })
 	}
-	b.Run("plain/post-order", func(b *testing.B) { benchRequests(b, rt, "POST", "/plain/orders", order, "Idempotency-Key", "k-12345678") })
+	b.Run("plain/post-order", func(b *testing.B) {
+		benchRequests(b, rt, "POST", "/plain/orders", order, "Idempotency-Key", "k-12345678")
+	})
 	b.Run("openapi-validate-order", func(b *testing.B) {
 		benchRequests(b, rt, "POST", "/api/v1/orders", order, "Idempotency-Key", "k-12345678")
 	})

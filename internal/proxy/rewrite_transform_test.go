@@ -155,6 +155,10 @@ func benchRewrite(b *testing.B, rw *config.Rewrite, target string) {
 
 func BenchmarkRewritePlain(b *testing.B) { benchRewrite(b, &config.Rewrite{}, "/users/42?a=1") }
 
+func BenchmarkRewriteRegex(b *testing.B) {
+	benchRewrite(b, &config.Rewrite{Regex: &config.RegexRewrite{Pattern: "^/users/(.*)$", Replacement: "/v2/accounts/$1"}}, "/users/42?a=1")
+}
+
 func BenchmarkRewritePathTemplate(b *testing.B) {
 	benchRewrite(b, &config.Rewrite{Path: "/v2/accounts/{id}", Prefix: "/internal"}, "/users/42?a=1")
 }

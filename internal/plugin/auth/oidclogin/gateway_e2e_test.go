@@ -221,7 +221,7 @@ func TestGatewayLogoutRevokesCopiedCookie(t *testing.T) {
 	rs := testutil.StartRedis(t)
 	idp := oidclogin.NewFakeIdP(t)
 	be := newE2EBackend(t)
-	gw := startLoginGateway(t, idp, be, "app-revoke", fmt.Sprintf("redis: {addr: %q}", rs.Addr))
+	gw := startLoginGateway(t, idp, be, "app-revoke", fmt.Sprintf("redis: {addr: %q, timeout: 2s}", rs.Addr))
 	b := newBrowser(t)
 	cookie := b.login(gw)
 	if resp := rawGet(t, gw, "/app/data", cookie); resp.StatusCode != http.StatusOK {
@@ -274,7 +274,7 @@ func TestGatewayRevocationRedisDown(t *testing.T) {
 			idp := oidclogin.NewFakeIdP(t)
 			be := newE2EBackend(t)
 			route := "app-redis-down-" + strings.ReplaceAll(cmp.Or(mode, "default"), "_", "-")
-			extra := fmt.Sprintf("redis: {addr: %q}", rs.Addr)
+			extra := fmt.Sprintf("redis: {addr: %q, timeout: 2s}", rs.Addr)
 			if mode != "" {
 				extra += "\non_redis_error: " + mode
 			}

@@ -19,7 +19,7 @@ func TestSessionWithoutIDAndRedis(t *testing.T) {
 	for _, withRedis := range []bool{false, true} {
 		extra := ""
 		if withRedis {
-			extra = fmt.Sprintf("redis: {addr: %q}", rs.Addr)
+			extra = fmt.Sprintf("redis: {addr: %q, timeout: 2s}", rs.Addr)
 		}
 		e := newEnv(t, envOpts{extraYAML: extra})
 		old := &session{Sub: "alice-sub", Name: "alice-sub", Expires: e.clock.Now().Add(time.Hour).Unix()}

@@ -168,21 +168,14 @@ func (m *mirror) readBody(r *http.Request) ([]byte, bool) {
 	if err != nil || over {
 		// The route's upstream still gets the whole body (or the same
 		// read error).
-		r.Body = &replayedBody{Reader: io.MultiReader(bytes.NewReader(buf), r.Body), Closer: r.Body}
+		r.Body = request.Replay(buf, r.Body, true)
 		if over && err == nil {
 			m.tooLarge.Inc()
 		}
 		return nil, false
 	}
-	r.Body = &replayedBody{Reader: bytes.NewReader(buf), Closer: r.Body}
+	r.Body = request.Replay(buf, r.Body, false)
 	return buf, true
-}
-
-// replayedBody is a request body read ahead: the bytes already read, then
-// the rest of the client's body; Close closes the client's body.
-type replayedBody struct {
-	io.Reader
-	io.Closer
 }
 
 // copyOf returns the copy of r sent to the mirror upstream: its own

@@ -1,6 +1,7 @@
 package request
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"sync"
@@ -68,4 +69,22 @@ func (b *Body) Err() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.err
+}
+
+// Replay returns a request body that serves read and then, when more is
+// true, what remains of orig; Close closes orig. Code that reads a client's
+// body ahead of the upstream (to sign, validate, transform or copy it)
+// hands the upstream the same bytes with it.
+func Replay(read []byte, orig io.ReadCloser, more bool) io.ReadCloser {
+	var rd io.Reader = bytes.NewReader(read)
+	if more {
+		rd = io.MultiReader(rd, orig)
+	}
+	return &replayed{Reader: rd, Closer: orig}
+}
+
+// replayed is a body read ahead: the bytes read, maybe then the rest.
+type replayed struct {
+	io.Reader
+	io.Closer
 }

@@ -67,13 +67,6 @@ func hasBody(r *http.Request) bool {
 	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 }
 
-// replayBody serves buffered bytes (and, after them, the rest of the
-// original body) and closes the original body.
-type replayBody struct {
-	io.Reader
-	io.Closer
-}
-
 // transformRequest transforms r's body in place. It returns false when it
 // has answered the request with an error.
 func (h *handler) transformRequest(w http.ResponseWriter, r *http.Request) bool {
@@ -95,21 +88,21 @@ func (h *handler) transformRequest(w http.ResponseWriter, r *http.Request) bool 
 	}
 	if len(buf) == 0 {
 		// Nothing to transform (an empty chunked body).
-		r.Body = &replayBody{Reader: bytes.NewReader(nil), Closer: r.Body}
+		r.Body = request.Replay(nil, r.Body, false)
 		return true
 	}
 	if int64(len(buf)) > b.maxBody {
 		if !b.passOver {
 			return reject(w, r, http.StatusRequestEntityTooLarge, tooLargeMsg(b.maxBody), "")
 		}
-		r.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(buf), r.Body), Closer: r.Body}
+		r.Body = request.Replay(buf, r.Body, true)
 		return true
 	}
 	out, fail := side.transform(r, buf, b)
 	if fail != nil {
 		if fail.unreadable && b.passBad {
 			// The body did not parse: forward it as it came.
-			r.Body = &replayBody{Reader: bytes.NewReader(buf), Closer: r.Body}
+			r.Body = request.Replay(buf, r.Body, false)
 			return true
 		}
 		return reject(w, r, fail.status, fail.msg, fail.detail)
@@ -171,7 +164,7 @@ const msgReqFailed = "request body could not be transformed"
 
 // setBody replaces r's body with out, sent with a Content-Length.
 func setBody(r *http.Request, out []byte, contentType []string) {
-	r.Body = &replayBody{Reader: bytes.NewReader(out), Closer: r.Body}
+	r.Body = request.Replay(out, r.Body, false)
 	r.ContentLength = int64(len(out))
 	r.TransferEncoding = nil
 	h := r.Header

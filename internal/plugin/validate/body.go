@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portico-gw/portico/internal/request"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -177,7 +178,7 @@ func (v *Validation) readBody(r *http.Request) (buf []byte, status int, msg stri
 		return nil, http.StatusBadRequest, "the request body could not be read"
 	}
 	body := r.Body
-	r.Body = &replayBody{Reader: bytes.NewReader(buf), Closer: body}
+	r.Body = request.Replay(buf, body, false)
 	r.ContentLength = int64(len(buf))
 	r.TransferEncoding = nil
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
@@ -210,11 +211,4 @@ func readAll(rd io.Reader, length, max int64) (buf []byte, over bool, err error)
 			return nil, false, err
 		}
 	}
-}
-
-// replayBody is a request body already read: its bytes, and Close of the
-// client's body.
-type replayBody struct {
-	io.Reader
-	io.Closer
 }

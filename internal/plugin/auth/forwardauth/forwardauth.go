@@ -355,7 +355,7 @@ func (p *ForwardAuth) authRequest(r *http.Request) (*http.Request, int, string) 
 		}
 		// The upstream still gets the whole body: what was read, then the
 		// rest.
-		r.Body = &restoredBody{Reader: io.MultiReader(bytes.NewReader(buf), r.Body), Closer: r.Body}
+		r.Body = request.Replay(buf, r.Body, true)
 		if int64(len(buf)) > p.maxBody {
 			buf, partial = buf[:p.maxBody], true
 		}
@@ -535,13 +535,6 @@ func (p *ForwardAuth) relay(w http.ResponseWriter, r *http.Request, resp *http.R
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-}
-
-// restoredBody replays the part of the client's body read for the
-// authorization service, then the rest; Close closes the client's body.
-type restoredBody struct {
-	io.Reader
-	io.Closer
 }
 
 // validValue reports whether s can be sent as a header value.

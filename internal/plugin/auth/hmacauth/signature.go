@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/portico-gw/portico/internal/request"
 )
 
 // signs reports whether the signed header list covers the required name.
@@ -53,14 +55,8 @@ func (p *HMACAuth) readBody(r *http.Request) ([]byte, int) {
 		return nil, http.StatusRequestEntityTooLarge
 	}
 	body := buf.Bytes()
-	r.Body = restoredBody{Reader: bytes.NewReader(body), Closer: r.Body}
+	r.Body = request.Replay(body, r.Body, false)
 	return body, 0
-}
-
-// restoredBody replays the buffered body and closes the original one.
-type restoredBody struct {
-	io.Reader
-	io.Closer
 }
 
 // digestMatches checks a Digest header (RFC 3230): a comma-separated list

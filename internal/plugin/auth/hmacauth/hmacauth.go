@@ -295,8 +295,11 @@ func (p *HMACAuth) Wrap(next http.Handler) http.Handler {
 			return
 		case status != 0:
 			msg := "bad request"
-			if status == http.StatusRequestEntityTooLarge {
+			switch status {
+			case http.StatusRequestEntityTooLarge:
 				msg = "request body too large"
+			case http.StatusRequestTimeout:
+				msg = "request body read timed out"
 			}
 			request.WriteError(w, r, status, msg)
 			return

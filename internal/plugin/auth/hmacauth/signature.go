@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
-	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -45,11 +44,8 @@ func (p *HMACAuth) readBody(r *http.Request) ([]byte, int) {
 	buf := bytes.NewBuffer(make([]byte, 0, size))
 	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, http.StatusRequestEntityTooLarge
-		}
-		return nil, http.StatusBadRequest
+		status, _ := request.BodyReadStatus(err)
+		return nil, status
 	}
 	if n > limit {
 		return nil, http.StatusRequestEntityTooLarge

@@ -99,13 +99,30 @@ func lifetime(cc CacheControl, h http.Header, date time.Time, p *Policy) time.Du
 	return life
 }
 
-// parseDate parses a single HTTP-date field line (RFC 9110 §5.6.7, the
-// three formats). More than one line, or an unparsable one, is invalid.
+// parseDate parses a single HTTP-date field line (RFC 9110 §5.6.7) in one
+// of its three formats, strictly: the fixed-length fields must have their
+// exact widths (time.Parse alone accepts one-digit hours and doubled
+// spaces). More than one line, or an unparsable one, is invalid.
 func parseDate(vs []string) (time.Time, bool) {
 	if len(vs) != 1 {
 		return time.Time{}, false
 	}
-	t, err := http.ParseTime(vs[0])
+	v := vs[0]
+	var layout string
+	switch {
+	case len(v) == len(http.TimeFormat) && v[3] == ',':
+		layout = http.TimeFormat
+	case len(v) == len(time.ANSIC) && v[3] == ' ':
+		layout = time.ANSIC
+	default:
+		// RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT".
+		i := strings.IndexByte(v, ',')
+		if i < 0 || len(v)-i != len(", 06-Nov-94 08:49:37 GMT") {
+			return time.Time{}, false
+		}
+		layout = time.RFC850
+	}
+	t, err := time.Parse(layout, v)
 	if err != nil {
 		return time.Time{}, false
 	}

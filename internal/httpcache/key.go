@@ -177,13 +177,8 @@ func appendQuery(b []byte, q string, o *KeyOptions) []byte {
 	if q == "" {
 		return append(b, 0)
 	}
-	type pair struct{ name, value []byte }
-	var pairStack [16]pair
 	var bufStack [512]byte
-	pairs, buf := pairStack[:0], bufStack[:0]
-	// Normalise into buf first; slices of buf are taken only after it stops
-	// growing.
-	type span struct{ n0, n1, v1 int }
+	buf := bufStack[:0]
 	var spanStack [16]span
 	spans := spanStack[:0]
 	for q != "" {
@@ -207,23 +202,40 @@ func appendQuery(b []byte, q string, o *KeyOptions) []byte {
 		buf = appendEscaped(buf, value, true)
 		spans = append(spans, span{n0, n1, len(buf)})
 	}
+	sortSpans(spans, buf)
+	b = binary.AppendUvarint(b, uint64(len(spans)))
 	for _, s := range spans {
-		pairs = append(pairs, pair{buf[s.n0:s.n1], buf[s.n1:s.v1]})
-	}
-	slices.SortFunc(pairs, func(a, b pair) int {
-		if c := bytes.Compare(a.name, b.name); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.value, b.value)
-	})
-	b = binary.AppendUvarint(b, uint64(len(pairs)))
-	for _, p := range pairs {
-		b = binary.AppendUvarint(b, uint64(len(p.name)))
-		b = append(b, p.name...)
-		b = binary.AppendUvarint(b, uint64(len(p.value)))
-		b = append(b, p.value...)
+		b = binary.AppendUvarint(b, uint64(s.n1-s.n0))
+		b = append(b, buf[s.n0:s.n1]...)
+		b = binary.AppendUvarint(b, uint64(s.v1-s.n1))
+		b = append(b, buf[s.n1:s.v1]...)
 	}
 	return b
+}
+
+// span locates one query parameter in a buffer: name buf[n0:n1], value
+// buf[n1:v1].
+type span struct{ n0, n1, v1 int }
+
+func compareSpans(a, b span, buf []byte) int {
+	if c := bytes.Compare(buf[a.n0:a.n1], buf[b.n0:b.n1]); c != 0 {
+		return c
+	}
+	return bytes.Compare(buf[a.n1:a.v1], buf[b.n1:b.v1])
+}
+
+// sortSpans sorts by name then value: insertion sort for the usual few
+// parameters (no allocation), the library sort for many.
+func sortSpans(spans []span, buf []byte) {
+	if len(spans) > 24 {
+		slices.SortFunc(spans, func(a, b span) int { return compareSpans(a, b, buf) })
+		return
+	}
+	for i := 1; i < len(spans); i++ {
+		for j := i; j > 0 && compareSpans(spans[j-1], spans[j], buf) > 0; j-- {
+			spans[j-1], spans[j] = spans[j], spans[j-1]
+		}
+	}
 }
 
 func ignored(name []byte, names []string) bool {

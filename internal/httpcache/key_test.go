@@ -129,8 +129,8 @@ func FuzzNewKey(f *testing.F) {
 			t.Fatal("key not deterministic")
 		}
 		// Host case never matters.
-		r.Host = strings.ToUpper(host)
-		if NewKey(r, &KeyOptions{IgnoreQuery: []string{"a"}}, []string{target}) != k1 && strings.ToLower(strings.ToUpper(host)) == strings.ToLower(host) {
+		r.Host = asciiUpper(host)
+		if NewKey(r, &KeyOptions{IgnoreQuery: []string{"a"}}, []string{target}) != k1 {
 			t.Fatalf("host case changed the key: %q", host)
 		}
 	})
@@ -144,4 +144,14 @@ func BenchmarkNewKey(b *testing.B) {
 	for b.Loop() {
 		_ = NewKey(r, o, extra)
 	}
+}
+
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }

@@ -25,6 +25,9 @@
 //     normalised path, canonical query and extra parts.
 //   - StoredHeader drops the fields a cache never stores (§3.1); AgeValue
 //     formats the Age header of a served entry (§5.1).
+//   - Invalidates and InvalidationTargets say which stored responses an
+//     unsafe request's response invalidates (§4.4).
+//   - VariantKey combines a primary key with a secondary key.
 //   - Store is the storage contract; MemoryStore is its bounded in-memory
 //     implementation.
 //   - Group coalesces concurrent misses for one key with a bound on waiters

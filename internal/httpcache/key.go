@@ -25,7 +25,7 @@ type KeyOptions struct {
 }
 
 // NewKey builds the primary key of request r: its method, scheme (https
-// when r.TLS is set), host (lower-case, without the scheme's default port
+// when r.TLS is set), host (r.Host, else r.URL.Host; lower-case, without the scheme's default port
 // and a trailing dot), normalised path, canonical query and the extra parts
 // (for instance a consumer or a header the route keys on).
 //
@@ -45,7 +45,11 @@ func NewKey(r *http.Request, o *KeyOptions, extra []string) Key {
 		scheme = "https"
 	}
 	b = appendPart(b, scheme)
-	b = appendHost(b, r.Host, scheme)
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	b = appendHost(b, host, scheme)
 	b = appendPath(b, r.URL.EscapedPath())
 	b = appendQuery(b, r.URL.RawQuery, o)
 	b = binary.AppendUvarint(b, uint64(len(extra)))

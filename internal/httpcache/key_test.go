@@ -73,6 +73,11 @@ func TestNewKey(t *testing.T) {
 			}
 		})
 	}
+	r := reqFor("GET", "http://a.example/x", false)
+	r.Host = ""
+	if NewKey(r, nil, nil) != NewKey(reqFor("GET", "http://a.example/x", false), nil, nil) {
+		t.Fatal("empty Host did not fall back to the URL's host")
+	}
 	if s := k("GET", "http://a.example/", false).String(); len(s) != 64 {
 		t.Fatalf("key string %q", s)
 	}

@@ -117,3 +117,15 @@ func TestRequestCacheControlPragma(t *testing.T) {
 		t.Fatal("Decision.String")
 	}
 }
+
+func BenchmarkLookupDecision(b *testing.B) {
+	stored := Freshness(hdr("Date", httpDate(t0), "Cache-Control", "public, max-age=60, stale-while-revalidate=30"), t0, t0, &Policy{})
+	reqH := http.Header{"Cache-Control": {"max-age=120"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		req := RequestCacheControl(reqH)
+		if Decide(&stored, &req, t0.Add(10*time.Second)) != Fresh {
+			b.Fatal("not fresh")
+		}
+	}
+}

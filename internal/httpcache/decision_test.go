@@ -54,6 +54,7 @@ func TestDecide(t *testing.T) {
 		{"stale-while-revalidate-window", stored("Cache-Control", "max-age=1, stale-while-revalidate=4"), nil, 6 * sec, Revalidate},
 		{"swr with only-if-cached", stored("Cache-Control", "max-age=1, stale-while-revalidate=4"), []string{"only-if-cached"}, 3 * sec, StaleRevalidate},
 		{"swr but request no-cache", stored("Cache-Control", "max-age=1, stale-while-revalidate=4"), []string{"no-cache"}, 3 * sec, Revalidate},
+		{"pragma-response-no-cache (ignored)", stored("Cache-Control", "max-age=3600", "Pragma", "no-cache"), nil, 0, Fresh},
 		{"swr=0", stored("Cache-Control", "max-age=1, stale-while-revalidate=0"), nil, sec, Revalidate},
 	}
 	for _, tt := range tests {

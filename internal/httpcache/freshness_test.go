@@ -57,7 +57,7 @@ func TestFreshnessLifetime(t *testing.T) {
 		{"freshness-expires-invalid-multiple-lines", hdr("Date", date, "Expires", httpDate(t0.Add(time.Hour)), "Expires", httpDate(t0.Add(time.Hour))), Policy{}, 0},
 		{"expires without Date uses response time", hdr("Expires", httpDate(t0.Add(time.Hour))), Policy{}, time.Hour},
 		{"heuristic off", hdr("Date", date, "Last-Modified", httpDate(t0.Add(-100*time.Hour))), Policy{}, 0},
-		{"heuristic-200-lm", hdr("Date", date, "Last-Modified", httpDate(t0.Add(-100*time.Hour))), Policy{Heuristic: true}, 10 * time.Hour},
+		{"heuristic-200-cached", hdr("Date", date, "Last-Modified", httpDate(t0.Add(-100*time.Hour))), Policy{Heuristic: true}, 10 * time.Hour},
 		{"heuristic capped", hdr("Date", date, "Last-Modified", httpDate(t0.Add(-1000*time.Hour))), Policy{Heuristic: true}, 24 * time.Hour},
 		{"heuristic fraction and cap", hdr("Date", date, "Last-Modified", httpDate(t0.Add(-100*time.Hour))), Policy{Heuristic: true, HeuristicFraction: 0.5, HeuristicMax: 30 * time.Hour}, 30 * time.Hour},
 		{"heuristic future lm", hdr("Date", date, "Last-Modified", httpDate(t0.Add(time.Hour))), Policy{Heuristic: true}, 0},

@@ -44,7 +44,7 @@ func TestNotModified(t *testing.T) {
 		{"POST never", req("POST", "If-None-Match", `"abcdef"`), hdr("Etag", `"abcdef"`), false},
 		{"conditional-etag-precedence", req("GET", "If-None-Match", `"x"`, "If-Modified-Since", httpDate(t0.Add(time.Hour))), hdr("Etag", `"abcdef"`, "Last-Modified", lm), false},
 		{"conditional-lm-fresh", req("GET", "If-Modified-Since", lm), hdr("Last-Modified", lm), true},
-		{"conditional-lm-fresh-later", req("GET", "If-Modified-Since", httpDate(t0.Add(time.Hour))), hdr("Last-Modified", lm), true},
+		{"If-Modified-Since after Last-Modified", req("GET", "If-Modified-Since", httpDate(t0.Add(time.Hour))), hdr("Last-Modified", lm), true},
 		{"conditional-lm-fresh-earlier", req("GET", "If-Modified-Since", httpDate(t0.Add(-time.Hour))), hdr("Last-Modified", lm), false},
 		{"conditional-lm-fresh-no-lm (Date)", req("GET", "If-Modified-Since", lm), hdr("Date", httpDate(t0.Add(-time.Hour))), true},
 		{"conditional-lm-fresh-rfc850", req("GET", "If-Modified-Since", t0.Format(time.RFC850)), hdr("Last-Modified", lm), true},
@@ -129,6 +129,19 @@ func TestUpdate304(t *testing.T) {
 	nm["Test-Header"][0] = "mutated"
 	if stored.Get("Test-Header") != "new" {
 		t.Error("stored header aliases the 304")
+	}
+}
+
+func TestUpdate304KeepsOmitted(t *testing.T) {
+	// 304-lm-use-stored-Test-Header: a field the 304 omits stays stored.
+	stored := hdr("Cache-Control", "max-age=2", "Last-Modified", httpDate(t0), "Test-Header", "A")
+	nm := hdr("Last-Modified", httpDate(t0), "Date", httpDate(t0.Add(time.Minute)))
+	if !Selects304(stored, nm) {
+		t.Fatal("304 with the same Last-Modified not selected")
+	}
+	m := Update304(stored, nm, t0.Add(time.Minute), t0.Add(time.Minute), &Policy{})
+	if stored.Get("Test-Header") != "A" || m.Lifetime != 2*time.Second {
+		t.Fatalf("after 304: %v %+v", stored, m)
 	}
 }
 

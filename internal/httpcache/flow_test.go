@@ -16,27 +16,7 @@ func TestFlow(t *testing.T) {
 	ctx := context.Background()
 	p := &Policy{}
 	store := newMem(t, MemoryOptions{MaxBytes: 1 << 20})
-	r := httptest.NewRequest("GET", "http://api.example/items?b=2&a=1", nil)
-	r.Header.Set("Accept-Encoding", "gzip")
-
-	// The upstream answers at t0.
-	up := hdr("Date", httpDate(t0), "Cache-Control", "max-age=10, stale-if-error=60", "Etag", `"v1"`,
-		"Vary", "Accept-Encoding", "Connection", "X-Conn", "X-Conn", "1", "Content-Type", "application/json")
-	if ok, why := Storable(r, 200, up, p); !ok {
-		t.Fatal(why)
-	}
-	names, _ := VaryNames(up["Vary"])
-	primary := NewKey(r, nil, nil)
-	key := VariantKey(primary, SecondaryKey(names, r.Header))
-	m := Freshness(up, t0, t0, p)
-	e := &Entry{Key: key, Status: 200, Header: StoredHeader(up), Body: []byte(`{"a":1}`), Meta: m, Vary: names,
-		Path: "api.example/items", TTL: m.Lifetime + m.StaleIfError + time.Hour}
-	if err := store.Set(ctx, e); err != nil {
-		t.Fatal(err)
-	}
-	if e.Header.Get("X-Conn") != "" {
-		t.Fatal("Connection-listed field stored")
-	}
+	key, names := flowStore(t, store, p)
 
 	// 4 s later the same request (params in another order) hits fresh.
 	r2 := httptest.NewRequest("GET", "http://API.example:80/items?a=1&b=2", nil)
@@ -104,4 +84,32 @@ func TestFlow(t *testing.T) {
 	if n, _ := store.Purge(ctx, Purge{Prefix: "api.example" + InvalidationTargets(post, nil)[0].Path}); n != 1 {
 		t.Fatalf("purged %d", n)
 	}
+}
+
+// flowStore stores the upstream's first answer, received at t0.
+func flowStore(t *testing.T, store *MemoryStore, p *Policy) (Key, []string) {
+	ctx := context.Background()
+	r := httptest.NewRequest("GET", "http://api.example/items?b=2&a=1", nil)
+	r.Header.Set("Accept-Encoding", "gzip")
+
+	// The upstream answers at t0.
+	up := hdr("Date", httpDate(t0), "Cache-Control", "max-age=10, stale-if-error=60", "Etag", `"v1"`,
+		"Vary", "Accept-Encoding", "Connection", "X-Conn", "X-Conn", "1", "Content-Type", "application/json")
+	if ok, why := Storable(r, 200, up, p); !ok {
+		t.Fatal(why)
+	}
+	names, _ := VaryNames(up["Vary"])
+	primary := NewKey(r, nil, nil)
+	key := VariantKey(primary, SecondaryKey(names, r.Header))
+	m := Freshness(up, t0, t0, p)
+	e := &Entry{Key: key, Status: 200, Header: StoredHeader(up), Body: []byte(`{"a":1}`), Meta: m, Vary: names,
+		Path: "api.example/items", TTL: m.Lifetime + m.StaleIfError + time.Hour}
+	if err := store.Set(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Header.Get("X-Conn") != "" {
+		t.Fatal("Connection-listed field stored")
+	}
+
+	return key, names
 }

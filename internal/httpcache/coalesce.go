@@ -25,7 +25,7 @@ var (
 // do not share a lock.
 //
 // A leader's error (or panic, re-raised in the leader and reported to the
-// waiters as an error) is handed to its waiters as it is; a waiter seeing
+// waiters as an error, as is a runtime.Goexit in fn) is handed to its waiters as it is; a waiter seeing
 // the leader's context.Canceled should fetch on its own, since only the
 // leader's client went away.
 type Group[V any] struct {
@@ -78,10 +78,16 @@ func (g *Group[V]) Do(ctx context.Context, key Key, fn func() (V, error)) (v V, 
 
 	finished := false
 	defer func() {
-		if !finished {
-			c.err = fmt.Errorf("httpcache: coalesced fetch panicked: %v", recover())
-			g.finish(sh, key, c)
-			panic(c.err)
+		if finished {
+			return
+		}
+		// fn panicked or called runtime.Goexit: release the waiters with
+		// an error, then let the panic (or Goexit) go on.
+		r := recover()
+		c.err = fmt.Errorf("httpcache: coalesced fetch did not return: %v", r)
+		g.finish(sh, key, c)
+		if r != nil {
+			panic(r)
 		}
 	}()
 	c.val, c.err = fn()

@@ -3,6 +3,7 @@ package httpcache
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -123,5 +124,15 @@ func TestGroupErrorsAndPanics(t *testing.T) {
 	}
 	if _, leader, _ := g.Do(context.Background(), k, func() (int, error) { return 1, nil }); !leader {
 		t.Fatal("key not released after panic")
+	}
+	// runtime.Goexit in fn (t.FailNow in a test) releases the key too.
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		_, _, _ = g.Do(context.Background(), k, func() (int, error) { runtime.Goexit(); return 0, nil })
+	}()
+	<-exited
+	if _, leader, _ := g.Do(context.Background(), k, func() (int, error) { return 1, nil }); !leader {
+		t.Fatal("key not released after Goexit")
 	}
 }

@@ -53,7 +53,8 @@ func Selects304(stored, nm http.Header) bool {
 // store (hop-by-hop, fields named by Connection, Age) and Content-Length;
 // the body is kept. requestTime and responseTime are those of the
 // validation exchange; the 304's Age and Date feed the new age.
-// Call Selects304 first.
+// Call Selects304 first. stored must be the caller's own copy (Header.Clone
+// of the entry's): stored entries are shared by readers and never modified.
 func Update304(stored, nm http.Header, requestTime, responseTime time.Time, p *Policy) Meta {
 	conn := nm["Connection"]
 	for name, vs := range nm {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/portico-gw/portico/internal/httpx"
 )
 
 // VaryNames returns the normalised header names a response's Vary lines
@@ -48,19 +50,14 @@ func SecondaryKey(names []string, h http.Header) string {
 		}
 		b.WriteByte(':')
 		first := true
-		for _, v := range vs {
-			for _, f := range strings.Split(v, ",") {
-				f = strings.Trim(f, " \t")
-				if f == "" {
-					continue
-				}
-				if !first {
-					b.WriteByte(',')
-				}
-				first = false
-				b.WriteString(f)
+		httpx.Tokens(vs, func(f string) bool {
+			if !first {
+				b.WriteByte(',')
 			}
-		}
+			first = false
+			b.WriteString(f)
+			return true
+		})
 		b.WriteByte('\n')
 	}
 	return b.String()

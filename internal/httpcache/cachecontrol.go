@@ -7,7 +7,9 @@ import "strings"
 const MaxDelta = 2147483648
 
 // CacheControl is the parsed form of Cache-Control field values, request or
-// response. A delta-seconds directive that is absent holds -1.
+// response. A delta-seconds directive that is absent holds -1, so build one
+// with ParseCacheControl (or start from NoDirectives), not as a zero value,
+// whose zeros would read as max-age=0 and so on.
 //
 // Parsing rules (RFC 9111 §5.2, RFC 9110 §5.6): directive names are
 // case-insensitive; values are tokens or quoted strings (a quoted value is
@@ -41,11 +43,14 @@ type CacheControl struct {
 	NoTransform     bool
 }
 
+// NoDirectives is the CacheControl of a message without Cache-Control.
+var NoDirectives = CacheControl{MaxAge: -1, SMaxAge: -1, MaxStale: -1, MinFresh: -1,
+	StaleWhileRevalidate: -1, StaleIfError: -1}
+
 // ParseCacheControl parses the Cache-Control field lines vs. It does not
 // allocate.
 func ParseCacheControl(vs []string) CacheControl {
-	cc := CacheControl{MaxAge: -1, SMaxAge: -1, MaxStale: -1, MinFresh: -1,
-		StaleWhileRevalidate: -1, StaleIfError: -1}
+	cc := NoDirectives
 	for _, v := range vs {
 		for v != "" {
 			var name, val string

@@ -61,8 +61,12 @@ func RequestCacheControl(h http.Header) CacheControl {
 // A stale response: must-revalidate, proxy-revalidate and s-maxage forbid
 // serving it stale → Revalidate; max-stale covering the staleness → StaleOK;
 // within stale-while-revalidate → StaleRevalidate; else Revalidate. With
-// only-if-cached, every Revalidate becomes GatewayTimeout.
+// only-if-cached, every Revalidate becomes GatewayTimeout. A nil req means
+// no request directives.
 func Decide(m *Meta, req *CacheControl, now time.Time) Decision {
+	if req == nil {
+		req = &NoDirectives
+	}
 	if req.NoStore {
 		return Miss
 	}
@@ -110,8 +114,12 @@ func decide(m *Meta, req *CacheControl, now time.Time) Decision {
 // stale at now because revalidating or fetching it failed (an error or a
 // 500, 502, 503 or 504, RFC 5861 §4): the response's or the request's
 // stale-if-error window covers its staleness and nothing forbids serving it
-// stale (no-cache, must-revalidate, proxy-revalidate, s-maxage).
+// stale (no-cache, must-revalidate, proxy-revalidate, s-maxage). A nil req
+// means no request directives.
 func (m *Meta) StaleIfErrorAllowed(req *CacheControl, now time.Time) bool {
+	if req == nil {
+		req = &NoDirectives
+	}
 	if m.NoCache || m.MustRevalidate || req.NoCache {
 		return false
 	}

@@ -106,6 +106,21 @@ func TestStaleIfErrorAllowed(t *testing.T) {
 	}
 }
 
+func TestNilArguments(t *testing.T) {
+	m := Freshness(hdr("Cache-Control", "max-age=60, stale-if-error=60"), t0, t0, nil)
+	if Decide(&m, nil, t0) != Fresh || !m.StaleIfErrorAllowed(nil, t0.Add(90*time.Second)) {
+		t.Fatal("nil request directives")
+	}
+	if ok, _ := Storable(httptestGet(), 200, hdr("Cache-Control", "max-age=1"), nil); !ok {
+		t.Fatal("nil policy")
+	}
+	if ParseCacheControl(nil) != NoDirectives {
+		t.Fatal("NoDirectives differs from parsing nothing")
+	}
+}
+
+func httptestGet() *http.Request { r, _ := http.NewRequest("GET", "http://a.example/", nil); return r }
+
 func TestRequestCacheControlPragma(t *testing.T) {
 	// pragma-request-no-cache: Pragma counts only without Cache-Control.
 	if !RequestCacheControl(http.Header{"Pragma": {"no-cache"}}).NoCache {

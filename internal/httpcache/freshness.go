@@ -51,6 +51,9 @@ func (m *Meta) Fresh(now time.Time) bool {
 // when p allows it. p.TTL then caps or replaces it (see TTLMode).
 // The initial age follows §4.2.3: max(apparent_age, Age + response_delay).
 func Freshness(h http.Header, requestTime, responseTime time.Time, p *Policy) Meta {
+	if p == nil {
+		p = &defaultPolicy
+	}
 	cc := ParseCacheControl(h["Cache-Control"])
 	date, ok := parseDate(h["Date"])
 	if !ok {

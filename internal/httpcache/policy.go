@@ -22,7 +22,7 @@ const (
 )
 
 // Policy is a route's cache policy: the knobs RFC 9111 leaves to the cache
-// operator. The zero value is the strict default.
+// operator. The zero value (or a nil *Policy) is the strict default.
 type Policy struct {
 	// TTL, when positive, overrides the upstream freshness as Mode says.
 	TTL  time.Duration
@@ -41,6 +41,9 @@ type Policy struct {
 	HeuristicFraction float64
 	HeuristicMax      time.Duration
 }
+
+// defaultPolicy stands in for a nil *Policy.
+var defaultPolicy Policy
 
 func (p *Policy) heuristicLifetime(date, lastModified time.Time) time.Duration {
 	if !p.Heuristic || lastModified.IsZero() || !lastModified.Before(date) {

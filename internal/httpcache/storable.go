@@ -47,6 +47,9 @@ func defaultCacheable(status int) bool {
 // TTLReplace override. no-cache responses are stored; Decide revalidates
 // them on every use.
 func Storable(req *http.Request, status int, h http.Header, p *Policy) (ok bool, reason string) {
+	if p == nil {
+		p = &defaultPolicy
+	}
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		return false, ReasonMethod
 	}

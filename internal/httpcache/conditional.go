@@ -61,7 +61,7 @@ func Update304(stored, nm http.Header, requestTime, responseTime time.Time, p *P
 		if name == "Content-Length" || name == "Age" || httpx.IsHopByHop(name) || httpx.HasToken(conn, name) {
 			continue
 		}
-		stored[name] = append([]string(nil), vs...)
+		stored[name] = clipped(vs)
 	}
 	age, hasAge := nm["Age"]
 	if hasAge {

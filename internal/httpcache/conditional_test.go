@@ -177,3 +177,18 @@ func TestStoredHeader(t *testing.T) {
 		t.Fatal("stored header aliases the response")
 	}
 }
+
+func TestServeHeader(t *testing.T) {
+	m := Freshness(hdr("Date", httpDate(t0), "Age", "3"), t0, t0, nil)
+	e := &Entry{Header: StoredHeader(hdr("Content-Type", "text/plain", "X-A", "1", "Age", "3")), Meta: m}
+	dst := http.Header{}
+	ServeHeader(dst, e, t0.Add(2*time.Second))
+	if dst.Get("Age") != "5" || dst.Get("Content-Type") != "text/plain" || e.Header.Get("Age") != "" {
+		t.Fatalf("served %v, stored %v", dst, e.Header)
+	}
+	// Appending to a served field never reaches the stored slice's memory.
+	dst.Add("X-A", "2")
+	if len(e.Header["X-A"]) != 1 || cap(e.Header["X-A"]) != 1 {
+		t.Fatalf("stored X-A %q cap %d", e.Header["X-A"], cap(e.Header["X-A"]))
+	}
+}

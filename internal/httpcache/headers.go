@@ -2,6 +2,8 @@ package httpcache
 
 import (
 	"net/http"
+	"slices"
+	"time"
 
 	"github.com/portico-gw/portico/internal/httpx"
 )
@@ -18,7 +20,24 @@ func StoredHeader(h http.Header) http.Header {
 		if name == "Age" || httpx.IsHopByHop(name) || (len(conn) > 0 && httpx.HasToken(conn, name)) {
 			continue
 		}
-		out[name] = append([]string(nil), vs...)
+		out[name] = clipped(vs)
 	}
 	return out
+}
+
+// clipped copies vs into a slice whose capacity is its length, so that an
+// append by one reader of a shared stored header never writes into memory
+// another reader's slice can reach.
+func clipped(vs []string) []string {
+	return slices.Clip(append([]string(nil), vs...))
+}
+
+// ServeHeader writes the header of a response served from the stored entry e
+// at now into dst: the stored fields (their value slices are shared and
+// clipped: replace them, never modify them in place) and Age.
+func ServeHeader(dst http.Header, e *Entry, now time.Time) {
+	for name, vs := range e.Header {
+		dst[name] = vs
+	}
+	dst["Age"] = []string{AgeValue(&e.Meta, now)}
 }

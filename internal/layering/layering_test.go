@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"internal/observe/tracing":      {"internal/config"},
 	"internal/request":              {"internal/consumer", "internal/observe/tracing"},
 	"internal/reqkey":               {"internal/request", "internal/httpx"},
+	"internal/httpcache":            {"internal/httpx"},
 	"internal/template":             {"internal/request", "internal/reqkey"},
 	"internal/redisclient":          {"internal/config", "internal/observe", "internal/usage"},
 	"internal/router":               {"internal/config", "internal/observe", "internal/request", "internal/httpx"},

@@ -75,13 +75,13 @@ type Compression struct {
 	// Request enables decompression of request bodies.
 	Request RequestDecompression `yaml:"request"`
 
-	offered   []int
-	types     typeMatcher
-	minSize   int
-	pools     [numEnc]*sync.Pool
-	reqOn     bool
-	maxReq    int64
-	maxRatio  int64
+	offered  []int
+	types    typeMatcher
+	minSize  int
+	pools    [numEnc]*sync.Pool
+	reqOn    bool
+	maxReq   int64
+	maxRatio int64
 }
 
 // Levels are compression levels per encoding; higher compresses better

@@ -18,7 +18,9 @@ const (
 // Headers describing the exact bytes of a body, invalid once compressed.
 var digestHeaders = []string{"Content-Md5", "Content-Digest", "Repr-Digest"}
 
-var varyValue = "Accept-Encoding"
+// varyOnly is the Vary value of a response that had none; shared, with no
+// spare capacity, so an append copies it.
+var varyOnly = []string{"Accept-Encoding"}[:1:1]
 
 // respWriter decides at WriteHeader whether the response is compressed and
 // then streams it, through the encoder or untouched. Nothing but the first
@@ -215,8 +217,11 @@ func (w *respWriter) finish() {
 
 // addVary appends Accept-Encoding to Vary unless it is there (or "*").
 func addVary(h http.Header) {
-	if v := h["Vary"]; !hasToken(v, "accept-encoding") {
-		h["Vary"] = append(v, varyValue)
+	switch v := h["Vary"]; {
+	case len(v) == 0:
+		h["Vary"] = varyOnly
+	case !hasToken(v, "accept-encoding"):
+		h["Vary"] = append(v, varyOnly[0])
 	}
 }
 

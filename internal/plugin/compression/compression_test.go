@@ -476,3 +476,50 @@ func TestRequestBodyLimitError(t *testing.T) {
 		t.Errorf("client body over its limit: %d, want 413", rec.Code)
 	}
 }
+
+// TestTrailersNotHeld: a response of unknown length that declares
+// trailers is compressed from its first byte, its trailer values set after
+// the body as the proxy does.
+func TestTrailersNotHeld(t *testing.T) {
+	t.Parallel()
+	c := build(t, "{}")
+	rec := serve(t, c, get("gzip"), func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Trailer", "X-Checksum")
+		w.WriteHeader(200)
+		_, _ = w.Write([]byte(`{"a":1}`))
+		w.Header().Set("X-Checksum", "abc")
+	})
+	res := rec.Result()
+	body, _ := io.ReadAll(res.Body)
+	if res.Header.Get("Content-Encoding") != "gzip" || string(decodeBody(t, "gzip", body)) != `{"a":1}` {
+		t.Fatalf("headers %v", res.Header)
+	}
+	if res.Header.Get("X-Checksum") != "" || res.Trailer.Get("X-Checksum") != "abc" {
+		t.Errorf("X-Checksum: header %q trailer %q", res.Header.Get("X-Checksum"), res.Trailer.Get("X-Checksum"))
+	}
+}
+
+// TestEmptyEncodedRequest: an empty body with a Content-Encoding passes
+// as an empty body.
+func TestEmptyEncodedRequest(t *testing.T) {
+	t.Parallel()
+	c := build(t, "{request: {decompress: true}}")
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(""))
+	req.Header.Set("Content-Encoding", "gzip")
+	var ce string
+	rec := serve(t, c, req, func(w http.ResponseWriter, r *http.Request) { ce = r.Header.Get("Content-Encoding") })
+	if rec.Code != 200 || ce != "" {
+		t.Errorf("%d, Content-Encoding upstream %q", rec.Code, ce)
+	}
+	for _, enc := range []string{"gzip", "br", "zstd"} {
+		req = httptest.NewRequest(http.MethodPost, "/", strings.NewReader(""))
+		req.ContentLength = -1 // chunked
+		req.Header.Set("Content-Encoding", enc)
+		var got []byte
+		rec = serve(t, c, req, func(w http.ResponseWriter, r *http.Request) { got, _ = io.ReadAll(r.Body) })
+		if rec.Code != 200 || len(got) != 0 {
+			t.Errorf("%s chunked empty: %d %q", enc, rec.Code, got)
+		}
+	}
+}

@@ -69,12 +69,16 @@ func (c *Compression) decodeRequest(w http.ResponseWriter, r *http.Request) bool
 		request.WriteError(w, r, http.StatusUnsupportedMediaType, msgReqUnsupported)
 		return false
 	}
-	if r.Body == nil || r.Body == http.NoBody {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		delete(r.Header, "Content-Encoding")
 		return true
 	}
 	src := &countingReader{r: r.Body}
 	body, err := c.decode(enc, src)
+	if err != nil && src.n == 0 && src.err == nil {
+		// An empty body (sent chunked) is an empty body in any encoding.
+		body, err = nil, nil
+	}
 	if err != nil {
 		switch {
 		case src.err != nil:

@@ -117,7 +117,9 @@ func (w *respWriter) decide(code int) {
 			return
 		}
 	}
-	if w.c.minSize == 0 {
+	if w.c.minSize == 0 || len(h["Trailer"]) > 0 {
+		// A response with trailers is never held: the trailer values
+		// must not be in the header map when the header is sent.
 		w.start()
 		return
 	}
@@ -201,10 +203,7 @@ func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (w *respWriter) finish() {
 	switch w.state {
 	case stHold:
-		h := w.Header()
-		if len(h["Trailer"]) == 0 {
-			h["Content-Length"] = []string{strconv.Itoa(len(w.buf))}
-		}
+		w.Header()["Content-Length"] = []string{strconv.Itoa(len(w.buf))}
 		w.state = stPass
 		w.ResponseWriter.WriteHeader(w.code)
 		if len(w.buf) > 0 {

@@ -345,8 +345,8 @@ func TestCompressionRequestBodies(t *testing.T) {
 	bomb := e2eEncode("gzip", make([]byte, 10<<20))
 	for _, tc := range []struct {
 		desc, ce string
-		body []byte
-		want int
+		body     []byte
+		want     int
 	}{
 		{"bomb", "gzip", bomb, 413},
 		{"corrupt", "gzip", []byte("\x1f\x8b\x08\x00garbage"), 400},

@@ -523,3 +523,22 @@ func TestEmptyEncodedRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryLevel: every accepted level of every encoding compresses a
+// body that decodes back to the same bytes.
+func TestEveryLevel(t *testing.T) {
+	t.Parallel()
+	body := jsonBody(2 << 10)
+	for _, tc := range []struct {
+		enc    string
+		lo, hi int
+	}{{"gzip", 1, 9}, {"br", 0, 11}, {"zstd", 1, 22}} {
+		for level := tc.lo; level <= tc.hi; level++ {
+			c := build(t, "{encodings: ["+tc.enc+"], levels: {"+tc.enc+": "+strconv.Itoa(level)+"}}")
+			rec := serve(t, c, get(tc.enc), backend(200, body, false, "Content-Type", "application/json"))
+			if rec.Header().Get("Content-Encoding") != tc.enc || !bytes.Equal(decodeBody(t, tc.enc, rec.Body.Bytes()), body) {
+				t.Errorf("%s level %d: round trip failed", tc.enc, level)
+			}
+		}
+	}
+}

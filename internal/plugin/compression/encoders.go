@@ -38,47 +38,47 @@ const (
 // and the memory a client needs to decode).
 const zstdWindow = 1 << 20
 
-// pools holds one encoder pool per encoding and level, shared by every
-// route and kept across reloads; created at load time (poolFor), only read
-// at request time.
+// Encoder pools, one per encoding and level (zstd: per speed class),
+// filled in init and only read afterwards; shared by every route. A pool
+// caches stateless encoders, reset before each use.
 var (
-	poolsMu sync.Mutex
-	pools   = map[[2]int]*sync.Pool{}
+	gzipPools [gzipMaxLevel + 1]*sync.Pool
+	brPools   [brMaxLevel + 1]*sync.Pool
+	zstdPools [zstd.SpeedBestCompression + 1]*sync.Pool
 )
 
-// poolFor returns the pool of encoders for enc at level, creating it.
-func poolFor(enc, level int) *sync.Pool {
-	poolsMu.Lock()
-	defer poolsMu.Unlock()
-	if enc == encZstd {
-		// Levels that map to the same speed class share a pool.
-		level = int(zstd.EncoderLevelFromZstd(level))
-	}
-	k := [2]int{enc, level}
-	if p := pools[k]; p != nil {
-		return p
-	}
-	var p *sync.Pool
-	switch enc {
-	case encGzip:
-		p = &sync.Pool{New: func() any {
+func init() {
+	for level := gzipMinLevel; level <= gzipMaxLevel; level++ {
+		gzipPools[level] = &sync.Pool{New: func() any {
 			w, _ := gzip.NewWriterLevel(io.Discard, level)
 			return w
 		}}
-	case encBrotli:
-		p = &sync.Pool{New: func() any { return brotli.NewWriterLevel(io.Discard, level) }}
-	default:
-		p = &sync.Pool{New: func() any {
+	}
+	for level := brMinLevel; level <= brMaxLevel; level++ {
+		brPools[level] = &sync.Pool{New: func() any { return brotli.NewWriterLevel(io.Discard, level) }}
+	}
+	for level := zstd.SpeedFastest; level <= zstd.SpeedBestCompression; level++ {
+		zstdPools[level] = &sync.Pool{New: func() any {
 			w, _ := zstd.NewWriter(io.Discard,
-				zstd.WithEncoderLevel(zstd.EncoderLevel(level)),
+				zstd.WithEncoderLevel(level),
 				zstd.WithEncoderConcurrency(1),
 				zstd.WithWindowSize(zstdWindow),
 				zstd.WithLowerEncoderMem(true))
 			return w
 		}}
 	}
-	pools[k] = p
-	return p
+}
+
+// poolFor returns the pool of encoders for enc at a level already checked
+// against the encoding's range.
+func poolFor(enc, level int) *sync.Pool {
+	switch enc {
+	case encGzip:
+		return gzipPools[level]
+	case encBrotli:
+		return brPools[level]
+	}
+	return zstdPools[zstd.EncoderLevelFromZstd(level)]
 }
 
 // getEncoder takes an encoder from p, reset to write to w.

@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"internal/plugin/auth/claims":   {"internal/httpx"},
 	"internal/plugin/auth/ttlcache": nil,
 	"internal/plugin/bodytransform": {"internal/plugin", "internal/config", "internal/request"},
+	"internal/plugin/compression":   {"internal/plugin", "internal/config", "internal/request"},
 	"internal/observe/tracing":      {"internal/config"},
 	"internal/request":              {"internal/consumer", "internal/observe/tracing"},
 	"internal/reqkey":               {"internal/request", "internal/httpx"},

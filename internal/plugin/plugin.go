@@ -77,6 +77,13 @@ const (
 	// authorisation and rate limits, so an injected abort or delay never
 	// lets a request past them.
 	PhaseFault Phase = 350
+	// PhaseCompress decodes compressed request bodies and compresses
+	// responses (compression): after the phases above, so refused
+	// requests are never decoded and signed bodies are checked as sent,
+	// and before validation and transforms, so they read decoded request
+	// bodies and, responses coming back in reverse order, produce the
+	// body that is compressed last.
+	PhaseCompress Phase = 360
 	// PhaseValidate checks requests against an API description
 	// (request_validation): after the phases above, so unauthenticated
 	// or limited requests are refused before their bodies are read, and

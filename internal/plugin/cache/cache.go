@@ -177,7 +177,7 @@ func (c *Cache) Provision(ctx plugin.Context) error {
 		c.extra, c.hasExtra = k, true
 	}
 	c.maxEntry = int64(c.MaxEntry)
-	store, err := httpcache.NewMemoryStore(httpcache.MemoryOptions{MaxBytes: int64(c.MaxBytes), MaxEntryBytes: c.maxEntry + maxHeaderAllowance})
+	store, err := httpcache.NewMemoryStore(httpcache.MemoryOptions{MaxBytes: int64(c.MaxBytes), MaxEntryBytes: min(c.maxEntry+maxHeaderAllowance, int64(c.MaxBytes))})
 	if err != nil {
 		return err
 	}

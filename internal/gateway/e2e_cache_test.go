@@ -16,9 +16,17 @@ import (
 // e2eCacheConfig puts the cache plugin on three routes of one backend.
 const e2eCacheConfig = `
 server: {listen: [{addr: "127.0.0.1:0"}]}
+consumers:
+  - {name: alice, credentials: {key_auth: [{key: cache-test-alice-key}]}}
 upstreams:
   be: {targets: [{url: "{{BE}}"}]}
 routes:
+  - name: authed
+    match: {path_prefix: /authed/}
+    upstream: be
+    plugins:
+      - {name: cache}
+      - {name: key_auth}
   - name: cached
     match: {path_prefix: /}
     upstream: be
@@ -124,6 +132,7 @@ func TestCache(t *testing.T) {
 		{"no-store and private are not stored", env.notStored},
 		{"Authorization and Set-Cookie are not stored", env.authAndCookie},
 		{"cache deception", env.deception},
+		{"authentication runs before the cache", env.authFirst},
 		{"ETag revalidation", env.revalidation},
 		{"client If-None-Match answered 304", env.clientConditional},
 		{"100 concurrent misses make one upstream request", env.coalescing},
@@ -208,6 +217,18 @@ func (env *e2eCacheEnv) deception(t *testing.T) {
 	r, bob := env.get(t, "/account.php/x.css?cc=private", "Cookie", "session=bob")
 	if !strings.Contains(alice, "session=alice") || strings.Contains(bob, "alice") || r.Header.Get("X-Cache") != "MISS" {
 		t.Fatalf("second client got %q (X-Cache %q)", bob, r.Header.Get("X-Cache"))
+	}
+}
+
+func (env *e2eCacheEnv) authFirst(t *testing.T) {
+	const u = "/authed/x?cc=public%2C+max-age%3D60"
+	env.get(t, u, "X-API-Key", "cache-test-alice-key")
+	if r, _ := env.get(t, u, "X-API-Key", "cache-test-alice-key"); r.Header.Get("X-Cache") != "HIT" {
+		t.Fatalf("authenticated repeat: %q", r.Header.Get("X-Cache"))
+	}
+	r, body := env.get(t, u)
+	if r.StatusCode != http.StatusUnauthorized || r.Header.Get("X-Cache") != "" || strings.Contains(body, "path=") {
+		t.Fatalf("anonymous client: status %d, X-Cache %q, body %q", r.StatusCode, r.Header.Get("X-Cache"), body)
 	}
 }
 

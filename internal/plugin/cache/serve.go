@@ -137,12 +137,10 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *httpcache.
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	// A GET entry's Content-Length is its body's (finishStore); a HEAD
+	// entry keeps the one the upstream sent.
 	httpcache.ServeHeader(h, e, now)
 	h.Set(c.header, label)
-	if r.Method != http.MethodHead {
-		// A HEAD entry keeps the Content-Length the upstream sent.
-		h["Content-Length"] = []string{strconv.Itoa(len(e.Body))}
-	}
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(e.Body)
@@ -337,6 +335,9 @@ func (c *Cache) finishStore(rec *recorder, primary httpcache.Key) *httpcache.Ent
 	ttl := ttlFor(&rec.meta, rec.stored)
 	if ttl <= 0 {
 		return nil
+	}
+	if rec.req.Method != http.MethodHead {
+		rec.stored["Content-Length"] = []string{strconv.Itoa(len(rec.body))}
 	}
 	ctx := rec.req.Context()
 	e := &httpcache.Entry{Key: primary, Status: rec.status, Header: rec.stored, Body: slices.Clip(rec.body),

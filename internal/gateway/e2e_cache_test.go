@@ -20,7 +20,13 @@ consumers:
   - {name: alice, credentials: {key_auth: [{key: cache-test-alice-key}]}}
 upstreams:
   be: {targets: [{url: "{{BE}}"}]}
+  gone: {targets: [{url: "{{GONE}}"}]}
 routes:
+  - name: gone
+    match: {path_prefix: /gone/}
+    upstream: gone
+    plugins:
+      - {name: cache}
   - name: authed
     match: {path_prefix: /authed/}
     upstream: be
@@ -98,8 +104,9 @@ func (b *e2eCacheBackend) count(path string) int {
 }
 
 type e2eCacheEnv struct {
-	tg *testutil.Gateway
-	be *e2eCacheBackend
+	tg   *testutil.Gateway
+	be   *e2eCacheBackend
+	gone interface{ Close() }
 }
 
 // get sends a GET with header pairs and returns status, X-Cache and body.
@@ -122,7 +129,8 @@ func TestCache(t *testing.T) {
 	t.Parallel()
 	be := &e2eCacheBackend{hits: map[string]int{}, inm: map[string][]string{}, failing: map[string]bool{}, release: make(chan struct{})}
 	srv := testutil.Backend(t, be)
-	env := &e2eCacheEnv{tg: e2eStart(t, e2eCacheConfig, map[string]string{"BE": srv.URL}), be: be}
+	gone := testutil.Backend(t, be)
+	env := &e2eCacheEnv{tg: e2eStart(t, e2eCacheConfig, map[string]string{"BE": srv.URL, "GONE": gone.URL}), be: be, gone: gone}
 	for _, s := range []struct {
 		name string
 		run  func(*testing.T)
@@ -138,6 +146,7 @@ func TestCache(t *testing.T) {
 		{"100 concurrent misses make one upstream request", env.coalescing},
 		{"Vary on a custom header", env.vary},
 		{"stale-if-error", env.staleIfError},
+		{"stale-if-error with the upstream gone", env.staleIfGone},
 		{"unsafe method invalidates", env.invalidation},
 		{"memory bound under 10k keys", env.memoryBound},
 	} {
@@ -323,6 +332,23 @@ func (env *e2eCacheEnv) staleIfError(t *testing.T) {
 	})
 	if n := env.be.count("/sie"); n != 2 {
 		t.Fatalf("upstream requests %d", n)
+	}
+}
+
+func (env *e2eCacheEnv) staleIfGone(t *testing.T) {
+	const u = "/gone/x?cc=max-age%3D1%2C+stale-if-error%3D300"
+	_, first := env.get(t, u)
+	env.gone.Close()
+	wait.For(t, 5*time.Second, "a stale answer", func() bool {
+		r, b := env.get(t, u)
+		if r.StatusCode != http.StatusOK || b != first {
+			t.Fatalf("status %d body %q", r.StatusCode, b)
+		}
+		return r.Header.Get("X-Cache") == "STALE"
+	})
+	// Without stale-if-error the failure reaches the client.
+	if r, _ := env.get(t, "/gone/y?cc=max-age%3D60"); r.StatusCode != http.StatusBadGateway || r.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("uncached request to a gone upstream: %d %q", r.StatusCode, r.Header.Get("X-Cache"))
 	}
 }
 

@@ -77,9 +77,10 @@ type Cache struct {
 	TTL config.Duration `yaml:"ttl"`
 	// TTLMode is cap (the default: the lifetime is the smaller of the
 	// upstream's and ttl) or override (ttl is the lifetime of every
-	// storable response, even one without freshness information;
-	// no-store, private, Authorization and Set-Cookie still prevent
-	// storing).
+	// storable response, even one without freshness information, for
+	// the statuses cacheable by default such as 200, 301 and 404; other
+	// statuses need explicit freshness; no-store, private, Authorization
+	// and Set-Cookie still prevent storing).
 	TTLMode string `yaml:"ttl_mode"`
 	// Key adds to the cache key (method, scheme, host, normalised path and
 	// sorted query).

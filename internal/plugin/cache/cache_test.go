@@ -162,3 +162,24 @@ type discard struct{ h http.Header }
 func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) WriteHeader(int)             {}
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestOverrideStatuses: ttl_mode override stores a 200 without
+// Cache-Control, never a 500 the upstream did not mark cacheable.
+func TestOverrideStatuses(t *testing.T) {
+	c := plugintest.MustBuild[*Cache](t, Name, "{ttl: 30s, ttl_mode: override}")
+	var hits atomic.Int32
+	h := c.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if r.URL.Path == "/err" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		_, _ = w.Write([]byte("x"))
+	}))
+	for _, path := range []string{"/ok", "/ok", "/err", "/err"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "http://api.example"+path, nil))
+	}
+	if n := hits.Load(); n != 3 {
+		t.Fatalf("upstream requests %d, want 3 (one for /ok, two for /err)", n)
+	}
+}

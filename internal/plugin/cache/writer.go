@@ -74,6 +74,9 @@ func (rw *recorder) startStoring(code int) {
 	if ok, _ := httpcache.Storable(rw.req, code, rw.h, &rw.c.policy); !ok {
 		return
 	}
+	if rw.c.policy.Mode == httpcache.TTLReplace && !cacheableByDefault(code) && !explicitFreshness(rw.h) {
+		return // ttl_mode override never pins an error the upstream did not mark cacheable
+	}
 	if cl := rw.h.Get("Content-Length"); cl != "" && rw.req.Method != http.MethodHead {
 		n, err := strconv.ParseInt(cl, 10, 64)
 		if err != nil || n < 0 || n > rw.c.maxEntry {
@@ -89,6 +92,24 @@ func (rw *recorder) startStoring(code int) {
 	rw.meta = httpcache.Freshness(rw.h, rw.reqTime, rw.respTime, &rw.c.policy)
 	rw.stored = httpcache.StoredHeader(rw.h)
 	rw.storing = true
+}
+
+// cacheableByDefault reports whether a status is cacheable by default
+// (RFC 9110 §15.1, without 206).
+func cacheableByDefault(code int) bool {
+	switch code {
+	case 200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501:
+		return true
+	}
+	return false
+}
+
+// explicitFreshness reports whether the response has max-age, s-maxage or
+// Expires.
+func explicitFreshness(h http.Header) bool {
+	cc := httpcache.ParseCacheControl(h["Cache-Control"])
+	_, expires := h["Expires"]
+	return cc.MaxAge >= 0 || cc.SMaxAge >= 0 || expires
 }
 
 // maxVaryNames bounds the header names a stored response may vary on.

@@ -107,6 +107,7 @@ type e2eCacheEnv struct {
 	tg   *testutil.Gateway
 	be   *e2eCacheBackend
 	gone interface{ Close() }
+	yaml string
 }
 
 // get sends a GET with header pairs and returns status, X-Cache and body.
@@ -131,6 +132,7 @@ func TestCache(t *testing.T) {
 	srv := testutil.Backend(t, be)
 	gone := testutil.Backend(t, be)
 	env := &e2eCacheEnv{tg: e2eStart(t, e2eCacheConfig, map[string]string{"BE": srv.URL, "GONE": gone.URL}), be: be, gone: gone}
+	env.yaml = strings.NewReplacer("{{BE}}", srv.URL, "{{GONE}}", gone.URL).Replace(e2eCacheConfig)
 	for _, s := range []struct {
 		name string
 		run  func(*testing.T)
@@ -149,6 +151,7 @@ func TestCache(t *testing.T) {
 		{"stale-if-error with the upstream gone", env.staleIfGone},
 		{"unsafe method invalidates", env.invalidation},
 		{"memory bound under 10k keys", env.memoryBound},
+		{"reload keeps the store unless the settings change", env.reload},
 	} {
 		t.Run(s.name, s.run)
 	}
@@ -388,5 +391,26 @@ func (env *e2eCacheEnv) memoryBound(t *testing.T) {
 	t.Logf("stored %d responses, %d bytes held, %d evictions", stored, bytes, ev)
 	if bytes <= 0 || bytes > 256<<10 || ev == 0 || stored != keys {
 		t.Fatalf("bytes %d (max %d), evictions %d, stored %d", bytes, 256<<10, ev, stored)
+	}
+}
+
+func (env *e2eCacheEnv) reload(t *testing.T) {
+	const u = "/reload?cc=max-age%3D600"
+	env.get(t, u)
+	if err := env.tg.Runtime.Apply(testutil.ParseConfig(t, env.yaml)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := env.get(t, u); r.Header.Get("X-Cache") != "HIT" {
+		t.Fatalf("after an unchanged reload: %q", r.Header.Get("X-Cache"))
+	}
+	changed := strings.Replace(env.yaml, "{max_bytes: 1MiB, max_entry: 64KiB}", "{max_bytes: 2MiB, max_entry: 64KiB}", 1)
+	if changed == env.yaml {
+		t.Fatal("config not changed")
+	}
+	if err := env.tg.Runtime.Apply(testutil.ParseConfig(t, changed)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := env.get(t, u); r.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("after max_bytes changed: %q", r.Header.Get("X-Cache"))
 	}
 }

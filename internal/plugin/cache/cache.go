@@ -59,7 +59,7 @@ func init() {
 // Cache stores GET and HEAD responses the upstream allows to be shared and
 // answers later requests from the store. Only the memory store exists for
 // now: each route (and each route a global cache is on) has its own store,
-// emptied when the config is reloaded.
+// kept across reloads that leave the route's cache settings unchanged.
 type Cache struct {
 	// Store is where responses are kept: memory (the default and, for
 	// now, the only choice).
@@ -105,6 +105,7 @@ type Cache struct {
 	hasExtra   bool
 	header     string
 	store      *httpcache.MemoryStore
+	release    func()
 	group      *httpcache.Group[*httpcache.Entry]
 	maxEntry   int64
 	now        func() time.Time
@@ -178,11 +179,18 @@ func (c *Cache) Provision(ctx plugin.Context) error {
 		c.extra, c.hasExtra = k, true
 	}
 	c.maxEntry = int64(c.MaxEntry)
-	store, err := httpcache.NewMemoryStore(httpcache.MemoryOptions{MaxBytes: int64(c.MaxBytes), MaxEntryBytes: min(c.maxEntry+maxHeaderAllowance, int64(c.MaxBytes))})
+	opts := httpcache.MemoryOptions{MaxBytes: int64(c.MaxBytes), MaxEntryBytes: min(c.maxEntry+maxHeaderAllowance, int64(c.MaxBytes))}
+	shared, release, err := plugin.SharedAs(ctx, c.storeKey(ctx.Route()), func() (*sharedStore, error) {
+		s, err := httpcache.NewMemoryStore(opts)
+		if err != nil {
+			return nil, err
+		}
+		return &sharedStore{s}, nil
+	})
 	if err != nil {
 		return err
 	}
-	c.store = store
+	c.store, c.release = shared.MemoryStore, release
 	c.group, err = httpcache.NewGroup[*httpcache.Entry](c.Coalesce.MaxWaiters, c.Coalesce.Wait.D())
 	if err != nil {
 		return err
@@ -255,12 +263,32 @@ func (c *Cache) check() error {
 // bad config.
 func (c *Cache) Validate() error { return nil }
 
-// Cleanup stops the store's background work.
+// Cleanup releases the store; the last holder closes it.
 func (c *Cache) Cleanup() error {
-	if c.store != nil {
-		c.store.Close()
+	if c.release != nil {
+		c.release()
+		c.release = nil
 	}
 	return nil
+}
+
+// sharedStore lets a route's memory store outlive a reload: the instances
+// of the old and the new config share it when the route and every setting
+// that shapes stored entries or keys are unchanged.
+type sharedStore struct{ *httpcache.MemoryStore }
+
+// Close stops the store's background work.
+func (s *sharedStore) Close() error {
+	s.MemoryStore.Close()
+	return nil
+}
+
+// storeKey names the route's store in the shared pool: the route and the
+// settings that decide what entries and keys look like, so a reload that
+// changes any of them starts with an empty store.
+func (c *Cache) storeKey(route string) string {
+	return fmt.Sprintf("cache/memory/%q/%d/%d/%d/%q/%q/%q/%t/%t", route, c.MaxBytes, c.MaxEntry, c.TTL, c.TTLMode,
+		c.Key.IgnoreQuery, c.Key.Extra, c.AllowAuthorized, c.AllowSetCookie)
 }
 
 // syncStoreStats copies the store's byte count and evictions into the

@@ -33,6 +33,7 @@ routes:
     plugins:
       - {name: cache}
       - {name: key_auth}
+      - {name: headers, config: {response: {set: {X-Req: "${request_id}"}}}}
   - name: cached
     match: {path_prefix: /}
     upstream: be
@@ -237,6 +238,13 @@ func (env *e2eCacheEnv) authFirst(t *testing.T) {
 	env.get(t, u, "X-API-Key", "cache-test-alice-key")
 	if r, _ := env.get(t, u, "X-API-Key", "cache-test-alice-key"); r.Header.Get("X-Cache") != "HIT" {
 		t.Fatalf("authenticated repeat: %q", r.Header.Get("X-Cache"))
+	}
+	// Response transformations run on every answer: a per-request value
+	// is never stored and replayed.
+	a, _ := env.get(t, u, "X-API-Key", "cache-test-alice-key")
+	b, _ := env.get(t, u, "X-API-Key", "cache-test-alice-key")
+	if a.Header.Get("X-Cache") != "HIT" || a.Header.Get("X-Req") == "" || a.Header.Get("X-Req") == b.Header.Get("X-Req") {
+		t.Fatalf("X-Req %q then %q (X-Cache %q)", a.Header.Get("X-Req"), b.Header.Get("X-Req"), a.Header.Get("X-Cache"))
 	}
 	r, body := env.get(t, u)
 	if r.StatusCode != http.StatusUnauthorized || r.Header.Get("X-Cache") != "" || strings.Contains(body, "path=") {

@@ -4,11 +4,15 @@
 // request coalescing are internal/httpcache's; this package wires them into
 // a route's chain.
 //
-// It runs in Phase, after authentication, authorisation, rate limits,
-// fault injection and request validation, so a client those plugins refuse
-// never gets a cached answer and every cached answer still counts against
-// limits; and before the transformation phase, so the stored body is the
-// upstream's and transformations apply to every answer, cached or not.
+// It runs in Phase, after every other phase: authentication,
+// authorisation, rate limits, fault injection and request validation run
+// first, so a client they refuse never gets a cached answer and cached
+// answers still count against limits; and the transformation phase wraps
+// the cache, so the stored response is the upstream's and response
+// transformations (headers with per-request values such as
+// ${request_id}, body_transform) run on every answer, cached or not,
+// instead of being stored and replayed to other clients. The key is built
+// from the request as transformations left it, as the upstream sees it.
 package cache
 
 import (
@@ -30,9 +34,9 @@ import (
 // Name is the plugin's config name.
 const Name = "cache"
 
-// Phase places the cache after request validation (375) and before the
-// transformation phase (400).
-const Phase = plugin.PhaseValidate + 15
+// Phase places the cache inside the transformation phase (400), next to
+// the route's action.
+const Phase = plugin.PhaseTransform + 50
 
 // Metric names; every counter is labelled with the route.
 const (

@@ -111,6 +111,7 @@ type Cache struct {
 	store      *httpcache.MemoryStore
 	release    func()
 	group      *httpcache.Group[*httpcache.Entry]
+	rgroup     *httpcache.Group[revalResult]
 	maxEntry   int64
 	now        func() time.Time
 	timeout    time.Duration
@@ -132,8 +133,9 @@ type Key struct {
 	Extra []string `yaml:"extra"`
 }
 
-// Coalesce bounds request coalescing: concurrent misses for one key make a
-// single upstream request, the others wait for its response.
+// Coalesce bounds request coalescing: concurrent misses (and concurrent
+// revalidations of a stale response) for one key make a single upstream
+// request, the others wait for its response.
 type Coalesce struct {
 	// MaxWaiters is the most requests waiting per key (default 100); more
 	// go upstream themselves.
@@ -196,6 +198,10 @@ func (c *Cache) Provision(ctx plugin.Context) error {
 	}
 	c.store, c.release = shared.MemoryStore, release
 	c.group, err = httpcache.NewGroup[*httpcache.Entry](c.Coalesce.MaxWaiters, c.Coalesce.Wait.D())
+	if err != nil {
+		return err
+	}
+	c.rgroup, err = httpcache.NewGroup[revalResult](c.Coalesce.MaxWaiters, c.Coalesce.Wait.D())
 	if err != nil {
 		return err
 	}

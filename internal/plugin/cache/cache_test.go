@@ -183,3 +183,50 @@ func TestOverrideStatuses(t *testing.T) {
 		t.Fatalf("upstream requests %d, want 3 (one for /ok, two for /err)", n)
 	}
 }
+
+// TestRevalidationCoalesced: concurrent requests for one stale entry make
+// one conditional request upstream and all get the refreshed entry.
+func TestRevalidationCoalesced(t *testing.T) {
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := plugintest.MustBuild[*Cache](t, Name, "{}", plugintest.WithClock(clk.Now))
+	var hits atomic.Int32
+	release := make(chan struct{})
+	h := c.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := hits.Add(1)
+		w.Header().Set("Cache-Control", "max-age=10")
+		w.Header().Set("Etag", `"v1"`)
+		w.Header().Set("Date", clk.Now().Format(http.TimeFormat))
+		if n > 1 {
+			<-release
+			if r.Header.Get("If-None-Match") == `"v1"` {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("v1"))
+	}))
+	newReq := func() *http.Request { return httptest.NewRequest("GET", "http://api.example/rv", nil) }
+	h.ServeHTTP(httptest.NewRecorder(), newReq())
+	clk.add(20 * time.Second)
+	const n = 20
+	var wg sync.WaitGroup
+	got := make([]*httptest.ResponseRecorder, n)
+	for i := range n {
+		wg.Go(func() {
+			got[i] = httptest.NewRecorder()
+			h.ServeHTTP(got[i], newReq())
+		})
+	}
+	key := c.primaryKey(newReq())
+	wait.For(t, 5*time.Second, "waiters", func() bool { return c.rgroup.Waiting(key) == n-1 })
+	close(release)
+	wg.Wait()
+	for i, w := range got {
+		if w.Code != 200 || w.Body.String() != "v1" || w.Header().Get("X-Cache") != "REVALIDATED" {
+			t.Fatalf("answer %d: %d %q %q", i, w.Code, w.Body.String(), w.Header().Get("X-Cache"))
+		}
+	}
+	if hits.Load() != 2 {
+		t.Fatalf("upstream requests %d, want 2", hits.Load())
+	}
+}

@@ -72,7 +72,7 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		c.revalidateInBackground(r, next, key, primary, e)
 		c.serveEntry(w, r, e, now, labelStale)
 	case httpcache.Revalidate:
-		c.revalidate(w, r, next, primary, e, &reqCC, now)
+		c.revalidateCoalesced(w, r, next, key, primary, e, &reqCC, now)
 	case httpcache.GatewayTimeout:
 		w.Header().Set(c.header, labelMiss)
 		request.WriteError(w, r, http.StatusGatewayTimeout, "cache: only-if-cached and no usable stored response")
@@ -190,12 +190,54 @@ func (c *Cache) usable(r *http.Request, primary httpcache.Key, e *httpcache.Entr
 	return httpcache.Decide(&e.Meta, reqCC, c.now()) == httpcache.Fresh
 }
 
+// revalResult is what a revalidation left: the entry now stored (refreshed
+// by a 304, or a new response), or stale when the stale entry was served
+// because the upstream failed.
+type revalResult struct {
+	e           *httpcache.Entry
+	revalidated bool
+	stale       bool
+}
+
+// revalidateCoalesced runs one revalidation per key at a time: requests
+// that find the same entry stale while one is under way wait for it (as
+// concurrent misses do) and answer from its result, or revalidate
+// themselves when it does not serve them.
+func (c *Cache) revalidateCoalesced(w http.ResponseWriter, r *http.Request, next http.Handler, key, primary httpcache.Key, e *httpcache.Entry, reqCC *httpcache.CacheControl, now time.Time) {
+	ran := false
+	res, _, err := c.rgroup.Do(r.Context(), key, func() (revalResult, error) {
+		ran = true
+		return c.revalidate(w, r, next, primary, e, reqCC, now), nil
+	})
+	if ran {
+		return
+	}
+	if err == nil {
+		now = c.now()
+		if res.e != nil && c.usable(r, primary, res.e, reqCC, false) {
+			c.c.coalesced.Inc()
+			label := labelHit
+			if res.revalidated {
+				label = labelRevalidated
+			}
+			c.serveEntry(w, r, res.e, now, label)
+			return
+		}
+		if res.stale && e.Meta.StaleIfErrorAllowed(reqCC, now) {
+			c.c.stale.Inc()
+			c.serveEntry(w, r, e, now, labelStale)
+			return
+		}
+	}
+	c.revalidate(w, r, next, primary, e, reqCC, now)
+}
+
 // revalidate sends a conditional request for the stale entry e. A 304
 // that selects it refreshes it (REVALIDATED); an error status (or an
 // upstream failure the proxy answers 502/504 for) serves e when
 // stale-if-error allows (STALE); any other response passes to the client
 // and is stored as on a miss.
-func (c *Cache) revalidate(w http.ResponseWriter, r *http.Request, next http.Handler, primary httpcache.Key, e *httpcache.Entry, reqCC *httpcache.CacheControl, now time.Time) {
+func (c *Cache) revalidate(w http.ResponseWriter, r *http.Request, next http.Handler, primary httpcache.Key, e *httpcache.Entry, reqCC *httpcache.CacheControl, now time.Time) revalResult {
 	staleOK := e.Meta.StaleIfErrorAllowed(reqCC, now)
 	out := *r
 	out.Header = r.Header.Clone()
@@ -209,22 +251,23 @@ func (c *Cache) revalidate(w http.ResponseWriter, r *http.Request, next http.Han
 	case !rec.held:
 		c.c.miss.Inc()
 		rec.req = r
-		c.finishStore(rec, primary)
+		return revalResult{e: c.finishStore(rec, primary)}
 	case rec.status == http.StatusNotModified:
 		if ne := c.refresh(e, rec); ne != nil {
 			c.c.revalidated.Inc()
 			c.serveEntry(w, r, ne, c.now(), labelRevalidated)
-			return
+			return revalResult{e: ne, revalidated: true}
 		}
 		// A 304 for another representation: forget e and fetch anew.
 		_ = c.store.Delete(r.Context(), e.Key)
 		c.c.miss.Inc()
 		fresh := c.newRecorder(w, r, labelMiss)
 		next.ServeHTTP(fresh, r)
-		c.finishStore(fresh, primary)
+		return revalResult{e: c.finishStore(fresh, primary)}
 	default:
 		c.c.stale.Inc()
 		c.serveEntry(w, r, e, c.now(), labelStale)
+		return revalResult{stale: true}
 	}
 }
 

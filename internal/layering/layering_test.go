@@ -34,6 +34,7 @@ var allowed = map[string][]string{
 	"internal/plugin/auth/ttlcache": nil,
 	"internal/plugin/bodytransform": {"internal/plugin", "internal/config", "internal/request"},
 	"internal/plugin/compression":   {"internal/plugin", "internal/config", "internal/request"},
+	"internal/plugin/cache":         {"internal/plugin", "internal/config", "internal/observe", "internal/request", "internal/httpx", "internal/reqkey", "internal/httpcache"},
 	"internal/observe/tracing":      {"internal/config"},
 	"internal/request":              {"internal/consumer", "internal/observe/tracing"},
 	"internal/reqkey":               {"internal/request", "internal/httpx"},

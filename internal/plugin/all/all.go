@@ -14,6 +14,7 @@ import (
 	_ "github.com/portico-gw/portico/internal/plugin/auth/mtls"
 	_ "github.com/portico-gw/portico/internal/plugin/auth/oidclogin"
 	_ "github.com/portico-gw/portico/internal/plugin/bodytransform"
+	_ "github.com/portico-gw/portico/internal/plugin/cache"
 	_ "github.com/portico-gw/portico/internal/plugin/compression"
 	_ "github.com/portico-gw/portico/internal/plugin/concurrency"
 	_ "github.com/portico-gw/portico/internal/plugin/cors"

@@ -1,0 +1,424 @@
+package gateway_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/internal/testutil"
+	"github.com/portico-gw/portico/internal/testutil/wait"
+)
+
+// e2eCacheConfig puts the cache plugin on three routes of one backend.
+const e2eCacheConfig = `
+server: {listen: [{addr: "127.0.0.1:0"}]}
+consumers:
+  - {name: alice, credentials: {key_auth: [{key: cache-test-alice-key}]}}
+upstreams:
+  be: {targets: [{url: "{{BE}}"}]}
+  gone: {targets: [{url: "{{GONE}}"}]}
+routes:
+  - name: gone
+    match: {path_prefix: /gone/}
+    upstream: gone
+    plugins:
+      - {name: cache}
+  - name: authed
+    match: {path_prefix: /authed/}
+    upstream: be
+    plugins:
+      - {name: cache}
+      - {name: key_auth}
+      - {name: headers, config: {response: {set: {X-Req: "${request_id}"}}}}
+  - name: cached
+    match: {path_prefix: /}
+    upstream: be
+    plugins:
+      - {name: cache, config: {max_bytes: 1MiB, max_entry: 64KiB}}
+  - name: coalesce
+    match: {path_prefix: /co/}
+    upstream: be
+    plugins:
+      - {name: cache, config: {coalesce: {max_waiters: 200, wait: 30s}}}
+  - name: small
+    match: {path_prefix: /small/}
+    upstream: be
+    plugins:
+      - {name: cache, config: {max_bytes: 256KiB, max_entry: 4KiB}}
+`
+
+// e2eCacheBackend answers with the response directives the query asks for
+// (cc, etag, vary, cookie) and a body naming the path, its hit number and
+// the request's X-Tenant and Cookie.
+type e2eCacheBackend struct {
+	mu      sync.Mutex
+	hits    map[string]int
+	inm     map[string][]string
+	failing map[string]bool
+	release chan struct{}
+}
+
+func (b *e2eCacheBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	b.mu.Lock()
+	b.hits[r.URL.Path]++
+	n := b.hits[r.URL.Path]
+	b.inm[r.URL.Path] = append(b.inm[r.URL.Path], r.Header.Get("If-None-Match"))
+	fail := b.failing[r.URL.Path]
+	b.mu.Unlock()
+	if q.Get("block") != "" {
+		<-b.release
+	}
+	if fail {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	if cc := q.Get("cc"); cc != "" {
+		h.Set("Cache-Control", cc)
+	}
+	if v := q.Get("vary"); v != "" {
+		h.Set("Vary", v)
+	}
+	if q.Get("cookie") != "" {
+		h.Set("Set-Cookie", "s=1")
+	}
+	if et := q.Get("etag"); et != "" {
+		h.Set("Etag", `"`+et+`"`)
+		if r.Header.Get("If-None-Match") == `"`+et+`"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	fmt.Fprintf(w, "path=%s n=%d tenant=%s cookie=%s pad=%s", r.URL.Path, n, r.Header.Get("X-Tenant"),
+		r.Header.Get("Cookie"), strings.Repeat("x", 200))
+}
+
+func (b *e2eCacheBackend) count(path string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.hits[path]
+}
+
+type e2eCacheEnv struct {
+	tg   *testutil.Gateway
+	be   *e2eCacheBackend
+	gone interface{ Close() }
+	yaml string
+}
+
+// get sends a GET with header pairs and returns status, X-Cache and body.
+func (env *e2eCacheEnv) get(t *testing.T, target string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req := e2eReq(t, http.MethodGet, env.tg.URL+target, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, body := e2eDo(t, req)
+	return resp, string(body)
+}
+
+func (env *e2eCacheEnv) counter(route, result string) int64 {
+	return env.tg.Runtime.Stats().Counter("portico_cache_lookups_total", fmt.Sprintf("route=%q,result=%q", route, result)).Value()
+}
+
+// TestCache drives the cache plugin through a gateway with a real backend.
+func TestCache(t *testing.T) {
+	t.Parallel()
+	be := &e2eCacheBackend{hits: map[string]int{}, inm: map[string][]string{}, failing: map[string]bool{}, release: make(chan struct{})}
+	srv := testutil.Backend(t, be)
+	gone := testutil.Backend(t, be)
+	env := &e2eCacheEnv{tg: e2eStart(t, e2eCacheConfig, map[string]string{"BE": srv.URL, "GONE": gone.URL}), be: be, gone: gone}
+	env.yaml = strings.NewReplacer("{{BE}}", srv.URL, "{{GONE}}", gone.URL).Replace(e2eCacheConfig)
+	for _, s := range []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"miss then hit with Age", env.missThenHit},
+		{"max-age expiry", env.expiry},
+		{"no-store and private are not stored", env.notStored},
+		{"Authorization and Set-Cookie are not stored", env.authAndCookie},
+		{"cache deception", env.deception},
+		{"authentication runs before the cache", env.authFirst},
+		{"ETag revalidation", env.revalidation},
+		{"client If-None-Match answered 304", env.clientConditional},
+		{"100 concurrent misses make one upstream request", env.coalescing},
+		{"Vary on a custom header", env.vary},
+		{"stale-if-error", env.staleIfError},
+		{"stale-if-error with the upstream gone", env.staleIfGone},
+		{"unsafe method invalidates", env.invalidation},
+		{"memory bound under 10k keys", env.memoryBound},
+		{"reload keeps the store unless the settings change", env.reload},
+	} {
+		t.Run(s.name, s.run)
+	}
+}
+
+func (env *e2eCacheEnv) missThenHit(t *testing.T) {
+	r1, b1 := env.get(t, "/hit?cc=max-age%3D60")
+	r2, b2 := env.get(t, "/hit?cc=max-age%3D60")
+	if r1.Header.Get("X-Cache") != "MISS" || r2.Header.Get("X-Cache") != "HIT" {
+		t.Fatalf("X-Cache %q then %q", r1.Header.Get("X-Cache"), r2.Header.Get("X-Cache"))
+	}
+	if b1 != b2 || env.be.count("/hit") != 1 {
+		t.Fatalf("bodies %q / %q, upstream requests %d", b1, b2, env.be.count("/hit"))
+	}
+	if r2.Header.Get("Age") == "" || r1.Header.Get("Age") != "" {
+		t.Fatalf("Age %q on the hit, %q on the miss", r2.Header.Get("Age"), r1.Header.Get("Age"))
+	}
+	if r2.Header.Get("Cache-Control") != "max-age=60" {
+		t.Fatalf("stored header not served: %v", r2.Header)
+	}
+}
+
+func (env *e2eCacheEnv) expiry(t *testing.T) {
+	env.get(t, "/exp?cc=max-age%3D1")
+	if r, _ := env.get(t, "/exp?cc=max-age%3D1"); r.Header.Get("X-Cache") != "HIT" {
+		t.Fatalf("second request %q", r.Header.Get("X-Cache"))
+	}
+	wait.For(t, 5*time.Second, "entry to expire", func() bool {
+		r, _ := env.get(t, "/exp?cc=max-age%3D1")
+		return r.Header.Get("X-Cache") == "MISS"
+	})
+	if n := env.be.count("/exp"); n != 2 {
+		t.Fatalf("upstream requests %d, want 2", n)
+	}
+}
+
+func (env *e2eCacheEnv) notStored(t *testing.T) {
+	for _, cc := range []string{"no-store", "private", "private%2C+max-age%3D60", "no-store%2C+max-age%3D60"} {
+		path := "/ns-" + strings.NewReplacer("%", "", "+", "").Replace(cc)
+		for range 2 {
+			if r, _ := env.get(t, path+"?cc="+cc); r.Header.Get("X-Cache") != "MISS" {
+				t.Fatalf("%s: X-Cache %q", cc, r.Header.Get("X-Cache"))
+			}
+		}
+		if n := env.be.count(path); n != 2 {
+			t.Fatalf("%s: upstream requests %d, want 2", cc, n)
+		}
+	}
+}
+
+func (env *e2eCacheEnv) authAndCookie(t *testing.T) {
+	for range 2 {
+		r, _ := env.get(t, "/auth?cc=max-age%3D60", "Authorization", "Bearer abc")
+		if r.Header.Get("X-Cache") != "BYPASS" {
+			t.Fatalf("Authorization: X-Cache %q", r.Header.Get("X-Cache"))
+		}
+	}
+	// Nothing was stored for the URL either.
+	if r, _ := env.get(t, "/auth?cc=max-age%3D60"); r.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("after authorized requests: %q", r.Header.Get("X-Cache"))
+	}
+	for range 2 {
+		r, _ := env.get(t, "/cookie?cc=max-age%3D60&cookie=1")
+		if r.Header.Get("X-Cache") != "MISS" || r.Header.Get("Set-Cookie") == "" {
+			t.Fatalf("Set-Cookie: X-Cache %q, Set-Cookie %q", r.Header.Get("X-Cache"), r.Header.Get("Set-Cookie"))
+		}
+	}
+	if env.be.count("/auth") != 3 || env.be.count("/cookie") != 2 {
+		t.Fatalf("upstream requests %d, %d", env.be.count("/auth"), env.be.count("/cookie"))
+	}
+}
+
+func (env *e2eCacheEnv) deception(t *testing.T) {
+	_, alice := env.get(t, "/account.php/x.css?cc=private", "Cookie", "session=alice")
+	r, bob := env.get(t, "/account.php/x.css?cc=private", "Cookie", "session=bob")
+	if !strings.Contains(alice, "session=alice") || strings.Contains(bob, "alice") || r.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("second client got %q (X-Cache %q)", bob, r.Header.Get("X-Cache"))
+	}
+}
+
+func (env *e2eCacheEnv) authFirst(t *testing.T) {
+	const u = "/authed/x?cc=public%2C+max-age%3D60"
+	env.get(t, u, "X-API-Key", "cache-test-alice-key")
+	if r, _ := env.get(t, u, "X-API-Key", "cache-test-alice-key"); r.Header.Get("X-Cache") != "HIT" {
+		t.Fatalf("authenticated repeat: %q", r.Header.Get("X-Cache"))
+	}
+	// Response transformations run on every answer: a per-request value
+	// is never stored and replayed.
+	a, _ := env.get(t, u, "X-API-Key", "cache-test-alice-key")
+	b, _ := env.get(t, u, "X-API-Key", "cache-test-alice-key")
+	if a.Header.Get("X-Cache") != "HIT" || a.Header.Get("X-Req") == "" || a.Header.Get("X-Req") == b.Header.Get("X-Req") {
+		t.Fatalf("X-Req %q then %q (X-Cache %q)", a.Header.Get("X-Req"), b.Header.Get("X-Req"), a.Header.Get("X-Cache"))
+	}
+	r, body := env.get(t, u)
+	if r.StatusCode != http.StatusUnauthorized || r.Header.Get("X-Cache") != "" || strings.Contains(body, "path=") {
+		t.Fatalf("anonymous client: status %d, X-Cache %q, body %q", r.StatusCode, r.Header.Get("X-Cache"), body)
+	}
+}
+
+func (env *e2eCacheEnv) revalidation(t *testing.T) {
+	_, first := env.get(t, "/etag?cc=max-age%3D1&etag=v1")
+	var last string
+	wait.For(t, 5*time.Second, "a revalidated answer", func() bool {
+		r, b := env.get(t, "/etag?cc=max-age%3D1&etag=v1")
+		last = r.Header.Get("X-Cache")
+		if last != "HIT" && last != "REVALIDATED" {
+			t.Fatalf("X-Cache %q", last)
+		}
+		if b != first {
+			t.Fatalf("body changed: %q", b)
+		}
+		return last == "REVALIDATED"
+	})
+	env.be.mu.Lock()
+	inm := env.be.inm["/etag"]
+	env.be.mu.Unlock()
+	if len(inm) != 2 || inm[0] != "" || inm[1] != `"v1"` {
+		t.Fatalf("upstream saw If-None-Match %q", inm)
+	}
+}
+
+func (env *e2eCacheEnv) clientConditional(t *testing.T) {
+	env.get(t, "/cond?cc=max-age%3D60&etag=c1")
+	r, body := env.get(t, "/cond?cc=max-age%3D60&etag=c1", "If-None-Match", `W/"c1"`)
+	if r.StatusCode != http.StatusNotModified || body != "" || r.Header.Get("X-Cache") != "HIT" || r.Header.Get("Etag") != `"c1"` {
+		t.Fatalf("status %d, X-Cache %q, body %q, header %v", r.StatusCode, r.Header.Get("X-Cache"), body, r.Header)
+	}
+	if n := env.be.count("/cond"); n != 1 {
+		t.Fatalf("upstream requests %d", n)
+	}
+}
+
+func (env *e2eCacheEnv) coalescing(t *testing.T) {
+	const n = 100
+	var wg sync.WaitGroup
+	bodies := make([]string, n)
+	var misses atomic.Int32
+	for i := range n {
+		wg.Go(func() {
+			r, b := env.get(t, "/co/one?cc=max-age%3D60&block=1")
+			bodies[i] = b
+			if r.Header.Get("X-Cache") == "MISS" {
+				misses.Add(1)
+			}
+		})
+	}
+	wait.For(t, 10*time.Second, "100 lookups", func() bool { return env.counter("coalesce", "miss") == n })
+	close(env.be.release)
+	wg.Wait()
+	if c := env.be.count("/co/one"); c != 1 {
+		t.Fatalf("upstream requests %d, want 1", c)
+	}
+	for _, b := range bodies {
+		if b != bodies[0] || !strings.Contains(b, "n=1 ") {
+			t.Fatalf("bodies differ: %q vs %q", b, bodies[0])
+		}
+	}
+	if misses.Load() != 1 || env.counter("coalesce", "coalesced") != n-1 {
+		t.Fatalf("%d MISS answers, coalesced counter %d", misses.Load(), env.counter("coalesce", "coalesced"))
+	}
+}
+
+func (env *e2eCacheEnv) vary(t *testing.T) {
+	const u = "/vary?cc=max-age%3D60&vary=X-Tenant"
+	for i, s := range []struct{ tenant, want string }{{"a", "MISS"}, {"a", "HIT"}, {"b", "MISS"}, {"b", "HIT"}, {"a", "HIT"}} {
+		r, b := env.get(t, u, "X-Tenant", s.tenant)
+		if r.Header.Get("X-Cache") != s.want || !strings.Contains(b, "tenant="+s.tenant+" ") {
+			t.Fatalf("request %d (tenant %s): X-Cache %q, body %q", i, s.tenant, r.Header.Get("X-Cache"), b)
+		}
+	}
+	if n := env.be.count("/vary"); n != 2 {
+		t.Fatalf("upstream requests %d", n)
+	}
+}
+
+func (env *e2eCacheEnv) staleIfError(t *testing.T) {
+	const u = "/sie?cc=max-age%3D1%2C+stale-if-error%3D300"
+	_, first := env.get(t, u)
+	env.be.mu.Lock()
+	env.be.failing["/sie"] = true
+	env.be.mu.Unlock()
+	wait.For(t, 5*time.Second, "a stale answer", func() bool {
+		r, b := env.get(t, u)
+		if r.StatusCode != http.StatusOK || b != first {
+			t.Fatalf("status %d body %q", r.StatusCode, b)
+		}
+		return r.Header.Get("X-Cache") == "STALE"
+	})
+	if n := env.be.count("/sie"); n != 2 {
+		t.Fatalf("upstream requests %d", n)
+	}
+}
+
+func (env *e2eCacheEnv) staleIfGone(t *testing.T) {
+	const u = "/gone/x?cc=max-age%3D1%2C+stale-if-error%3D300"
+	_, first := env.get(t, u)
+	env.gone.Close()
+	wait.For(t, 5*time.Second, "a stale answer", func() bool {
+		r, b := env.get(t, u)
+		if r.StatusCode != http.StatusOK || b != first {
+			t.Fatalf("status %d body %q", r.StatusCode, b)
+		}
+		return r.Header.Get("X-Cache") == "STALE"
+	})
+	// Without stale-if-error the failure reaches the client.
+	if r, _ := env.get(t, "/gone/y?cc=max-age%3D60"); r.StatusCode != http.StatusBadGateway || r.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("uncached request to a gone upstream: %d %q", r.StatusCode, r.Header.Get("X-Cache"))
+	}
+}
+
+func (env *e2eCacheEnv) invalidation(t *testing.T) {
+	env.get(t, "/inv?cc=max-age%3D60")
+	if r, _ := env.get(t, "/inv?cc=max-age%3D60"); r.Header.Get("X-Cache") != "HIT" {
+		t.Fatal("not stored")
+	}
+	resp, _ := e2eDo(t, e2eReq(t, http.MethodPost, env.tg.URL+"/inv?cc=max-age%3D60", strings.NewReader("x")))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %d", resp.StatusCode)
+	}
+	if r, _ := env.get(t, "/inv?cc=max-age%3D60"); r.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("after POST: %q", r.Header.Get("X-Cache"))
+	}
+}
+
+func (env *e2eCacheEnv) memoryBound(t *testing.T) {
+	const keys, workers = 10000, 8
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < keys; i += workers {
+				r, _ := env.get(t, fmt.Sprintf("/small/k%d?cc=max-age%%3D600", i))
+				if r.StatusCode != http.StatusOK {
+					t.Errorf("status %d", r.StatusCode)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	stats := env.tg.Runtime.Stats()
+	bytes := stats.Counter("portico_cache_stored_bytes", `route="small"`).Value()
+	ev := stats.Counter("portico_cache_evictions_total", `route="small"`).Value()
+	stored := stats.Counter("portico_cache_stores_total", `route="small"`).Value()
+	t.Logf("stored %d responses, %d bytes held, %d evictions", stored, bytes, ev)
+	if bytes <= 0 || bytes > 256<<10 || ev == 0 || stored != keys {
+		t.Fatalf("bytes %d (max %d), evictions %d, stored %d", bytes, 256<<10, ev, stored)
+	}
+}
+
+func (env *e2eCacheEnv) reload(t *testing.T) {
+	const u = "/reload?cc=max-age%3D600"
+	env.get(t, u)
+	if err := env.tg.Runtime.Apply(testutil.ParseConfig(t, env.yaml)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := env.get(t, u); r.Header.Get("X-Cache") != "HIT" {
+		t.Fatalf("after an unchanged reload: %q", r.Header.Get("X-Cache"))
+	}
+	changed := strings.Replace(env.yaml, "{max_bytes: 1MiB, max_entry: 64KiB}", "{max_bytes: 2MiB, max_entry: 64KiB}", 1)
+	if changed == env.yaml {
+		t.Fatal("config not changed")
+	}
+	if err := env.tg.Runtime.Apply(testutil.ParseConfig(t, changed)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := env.get(t, u); r.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("after max_bytes changed: %q", r.Header.Get("X-Cache"))
+	}
+}

@@ -18,6 +18,7 @@ const e2eCacheConfig = `
 server: {listen: [{addr: "127.0.0.1:0"}]}
 consumers:
   - {name: alice, credentials: {key_auth: [{key: cache-test-alice-key}]}}
+  - {name: bob, credentials: {key_auth: [{key: cache-test-bob-key}]}}
 upstreams:
   be: {targets: [{url: "{{BE}}"}]}
   gone: {targets: [{url: "{{GONE}}"}]}
@@ -34,6 +35,12 @@ routes:
       - {name: cache}
       - {name: key_auth}
       - {name: headers, config: {response: {set: {X-Req: "${request_id}"}}}}
+  - name: shared
+    match: {path_prefix: /shared/}
+    upstream: be
+    plugins:
+      - {name: cache, config: {share_between_consumers: true}}
+      - {name: key_auth}
   - name: cached
     match: {path_prefix: /}
     upstream: be
@@ -144,6 +151,7 @@ func TestCache(t *testing.T) {
 		{"Authorization and Set-Cookie are not stored", env.authAndCookie},
 		{"cache deception", env.deception},
 		{"authentication runs before the cache", env.authFirst},
+		{"consumers do not share stored responses unless configured", env.perConsumer},
 		{"ETag revalidation", env.revalidation},
 		{"client If-None-Match answered 304", env.clientConditional},
 		{"100 concurrent misses make one upstream request", env.coalescing},
@@ -230,6 +238,25 @@ func (env *e2eCacheEnv) deception(t *testing.T) {
 	r, bob := env.get(t, "/account.php/x.css?cc=private", "Cookie", "session=bob")
 	if !strings.Contains(alice, "session=alice") || strings.Contains(bob, "alice") || r.Header.Get("X-Cache") != "MISS" {
 		t.Fatalf("second client got %q (X-Cache %q)", bob, r.Header.Get("X-Cache"))
+	}
+}
+
+func (env *e2eCacheEnv) perConsumer(t *testing.T) {
+	const own, shared = "/authed/own?cc=public%2C+max-age%3D60", "/shared/x?cc=public%2C+max-age%3D60"
+	for _, step := range []struct{ target, key, want string }{
+		{own, "cache-test-alice-key", "MISS"},
+		{own, "cache-test-bob-key", "MISS"},
+		{own, "cache-test-alice-key", "HIT"},
+		{own, "cache-test-bob-key", "HIT"},
+		{shared, "cache-test-alice-key", "MISS"},
+		{shared, "cache-test-bob-key", "HIT"},
+	} {
+		if r, _ := env.get(t, step.target, "X-API-Key", step.key); r.Header.Get("X-Cache") != step.want {
+			t.Fatalf("%s as %s: X-Cache %q, want %q", step.target, step.key, r.Header.Get("X-Cache"), step.want)
+		}
+	}
+	if a, s := env.be.count("/authed/own"), env.be.count("/shared/x"); a != 2 || s != 1 {
+		t.Fatalf("upstream requests: %d for the per-consumer path (want 2), %d for the shared one (want 1)", a, s)
 	}
 }
 

@@ -96,6 +96,12 @@ type Cache struct {
 	// AllowSetCookie stores responses that carry Set-Cookie (the cookie is
 	// then served to every client). Off by default.
 	AllowSetCookie bool `yaml:"allow_set_cookie"`
+	// ShareBetweenConsumers lets consumers share stored responses. Off by
+	// default: the authenticated consumer (when an auth plugin found one;
+	// not an anonymous fallback) is part of the key, so one consumer's
+	// answer is never served to another even when the upstream forgets
+	// Cache-Control: private. Requests without a consumer share one copy.
+	ShareBetweenConsumers bool `yaml:"share_between_consumers"`
 	// StatusHeader names the response header that reports what the cache
 	// did: HIT, MISS, STALE, REVALIDATED or BYPASS. Default X-Cache.
 	StatusHeader string `yaml:"status_header"`

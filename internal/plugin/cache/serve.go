@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/httpcache"
+	"github.com/portico-gw/portico/internal/reqkey"
 	"github.com/portico-gw/portico/internal/request"
 )
 
@@ -99,13 +100,24 @@ func (c *Cache) bypass(r *http.Request, reqCC *httpcache.CacheControl) bool {
 	return auth && !c.AllowAuthorized
 }
 
+// primaryKey is r's key: the request, the key.extra parts and, unless
+// consumers share responses, the authenticated consumer's ID. Parts are
+// length-prefixed and their layout is fixed per config (extra first when
+// configured), so a consumer's key never equals another's or that of a
+// request without a consumer.
 func (c *Cache) primaryKey(r *http.Request) httpcache.Key {
-	if !c.hasExtra {
-		return httpcache.NewKey(r, &c.keyOpts, nil)
+	var stack [2]string
+	extra := stack[:0]
+	rec := request.RecordOf(r)
+	if c.hasExtra {
+		extra = append(extra, c.extra.Render(r, rec))
 	}
-	var extra [1]string
-	extra[0] = c.extra.Render(r, request.RecordOf(r))
-	return httpcache.NewKey(r, &c.keyOpts, extra[:])
+	if !c.ShareBetweenConsumers {
+		if id, ok := reqkey.Consumer(rec); ok {
+			extra = append(extra, id)
+		}
+	}
+	return httpcache.NewKey(r, &c.keyOpts, extra)
 }
 
 // lookup finds the stored response for r. A response that varies is kept

@@ -48,8 +48,7 @@ func (rw *recorder) WriteHeader(code int) {
 	}
 	if code >= 100 && code < 200 {
 		if rw.w != nil && code != http.StatusSwitchingProtocols {
-			copyHeader(rw.w.Header(), rw.h)
-			rw.w.WriteHeader(code)
+			rw.writeInterim(code)
 		}
 		return
 	}
@@ -66,6 +65,29 @@ func (rw *recorder) WriteHeader(code int) {
 	copyHeader(dst, rw.h)
 	dst.Set(rw.c.header, rw.label)
 	rw.w.WriteHeader(code)
+}
+
+// writeInterim sends a 1xx response (103 Early Hints) with the header the
+// upstream side set for it, then puts the client's header back as it was:
+// a ResponseWriter keeps its header map after a 1xx, and the interim
+// fields must not reach the final response.
+func (rw *recorder) writeInterim(code int) {
+	dst := rw.w.Header()
+	saved := make(http.Header, len(rw.h))
+	for k := range rw.h {
+		if vs, ok := dst[k]; ok {
+			saved[k] = vs
+		}
+	}
+	copyHeader(dst, rw.h)
+	rw.w.WriteHeader(code)
+	for k := range rw.h {
+		if vs, ok := saved[k]; ok {
+			dst[k] = vs
+		} else {
+			delete(dst, k)
+		}
+	}
 }
 
 // startStoring decides whether the response may be stored and, if so,

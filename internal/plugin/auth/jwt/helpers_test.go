@@ -201,8 +201,10 @@ type jwksServer struct {
 	mu      sync.Mutex
 	body    []byte
 	fetches atomic.Int64
-	down    atomic.Bool
-	delay   time.Duration
+	// served is when a key set was last written to a client (Unix ns).
+	served atomic.Int64
+	down   atomic.Bool
+	delay  time.Duration
 	// discovery, when set, is served at /.well-known/openid-configuration.
 	discovery bool
 }
@@ -233,6 +235,7 @@ func newJWKSServer(t testing.TB, keys ...jose.JSONWebKey) *jwksServer {
 			s.mu.Unlock()
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(b)
+			s.served.Store(time.Now().UnixNano())
 		default:
 			http.NotFound(w, r)
 		}

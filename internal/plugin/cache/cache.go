@@ -96,6 +96,14 @@ type Cache struct {
 	// AllowSetCookie stores responses that carry Set-Cookie (the cookie is
 	// then served to every client). Off by default.
 	AllowSetCookie bool `yaml:"allow_set_cookie"`
+	// Heuristic gives a response without explicit freshness (no max-age,
+	// s-maxage or Expires) but with Last-Modified a lifetime of a tenth of
+	// its age at the time it was stored (RFC 9111 §4.2.2), at most
+	// heuristic_max. Off by default: such responses are stored and
+	// revalidated on every use.
+	Heuristic bool `yaml:"heuristic"`
+	// HeuristicMax bounds a heuristic lifetime. Default 24h.
+	HeuristicMax config.Duration `yaml:"heuristic_max"`
 	// ShareBetweenConsumers lets consumers share stored responses. Off by
 	// default: the authenticated consumer (when an auth plugin found one;
 	// not an anonymous fallback) is part of the key, so one consumer's
@@ -178,7 +186,8 @@ func (c *Cache) Provision(ctx plugin.Context) error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	c.policy = httpcache.Policy{TTL: c.TTL.D(), AllowAuthorized: c.AllowAuthorized, AllowSetCookie: c.AllowSetCookie}
+	c.policy = httpcache.Policy{TTL: c.TTL.D(), AllowAuthorized: c.AllowAuthorized, AllowSetCookie: c.AllowSetCookie,
+		Heuristic: c.Heuristic, HeuristicMax: c.HeuristicMax.D()}
 	if c.TTLMode == "override" {
 		c.policy.Mode = httpcache.TTLReplace
 	}
@@ -249,6 +258,9 @@ func (c *Cache) check() error {
 	if c.TTL < 0 {
 		errs = append(errs, fmt.Errorf("ttl must not be negative, got %s", c.TTL.D()))
 	}
+	if c.HeuristicMax < 0 {
+		errs = append(errs, fmt.Errorf("heuristic_max must not be negative, got %s", c.HeuristicMax.D()))
+	}
 	switch c.TTLMode {
 	case "", "cap":
 	case "override":
@@ -303,8 +315,8 @@ func (s *sharedStore) Close() error {
 // settings that decide what entries and keys look like, so a reload that
 // changes any of them starts with an empty store.
 func (c *Cache) storeKey(route string) string {
-	return fmt.Sprintf("cache/memory/%q/%d/%d/%d/%q/%q/%q/%t/%t", route, c.MaxBytes, c.MaxEntry, c.TTL, c.TTLMode,
-		c.Key.IgnoreQuery, c.Key.Extra, c.AllowAuthorized, c.AllowSetCookie)
+	return fmt.Sprintf("cache/memory/%q/%d/%d/%d/%q/%q/%q/%t/%t/%t/%t/%d", route, c.MaxBytes, c.MaxEntry, c.TTL, c.TTLMode,
+		c.Key.IgnoreQuery, c.Key.Extra, c.AllowAuthorized, c.AllowSetCookie, c.ShareBetweenConsumers, c.Heuristic, c.HeuristicMax)
 }
 
 // syncStoreStats copies the store's byte count and evictions into the

@@ -11,11 +11,12 @@ import (
 	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
-// TestMirrorBodyLiftsReadDeadline: reading a mirrored body ahead of the
-// upstream reaches its end, so the body read deadline is lifted as for
-// any request: a primary slower than body_read_timeout still answers, and
-// the connection serves the next request.
-func TestMirrorBodyLiftsReadDeadline(t *testing.T) {
+// TestMirrorSlowPrimaryWithBody: a mirrored request with a body, sized or
+// chunked, to a primary slower than body_read_timeout still answers, and
+// the connection serves the next request. (That the body's end, which
+// lifts the read deadline, is reached is checked directly by
+// TestMirrorReadBodyReachesEnd.)
+func TestMirrorSlowPrimaryWithBody(t *testing.T) {
 	t.Parallel()
 	v1 := e2eNewRecorder(t, "v1", func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(600 * time.Millisecond) // the behaviour under test: an upstream slower than the body deadline

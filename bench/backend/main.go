@@ -146,7 +146,7 @@ func jsonDocument(size int) []byte {
 		item = append(item, `","`...)
 		item = append(item, pick(tags)...)
 		item = append(item, `"],"updated_at":"`...)
-		item = base.Add(time.Duration(rng.Int64N(int64(330*24*time.Hour))) / time.Second * time.Second).AppendFormat(item, time.RFC3339)
+		item = base.Add(time.Duration(rng.Int64N(int64(330*24*time.Hour)))/time.Second*time.Second).AppendFormat(item, time.RFC3339)
 		item = append(item, `","seller":{"id":`...)
 		item = strconv.AppendInt(item, int64(1+rng.IntN(999)), 10)
 		item = append(item, `,"name":"`...)

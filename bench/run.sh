@@ -8,14 +8,17 @@
 # gRPC calls, bench/grpcload, to a gRPC backend directly, through Portico and
 # through nginx). A third, "features", measures what Portico's plugins (jwt,
 # key_auth, rate_limit with a local or a Redis backend) add to the plain route.
+# A fourth, "cache", puts a cache hit served by Portico (memory or Redis store)
+# beside nginx proxy_cache serving the same hit, gives the cost of a cache miss
+# and of gzip, zstd and brotli compression of a 16 KiB JSON response.
 #
-# Usage: bench/run.sh [--duration 10s] [--only nginx,caddy,httputil,portico,portico-log,h2,grpc,features]
+# Usage: bench/run.sh [--duration 10s] [--only nginx,caddy,httputil,portico,portico-log,h2,grpc,features,cache]
 #
 # See bench/README.md for the methodology. All traffic stays on 127.0.0.1; every
 # load run is bounded in time and every process started here is stopped on exit.
 set -euo pipefail
 
-ALL_PROXIES="nginx,caddy,httputil,portico,portico-log,h2,grpc,features"
+ALL_PROXIES="nginx,caddy,httputil,portico,portico-log,h2,grpc,features,cache"
 
 usage() {
 	cat <<EOF
@@ -25,15 +28,20 @@ Usage: bench/run.sh [--duration 10s] [--only LIST]
                  "10s", "10" or "1m"); default \$DURATION or 10s
   --only LIST    comma-separated proxies to measure, from: $ALL_PROXIES
                  (default: all). "h2" is the HTTP/2 (h2c) table, "grpc" the
-                 gRPC unary table, "features" the plugin-cost table (run
-                 alone, it adds or replaces its section in the existing
-                 report); the others are HTTP/1.1 rows.
+                 gRPC unary table, "features" the plugin-cost table and
+                 "cache" the caching and compression table (run alone, or
+                 the two together, they add or replace their sections in the
+                 existing report); the others are HTTP/1.1 rows.
 
 Environment:
-  BENCH_PORT_BASE  first of fifteen consecutive 127.0.0.1 ports to use (default 28080)
+  BENCH_PORT_BASE  first of sixteen consecutive 127.0.0.1 ports to use (default 28080)
   BENCH_KEEP_TMP   set to 1 to keep the temp dir (configs, logs, load tool output)
   BENCH_FEATURES   comma-separated rows of the "features" table to measure
                    (default: all), e.g. split-weighted,mirror-100
+  BENCH_CACHE      comma-separated rows of the "cache" table to measure
+                   (default: all), e.g. portico-hit,nginx-hit; the baselines
+                   (portico-plain, and plain-16k for the compression rows)
+                   are always measured
 EOF
 }
 
@@ -91,6 +99,7 @@ declare -A PORT=(
 	[grpc:portico]=$((PORT_BASE + 11))
 	[grpc:nginx]=$((PORT_BASE + 12))
 	[features]=$((PORT_BASE + 13))
+	[cache]=$((PORT_BASE + 15))
 )
 FEATURES_REDIS_PORT=$((PORT_BASE + 14))
 GRPC_BACKEND_PORT=$((PORT_BASE + 10))
@@ -117,7 +126,7 @@ selected() {
 # HTTP/1.1 rows selected, in order.
 HTTP1_SELECTED=()
 for p in "${SELECTED[@]}"; do
-	case "$p" in h2 | grpc | features) ;; *) HTTP1_SELECTED+=("$p") ;; esac
+	case "$p" in h2 | grpc | features | cache) ;; *) HTTP1_SELECTED+=("$p") ;; esac
 done
 
 THREADS=1
@@ -150,7 +159,7 @@ install_deps() {
 	command -v curl >/dev/null 2>&1 || need+=(curl)
 	command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 	command -v pgrep >/dev/null 2>&1 || need+=(procps)
-	if selected features; then
+	if selected features || selected cache; then
 		command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 		command -v openssl >/dev/null 2>&1 || need+=(openssl)
 	fi
@@ -301,7 +310,7 @@ log "building Go programs"
 
 PORTICO_BUILD_ERR=""
 for p in "${SELECTED[@]}"; do
-	case "$p" in portico | portico-log | h2 | grpc | features) want_portico=1 ;; esac
+	case "$p" in portico | portico-log | h2 | grpc | features | cache) want_portico=1 ;; esac
 done
 if [ "${want_portico:-0}" = 1 ]; then
 	if ! (cd "$ROOT" && timeout 600 go build -o "$TMP/portico" ./cmd/portico) >"$TMP/portico-build.log" 2>&1; then
@@ -336,7 +345,7 @@ fi
 # ---------------------------------------------------------------------------
 # Backend (for the HTTP/1.1 and HTTP/2 rows; the gRPC run starts its own)
 
-if [ ${#HTTP1_SELECTED[@]} -gt 0 ] || selected h2 || selected features; then
+if [ ${#HTTP1_SELECTED[@]} -gt 0 ] || selected h2 || selected features || selected cache; then
 	if port_busy "$BACKEND_PORT"; then
 		echo "run.sh: 127.0.0.1:$BACKEND_PORT is already in use (set BENCH_PORT_BASE)" >&2
 		exit 1
@@ -1313,6 +1322,309 @@ measure_features() {
 }
 
 
+# ---------------------------------------------------------------------------
+# Caching and compression table ("cache"): a cache HIT served by Portico (memory
+# store, and Redis store when the build has one) beside nginx proxy_cache
+# serving the same hit, a MISS on a route whose responses are not storable, and
+# gzip, zstd and brotli compression of a 16 KiB JSON response, each measured
+# like the HTTP/1.1 rows. Rows are keyed "cache:NAME"; each runs on its own
+# port (PORT[cache]) with its own generated config.
+
+CACHE_ALL_ROWS=(portico-plain portico-hit nginx-plain nginx-hit portico-miss portico-redis-hit plain-16k gzip-16k zstd-16k br-16k)
+CACHE_ROWS=("${CACHE_ALL_ROWS[@]}")
+# BENCH_CACHE (comma-separated) measures only those rows, in table order,
+# with their baselines: portico-plain always, nginx-plain with nginx-hit,
+# plain-16k with a compression row.
+if [ -n "${BENCH_CACHE:-}" ]; then
+	IFS=',' read -r -a CACHE_WANT <<<"portico-plain,${BENCH_CACHE}"
+	for r in "${CACHE_WANT[@]}"; do
+		case " ${CACHE_ALL_ROWS[*]} " in
+		*" $r "*) ;;
+		*) echo "run.sh: unknown BENCH_CACHE row '$r' (known: ${CACHE_ALL_ROWS[*]})" >&2; exit 2 ;;
+		esac
+		case "$r" in *-16k) CACHE_WANT+=(plain-16k) ;; nginx-hit) CACHE_WANT+=(nginx-plain) ;; esac
+	done
+	CACHE_ROWS=()
+	for r in "${CACHE_ALL_ROWS[@]}"; do
+		case " ${CACHE_WANT[*]} " in *" $r "*) CACHE_ROWS+=("$r") ;; esac
+	done
+fi
+CACHE_DIR="$TMP/cache"
+# Size of /json-16k's body (bench/backend).
+CACHE_JSON_BYTES=16384
+declare -A CACHE_REDIS_US CACHE_OUT_BYTES
+
+# cache_path ROW: the backend path ROW requests.
+cache_path() {
+	case "$1" in
+	portico-miss) echo /no-store ;;
+	*-16k) echo /json-16k ;;
+	*) echo /cacheable ;;
+	esac
+}
+
+# cache_base ROW: the row ROW is compared with (its Δ columns), or nothing.
+cache_base() {
+	case "$1" in
+	portico-plain | plain-16k | nginx-plain) ;;
+	*-16k) echo plain-16k ;;
+	nginx-hit) echo nginx-plain ;;
+	*) echo portico-plain ;;
+	esac
+}
+
+# cache_encoding ROW: the Accept-Encoding a compression row sends, or nothing.
+cache_encoding() {
+	case "$1" in
+	gzip-16k | zstd-16k | br-16k) echo "${1%-16k}" ;;
+	esac
+}
+
+# cache_route_plugins ROW: the route's plugins for a Portico row (YAML under
+# the route, indented), empty for the plain rows.
+cache_route_plugins() {
+	case "$1" in
+	portico-hit | portico-miss)
+		cat <<YAML
+    plugins:
+      - name: cache
+        config: {store: memory}
+YAML
+		;;
+	portico-redis-hit)
+		cat <<YAML
+    plugins:
+      - name: cache
+        config:
+          store: redis
+          redis: {addr: 127.0.0.1:$FEATURES_REDIS_PORT, timeout: $FEAT_REDIS_TIMEOUT}
+YAML
+		;;
+	gzip-16k | zstd-16k | br-16k)
+		cat <<YAML
+    plugins:
+      - name: compression
+        config: {}
+YAML
+		;;
+	esac
+}
+
+# cache_config ROW PORT FILE: portico_config plus ROW's route plugins (after
+# the route's "upstream: backend").
+cache_config() {
+	local row="$1" port="$2" file="$3"
+	portico_config "$port" off "$file.base" || return 1
+	cache_route_plugins "$row" >"$file.plugins"
+	if [ -s "$file.plugins" ]; then
+		sed -e "/^    upstream: backend[[:space:]]*\$/r $file.plugins" "$file.base" >"$file"
+		grep -q "^    plugins:" "$file" || return 1
+	else
+		cp "$file.base" "$file"
+	fi
+	rm -f "$file.base" "$file.plugins"
+}
+
+# start_cache_nginx ROW PORT: nginx on the same upstream, with proxy_cache for
+# nginx-hit: a keys_zone in the row's temp dir, the default key, lifetimes
+# from the backend's Cache-Control, and the cache status in X-Cache-Status.
+start_cache_nginx() {
+	local row="$1" port="$2" dir="$CACHE_DIR/$1" zone="" cache=""
+	if [ "$row" = nginx-hit ]; then
+		zone="    proxy_cache_path $dir/cache levels=1:2 keys_zone=bench:10m max_size=64m inactive=60m use_temp_path=off;"
+		cache="            proxy_cache bench;
+            add_header X-Cache-Status \$upstream_cache_status;"
+	fi
+	start_nginx_with "$dir" <<EOF
+$zone
+    upstream backend {
+        server 127.0.0.1:$BACKEND_PORT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+$cache
+        }
+    }
+EOF
+}
+
+# start_cache_portico ROW PORT: Portico with ROW's config; the Redis row first
+# checks (portico validate) that this build has a Redis cache store, then
+# starts redis-server.
+start_cache_portico() {
+	local row="$1" port="$2" cfg="$CACHE_DIR/$1.yaml" err
+	[ -z "$PORTICO_BUILD_ERR" ] || { SKIP_REASON="$PORTICO_BUILD_ERR"; return 1; }
+	if ! cache_config "$row" "$port" "$cfg"; then
+		SKIP_REASON="could not derive the config from bench/portico.yaml (route \"upstream: backend\" not found)"
+		return 1
+	fi
+	if [ "$row" = portico-redis-hit ]; then
+		if ! err="$(timeout 60 "$TMP/portico" validate --config "$cfg" 2>&1)"; then
+			SKIP_REASON="the Redis cache store is not available in this build (portico validate: $(printf '%s' "$err" | grep -m 1 -i -e 'redis' -e 'store' | sed -e 's/^invalid: //' -e 's/ (known: .*//' | tr '|\t' '/ ' | cut -c1-200))"
+			return 1
+		fi
+		if [ -z "$REDIS_PID" ]; then start_redis || { SKIP_REASON="$REDIS_ERR"; return 1; }; fi
+		redis_cmd flushall >/dev/null || true
+	fi
+	LOG_FILE="$CACHE_DIR/$row.log"
+	GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$TMP/portico" run --config "$cfg" >"$LOG_FILE" 2>&1 &
+	PROXY_PID=$!
+}
+
+# cache_get ROW URL: one request as wrk makes it for ROW; sets GOT_CODE,
+# GOT_SIZE (body bytes as received, not decoded), GOT_STATUS (X-Cache or
+# X-Cache-Status) and GOT_CE (Content-Encoding).
+cache_get() {
+	local enc hdr=()
+	enc="$(cache_encoding "$1")"
+	[ -z "$enc" ] || hdr=(-H "Accept-Encoding: $enc")
+	rm -f "$CACHE_DIR/body" "$CACHE_DIR/head"
+	GOT_CODE="$(curl -s "${hdr[@]}" -D "$CACHE_DIR/head" -o "$CACHE_DIR/body" --max-time 3 -w '%{http_code}' "$2" || true)"
+	GOT_SIZE="$(stat -c %s "$CACHE_DIR/body" 2>/dev/null || echo 0)"
+	GOT_STATUS="$(tr -d '\r' <"$CACHE_DIR/head" 2>/dev/null | awk -F': *' 'tolower($1) == "x-cache" || tolower($1) == "x-cache-status" {print $2; exit}')"
+	GOT_CE="$(tr -d '\r' <"$CACHE_DIR/head" 2>/dev/null | awk -F': *' 'tolower($1) == "content-encoding" {print $2; exit}')"
+}
+
+# check_cache ROW URL: prints "ok" when ROW's proxy answers as the row
+# assumes, else what was wrong. The hit rows are primed with one request
+# and must then answer HIT; the miss row must still answer MISS the second
+# time; a compression row must answer in its encoding with a smaller body.
+check_cache() {
+	local row="$1" url="$2" want_size="$BODY_BYTES" want_status="" enc
+	enc="$(cache_encoding "$row")"
+	case "$row" in
+	portico-hit | portico-redis-hit | nginx-hit) want_status=HIT ;;
+	portico-miss) want_status=MISS ;;
+	plain-16k) want_size="$CACHE_JSON_BYTES" ;;
+	esac
+	cache_get "$row" "$url"
+	[ -z "$want_status" ] || cache_get "$row" "$url"
+	if [ "$GOT_CODE" != 200 ]; then
+		echo "answered ${GOT_CODE:-nothing} with a ${GOT_SIZE}-byte body, want 200"
+	elif [ -n "$enc" ]; then
+		if [ "$GOT_CE" != "$enc" ] || [ "$GOT_SIZE" -ge "$CACHE_JSON_BYTES" ] || [ "$GOT_SIZE" -eq 0 ]; then
+			echo "answered Content-Encoding '${GOT_CE:-none}' with a ${GOT_SIZE}-byte body, want '$enc' and fewer than $CACHE_JSON_BYTES bytes"
+		else
+			echo ok
+		fi
+	elif [ "$GOT_SIZE" != "$want_size" ]; then
+		echo "answered 200 with a ${GOT_SIZE}-byte body, want $want_size bytes"
+	elif [ -n "$want_status" ] && [ "$GOT_STATUS" != "$want_status" ]; then
+		echo "the second request answered X-Cache '${GOT_STATUS:-none}', want $want_status"
+	else
+		echo ok
+	fi
+}
+
+# measure_cache ROW: one row of the cache table, as measure() does for the
+# HTTP/1.1 rows, with the row's proxy, path and Accept-Encoding; for the hit
+# rows a request after the run must still be a HIT, and for the Redis row
+# Redis's CPU time is read over the measured run too.
+measure_cache() {
+	local row="$1" key="cache:$1" port="${PORT[cache]}" url res enc hdr=() status=0 requests extra wrk_out
+	local cpu0 cpu1 r0=0 r1=0 pb0 pt0 lb0 lt0 pb1 pt1 lb1 lt1
+	url="http://127.0.0.1:$port$(cache_path "$row")"
+	enc="$(cache_encoding "$row")"
+	[ -z "$enc" ] || hdr=(-H "Accept-Encoding: $enc")
+	SKIP_REASON="" PROXY_PID="" CPU_PIDS=() RSS_PID="" LOG_FILE=""
+	log "$key: $url (cpu $PROXY_CPU)"
+	if port_busy "$port"; then SKIP[$key]="127.0.0.1:$port is already in use"; return; fi
+	case "$row" in
+	nginx-*) start_cache_nginx "$row" "$port" || { SKIP[$key]="$SKIP_REASON"; return; } ;;
+	*) start_cache_portico "$row" "$port" || { SKIP[$key]="$SKIP_REASON"; return; } ;;
+	esac
+	PIDS+=("$PROXY_PID")
+	if ! wait_port "$PROXY_PID" "$port"; then
+		if kill -0 "$PROXY_PID" 2>/dev/null; then
+			SKIP[$key]="not listening on 127.0.0.1:$port within 10 s: $(last_log "$LOG_FILE")"
+		else
+			SKIP[$key]="exited at start-up: $(last_log "$LOG_FILE")"
+		fi
+		stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
+		return
+	fi
+	res="$(check_cache "$row" "$url")"
+	if [ "$res" != ok ]; then
+		SKIP[$key]="$res"
+		stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
+		return
+	fi
+	# The compressed size, for the notes (check_cache ran in a subshell).
+	if [ -n "$enc" ]; then cache_get "$row" "$url"; CACHE_OUT_BYTES[$key]="$GOT_SIZE"; fi
+	case "$row" in nginx-*) nginx_pids ;; *) CPU_PIDS=("$PROXY_PID"); RSS_PID="$PROXY_PID" ;; esac
+
+	log "$key: warm-up ${WARMUP_S}s"
+	run_wrk "$CACHE_DIR/$row-warmup.txt" $((WARMUP_S + 30)) -t"$THREADS" -c"$CONNS" -d"${WARMUP_S}s" "${hdr[@]}" "$url" || true
+
+	log "$key: measuring ${DUR_S}s"
+	wrk_out="$CACHE_DIR/$row-wrk.txt"
+	if [ "$row" = portico-redis-hit ]; then r0="$(cpu_ticks "$REDIS_PID")"; fi
+	read -r pb0 pt0 <<<"$(core_ticks "$PROXY_CPU")"
+	read -r lb0 lt0 <<<"$(core_ticks "$LOAD_CPU")"
+	cpu0="$(cpu_ticks "${CPU_PIDS[@]}")"
+	run_wrk "$wrk_out" $((DUR_S + 30)) -t"$THREADS" -c"$CONNS" -d"${DUR_S}s" --latency "${hdr[@]}" "$url" || status=$?
+	cpu1="$(cpu_ticks "${CPU_PIDS[@]}")"
+	read -r pb1 pt1 <<<"$(core_ticks "$PROXY_CPU")"
+	read -r lb1 lt1 <<<"$(core_ticks "$LOAD_CPU")"
+	if [ "$row" = portico-redis-hit ]; then r1="$(cpu_ticks "$REDIS_PID")"; fi
+
+	if ! kill -0 "$PROXY_PID" 2>/dev/null; then
+		SKIP[$key]="exited during the load run: $(last_log "$LOG_FILE")"
+		wait "$PROXY_PID" 2>/dev/null || true
+		forget_pid "$PROXY_PID"
+		return
+	fi
+	requests="$(awk '/ requests in / {print $1; exit}' "$wrk_out")"
+	if [ "$status" -ne 0 ] || [ -z "$requests" ] || [ "$requests" -eq 0 ]; then
+		SKIP[$key]="wrk failed (exit $status): $(last_log "$wrk_out")"
+		stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
+		return
+	fi
+	RPS[$key]="$(awk '/^Requests\/sec:/ {printf "%.0f", $2; exit}' "$wrk_out")"
+	P50[$key]="$(latency_of "$wrk_out" 50)"
+	P99[$key]="$(latency_of "$wrk_out" 99)"
+	CPU_US[$key]="$(awk -v d=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')"
+	RSS_MIB[$key]="$(awk -v k="$(hwm_kib "$RSS_PID")" 'BEGIN {printf "%.1f", k / 1024}')"
+
+	extra="$(core_use "$key" $((pb1 - pb0)) $((pt1 - pt0)) $((lb1 - lb0)) $((lt1 - lt0)) $((cpu1 - cpu0)))"
+	if [ "$row" = portico-redis-hit ]; then
+		CACHE_REDIS_US[$key]="$(awk -v d=$((r1 - r0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')"
+		extra+="redis-server $((r1 - r0)) ticks of CPU (core $LOAD_CPU); "
+	fi
+	case "$row" in
+	*-hit)
+		# Still a hit after the run: the rows measured what they claim.
+		cache_get "$row" "$url"
+		[ "$GOT_STATUS" = HIT ] || extra+="after the run a request answered X-Cache '${GOT_STATUS:-none}', not HIT: the figures are not valid; "
+		;;
+	esac
+	if grep -q 'Socket errors' "$wrk_out"; then
+		extra+="wrk $(grep 'Socket errors' "$wrk_out" | sed 's/^[[:space:]]*//'); "
+	fi
+	if grep -q 'Non-2xx or 3xx' "$wrk_out"; then
+		extra+="$(grep 'Non-2xx or 3xx' "$wrk_out" | sed 's/^[[:space:]]*//'): the figures are not valid; "
+	fi
+	NOTE[$key]="$requests requests in ${DUR_S}s; ${extra%; }"
+
+	stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
+	log "$key: ${RPS[$key]} req/s, p50 ${P50[$key]}, p99 ${P99[$key]}, ${CPU_US[$key]} µs CPU/req, ${RSS_MIB[$key]} MiB${CACHE_REDIS_US[$key]:+, Redis ${CACHE_REDIS_US[$key]} µs CPU/req}"
+}
+
+measure_cache_table() {
+	local row
+	mkdir -p "$CACHE_DIR" "$FEAT_DIR"
+	for row in "${CACHE_ROWS[@]}"; do
+		measure_cache "$row"
+		[ -z "${SKIP[cache:$row]:-}" ] || log "cache:$row: SKIPPED: ${SKIP[cache:$row]}"
+	done
+	if [ -n "$REDIS_PID" ]; then stop_pid "$REDIS_PID"; forget_pid "$REDIS_PID"; REDIS_PID=""; fi
+}
+
 LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 START_TS="$(date +%s)"
 for p in "${SELECTED[@]}"; do
@@ -1320,6 +1632,7 @@ for p in "${SELECTED[@]}"; do
 	h2) measure_h2 ;;
 	grpc) measure_grpc ;;
 	features) measure_features ;;
+	cache) measure_cache_table ;;
 	*)
 		measure "$p"
 		[ -z "${SKIP[$p]:-}" ] || log "$p: SKIPPED: ${SKIP[$p]}"
@@ -1421,6 +1734,12 @@ all_tables() {
 		features_table
 		echo
 	fi
+	if selected cache; then
+		echo "Caching and compression:"
+		echo
+		cache_table
+		echo
+	fi
 }
 
 # to_ms LATENCY: a wrk latency ("850.00us", "1.23ms", "1.02s") in ms.
@@ -1509,19 +1828,98 @@ features_section() {
 	echo
 }
 
-# splice_features FILE SECTION: FILE with its "## Plugins" section (if any)
-# replaced by SECTION, placed before the "Versions:" list (or at the end).
-splice_features() {
+# splice_section FILE SECTION HEADING: FILE with its section under HEADING
+# (if any) replaced by SECTION, placed before the "Versions:" list (or at the
+# end).
+splice_section() {
 	local file="$1" section="$2"
-	awk -v sec="$section" '
+	awk -v sec="$section" -v head="$3" '
 		function put(  l) { while ((getline l < sec) > 0) print l; close(sec); done = 1 }
-		/^## Plugins: cost over the plain route/ { skip = 1; next }
+		index($0, head) == 1 { skip = 1; next }
 		skip && (/^## / || /^Versions:/) { skip = 0 }
 		skip { next }
 		/^Versions:/ && !done { put() }
 		{ print }
 		END { if (!done) { print ""; put() } }
 	' "$file" >"$file.tmp" && mv "$file.tmp" "$file"
+}
+
+# cache_note ROW: the notes cell of a measured cache row.
+cache_note() {
+	local k="cache:$1" n="" out
+	case "$1" in
+	portico-plain) n="baseline: the bench route, no cache; /cacheable (100 bytes, max-age=3600) from the backend every time" ;;
+	portico-hit) n="\`cache\`, memory store; every request a HIT" ;;
+	nginx-plain) n="nginx's baseline: no cache, the nginx config of the HTTP/1.1 table" ;;
+	nginx-hit) n="nginx \`proxy_cache\`; every request a HIT" ;;
+	portico-miss) n="\`cache\`, memory store; /no-store: every request a MISS, forwarded" ;;
+	portico-redis-hit) n="\`cache\`, Redis store; every request a HIT; Redis ${CACHE_REDIS_US[$k]:-?} µs CPU/req" ;;
+	plain-16k) n="baseline: the bench route, /json-16k (16,384-byte JSON) sent uncompressed" ;;
+	gzip-16k | zstd-16k | br-16k)
+		out="${CACHE_OUT_BYTES[$k]:-}"
+		n="\`compression\` (default levels); \`Accept-Encoding: ${1%-16k}\`"
+		if [ -n "$out" ]; then
+			n+="; $out of $CACHE_JSON_BYTES bytes ($(awk -v a="$out" -v b="$CACHE_JSON_BYTES" 'BEGIN {printf "%.1f", 100 * a / b}') %)"
+		fi
+		;;
+	esac
+	case "${NOTE[$k]:-}" in *"not valid"*) n+="; see the run line: the figures are not valid" ;; esac
+	printf '%s' "$n"
+}
+
+cache_table() {
+	local r k b dcpu dp99 vsb vsn
+	echo "| config | req/s | p50 | p99 | CPU µs/req | baseline | Δ CPU µs vs baseline | CPU vs baseline | CPU vs nginx-hit | Δ p99 vs baseline | peak RSS MiB | notes |"
+	echo "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
+	for r in "${CACHE_ROWS[@]}"; do
+		k="cache:$r"
+		if [ -n "${SKIP[$k]:-}" ]; then
+			echo "| $r | $(skip_cell "$k") | | | | | | | | | | |"
+			continue
+		fi
+		[ -n "${CPU_US[$k]:-}" ] || continue
+		b="$(cache_base "$r")"
+		dcpu="—" dp99="—" vsb="—"
+		if [ -n "$b" ] && [ -n "${CPU_US[cache:$b]:-}" ]; then
+			dcpu="$(awk -v a="${CPU_US[$k]}" -v b="${CPU_US[cache:$b]}" 'BEGIN {printf "%+.1f", a - b}')"
+			dp99="$(awk -v a="$(to_ms "${P99[$k]}")" -v b="$(to_ms "${P99[cache:$b]}")" 'BEGIN {printf "%+.2fms", a - b}')"
+			vsb="$(ratio "$k" "cache:$b")"
+		elif [ -n "$b" ]; then
+			dcpu="n/a" dp99="n/a" vsb="n/a"
+		fi
+		vsn="—"
+		case "$r" in *-hit | portico-plain | nginx-plain) vsn="$(ratio "$k" cache:nginx-hit)" ;; esac
+		echo "| $r | ${RPS[$k]} | ${P50[$k]} | ${P99[$k]} | ${CPU_US[$k]} | ${b:-—} | $dcpu | $vsb | $vsn | $dp99 | ${RSS_MIB[$k]} | $(cache_note "$r") |"
+	done
+}
+
+# cache_section [STANDALONE]: the "## Caching and compression" section of the
+# report; with STANDALONE also its own date, load average and versions.
+cache_section() {
+	echo "## Caching and compression"
+	echo
+	if [ -n "${1:-}" ]; then
+		echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start: $LOADAVG_START;"
+		echo "go $(go version | awk '{print $3}'), wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}')${NGINX:+, nginx $("$NGINX" -v 2>&1 | sed 's/^nginx version: nginx\///')}$(portico_rev | sed 's/^/, portico /')${REDIS_VERSION:+, redis-server $REDIS_VERSION}."
+		echo
+	fi
+	echo "Load: \`taskset -c $LOAD_CPU wrk -t$THREADS -c$CONNS -d${DUR_S}s --latency http://127.0.0.1:PORT/PATH\` after a ${WARMUP_S} s warm-up"
+	echo "run with the same flags (compression rows: plus \`-H 'Accept-Encoding: ENC'\`); the same cores, backend and CPU"
+	echo "accounting as the HTTP/1.1 table (nginx: master + worker). Paths of \`bench/backend\`: \`/cacheable\` (the 100-byte"
+	echo "body with \`Cache-Control: public, max-age=3600\`), \`/no-store\` (the same with \`no-store\`), \`/json-16k\` (a 16,384-byte"
+	echo "JSON list of product records). Portico rows: the bench config (\`portico.yaml\`) with the \`cache\` plugin"
+	echo "(\`{store: memory}\`, or \`store: redis\` with redis-server on core $LOAD_CPU) or the \`compression\` plugin (\`{}\`: default"
+	echo "levels gzip 5, zstd 3, br 4) on the route. nginx-hit: one worker, \`proxy_cache\` with a \`keys_zone\` in the temp dir"
+	echo "(lifetime from the backend's max-age) and \`add_header X-Cache-Status \$upstream_cache_status\`. Before each hit row"
+	echo "a first request fills the cache and a second must answer \`X-Cache: HIT\` (nginx: \`X-Cache-Status: HIT\`), and a"
+	echo "request after the run must still be a HIT; the miss row's second request must answer \`X-Cache: MISS\`."
+	echo "Baselines: portico-plain for Portico's cache rows, nginx-plain for nginx-hit, plain-16k for the compression rows"
+	echo "(Δ = row minus baseline; CPU vs = CPU µs/req divided by the other row's)."
+	echo
+	cache_table
+	echo
+	runs cache: "${CACHE_ROWS[@]}"
+	echo
 }
 
 CPU_MODEL="$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
@@ -1540,7 +1938,7 @@ versions() {
 	if selected grpc; then
 		echo "- grpc-go: $(cd "$ROOT" && go list -m -f '{{.Version}}' google.golang.org/grpc 2>/dev/null || echo unknown)"
 	fi
-	if selected features && [ -n "$REDIS_VERSION" ]; then echo "- redis-server: $REDIS_VERSION"; fi
+	if { selected features || selected cache; } && [ -n "$REDIS_VERSION" ]; then echo "- redis-server: $REDIS_VERSION"; fi
 	local rev
 	if rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"; then
 		if [ -n "$(GIT_OPTIONAL_LOCKS=0 git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | head -n 1)" ]; then
@@ -1620,18 +2018,28 @@ REPORT="$TMP/report.md"
 	if selected features; then
 		features_section
 	fi
+	if selected cache; then
+		cache_section
+	fi
 	echo "Versions:"
 	versions
 } >"$REPORT"
 
 mkdir -p "$RESULTS_DIR"
-if [ "$ONLY" = features ]; then
-	# Only the plugin table was measured: add its section to the reports
-	# already there (replacing an older one) rather than replacing them.
-	features_section standalone >"$TMP/features-section.md"
+STANDALONE=1
+for p in "${SELECTED[@]}"; do
+	case "$p" in features | cache) ;; *) STANDALONE=0 ;; esac
+done
+if [ "$STANDALONE" = 1 ]; then
+	# Only the plugin and/or the cache table was measured: add their
+	# sections to the reports already there (replacing older ones) rather
+	# than replacing them.
+	if selected features; then features_section standalone >"$TMP/features-section.md"; fi
+	if selected cache; then cache_section standalone >"$TMP/cache-section.md"; fi
 	for f in "$RESULTS_DIR/latest.md" "$RESULTS_DIR/$(date -u +%Y-%m-%d).md"; do
 		if [ -s "$f" ] && grep -q '^Versions:' "$f"; then
-			splice_features "$f" "$TMP/features-section.md"
+			if selected features; then splice_section "$f" "$TMP/features-section.md" "## Plugins: cost over the plain route"; fi
+			if selected cache; then splice_section "$f" "$TMP/cache-section.md" "## Caching and compression"; fi
 		else
 			cp "$REPORT" "$f"
 		fi

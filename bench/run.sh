@@ -40,8 +40,8 @@ Environment:
                    (default: all), e.g. split-weighted,mirror-100
   BENCH_CACHE      comma-separated rows of the "cache" table to measure
                    (default: all), e.g. portico-hit,nginx-hit; the baselines
-                   (portico-plain, and plain-16k for the compression rows)
-                   are always measured
+                   (portico-plain, nginx-plain for nginx-hit, plain-16k for
+                   the compression rows) are always measured
 EOF
 }
 

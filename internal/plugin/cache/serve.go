@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/portico-gw/portico/internal/httpcache"
@@ -396,7 +395,7 @@ func (c *Cache) finishStore(rec *recorder, primary httpcache.Key) *httpcache.Ent
 	}
 	ctx := rec.req.Context()
 	e := &httpcache.Entry{Key: primary, Status: rec.status, Header: rec.stored, Body: slices.Clip(rec.body),
-		Meta: rec.meta, Vary: rec.vary, Path: strings.ToLower(rec.req.Host) + rec.req.URL.Path, TTL: ttl}
+		Meta: rec.meta, Vary: rec.vary, Path: httpcache.URL(rec.req, &c.keyOpts), TTL: ttl}
 	if len(rec.vary) > 0 {
 		e.Key = httpcache.VariantKey(primary, httpcache.SecondaryKey(rec.vary, rec.req.Header))
 		if mk, _ := c.store.Get(ctx, primary); mk == nil || mk.Status != 0 || !slices.Equal(mk.Vary, rec.vary) {

@@ -88,6 +88,9 @@ func (b *e2eCacheBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if cc := q.Get("cc"); cc != "" {
 		h.Set("Cache-Control", cc)
 	}
+	if cdn := q.Get("cdn"); cdn != "" {
+		h.Set("CDN-Cache-Control", cdn)
+	}
 	if v := q.Get("vary"); v != "" {
 		h.Set("Vary", v)
 	}
@@ -160,6 +163,7 @@ func TestCache(t *testing.T) {
 		{"stale-if-error with the upstream gone", env.staleIfGone},
 		{"unsafe method invalidates", env.invalidation},
 		{"memory bound under 10k keys", env.memoryBound},
+		{"CDN-Cache-Control governs the cache, clients get Cache-Control", env.targeted},
 		{"reload keeps the store unless the settings change", env.reload},
 	} {
 		t.Run(s.name, s.run)
@@ -180,6 +184,29 @@ func (env *e2eCacheEnv) missThenHit(t *testing.T) {
 	}
 	if r2.Header.Get("Cache-Control") != "max-age=60" {
 		t.Fatalf("stored header not served: %v", r2.Header)
+	}
+}
+
+func (env *e2eCacheEnv) targeted(t *testing.T) {
+	// Stored for an hour by CDN-Cache-Control although Cache-Control
+	// says no-store; both fields reach the client unchanged.
+	env.get(t, "/cdn?cc=no-store&cdn=max-age%3D3600")
+	r, _ := env.get(t, "/cdn?cc=no-store&cdn=max-age%3D3600")
+	if r.Header.Get("X-Cache") != "HIT" || r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Cdn-Cache-Control") != "max-age=3600" {
+		t.Fatalf("X-Cache %q, headers %v", r.Header.Get("X-Cache"), r.Header)
+	}
+	// CDN-Cache-Control: no-store wins over a long Cache-Control max-age.
+	env.get(t, "/cdn-ns?cc=max-age%3D3600&cdn=no-store")
+	if r, _ := env.get(t, "/cdn-ns?cc=max-age%3D3600&cdn=no-store"); r.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("no-store in CDN-Cache-Control: X-Cache %q", r.Header.Get("X-Cache"))
+	}
+	// An invalid field is ignored: Cache-Control decides.
+	env.get(t, "/cdn-bad?cc=no-store&cdn=max-age%3D%2210%22")
+	if r, _ := env.get(t, "/cdn-bad?cc=no-store&cdn=max-age%3D%2210%22"); r.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("invalid CDN-Cache-Control obeyed: X-Cache %q", r.Header.Get("X-Cache"))
+	}
+	if n := env.be.count("/cdn") + env.be.count("/cdn-ns") + env.be.count("/cdn-bad"); n != 5 {
+		t.Fatalf("upstream requests %d, want 5", n)
 	}
 }
 

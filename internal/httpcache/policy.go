@@ -40,6 +40,10 @@ type Policy struct {
 	Heuristic         bool
 	HeuristicFraction float64
 	HeuristicMax      time.Duration
+	// Targeted lists the targeted cache-control fields (RFC 9213) this
+	// cache honours, in order of precedence, as canonical header names;
+	// see ResponseDirectives. Empty: none, Cache-Control alone decides.
+	Targeted []string
 }
 
 // defaultPolicy stands in for a nil *Policy.

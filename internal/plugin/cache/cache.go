@@ -104,6 +104,12 @@ type Cache struct {
 	Heuristic bool `yaml:"heuristic"`
 	// HeuristicMax bounds a heuristic lifetime. Default 24h.
 	HeuristicMax config.Duration `yaml:"heuristic_max"`
+	// TargetedFields lists the targeted cache-control response fields
+	// (RFC 9213) the cache obeys, in order of precedence: the first one a
+	// response has with a valid value replaces Cache-Control and Expires
+	// for the cache's decisions (clients still receive every field).
+	// Default [CDN-Cache-Control]; [] obeys Cache-Control alone.
+	TargetedFields []string `yaml:"targeted_fields"`
 	// ShareBetweenConsumers lets consumers share stored responses. Off by
 	// default: the authenticated consumer (when an auth plugin found one;
 	// not an anonymous fallback) is part of the key, so one consumer's
@@ -187,7 +193,13 @@ func (c *Cache) Provision(ctx plugin.Context) error {
 		return err
 	}
 	c.policy = httpcache.Policy{TTL: c.TTL.D(), AllowAuthorized: c.AllowAuthorized, AllowSetCookie: c.AllowSetCookie,
-		Heuristic: c.Heuristic, HeuristicMax: c.HeuristicMax.D()}
+		Heuristic: c.Heuristic, HeuristicMax: c.HeuristicMax.D(), Targeted: httpcache.DefaultTargeted}
+	if c.TargetedFields != nil {
+		c.policy.Targeted = make([]string, len(c.TargetedFields))
+		for i, f := range c.TargetedFields {
+			c.policy.Targeted[i] = textproto.CanonicalMIMEHeaderKey(f)
+		}
+	}
 	if c.TTLMode == "override" {
 		c.policy.Mode = httpcache.TTLReplace
 	}
@@ -273,6 +285,11 @@ func (c *Cache) check() error {
 	if c.StatusHeader != "" && !httpx.ValidToken(c.StatusHeader) {
 		errs = append(errs, fmt.Errorf("status_header %q is not a valid header name", c.StatusHeader))
 	}
+	for i, f := range c.TargetedFields {
+		if !httpx.ValidToken(f) {
+			errs = append(errs, fmt.Errorf("targeted_fields[%d] %q is not a valid header name", i, f))
+		}
+	}
 	for i, q := range c.Key.IgnoreQuery {
 		if q == "" || strings.ContainsAny(q, "&=") {
 			errs = append(errs, fmt.Errorf("key.ignore_query[%d] %q is not a query parameter name", i, q))
@@ -316,7 +333,8 @@ func (s *sharedStore) Close() error {
 // changes any of them starts with an empty store.
 func (c *Cache) storeKey(route string) string {
 	return fmt.Sprintf("cache/memory/%q/%d/%d/%d/%q/%q/%q/%t/%t/%t/%t/%d", route, c.MaxBytes, c.MaxEntry, c.TTL, c.TTLMode,
-		c.Key.IgnoreQuery, c.Key.Extra, c.AllowAuthorized, c.AllowSetCookie, c.ShareBetweenConsumers, c.Heuristic, c.HeuristicMax)
+		c.Key.IgnoreQuery, c.Key.Extra, c.AllowAuthorized, c.AllowSetCookie, c.ShareBetweenConsumers, c.Heuristic, c.HeuristicMax) +
+		fmt.Sprintf("/%q", c.policy.Targeted)
 }
 
 // syncStoreStats copies the store's byte count and evictions into the

@@ -27,7 +27,7 @@ routes:
     match: {path_prefix: /gone/}
     upstream: gone
     plugins:
-      - {name: cache}
+      - {name: cache, config: {stale_if_error: 300s}}
   - name: authed
     match: {path_prefix: /authed/}
     upstream: be
@@ -401,15 +401,31 @@ func (env *e2eCacheEnv) staleIfError(t *testing.T) {
 }
 
 func (env *e2eCacheEnv) staleIfGone(t *testing.T) {
+	// The response's stale-if-error, and the route's stale_if_error for a
+	// response without one, let a stale answer be served once the upstream
+	// is gone; must-revalidate forbids it.
 	const u = "/gone/x?cc=max-age%3D1%2C+stale-if-error%3D300"
+	const byRoute = "/gone/r?cc=max-age%3D1"
+	const forbidden = "/gone/m?cc=max-age%3D1%2C+must-revalidate"
 	_, first := env.get(t, u)
+	_, firstByRoute := env.get(t, byRoute)
+	env.get(t, forbidden)
 	env.gone.Close()
-	wait.For(t, 5*time.Second, "a stale answer", func() bool {
-		r, b := env.get(t, u)
-		if r.StatusCode != http.StatusOK || b != first {
-			t.Fatalf("status %d body %q", r.StatusCode, b)
+	for _, c := range []struct{ target, body string }{{u, first}, {byRoute, firstByRoute}} {
+		wait.For(t, 5*time.Second, "a stale answer", func() bool {
+			r, b := env.get(t, c.target)
+			if r.StatusCode != http.StatusOK || b != c.body {
+				t.Fatalf("%s: status %d body %q", c.target, r.StatusCode, b)
+			}
+			return r.Header.Get("X-Cache") == "STALE"
+		})
+	}
+	wait.For(t, 5*time.Second, "must-revalidate to refuse stale", func() bool {
+		r, _ := env.get(t, forbidden)
+		if r.Header.Get("X-Cache") == "STALE" {
+			t.Fatalf("must-revalidate response served stale")
 		}
-		return r.Header.Get("X-Cache") == "STALE"
+		return r.StatusCode == http.StatusBadGateway
 	})
 	// Without stale-if-error the failure reaches the client.
 	if r, _ := env.get(t, "/gone/y?cc=max-age%3D60"); r.StatusCode != http.StatusBadGateway || r.Header.Get("X-Cache") != "MISS" {

@@ -70,8 +70,10 @@ func Freshness(h http.Header, requestTime, responseTime time.Time, p *Policy) Me
 	if cc.StaleWhileRevalidate > 0 {
 		m.StaleWhileRevalidate = seconds(cc.StaleWhileRevalidate)
 	}
-	if cc.StaleIfError > 0 {
+	if cc.StaleIfError >= 0 {
 		m.StaleIfError = seconds(cc.StaleIfError)
+	} else if p.StaleIfError > 0 && !m.NoCache && !m.MustRevalidate {
+		m.StaleIfError = p.StaleIfError
 	}
 	m.Lifetime = lifetime(cc, useExpires, h, date, p)
 	m.InitialAge = initialAge(h, date, requestTime, responseTime)

@@ -104,6 +104,13 @@ type Cache struct {
 	Heuristic bool `yaml:"heuristic"`
 	// HeuristicMax bounds a heuristic lifetime. Default 24h.
 	HeuristicMax config.Duration `yaml:"heuristic_max"`
+	// StaleIfError, when positive, lets a stored response that gives no
+	// stale-if-error of its own be served this long past its freshness
+	// when the upstream fails (unreachable, closes the connection, times
+	// out, or answers 500, 502, 503 or 504), as RFC 5861's stale-if-error
+	// would, e.g. 5m. A response with no-cache, must-revalidate,
+	// proxy-revalidate or s-maxage is never served stale. Default 0: off.
+	StaleIfError config.Duration `yaml:"stale_if_error"`
 	// TargetedFields lists the targeted cache-control response fields
 	// (RFC 9213) the cache obeys, in order of precedence: the first one a
 	// response has with a valid value replaces Cache-Control and Expires
@@ -193,7 +200,7 @@ func (c *Cache) Provision(ctx plugin.Context) error {
 		return err
 	}
 	c.policy = httpcache.Policy{TTL: c.TTL.D(), AllowAuthorized: c.AllowAuthorized, AllowSetCookie: c.AllowSetCookie,
-		Heuristic: c.Heuristic, HeuristicMax: c.HeuristicMax.D(), Targeted: httpcache.DefaultTargeted}
+		Heuristic: c.Heuristic, HeuristicMax: c.HeuristicMax.D(), Targeted: httpcache.DefaultTargeted, StaleIfError: c.StaleIfError.D()}
 	if c.TargetedFields != nil {
 		c.policy.Targeted = make([]string, len(c.TargetedFields))
 		for i, f := range c.TargetedFields {
@@ -270,6 +277,9 @@ func (c *Cache) check() error {
 	if c.TTL < 0 {
 		errs = append(errs, fmt.Errorf("ttl must not be negative, got %s", c.TTL.D()))
 	}
+	if c.StaleIfError < 0 {
+		errs = append(errs, fmt.Errorf("stale_if_error must not be negative, got %s", c.StaleIfError.D()))
+	}
 	if c.HeuristicMax < 0 {
 		errs = append(errs, fmt.Errorf("heuristic_max must not be negative, got %s", c.HeuristicMax.D()))
 	}
@@ -334,7 +344,7 @@ func (s *sharedStore) Close() error {
 func (c *Cache) storeKey(route string) string {
 	return fmt.Sprintf("cache/memory/%q/%d/%d/%d/%q/%q/%q/%t/%t/%t/%t/%d", route, c.MaxBytes, c.MaxEntry, c.TTL, c.TTLMode,
 		c.Key.IgnoreQuery, c.Key.Extra, c.AllowAuthorized, c.AllowSetCookie, c.ShareBetweenConsumers, c.Heuristic, c.HeuristicMax) +
-		fmt.Sprintf("/%q", c.policy.Targeted)
+		fmt.Sprintf("/%q/%d", c.policy.Targeted, c.StaleIfError)
 }
 
 // syncStoreStats copies the store's byte count and evictions into the

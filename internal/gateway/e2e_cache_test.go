@@ -164,6 +164,7 @@ func TestCache(t *testing.T) {
 		{"unsafe method invalidates", env.invalidation},
 		{"memory bound under 10k keys", env.memoryBound},
 		{"CDN-Cache-Control governs the cache, clients get Cache-Control", env.targeted},
+		{"Range requests answered from a stored complete response", env.ranges},
 		{"reload keeps the store unless the settings change", env.reload},
 	} {
 		t.Run(s.name, s.run)
@@ -207,6 +208,34 @@ func (env *e2eCacheEnv) targeted(t *testing.T) {
 	}
 	if n := env.be.count("/cdn") + env.be.count("/cdn-ns") + env.be.count("/cdn-bad"); n != 5 {
 		t.Fatalf("upstream requests %d, want 5", n)
+	}
+}
+
+func (env *e2eCacheEnv) ranges(t *testing.T) {
+	// Nothing stored: the Range request goes upstream, and is not stored.
+	if r, _ := env.get(t, "/rg?cc=max-age%3D60&etag=v1", "Range", "bytes=0-3"); r.Header.Get("X-Cache") != "BYPASS" {
+		t.Fatalf("ranged miss: X-Cache %q", r.Header.Get("X-Cache"))
+	}
+	_, full := env.get(t, "/rg?cc=max-age%3D60&etag=v1")
+	r, b := env.get(t, "/rg?cc=max-age%3D60&etag=v1", "Range", "bytes=5-9")
+	if r.StatusCode != http.StatusPartialContent || b != full[5:10] || r.Header.Get("X-Cache") != "HIT" ||
+		r.Header.Get("Content-Range") != fmt.Sprintf("bytes 5-9/%d", len(full)) || r.Header.Get("Content-Length") != "5" {
+		t.Fatalf("ranged hit: %d %q %v", r.StatusCode, b, r.Header)
+	}
+	if r.Header.Get("Cache-Control") != "max-age=60" || r.Header.Get("Age") == "" {
+		t.Fatalf("stored header not served with the part: %v", r.Header)
+	}
+	// If-Range with another validator: the whole response, from the store.
+	r, b = env.get(t, "/rg?cc=max-age%3D60&etag=v1", "Range", "bytes=5-9", "If-Range", `"v0"`)
+	if r.StatusCode != http.StatusOK || b != full {
+		t.Fatalf("If-Range mismatch: %d %q", r.StatusCode, b)
+	}
+	// Unsatisfiable: 416 from the store.
+	if r, _ = env.get(t, "/rg?cc=max-age%3D60&etag=v1", "Range", "bytes=100000-"); r.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+		t.Fatalf("unsatisfiable range: %d", r.StatusCode)
+	}
+	if n := env.be.count("/rg"); n != 2 {
+		t.Fatalf("upstream requests %d, want 2 (the ranged miss and the full one)", n)
 	}
 }
 

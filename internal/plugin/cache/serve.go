@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"slices"
@@ -60,7 +61,14 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	if e != nil {
 		m = &e.Meta
 	}
-	switch httpcache.Decide(m, &reqCC, now) {
+	d := httpcache.Decide(m, &reqCC, now)
+	if _, ranged := r.Header["Range"]; ranged && !servesRange(d, e) {
+		c.c.bypass.Inc()
+		w.Header().Set(c.header, labelBypass)
+		next.ServeHTTP(w, r)
+		return
+	}
+	switch d {
 	case httpcache.Fresh:
 		c.c.hit.Inc()
 		c.serveEntry(w, r, e, now, labelHit)
@@ -81,15 +89,13 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 }
 
-// bypass reports whether a GET or HEAD request skips the cache: a Range
-// request (partial responses are not stored), a protocol upgrade, a
-// request with Authorization unless allow_authorized, and request
-// no-store.
+// bypass reports whether a GET or HEAD request skips the cache: a protocol
+// upgrade, a request with Authorization unless allow_authorized, and
+// request no-store. (A Range request is answered from a stored complete
+// response when one is usable without going upstream, and otherwise
+// skips the cache too: see servesRange.)
 func (c *Cache) bypass(r *http.Request, reqCC *httpcache.CacheControl) bool {
 	if reqCC.NoStore {
-		return true
-	}
-	if _, ok := r.Header["Range"]; ok {
 		return true
 	}
 	if _, ok := r.Header["Upgrade"]; ok {
@@ -152,10 +158,36 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *httpcache.
 	// entry keeps the one the upstream sent.
 	httpcache.ServeHeader(h, e, now)
 	h.Set(c.header, label)
+	if _, ranged := r.Header["Range"]; ranged && e.Status == http.StatusOK {
+		serveRange(w, r, e)
+		return
+	}
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(e.Body)
 	}
+}
+
+// servesRange reports whether a Range request is answered from the store:
+// a complete 200 response usable without the upstream (fresh, or stale
+// within the request's max-stale). Partial responses are never stored, so
+// every other Range request goes upstream untouched.
+func servesRange(d httpcache.Decision, e *httpcache.Entry) bool {
+	return (d == httpcache.Fresh || d == httpcache.StaleOK) && e != nil && e.Status == http.StatusOK
+}
+
+// serveRange answers a Range request from the stored complete response
+// with net/http's range handling (206 with Content-Range, multipart for
+// several ranges, 416, If-Range against the stored ETag or Last-Modified),
+// after the stored header is in place.
+func serveRange(w http.ResponseWriter, r *http.Request, e *httpcache.Entry) {
+	h := w.Header()
+	delete(h, "Content-Length") // ServeContent sets the part's
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // never sniffed: the upstream sent none
+	}
+	modtime, _ := http.ParseTime(h.Get("Last-Modified"))
+	http.ServeContent(w, r, "", modtime, bytes.NewReader(e.Body))
 }
 
 // miss forwards a request nothing usable is stored for. Concurrent misses

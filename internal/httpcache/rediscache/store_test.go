@@ -388,3 +388,30 @@ func TestCorruptValueIsAMiss(t *testing.T) {
 		t.Fatal("a corrupt value marked Redis down")
 	}
 }
+
+// TestFrontResubscribes: when the subscription breaks (Redis restarted),
+// the store subscribes again and empties its front, since messages sent
+// meanwhile were lost; deletes reach it again afterwards.
+func TestFrontResubscribes(t *testing.T) {
+	rd := testredis.Start(t)
+	a := newStore(t, rd.Addr, "resub", time.Minute)
+	b := newStore(t, rd.Addr, "resub", time.Minute)
+	if err := b.Set(bg, entry("x")); err != nil {
+		t.Fatal(err)
+	}
+	rd.Stop()
+	rd.Restart()
+	wait.For(t, 10*time.Second, "b's front to be emptied after resubscribing", func() bool {
+		e, _ := b.front.Get(bg, keyOf("x"))
+		return e == nil
+	})
+	wait.For(t, 5*time.Second, "Redis to take writes again", func() bool { return b.Set(bg, entry("y")) == nil })
+	if e, _ := b.front.Get(bg, keyOf("y")); e == nil {
+		t.Fatal("front not filled by Set")
+	}
+	wait.For(t, 5*time.Second, "a delete on a to reach b's front", func() bool {
+		_ = a.Delete(bg, keyOf("y"))
+		e, _ := b.front.Get(bg, keyOf("y"))
+		return e == nil
+	})
+}

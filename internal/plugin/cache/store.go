@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -184,12 +183,11 @@ func (c *Cache) newRedisStore(ctx plugin.Context, ns string, entryLimit int64) (
 	}
 	errs := ctx.Stats().Counter(MetricRedisErrors, fmt.Sprintf("route=%q", ctx.Route()))
 	warner := observe.NewDependencyWarner(ctx.Logger(), 0)
-	route := ctx.Route()
 	s, err := rediscache.New(rediscache.Options{Client: cl, Namespace: ns, Timeout: c.Redis.Timeout.D(),
 		MaxEntryBytes: entryLimit, Front: front, FrontMaxTTL: c.frontTTL(), Release: release,
 		OnError: func(err error) {
 			errs.Inc()
-			warner.Warn("redis", "cache: redis store failed; serving from the upstream", err, slog.String("route", route))
+			warner.Warn("redis", "cache: redis store failed; serving from the upstream", err)
 		}})
 	if err != nil {
 		release()

@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/portico-gw/portico/internal/httpcache"
 )
@@ -36,9 +36,13 @@ const (
 var ErrCorrupt = errors.New("rediscache: stored entry is corrupt or of an unknown format")
 
 // appendEntry encodes e, stored at storedAt, after b. The layout (all
-// integers varints, strings and byte strings length-prefixed):
+// integers varints, strings length-prefixed):
 //
-//	version(1 byte) flags(1 byte) key(32 bytes) status
+//	version(1 byte) flags(1 byte) meta_length meta body(the rest)
+//
+// where meta is
+//
+//	key(32 bytes) status
 //	response_time request_time (unix ns; absent when zero, see flags)
 //	lifetime initial_age stale_while_revalidate stale_if_error ttl (ns)
 //	stored_at (unix ms)
@@ -46,7 +50,11 @@ var ErrCorrupt = errors.New("rediscache: stored entry is corrupt or of an unknow
 //	vary: count, names
 //	path
 //	tags: count, tags
-//	body
+//
+// Keeping the metadata apart from the body lets the decoder copy each
+// once: the strings of a decoded entry then share one small copy of the
+// metadata and never keep the reply (and a second copy of the body)
+// alive.
 func appendEntry(b []byte, e *httpcache.Entry, storedAt time.Time) []byte {
 	var flags byte
 	m := &e.Meta
@@ -63,6 +71,14 @@ func appendEntry(b []byte, e *httpcache.Entry, storedAt time.Time) []byte {
 		flags |= flagNoRequestTime
 	}
 	b = append(b, formatV1, flags)
+	meta := appendMeta(make([]byte, 0, 256), e, storedAt)
+	b = binary.AppendUvarint(b, uint64(len(meta)))
+	b = append(b, meta...)
+	return append(b, e.Body...)
+}
+
+func appendMeta(b []byte, e *httpcache.Entry, storedAt time.Time) []byte {
+	m := &e.Meta
 	b = append(b, e.Key[:]...)
 	b = binary.AppendVarint(b, int64(e.Status))
 	if !m.ResponseTime.IsZero() {
@@ -85,9 +101,7 @@ func appendEntry(b []byte, e *httpcache.Entry, storedAt time.Time) []byte {
 	}
 	b = appendStrings(b, e.Vary)
 	b = appendString(b, e.Path)
-	b = appendStrings(b, e.Tags)
-	b = binary.AppendUvarint(b, uint64(len(e.Body)))
-	return append(b, e.Body...)
+	return appendStrings(b, e.Tags)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -103,10 +117,10 @@ func appendStrings(b []byte, ss []string) []byte {
 	return b
 }
 
-// decoder reads an encoded entry from a string, so that header names,
-// values, Vary names, the path and the tags are substrings of the one
-// string the Redis reply already is (no allocation each). The first
-// error sticks; every read after it returns zero values.
+// decoder reads an entry's metadata from a string, so that header names,
+// values, Vary names, the path and the tags are substrings of it (no
+// allocation each). The first error sticks; every read after it returns
+// zero values.
 type decoder struct {
 	s   string
 	off int
@@ -210,10 +224,23 @@ func decodeEntry(s string) (*httpcache.Entry, time.Time, error) {
 		return nil, time.Time{}, ErrCorrupt
 	}
 	flags := d.byte()
-	if len(d.s)-d.off < len(httpcache.Key{}) {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(s)-d.off) || n < uint64(len(httpcache.Key{})) {
 		return nil, time.Time{}, ErrCorrupt
 	}
+	end := d.off + int(n)
 	e := &httpcache.Entry{}
+	if end < len(s) {
+		e.Body = []byte(s[end:])
+	}
+	// The metadata is copied, so the entry keeps neither s nor the body
+	// bytes in it alive.
+	d = &decoder{s: strings.Clone(s[d.off:end])}
+	return d.meta(e, flags)
+}
+
+// meta decodes the metadata into e.
+func (d *decoder) meta(e *httpcache.Entry, flags byte) (*httpcache.Entry, time.Time, error) {
 	d.off += copy(e.Key[:], d.s[d.off:])
 	status := d.varint()
 	if status < 0 || status > 999 {
@@ -245,13 +272,6 @@ func decodeEntry(s string) (*httpcache.Entry, time.Time, error) {
 	e.Vary = d.strings(maxVary)
 	e.Path = d.string()
 	e.Tags = d.strings(httpcache.MaxTags)
-	if body := d.string(); body != "" {
-		// The body shares the reply's memory instead of being copied: an
-		// Entry is read-only (httpcache.Entry), and io.Writer forbids a
-		// Write to modify its argument, so the bytes are never written.
-		// One allocation (the reply) then holds the whole entry.
-		e.Body = unsafe.Slice(unsafe.StringData(body), len(body))
-	}
 	if d.err != nil || d.off != len(d.s) {
 		return nil, time.Time{}, ErrCorrupt
 	}

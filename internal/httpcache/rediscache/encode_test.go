@@ -1,6 +1,7 @@
 package rediscache
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,16 +22,27 @@ func TestDecodeGarbage(t *testing.T) {
 	if _, _, err := decodeEntry(good); err != nil {
 		t.Fatalf("good entry: %v", err)
 	}
+	key := strings.Repeat("k", 32)
+	// withMeta is an entry of the given metadata (no times) and no body.
+	withMeta := func(meta string) string {
+		return string(binary.AppendUvarint([]byte{formatV1, flagNoResponseTime | flagNoRequestTime}, uint64(len(meta)))) + meta
+	}
+	if _, _, err := decodeEntry(withMeta(key + strings.Repeat("\x00", 11))); err != nil {
+		t.Fatalf("minimal entry: %v", err)
+	}
 	cases := map[string]string{
 		"empty":           "",
 		"version only":    "\x01",
 		"other version":   "\x02" + good[1:],
-		"trailing bytes":  good + "x",
-		"huge count":      good[:36] + "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
-		"varint overflow": "\x01\x00" + strings.Repeat("k", 32) + strings.Repeat("\xff", 10) + "\x02",
-		"bad status":      "\x01\x0c" + strings.Repeat("k", 32) + "\xd0\x0f",
+		"meta too long":   "\x01\x00\x7f" + strings.Repeat("k", 40),
+		"meta too short":  "\x01\x00\x10" + strings.Repeat("k", 40),
+		"meta trailing":   good[:2] + string(rune(good[2]+1)) + good[3:],
+		"huge count":      withMeta(key + "\x00" + strings.Repeat("\x00", 6) + "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"),
+		"varint overflow": withMeta(key + strings.Repeat("\xff", 10) + "\x02"),
+		"bad status":      withMeta(key + "\xd0\x0f"),
 	}
-	for i := 1; i < len(good); i++ {
+	metaEnd := 3 + int(good[2]) // the body is the rest: cuts inside it are a shorter body
+	for i := 1; i < metaEnd; i++ {
 		cases[fmt.Sprintf("cut at %d", i)] = good[:i]
 	}
 	for name, s := range cases {

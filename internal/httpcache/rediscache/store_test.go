@@ -38,7 +38,7 @@ func newStore(t testing.TB, addr, ns string, front time.Duration) *testStore {
 		t.Fatal(err)
 	}
 	ts := &testStore{}
-	o := Options{Client: cl, Namespace: ns, OnError: func(error) { ts.errs.Add(1) },
+	o := Options{Client: cl, Namespace: ns, Timeout: time.Second, OnError: func(error) { ts.errs.Add(1) },
 		Release: func() { _ = cl.Close() }}
 	if front > 0 {
 		f, err := httpcache.NewMemoryStore(httpcache.MemoryOptions{MaxBytes: 1 << 20})

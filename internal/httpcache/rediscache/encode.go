@@ -260,9 +260,19 @@ func (d *decoder) meta(e *httpcache.Entry, flags byte) (*httpcache.Entry, time.T
 	storedAt := time.UnixMilli(d.varint())
 	if n := d.count(maxHeaderNames); n > 0 {
 		e.Header = make(http.Header, n)
+		// The values of all names share one backing array sized for one
+		// value per name (the usual case); a name with more takes a new
+		// one. Each name's slice is capped so an append cannot reach
+		// another's values.
+		backing := make([]string, n)
 		for range n {
 			k := d.string()
-			vs := make([]string, d.count(maxHeaderValues))
+			c := d.count(maxHeaderValues)
+			if c > len(backing) {
+				backing = make([]string, max(c, n))
+			}
+			vs := backing[:c:c]
+			backing = backing[c:]
 			for i := range vs {
 				vs[i] = d.string()
 			}

@@ -147,9 +147,14 @@ func New(o Options) (*Store, error) {
 
 // entryKey is the Redis key of the entry stored under k.
 func (s *Store) entryKey(k httpcache.Key) string {
-	var b [64]byte
-	hex.Encode(b[:], k[:])
-	return s.base + "e:" + string(b[:])
+	var h [64]byte
+	hex.Encode(h[:], k[:])
+	var b strings.Builder
+	b.Grow(len(s.base) + 2 + len(h))
+	b.WriteString(s.base)
+	b.WriteString("e:")
+	b.Write(h[:])
+	return b.String()
 }
 
 // tagKey is the Redis key of tag's index: a hash, so a tag's bytes never

@@ -1,0 +1,259 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/internal/testutil/wait"
+)
+
+// e2ePurgeConfig has a route cache (catalog, keyed per consumer) and a
+// global cache (blog); the backend tags its responses and varies on
+// Accept.
+const e2ePurgeConfig = `
+server: {listen: [{addr: "127.0.0.1:0"}]}
+admin: {listen: "127.0.0.1:0", token: purge-test-token}
+consumers:
+  - {name: alice, credentials: {key_auth: [{key: purge-test-alice-key}]}}
+  - {name: bob, credentials: {key_auth: [{key: purge-test-bob-key}]}}
+upstreams:
+  be: {targets: [{url: "{{BE}}"}]}
+plugins:
+  - {name: cache}
+routes:
+  - name: catalog
+    match: {path_prefix: /catalog/}
+    upstream: be
+    plugins:
+      - {name: cache, config: {key: {ignore_query: [utm_source]}}}
+      - {name: key_auth}
+  - name: blog
+    match: {path_prefix: /blog/}
+    upstream: be
+`
+
+// e2ePurgeBackend tags /catalog/items/N "product-N catalog", other
+// catalog pages "catalog" and blog pages "blog" (in Surrogate-Key).
+func e2ePurgeBackend(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "max-age=300")
+	w.Header().Set("Vary", "Accept")
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, "/catalog/items/"):
+		w.Header().Set("Cache-Tag", "product-"+strings.TrimPrefix(p, "/catalog/items/")+", catalog")
+	case strings.HasPrefix(p, "/catalog/"):
+		w.Header().Set("Cache-Tag", "catalog")
+	default:
+		w.Header().Set("Surrogate-Key", "blog")
+	}
+}
+
+// e2ePurge posts a purge to the admin API and decodes the answer.
+func e2ePurge(t *testing.T, adminURL, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", adminURL+"/cache/purge", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := e2eClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("purge %s: %v", body, err)
+	}
+	return resp.StatusCode, v
+}
+
+// TestE2ECachePurge stores tagged responses on a route cache and a global
+// cache, then purges by URL (query order and an ignored parameter differ
+// from the stored requests; every consumer and variant goes), by prefix,
+// by tag and all, per route and across routes: each purged URL's next
+// request is a MISS that reaches the backend while the others stay HITs.
+func TestE2ECachePurge(t *testing.T) {
+	t.Parallel()
+	be := e2eNewRecorder(t, "be", e2ePurgeBackend)
+	tg := e2eStart(t, e2ePurgeConfig, map[string]string{"BE": be.URL})
+	host := e2eHostPort(tg.URL)
+	type stored struct{ path, key, accept string }
+	all := map[string]stored{
+		"item1-alice-json": {"/catalog/items/1?b=2&a=1", "purge-test-alice-key", "application/json"},
+		"item1-bob-json":   {"/catalog/items/1?b=2&a=1", "purge-test-bob-key", "application/json"},
+		"item1-alice-text": {"/catalog/items/1?b=2&a=1", "purge-test-alice-key", "text/plain"},
+		"item2":            {"/catalog/items/2", "purge-test-alice-key", "application/json"},
+		"other":            {"/catalog/other", "purge-test-alice-key", "application/json"},
+		"post1":            {"/blog/post-1", "", "application/json"},
+		"post2":            {"/blog/post-2", "", "application/json"},
+	}
+	get := func(name string) string {
+		t.Helper()
+		s := all[name]
+		req := e2eReq(t, "GET", tg.URL+s.path, nil)
+		req.Header.Set("Accept", s.accept)
+		if s.key != "" {
+			req.Header.Set("X-API-Key", s.key)
+		}
+		before := be.count()
+		resp, _ := e2eDo(t, req)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", name, resp.StatusCode)
+		}
+		if v := resp.Header.Values("Cache-Tag"); len(v) > 0 || len(resp.Header.Values("Surrogate-Key")) > 0 {
+			t.Fatalf("%s: tag headers reach the client: %v", name, resp.Header)
+		}
+		label := resp.Header.Get("X-Cache")
+		if reached := be.count() > before; reached != (label == "MISS") {
+			t.Fatalf("%s: X-Cache %s but backend reached %v", name, label, reached)
+		}
+		return label
+	}
+	// expect checks the listed names MISS and every other one HITs.
+	expect := func(step string, misses ...string) {
+		t.Helper()
+		for name := range all {
+			want := "HIT"
+			for _, m := range misses {
+				if m == name {
+					want = "MISS"
+				}
+			}
+			if got := get(name); got != want {
+				t.Errorf("%s: %s is %s, want %s", step, name, got, want)
+			}
+		}
+	}
+	purge := func(body string, wantPurged int, wantRoutes ...string) {
+		t.Helper()
+		status, v := e2ePurge(t, tg.AdminURL, "purge-test-token", body)
+		if status != http.StatusOK {
+			t.Fatalf("purge %s: %d %v", body, status, v)
+		}
+		var routes []string
+		for _, r := range v["routes"].([]any) {
+			routes = append(routes, r.(string))
+		}
+		if int(v["purged"].(float64)) != wantPurged || strings.Join(routes, ",") != strings.Join(wantRoutes, ",") {
+			t.Fatalf("purge %s = %v, want purged %d on %v", body, v, wantPurged, wantRoutes)
+		}
+	}
+	for name := range all {
+		if got := get(name); got != "MISS" {
+			t.Fatalf("first %s: %s", name, got)
+		}
+	}
+	expect("stored")
+
+	// URL: both consumers, both variants and the two index entries of the
+	// varying response (5 entries), whatever the query order.
+	purge(`{"url": "http://`+host+`/catalog/items/1?utm_source=x&a=1&b=2"}`, 5, "catalog", "blog")
+	expect("url", "item1-alice-json", "item1-bob-json", "item1-alice-text")
+
+	// Prefix on one route: the blog route's cache is not touched.
+	purge(`{"prefix": "`+host+`/catalog/items/", "route": "catalog"}`, 7, "catalog")
+	expect("prefix", "item1-alice-json", "item1-bob-json", "item1-alice-text", "item2")
+	purge(`{"prefix": "http://`+host+`/blog/", "route": "catalog"}`, 0, "catalog")
+	expect("prefix on another route")
+
+	// Tag: from Cache-Tag on the catalog route, Surrogate-Key on the blog
+	// route (index entries carry no tag, variants do).
+	purge(`{"tag": "product-2"}`, 1, "catalog", "blog")
+	expect("tag", "item2")
+	purge(`{"tag": "blog", "route": "catalog"}`, 0, "catalog")
+	purge(`{"tag": "blog"}`, 2, "catalog", "blog")
+	expect("tag on the global cache", "post1", "post2")
+	purge(`{"tag": "catalog"}`, 5, "catalog", "blog")
+	expect("shared tag", "item1-alice-json", "item1-bob-json", "item1-alice-text", "item2", "other")
+
+	// All, on the global cache's route, then everywhere.
+	purge(`{"all": true, "route": "blog"}`, 4, "blog")
+	expect("all on blog", "post1", "post2")
+	purge(`{"all": true}`, 13, "catalog", "blog")
+	expect("all", "item1-alice-json", "item1-bob-json", "item1-alice-text", "item2", "other", "post1", "post2")
+
+	// The purges are counted per route and kind.
+	wait.For(t, 5*time.Second, "purge counters", func() bool {
+		resp, err := e2eClient.Do(func() *http.Request {
+			r, _ := http.NewRequest("GET", tg.AdminURL+"/metrics", nil)
+			r.Header.Set("Authorization", "Bearer purge-test-token")
+			return r
+		}())
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `portico_cache_purged_total{kind="url",route="catalog"} 5`) &&
+			strings.Contains(string(b), `portico_cache_purged_total{kind="all",route="blog"} 8`)
+	})
+}
+
+// TestE2ECachePurgeErrors: bad bodies get 400 naming the field, an unknown
+// route 404, a route without a cache 400, and without the admin token 401;
+// nothing is purged by any of them.
+func TestE2ECachePurgeErrors(t *testing.T) {
+	t.Parallel()
+	be := e2eNewRecorder(t, "be", e2ePurgeBackend)
+	tg := e2eStart(t, `
+server: {listen: [{addr: "127.0.0.1:0"}]}
+admin: {listen: "127.0.0.1:0", token: purge-test-token}
+upstreams:
+  be: {targets: [{url: "{{BE}}"}]}
+routes:
+  - name: blog
+    match: {path_prefix: /blog/}
+    upstream: be
+    plugins: [{name: cache}]
+  - name: plain
+    match: {path_prefix: /}
+    upstream: be
+`, map[string]string{"BE": be.URL})
+	getLabel := func() string {
+		resp, _ := e2eGet(t, tg.URL+"/blog/post")
+		return resp.Header.Get("X-Cache")
+	}
+	if got := getLabel(); got != "MISS" {
+		t.Fatalf("first: %s", got)
+	}
+	for _, tc := range []struct {
+		desc, token, body string
+		status            int
+		pointer           string
+	}{
+		{desc: "no token", body: `{"all": true}`, status: 401},
+		{desc: "wrong token", token: "nope", body: `{"all": true}`, status: 401},
+		{desc: "no selector", token: "purge-test-token", body: `{"route": "blog"}`, status: 400, pointer: ""},
+		{desc: "two selectors", token: "purge-test-token", body: `{"all": true, "tag": "blog"}`, status: 400, pointer: "/all"},
+		{desc: "relative url", token: "purge-test-token", body: `{"url": "/blog/post"}`, status: 400, pointer: "/url"},
+		{desc: "unknown field", token: "purge-test-token", body: `{"all": true, "force": true}`, status: 400, pointer: "/force"},
+		{desc: "not JSON", token: "purge-test-token", body: `all`, status: 400},
+		{desc: "route without a cache", token: "purge-test-token", body: `{"all": true, "route": "plain"}`, status: 400, pointer: "/route"},
+		{desc: "unknown route", token: "purge-test-token", body: `{"all": true, "route": "nope"}`, status: 404},
+	} {
+		status, v := e2ePurge(t, tg.AdminURL, tc.token, tc.body)
+		if status != tc.status {
+			t.Errorf("%s: %d %v, want %d", tc.desc, status, v, tc.status)
+			continue
+		}
+		if tc.status == 400 && tc.desc != "not JSON" {
+			errs, _ := v["errors"].([]any)
+			if len(errs) == 0 || errs[0].(map[string]any)["pointer"] != tc.pointer {
+				t.Errorf("%s: %v, want pointer %q", tc.desc, v, tc.pointer)
+			}
+		}
+	}
+	if got := getLabel(); got != "HIT" {
+		t.Fatalf("after refused purges: %s", got)
+	}
+	if status, v := e2ePurge(t, tg.AdminURL, "purge-test-token", `{"all": true}`); status != 200 || v["purged"].(float64) != 2 {
+		t.Fatalf("purge all: %d %v", status, v)
+	}
+	if got := getLabel(); got != "MISS" {
+		t.Fatalf("after purge: %s", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-gw/portico/internal/testutil"
 	"github.com/portico-gw/portico/internal/testutil/wait"
 )
 
@@ -255,5 +256,50 @@ routes:
 	}
 	if got := getLabel(); got != "MISS" {
 		t.Fatalf("after purge: %s", got)
+	}
+}
+
+// TestE2ECachePurgeAfterReload: a reload that leaves the route's cache
+// settings alone keeps its store, and a purge through the new snapshot
+// removes what the old one stored.
+func TestE2ECachePurgeAfterReload(t *testing.T) {
+	t.Parallel()
+	be := e2eNewRecorder(t, "be", e2ePurgeBackend)
+	const cfg = `
+server: {listen: [{addr: "127.0.0.1:0"}]}
+upstreams:
+  be: {targets: [{url: "{{BE}}"}]}
+routes:
+  - name: blog
+    match: {path_prefix: /blog/}
+    upstream: be
+    plugins: [{name: cache}]
+`
+	tg := e2eStart(t, cfg, map[string]string{"BE": be.URL})
+	label := func() string {
+		resp, _ := e2eGet(t, tg.URL+"/blog/post")
+		return resp.Header.Get("X-Cache")
+	}
+	if got := label(); got != "MISS" {
+		t.Fatalf("first: %s", got)
+	}
+	yaml := strings.ReplaceAll(cfg, "{{BE}}", be.URL) + `
+  - name: other
+    match: {path_prefix: /other/}
+    upstream: be
+admin: {listen: "127.0.0.1:0"}
+log: {access: {output: "off"}}
+`
+	if err := tg.Runtime.Apply(testutil.ParseConfig(t, yaml)); err != nil {
+		t.Fatal(err)
+	}
+	if got := label(); got != "HIT" {
+		t.Fatalf("after the reload: %s", got)
+	}
+	if status, v := e2ePurge(t, tg.AdminURL, "", `{"tag": "blog", "route": "blog"}`); status != 200 || v["purged"].(float64) != 1 {
+		t.Fatalf("purge: %d %v", status, v)
+	}
+	if got := label(); got != "MISS" {
+		t.Fatalf("after the purge: %s", got)
 	}
 }

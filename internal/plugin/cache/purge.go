@@ -151,3 +151,6 @@ func purgePrefix(raw string, o *httpcache.KeyOptions) (string, error) {
 // tlsMarker marks a purge request for an https URL (httpcache.URL reads
 // only whether TLS is set).
 var tlsMarker = &tls.ConnectionState{}
+
+// Interface guard.
+var _ plugin.Purger = (*Cache)(nil)

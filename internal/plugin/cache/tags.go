@@ -173,3 +173,9 @@ func (sw *tagStripWriter) Flush() {
 // Unwrap lets http.ResponseController reach the client's writer (Hijack
 // for upgrades, deadlines).
 func (sw *tagStripWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
+
+// Interface guards.
+var (
+	_ http.Flusher                              = (*tagStripWriter)(nil)
+	_ interface{ Unwrap() http.ResponseWriter } = (*tagStripWriter)(nil)
+)

@@ -105,3 +105,39 @@ func TestPurgeInput(t *testing.T) {
 		})
 	}
 }
+
+// TestPurgeTagsAfterRevalidation: a 304 that carries new tags replaces the
+// stored entry's tags.
+func TestPurgeTagsAfterRevalidation(t *testing.T) {
+	t.Parallel()
+	c := plugintest.MustBuild[*Cache](t, Name, "{}")
+	n := 0
+	h := c.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++
+		w.Header().Set("Cache-Control", "max-age=0")
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.Header().Set("Cache-Tag", "new")
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Cache-Tag", "old")
+		fmt.Fprint(w, "body")
+	}))
+	for _, want := range []string{"MISS", "REVALIDATED"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "http://api.example/x", nil))
+		if got := w.Header().Get("X-Cache"); got != want || w.Header().Get("Cache-Tag") != "" {
+			t.Fatalf("X-Cache %s, want %s; Cache-Tag %q", got, want, w.Header().Get("Cache-Tag"))
+		}
+	}
+	if k, _ := c.Purge(t.Context(), plugin.PurgeRequest{Tag: "old"}); k != 0 {
+		t.Fatalf("old tag purged %d", k)
+	}
+	if k, _ := c.Purge(t.Context(), plugin.PurgeRequest{Tag: "new"}); k != 1 {
+		t.Fatalf("new tag purged %d", k)
+	}
+	if n != 2 {
+		t.Fatalf("backend requests %d", n)
+	}
+}

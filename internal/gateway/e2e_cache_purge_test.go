@@ -1,12 +1,15 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/portico-gw/portico/internal/testutil"
 	"github.com/portico-gw/portico/internal/testutil/wait"
@@ -301,5 +304,56 @@ log: {access: {output: "off"}}
 	}
 	if got := label(); got != "MISS" {
 		t.Fatalf("after the purge: %s", got)
+	}
+}
+
+// TestE2ECacheTagStripBypass: requests that pass the cache by go through
+// the writer that strips tag headers: a WebSocket upgrade still works
+// (hijacked through it; its 101, written on the hijacked connection, keeps
+// the upstream's header), and an answer to a request with Authorization
+// loses the tag headers.
+func TestE2ECacheTagStripBypass(t *testing.T) {
+	t.Parallel()
+	be := testutil.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Tag", "ws")
+		if r.Header.Get("Upgrade") != "" {
+			e2eWebSocketEcho(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		_, _ = io.WriteString(w, "ok")
+	}))
+	tg := e2eStart(t, `
+server: {listen: [{addr: "127.0.0.1:0"}]}
+upstreams:
+  be: {targets: [{url: "{{BE}}"}]}
+routes:
+  - name: ws
+    match: {path_prefix: /}
+    upstream: be
+    upgrades: [websocket]
+    plugins: [{name: cache}]
+`, map[string]string{"BE": be.URL})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, "ws://"+e2eHostPort(tg.URL)+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if resp.Header.Get("X-Cache") != "BYPASS" {
+		t.Fatalf("101 header %v", resp.Header)
+	}
+	if err := ws.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "ping" {
+		t.Fatalf("echo %q, %v", msg, err)
+	}
+	req := e2eReq(t, "GET", tg.URL+"/x", nil)
+	req.Header.Set("Authorization", "Bearer t")
+	r, body := e2eDo(t, req)
+	if r.Header.Get("X-Cache") != "BYPASS" || r.Header.Get("Cache-Tag") != "" || string(body) != "ok" {
+		t.Fatalf("bypass: %v %q", r.Header, body)
 	}
 }

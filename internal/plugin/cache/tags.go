@@ -23,7 +23,8 @@ type Tags struct {
 	// [Cache-Tag, Surrogate-Key]; [] reads no tags.
 	Headers []string `yaml:"headers"`
 	// Strip removes those headers from every response clients receive,
-	// hit or miss: tags are for the cache, not for clients. Default true.
+	// hit or miss (a protocol upgrade's 101 excepted): tags are for the
+	// cache, not for clients. Default true.
 	Strip *bool `yaml:"strip"`
 
 	names []string // canonical header names
@@ -171,7 +172,8 @@ func (sw *tagStripWriter) Flush() {
 }
 
 // Unwrap lets http.ResponseController reach the client's writer (Hijack
-// for upgrades, deadlines).
+// for upgrades, deadlines). The 101 of an upgrade is written to the
+// hijacked connection, past this writer: it keeps the upstream's header.
 func (sw *tagStripWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
 
 // Interface guards.

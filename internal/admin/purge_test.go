@@ -25,6 +25,36 @@ func (f *fakeManager) PurgeCache(_ context.Context, p CachePurge) (CachePurgeRes
 	return CachePurgeResult{Routes: []string{}}, &PurgeError{Field: "route", NotFound: true, Msg: "route " + quote(p.Route) + " not found"}
 }
 
+// purgeBodyCases are TestCachePurgeBody's requests and answers.
+var purgeBodyCases = []struct {
+	desc, body string
+	status     int
+	pointer    string // of the first problem, for a 400
+	want       CachePurge
+}{
+	{desc: "url", body: `{"url": "https://api.example.com/v1/items?id=1"}`, status: 200, want: CachePurge{URL: "https://api.example.com/v1/items?id=1"}},
+	{desc: "prefix on a route", body: `{"prefix": "api.example.com/v1/", "route": "a"}`, status: 200, want: CachePurge{Prefix: "api.example.com/v1/", Route: "a"}},
+	{desc: "tag", body: `{"tag": "product-42"}`, status: 200, want: CachePurge{Tag: "product-42"}},
+	{desc: "all", body: `{"all": true}`, status: 200, want: CachePurge{All: true}},
+	{desc: "nothing", body: `{}`, status: 400, pointer: ""},
+	{desc: "all false", body: `{"all": false}`, status: 400, pointer: ""},
+	{desc: "two selectors", body: `{"url": "http://a/", "tag": "t"}`, status: 400, pointer: "/tag"},
+	{desc: "unknown field", body: `{"tags": "t"}`, status: 400, pointer: "/tags"},
+	{desc: "url not a string", body: `{"url": 1}`, status: 400, pointer: "/url"},
+	{desc: "all not a boolean", body: `{"all": "yes"}`, status: 400, pointer: "/all"},
+	{desc: "empty tag", body: `{"tag": ""}`, status: 400, pointer: "/tag"},
+	{desc: "relative url", body: `{"url": "/v1/items"}`, status: 400, pointer: "/url"},
+	{desc: "prefix without host", body: `{"prefix": "/v1/"}`, status: 400, pointer: "/prefix"},
+	{desc: "tag with a space", body: `{"tag": "a b"}`, status: 400, pointer: "/tag"},
+	{desc: "duplicate key", body: `{"tag": "a", "tag": "b"}`, status: 400, pointer: "/tag"},
+	{desc: "array", body: `[{"all": true}]`, status: 400, pointer: ""},
+	{desc: "syntax", body: `{"all": tru}`, status: 400},
+	{desc: "empty body", body: ``, status: 400, pointer: ""},
+	{desc: "route without a cache", body: `{"all": true, "route": "b"}`, status: 400, pointer: "/route"},
+	{desc: "unknown route", body: `{"all": true, "route": "nope"}`, status: 404},
+	{desc: "too large", body: `{"tag": "` + strings.Repeat("x", maxPurgeBody) + `"}`, status: 413},
+}
+
 // TestCachePurgeBody checks POST /cache/purge decodes exactly one
 // selector and locates every mistake by JSON pointer.
 func TestCachePurgeBody(t *testing.T) {
@@ -32,34 +62,7 @@ func TestCachePurgeBody(t *testing.T) {
 	m := newFakeManager(t, fakeYAML)
 	srv := httptest.NewServer(Handler(m))
 	t.Cleanup(srv.Close)
-	for _, tc := range []struct {
-		desc, body string
-		status     int
-		pointer    string // of the first problem, for a 400
-		want       CachePurge
-	}{
-		{desc: "url", body: `{"url": "https://api.example.com/v1/items?id=1"}`, status: 200, want: CachePurge{URL: "https://api.example.com/v1/items?id=1"}},
-		{desc: "prefix on a route", body: `{"prefix": "api.example.com/v1/", "route": "a"}`, status: 200, want: CachePurge{Prefix: "api.example.com/v1/", Route: "a"}},
-		{desc: "tag", body: `{"tag": "product-42"}`, status: 200, want: CachePurge{Tag: "product-42"}},
-		{desc: "all", body: `{"all": true}`, status: 200, want: CachePurge{All: true}},
-		{desc: "nothing", body: `{}`, status: 400, pointer: ""},
-		{desc: "all false", body: `{"all": false}`, status: 400, pointer: ""},
-		{desc: "two selectors", body: `{"url": "http://a/", "tag": "t"}`, status: 400, pointer: "/tag"},
-		{desc: "unknown field", body: `{"tags": "t"}`, status: 400, pointer: "/tags"},
-		{desc: "url not a string", body: `{"url": 1}`, status: 400, pointer: "/url"},
-		{desc: "all not a boolean", body: `{"all": "yes"}`, status: 400, pointer: "/all"},
-		{desc: "empty tag", body: `{"tag": ""}`, status: 400, pointer: "/tag"},
-		{desc: "relative url", body: `{"url": "/v1/items"}`, status: 400, pointer: "/url"},
-		{desc: "prefix without host", body: `{"prefix": "/v1/"}`, status: 400, pointer: "/prefix"},
-		{desc: "tag with a space", body: `{"tag": "a b"}`, status: 400, pointer: "/tag"},
-		{desc: "duplicate key", body: `{"tag": "a", "tag": "b"}`, status: 400, pointer: "/tag"},
-		{desc: "array", body: `[{"all": true}]`, status: 400, pointer: ""},
-		{desc: "syntax", body: `{"all": tru}`, status: 400},
-		{desc: "empty body", body: ``, status: 400, pointer: ""},
-		{desc: "route without a cache", body: `{"all": true, "route": "b"}`, status: 400, pointer: "/route"},
-		{desc: "unknown route", body: `{"all": true, "route": "nope"}`, status: 404},
-		{desc: "too large", body: `{"tag": "` + strings.Repeat("x", maxPurgeBody) + `"}`, status: 413},
-	} {
+	for _, tc := range purgeBodyCases {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			resp, err := srv.Client().Post(srv.URL+"/cache/purge", "application/json", strings.NewReader(tc.body))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,83 @@ func e2ePurge(t *testing.T, adminURL, token, body string) (int, map[string]any) 
 	return resp.StatusCode, v
 }
 
+// e2ePurgeStored are the requests TestE2ECachePurge stores: path, API key
+// (none for the blog route) and Accept (the backend varies on it).
+var e2ePurgeStored = map[string]struct{ path, key, accept string }{
+	"item1-alice-json": {"/catalog/items/1?b=2&a=1", "purge-test-alice-key", "application/json"},
+	"item1-bob-json":   {"/catalog/items/1?b=2&a=1", "purge-test-bob-key", "application/json"},
+	"item1-alice-text": {"/catalog/items/1?b=2&a=1", "purge-test-alice-key", "text/plain"},
+	"item2":            {"/catalog/items/2", "purge-test-alice-key", "application/json"},
+	"other":            {"/catalog/other", "purge-test-alice-key", "application/json"},
+	"post1":            {"/blog/post-1", "", "application/json"},
+	"post2":            {"/blog/post-2", "", "application/json"},
+}
+
+// e2ePurgeEnv is TestE2ECachePurge's gateway and backend.
+type e2ePurgeEnv struct {
+	t         *testing.T
+	be        *e2eRecorder
+	gw, admin string
+}
+
+// get requests a stored name and returns its X-Cache, checking that the
+// tag headers never reach the client and that exactly a MISS reaches the
+// backend.
+func (env *e2ePurgeEnv) get(name string) string {
+	t := env.t
+	t.Helper()
+	s := e2ePurgeStored[name]
+	req := e2eReq(t, "GET", env.gw+s.path, nil)
+	req.Header.Set("Accept", s.accept)
+	if s.key != "" {
+		req.Header.Set("X-API-Key", s.key)
+	}
+	before := env.be.count()
+	resp, _ := e2eDo(t, req)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: status %d", name, resp.StatusCode)
+	}
+	if len(resp.Header.Values("Cache-Tag")) > 0 || len(resp.Header.Values("Surrogate-Key")) > 0 {
+		t.Fatalf("%s: tag headers reach the client: %v", name, resp.Header)
+	}
+	label := resp.Header.Get("X-Cache")
+	if reached := env.be.count() > before; reached != (label == "MISS") {
+		t.Fatalf("%s: X-Cache %s but backend reached %v", name, label, reached)
+	}
+	return label
+}
+
+// expect checks that the listed names MISS and every other one HITs.
+func (env *e2ePurgeEnv) expect(step string, misses ...string) {
+	env.t.Helper()
+	for name := range e2ePurgeStored {
+		want := "HIT"
+		if slices.Contains(misses, name) {
+			want = "MISS"
+		}
+		if got := env.get(name); got != want {
+			env.t.Errorf("%s: %s is %s, want %s", step, name, got, want)
+		}
+	}
+}
+
+// purge posts a purge and checks its count and routes.
+func (env *e2ePurgeEnv) purge(body string, wantPurged int, wantRoutes ...string) {
+	t := env.t
+	t.Helper()
+	status, v := e2ePurge(t, env.admin, "purge-test-token", body)
+	if status != http.StatusOK {
+		t.Fatalf("purge %s: %d %v", body, status, v)
+	}
+	var routes []string
+	for _, r := range v["routes"].([]any) {
+		routes = append(routes, r.(string))
+	}
+	if int(v["purged"].(float64)) != wantPurged || !slices.Equal(routes, wantRoutes) {
+		t.Fatalf("purge %s = %v, want purged %d on %v", body, v, wantPurged, wantRoutes)
+	}
+}
+
 // TestE2ECachePurge stores tagged responses on a route cache and a global
 // cache, then purges by URL (query order and an ignored parameter differ
 // from the stored requests; every consumer and variant goes), by prefix,
@@ -84,109 +162,47 @@ func TestE2ECachePurge(t *testing.T) {
 	t.Parallel()
 	be := e2eNewRecorder(t, "be", e2ePurgeBackend)
 	tg := e2eStart(t, e2ePurgeConfig, map[string]string{"BE": be.URL})
+	env := &e2ePurgeEnv{t: t, be: be, gw: tg.URL, admin: tg.AdminURL}
 	host := e2eHostPort(tg.URL)
-	type stored struct{ path, key, accept string }
-	all := map[string]stored{
-		"item1-alice-json": {"/catalog/items/1?b=2&a=1", "purge-test-alice-key", "application/json"},
-		"item1-bob-json":   {"/catalog/items/1?b=2&a=1", "purge-test-bob-key", "application/json"},
-		"item1-alice-text": {"/catalog/items/1?b=2&a=1", "purge-test-alice-key", "text/plain"},
-		"item2":            {"/catalog/items/2", "purge-test-alice-key", "application/json"},
-		"other":            {"/catalog/other", "purge-test-alice-key", "application/json"},
-		"post1":            {"/blog/post-1", "", "application/json"},
-		"post2":            {"/blog/post-2", "", "application/json"},
-	}
-	get := func(name string) string {
-		t.Helper()
-		s := all[name]
-		req := e2eReq(t, "GET", tg.URL+s.path, nil)
-		req.Header.Set("Accept", s.accept)
-		if s.key != "" {
-			req.Header.Set("X-API-Key", s.key)
-		}
-		before := be.count()
-		resp, _ := e2eDo(t, req)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s: status %d", name, resp.StatusCode)
-		}
-		if v := resp.Header.Values("Cache-Tag"); len(v) > 0 || len(resp.Header.Values("Surrogate-Key")) > 0 {
-			t.Fatalf("%s: tag headers reach the client: %v", name, resp.Header)
-		}
-		label := resp.Header.Get("X-Cache")
-		if reached := be.count() > before; reached != (label == "MISS") {
-			t.Fatalf("%s: X-Cache %s but backend reached %v", name, label, reached)
-		}
-		return label
-	}
-	// expect checks the listed names MISS and every other one HITs.
-	expect := func(step string, misses ...string) {
-		t.Helper()
-		for name := range all {
-			want := "HIT"
-			for _, m := range misses {
-				if m == name {
-					want = "MISS"
-				}
-			}
-			if got := get(name); got != want {
-				t.Errorf("%s: %s is %s, want %s", step, name, got, want)
-			}
-		}
-	}
-	purge := func(body string, wantPurged int, wantRoutes ...string) {
-		t.Helper()
-		status, v := e2ePurge(t, tg.AdminURL, "purge-test-token", body)
-		if status != http.StatusOK {
-			t.Fatalf("purge %s: %d %v", body, status, v)
-		}
-		var routes []string
-		for _, r := range v["routes"].([]any) {
-			routes = append(routes, r.(string))
-		}
-		if int(v["purged"].(float64)) != wantPurged || strings.Join(routes, ",") != strings.Join(wantRoutes, ",") {
-			t.Fatalf("purge %s = %v, want purged %d on %v", body, v, wantPurged, wantRoutes)
-		}
-	}
-	for name := range all {
-		if got := get(name); got != "MISS" {
+	for name := range e2ePurgeStored {
+		if got := env.get(name); got != "MISS" {
 			t.Fatalf("first %s: %s", name, got)
 		}
 	}
-	expect("stored")
+	env.expect("stored")
 
 	// URL: both consumers, both variants and the two index entries of the
 	// varying response (5 entries), whatever the query order.
-	purge(`{"url": "http://`+host+`/catalog/items/1?utm_source=x&a=1&b=2"}`, 5, "catalog", "blog")
-	expect("url", "item1-alice-json", "item1-bob-json", "item1-alice-text")
+	env.purge(`{"url": "http://`+host+`/catalog/items/1?utm_source=x&a=1&b=2"}`, 5, "catalog", "blog")
+	env.expect("url", "item1-alice-json", "item1-bob-json", "item1-alice-text")
 
 	// Prefix on one route: the blog route's cache is not touched.
-	purge(`{"prefix": "`+host+`/catalog/items/", "route": "catalog"}`, 7, "catalog")
-	expect("prefix", "item1-alice-json", "item1-bob-json", "item1-alice-text", "item2")
-	purge(`{"prefix": "http://`+host+`/blog/", "route": "catalog"}`, 0, "catalog")
-	expect("prefix on another route")
+	env.purge(`{"prefix": "`+host+`/catalog/items/", "route": "catalog"}`, 7, "catalog")
+	env.expect("prefix", "item1-alice-json", "item1-bob-json", "item1-alice-text", "item2")
+	env.purge(`{"prefix": "http://`+host+`/blog/", "route": "catalog"}`, 0, "catalog")
+	env.expect("prefix on another route")
 
 	// Tag: from Cache-Tag on the catalog route, Surrogate-Key on the blog
 	// route (index entries carry no tag, variants do).
-	purge(`{"tag": "product-2"}`, 1, "catalog", "blog")
-	expect("tag", "item2")
-	purge(`{"tag": "blog", "route": "catalog"}`, 0, "catalog")
-	purge(`{"tag": "blog"}`, 2, "catalog", "blog")
-	expect("tag on the global cache", "post1", "post2")
-	purge(`{"tag": "catalog"}`, 5, "catalog", "blog")
-	expect("shared tag", "item1-alice-json", "item1-bob-json", "item1-alice-text", "item2", "other")
+	env.purge(`{"tag": "product-2"}`, 1, "catalog", "blog")
+	env.expect("tag", "item2")
+	env.purge(`{"tag": "blog", "route": "catalog"}`, 0, "catalog")
+	env.purge(`{"tag": "blog"}`, 2, "catalog", "blog")
+	env.expect("tag on the global cache", "post1", "post2")
+	env.purge(`{"tag": "catalog"}`, 5, "catalog", "blog")
+	env.expect("shared tag", "item1-alice-json", "item1-bob-json", "item1-alice-text", "item2", "other")
 
 	// All, on the global cache's route, then everywhere.
-	purge(`{"all": true, "route": "blog"}`, 4, "blog")
-	expect("all on blog", "post1", "post2")
-	purge(`{"all": true}`, 13, "catalog", "blog")
-	expect("all", "item1-alice-json", "item1-bob-json", "item1-alice-text", "item2", "other", "post1", "post2")
+	env.purge(`{"all": true, "route": "blog"}`, 4, "blog")
+	env.expect("all on blog", "post1", "post2")
+	env.purge(`{"all": true}`, 13, "catalog", "blog")
+	env.expect("all", "item1-alice-json", "item1-bob-json", "item1-alice-text", "item2", "other", "post1", "post2")
 
 	// The purges are counted per route and kind.
 	wait.For(t, 5*time.Second, "purge counters", func() bool {
-		resp, err := e2eClient.Do(func() *http.Request {
-			r, _ := http.NewRequest("GET", tg.AdminURL+"/metrics", nil)
-			r.Header.Set("Authorization", "Bearer purge-test-token")
-			return r
-		}())
+		req, _ := http.NewRequest("GET", tg.AdminURL+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer purge-test-token")
+		resp, err := e2eClient.Do(req)
 		if err != nil {
 			return false
 		}

@@ -125,7 +125,8 @@ func purgeRequest(u *url.URL) *http.Request {
 // purgePrefix returns the stored form of a prefix: "host/path…" or an
 // absolute URL, the host normalised as httpcache.URL does (lower case,
 // without the scheme's default port; without a scheme, :80 is dropped),
-// the path's escapes normalised and a query part canonical.
+// the path's escapes normalised and a query part canonical. A host alone
+// stands for host/.
 func purgePrefix(raw string, o *httpcache.KeyOptions) (string, error) {
 	abs := strings.Contains(raw, "://")
 	if !abs {
@@ -137,6 +138,10 @@ func purgePrefix(raw string, o *httpcache.KeyOptions) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" || u.User != nil {
 		return "", errors.New(`must be "host/path", e.g. api.example.com/v1/, or an absolute http or https URL`)
+	}
+	// A host alone selects its URLs, not those of longer host names.
+	if u.Path == "" {
+		u.Path = "/"
 	}
 	// "host/items?" selects the URLs of /items that have a query.
 	q := u.ForceQuery && u.RawQuery == ""

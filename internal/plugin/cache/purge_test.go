@@ -31,7 +31,7 @@ func TestPurge(t *testing.T) {
 		h.ServeHTTP(w, r)
 		return w.Header().Get("X-Cache")
 	}
-	urls := []string{"http://API.example/a?x=1&y=2", "http://api.example/a/b", "http://api.example/c", "http://other.example/a"}
+	urls := []string{"http://API.example/a?x=1&y=2", "http://api.example/a/b", "http://api.example/c", "http://api.example.org/a"}
 	fill := func() {
 		for _, u := range urls {
 			get(u)
@@ -62,12 +62,15 @@ func TestPurge(t *testing.T) {
 	expect("MISS", "MISS", "HIT", "HIT")
 	purge(plugin.PurgeRequest{Prefix: "http://api.example:80/a?"}, 2)
 	expect("MISS", "HIT", "HIT", "HIT")
+	// A host alone is the host's root: api.example.org is another host.
+	purge(plugin.PurgeRequest{Prefix: "api.example"}, 6)
+	expect("MISS", "MISS", "MISS", "HIT")
 	// The index entry of a varying response has no tags: only the variant goes.
 	purge(plugin.PurgeRequest{Tag: "path-c"}, 1)
 	expect("HIT", "HIT", "MISS", "HIT")
 	purge(plugin.PurgeRequest{All: true}, 8)
 	expect("MISS", "MISS", "MISS", "MISS")
-	for kind, want := range map[string]int64{"url": 2, "prefix": 6, "tag": 1, "all": 8} {
+	for kind, want := range map[string]int64{"url": 2, "prefix": 12, "tag": 1, "all": 8} {
 		if got := stats.Counter(MetricPurged, `route="r",kind="`+kind+`"`).Value(); got != want {
 			t.Errorf("%s{kind=%s} = %d, want %d", MetricPurged, kind, got, want)
 		}

@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/portico-gw/portico/internal/control"
 	"github.com/portico-gw/portico/internal/plugin"
 )
+
+// purgeTimeout bounds one admin purge of every cache.
+const purgeTimeout = time.Minute
 
 // PurgeCache removes stored responses from the caches of the running
 // snapshot (plugins that implement plugin.Purger): those of every route,
@@ -30,6 +34,10 @@ func (g *Gateway) PurgeCache(ctx context.Context, p control.CachePurge) (control
 	if p.Route != "" && !s.hasRoute(p.Route) {
 		return res, &control.PurgeError{Field: "route", NotFound: true, Msg: "route " + strconv.Quote(p.Route) + " not found"}
 	}
+	// A purge that started runs to its end, even when the admin client
+	// goes away, within purgeTimeout (a shared store may be slow).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), purgeTimeout)
+	defer cancel()
 	req := plugin.PurgeRequest{All: p.All, URL: p.URL, Prefix: p.Prefix, Tag: p.Tag}
 	var errs []error
 	for _, in := range s.instances {

@@ -143,6 +143,9 @@ type Cache struct {
 	// Coalesce bounds the requests that wait for one upstream fetch of the
 	// same key.
 	Coalesce Coalesce `yaml:"coalesce"`
+	// Tags reads tags (surrogate keys) from upstream response headers
+	// when a response is stored, for purging by tag.
+	Tags Tags `yaml:"tags"`
 
 	policy     httpcache.Policy
 	keyOpts    httpcache.KeyOptions
@@ -160,6 +163,7 @@ type Cache struct {
 	bgSlots    chan struct{}
 	syncMu     sync.Mutex // TryLock only: one goroutine copies store stats at a time
 	c          counters
+	purged     purgeCounters
 }
 
 // Key is the cache key configuration.
@@ -206,6 +210,9 @@ func (c *Cache) Provision(ctx plugin.Context) error {
 		c.header = textproto.CanonicalMIMEHeaderKey(c.StatusHeader)
 	}
 	if err := c.check(); err != nil {
+		return err
+	}
+	if err := c.provisionTags(ctx); err != nil {
 		return err
 	}
 	c.policy = httpcache.Policy{TTL: c.TTL.D(), AllowAuthorized: c.AllowAuthorized, AllowSetCookie: c.AllowSetCookie,

@@ -49,9 +49,7 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	reqCC := httpcache.RequestCacheControl(r.Header)
 	if c.bypass(r, &reqCC) {
-		c.c.bypass.Inc()
-		w.Header().Set(c.header, labelBypass)
-		next.ServeHTTP(w, r)
+		c.passThrough(w, r, next)
 		return
 	}
 	now := c.now()
@@ -63,9 +61,7 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	d := httpcache.Decide(m, &reqCC, now)
 	if _, ranged := r.Header["Range"]; ranged && !servesRange(d, e) {
-		c.c.bypass.Inc()
-		w.Header().Set(c.header, labelBypass)
-		next.ServeHTTP(w, r)
+		c.passThrough(w, r, next)
 		return
 	}
 	switch d {
@@ -87,6 +83,13 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	default:
 		c.miss(w, r, next, key, primary, &reqCC)
 	}
+}
+
+// passThrough forwards a request that skips the cache (BYPASS).
+func (c *Cache) passThrough(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	c.c.bypass.Inc()
+	w.Header().Set(c.header, labelBypass)
+	next.ServeHTTP(c.stripWriter(w), r)
 }
 
 // bypass reports whether a GET or HEAD request skips the cache: a protocol
@@ -157,6 +160,7 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *httpcache.
 	// A GET entry's Content-Length is its body's (finishStore); a HEAD
 	// entry keeps the one the upstream sent.
 	httpcache.ServeHeader(h, e, now)
+	c.Tags.stripFrom(h)
 	h.Set(c.header, label)
 	if _, ranged := r.Header["Range"]; ranged && e.Status == http.StatusOK {
 		serveRange(w, r, e)
@@ -323,6 +327,7 @@ func (c *Cache) refresh(e *httpcache.Entry, rec *recorder) *httpcache.Entry {
 	ne := *e
 	ne.Header = e.Header.Clone()
 	ne.Meta = httpcache.Update304(ne.Header, rec.h, rec.reqTime, rec.respTime, &c.policy)
+	ne.Tags = c.Tags.parse(ne.Header)
 	ne.TTL = ttlFor(&ne.Meta, ne.Header)
 	if ne.TTL > 0 && c.store.Set(rec.req.Context(), &ne) == nil {
 		c.syncStoreStats()
@@ -385,7 +390,7 @@ func (c *Cache) revalidateInBackground(r *http.Request, next http.Handler, key, 
 // stored for its target and its Location and Content-Location on the same
 // origin. Varying responses go with their marker entry.
 func (c *Cache) forwardUnsafe(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &statusWriter{ResponseWriter: c.stripWriter(w)}
 	next.ServeHTTP(sw, r)
 	if !httpcache.Invalidates(r.Method, sw.code()) {
 		return
@@ -427,7 +432,7 @@ func (c *Cache) finishStore(rec *recorder, primary httpcache.Key) *httpcache.Ent
 	}
 	ctx := rec.req.Context()
 	e := &httpcache.Entry{Key: primary, Status: rec.status, Header: rec.stored, Body: slices.Clip(rec.body),
-		Meta: rec.meta, Vary: rec.vary, Path: httpcache.URL(rec.req, &c.keyOpts), TTL: ttl}
+		Meta: rec.meta, Vary: rec.vary, Path: httpcache.URL(rec.req, &c.keyOpts), Tags: c.Tags.parse(rec.stored), TTL: ttl}
 	if len(rec.vary) > 0 {
 		e.Key = httpcache.VariantKey(primary, httpcache.SecondaryKey(rec.vary, rec.req.Header))
 		if mk, _ := c.store.Get(ctx, primary); mk == nil || mk.Status != 0 || !slices.Equal(mk.Vary, rec.vary) {

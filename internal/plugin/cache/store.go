@@ -209,9 +209,9 @@ func (c *Cache) frontTTL() time.Duration {
 // entrySettings are the route and the settings that decide what entries
 // and keys look like: a store holds entries of one such set.
 func (c *Cache) entrySettings(route string) string {
-	return fmt.Sprintf("%q/%d/%d/%q/%q/%q/%t/%t/%t/%t/%d/%q/%d", route, c.MaxEntry, c.TTL, c.TTLMode,
+	return fmt.Sprintf("%q/%d/%d/%q/%q/%q/%t/%t/%t/%t/%d/%q/%d/%q", route, c.MaxEntry, c.TTL, c.TTLMode,
 		c.Key.IgnoreQuery, c.Key.Extra, c.AllowAuthorized, c.AllowSetCookie, c.ShareBetweenConsumers, c.Heuristic, c.HeuristicMax,
-		c.policy.Targeted, c.StaleIfError)
+		c.policy.Targeted, c.StaleIfError, c.Tags.names)
 }
 
 // namespace names the route's entries in Redis: a short hash of the
@@ -219,9 +219,9 @@ func (c *Cache) entrySettings(route string) string {
 // stored), so every node with the same route and cache settings shares
 // them and a settings change starts afresh.
 func (c *Cache) namespace(route string) string {
-	s := fmt.Sprintf("%q/%d/%q/%q/%q/%t/%t/%t/%t/%d/%q/%d", route, c.TTL, c.TTLMode,
+	s := fmt.Sprintf("%q/%d/%q/%q/%q/%t/%t/%t/%t/%d/%q/%d/%q", route, c.TTL, c.TTLMode,
 		c.Key.IgnoreQuery, c.Key.Extra, c.AllowAuthorized, c.AllowSetCookie, c.ShareBetweenConsumers, c.Heuristic, c.HeuristicMax,
-		c.policy.Targeted, c.StaleIfError)
+		c.policy.Targeted, c.StaleIfError, c.Tags.names)
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:8])
 }

@@ -63,6 +63,7 @@ func (rw *recorder) WriteHeader(code int) {
 	}
 	dst := rw.w.Header()
 	copyHeader(dst, rw.h)
+	rw.c.Tags.stripFrom(dst)
 	dst.Set(rw.c.header, rw.label)
 	rw.w.WriteHeader(code)
 }

@@ -7,6 +7,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -57,6 +58,9 @@ type Manager interface {
 	// PluginConfigType resolves a plugin name to the type its config
 	// decodes into, whose fields tagged `secret` are redacted.
 	PluginConfigType(name string) (reflect.Type, bool)
+	// PurgeCache removes stored responses from the running caches (no
+	// config change); *PurgeError for a purge it cannot carry out.
+	PurgeCache(ctx context.Context, p CachePurge) (CachePurgeResult, error)
 }
 
 // The types the Manager interface speaks in live in package control, which
@@ -81,6 +85,12 @@ type (
 	// PersistError is returned by Update when the new config was applied
 	// but could not be written back (it was rolled back).
 	PersistError = control.PersistError
+	// CachePurge selects the stored responses a purge removes.
+	CachePurge = control.CachePurge
+	// CachePurgeResult is what a purge removed.
+	CachePurgeResult = control.CachePurgeResult
+	// PurgeError is returned by PurgeCache for a purge it cannot carry out.
+	PurgeError = control.PurgeError
 )
 
 // NotFoundError is returned by an edit when the named object does not exist.
@@ -124,6 +134,8 @@ func apiEndpoints() []endpoint {
 		{method: "PUT", path: "/plugins", write: true, edit: putPlugins},
 		{method: "GET", path: "/version", read: getVersion},
 		{method: "GET", path: "/config/history", read: getHistory},
+		// No config change: served like a read (no If-Match, no revision).
+		{method: "POST", path: "/cache/purge", read: postCachePurge},
 	}
 }
 

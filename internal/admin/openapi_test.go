@@ -21,6 +21,8 @@ type fakeManager struct {
 	fakeController
 	mu  sync.Mutex
 	cfg *config.Config
+	// purges are the PurgeCache calls (purge_test.go).
+	purges []CachePurge
 }
 
 func (f *fakeManager) RunningConfig() *config.Config {

@@ -27,7 +27,7 @@ routes:
     match: {path_prefix: /gone/}
     upstream: gone
     plugins:
-      - {name: cache}
+      - {name: cache, config: {stale_if_error: 300s}}
   - name: authed
     match: {path_prefix: /authed/}
     upstream: be
@@ -87,6 +87,9 @@ func (b *e2eCacheBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	if cc := q.Get("cc"); cc != "" {
 		h.Set("Cache-Control", cc)
+	}
+	if cdn := q.Get("cdn"); cdn != "" {
+		h.Set("CDN-Cache-Control", cdn)
 	}
 	if v := q.Get("vary"); v != "" {
 		h.Set("Vary", v)
@@ -160,6 +163,8 @@ func TestCache(t *testing.T) {
 		{"stale-if-error with the upstream gone", env.staleIfGone},
 		{"unsafe method invalidates", env.invalidation},
 		{"memory bound under 10k keys", env.memoryBound},
+		{"CDN-Cache-Control governs the cache, clients get Cache-Control", env.targeted},
+		{"Range requests answered from a stored complete response", env.ranges},
 		{"reload keeps the store unless the settings change", env.reload},
 	} {
 		t.Run(s.name, s.run)
@@ -180,6 +185,57 @@ func (env *e2eCacheEnv) missThenHit(t *testing.T) {
 	}
 	if r2.Header.Get("Cache-Control") != "max-age=60" {
 		t.Fatalf("stored header not served: %v", r2.Header)
+	}
+}
+
+func (env *e2eCacheEnv) targeted(t *testing.T) {
+	// Stored for an hour by CDN-Cache-Control although Cache-Control
+	// says no-store; both fields reach the client unchanged.
+	env.get(t, "/cdn?cc=no-store&cdn=max-age%3D3600")
+	r, _ := env.get(t, "/cdn?cc=no-store&cdn=max-age%3D3600")
+	if r.Header.Get("X-Cache") != "HIT" || r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Cdn-Cache-Control") != "max-age=3600" {
+		t.Fatalf("X-Cache %q, headers %v", r.Header.Get("X-Cache"), r.Header)
+	}
+	// CDN-Cache-Control: no-store wins over a long Cache-Control max-age.
+	env.get(t, "/cdn-ns?cc=max-age%3D3600&cdn=no-store")
+	if r, _ := env.get(t, "/cdn-ns?cc=max-age%3D3600&cdn=no-store"); r.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("no-store in CDN-Cache-Control: X-Cache %q", r.Header.Get("X-Cache"))
+	}
+	// An invalid field is ignored: Cache-Control decides.
+	env.get(t, "/cdn-bad?cc=no-store&cdn=max-age%3D%2210%22")
+	if r, _ := env.get(t, "/cdn-bad?cc=no-store&cdn=max-age%3D%2210%22"); r.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("invalid CDN-Cache-Control obeyed: X-Cache %q", r.Header.Get("X-Cache"))
+	}
+	if n := env.be.count("/cdn") + env.be.count("/cdn-ns") + env.be.count("/cdn-bad"); n != 5 {
+		t.Fatalf("upstream requests %d, want 5", n)
+	}
+}
+
+func (env *e2eCacheEnv) ranges(t *testing.T) {
+	// Nothing stored: the Range request goes upstream, and is not stored.
+	if r, _ := env.get(t, "/rg?cc=max-age%3D60&etag=v1", "Range", "bytes=0-3"); r.Header.Get("X-Cache") != "BYPASS" {
+		t.Fatalf("ranged miss: X-Cache %q", r.Header.Get("X-Cache"))
+	}
+	_, full := env.get(t, "/rg?cc=max-age%3D60&etag=v1")
+	r, b := env.get(t, "/rg?cc=max-age%3D60&etag=v1", "Range", "bytes=5-9")
+	if r.StatusCode != http.StatusPartialContent || b != full[5:10] || r.Header.Get("X-Cache") != "HIT" ||
+		r.Header.Get("Content-Range") != fmt.Sprintf("bytes 5-9/%d", len(full)) || r.Header.Get("Content-Length") != "5" {
+		t.Fatalf("ranged hit: %d %q %v", r.StatusCode, b, r.Header)
+	}
+	if r.Header.Get("Cache-Control") != "max-age=60" || r.Header.Get("Age") == "" {
+		t.Fatalf("stored header not served with the part: %v", r.Header)
+	}
+	// If-Range with another validator: the whole response, from the store.
+	r, b = env.get(t, "/rg?cc=max-age%3D60&etag=v1", "Range", "bytes=5-9", "If-Range", `"v0"`)
+	if r.StatusCode != http.StatusOK || b != full {
+		t.Fatalf("If-Range mismatch: %d %q", r.StatusCode, b)
+	}
+	// Unsatisfiable: 416 from the store.
+	if r, _ = env.get(t, "/rg?cc=max-age%3D60&etag=v1", "Range", "bytes=100000-"); r.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+		t.Fatalf("unsatisfiable range: %d", r.StatusCode)
+	}
+	if n := env.be.count("/rg"); n != 2 {
+		t.Fatalf("upstream requests %d, want 2 (the ranged miss and the full one)", n)
 	}
 }
 
@@ -374,15 +430,31 @@ func (env *e2eCacheEnv) staleIfError(t *testing.T) {
 }
 
 func (env *e2eCacheEnv) staleIfGone(t *testing.T) {
+	// The response's stale-if-error, and the route's stale_if_error for a
+	// response without one, let a stale answer be served once the upstream
+	// is gone; must-revalidate forbids it.
 	const u = "/gone/x?cc=max-age%3D1%2C+stale-if-error%3D300"
+	const byRoute = "/gone/r?cc=max-age%3D1"
+	const forbidden = "/gone/m?cc=max-age%3D1%2C+must-revalidate"
 	_, first := env.get(t, u)
+	_, firstByRoute := env.get(t, byRoute)
+	env.get(t, forbidden)
 	env.gone.Close()
-	wait.For(t, 5*time.Second, "a stale answer", func() bool {
-		r, b := env.get(t, u)
-		if r.StatusCode != http.StatusOK || b != first {
-			t.Fatalf("status %d body %q", r.StatusCode, b)
+	for _, c := range []struct{ target, body string }{{u, first}, {byRoute, firstByRoute}} {
+		wait.For(t, 5*time.Second, "a stale answer", func() bool {
+			r, b := env.get(t, c.target)
+			if r.StatusCode != http.StatusOK || b != c.body {
+				t.Fatalf("%s: status %d body %q", c.target, r.StatusCode, b)
+			}
+			return r.Header.Get("X-Cache") == "STALE"
+		})
+	}
+	wait.For(t, 5*time.Second, "must-revalidate to refuse stale", func() bool {
+		r, _ := env.get(t, forbidden)
+		if r.Header.Get("X-Cache") == "STALE" {
+			t.Fatalf("must-revalidate response served stale")
 		}
-		return r.Header.Get("X-Cache") == "STALE"
+		return r.StatusCode == http.StatusBadGateway
 	})
 	// Without stale-if-error the failure reaches the client.
 	if r, _ := env.get(t, "/gone/y?cc=max-age%3D60"); r.StatusCode != http.StatusBadGateway || r.Header.Get("X-Cache") != "MISS" {

@@ -45,7 +45,9 @@ func (m *Meta) Fresh(now time.Time) bool {
 // Freshness computes the Meta of a response with header h, received at
 // responseTime for a request sent at requestTime, under policy p.
 //
-// The lifetime is, in order (§4.2.1, for a shared cache): s-maxage, max-age,
+// The directives are ResponseDirectives': a targeted field such as
+// CDN-Cache-Control replaces Cache-Control and Expires. The lifetime is,
+// in order (§4.2.1, for a shared cache): s-maxage, max-age,
 // Expires − Date (an invalid or repeated Expires means already expired; a
 // missing or invalid Date means responseTime), else the heuristic lifetime
 // when p allows it. p.TTL then caps or replaces it (see TTLMode).
@@ -54,7 +56,7 @@ func Freshness(h http.Header, requestTime, responseTime time.Time, p *Policy) Me
 	if p == nil {
 		p = &defaultPolicy
 	}
-	cc := ParseCacheControl(h["Cache-Control"])
+	cc, useExpires := ResponseDirectives(h, p)
 	date, ok := parseDate(h["Date"])
 	if !ok {
 		date = responseTime
@@ -68,17 +70,19 @@ func Freshness(h http.Header, requestTime, responseTime time.Time, p *Policy) Me
 	if cc.StaleWhileRevalidate > 0 {
 		m.StaleWhileRevalidate = seconds(cc.StaleWhileRevalidate)
 	}
-	if cc.StaleIfError > 0 {
+	if cc.StaleIfError >= 0 {
 		m.StaleIfError = seconds(cc.StaleIfError)
+	} else if p.StaleIfError > 0 && !m.NoCache && !m.MustRevalidate {
+		m.StaleIfError = p.StaleIfError
 	}
-	m.Lifetime = lifetime(cc, h, date, p)
+	m.Lifetime = lifetime(cc, useExpires, h, date, p)
 	m.InitialAge = initialAge(h, date, requestTime, responseTime)
 	return m
 }
 
 func seconds(n int64) time.Duration { return time.Duration(n) * time.Second }
 
-func lifetime(cc CacheControl, h http.Header, date time.Time, p *Policy) time.Duration {
+func lifetime(cc CacheControl, useExpires bool, h http.Header, date time.Time, p *Policy) time.Duration {
 	if p.TTL > 0 && p.Mode == TTLReplace {
 		return p.TTL
 	}
@@ -88,7 +92,7 @@ func lifetime(cc CacheControl, h http.Header, date time.Time, p *Policy) time.Du
 		life = seconds(cc.SMaxAge)
 	case cc.MaxAge >= 0:
 		life = seconds(cc.MaxAge)
-	case h["Expires"] != nil:
+	case useExpires && h["Expires"] != nil:
 		if exp, ok := parseDate(h["Expires"]); ok && exp.After(date) {
 			life = exp.Sub(date)
 		}

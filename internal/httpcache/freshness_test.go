@@ -148,3 +148,27 @@ func TestMetaAgeAndFresh(t *testing.T) {
 }
 
 func itoaRef(i int64) string { return strconv.FormatInt(i, 10) }
+
+func TestPolicyStaleIfError(t *testing.T) {
+	p := &Policy{StaleIfError: 5 * time.Minute}
+	for _, c := range []struct {
+		cc   string
+		want time.Duration
+	}{
+		{"max-age=1", 5 * time.Minute},
+		{"max-age=1, stale-if-error=10", 10 * time.Second},
+		{"max-age=1, stale-if-error=0", 0},
+		{"max-age=1, must-revalidate", 0},
+		{"max-age=1, proxy-revalidate", 0},
+		{"s-maxage=1", 0},
+		{"no-cache", 0},
+	} {
+		m := Freshness(hdr("Cache-Control", c.cc), t0, t0, p)
+		if m.StaleIfError != c.want {
+			t.Errorf("%s: stale-if-error %s, want %s", c.cc, m.StaleIfError, c.want)
+		}
+		if allowed := m.StaleIfErrorAllowed(nil, t0.Add(2*time.Minute)); allowed != (c.want >= 2*time.Minute) {
+			t.Errorf("%s: allowed %v two minutes in", c.cc, allowed)
+		}
+	}
+}

@@ -182,9 +182,21 @@ func appendQuery(b []byte, q string, o *KeyOptions) []byte {
 		return append(b, 0)
 	}
 	var bufStack [512]byte
-	buf := bufStack[:0]
 	var spanStack [16]span
-	spans := spanStack[:0]
+	buf, spans := canonicalQuery(q, o, bufStack[:0], spanStack[:0])
+	b = binary.AppendUvarint(b, uint64(len(spans)))
+	for _, s := range spans {
+		b = binary.AppendUvarint(b, uint64(s.n1-s.n0))
+		b = append(b, buf[s.n0:s.n1]...)
+		b = binary.AppendUvarint(b, uint64(s.v1-s.n1))
+		b = append(b, buf[s.n1:s.v1]...)
+	}
+	return b
+}
+
+// canonicalQuery normalises q's kept parameters into buf and returns their
+// spans, sorted by name then value.
+func canonicalQuery(q string, o *KeyOptions, buf []byte, spans []span) ([]byte, []span) {
 	for q != "" {
 		var kv string
 		if i := strings.IndexByte(q, '&'); i >= 0 {
@@ -207,14 +219,49 @@ func appendQuery(b []byte, q string, o *KeyOptions) []byte {
 		spans = append(spans, span{n0, n1, len(buf)})
 	}
 	sortSpans(spans, buf)
-	b = binary.AppendUvarint(b, uint64(len(spans)))
-	for _, s := range spans {
-		b = binary.AppendUvarint(b, uint64(s.n1-s.n0))
-		b = append(b, buf[s.n0:s.n1]...)
-		b = binary.AppendUvarint(b, uint64(s.v1-s.n1))
-		b = append(b, buf[s.n1:s.v1]...)
+	return buf, spans
+}
+
+// URL is the readable form of r's key without method, scheme and extra
+// parts: the normalised host (as NewKey), path and canonical query,
+// "api.example.com/v1/items?a=1&b=2" (no "?" without a kept parameter). It
+// is Entry.Path, matched by Purge.URL exactly and by Purge.Prefix; two
+// requests with the same key have the same URL.
+func URL(r *http.Request, o *KeyOptions) string {
+	var stack [256]byte
+	b := stack[:0]
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
 	}
-	return b
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	b = appendHost(b, host, scheme)
+	_, n := binary.Uvarint(b)
+	b = b[n:]
+	p := appendPath(nil, r.URL.EscapedPath())
+	_, n = binary.Uvarint(p)
+	b = append(b, p[n:]...)
+	if r.URL.RawQuery != "" {
+		var bufStack [512]byte
+		var spanStack [16]span
+		buf, spans := canonicalQuery(r.URL.RawQuery, o, bufStack[:0], spanStack[:0])
+		for i, s := range spans {
+			if i == 0 {
+				b = append(b, '?')
+			} else {
+				b = append(b, '&')
+			}
+			b = append(b, buf[s.n0:s.n1]...)
+			if s.v1 > s.n1 {
+				b = append(b, '=')
+				b = append(b, buf[s.n1:s.v1]...)
+			}
+		}
+	}
+	return string(b)
 }
 
 // span locates one query parameter in a buffer: name buf[n0:n1], value

@@ -160,3 +160,25 @@ func asciiUpper(s string) string {
 	}
 	return string(b)
 }
+
+func TestURL(t *testing.T) {
+	opts := &KeyOptions{IgnoreQuery: []string{"utm_source"}}
+	for _, c := range []struct{ target, host, want string }{
+		{"/v1/items", "API.Example.com:80", "api.example.com/v1/items"},
+		{"/v1/./a/../items?b=2&a=1&utm_source=x", "api.example.com", "api.example.com/v1/items?a=1&b=2"},
+		{"/v1/%7eitems?q=a+b&&e=", "h", "h/v1/~items?e&q=a%20b"},
+		{"/x?utm_source=1", "h.", "h/x"},
+	} {
+		r := httptest.NewRequest("GET", c.target, nil)
+		r.Host = c.host
+		if got := URL(r, opts); got != c.want {
+			t.Errorf("URL(%s, %s) = %q, want %q", c.host, c.target, got, c.want)
+		}
+		// Requests with the same key have the same URL.
+		r2 := httptest.NewRequest("GET", c.target, nil)
+		r2.Host = strings.ToUpper(c.host)
+		if URL(r2, opts) != URL(r, opts) || NewKey(r2, opts, nil) != NewKey(r, opts, nil) {
+			t.Errorf("%s: case of the host changes URL or key", c.target)
+		}
+	}
+}

@@ -156,8 +156,8 @@ func (s *MemoryStore) Delete(_ context.Context, key Key) error {
 	return nil
 }
 
-// Purge removes everything, the entries whose Path has the prefix, or
-// those with the tag. Prefix purges walk all entries.
+// Purge removes everything, the entries whose Path is the URL or has the
+// prefix, or those with the tag. URL and prefix purges walk all entries.
 func (s *MemoryStore) Purge(_ context.Context, p Purge) (int, error) {
 	if !p.valid() {
 		return 0, ErrBadPurge
@@ -174,6 +174,12 @@ func (s *MemoryStore) Purge(_ context.Context, p Purge) (int, error) {
 			keys = append(keys, k)
 		}
 		s.mu.Unlock()
+	case p.URL != "":
+		for k, e := range s.c.All() {
+			if e.Path == p.URL {
+				keys = append(keys, k)
+			}
+		}
 	default:
 		for k, e := range s.c.All() {
 			if strings.HasPrefix(e.Path, p.Prefix) {

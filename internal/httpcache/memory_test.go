@@ -130,6 +130,14 @@ func TestMemoryStorePurge(t *testing.T) {
 	if _, err := s.Purge(ctx, Purge{All: true, Tag: "x"}); !errors.Is(err, ErrBadPurge) {
 		t.Fatalf("double purge: %v", err)
 	}
+	_ = s.Set(ctx, &Entry{Key: keyOf("5"), Path: "a.example/v1/items?page=2", TTL: time.Hour})
+	_ = s.Set(ctx, &Entry{Key: keyOf("6"), Path: "a.example/v1/items?page=2", Status: 200, TTL: time.Hour})
+	if n, _ := s.Purge(ctx, Purge{URL: "a.example/v1/items?page=2"}); n != 2 {
+		t.Fatalf("purge url: %d", n)
+	}
+	if n, _ := s.Purge(ctx, Purge{URL: "a.example/v1/items/1?x"}); n != 0 {
+		t.Fatalf("purge url with another query: %d", n)
+	}
 	if n, _ := s.Purge(ctx, Purge{Tag: "item-1"}); n != 1 {
 		t.Fatalf("purge tag item-1: %d", n)
 	}

@@ -40,6 +40,17 @@ type Policy struct {
 	Heuristic         bool
 	HeuristicFraction float64
 	HeuristicMax      time.Duration
+	// StaleIfError, when positive, is the stale-if-error window (RFC 5861
+	// §4) of stored responses that do not give one: how long past its
+	// freshness a response may still be served when the upstream fails
+	// (an error, 500, 502, 503 or 504). The response's own directive wins;
+	// no-cache, must-revalidate, proxy-revalidate and s-maxage still
+	// forbid serving it stale.
+	StaleIfError time.Duration
+	// Targeted lists the targeted cache-control fields (RFC 9213) this
+	// cache honours, in order of precedence, as canonical header names;
+	// see ResponseDirectives. Empty: none, Cache-Control alone decides.
+	Targeted []string
 }
 
 // defaultPolicy stands in for a nil *Policy.

@@ -45,7 +45,9 @@ func defaultCacheable(status int) bool {
 // be revalidated), public with heuristics on, heuristics on, or a
 // TTLReplace override. Any other status needs explicit freshness or a
 // TTLReplace override. no-cache responses are stored; Decide revalidates
-// them on every use.
+// them on every use. The response directives are ResponseDirectives': a
+// targeted field such as CDN-Cache-Control replaces Cache-Control and
+// Expires.
 func Storable(req *http.Request, status int, h http.Header, p *Policy) (ok bool, reason string) {
 	if p == nil {
 		p = &defaultPolicy
@@ -62,7 +64,7 @@ func Storable(req *http.Request, status int, h http.Header, p *Policy) (ok bool,
 	if ParseCacheControl(req.Header["Cache-Control"]).NoStore {
 		return false, ReasonRequestNoStore
 	}
-	cc := ParseCacheControl(h["Cache-Control"])
+	cc, useExpires := ResponseDirectives(h, p)
 	switch {
 	case cc.NoStore:
 		return false, ReasonNoStore
@@ -83,6 +85,7 @@ func Storable(req *http.Request, status int, h http.Header, p *Policy) (ok bool,
 		return true, ""
 	}
 	_, hasExpires := h["Expires"]
+	hasExpires = hasExpires && useExpires
 	if cc.MaxAge >= 0 || cc.SMaxAge >= 0 || hasExpires {
 		return true, ""
 	}

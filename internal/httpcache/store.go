@@ -21,8 +21,9 @@ type Entry struct {
 	// SecondaryKey(Vary, request header)); the plugin keeps an Entry with
 	// only Vary set under the primary key to find the names on lookup.
 	Vary []string
-	// Path is the request's host and path ("api.example.com/v1/items"),
-	// matched by Purge.Prefix.
+	// Path is the request's URL (URL: host, normalised path and canonical
+	// query, "api.example.com/v1/items?page=2"), matched by Purge.URL and
+	// Purge.Prefix.
 	Path string
 	// Tags are matched by Purge.Tag (surrogate keys); at most MaxTags,
 	// each at most MaxTagLen bytes.
@@ -79,9 +80,11 @@ func VariantKey(primary Key, secondary string) Key {
 }
 
 // Purge selects what Store.Purge removes: everything, the entries whose
+// Path is URL (every method, variant and consumer of one URL), those whose
 // Path starts with Prefix, or those tagged Tag. Exactly one must be set.
 type Purge struct {
 	All    bool
+	URL    string
 	Prefix string
 	Tag    string
 }
@@ -90,7 +93,7 @@ type Purge struct {
 var (
 	ErrTooLarge = errors.New("httpcache: entry larger than the store's entry size limit")
 	ErrBadTags  = errors.New("httpcache: too many tags or a tag too long")
-	ErrBadPurge = errors.New("httpcache: purge needs exactly one of all, prefix or tag")
+	ErrBadPurge = errors.New("httpcache: purge needs exactly one of all, url, prefix or tag")
 	ErrNoTTL    = errors.New("httpcache: entry without a positive TTL")
 )
 
@@ -111,6 +114,9 @@ func (p Purge) valid() bool {
 		n++
 	}
 	if p.Prefix != "" {
+		n++
+	}
+	if p.URL != "" {
 		n++
 	}
 	if p.Tag != "" {

@@ -242,6 +242,9 @@ type Instance struct {
 	Plugin Plugin
 	// Path is the YAML path of the spec the instance was built from.
 	Path string
+	// Route is the name of the route the instance is on (Context.Route
+	// at Provision).
+	Route string
 	// order keeps config order stable within a phase.
 	order int
 }
@@ -285,7 +288,7 @@ func New(ps config.PluginSpec, ctx Context) (*Instance, error) {
 			return nil, config.Errors{{Path: ps.Path + ".config", Msg: err.Error()}}
 		}
 	}
-	return &Instance{Spec: spec, Plugin: p, Path: ps.Path}, nil
+	return &Instance{Spec: spec, Plugin: p, Path: ps.Path, Route: ctx.Route()}, nil
 }
 
 func cleanup(p Plugin) {

@@ -28,6 +28,7 @@ import (
 	"github.com/portico-gw/portico/internal/httpx"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin"
+	"github.com/portico-gw/portico/internal/redisclient"
 	"github.com/portico-gw/portico/internal/reqkey"
 )
 
@@ -61,20 +62,33 @@ func init() {
 }
 
 // Cache stores GET and HEAD responses the upstream allows to be shared and
-// answers later requests from the store. Only the memory store exists for
-// now: each route (and each route a global cache is on) has its own store,
-// kept across reloads that leave the route's cache settings unchanged.
+// answers later requests from the store: each route (and each route a
+// global cache is on) has its own, kept across reloads that leave the
+// route's cache settings unchanged. The memory store is each node's own;
+// the redis store is shared by every node using the same Redis.
 type Cache struct {
-	// Store is where responses are kept: memory (the default and, for
-	// now, the only choice).
+	// Store is where responses are kept: memory (the default: each
+	// gateway node keeps its own, bounded by max_bytes) or redis (shared
+	// by every node using the same Redis, see redis and memory_front).
 	Store string `yaml:"store"`
+	// Redis is the Redis deployment of store: redis (required with it,
+	// refused otherwise), as rate_limit's: addr, cluster or sentinel,
+	// timeout (default 100ms) bounding every call, key_prefix (default
+	// "portico:"). A Redis failure or timeout is a miss, never an error;
+	// Redis is then left alone for 100ms to 1s before one request tries it
+	// again.
+	Redis *redisclient.Config `yaml:"redis"`
+	// MemoryFront puts a per-node memory store in front of Redis (store:
+	// redis only): hits on it skip the round trip to Redis.
+	MemoryFront *MemoryFront `yaml:"memory_front"`
 	// MaxBytes bounds the memory the route's stored responses take
 	// (body, header and bookkeeping), e.g. 64MiB; the least valuable
-	// entries are evicted beyond it. Default 64MiB.
+	// entries are evicted beyond it. Default 64MiB. Memory store only:
+	// Redis's maxmemory bounds the redis store.
 	MaxBytes config.Size `yaml:"max_bytes"`
 	// MaxEntry is the largest response stored, e.g. 1MiB; larger ones are
 	// streamed to the client and not kept. Default 1MiB, at most
-	// max_bytes.
+	// max_bytes (64MiB with store redis).
 	MaxEntry config.Size `yaml:"max_entry"`
 	// TTL, when positive, bounds (ttl_mode cap) or replaces (ttl_mode
 	// override) the freshness lifetime the upstream gives, e.g. 30s.
@@ -104,6 +118,19 @@ type Cache struct {
 	Heuristic bool `yaml:"heuristic"`
 	// HeuristicMax bounds a heuristic lifetime. Default 24h.
 	HeuristicMax config.Duration `yaml:"heuristic_max"`
+	// StaleIfError, when positive, lets a stored response that gives no
+	// stale-if-error of its own be served this long past its freshness
+	// when the upstream fails (unreachable, closes the connection, times
+	// out, or answers 500, 502, 503 or 504), as RFC 5861's stale-if-error
+	// would, e.g. 5m. A response with no-cache, must-revalidate,
+	// proxy-revalidate or s-maxage is never served stale. Default 0: off.
+	StaleIfError config.Duration `yaml:"stale_if_error"`
+	// TargetedFields lists the targeted cache-control response fields
+	// (RFC 9213) the cache obeys, in order of precedence: the first one a
+	// response has with a valid value replaces Cache-Control and Expires
+	// for the cache's decisions (clients still receive every field).
+	// Default [CDN-Cache-Control]; [] obeys Cache-Control alone.
+	TargetedFields []string `yaml:"targeted_fields"`
 	// ShareBetweenConsumers lets consumers share stored responses. Off by
 	// default: the authenticated consumer (when an auth plugin found one;
 	// not an anonymous fallback) is part of the key, so one consumer's
@@ -116,13 +143,16 @@ type Cache struct {
 	// Coalesce bounds the requests that wait for one upstream fetch of the
 	// same key.
 	Coalesce Coalesce `yaml:"coalesce"`
+	// Tags reads tags (surrogate keys) from upstream response headers
+	// when a response is stored, for purging by tag.
+	Tags Tags `yaml:"tags"`
 
 	policy     httpcache.Policy
 	keyOpts    httpcache.KeyOptions
 	extra      reqkey.Key
 	hasExtra   bool
 	header     string
-	store      *httpcache.MemoryStore
+	store      cacheStore
 	release    func()
 	group      *httpcache.Group[*httpcache.Entry]
 	rgroup     *httpcache.Group[revalResult]
@@ -133,6 +163,7 @@ type Cache struct {
 	bgSlots    chan struct{}
 	syncMu     sync.Mutex // TryLock only: one goroutine copies store stats at a time
 	c          counters
+	purged     purgeCounters
 }
 
 // Key is the cache key configuration.
@@ -167,12 +198,7 @@ type counters struct {
 // Provision applies defaults, parses the key and builds the store and the
 // coalescing group.
 func (c *Cache) Provision(ctx plugin.Context) error {
-	if c.MaxBytes == 0 {
-		c.MaxBytes = 64 << 20
-	}
-	if c.MaxEntry == 0 {
-		c.MaxEntry = min(1<<20, c.MaxBytes)
-	}
+	c.storeDefaults()
 	if c.Coalesce.MaxWaiters == 0 {
 		c.Coalesce.MaxWaiters = 100
 	}
@@ -186,8 +212,17 @@ func (c *Cache) Provision(ctx plugin.Context) error {
 	if err := c.check(); err != nil {
 		return err
 	}
+	if err := c.provisionTags(ctx); err != nil {
+		return err
+	}
 	c.policy = httpcache.Policy{TTL: c.TTL.D(), AllowAuthorized: c.AllowAuthorized, AllowSetCookie: c.AllowSetCookie,
-		Heuristic: c.Heuristic, HeuristicMax: c.HeuristicMax.D()}
+		Heuristic: c.Heuristic, HeuristicMax: c.HeuristicMax.D(), Targeted: httpcache.DefaultTargeted, StaleIfError: c.StaleIfError.D()}
+	if c.TargetedFields != nil {
+		c.policy.Targeted = make([]string, len(c.TargetedFields))
+		for i, f := range c.TargetedFields {
+			c.policy.Targeted[i] = textproto.CanonicalMIMEHeaderKey(f)
+		}
+	}
 	if c.TTLMode == "override" {
 		c.policy.Mode = httpcache.TTLReplace
 	}
@@ -200,18 +235,10 @@ func (c *Cache) Provision(ctx plugin.Context) error {
 		c.extra, c.hasExtra = k, true
 	}
 	c.maxEntry = int64(c.MaxEntry)
-	opts := httpcache.MemoryOptions{MaxBytes: int64(c.MaxBytes), MaxEntryBytes: min(c.maxEntry+maxHeaderAllowance, int64(c.MaxBytes))}
-	shared, release, err := plugin.SharedAs(ctx, c.storeKey(ctx.Route()), func() (*sharedStore, error) {
-		s, err := httpcache.NewMemoryStore(opts)
-		if err != nil {
-			return nil, err
-		}
-		return &sharedStore{s}, nil
-	})
-	if err != nil {
+	if err := c.openStore(ctx); err != nil {
 		return err
 	}
-	c.store, c.release = shared.MemoryStore, release
+	var err error
 	c.group, err = httpcache.NewGroup[*httpcache.Entry](c.Coalesce.MaxWaiters, c.Coalesce.Wait.D())
 	if err != nil {
 		return err
@@ -245,18 +272,12 @@ func (c *Cache) resolveCounters(s *observe.Stats, route string) {
 // check validates the config before anything is built, so that Provision
 // never builds a store from a bad one.
 func (c *Cache) check() error {
-	var errs []error
-	if c.Store != "" && c.Store != "memory" {
-		errs = append(errs, fmt.Errorf("store %q is not supported: only memory is available (a Redis store is not implemented yet)", c.Store))
-	}
-	if c.MaxBytes < 4096 {
-		errs = append(errs, fmt.Errorf("max_bytes must be at least 4KiB, e.g. 64MiB; got %d", c.MaxBytes))
-	}
-	if c.MaxEntry <= 0 || c.MaxEntry > c.MaxBytes {
-		errs = append(errs, fmt.Errorf("max_entry must be between 1 and max_bytes (%d), e.g. 1MiB; got %d", c.MaxBytes, c.MaxEntry))
-	}
+	errs := c.checkStore()
 	if c.TTL < 0 {
 		errs = append(errs, fmt.Errorf("ttl must not be negative, got %s", c.TTL.D()))
+	}
+	if c.StaleIfError < 0 {
+		errs = append(errs, fmt.Errorf("stale_if_error must not be negative, got %s", c.StaleIfError.D()))
 	}
 	if c.HeuristicMax < 0 {
 		errs = append(errs, fmt.Errorf("heuristic_max must not be negative, got %s", c.HeuristicMax.D()))
@@ -272,6 +293,11 @@ func (c *Cache) check() error {
 	}
 	if c.StatusHeader != "" && !httpx.ValidToken(c.StatusHeader) {
 		errs = append(errs, fmt.Errorf("status_header %q is not a valid header name", c.StatusHeader))
+	}
+	for i, f := range c.TargetedFields {
+		if !httpx.ValidToken(f) {
+			errs = append(errs, fmt.Errorf("targeted_fields[%d] %q is not a valid header name", i, f))
+		}
 	}
 	for i, q := range c.Key.IgnoreQuery {
 		if q == "" || strings.ContainsAny(q, "&=") {
@@ -300,27 +326,9 @@ func (c *Cache) Cleanup() error {
 	return nil
 }
 
-// sharedStore lets a route's memory store outlive a reload: the instances
-// of the old and the new config share it when the route and every setting
-// that shapes stored entries or keys are unchanged.
-type sharedStore struct{ *httpcache.MemoryStore }
-
-// Close stops the store's background work.
-func (s *sharedStore) Close() error {
-	s.MemoryStore.Close()
-	return nil
-}
-
-// storeKey names the route's store in the shared pool: the route and the
-// settings that decide what entries and keys look like, so a reload that
-// changes any of them starts with an empty store.
-func (c *Cache) storeKey(route string) string {
-	return fmt.Sprintf("cache/memory/%q/%d/%d/%d/%q/%q/%q/%t/%t/%t/%t/%d", route, c.MaxBytes, c.MaxEntry, c.TTL, c.TTLMode,
-		c.Key.IgnoreQuery, c.Key.Extra, c.AllowAuthorized, c.AllowSetCookie, c.ShareBetweenConsumers, c.Heuristic, c.HeuristicMax)
-}
-
 // syncStoreStats copies the store's byte count and evictions into the
-// counters; one caller at a time, others skip (never wait).
+// counters (for the redis store, its memory front's; zeros without one);
+// one caller at a time, others skip (never wait).
 func (c *Cache) syncStoreStats() {
 	if !c.syncMu.TryLock() {
 		return
@@ -331,7 +339,8 @@ func (c *Cache) syncStoreStats() {
 	c.c.evictions.Add(int64(st.Evictions) - c.c.evictions.Value())
 }
 
-// StoreStats returns the memory store's counters (tests, admin).
+// StoreStats returns the memory store's counters (tests, admin); for the
+// redis store, those of its memory front (zeros without one).
 func (c *Cache) StoreStats() httpcache.MemoryStats {
 	c.store.CleanUp()
 	return c.store.Stats()

@@ -16,7 +16,7 @@ import (
 
 func TestConfigErrors(t *testing.T) {
 	plugintest.ExpectErrors(t, Name, []plugintest.ConfigError{
-		{Desc: "redis store", Config: "{store: redis}", Want: []string{"store", "only memory"}},
+		{Desc: "unknown store", Config: "{store: disk}", Want: []string{"store", "memory or redis"}},
 		{Desc: "tiny max_bytes", Config: "{max_bytes: 100}", Want: []string{"max_bytes", "4KiB"}},
 		{Desc: "max_entry above max_bytes", Config: "{max_bytes: 1MiB, max_entry: 2MiB}", Want: []string{"max_entry"}},
 		{Desc: "bad ttl_mode", Config: "{ttl: 1s, ttl_mode: forever}", Want: []string{"ttl_mode", "cap or override"}},

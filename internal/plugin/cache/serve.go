@@ -1,11 +1,11 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/portico-gw/portico/internal/httpcache"
@@ -49,9 +49,7 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	reqCC := httpcache.RequestCacheControl(r.Header)
 	if c.bypass(r, &reqCC) {
-		c.c.bypass.Inc()
-		w.Header().Set(c.header, labelBypass)
-		next.ServeHTTP(w, r)
+		c.passThrough(w, r, next)
 		return
 	}
 	now := c.now()
@@ -61,7 +59,12 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	if e != nil {
 		m = &e.Meta
 	}
-	switch httpcache.Decide(m, &reqCC, now) {
+	d := httpcache.Decide(m, &reqCC, now)
+	if _, ranged := r.Header["Range"]; ranged && !servesRange(d, e) {
+		c.passThrough(w, r, next)
+		return
+	}
+	switch d {
 	case httpcache.Fresh:
 		c.c.hit.Inc()
 		c.serveEntry(w, r, e, now, labelHit)
@@ -82,15 +85,20 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 }
 
-// bypass reports whether a GET or HEAD request skips the cache: a Range
-// request (partial responses are not stored), a protocol upgrade, a
-// request with Authorization unless allow_authorized, and request
-// no-store.
+// passThrough forwards a request that skips the cache (BYPASS).
+func (c *Cache) passThrough(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	c.c.bypass.Inc()
+	w.Header().Set(c.header, labelBypass)
+	next.ServeHTTP(c.stripWriter(w), r)
+}
+
+// bypass reports whether a GET or HEAD request skips the cache: a protocol
+// upgrade, a request with Authorization unless allow_authorized, and
+// request no-store. (A Range request is answered from a stored complete
+// response when one is usable without going upstream, and otherwise
+// skips the cache too: see servesRange.)
 func (c *Cache) bypass(r *http.Request, reqCC *httpcache.CacheControl) bool {
 	if reqCC.NoStore {
-		return true
-	}
-	if _, ok := r.Header["Range"]; ok {
 		return true
 	}
 	if _, ok := r.Header["Upgrade"]; ok {
@@ -152,11 +160,38 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *httpcache.
 	// A GET entry's Content-Length is its body's (finishStore); a HEAD
 	// entry keeps the one the upstream sent.
 	httpcache.ServeHeader(h, e, now)
+	c.Tags.stripFrom(h)
 	h.Set(c.header, label)
+	if _, ranged := r.Header["Range"]; ranged && e.Status == http.StatusOK {
+		serveRange(w, r, e)
+		return
+	}
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(e.Body)
 	}
+}
+
+// servesRange reports whether a Range request is answered from the store:
+// a complete 200 response usable without the upstream (fresh, or stale
+// within the request's max-stale). Partial responses are never stored, so
+// every other Range request goes upstream untouched.
+func servesRange(d httpcache.Decision, e *httpcache.Entry) bool {
+	return (d == httpcache.Fresh || d == httpcache.StaleOK) && e != nil && e.Status == http.StatusOK
+}
+
+// serveRange answers a Range request from the stored complete response
+// with net/http's range handling (206 with Content-Range, multipart for
+// several ranges, 416, If-Range against the stored ETag or Last-Modified),
+// after the stored header is in place.
+func serveRange(w http.ResponseWriter, r *http.Request, e *httpcache.Entry) {
+	h := w.Header()
+	delete(h, "Content-Length") // ServeContent sets the part's
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // never sniffed: the upstream sent none
+	}
+	modtime, _ := http.ParseTime(h.Get("Last-Modified"))
+	http.ServeContent(w, r, "", modtime, bytes.NewReader(e.Body))
 }
 
 // miss forwards a request nothing usable is stored for. Concurrent misses
@@ -292,6 +327,7 @@ func (c *Cache) refresh(e *httpcache.Entry, rec *recorder) *httpcache.Entry {
 	ne := *e
 	ne.Header = e.Header.Clone()
 	ne.Meta = httpcache.Update304(ne.Header, rec.h, rec.reqTime, rec.respTime, &c.policy)
+	ne.Tags = c.Tags.parse(ne.Header)
 	ne.TTL = ttlFor(&ne.Meta, ne.Header)
 	if ne.TTL > 0 && c.store.Set(rec.req.Context(), &ne) == nil {
 		c.syncStoreStats()
@@ -354,7 +390,7 @@ func (c *Cache) revalidateInBackground(r *http.Request, next http.Handler, key, 
 // stored for its target and its Location and Content-Location on the same
 // origin. Varying responses go with their marker entry.
 func (c *Cache) forwardUnsafe(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &statusWriter{ResponseWriter: c.stripWriter(w)}
 	next.ServeHTTP(sw, r)
 	if !httpcache.Invalidates(r.Method, sw.code()) {
 		return
@@ -396,7 +432,7 @@ func (c *Cache) finishStore(rec *recorder, primary httpcache.Key) *httpcache.Ent
 	}
 	ctx := rec.req.Context()
 	e := &httpcache.Entry{Key: primary, Status: rec.status, Header: rec.stored, Body: slices.Clip(rec.body),
-		Meta: rec.meta, Vary: rec.vary, Path: strings.ToLower(rec.req.Host) + rec.req.URL.Path, TTL: ttl}
+		Meta: rec.meta, Vary: rec.vary, Path: httpcache.URL(rec.req, &c.keyOpts), Tags: c.Tags.parse(rec.stored), TTL: ttl}
 	if len(rec.vary) > 0 {
 		e.Key = httpcache.VariantKey(primary, httpcache.SecondaryKey(rec.vary, rec.req.Header))
 		if mk, _ := c.store.Get(ctx, primary); mk == nil || mk.Status != 0 || !slices.Equal(mk.Vary, rec.vary) {

@@ -63,6 +63,7 @@ func (rw *recorder) WriteHeader(code int) {
 	}
 	dst := rw.w.Header()
 	copyHeader(dst, rw.h)
+	rw.c.Tags.stripFrom(dst)
 	dst.Set(rw.c.header, rw.label)
 	rw.w.WriteHeader(code)
 }
@@ -96,7 +97,7 @@ func (rw *recorder) startStoring(code int) {
 	if ok, _ := httpcache.Storable(rw.req, code, rw.h, &rw.c.policy); !ok {
 		return
 	}
-	if rw.c.policy.Mode == httpcache.TTLReplace && !cacheableByDefault(code) && !explicitFreshness(rw.h) {
+	if rw.c.policy.Mode == httpcache.TTLReplace && !cacheableByDefault(code) && !explicitFreshness(rw.h, &rw.c.policy) {
 		return // ttl_mode override never pins an error the upstream did not mark cacheable
 	}
 	if cl := rw.h.Get("Content-Length"); cl != "" && rw.req.Method != http.MethodHead {
@@ -127,11 +128,12 @@ func cacheableByDefault(code int) bool {
 }
 
 // explicitFreshness reports whether the response has max-age, s-maxage or
-// Expires.
-func explicitFreshness(h http.Header) bool {
-	cc := httpcache.ParseCacheControl(h["Cache-Control"])
+// Expires (or, in a targeted field the policy honours, max-age or
+// s-maxage).
+func explicitFreshness(h http.Header, p *httpcache.Policy) bool {
+	cc, useExpires := httpcache.ResponseDirectives(h, p)
 	_, expires := h["Expires"]
-	return cc.MaxAge >= 0 || cc.SMaxAge >= 0 || expires
+	return cc.MaxAge >= 0 || cc.SMaxAge >= 0 || (expires && useExpires)
 }
 
 // maxVaryNames bounds the header names a stored response may vary on.

@@ -1330,7 +1330,7 @@ measure_features() {
 # like the HTTP/1.1 rows. Rows are keyed "cache:NAME"; each runs on its own
 # port (PORT[cache]) with its own generated config.
 
-CACHE_ALL_ROWS=(portico-plain portico-hit nginx-plain nginx-hit portico-miss portico-redis-hit plain-16k gzip-16k zstd-16k br-16k)
+CACHE_ALL_ROWS=(portico-plain portico-hit nginx-plain nginx-hit portico-miss portico-redis-hit portico-redis-front-hit plain-16k gzip-16k zstd-16k br-16k)
 CACHE_ROWS=("${CACHE_ALL_ROWS[@]}")
 # BENCH_CACHE (comma-separated) measures only those rows, in table order,
 # with their baselines: portico-plain always, nginx-plain with nginx-hit,
@@ -1391,7 +1391,7 @@ cache_route_plugins() {
         config: {store: memory}
 YAML
 		;;
-	portico-redis-hit)
+	portico-redis-hit | portico-redis-front-hit)
 		cat <<YAML
     plugins:
       - name: cache
@@ -1399,6 +1399,7 @@ YAML
           store: redis
           redis: {addr: 127.0.0.1:$FEATURES_REDIS_PORT, timeout: $FEAT_REDIS_TIMEOUT}
 YAML
+		[ "$1" = portico-redis-hit ] || echo "          memory_front: {}"
 		;;
 	gzip-16k | zstd-16k | br-16k)
 		cat <<YAML
@@ -1463,7 +1464,7 @@ start_cache_portico() {
 		SKIP_REASON="could not derive the config from bench/portico.yaml (route \"upstream: backend\" not found)"
 		return 1
 	fi
-	if [ "$row" = portico-redis-hit ]; then
+	if [ "${row#portico-redis-}" != "$row" ]; then
 		if ! err="$(timeout 60 "$TMP/portico" validate --config "$cfg" 2>&1)"; then
 			SKIP_REASON="the Redis cache store is not available in this build (portico validate: $(printf '%s' "$err" | grep -m 1 -i -e 'redis' -e 'store' | sed -e 's/^invalid: //' -e 's/ (known: .*//' | tr '|\t' '/ ' | cut -c1-200))"
 			return 1
@@ -1498,7 +1499,7 @@ check_cache() {
 	local row="$1" url="$2" want_size="$BODY_BYTES" want_status="" enc
 	enc="$(cache_encoding "$row")"
 	case "$row" in
-	portico-hit | portico-redis-hit | nginx-hit) want_status=HIT ;;
+	*-hit) want_status=HIT ;;
 	portico-miss) want_status=MISS ;;
 	plain-16k) want_size="$CACHE_JSON_BYTES" ;;
 	esac
@@ -1563,7 +1564,7 @@ measure_cache() {
 
 	log "$key: measuring ${DUR_S}s"
 	wrk_out="$CACHE_DIR/$row-wrk.txt"
-	if [ "$row" = portico-redis-hit ]; then r0="$(cpu_ticks "$REDIS_PID")"; fi
+	if [ "${row#portico-redis-}" != "$row" ]; then r0="$(cpu_ticks "$REDIS_PID")"; fi
 	read -r pb0 pt0 <<<"$(core_ticks "$PROXY_CPU")"
 	read -r lb0 lt0 <<<"$(core_ticks "$LOAD_CPU")"
 	cpu0="$(cpu_ticks "${CPU_PIDS[@]}")"
@@ -1571,7 +1572,7 @@ measure_cache() {
 	cpu1="$(cpu_ticks "${CPU_PIDS[@]}")"
 	read -r pb1 pt1 <<<"$(core_ticks "$PROXY_CPU")"
 	read -r lb1 lt1 <<<"$(core_ticks "$LOAD_CPU")"
-	if [ "$row" = portico-redis-hit ]; then r1="$(cpu_ticks "$REDIS_PID")"; fi
+	if [ "${row#portico-redis-}" != "$row" ]; then r1="$(cpu_ticks "$REDIS_PID")"; fi
 
 	if ! kill -0 "$PROXY_PID" 2>/dev/null; then
 		SKIP[$key]="exited during the load run: $(last_log "$LOG_FILE")"
@@ -1592,7 +1593,7 @@ measure_cache() {
 	RSS_MIB[$key]="$(awk -v k="$(hwm_kib "$RSS_PID")" 'BEGIN {printf "%.1f", k / 1024}')"
 
 	extra="$(core_use "$key" $((pb1 - pb0)) $((pt1 - pt0)) $((lb1 - lb0)) $((lt1 - lt0)) $((cpu1 - cpu0)))"
-	if [ "$row" = portico-redis-hit ]; then
+	if [ "${row#portico-redis-}" != "$row" ]; then
 		CACHE_REDIS_US[$key]="$(awk -v d=$((r1 - r0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')"
 		extra+="redis-server $((r1 - r0)) ticks of CPU (core $LOAD_CPU); "
 	fi
@@ -1853,7 +1854,8 @@ cache_note() {
 	nginx-plain) n="nginx's baseline: no cache, the nginx config of the HTTP/1.1 table" ;;
 	nginx-hit) n="nginx \`proxy_cache\`; every request a HIT" ;;
 	portico-miss) n="\`cache\`, memory store; /no-store: every request a MISS, forwarded" ;;
-	portico-redis-hit) n="\`cache\`, Redis store; every request a HIT; Redis ${CACHE_REDIS_US[$k]:-?} µs CPU/req" ;;
+	portico-redis-hit) n="\`cache\`, Redis store; every request a HIT from Redis; Redis ${CACHE_REDIS_US[$k]:-?} µs CPU/req" ;;
+	portico-redis-front-hit) n="\`cache\`, Redis store with \`memory_front: {}\`; every request a HIT, from the front; Redis ${CACHE_REDIS_US[$k]:-?} µs CPU/req" ;;
 	plain-16k) n="baseline: the bench route, /json-16k (16,384-byte JSON) sent uncompressed" ;;
 	gzip-16k | zstd-16k | br-16k)
 		out="${CACHE_OUT_BYTES[$k]:-}"
@@ -1908,7 +1910,8 @@ cache_section() {
 	echo "accounting as the HTTP/1.1 table (nginx: master + worker). Paths of \`bench/backend\`: \`/cacheable\` (the 100-byte"
 	echo "body with \`Cache-Control: public, max-age=3600\`), \`/no-store\` (the same with \`no-store\`), \`/json-16k\` (a 16,384-byte"
 	echo "JSON list of product records). Portico rows: the bench config (\`portico.yaml\`) with the \`cache\` plugin"
-	echo "(\`{store: memory}\`, or \`store: redis\` with redis-server on core $LOAD_CPU) or the \`compression\` plugin (\`{}\`: default"
+	echo "(\`{store: memory}\`, or \`store: redis\` with redis-server on core $LOAD_CPU and \`timeout: $FEAT_REDIS_TIMEOUT\`, without or with"
+	echo "\`memory_front: {}\`; Redis emptied before each of these rows) or the \`compression\` plugin (\`{}\`: default"
 	echo "levels gzip 5, zstd 3, br 4) on the route. nginx-hit: one worker, \`proxy_cache\` with a \`keys_zone\` in the temp dir"
 	echo "(lifetime from the backend's max-age) and \`add_header X-Cache-Status \$upstream_cache_status\`. Before each hit row"
 	echo "a first request fills the cache and a second must answer \`X-Cache: HIT\` (nginx: \`X-Cache-Status: HIT\`), and a"

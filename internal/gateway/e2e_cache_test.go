@@ -165,6 +165,7 @@ func TestCache(t *testing.T) {
 		{"memory bound under 10k keys", env.memoryBound},
 		{"CDN-Cache-Control governs the cache, clients get Cache-Control", env.targeted},
 		{"Range requests answered from a stored complete response", env.ranges},
+		{"HEAD answered from a stored GET", env.headFromGET},
 		{"reload keeps the store unless the settings change", env.reload},
 	} {
 		t.Run(s.name, s.run)
@@ -236,6 +237,24 @@ func (env *e2eCacheEnv) ranges(t *testing.T) {
 	}
 	if n := env.be.count("/rg"); n != 2 {
 		t.Fatalf("upstream requests %d, want 2 (the ranged miss and the full one)", n)
+	}
+}
+
+func (env *e2eCacheEnv) headFromGET(t *testing.T) {
+	_, full := env.get(t, "/hd?cc=max-age%3D60")
+	resp, body := e2eDo(t, e2eReq(t, http.MethodHead, env.tg.URL+"/hd?cc=max-age%3D60", nil))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Cache") != "HIT" || len(body) != 0 ||
+		resp.ContentLength != int64(len(full)) || resp.Header.Get("Cache-Control") != "max-age=60" {
+		t.Fatalf("HEAD after GET: %d %q, Content-Length %d (GET body %d), body %d bytes", resp.StatusCode,
+			resp.Header.Get("X-Cache"), resp.ContentLength, len(full), len(body))
+	}
+	// A stale GET is not used for HEAD: the HEAD goes upstream.
+	env.get(t, "/hd-stale?cc=max-age%3D0&etag=h")
+	if resp, _ := e2eDo(t, e2eReq(t, http.MethodHead, env.tg.URL+"/hd-stale?cc=max-age%3D0&etag=h", nil)); resp.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("HEAD with a stale GET stored: %q", resp.Header.Get("X-Cache"))
+	}
+	if n := env.be.count("/hd"); n != 1 {
+		t.Fatalf("upstream requests %d, want 1", n)
 	}
 }
 

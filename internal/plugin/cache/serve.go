@@ -59,6 +59,9 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	if e != nil {
 		m = &e.Meta
 	}
+	if e == nil && r.Method == http.MethodHead && c.headFromGET(w, r, &reqCC, now) {
+		return
+	}
 	d := httpcache.Decide(m, &reqCC, now)
 	if _, ranged := r.Header["Range"]; ranged && !servesRange(d, e) {
 		c.passThrough(w, r, next)
@@ -170,6 +173,30 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *httpcache.
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(e.Body)
 	}
+}
+
+// headFromGET answers a HEAD request nothing is stored for from the
+// stored response to a GET of the same URL when that one is usable
+// without the upstream (RFC 9111 §4: a stored GET response can satisfy
+// HEAD); it reports whether it answered.
+func (c *Cache) headFromGET(w http.ResponseWriter, r *http.Request, reqCC *httpcache.CacheControl, now time.Time) bool {
+	g := *r
+	g.Method = http.MethodGet
+	_, e := c.lookup(&g, c.primaryKey(&g))
+	if e == nil {
+		return false
+	}
+	switch httpcache.Decide(&e.Meta, reqCC, now) {
+	case httpcache.Fresh:
+		c.c.hit.Inc()
+		c.serveEntry(w, r, e, now, labelHit)
+	case httpcache.StaleOK:
+		c.c.stale.Inc()
+		c.serveEntry(w, r, e, now, labelStale)
+	default:
+		return false
+	}
+	return true
 }
 
 // servesRange reports whether a Range request is answered from the store:

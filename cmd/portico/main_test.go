@@ -194,14 +194,16 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
 func (p *proc) waitLog(t *testing.T, s string) string {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
+	var seen []string
 	for {
 		select {
 		case l := <-p.logs:
 			if strings.Contains(l, s) {
 				return l
 			}
+			seen = append(seen, l)
 		case <-timeout:
-			t.Fatalf("no log line containing %q", s)
+			t.Fatalf("no log line containing %q within 10s; the process logged:\n%s", s, strings.Join(seen, "\n"))
 		}
 	}
 }

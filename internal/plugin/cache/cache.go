@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/maypok86/otter/v2"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/httpcache"
 	"github.com/portico-gw/portico/internal/httpx"
@@ -156,6 +157,7 @@ type Cache struct {
 	release    func()
 	group      *httpcache.Group[*httpcache.Entry]
 	rgroup     *httpcache.Group[revalResult]
+	passes     *otter.Cache[httpcache.Key, struct{}] // keys whose last fetched response was not stored (pass.go)
 	maxEntry   int64
 	now        func() time.Time
 	timeout    time.Duration
@@ -250,6 +252,9 @@ func (c *Cache) Provision(ctx plugin.Context) error {
 	c.now = ctx.Clock()
 	c.timeout = ctx.RouteTimeout()
 	c.bgSlots = make(chan struct{}, maxBackground)
+	if c.passes, err = newPassMarks(); err != nil {
+		return err
+	}
 	c.resolveCounters(ctx.Stats(), ctx.Route())
 	return nil
 }
@@ -319,6 +324,9 @@ func (c *Cache) Validate() error { return nil }
 
 // Cleanup releases the store; the last holder closes it.
 func (c *Cache) Cleanup() error {
+	if c.passes != nil {
+		c.passes.StopAllGoroutines()
+	}
 	if c.release != nil {
 		c.release()
 		c.release = nil

@@ -224,9 +224,14 @@ func serveRange(w http.ResponseWriter, r *http.Request, e *httpcache.Entry) {
 // miss forwards a request nothing usable is stored for. Concurrent misses
 // for one key are coalesced: one goes upstream, the others get its
 // response when it was stored and is usable for them, else go upstream
-// themselves.
+// themselves; a key whose last response was not stored is not coalesced
+// (see pass.go).
 func (c *Cache) miss(w http.ResponseWriter, r *http.Request, next http.Handler, key, primary httpcache.Key, reqCC *httpcache.CacheControl) {
 	c.c.miss.Inc()
+	if c.uncacheable(key) {
+		c.fetchUncoalesced(w, r, next, key, primary)
+		return
+	}
 	fetched := false
 	e, leader, err := c.group.Do(r.Context(), key, func() (*httpcache.Entry, error) {
 		// A request that missed just before another's response was
@@ -237,7 +242,9 @@ func (c *Cache) miss(w http.ResponseWriter, r *http.Request, next http.Handler, 
 		fetched = true
 		rec := c.newRecorder(w, r, labelMiss)
 		next.ServeHTTP(rec, r)
-		return c.finishStore(rec, primary), nil
+		e := c.finishStore(rec, primary)
+		c.noteStored(key, e)
+		return e, nil
 	})
 	if fetched {
 		return

@@ -68,12 +68,8 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		return
 	}
 	switch d {
-	case httpcache.Fresh:
-		c.c.hit.Inc()
-		c.serveEntry(w, r, e, now, labelHit)
-	case httpcache.StaleOK:
-		c.c.stale.Inc()
-		c.serveEntry(w, r, e, now, labelStale)
+	case httpcache.Fresh, httpcache.StaleOK:
+		c.serveUsable(w, r, e, d, now)
 	case httpcache.StaleRevalidate:
 		c.c.stale.Inc()
 		c.revalidateInBackground(r, next, key, primary, e)
@@ -186,17 +182,24 @@ func (c *Cache) headFromGET(w http.ResponseWriter, r *http.Request, reqCC *httpc
 	if e == nil {
 		return false
 	}
-	switch httpcache.Decide(&e.Meta, reqCC, now) {
-	case httpcache.Fresh:
-		c.c.hit.Inc()
-		c.serveEntry(w, r, e, now, labelHit)
-	case httpcache.StaleOK:
-		c.c.stale.Inc()
-		c.serveEntry(w, r, e, now, labelStale)
-	default:
+	d := httpcache.Decide(&e.Meta, reqCC, now)
+	if d != httpcache.Fresh && d != httpcache.StaleOK {
 		return false
 	}
+	c.serveUsable(w, r, e, d, now)
 	return true
+}
+
+// serveUsable answers from e, which Decide found Fresh (HIT) or StaleOK
+// (STALE: the request's max-stale allows it).
+func (c *Cache) serveUsable(w http.ResponseWriter, r *http.Request, e *httpcache.Entry, d httpcache.Decision, now time.Time) {
+	if d == httpcache.Fresh {
+		c.c.hit.Inc()
+		c.serveEntry(w, r, e, now, labelHit)
+		return
+	}
+	c.c.stale.Inc()
+	c.serveEntry(w, r, e, now, labelStale)
 }
 
 // servesRange reports whether a Range request is answered from the store:

@@ -1,12 +1,9 @@
 package rediscache
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -23,10 +20,9 @@ import (
 // returns their addresses once the cluster is up.
 func startCluster(t *testing.T) []string {
 	t.Helper()
-	bin := testredis.RequireBinary(t, "redis-server", "redis-server")
 	var addrs []string
-	for i := range 3 {
-		addrs = append(addrs, startClusterNode(t, bin, i))
+	for range 3 {
+		addrs = append(addrs, testredis.StartWith(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf").Addr)
 	}
 	ctx := context.Background()
 	slots := [][2]int{{0, 5460}, {5461, 10922}, {10923, 16383}}
@@ -55,62 +51,6 @@ func startCluster(t *testing.T) []string {
 		return true
 	})
 	return addrs
-}
-
-// startClusterNode starts one cluster-enabled redis-server on a port
-// whose cluster bus port (+10000) is free too.
-func startClusterNode(t *testing.T, bin string, i int) string {
-	t.Helper()
-	dir := t.TempDir()
-	for range 20 {
-		port := 20000 + rand.IntN(20000)
-		if !portFree(port) || !portFree(port+10000) {
-			continue
-		}
-		cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--dir", dir, "--protected-mode", "no", "--cluster-enabled", "yes",
-			"--cluster-config-file", fmt.Sprintf("nodes-%d.conf", i))
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		ready := make(chan bool, 1)
-		go func() {
-			sc := bufio.NewScanner(out)
-			sent := false
-			for sc.Scan() {
-				if !sent && strings.Contains(sc.Text(), "Ready to accept connections") {
-					ready <- true
-					sent = true
-				}
-			}
-			if !sent {
-				ready <- false
-			}
-		}()
-		ok := false
-		select {
-		case ok = <-ready:
-		case <-time.After(10 * time.Second):
-		}
-		if ok {
-			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-			return fmt.Sprintf("127.0.0.1:%d", port)
-		}
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}
-	t.Fatal("no cluster node started")
-	return ""
-}
-
-func portFree(port int) bool {
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
 }
 
 // TestCluster runs the store on a three-node Redis Cluster: entries,

@@ -3,6 +3,7 @@ package rediscache
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,4 +104,13 @@ func TestSentinel(t *testing.T) {
 			t.Fatalf("%s still stored", n)
 		}
 	}
+}
+
+func portFree(port int) bool {
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
 }

@@ -234,7 +234,7 @@ func TestIndexTrimmed(t *testing.T) {
 		t.Fatalf("index holds %d members, want 50", n)
 	}
 	wait.For(t, 5*time.Second, "the entries to expire", func() bool { return mustGet(t, s, "oldxb") == nil }) // the last one set
-	s.sets.Store(0) // the last of these Sets trims
+	s.sets.Store(0)                                                                                           // the last of these Sets trims
 	for i := range trimEvery {
 		if err := s.Set(bg, entry("new"+string(rune('a'+i)), "tag")); err != nil {
 			t.Fatal(err)

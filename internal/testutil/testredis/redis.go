@@ -23,6 +23,7 @@ type Redis struct {
 	cmd  *exec.Cmd
 	port int
 	dir  string
+	args []string
 }
 
 // RequireBinary returns the path of a program the tests need. Missing, it
@@ -46,9 +47,18 @@ func RequireBinary(t testing.TB, name, debianPackage string) string {
 // persistence; it is stopped when the test ends.
 func Start(t testing.TB) *Redis {
 	t.Helper()
+	return StartWith(t)
+}
+
+// StartWith is Start with extra redis-server arguments, e.g.
+// "--cluster-enabled", "yes" for a cluster node (whose bus port, the
+// port + 10000, must be free too: a server that cannot bind it does not
+// start, and another port is tried).
+func StartWith(t testing.TB, args ...string) *Redis {
+	t.Helper()
 	bin := RequireBinary(t, "redis-server", "redis-server")
-	r := &Redis{t: t, dir: t.TempDir()}
-	for attempt := 0; attempt < 5; attempt++ {
+	r := &Redis{t: t, dir: t.TempDir(), args: args}
+	for attempt := 0; attempt < 10; attempt++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -68,6 +78,7 @@ func (r *Redis) start(bin string) error {
 	r.Addr = fmt.Sprintf("127.0.0.1:%d", r.port)
 	cmd := exec.Command(bin, "--port", fmt.Sprint(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", r.dir, "--protected-mode", "no")
+	cmd.Args = append(cmd.Args, r.args...)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {

@@ -577,28 +577,10 @@ measure() {
 	read -r pb1 pt1 <<<"$(core_ticks "$PROXY_CPU")"
 	read -r lb1 lt1 <<<"$(core_ticks "$LOAD_CPU")"
 
-	if ! kill -0 "$PROXY_PID" 2>/dev/null; then
-		SKIP[$name]="exited during the load run: $(last_log "$LOG_FILE")"
-		wait "$PROXY_PID" 2>/dev/null || true
-		forget_pid "$PROXY_PID"
-		return
-	fi
-	requests="$(awk '/ requests in / {print $1; exit}' "$wrk_out")"
-	if [ "$status" -ne 0 ] || [ -z "$requests" ] || [ "$requests" -eq 0 ]; then
-		SKIP[$name]="wrk failed (exit $status): $(last_log "$wrk_out")"
-		stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
-		return
-	fi
-	RPS[$name]="$(awk '/^Requests\/sec:/ {printf "%.0f", $2; exit}' "$wrk_out")"
-	P50[$name]="$(latency_of "$wrk_out" 50)"
-	P99[$name]="$(latency_of "$wrk_out" 99)"
-	CPU_US[$name]="$(awk -v d=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')"
-	RSS_MIB[$name]="$(awk -v k="$(hwm_kib "$RSS_PID")" 'BEGIN {printf "%.1f", k / 1024}')"
+	wrk_results "$name" "$wrk_out" "$status" "$RSS_PID" || return
 
 	extra="$(core_use "$name" $((pb1 - pb0)) $((pt1 - pt0)) $((lb1 - lb0)) $((lt1 - lt0)) $((cpu1 - cpu0)))"
-	if grep -q 'Socket errors' "$wrk_out"; then
-		extra+="wrk $(grep 'Socket errors' "$wrk_out" | sed 's/^[[:space:]]*//'); "
-	fi
+	extra+="$(wrk_socket_errors "$wrk_out")"
 	if grep -q 'Non-2xx or 3xx' "$wrk_out"; then
 		extra+="$(grep 'Non-2xx or 3xx' "$wrk_out" | sed 's/^[[:space:]]*//'); "
 	fi
@@ -830,6 +812,40 @@ parse_grpc() {
 	LOAD_NOTE=""
 	if [ "${errs:-0}" != 0 ]; then
 		LOAD_NOTE="$errs failed calls (first: $first); "
+	fi
+}
+
+# wrk_results KEY WRK_OUT STATUS RSS_PID: after a wrk run (exit STATUS,
+# output WRK_OUT) against PROXY_PID, whose CPU ticks the caller holds in
+# cpu0 and cpu1, records RPS, P50, P99, CPU_US and RSS_MIB (of RSS_PID) for
+# KEY and sets requests. When the proxy exited or wrk failed it records why
+# in SKIP[KEY], stops the proxy and returns 1.
+wrk_results() {
+	local key="$1" wrk_out="$2" status="$3" rss_pid="$4"
+	if ! kill -0 "$PROXY_PID" 2>/dev/null; then
+		SKIP[$key]="exited during the load run: $(last_log "$LOG_FILE")"
+		wait "$PROXY_PID" 2>/dev/null || true
+		forget_pid "$PROXY_PID"
+		return 1
+	fi
+	requests="$(awk '/ requests in / {print $1; exit}' "$wrk_out")"
+	if [ "$status" -ne 0 ] || [ -z "$requests" ] || [ "$requests" -eq 0 ]; then
+		SKIP[$key]="wrk failed (exit $status): $(last_log "$wrk_out")"
+		stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
+		return 1
+	fi
+	RPS[$key]="$(awk '/^Requests\/sec:/ {printf "%.0f", $2; exit}' "$wrk_out")"
+	P50[$key]="$(latency_of "$wrk_out" 50)"
+	P99[$key]="$(latency_of "$wrk_out" 99)"
+	CPU_US[$key]="$(awk -v d=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')"
+	RSS_MIB[$key]="$(awk -v k="$(hwm_kib "$rss_pid")" 'BEGIN {printf "%.1f", k / 1024}')"
+}
+
+# wrk_socket_errors WRK_OUT: wrk's "Socket errors" line for a run's note
+# ("wrk Socket errors: …; "), or nothing.
+wrk_socket_errors() {
+	if grep -q 'Socket errors' "$1"; then
+		printf 'wrk %s; ' "$(grep 'Socket errors' "$1" | sed 's/^[[:space:]]*//')"
 	fi
 }
 
@@ -1259,23 +1275,7 @@ measure_feature() {
 	read -r lb1 lt1 <<<"$(core_ticks "$LOAD_CPU")"
 	if [ -n "$REDIS_PID" ]; then r1="$(cpu_ticks "$REDIS_PID")"; c1="$(redis_script_calls)"; fi
 
-	if ! kill -0 "$PROXY_PID" 2>/dev/null; then
-		SKIP[$key]="exited during the load run: $(last_log "$LOG_FILE")"
-		wait "$PROXY_PID" 2>/dev/null || true
-		forget_pid "$PROXY_PID"
-		return
-	fi
-	requests="$(awk '/ requests in / {print $1; exit}' "$wrk_out")"
-	if [ "$status" -ne 0 ] || [ -z "$requests" ] || [ "$requests" -eq 0 ]; then
-		SKIP[$key]="wrk failed (exit $status): $(last_log "$wrk_out")"
-		stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
-		return
-	fi
-	RPS[$key]="$(awk '/^Requests\/sec:/ {printf "%.0f", $2; exit}' "$wrk_out")"
-	P50[$key]="$(latency_of "$wrk_out" 50)"
-	P99[$key]="$(latency_of "$wrk_out" 99)"
-	CPU_US[$key]="$(awk -v d=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')"
-	RSS_MIB[$key]="$(awk -v k="$(hwm_kib "$PROXY_PID")" 'BEGIN {printf "%.1f", k / 1024}')"
+	wrk_results "$key" "$wrk_out" "$status" "$PROXY_PID" || return
 	non2xx="$(awk '/Non-2xx or 3xx responses:/ {print $NF; exit}' "$wrk_out")"
 	FEAT_NON2XX[$key]="${non2xx:-0}"
 
@@ -1288,9 +1288,7 @@ measure_feature() {
 		fi
 		extra+="redis-server $((r1 - r0)) ticks of CPU (core $LOAD_CPU)${c1:+, $((c1 - c0)) script calls}; "
 	fi
-	if grep -q 'Socket errors' "$wrk_out"; then
-		extra+="wrk $(grep 'Socket errors' "$wrk_out" | sed 's/^[[:space:]]*//'); "
-	fi
+	extra+="$(wrk_socket_errors "$wrk_out")"
 	if [ -n "$non2xx" ]; then
 		extra+="$(grep 'Non-2xx or 3xx' "$wrk_out" | sed 's/^[[:space:]]*//'); "
 	fi
@@ -1589,23 +1587,7 @@ measure_cache() {
 	read -r lb1 lt1 <<<"$(core_ticks "$LOAD_CPU")"
 	if [ "${row#portico-redis-}" != "$row" ]; then r1="$(cpu_ticks "$REDIS_PID")"; fi
 
-	if ! kill -0 "$PROXY_PID" 2>/dev/null; then
-		SKIP[$key]="exited during the load run: $(last_log "$LOG_FILE")"
-		wait "$PROXY_PID" 2>/dev/null || true
-		forget_pid "$PROXY_PID"
-		return
-	fi
-	requests="$(awk '/ requests in / {print $1; exit}' "$wrk_out")"
-	if [ "$status" -ne 0 ] || [ -z "$requests" ] || [ "$requests" -eq 0 ]; then
-		SKIP[$key]="wrk failed (exit $status): $(last_log "$wrk_out")"
-		stop_pid "$PROXY_PID"; forget_pid "$PROXY_PID"
-		return
-	fi
-	RPS[$key]="$(awk '/^Requests\/sec:/ {printf "%.0f", $2; exit}' "$wrk_out")"
-	P50[$key]="$(latency_of "$wrk_out" 50)"
-	P99[$key]="$(latency_of "$wrk_out" 99)"
-	CPU_US[$key]="$(awk -v d=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')"
-	RSS_MIB[$key]="$(awk -v k="$(hwm_kib "$RSS_PID")" 'BEGIN {printf "%.1f", k / 1024}')"
+	wrk_results "$key" "$wrk_out" "$status" "$RSS_PID" || return
 
 	extra="$(core_use "$key" $((pb1 - pb0)) $((pt1 - pt0)) $((lb1 - lb0)) $((lt1 - lt0)) $((cpu1 - cpu0)))"
 	if [ "${row#portico-redis-}" != "$row" ]; then
@@ -1619,9 +1601,7 @@ measure_cache() {
 		[ "$GOT_STATUS" = HIT ] || extra+="after the run a request answered X-Cache '${GOT_STATUS:-none}', not HIT: the figures are not valid; "
 		;;
 	esac
-	if grep -q 'Socket errors' "$wrk_out"; then
-		extra+="wrk $(grep 'Socket errors' "$wrk_out" | sed 's/^[[:space:]]*//'); "
-	fi
+	extra+="$(wrk_socket_errors "$wrk_out")"
 	if grep -q 'Non-2xx or 3xx' "$wrk_out"; then
 		extra+="$(grep 'Non-2xx or 3xx' "$wrk_out" | sed 's/^[[:space:]]*//'): the figures are not valid; "
 	fi
